@@ -1,0 +1,405 @@
+//! `certdesk`: the command-line tool. Thin: parse, call the library, render.
+//!
+//! Exit codes: 0 success, 1 a negative verdict or refusal, 2 bad usage or unreadable
+//! input. Errors are one sentence on stderr; nothing half-written is left behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use certdesk_pki::crl::RevocationReason;
+use certdesk_pki::csr::ValidatedCsr;
+use certdesk_pki::key::KeyAlgorithm;
+use certdesk_pki::pkcs12::Format;
+use certdesk_pki::profile::ProfileId;
+use certdesk_pki::subject::{EmailAddress, NameField, Person};
+use certdesk_ra::authority::{init, Authority, InitOptions, IssueInput, Pkcs12Delivery};
+use certdesk_ra::clock::SystemClock;
+use certdesk_ra::datadir::DataDir;
+use certdesk_ra::error::DomainError;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use zeroize::Zeroizing;
+
+/// certdesk: the S/MIME certificate desk of an organisation.
+#[derive(Parser)]
+#[command(name = "certdesk", version, about)]
+struct Cli {
+    /// The data directory.
+    #[arg(long, global = true, env = "CERTDESK_DATA", default_value = "./certdesk-data")]
+    data: PathBuf,
+    /// File holding the CA key passphrase (else env CERTDESK_CA_PASSPHRASE).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data directory: root CA, issuing CA, database, config.
+    Init(InitArgs),
+    /// CA certificates.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Issue a certificate: for a CSR (the applicant's own key) or with a server-generated key as .p12.
+    Issue(IssueArgs),
+    /// Revoke a certificate.
+    Revoke(RevokeArgs),
+    /// Issue a new CRL and write it.
+    Crl(CrlArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// organizationName.
+    #[arg(long)]
+    org: String,
+    /// Two-letter country code.
+    #[arg(long)]
+    country: String,
+    /// organizationIdentifier, e.g. VATDE-123456789 (required by the sponsor-validated profiles).
+    #[arg(long)]
+    org_id: Option<String>,
+    /// CA key type.
+    #[arg(long, value_enum, default_value_t = CaKey::P384)]
+    key: CaKey,
+    /// Public base URL where CRL, OCSP and CA certificates are served (http://).
+    #[arg(long, default_value = "http://localhost:8080")]
+    base_url: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CaKey {
+    P384,
+    Rsa4096,
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the issuing CA then the root, PEM.
+    Chain {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log.
+    Verify,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("keypath").required(true).args(["csr", "p12"])))]
+struct IssueArgs {
+    /// Mailbox (validated).
+    #[arg(long)]
+    email: String,
+    /// Given name as on the ID.
+    #[arg(long)]
+    given_name: String,
+    /// Surname as on the ID.
+    #[arg(long)]
+    surname: String,
+    /// strict | multipurpose | mailbox-strict | mailbox-multipurpose | private.
+    #[arg(long, default_value = "strict")]
+    profile: String,
+    /// The applicant's CSR (PEM or DER).
+    #[arg(long)]
+    csr: Option<PathBuf>,
+    /// Where to write the certificate (PEM) for --csr; stdout if absent.
+    #[arg(long, requires = "csr")]
+    out: Option<PathBuf>,
+    /// Generate the key here and write a .p12 to this file.
+    #[arg(long, requires = "password_file")]
+    p12: Option<PathBuf>,
+    /// File holding the .p12 password.
+    #[arg(long, requires = "p12")]
+    password_file: Option<PathBuf>,
+    /// modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS, older Windows, gpgsm 2.2).
+    #[arg(long, value_enum, default_value_t = P12Format::Modern, requires = "p12")]
+    p12_format: P12Format,
+    /// Key type for a server-generated key: rsa3072 | rsa4096 | p256 | p384.
+    #[arg(long, default_value = "rsa3072", requires = "p12")]
+    key: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum P12Format {
+    Modern,
+    Compat,
+}
+
+#[derive(Args)]
+struct RevokeArgs {
+    /// Serial number in hex.
+    serial: String,
+    /// key-compromise | superseded | affiliation-changed | cessation-of-operation | unspecified.
+    #[arg(long)]
+    reason: String,
+}
+
+#[derive(Args)]
+struct CrlArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// PEM instead of DER.
+    #[arg(long)]
+    pem: bool,
+}
+
+/// An error with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        Failure { code: if e.is_refusal() { 1 } else { 2 }, message: e.to_string() }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+fn refused(message: impl Into<String>) -> Failure {
+    Failure { code: 1, message: message.into() }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("certdesk: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("certdesk: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+/// Reads a secret from a file: the first line, without its line ending.
+fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<String>, Failure> {
+    let bytes = Zeroizing::new(
+        std::fs::read(path).map_err(|e| usage(format!("cannot read the {what} file {}: {e}", path.display())))?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| usage(format!("the {what} file is not UTF-8")))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(usage(format!("the {what} file {} is empty", path.display())));
+    }
+    Ok(Zeroizing::new(line.to_string()))
+}
+
+fn ca_passphrase(cli_file: Option<&Path>) -> Result<Zeroizing<String>, Failure> {
+    if let Some(path) = cli_file {
+        return read_secret_file(path, "passphrase");
+    }
+    match std::env::var("CERTDESK_CA_PASSPHRASE") {
+        Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
+        _ => Err(usage("the CA passphrase is needed: give --passphrase-file FILE or set CERTDESK_CA_PASSPHRASE")),
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file and a rename, or to stdout.
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
+    match path {
+        None => std::io::stdout().write_all(bytes).map_err(|e| usage(format!("cannot write to stdout: {e}"))),
+        Some(path) => {
+            let temp = TempOutput::create(path)?;
+            temp.commit(bytes)
+        }
+    }
+}
+
+/// A temporary file next to the destination, removed unless committed.
+struct TempOutput {
+    temp: PathBuf,
+    dest: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl TempOutput {
+    fn create(dest: &Path) -> Result<Self, Failure> {
+        let name = dest.file_name().ok_or_else(|| usage(format!("{} is not a file name", dest.display())))?;
+        let temp = dest.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&temp).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
+        Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
+    }
+
+    fn commit(mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let fail = |e: std::io::Error| usage(format!("cannot write {}: {e}", self.dest.display()));
+        let mut file = self.file.take().ok_or_else(|| usage("output already written"))?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&self.temp, &self.dest).map_err(fail)
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        // Not committed (or rename failed): leave nothing half-written.
+        if self.temp.exists() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+fn pem(label: &'static str, der: &[u8]) -> Result<String, Failure> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(|e| usage(e.to_string()))
+}
+
+async fn open(data: &Path) -> Result<Authority, Failure> {
+    Ok(Authority::open(DataDir::new(data), Arc::new(SystemClock)).await?)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let passphrase_file = cli.passphrase_file.as_deref();
+    match cli.command {
+        Command::Init(args) => {
+            let passphrase = ca_passphrase(passphrase_file)?;
+            let options = InitOptions {
+                organization: args.org,
+                country: args.country,
+                organization_identifier: args.org_id,
+                base_url: args.base_url,
+                key: match args.key {
+                    CaKey::P384 => KeyAlgorithm::P384,
+                    CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
+                },
+            };
+            init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
+            eprintln!("certdesk: initialised {} (root CA and issuing CA created)", cli.data.display());
+            Ok(())
+        }
+        Command::Ca(CaCommand::Chain { out }) => {
+            let authority = open(&cli.data).await?;
+            let mut text = String::new();
+            for der in authority.chain()? {
+                text.push_str(&pem("CERTIFICATE", &der)?);
+            }
+            write_output(out.as_deref(), text.as_bytes())
+        }
+        Command::Issue(args) => issue(&cli.data, passphrase_file, args).await,
+        Command::Revoke(args) => {
+            let reason = RevocationReason::from_name(&args.reason).ok_or_else(|| {
+                usage(format!(
+                    "unknown reason {:?}; use key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified",
+                    args.reason
+                ))
+            })?;
+            let authority = open(&cli.data).await?;
+            let record = authority.revoke(&args.serial, reason, &actor()).await?;
+            eprintln!(
+                "certdesk: revoked {} ({}), reason {}; run `certdesk crl` to publish a new CRL",
+                record.serial,
+                record.email,
+                reason.name()
+            );
+            Ok(())
+        }
+        Command::Crl(args) => {
+            let passphrase = ca_passphrase(passphrase_file)?;
+            let authority = open(&cli.data).await?;
+            let issuer = authority.unlock(passphrase).await?;
+            let crl = authority.issue_crl(&issuer, &actor()).await?;
+            let bytes = if args.pem { pem("X509 CRL", &crl.der)?.into_bytes() } else { crl.der };
+            write_output(args.out.as_deref(), &bytes)?;
+            eprintln!("certdesk: CRL number {} issued", crl.number);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let authority = open(&cli.data).await?;
+            let chain = authority.verify_audit().await?;
+            println!("audit log intact: {} records, head {}", chain.records, chain.head);
+            Ok(())
+        }
+    }
+}
+
+async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> Result<(), Failure> {
+    // Validate every input before touching the CA.
+    let email = EmailAddress::parse(&args.email).map_err(|e| usage(e.to_string()))?;
+    let given_name = NameField::parse("given name", &args.given_name).map_err(|e| usage(e.to_string()))?;
+    let surname = NameField::parse("surname", &args.surname).map_err(|e| usage(e.to_string()))?;
+    let profile = ProfileId::parse(&args.profile).map_err(|e| usage(e.to_string()))?;
+    let input = IssueInput { person: Person { email, given_name, surname }, profile };
+
+    if let Some(csr_path) = &args.csr {
+        let bytes = std::fs::read(csr_path).map_err(|e| usage(format!("cannot read {}: {e}", csr_path.display())))?;
+        let csr = ValidatedCsr::parse(&bytes).map_err(|e| match e {
+            certdesk_pki::csr::CsrError::Malformed { .. } => usage(e.to_string()),
+            other => refused(other.to_string()),
+        })?;
+        let output = args.out.as_deref().map(TempOutput::create).transpose()?;
+        let passphrase = ca_passphrase(passphrase_file)?;
+        let authority = open(data).await?;
+        let issuer = authority.unlock(passphrase).await?;
+        let issued = authority.issue(&issuer, &input, csr.into_public_key(), &actor()).await?;
+        let text = pem("CERTIFICATE", &issued.record.der)?;
+        match output {
+            Some(out) => out.commit(text.as_bytes())?,
+            None => write_output(None, text.as_bytes())?,
+        }
+        eprintln!("certdesk: issued serial {} to {} ({})", issued.record.serial, issued.record.email, issued.record.profile);
+        return Ok(());
+    }
+
+    let (Some(p12_path), Some(password_file)) = (&args.p12, &args.password_file) else {
+        return Err(usage("give --csr FILE, or --p12 OUT with --password-file FILE"));
+    };
+    let key = KeyAlgorithm::from_name(&args.key)
+        .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
+    let password = read_secret_file(password_file, "password")?;
+    let format = match args.p12_format {
+        P12Format::Modern => Format::Modern,
+        P12Format::Compat => Format::Compat,
+    };
+    let output = TempOutput::create(p12_path)?;
+    let passphrase = ca_passphrase(passphrase_file)?;
+    let authority = open(data).await?;
+    let issuer = authority.unlock(passphrase).await?;
+    let (issued, p12) = authority
+        .issue_with_generated_key(&issuer, &input, key, Pkcs12Delivery { password, format }, &actor())
+        .await?;
+    output.commit(&p12).map_err(|f| Failure {
+        code: f.code,
+        message: format!(
+            "{}; certificate {} was issued but its key is lost: revoke it with `certdesk revoke {} --reason cessation-of-operation`",
+            f.message, issued.record.serial, issued.record.serial
+        ),
+    })?;
+    eprintln!(
+        "certdesk: issued serial {} to {} ({}), key and certificate in {}",
+        issued.record.serial,
+        issued.record.email,
+        issued.record.profile,
+        p12_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! PKCS#10 certification requests (RFC 2986): parse, check the proof of possession and
+//! the key, and nothing else.
+//!
+//! The subject and extensions a CSR asks for are ignored on purpose: the certificate's
+//! content comes from validated data (CA/B Forum S/MIME BR 3.2 and 4.2), never from the
+//! request.
+
+use der::{Decode, Encode, Reader, SliceReader};
+use x509_cert::request::CertReq;
+
+use crate::key::{verify_signature, AcceptedPublicKey, KeyError};
+
+/// Errors when reading a CSR.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsrError {
+    /// Not PEM or DER of a CertificationRequest.
+    #[error("the CSR could not be read: {reason}")]
+    Malformed {
+        /// What the parser said.
+        reason: String,
+    },
+    /// The request's signature (proof of possession) does not verify.
+    #[error("the CSR's signature does not verify with its own public key (it was altered or damaged)")]
+    BadSignature,
+    /// The key is not acceptable.
+    #[error("{0}")]
+    Key(KeyError),
+}
+
+/// A CSR whose signature verified and whose key passed the key rules.
+#[derive(Debug)]
+pub struct ValidatedCsr {
+    public_key: AcceptedPublicKey,
+}
+
+impl ValidatedCsr {
+    /// Parses PEM (`-----BEGIN CERTIFICATE REQUEST-----`) or DER, verifies the
+    /// signature over `certificationRequestInfo` with the enclosed key, and checks the key.
+    pub fn parse(input: &[u8]) -> Result<Self, CsrError> {
+        let der = to_der(input)?;
+        let malformed = |e: der::Error| CsrError::Malformed { reason: e.to_string() };
+        let request = CertReq::from_der(&der).map_err(malformed)?;
+        // Re-encoding must give the same bytes: we sign-check exactly what we parsed.
+        if request.to_der().map_err(malformed)? != der {
+            return Err(CsrError::Malformed {
+                reason: "the CSR is not DER-encoded".into(),
+            });
+        }
+        let info_der = first_element(&der).map_err(malformed)?;
+        let signature = request.signature.as_bytes().ok_or_else(|| CsrError::Malformed {
+            reason: "the signature is not whole bytes".into(),
+        })?;
+        // The key rules first: a weak key is refused for what it is.
+        let public_key = AcceptedPublicKey::from_spki(request.info.public_key.clone()).map_err(CsrError::Key)?;
+        match verify_signature(&request.info.public_key, &request.algorithm, info_der, signature) {
+            Ok(()) => {}
+            Err(KeyError::BadSignature) => return Err(CsrError::BadSignature),
+            Err(other) => return Err(CsrError::Key(other)),
+        }
+        Ok(Self { public_key })
+    }
+
+    /// The checked public key.
+    pub fn public_key(&self) -> &AcceptedPublicKey {
+        &self.public_key
+    }
+
+    /// Gives up the key.
+    pub fn into_public_key(self) -> AcceptedPublicKey {
+        self.public_key
+    }
+}
+
+fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
+    let trimmed = input.trim_ascii_start();
+    if trimmed.starts_with(b"-----BEGIN") {
+        let (label, der) = der::pem::decode_vec(trimmed).map_err(|e| CsrError::Malformed {
+            reason: format!("bad PEM ({e})"),
+        })?;
+        if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
+            return Err(CsrError::Malformed {
+                reason: format!("the PEM block is a {label}, not a CERTIFICATE REQUEST"),
+            });
+        }
+        Ok(der)
+    } else if input.is_empty() {
+        Err(CsrError::Malformed {
+            reason: "the input is empty".into(),
+        })
+    } else {
+        Ok(input.to_vec())
+    }
+}
+
+/// The raw TLV bytes of the first element inside the outer SEQUENCE.
+pub(crate) fn first_element(der: &[u8]) -> der::Result<&[u8]> {
+    let mut reader = SliceReader::new(der)?;
+    reader.sequence(|inner| {
+        let first = inner.tlv_bytes()?;
+        // Skip the remaining elements so the sequence decodes completely.
+        while !inner.is_finished() {
+            inner.tlv_bytes()?;
+        }
+        Ok(first)
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const P256_CSR: &str = include_str!("../tests/data/csr/p256.csr.pem");
+    const RSA1024_CSR: &str = include_str!("../tests/data/csr/rsa1024.csr.pem");
+    const ED25519_CSR: &str = include_str!("../tests/data/csr/ed25519.csr.pem");
+
+    #[test]
+    fn openssl_csrs_validate() {
+        assert_eq!(
+            ValidatedCsr::parse(P256_CSR.as_bytes())
+                .unwrap()
+                .public_key()
+                .kind()
+                .to_string(),
+            "ECDSA P-256"
+        );
+        assert_eq!(
+            ValidatedCsr::parse(ED25519_CSR.as_bytes())
+                .unwrap()
+                .public_key()
+                .kind()
+                .to_string(),
+            "Ed25519"
+        );
+    }
+
+    #[test]
+    fn short_rsa_key_is_refused() {
+        let err = ValidatedCsr::parse(RSA1024_CSR.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("too short"), "{err}");
+    }
+
+    #[test]
+    fn tampered_csr_is_refused() {
+        let (_, mut der) = der::pem::decode_vec(P256_CSR.as_bytes()).unwrap();
+        // Flip a byte inside the subject (well inside certificationRequestInfo).
+        der[30] ^= 0x01;
+        assert!(matches!(
+            ValidatedCsr::parse(&der),
+            Err(CsrError::BadSignature | CsrError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_refused() {
+        assert!(matches!(ValidatedCsr::parse(b""), Err(CsrError::Malformed { .. })));
+        assert!(matches!(ValidatedCsr::parse(b"hello"), Err(CsrError::Malformed { .. })));
+        let (_, der) = der::pem::decode_vec(P256_CSR.as_bytes()).unwrap();
+        for cut in [1, 10, der.len() / 2, der.len() - 1] {
+            assert!(
+                matches!(ValidatedCsr::parse(&der[..cut]), Err(CsrError::Malformed { .. })),
+                "cut {cut}"
+            );
+        }
+        assert!(ValidatedCsr::parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+}

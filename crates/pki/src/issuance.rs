@@ -1,0 +1,506 @@
+//! Certificate issuance in two phases (STYLE.md, Boulder's lint-before-sign):
+//!
+//! 1. [`prepare`] builds the to-be-signed certificate from validated data and the
+//!    profile, decodes it back with an independent parser and lints it (CA/B Forum
+//!    S/MIME BR 4.3.1.2 pre-issuance linting). It returns the TBS bytes (for the audit
+//!    log) and an [`IssuanceToken`]: only `prepare` can create one, and it cannot be
+//!    cloned.
+//! 2. [`issue`] consumes the token and signs exactly the bytes that were linted.
+//!
+//! CA certificates (root and issuing CA) are made by [`build_ca_certificate`].
+
+use const_oid::AssociatedOid;
+use der::asn1::{BitString, Ia5String, OctetString, Uint};
+use der::{Decode, Encode, Sequence};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use time::OffsetDateTime;
+use x509_cert::certificate::Version;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::ext::{Extension, Extensions};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::key::{key_identifier, AcceptedPublicKey, KeyError, PublicKeyKind, Signer};
+use crate::oid;
+use crate::profile::SubscriberProfile;
+use crate::subject::{NameBuilder, Organization, Person, SubjectError};
+
+/// Errors from issuance.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The to-be-signed certificate failed pre-issuance linting; nothing was signed.
+    #[error("pre-issuance lint failed, nothing was signed: {}", findings.join("; "))]
+    LintFailed {
+        /// One line per finding.
+        findings: Vec<String>,
+    },
+    /// The profile needs subject data we don't have.
+    #[error("the {profile} profile needs {missing}")]
+    MissingSubjectData {
+        /// The profile.
+        profile: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
+    /// The signer is not the key the token was prepared for.
+    #[error("the signing key does not match the issuing CA the certificate was prepared for")]
+    WrongSigner,
+    /// Subject data could not be encoded.
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
+    /// Signing failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The issuing CA certificate is unusable.
+    #[error("the issuing CA certificate is unusable: {reason}")]
+    BadIssuer {
+        /// Why.
+        reason: String,
+    },
+    /// DER encoding failed.
+    #[error("DER encoding failed: {0}")]
+    Der(#[from] der::Error),
+    /// A time could not be represented.
+    #[error("the time {0} cannot be written into a certificate")]
+    Time(OffsetDateTime),
+}
+
+/// HTTP locations written into issued certificates (BR 7.1.2.3 (b), (e)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicationUrls {
+    /// CRL distribution point.
+    pub crl: String,
+    /// Where the issuing CA certificate can be fetched (AIA caIssuers).
+    pub ca_issuers: String,
+    /// OCSP responder (AIA ocsp).
+    pub ocsp: String,
+}
+
+/// What issuance needs to know of the issuing CA.
+#[derive(Clone, Debug)]
+pub struct IssuerInfo {
+    name: Name,
+    key_identifier: Vec<u8>,
+    public_key: SubjectPublicKeyInfoOwned,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    urls: PublicationUrls,
+}
+
+impl IssuerInfo {
+    /// Reads the issuing CA's name and key from its certificate; `signature_algorithm`
+    /// is what its signer produces.
+    pub fn from_certificate(
+        ca_der: &[u8],
+        signature_algorithm: AlgorithmIdentifierOwned,
+        urls: PublicationUrls,
+    ) -> Result<Self, IssueError> {
+        let cert =
+            x509_cert::Certificate::from_der(ca_der).map_err(|e| IssueError::BadIssuer { reason: e.to_string() })?;
+        let tbs = cert.tbs_certificate();
+        let public_key = tbs.subject_public_key_info().clone();
+        let key_identifier = find_extension::<SubjectKeyIdentifier>(tbs.extensions())
+            .map(|ski| ski.0.as_bytes().to_vec())
+            .unwrap_or_else(|| key_identifier(&public_key));
+        Ok(Self {
+            name: tbs.subject().clone(),
+            key_identifier,
+            public_key,
+            signature_algorithm,
+            urls,
+        })
+    }
+
+    /// The CA's subject name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// The CA's key identifier (what AKI in its certificates and CRLs names).
+    pub fn key_identifier(&self) -> &[u8] {
+        &self.key_identifier
+    }
+
+    /// The CA's signature algorithm.
+    pub fn signature_algorithm(&self) -> &AlgorithmIdentifierOwned {
+        &self.signature_algorithm
+    }
+
+    /// The CA's public key.
+    pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.public_key
+    }
+}
+
+/// The validated data a subscriber certificate is made of.
+#[derive(Clone, Debug)]
+pub struct SubscriberRequest {
+    /// The person (mailbox validated, identity checked).
+    pub person: Person,
+    /// The sponsoring organisation.
+    pub organization: Organization,
+    /// The subscriber's public key (from a validated CSR or generated by us).
+    pub public_key: AcceptedPublicKey,
+}
+
+/// The linted to-be-signed certificate, as it goes into the audit log.
+#[derive(Clone, Debug)]
+pub struct PreparedCertificate {
+    /// DER of the TBSCertificate.
+    pub tbs_der: Vec<u8>,
+    /// The serial number bytes (positive, no leading zero).
+    pub serial: Vec<u8>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+/// Permission to sign one linted certificate. Created only by [`prepare`]; not `Clone`.
+#[derive(Debug)]
+pub struct IssuanceToken {
+    tbs_der: Vec<u8>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    issuer_key: SubjectPublicKeyInfoOwned,
+}
+
+/// A signed certificate.
+#[derive(Clone, Debug)]
+pub struct IssuedCertificate {
+    /// DER of the certificate.
+    pub der: Vec<u8>,
+}
+
+/// `TBSCertificate` (RFC 5280 section 4.1), for encoding.
+///
+/// ```text
+/// TBSCertificate  ::=  SEQUENCE  {
+///      version         [0]  EXPLICIT Version DEFAULT v1,
+///      serialNumber         CertificateSerialNumber,
+///      signature            AlgorithmIdentifier,
+///      issuer               Name,
+///      validity             Validity,
+///      subject              Name,
+///      subjectPublicKeyInfo SubjectPublicKeyInfo,
+///      extensions      [3]  EXPLICIT Extensions OPTIONAL }
+/// ```
+#[derive(Sequence)]
+struct TbsCertificateOut {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    version: Version,
+    serial_number: SerialNumber,
+    signature: AlgorithmIdentifierOwned,
+    issuer: Name,
+    validity: Validity,
+    subject: Name,
+    subject_public_key_info: SubjectPublicKeyInfoOwned,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT")]
+    extensions: Extensions,
+}
+
+/// `Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }`
+/// (RFC 5280 section 4.1), with the TBS kept as the exact signed bytes.
+#[derive(Sequence)]
+struct SignedOut<'a> {
+    tbs: der::asn1::AnyRef<'a>,
+    signature_algorithm: AlgorithmIdentifierOwned,
+    signature: BitString,
+}
+
+/// RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
+pub(crate) fn x509_time(t: OffsetDateTime) -> Result<Time, IssueError> {
+    let secs = u64::try_from(t.unix_timestamp()).map_err(|_| IssueError::Time(t))?;
+    let dt =
+        der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(|_| IssueError::Time(t))?;
+    if t.year() < 2050 {
+        Ok(Time::UtcTime(
+            der::asn1::UtcTime::from_date_time(dt).map_err(|_| IssueError::Time(t))?,
+        ))
+    } else {
+        Ok(Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(dt)))
+    }
+}
+
+pub(crate) fn to_offset(t: &Time) -> Option<OffsetDateTime> {
+    let secs = i64::try_from(t.to_unix_duration().as_secs()).ok()?;
+    OffsetDateTime::from_unix_timestamp(secs).ok()
+}
+
+pub(crate) fn extension<T: AssociatedOid + Encode>(critical: bool, value: &T) -> Result<Extension, der::Error> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+/// Finds and decodes the extension of type `T`, if present and well-formed.
+pub fn find_extension<T: AssociatedOid + for<'a> Decode<'a>>(extensions: Option<&Extensions>) -> Option<T> {
+    extensions?
+        .iter()
+        .find(|e| e.extn_id == T::OID)
+        .and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
+}
+
+/// A positive serial number from 16 random bytes: 126 bits of entropy, well above the
+/// 64 of BR 7.1, never a leading zero byte, never negative, at most 20 octets.
+pub fn random_serial(rng: &dyn aws_lc_rs::rand::SecureRandom) -> Result<Vec<u8>, KeyError> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes).map_err(|_| KeyError::Crypto {
+        operation: "draw random bytes",
+    })?;
+    if let Some(first) = bytes.first_mut() {
+        *first = (*first & 0x7f) | 0x40;
+    }
+    Ok(bytes.to_vec())
+}
+
+fn ia5(s: &str) -> Result<Ia5String, der::Error> {
+    Ia5String::new(s)
+}
+
+fn key_usage_for(kind: PublicKeyKind) -> KeyUsage {
+    // BR 7.1.2.3 (e): signing and encryption for RSA; key agreement for ECDH;
+    // Ed25519 can only sign.
+    match kind {
+        PublicKeyKind::Rsa { .. } => KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
+        PublicKeyKind::Ec(_) => KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyAgreement),
+        PublicKeyKind::Ed25519 => KeyUsage(KeyUsages::DigitalSignature.into()),
+    }
+}
+
+fn subscriber_subject(profile: &SubscriberProfile, request: &SubscriberRequest) -> Result<Name, IssueError> {
+    let email = request.person.email.as_str();
+    if !profile.id().names_the_person() {
+        // BR 7.1.4.2.3: mailbox-validated subjects carry only the mailbox.
+        return Ok(NameBuilder::default().utf8(oid::AT_COMMON_NAME, email)?.build()?);
+    }
+    let org = &request.organization;
+    let mut name = NameBuilder::default()
+        .printable(oid::AT_COUNTRY, &org.country)?
+        .utf8(oid::AT_ORGANIZATION, org.name.as_str())?;
+    if let Some(id) = &org.identifier {
+        name = name.utf8(oid::AT_ORGANIZATION_IDENTIFIER, id)?;
+    } else if profile.id() != crate::profile::ProfileId::Private {
+        return Err(IssueError::MissingSubjectData {
+            profile: profile.id().name(),
+            missing: "the organisation's organizationIdentifier (set ca.organization_identifier, e.g. VATDE-123456789)",
+        });
+    }
+    Ok(name
+        .utf8(oid::AT_SURNAME, request.person.surname.as_str())?
+        .utf8(oid::AT_GIVEN_NAME, request.person.given_name.as_str())?
+        .utf8(oid::AT_COMMON_NAME, &request.person.personal_name())?
+        .build()?)
+}
+
+/// Phase 1: build and lint the to-be-signed certificate.
+pub fn prepare(
+    profile: &SubscriberProfile,
+    issuer: &IssuerInfo,
+    request: &SubscriberRequest,
+    now: OffsetDateTime,
+    rng: &dyn aws_lc_rs::rand::SecureRandom,
+) -> Result<(PreparedCertificate, IssuanceToken), IssueError> {
+    let serial = random_serial(rng)?;
+    let not_before = now.replace_nanosecond(0).map_err(|_| IssueError::Time(now))?;
+    // Validity counts both ends inclusively (RFC 5280 4.1.2.5), so end one second early.
+    let not_after = not_before + time::Duration::days(i64::from(profile.validity_days())) - time::Duration::seconds(1);
+    let kind = request.public_key.kind();
+    let spki = request.public_key.spki().clone();
+
+    let urls = &issuer.urls;
+    let mut extensions = vec![
+        extension(true, &key_usage_for(kind))?,
+        extension(false, &ExtendedKeyUsage(profile.id().extended_key_usages().to_vec()))?,
+        extension(
+            false,
+            &SubjectAltName(vec![GeneralName::Rfc822Name(ia5(request.person.email.as_str())?)]),
+        )?,
+        extension(
+            true,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+        )?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(key_identifier(&spki))?))?,
+        extension(
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(issuer.key_identifier.clone())?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?,
+        extension(
+            false,
+            &CrlDistributionPoints(vec![DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![
+                    GeneralName::UniformResourceIdentifier(ia5(&urls.crl)?),
+                ])),
+                reasons: None,
+                crl_issuer: None,
+            }]),
+        )?,
+        extension(
+            false,
+            &AuthorityInfoAccessSyntax(vec![
+                AccessDescription {
+                    access_method: oid::AD_OCSP,
+                    access_location: GeneralName::UniformResourceIdentifier(ia5(&urls.ocsp)?),
+                },
+                AccessDescription {
+                    access_method: oid::AD_CA_ISSUERS,
+                    access_location: GeneralName::UniformResourceIdentifier(ia5(&urls.ca_issuers)?),
+                },
+            ]),
+        )?,
+    ];
+    let policies = profile.policies();
+    if !policies.is_empty() {
+        let infos = policies
+            .into_iter()
+            .map(|policy_identifier| PolicyInformation {
+                policy_identifier,
+                policy_qualifiers: None,
+            })
+            .collect();
+        extensions.push(extension(false, &CertificatePolicies(infos))?);
+    }
+
+    let tbs = TbsCertificateOut {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&serial)?,
+        signature: issuer.signature_algorithm.clone(),
+        issuer: issuer.name.clone(),
+        validity: Validity::new(x509_time(not_before)?, x509_time(not_after)?),
+        subject: subscriber_subject(profile, request)?,
+        subject_public_key_info: spki,
+        extensions,
+    };
+    let tbs_der = tbs.to_der()?;
+    let findings = crate::lint::lint_subscriber(&tbs_der, profile, issuer, request);
+    if !findings.is_empty() {
+        return Err(IssueError::LintFailed { findings });
+    }
+    let token = IssuanceToken {
+        tbs_der: tbs_der.clone(),
+        signature_algorithm: issuer.signature_algorithm.clone(),
+        issuer_key: issuer.public_key.clone(),
+    };
+    Ok((
+        PreparedCertificate {
+            tbs_der,
+            serial,
+            not_before,
+            not_after,
+        },
+        token,
+    ))
+}
+
+/// Phase 2: sign the linted bytes. Consumes the token.
+pub fn issue(token: IssuanceToken, signer: &dyn Signer) -> Result<IssuedCertificate, IssueError> {
+    if signer.public_key() != &token.issuer_key || signer.signature_algorithm() != token.signature_algorithm {
+        return Err(IssueError::WrongSigner);
+    }
+    Ok(IssuedCertificate {
+        der: sign_tbs(&token.tbs_der, signer)?,
+    })
+}
+
+pub(crate) fn sign_tbs(tbs_der: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, IssueError> {
+    let signature = signer.sign(tbs_der)?;
+    let out = SignedOut {
+        tbs: der::asn1::AnyRef::from_der(tbs_der)?,
+        signature_algorithm: signer.signature_algorithm(),
+        signature: BitString::from_bytes(&signature)?,
+    };
+    Ok(out.to_der()?)
+}
+
+/// What a CA certificate is made of.
+#[derive(Clone, Debug)]
+pub struct CaCertificateRequest {
+    /// The CA's subject.
+    pub subject: Name,
+    /// The CA's public key.
+    pub public_key: SubjectPublicKeyInfoOwned,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// `Some(0)` for an issuing CA that signs only end-entity certificates; `None` for a root.
+    pub path_len: Option<u8>,
+    /// Restrict the CA to S/MIME (EKU emailProtection, BR 7.1.2.2 (g)).
+    pub email_protection_only: bool,
+}
+
+/// Builds and signs a CA certificate. For a root, `issuer` is `None` and `signer` holds
+/// the root's own key (self-signed).
+pub fn build_ca_certificate(
+    request: &CaCertificateRequest,
+    issuer: Option<(&Name, &[u8])>,
+    signer: &dyn Signer,
+    rng: &dyn aws_lc_rs::rand::SecureRandom,
+) -> Result<Vec<u8>, IssueError> {
+    let ski = key_identifier(&request.public_key);
+    let (issuer_name, issuer_key_id) = match issuer {
+        Some((name, key_id)) => (name.clone(), key_id.to_vec()),
+        None => (request.subject.clone(), ski.clone()),
+    };
+    let mut extensions = vec![
+        extension(
+            true,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: request.path_len,
+            },
+        )?,
+        extension(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
+    ];
+    if issuer.is_some() {
+        extensions.push(extension(
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(issuer_key_id)?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?);
+    }
+    if request.email_protection_only {
+        extensions.push(extension(false, &ExtendedKeyUsage(vec![oid::KP_EMAIL_PROTECTION]))?);
+    }
+    let tbs = TbsCertificateOut {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&random_serial(rng)?)?,
+        signature: signer.signature_algorithm(),
+        issuer: issuer_name,
+        validity: Validity::new(x509_time(request.not_before)?, x509_time(request.not_after)?),
+        subject: request.subject.clone(),
+        subject_public_key_info: request.public_key.clone(),
+        extensions,
+    };
+    sign_tbs(&tbs.to_der()?, signer)
+}
+
+/// Serial number of a certificate, as bytes.
+pub fn certificate_serial(der: &[u8]) -> Result<Vec<u8>, der::Error> {
+    let cert = x509_cert::Certificate::from_der(der)?;
+    Ok(cert.tbs_certificate().serial_number().as_bytes().to_vec())
+}
+
+/// `Uint` helper for other modules.
+pub(crate) fn uint(n: u64) -> Result<Uint, der::Error> {
+    Uint::new(&n.to_be_bytes())
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+pub mod crl;
+pub mod csr;
+pub mod issuance;
+pub mod key;
+pub mod lint;
+pub mod oid;
+pub mod password;
+pub mod pbes2;
+pub mod pkcs12;
+pub mod profile;
+pub mod subject;

@@ -1,0 +1,251 @@
+//! Pre-issuance lints (CA/B Forum S/MIME BR 4.3.1.2): the to-be-signed certificate is
+//! decoded by `x509-cert` (a parser we did not write) and checked field by field
+//! against its profile. Any finding stops issuance before anything is signed.
+
+use der::Decode;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, CrlDistributionPoints,
+    ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::TbsCertificate;
+
+use crate::issuance::{find_extension, to_offset, IssuerInfo, SubscriberRequest};
+use crate::key::{AcceptedPublicKey, PublicKeyKind};
+use crate::oid;
+use crate::profile::SubscriberProfile;
+
+/// Lints a subscriber TBSCertificate; returns one line per finding (empty = clean).
+pub fn lint_subscriber(
+    tbs_der: &[u8],
+    profile: &SubscriberProfile,
+    issuer: &IssuerInfo,
+    request: &SubscriberRequest,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    let tbs = match TbsCertificate::from_der(tbs_der) {
+        Ok(tbs) => tbs,
+        Err(e) => return vec![format!("e_tbs_undecodable: {e}")],
+    };
+    let mut fail = |code: &str, msg: String| findings.push(format!("{code}: {msg}"));
+
+    if tbs.version() != x509_cert::certificate::Version::V3 {
+        fail("e_version", "certificate is not version 3".into());
+    }
+    // RFC 5280 4.1.2.2 and BR 7.1: positive, at most 20 octets, at least 64 random bits.
+    let serial = tbs.serial_number().as_bytes();
+    if serial.len() > 20 || serial.len() < 9 || serial.first().is_none_or(|b| b & 0x80 != 0) {
+        fail(
+            "e_serial",
+            format!(
+                "serial number of {} bytes is not a positive 9..=20 octet integer",
+                serial.len()
+            ),
+        );
+    }
+    if tbs.signature() != issuer.signature_algorithm() {
+        fail(
+            "e_signature_algorithm",
+            "signature field differs from the issuer's algorithm".into(),
+        );
+    }
+    if tbs.issuer() != issuer.name() {
+        fail(
+            "e_issuer_name",
+            "issuer name differs from the issuing CA's subject".into(),
+        );
+    }
+    // Validity (BR 6.3.2).
+    match (
+        to_offset(&tbs.validity().not_before),
+        to_offset(&tbs.validity().not_after),
+    ) {
+        (Some(nb), Some(na)) => {
+            let days = (na - nb).whole_seconds() as f64 / 86_400.0;
+            if na <= nb {
+                fail("e_validity_order", "notAfter is not after notBefore".into());
+            }
+            if days > f64::from(profile.id().max_validity_days()) {
+                fail(
+                    "e_validity_too_long",
+                    format!(
+                        "{days:.1} days exceed the {} day maximum",
+                        profile.id().max_validity_days()
+                    ),
+                );
+            }
+        }
+        _ => fail("e_validity_undecodable", "validity times cannot be read".into()),
+    }
+    // The key (BR 6.1.5, 6.1.6) and its match with the request.
+    let key_kind = match AcceptedPublicKey::from_spki(tbs.subject_public_key_info().clone()) {
+        Ok(key) => Some(key.kind()),
+        Err(e) => {
+            fail("e_public_key", e.to_string());
+            None
+        }
+    };
+    if tbs.subject_public_key_info() != request.public_key.spki() {
+        fail("e_public_key_mismatch", "the key is not the requested key".into());
+    }
+
+    // Extensions: no duplicates, each as the profile demands.
+    let extensions = tbs.extensions();
+    let all = extensions.map(|e| e.as_slice()).unwrap_or_default();
+    for (i, ext) in all.iter().enumerate() {
+        if all.iter().skip(i + 1).any(|other| other.extn_id == ext.extn_id) {
+            fail(
+                "e_duplicate_extension",
+                format!("extension {} appears twice", ext.extn_id),
+            );
+        }
+    }
+    let critical = |oid| all.iter().find(|e| e.extn_id == oid).map(|e| e.critical);
+
+    match (find_extension::<KeyUsage>(extensions), key_kind) {
+        (Some(ku), Some(kind)) => {
+            let expected = match kind {
+                PublicKeyKind::Rsa { .. } => KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
+                PublicKeyKind::Ec(_) => KeyUsages::DigitalSignature | KeyUsages::KeyAgreement,
+                PublicKeyKind::Ed25519 => KeyUsages::DigitalSignature.into(),
+            };
+            if ku.0 != expected {
+                fail(
+                    "e_key_usage",
+                    format!("keyUsage {:?} is not {:?} for a {kind} key", ku.0, expected),
+                );
+            }
+            if critical(oid::CE_KEY_USAGE) != Some(true) {
+                fail(
+                    "e_key_usage_not_critical",
+                    "keyUsage must be critical (BR 7.1.2.3 (e))".into(),
+                );
+            }
+        }
+        (None, _) => fail("e_key_usage_missing", "keyUsage is required".into()),
+        _ => {}
+    }
+    match find_extension::<ExtendedKeyUsage>(extensions) {
+        Some(eku) => {
+            if !eku.0.contains(&oid::KP_EMAIL_PROTECTION) {
+                fail(
+                    "e_eku_email_protection",
+                    "extKeyUsage lacks id-kp-emailProtection".into(),
+                );
+            }
+            if profile.id().is_strict() && eku.0.len() != 1 {
+                fail(
+                    "e_eku_strict",
+                    "strict profiles allow only id-kp-emailProtection (BR 7.1.2.3 (f))".into(),
+                );
+            }
+        }
+        None => fail("e_eku_missing", "extKeyUsage is required (BR 7.1.2.3 (f))".into()),
+    }
+    match find_extension::<SubjectAltName>(extensions) {
+        Some(san) => {
+            let email = request.person.email.as_str();
+            let has = san
+                .0
+                .iter()
+                .any(|n| matches!(n, GeneralName::Rfc822Name(m) if m.as_str() == email));
+            if !has {
+                fail("e_san_mailbox", format!("subjectAltName lacks rfc822Name {email}"));
+            }
+            if san.0.iter().any(|n| !matches!(n, GeneralName::Rfc822Name(_))) {
+                fail("e_san_other", "subjectAltName holds names other than mailboxes".into());
+            }
+        }
+        None => fail("e_san_missing", "subjectAltName is required (BR 7.1.2.3 (h))".into()),
+    }
+    if let Some(bc) = find_extension::<BasicConstraints>(extensions) {
+        if bc.ca {
+            fail(
+                "e_basic_constraints_ca",
+                "a subscriber certificate must not be a CA".into(),
+            );
+        }
+    }
+    match find_extension::<AuthorityKeyIdentifier>(extensions) {
+        Some(aki) if aki.key_identifier.as_ref().map(|k| k.as_bytes()) == Some(issuer.key_identifier()) => {}
+        _ => fail(
+            "e_authority_key_identifier",
+            "authorityKeyIdentifier must name the issuing CA's key".into(),
+        ),
+    }
+    if find_extension::<SubjectKeyIdentifier>(extensions).is_none() {
+        fail("w_subject_key_identifier", "subjectKeyIdentifier is missing".into());
+    }
+    let http =
+        |n: &GeneralName| matches!(n, GeneralName::UniformResourceIdentifier(u) if u.as_str().starts_with("http://"));
+    match find_extension::<CrlDistributionPoints>(extensions) {
+        Some(dps) => {
+            let ok = dps.0.iter().any(|dp| {
+                matches!(&dp.distribution_point, Some(DistributionPointName::FullName(names)) if names.iter().any(http))
+            });
+            if !ok {
+                fail(
+                    "e_crl_dp_http",
+                    "cRLDistributionPoints needs an http:// URL (BR 7.1.2.3 (b))".into(),
+                );
+            }
+        }
+        None => fail(
+            "e_crl_dp_missing",
+            "cRLDistributionPoints is required (BR 7.1.2.3 (b))".into(),
+        ),
+    }
+    match find_extension::<AuthorityInfoAccessSyntax>(extensions) {
+        Some(aia) => {
+            if !aia.0.iter().all(|ad| http(&ad.access_location)) {
+                fail(
+                    "e_aia_http",
+                    "authorityInfoAccess locations must be http:// URLs (BR 7.1.2.3 (c))".into(),
+                );
+            }
+        }
+        None => fail(
+            "e_aia_missing",
+            "authorityInfoAccess is required (BR 7.1.2.3 (c))".into(),
+        ),
+    }
+    let expected_policies = profile.policies();
+    match find_extension::<CertificatePolicies>(extensions) {
+        Some(cp) => {
+            for policy in &expected_policies {
+                if !cp.0.iter().any(|p| &p.policy_identifier == policy) {
+                    fail("e_policy_missing", format!("certificatePolicies lacks {policy}"));
+                }
+            }
+        }
+        None if expected_policies.is_empty() => {}
+        None => fail(
+            "e_policies_missing",
+            "certificatePolicies is required (BR 7.1.2.3 (a))".into(),
+        ),
+    }
+
+    // Subject (BR 7.1.4.2).
+    let subject = tbs.subject();
+    let cn = subject.common_name().ok().flatten().map(|s| s.value().into_owned());
+    if profile.id().names_the_person() {
+        if cn.as_deref() != Some(request.person.personal_name().as_str()) {
+            fail("e_subject_common_name", "commonName must be the personal name".into());
+        }
+        let org = subject.organization().ok().flatten().map(|s| s.value().into_owned());
+        if org.as_deref() != Some(request.organization.name.as_str()) {
+            fail("e_subject_organization", "organizationName must be the sponsor".into());
+        }
+    } else {
+        if cn.as_deref() != Some(request.person.email.as_str()) {
+            fail("e_subject_common_name", "commonName must be the mailbox address".into());
+        }
+        if subject.len() != 1 {
+            fail(
+                "e_subject_mailbox_only",
+                "a mailbox-validated subject holds only the mailbox".into(),
+            );
+        }
+    }
+    findings
+}

@@ -1,0 +1,205 @@
+//! The configuration file `certdesk.toml` in the data directory: one typed [`Config`]
+//! (unknown keys are refused), turned into a [`ValidatedConfig`] before use.
+//!
+//! Secrets are never in this file: the CA passphrase comes from a file or the
+//! environment (see the README).
+
+use std::collections::BTreeMap;
+
+use certdesk_pki::issuance::PublicationUrls;
+use certdesk_pki::profile::{ProfileId, SubscriberProfile};
+use certdesk_pki::subject::Organization;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, ErrorCode};
+
+/// The configuration as written in TOML.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The organisation and the CA.
+    pub ca: CaSection,
+    /// Validity per profile, in days (missing profiles take their default).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileSection>,
+    /// PKCS#12 delivery.
+    #[serde(default)]
+    pub pkcs12: Pkcs12Section,
+    /// The database.
+    #[serde(default)]
+    pub database: DatabaseSection,
+}
+
+/// `[ca]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// organizationName of the sponsor (the organisation).
+    pub organization: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    /// organizationIdentifier (BR 7.1.4.2.2 (d)), e.g. `VATDE-123456789`; required by
+    /// the sponsor-validated BR profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_identifier: Option<String>,
+    /// Public base URL for CRL, OCSP and CA-certificate links, e.g. `http://pki.example.org`.
+    pub base_url: String,
+    /// The organisation's own certificate-policy OID for the `private` profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_policy_oid: Option<String>,
+}
+
+/// `[profiles.NAME]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSection {
+    /// Validity in days.
+    pub validity_days: u32,
+}
+
+/// `[pkcs12]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs12Section {
+    /// PBKDF2 iterations for new .p12 files.
+    #[serde(default = "default_iterations")]
+    pub iterations: u32,
+}
+
+impl Default for Pkcs12Section {
+    fn default() -> Self {
+        Self { iterations: default_iterations() }
+    }
+}
+
+fn default_iterations() -> u32 {
+    600_000
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://...` or `postgres://...`; default: `certdesk.db` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A configuration whose values have been checked.
+#[derive(Clone, Debug)]
+pub struct ValidatedConfig {
+    /// The raw config (for writing back).
+    pub raw: Config,
+    /// The organisation.
+    pub organization: Organization,
+    /// Where CRL, OCSP and CA certificate are published.
+    pub urls: PublicationUrls,
+    /// Each profile with its validity.
+    pub profiles: BTreeMap<&'static str, SubscriberProfile>,
+    /// PBKDF2 iterations for .p12 files.
+    pub pkcs12_iterations: u32,
+}
+
+impl Config {
+    /// Parses TOML.
+    pub fn from_toml(text: &str) -> Result<Self, DomainError> {
+        toml::from_str(text).map_err(|e| DomainError::new(ErrorCode::Config, format!("the configuration is invalid: {e}")))
+    }
+
+    /// Writes TOML.
+    pub fn to_toml(&self) -> Result<String, DomainError> {
+        toml::to_string_pretty(self).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+
+    /// Checks every value.
+    pub fn validate(self) -> Result<ValidatedConfig, DomainError> {
+        let bad = |msg: String| DomainError::new(ErrorCode::Config, msg);
+        let organization = Organization::new(
+            &self.ca.organization,
+            &self.ca.country,
+            self.ca.organization_identifier.as_deref(),
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let base = self.ca.base_url.trim_end_matches('/');
+        if !base.starts_with("http://") || base.len() <= "http://".len() || base.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "ca.base_url {:?} must be a plain http:// URL (CRL and OCSP are served over HTTP, BR 7.1.2.3)",
+                self.ca.base_url
+            )));
+        }
+        let urls = PublicationUrls {
+            crl: format!("{base}/crl/issuing.crl"),
+            ca_issuers: format!("{base}/ca/issuing.crt"),
+            ocsp: format!("{base}/ocsp"),
+        };
+        let private_policy = match &self.ca.private_policy_oid {
+            None => None,
+            Some(text) => Some(
+                const_oid::ObjectIdentifier::new(text)
+                    .map_err(|_| bad(format!("ca.private_policy_oid {text:?} is not an OID")))?,
+            ),
+        };
+        for name in self.profiles.keys() {
+            if ProfileId::ALL.iter().all(|p| p.name() != name) {
+                return Err(bad(format!("[profiles.{name}] is not a profile")));
+            }
+        }
+        let mut profiles = BTreeMap::new();
+        for id in ProfileId::ALL {
+            let days = self.profiles.get(id.name()).map(|p| p.validity_days).unwrap_or_else(|| id.default_validity_days());
+            let profile = SubscriberProfile::new(id, days, private_policy).map_err(|e| bad(e.to_string()))?;
+            profiles.insert(id.name(), profile);
+        }
+        if !(10_000..=10_000_000).contains(&self.pkcs12.iterations) {
+            return Err(bad("pkcs12.iterations must be between 10000 and 10000000".into()));
+        }
+        let pkcs12_iterations = self.pkcs12.iterations;
+        Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })
+    }
+}
+
+impl ValidatedConfig {
+    /// The profile with its configured validity.
+    pub fn profile(&self, id: ProfileId) -> Result<&SubscriberProfile, DomainError> {
+        self.profiles
+            .get(id.name())
+            .ok_or_else(|| DomainError::new(ErrorCode::Config, format!("profile {id} is not configured")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[ca]
+organization = "Example University"
+country = "DE"
+organization_identifier = "VATDE-123456789"
+base_url = "http://pki.example.org/"
+
+[profiles.private]
+validity_days = 1095
+"#;
+
+    #[test]
+    fn good_config_validates_with_defaults() {
+        let config = Config::from_toml(GOOD).unwrap().validate().unwrap();
+        assert_eq!(config.urls.crl, "http://pki.example.org/crl/issuing.crl");
+        assert_eq!(config.profile(ProfileId::SponsorStrict).unwrap().validity_days(), 730);
+        assert_eq!(config.profile(ProfileId::Private).unwrap().validity_days(), 1095);
+        assert_eq!(config.pkcs12_iterations, 600_000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::from_toml(&format!("{GOOD}\n[extra]\nx = 1\n")).is_err());
+        let too_long = GOOD.replace("[profiles.private]", "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]");
+        assert!(Config::from_toml(&too_long).unwrap().validate().is_err());
+        let https = GOOD.replace("http://pki", "https://pki");
+        assert!(Config::from_toml(&https).unwrap().validate().is_err());
+        let bad_profile = GOOD.replace("[profiles.private]", "[profiles.gold]\nvalidity_days = 1\n[profiles.private]");
+        assert!(Config::from_toml(&bad_profile).unwrap().validate().is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! The data directory: where config, database and the (encrypted) CA keys live.
+//!
+//! ```text
+//! DATA/certdesk.toml         configuration (no secrets)
+//! DATA/certdesk.db           SQLite database (default backend)
+//! DATA/ca/root.pem           root CA certificate
+//! DATA/ca/root-key.pem       root CA key, PKCS#8 PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), 0600
+//! DATA/ca/issuing.pem        issuing CA certificate
+//! DATA/ca/issuing-key.pem    issuing CA key, encrypted as above, 0600
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{DomainError, ErrorCode};
+
+/// Paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Names a data directory (nothing is checked yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `certdesk.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("certdesk.toml")
+    }
+
+    /// `certdesk.db`.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("certdesk.db")
+    }
+
+    /// The default SQLite URL.
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.database().display())
+    }
+
+    /// `ca/root.pem`.
+    pub fn root_cert(&self) -> PathBuf {
+        self.root.join("ca/root.pem")
+    }
+
+    /// `ca/root-key.pem`.
+    pub fn root_key(&self) -> PathBuf {
+        self.root.join("ca/root-key.pem")
+    }
+
+    /// `ca/issuing.pem`.
+    pub fn issuing_cert(&self) -> PathBuf {
+        self.root.join("ca/issuing.pem")
+    }
+
+    /// `ca/issuing-key.pem`.
+    pub fn issuing_key(&self) -> PathBuf {
+        self.root.join("ca/issuing-key.pem")
+    }
+
+    /// Every file `init` creates.
+    pub fn required_files(&self) -> [PathBuf; 6] {
+        [
+            self.config(),
+            self.database(),
+            self.root_cert(),
+            self.root_key(),
+            self.issuing_cert(),
+            self.issuing_key(),
+        ]
+    }
+
+    /// Checks that `init` completed here; names what is missing otherwise.
+    pub fn check_complete(&self) -> Result<(), DomainError> {
+        if !self.root.is_dir() {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                format!("there is no data directory at {}; run `certdesk init` first", self.root.display()),
+            ));
+        }
+        let missing: Vec<String> =
+            self.required_files().iter().filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
+        if !missing.is_empty() {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                format!(
+                    "the data directory {} is incomplete (missing {}); it was not made by `certdesk init` or is damaged",
+                    self.root.display(),
+                    missing.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a file with a clear error.
+pub fn read(path: &Path) -> Result<Vec<u8>, DomainError> {
+    std::fs::read(path)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot read {}: {e}", path.display())))
+}
+
+/// Writes a file; `secret` files get mode 0600.
+pub fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), DomainError> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| DomainError::new(ErrorCode::Internal, format!("cannot write {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}

@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod authority;
+pub mod clock;
+pub mod config;
+pub mod datadir;
+pub mod error;
+pub mod issuer;
+pub mod store;

@@ -1,0 +1,359 @@
+//! The store: the only code that speaks SQL.
+//!
+//! One schema per backend (`migrations/sqlite`, `migrations/postgres`), the same
+//! queries for both through sqlx's `Any` driver (`$1` placeholders work on both).
+//! Times are Unix seconds; serials are lower-case hex.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::{DomainError, ErrorCode};
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which database we talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A certificate as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Subscriber mailbox.
+    pub email: String,
+    /// Subject, RFC 4514 string.
+    pub subject: String,
+    /// Profile name.
+    pub profile: String,
+    /// Key kind, e.g. "RSA-3072".
+    pub key_kind: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// The certificate.
+    pub der: Vec<u8>,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// CRLReason code, when revoked.
+    pub revocation_reason: Option<i64>,
+}
+
+/// A revoked entry for the CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedRecord {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// CRLReason code.
+    pub reason: i64,
+}
+
+/// One audit record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What (e.g. `certificate.issue`).
+    pub action: String,
+    /// On what (a serial, an e-mail address).
+    pub subject: String,
+    /// JSON details.
+    pub details: String,
+    /// Hash of the previous record (hex).
+    pub prev_hash: String,
+    /// Hash of this record (hex).
+    pub hash: String,
+}
+
+/// A stored CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// crlNumber.
+    pub number: i64,
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds.
+    pub next_update: i64,
+    /// DER.
+    pub der: Vec<u8>,
+}
+
+fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        email: row.try_get("email")?,
+        subject: row.try_get("subject")?,
+        profile: row.try_get("profile")?,
+        key_kind: row.try_get("key_kind")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        der: row.try_get("der")?,
+        issued_at: row.try_get("issued_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+    })
+}
+
+/// The hash-chained audit record to append, computed by `audit`.
+pub type AuditAppend<'a> = &'a dyn Fn(i64, &str) -> AuditRow;
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, DomainError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DomainError::new(ErrorCode::Config, "the database URL must start with sqlite: or postgres://"));
+        };
+        let max = if backend == Backend::Sqlite { 1 } else { 8 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (so a SQLite file can be moved).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<(), DomainError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)").execute(&self.pool).await?;
+        let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("v")?;
+        let current = current.unwrap_or(0);
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(*version).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Reserves a serial number; fails if it was ever used (the uniqueness guarantee
+    /// is this primary key, not chance).
+    pub async fn reserve_serial(&self, serial: &str, now: i64) -> Result<(), DomainError> {
+        let result = sqlx::query("INSERT INTO serials (serial, reserved_at) VALUES ($1, $2)")
+            .bind(serial)
+            .bind(now)
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(DomainError::new(ErrorCode::Internal, format!("serial {serial} is already taken")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores an issued certificate and its audit record in one transaction.
+    pub async fn insert_certificate(&self, cert: &CertificateRecord, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&cert.serial)
+        .bind(&cert.email)
+        .bind(&cert.subject)
+        .bind(&cert.profile)
+        .bind(&cert.key_kind)
+        .bind(cert.not_before)
+        .bind(cert.not_after)
+        .bind(&cert.der)
+        .bind(cert.issued_at)
+        .execute(&mut *tx)
+        .await?;
+        let row = append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, DomainError> {
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(cert_from_row).transpose()?)
+    }
+
+    /// Every certificate, newest first.
+    pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, DomainError> {
+        let rows = sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(cert_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a certificate revoked (only if it is not yet) and appends the audit record,
+    /// in one transaction. Returns `false` if it was already revoked.
+    pub async fn revoke(&self, serial: &str, at: i64, reason: i64, audit: AuditAppend<'_>) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revoked certificates that have not yet expired at `now`.
+    pub async fn revoked_unexpired(&self, now: i64) -> Result<Vec<RevokedRecord>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates \
+             WHERE revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at, serial",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(RevokedRecord {
+                serial: row.try_get("serial")?,
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or_default(),
+                reason: row.try_get::<Option<i64>, _>("revocation_reason")?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The next crlNumber (one above the highest ever issued).
+    pub async fn next_crl_number(&self) -> Result<i64, DomainError> {
+        let n: Option<i64> = sqlx::query("SELECT MAX(number) AS n FROM crls").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n.unwrap_or(0) + 1)
+    }
+
+    /// Stores a CRL with its audit record; fails if the number was taken meanwhile.
+    pub async fn insert_crl(&self, crl: &CrlRecord, audit: AuditAppend<'_>) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO crls (number, this_update, next_update, der) VALUES ($1, $2, $3, $4)")
+            .bind(crl.number)
+            .bind(crl.this_update)
+            .bind(crl.next_update)
+            .bind(&crl.der)
+            .execute(&mut *tx)
+            .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest CRL.
+    pub async fn latest_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let row = sqlx::query("SELECT number, this_update, next_update, der FROM crls ORDER BY number DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(CrlRecord {
+                number: row.try_get("number")?,
+                this_update: row.try_get("this_update")?,
+                next_update: row.try_get("next_update")?,
+                der: row.try_get("der")?,
+            })),
+        }
+    }
+
+    /// Appends one audit record on its own.
+    pub async fn append_audit(&self, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let row = append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// The whole audit log, in order.
+    pub async fn audit_log(&self) -> Result<Vec<AuditRow>, DomainError> {
+        let rows = sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(AuditRow {
+                seq: row.try_get("seq")?,
+                at: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                details: row.try_get("details")?,
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs a raw statement (tests that tamper with the database on purpose).
+    #[doc(hidden)]
+    pub async fn danger_execute(&self, sql: &str) -> Result<(), DomainError> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+async fn append_audit_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let (seq, prev) = match last {
+        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
+        None => (1, crate::audit::GENESIS.to_string()),
+    };
+    let row = audit(seq, &prev);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(row.seq)
+    .bind(row.at)
+    .bind(&row.actor)
+    .bind(&row.action)
+    .bind(&row.subject)
+    .bind(&row.details)
+    .bind(&row.prev_hash)
+    .bind(&row.hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(row)
+}
