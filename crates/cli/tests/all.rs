@@ -1,1 +1,18 @@
-//! integration tests
+//! Integration tests of the `certdesk` binary, checked by tools we did not write:
+//! OpenSSL, pkilint, gpgsm, NSS pk12util and Java keytool.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+mod all {
+    mod bad_input;
+    pub mod common;
+    mod init;
+    mod issue;
+    mod pkcs12_clients;
+    mod revoke_crl;
+}

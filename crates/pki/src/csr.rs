@@ -75,7 +75,7 @@ impl ValidatedCsr {
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
     let trimmed = input.trim_ascii_start();
     if trimmed.starts_with(b"-----BEGIN") {
-        let (label, der) = der::pem::decode_vec(trimmed).map_err(|e| CsrError::Malformed {
+        let (label, der) = der::pem::decode_vec(first_pem_block(trimmed)).map_err(|e| CsrError::Malformed {
             reason: format!("bad PEM ({e})"),
         })?;
         if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
@@ -90,6 +90,23 @@ fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
         })
     } else {
         Ok(input.to_vec())
+    }
+}
+
+/// The first PEM block of `text` (up to and including its END line).
+fn first_pem_block(text: &[u8]) -> &[u8] {
+    let end_marker = b"-----END ";
+    let Some(end) = text.windows(end_marker.len()).position(|w| w == end_marker) else {
+        return text;
+    };
+    let after = text.get(end + end_marker.len()..).unwrap_or_default();
+    let close = after
+        .windows(5)
+        .position(|w| w == b"-----")
+        .map(|p| end + end_marker.len() + p + 5);
+    match close {
+        Some(close) => text.get(..close).unwrap_or(text),
+        None => text,
     }
 }
 

@@ -176,34 +176,34 @@ enum Prf {
 /// A PBES2 encryption scheme (RFC 8018 appendix B.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scheme {
-    Aes128Cbc,
-    Aes192Cbc,
-    Aes256Cbc,
-    DesEde3Cbc,
+    Aes128,
+    Aes192,
+    Aes256,
+    DesEde3,
 }
 
 impl Scheme {
     fn from_oid(oid: ObjectIdentifier) -> Result<Self, Error> {
         Ok(match oid {
-            AES128_CBC => Self::Aes128Cbc,
-            AES192_CBC => Self::Aes192Cbc,
-            AES256_CBC => Self::Aes256Cbc,
-            DES_EDE3_CBC => Self::DesEde3Cbc,
+            AES128_CBC => Self::Aes128,
+            AES192_CBC => Self::Aes192,
+            AES256_CBC => Self::Aes256,
+            DES_EDE3_CBC => Self::DesEde3,
             oid => return Err(Error::UnsupportedAlgorithm { oid }),
         })
     }
 
     fn key_len(self) -> usize {
         match self {
-            Self::Aes128Cbc => 16,
-            Self::Aes192Cbc | Self::DesEde3Cbc => 24,
-            Self::Aes256Cbc => 32,
+            Self::Aes128 => 16,
+            Self::Aes192 | Self::DesEde3 => 24,
+            Self::Aes256 => 32,
         }
     }
 
     fn iv_len(self) -> usize {
         match self {
-            Self::DesEde3Cbc => 8,
+            Self::DesEde3 => 8,
             _ => 16,
         }
     }
@@ -383,16 +383,16 @@ pub(crate) fn decrypt(
     derive_pbkdf2(prf, rounds, kdf.salt.as_bytes(), password, &mut key);
 
     match scheme {
-        Scheme::DesEde3Cbc => {
+        Scheme::DesEde3 => {
             let cipher = LegacyCipher::triple_des(&key).map_err(|_| Error::Crypto {
                 operation: "load a triple-DES key",
             })?;
             cipher.cbc_decrypt(iv, ciphertext).map_err(|_| Error::WrongPassword)
         }
-        Scheme::Aes128Cbc | Scheme::Aes192Cbc | Scheme::Aes256Cbc => {
+        Scheme::Aes128 | Scheme::Aes192 | Scheme::Aes256 => {
             let alg = match scheme {
-                Scheme::Aes128Cbc => &AES_128,
-                Scheme::Aes192Cbc => &AES_192,
+                Scheme::Aes128 => &AES_128,
+                Scheme::Aes192 => &AES_192,
                 _ => &AES_256,
             };
             aes_cbc_decrypt(alg, &key, iv, ciphertext)

@@ -96,14 +96,21 @@ pub async fn init(
         if !empty {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
-                format!("{} already exists and is not empty; certdesk init changes nothing there", root.display()),
+                format!(
+                    "{} already exists and is not empty; certdesk init changes nothing there",
+                    root.display()
+                ),
             ));
         }
     }
     if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
-        return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
+        return Err(DomainError::new(
+            ErrorCode::Refused,
+            "the CA key must be p384 or rsa4096",
+        ));
     }
-    check_strength(&passphrase, &[]).map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
+    check_strength(&passphrase, &[])
+        .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
     let config = Config {
         ca: CaSection {
             organization: options.organization.clone(),
@@ -123,12 +130,23 @@ pub async fn init(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent).map_err(|e| {
-        DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", parent.display()))
-    })?;
-    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "certdesk-data".into());
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", parent.display())))?;
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "certdesk-data".into());
     let staging = parent.join(format!(".{name}.init-{}", std::process::id()));
-    let result = build_data_dir(&DataDir::new(&staging), &config, &validated, options, &passphrase, clock, actor).await;
+    let result = build_data_dir(
+        &DataDir::new(&staging),
+        &config,
+        &validated,
+        options,
+        &passphrase,
+        clock,
+        actor,
+    )
+    .await;
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -142,7 +160,10 @@ pub async fn init(
     }
     if let Err(e) = std::fs::rename(&staging, root) {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", root.display())));
+        return Err(DomainError::new(
+            ErrorCode::DataDir,
+            format!("cannot create {}: {e}", root.display()),
+        ));
     }
     Ok(report)
 }
@@ -156,7 +177,10 @@ async fn build_data_dir(
     clock: &dyn Clock,
     actor: &str,
 ) -> Result<InitReport, DomainError> {
-    let mkdir = |p: &Path| std::fs::create_dir_all(p).map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", p.display())));
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p)
+            .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", p.display())))
+    };
     mkdir(data.root())?;
     mkdir(&data.root().join("ca"))?;
     #[cfg(unix)]
@@ -165,9 +189,11 @@ async fn build_data_dir(
         let _ = std::fs::set_permissions(data.root(), std::fs::Permissions::from_mode(0o700));
     }
     let alg = options.key;
-    let (root_key, issuing_key) = blocking(move || Ok::<_, certdesk_pki::key::KeyError>((PrivateKey::generate(alg)?, PrivateKey::generate(alg)?)))
-        .await?
-        .map_err(internal)?;
+    let (root_key, issuing_key) = blocking(move || {
+        Ok::<_, certdesk_pki::key::KeyError>((PrivateKey::generate(alg)?, PrivateKey::generate(alg)?))
+    })
+    .await?
+    .map_err(internal)?;
     let org = &validated.organization;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let rng = SystemRandom::new();
@@ -211,7 +237,11 @@ async fn build_data_dir(
     write(&data.root_key(), root_pem.as_bytes(), true)?;
     write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
     write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
-    write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
+    write(
+        &data.issuing_cert(),
+        pem("CERTIFICATE", &issuing_der)?.as_bytes(),
+        false,
+    )?;
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
     let store = Store::open(&data.sqlite_url()).await?;
@@ -269,10 +299,17 @@ pub struct Pkcs12Delivery {
 
 /// Lower-case hex without separators; accepts `:` separated and upper case input.
 pub fn normalize_serial(input: &str) -> Result<String, DomainError> {
-    let cleaned: String = input.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    let cleaned: String = input
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
     let cleaned = cleaned.trim_start_matches("0x").to_string();
     if cleaned.is_empty() || cleaned.len() > 42 || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(DomainError::new(ErrorCode::BadInput, format!("{input:?} is not a serial number in hex")));
+        return Err(DomainError::new(
+            ErrorCode::BadInput,
+            format!("{input:?} is not a serial number in hex"),
+        ));
     }
     Ok(cleaned)
 }
@@ -286,7 +323,12 @@ impl Authority {
         let config = Config::from_toml(&text)?.validate()?;
         let url = config.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
         let store = Store::open(&url).await?;
-        Ok(Self { data, config, store, clock })
+        Ok(Self {
+            data,
+            config,
+            store,
+            clock,
+        })
     }
 
     /// The configuration.
@@ -301,7 +343,10 @@ impl Authority {
 
     /// Issuing CA then root, DER; needs no passphrase.
     pub fn chain(&self) -> Result<Vec<Vec<u8>>, DomainError> {
-        Ok(vec![read_cert_pem(&read(&self.data.issuing_cert())?)?, read_cert_pem(&read(&self.data.root_cert())?)?])
+        Ok(vec![
+            read_cert_pem(&read(&self.data.issuing_cert())?)?,
+            read_cert_pem(&read(&self.data.root_cert())?)?,
+        ])
     }
 
     /// Unlocks the issuing CA key (PBKDF2 with 600,000 iterations: run off the async
@@ -329,7 +374,9 @@ impl Authority {
         let now = self.clock.now();
         let rng = SystemRandom::new();
         let (prepared, token) = prepare(profile, issuer.info(), &request, now, &rng).map_err(|e| match e {
-            certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => DomainError::new(ErrorCode::Config, e.to_string()),
+            certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => {
+                DomainError::new(ErrorCode::Config, e.to_string())
+            }
             other => DomainError::new(ErrorCode::Refused, other.to_string()),
         })?;
         let serial = hex::encode(&prepared.serial);
@@ -364,8 +411,13 @@ impl Authority {
             }),
         };
         let at = now.unix_timestamp();
-        self.store.insert_certificate(&record, &|seq, prev| seal(&event, at, seq, prev)).await?;
-        Ok(Issued { record, chain: issuer.chain().to_vec() })
+        self.store
+            .insert_certificate(&record, &|seq, prev| seal(&event, at, seq, prev))
+            .await?;
+        Ok(Issued {
+            record,
+            chain: issuer.chain().to_vec(),
+        })
     }
 
     /// Generates the key on the server, issues, and returns the .p12 bytes. The password
@@ -378,7 +430,11 @@ impl Authority {
         delivery: Pkcs12Delivery,
         actor: &str,
     ) -> Result<(Issued, Vec<u8>), DomainError> {
-        let personal = [input.person.email.local_part(), input.person.given_name.as_str(), input.person.surname.as_str()];
+        let personal = [
+            input.person.email.local_part(),
+            input.person.given_name.as_str(),
+            input.person.surname.as_str(),
+        ];
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
         let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
@@ -389,8 +445,19 @@ impl Authority {
         let chain = issued.chain.clone();
         let friendly = format!("{} ({})", input.person.personal_name(), input.person.email);
         let p12 = blocking(move || {
-            let options = pkcs12::WriteOptions { format: delivery.format, iterations, friendly_name: Some(friendly) };
-            pkcs12::write(private.pkcs8_der(), &cert, &chain, &delivery.password, &options, &SystemRandom::new())
+            let options = pkcs12::WriteOptions {
+                format: delivery.format,
+                iterations,
+                friendly_name: Some(friendly),
+            };
+            pkcs12::write(
+                private.pkcs8_der(),
+                &cert,
+                &chain,
+                &delivery.password,
+                &options,
+                &SystemRandom::new(),
+            )
         })
         .await?
         .map_err(internal)?;
@@ -398,10 +465,18 @@ impl Authority {
     }
 
     /// Revokes a certificate.
-    pub async fn revoke(&self, serial: &str, reason: RevocationReason, actor: &str) -> Result<CertificateRecord, DomainError> {
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+    ) -> Result<CertificateRecord, DomainError> {
         let serial = normalize_serial(serial)?;
         let record = self.store.certificate(&serial).await?.ok_or_else(|| {
-            DomainError::new(ErrorCode::NotFound, format!("no certificate with serial {serial} was issued by this CA"))
+            DomainError::new(
+                ErrorCode::NotFound,
+                format!("no certificate with serial {serial} was issued by this CA"),
+            )
         })?;
         if let Some(at) = record.revoked_at {
             return Err(already_revoked(&serial, at));
@@ -413,11 +488,20 @@ impl Authority {
             subject: serial.clone(),
             details: json!({ "reason": reason.name(), "email": record.email }),
         };
-        let changed = self.store.revoke(&serial, now, i64::from(reason.code()), &|seq, prev| seal(&event, now, seq, prev)).await?;
+        let changed = self
+            .store
+            .revoke(&serial, now, i64::from(reason.code()), &|seq, prev| {
+                seal(&event, now, seq, prev)
+            })
+            .await?;
         if !changed {
             return Err(already_revoked(&serial, now));
         }
-        Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(i64::from(reason.code())), ..record })
+        Ok(CertificateRecord {
+            revoked_at: Some(now),
+            revocation_reason: Some(i64::from(reason.code())),
+            ..record
+        })
     }
 
     /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
@@ -429,7 +513,10 @@ impl Authority {
             entries.push(RevokedEntry {
                 serial: hex::decode(&r.serial).map_err(internal)?,
                 revoked_at: OffsetDateTime::from_unix_timestamp(r.revoked_at).map_err(internal)?,
-                reason: u8::try_from(r.reason).ok().and_then(RevocationReason::from_code).unwrap_or(RevocationReason::Unspecified),
+                reason: u8::try_from(r.reason)
+                    .ok()
+                    .and_then(RevocationReason::from_code)
+                    .unwrap_or(RevocationReason::Unspecified),
             });
         }
         let number = self.store.next_crl_number().await?;
@@ -440,7 +527,12 @@ impl Authority {
             next_update,
             entries: &entries,
         })?;
-        let record = CrlRecord { number, this_update: now.unix_timestamp(), next_update: next_update.unix_timestamp(), der };
+        let record = CrlRecord {
+            number,
+            this_update: now.unix_timestamp(),
+            next_update: next_update.unix_timestamp(),
+            der,
+        };
         let event = AuditEvent {
             actor: actor.to_string(),
             action: "crl.issue",
@@ -448,7 +540,9 @@ impl Authority {
             details: json!({ "entries": entries.len(), "next_update": record.next_update }),
         };
         let at = now.unix_timestamp();
-        self.store.insert_crl(&record, &|seq, prev| seal(&event, at, seq, prev)).await?;
+        self.store
+            .insert_crl(&record, &|seq, prev| seal(&event, at, seq, prev))
+            .await?;
         Ok(record)
     }
 
@@ -464,7 +558,10 @@ fn already_revoked(serial: &str, at: i64) -> DomainError {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| at.to_string());
-    DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
+    DomainError::new(
+        ErrorCode::AlreadyRevoked,
+        format!("certificate {serial} is already revoked (since {when})"),
+    )
 }
 
 fn x509_subject(der: &[u8]) -> Result<String, DomainError> {

@@ -68,7 +68,9 @@ pub struct Pkcs12Section {
 
 impl Default for Pkcs12Section {
     fn default() -> Self {
-        Self { iterations: default_iterations() }
+        Self {
+            iterations: default_iterations(),
+        }
     }
 }
 
@@ -103,7 +105,8 @@ pub struct ValidatedConfig {
 impl Config {
     /// Parses TOML.
     pub fn from_toml(text: &str) -> Result<Self, DomainError> {
-        toml::from_str(text).map_err(|e| DomainError::new(ErrorCode::Config, format!("the configuration is invalid: {e}")))
+        toml::from_str(text)
+            .map_err(|e| DomainError::new(ErrorCode::Config, format!("the configuration is invalid: {e}")))
     }
 
     /// Writes TOML.
@@ -146,7 +149,11 @@ impl Config {
         }
         let mut profiles = BTreeMap::new();
         for id in ProfileId::ALL {
-            let days = self.profiles.get(id.name()).map(|p| p.validity_days).unwrap_or_else(|| id.default_validity_days());
+            let days = self
+                .profiles
+                .get(id.name())
+                .map(|p| p.validity_days)
+                .unwrap_or_else(|| id.default_validity_days());
             let profile = SubscriberProfile::new(id, days, private_policy).map_err(|e| bad(e.to_string()))?;
             profiles.insert(id.name(), profile);
         }
@@ -154,7 +161,13 @@ impl Config {
             return Err(bad("pkcs12.iterations must be between 10000 and 10000000".into()));
         }
         let pkcs12_iterations = self.pkcs12.iterations;
-        Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })
+        Ok(ValidatedConfig {
+            raw: self,
+            organization,
+            urls,
+            profiles,
+            pkcs12_iterations,
+        })
     }
 }
 
@@ -195,11 +208,17 @@ validity_days = 1095
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(Config::from_toml(&format!("{GOOD}\n[extra]\nx = 1\n")).is_err());
-        let too_long = GOOD.replace("[profiles.private]", "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]");
+        let too_long = GOOD.replace(
+            "[profiles.private]",
+            "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]",
+        );
         assert!(Config::from_toml(&too_long).unwrap().validate().is_err());
         let https = GOOD.replace("http://pki", "https://pki");
         assert!(Config::from_toml(&https).unwrap().validate().is_err());
-        let bad_profile = GOOD.replace("[profiles.private]", "[profiles.gold]\nvalidity_days = 1\n[profiles.private]");
+        let bad_profile = GOOD.replace(
+            "[profiles.private]",
+            "[profiles.gold]\nvalidity_days = 1\n[profiles.private]",
+        );
         assert!(Config::from_toml(&bad_profile).unwrap().validate().is_err());
     }
 }

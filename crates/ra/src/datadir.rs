@@ -82,11 +82,18 @@ impl DataDir {
         if !self.root.is_dir() {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
-                format!("there is no data directory at {}; run `certdesk init` first", self.root.display()),
+                format!(
+                    "there is no data directory at {}; run `certdesk init` first",
+                    self.root.display()
+                ),
             ));
         }
-        let missing: Vec<String> =
-            self.required_files().iter().filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
+        let missing: Vec<String> = self
+            .required_files()
+            .iter()
+            .filter(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
         if !missing.is_empty() {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
@@ -110,7 +117,8 @@ pub fn read(path: &Path) -> Result<Vec<u8>, DomainError> {
 /// Writes a file; `secret` files get mode 0600.
 pub fn write(path: &Path, bytes: &[u8], secret: bool) -> Result<(), DomainError> {
     use std::io::Write;
-    let fail = |e: std::io::Error| DomainError::new(ErrorCode::Internal, format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| DomainError::new(ErrorCode::Internal, format!("cannot write {}: {e}", path.display()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

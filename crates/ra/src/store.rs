@@ -128,7 +128,10 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(DomainError::new(ErrorCode::Config, "the database URL must start with sqlite: or postgres://"));
+            return Err(DomainError::new(
+                ErrorCode::Config,
+                "the database URL must start with sqlite: or postgres://",
+            ));
         };
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
@@ -148,7 +151,9 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), DomainError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)").execute(&self.pool).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
         let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
             .fetch_one(&self.pool)
             .await?
@@ -161,7 +166,10 @@ impl Store {
         for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(*version).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(*version)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
         }
         Ok(())
@@ -177,15 +185,20 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(DomainError::new(ErrorCode::Internal, format!("serial {serial} is already taken")))
-            }
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DomainError::new(
+                ErrorCode::Internal,
+                format!("serial {serial} is already taken"),
+            )),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Stores an issued certificate and its audit record in one transaction.
-    pub async fn insert_certificate(&self, cert: &CertificateRecord, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
+    pub async fn insert_certificate(
+        &self,
+        cert: &CertificateRecord,
+        audit: AuditAppend<'_>,
+    ) -> Result<AuditRow, DomainError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
@@ -209,19 +222,30 @@ impl Store {
 
     /// One certificate by serial.
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, DomainError> {
-        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(cert_from_row).transpose()?)
     }
 
     /// Every certificate, newest first.
     pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, DomainError> {
-        let rows = sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(cert_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Marks a certificate revoked (only if it is not yet) and appends the audit record,
     /// in one transaction. Returns `false` if it was already revoked.
-    pub async fn revoke(&self, serial: &str, at: i64, reason: i64, audit: AuditAppend<'_>) -> Result<bool, DomainError> {
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        at: i64,
+        reason: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
@@ -262,7 +286,10 @@ impl Store {
 
     /// The next crlNumber (one above the highest ever issued).
     pub async fn next_crl_number(&self) -> Result<i64, DomainError> {
-        let n: Option<i64> = sqlx::query("SELECT MAX(number) AS n FROM crls").fetch_one(&self.pool).await?.try_get("n")?;
+        let n: Option<i64> = sqlx::query("SELECT MAX(number) AS n FROM crls")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(n.unwrap_or(0) + 1)
     }
 
@@ -307,9 +334,10 @@ impl Store {
 
     /// The whole audit log, in order.
     pub async fn audit_log(&self) -> Result<Vec<AuditRow>, DomainError> {
-        let rows = sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(AuditRow {
@@ -334,8 +362,13 @@ impl Store {
     }
 }
 
-async fn append_audit_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+async fn append_audit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    audit: AuditAppend<'_>,
+) -> Result<AuditRow, DomainError> {
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await?;
     let (seq, prev) = match last {
         Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
         None => (1, crate::audit::GENESIS.to_string()),

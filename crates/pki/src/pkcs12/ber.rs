@@ -219,8 +219,8 @@ mod tests {
     #[test]
     fn indefinite_and_segmented() {
         // SEQUENCE (indefinite) { OCTET STRING (constructed, indefinite) { "ab", "c" }, NULL }
-        let ber = hex::decode("30802480040261620401630000050000 00".replace(' ', "")).unwrap();
-        let der = ber_to_der(&ber[..ber.len() - 1]).unwrap();
+        let ber = hex::decode("3080248004026162040163000005000000").unwrap();
+        let der = ber_to_der(&ber).unwrap();
         assert_eq!(hex::encode(der), "300704036162630500");
     }
 

@@ -1,0 +1,180 @@
+//! Shared helpers: a CA in a temporary directory, and runners for external tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const PASSPHRASE: &str = "correct horse battery staple";
+pub const P12_PASSWORD: &str = "Tq7#mv!2pLx9-river";
+
+pub struct Ca {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "command failed: {}", self.stderr);
+        self
+    }
+}
+
+/// Runs an external tool; panics (fails the test) if it is missing: CI installs them all.
+pub fn tool(program: &str, args: &[&str], cwd: &Path) -> Run {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+    Run::from(output)
+}
+
+pub fn certdesk_in(cwd: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CERTDESK_DATA")
+        .env_remove("CERTDESK_CA_PASSPHRASE")
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
+impl Ca {
+    /// A fresh data directory `data` inside a temp dir, with the passphrase in `pass`.
+    pub fn new(key: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pass"), format!("{PASSPHRASE}\n")).unwrap();
+        std::fs::write(dir.path().join("p12pass"), format!("{P12_PASSWORD}\n")).unwrap();
+        let ca = Ca { dir };
+        ca.run(&[
+            "init",
+            "--org",
+            "Example University",
+            "--country",
+            "DE",
+            "--org-id",
+            "VATDE-123456789",
+            "--key",
+            key,
+            "--base-url",
+            "http://pki.example.org",
+        ])
+        .ok();
+        ca.run(&["ca", "chain", "--out", "chain.pem"]).ok();
+        ca
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs certdesk with `--data data --passphrase-file pass`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut all = vec!["--data", "data", "--passphrase-file", "pass"];
+        all.extend_from_slice(args);
+        certdesk_in(self.dir.path(), &all)
+    }
+
+    pub fn tool(&self, program: &str, args: &[&str]) -> Run {
+        tool(program, args, self.dir.path())
+    }
+
+    /// Makes a CSR with OpenSSL; `newkey` as for `openssl req -newkey`.
+    pub fn csr(&self, name: &str, newkey: &[&str]) -> PathBuf {
+        let mut args = vec!["req", "-new"];
+        args.extend_from_slice(newkey);
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        args.extend_from_slice(&["-nodes", "-keyout", &key, "-subj", "/CN=ignored", "-out", &csr]);
+        self.tool("openssl", &args).ok();
+        self.path(&csr)
+    }
+
+    /// Issues for a CSR and returns the certificate path.
+    pub fn issue_csr(&self, csr: &Path, profile: &str, out: &str) -> PathBuf {
+        self.run(&[
+            "issue",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--email",
+            "jane.doe@example.org",
+            "--given-name",
+            "Jane",
+            "--surname",
+            "Doe",
+            "--profile",
+            profile,
+            "--out",
+            out,
+        ])
+        .ok();
+        self.path(out)
+    }
+
+    /// Issues with a server-generated key into a .p12.
+    pub fn issue_p12(&self, key: &str, format: &str, out: &str) -> Run {
+        self.run(&[
+            "issue",
+            "--email",
+            "jane.doe@example.org",
+            "--given-name",
+            "Jane",
+            "--surname",
+            "Doe",
+            "--key",
+            key,
+            "--p12",
+            out,
+            "--password-file",
+            "p12pass",
+            "--p12-format",
+            format,
+        ])
+    }
+
+    /// The number of audit records (from `audit verify`).
+    pub fn audit_records(&self) -> usize {
+        let run = self.run(&["audit", "verify"]).ok();
+        let text = String::from_utf8(run.stdout).unwrap();
+        text.split_whitespace().nth(3).unwrap().parse().unwrap()
+    }
+
+    /// Serial (hex) of a PEM certificate file, via OpenSSL.
+    pub fn serial_of(&self, cert: &Path) -> String {
+        let run = self
+            .tool("openssl", &["x509", "-in", cert.to_str().unwrap(), "-noout", "-serial"])
+            .ok();
+        String::from_utf8(run.stdout)
+            .unwrap()
+            .trim()
+            .trim_start_matches("serial=")
+            .to_ascii_lowercase()
+    }
+
+    /// Files in the temp dir (to show nothing was left behind).
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub fn pkilint() -> String {
+    std::env::var("CERTDESK_PKILINT").unwrap_or_else(|_| "lint_cabf_smime_cert".into())
+}

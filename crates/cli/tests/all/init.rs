@@ -1,0 +1,195 @@
+//! `certdesk init`: creates a working CA once, refuses to run twice, leaves nothing on failure.
+
+use super::common::*;
+
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        out.push((entry.display().to_string(), std::fs::read(&entry).unwrap()));
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn init_makes_a_chain_openssl_accepts_and_keys_are_encrypted() {
+    for key in ["p384", "rsa4096"] {
+        let ca = Ca::new(key);
+        // The chain verifies: issuing CA under the self-signed root.
+        let chain = std::fs::read_to_string(ca.path("chain.pem")).unwrap();
+        let issuing_end = chain.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
+        std::fs::write(ca.path("issuing.pem"), &chain[..issuing_end]).unwrap();
+        std::fs::write(ca.path("root.pem"), &chain[issuing_end..]).unwrap();
+        ca.tool("openssl", &["verify", "-CAfile", "root.pem", "issuing.pem"])
+            .ok();
+        let text = String::from_utf8(
+            ca.tool("openssl", &["x509", "-in", "issuing.pem", "-noout", "-text"])
+                .ok()
+                .stdout,
+        )
+        .unwrap();
+        assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+        assert!(text.contains("E-mail Protection"));
+        // Keys at rest are encrypted: OpenSSL needs the passphrase to open them.
+        let key_pem = std::fs::read_to_string(ca.path("data/ca/issuing-key.pem")).unwrap();
+        assert!(key_pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        let wrong = ca.tool(
+            "openssl",
+            &[
+                "pkey",
+                "-in",
+                "data/ca/issuing-key.pem",
+                "-passin",
+                "pass:wrong",
+                "-noout",
+            ],
+        );
+        assert_ne!(wrong.code, 0);
+        ca.tool(
+            "openssl",
+            &[
+                "pkey",
+                "-in",
+                "data/ca/issuing-key.pem",
+                "-passin",
+                &format!("pass:{PASSPHRASE}"),
+                "-noout",
+            ],
+        )
+        .ok();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(ca.path("data/ca/issuing-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "key file readable by others");
+        }
+    }
+}
+
+#[test]
+fn init_twice_refuses_and_changes_nothing() {
+    let ca = Ca::new("p384");
+    let before = snapshot(&ca.path("data"));
+    let again = ca.run(&["init", "--org", "Other", "--country", "FR"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert_eq!(snapshot(&ca.path("data")), before);
+    assert_eq!(ca.audit_records(), 1);
+}
+
+#[test]
+fn init_failures_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // No passphrase at all.
+    let run = certdesk_in(cwd, &["--data", "d", "init", "--org", "X", "--country", "DE"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("passphrase"), "{}", run.stderr);
+    // A weak passphrase.
+    std::fs::write(cwd.join("weak"), "secret\n").unwrap();
+    let run = certdesk_in(
+        cwd,
+        &[
+            "--data",
+            "d",
+            "--passphrase-file",
+            "weak",
+            "init",
+            "--org",
+            "X",
+            "--country",
+            "DE",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("too short"), "{}", run.stderr);
+    // A bad country code and a bad organizationIdentifier.
+    std::fs::write(cwd.join("pass"), PASSPHRASE).unwrap();
+    let run = certdesk_in(
+        cwd,
+        &[
+            "--data",
+            "d",
+            "--passphrase-file",
+            "pass",
+            "init",
+            "--org",
+            "X",
+            "--country",
+            "Germany",
+        ],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("country"), "{}", run.stderr);
+    let run = certdesk_in(
+        cwd,
+        &[
+            "--data",
+            "d",
+            "--passphrase-file",
+            "pass",
+            "init",
+            "--org",
+            "X",
+            "--country",
+            "DE",
+            "--org-id",
+            "12345",
+        ],
+    );
+    assert_eq!(run.code, 2);
+    let mut names: Vec<String> = std::fs::read_dir(cwd)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["pass", "weak"], "something was left behind");
+}
+
+#[test]
+fn missing_or_half_initialised_data_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = certdesk_in(dir.path(), &["--data", "nowhere", "ca", "chain"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("run `certdesk init` first"), "{}", run.stderr);
+
+    let ca = Ca::new("p384");
+    std::fs::remove_file(ca.path("data/ca/issuing-key.pem")).unwrap();
+    let run = ca.run(&["crl"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("incomplete") && run.stderr.contains("issuing-key.pem"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wrong_passphrase_is_refused_without_output() {
+    let ca = Ca::new("p384");
+    std::fs::write(ca.path("wrong"), "a different passphrase entirely").unwrap();
+    let run = certdesk_in(
+        ca.dir.path(),
+        &["--data", "data", "--passphrase-file", "wrong", "crl", "--out", "x.crl"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("passphrase is wrong"), "{}", run.stderr);
+    assert!(!ca.path("x.crl").exists());
+    assert_eq!(ca.audit_records(), 1);
+}

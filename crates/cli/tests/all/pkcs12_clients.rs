@@ -1,0 +1,74 @@
+//! Our .p12 files in the clients' own tools: gpgsm, NSS pk12util (Thunderbird's
+//! library) and Java keytool.
+
+use super::common::*;
+
+#[test]
+fn keytool_and_pk12util_read_both_formats() {
+    let ca = Ca::new("p384");
+    for format in ["modern", "compat"] {
+        let out = format!("{format}.p12");
+        ca.issue_p12("rsa3072", format, &out).ok();
+        let listed = ca
+            .tool(
+                "keytool",
+                &[
+                    "-list",
+                    "-keystore",
+                    &out,
+                    "-storetype",
+                    "PKCS12",
+                    "-storepass",
+                    P12_PASSWORD,
+                ],
+            )
+            .ok();
+        let text = String::from_utf8(listed.stdout).unwrap();
+        assert!(text.contains("PrivateKeyEntry"), "keytool on {format}: {text}");
+        let nss = ca.tool("pk12util", &["-l", &out, "-W", P12_PASSWORD]).ok();
+        let text = String::from_utf8(nss.stdout).unwrap();
+        assert!(
+            text.contains("Key(shrouded)") && text.contains("Jane Doe"),
+            "pk12util on {format}: {text}"
+        );
+        let wrong = ca.tool("pk12util", &["-l", &out, "-W", "not the password"]);
+        assert_ne!(wrong.code, 0);
+    }
+}
+
+#[test]
+fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
+    let ca = Ca::new("p384");
+    ca.issue_p12("rsa3072", "compat", "compat.p12").ok();
+    let home = ca.path("gnupg");
+    std::fs::create_dir(&home).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    std::fs::write(home.join("gpg-agent.conf"), "allow-loopback-pinentry\n").unwrap();
+    let home = home.to_str().unwrap();
+    let import = ca.tool(
+        "gpgsm",
+        &[
+            "--homedir",
+            home,
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            P12_PASSWORD,
+            "--import",
+            "compat.p12",
+        ],
+    );
+    assert_eq!(import.code, 0, "{}", import.stderr);
+    assert!(import.stderr.contains("secret keys imported: 1"), "{}", import.stderr);
+    let secret = ca
+        .tool("gpgsm", &["--homedir", home, "--batch", "--list-secret-keys"])
+        .ok();
+    let text = String::from_utf8(secret.stdout).unwrap();
+    assert!(text.contains("jane.doe@example.org"), "{text}");
+    let _ = ca.tool("gpgconf", &["--homedir", home, "--kill", "all"]);
+}

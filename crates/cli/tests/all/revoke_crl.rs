@@ -1,0 +1,115 @@
+//! Revocation and CRLs, checked by `openssl crl` and `openssl verify -crl_check`.
+
+use super::common::*;
+
+#[test]
+fn revoked_certificate_is_listed_and_rejected_by_openssl() {
+    let ca = Ca::new("p384");
+    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let good = ca.issue_csr(&csr, "strict", "good.pem");
+    let bad = ca.issue_csr(&csr, "strict", "bad.pem");
+    let serial = ca.serial_of(&bad);
+
+    ca.run(&["crl", "--out", "empty.crl"]).ok();
+    ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();
+    ca.run(&["crl", "--out", "crl.der"]).ok();
+    ca.run(&["crl", "--pem", "--out", "crl.pem"]).ok();
+
+    let text = ca
+        .tool(
+            "openssl",
+            &[
+                "crl",
+                "-in",
+                "crl.der",
+                "-inform",
+                "DER",
+                "-CAfile",
+                "chain.pem",
+                "-noout",
+                "-text",
+            ],
+        )
+        .ok();
+    let out = String::from_utf8(text.stdout).unwrap();
+    assert!(text.stderr.contains("verify OK"), "{}", text.stderr);
+    assert!(out.to_ascii_lowercase().contains(&serial), "{out}");
+    assert!(out.contains("Key Compromise"), "{out}");
+    assert!(out.contains("X509v3 CRL Number"), "{out}");
+    assert!(out.contains("X509v3 Authority Key Identifier"), "{out}");
+    // crlNumber increases: empty.crl was 1, crl.der 2, crl.pem 3.
+    let number = |file: &str, form: &str| {
+        let run = ca
+            .tool(
+                "openssl",
+                &["crl", "-in", file, "-inform", form, "-noout", "-crlnumber"],
+            )
+            .ok();
+        String::from_utf8(run.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(number("empty.crl", "DER"), "crlNumber=0x01");
+    assert_eq!(number("crl.der", "DER"), "crlNumber=0x02");
+    assert_eq!(number("crl.pem", "PEM"), "crlNumber=0x03");
+    // nextUpdate within 10 days.
+    let dates = String::from_utf8(
+        ca.tool(
+            "openssl",
+            &["crl", "-in", "crl.pem", "-noout", "-lastupdate", "-nextupdate"],
+        )
+        .ok()
+        .stdout,
+    )
+    .unwrap();
+    assert!(dates.contains("nextUpdate="), "{dates}");
+
+    let mut chain_and_crl = std::fs::read_to_string(ca.path("chain.pem")).unwrap();
+    chain_and_crl.push_str(&std::fs::read_to_string(ca.path("crl.pem")).unwrap());
+    std::fs::write(ca.path("trust.pem"), chain_and_crl).unwrap();
+    let rejected = ca.tool("openssl", &["verify", "-crl_check", "-CAfile", "trust.pem", "bad.pem"]);
+    assert_ne!(rejected.code, 0);
+    assert!(
+        String::from_utf8_lossy(&rejected.stdout).contains("certificate revoked")
+            || rejected.stderr.contains("certificate revoked")
+    );
+    ca.tool(
+        "openssl",
+        &["verify", "-crl_check", "-CAfile", "trust.pem", good.to_str().unwrap()],
+    )
+    .ok();
+}
+
+#[test]
+fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
+    let ca = Ca::new("p384");
+    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let cert = ca.issue_csr(&csr, "strict", "c.pem");
+    let serial = ca.serial_of(&cert);
+    // Colon-separated upper-case hex is accepted too.
+    let pretty: Vec<String> = serial
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap().to_uppercase())
+        .collect();
+    ca.run(&["revoke", &pretty.join(":"), "--reason", "superseded"]).ok();
+    let records = ca.audit_records();
+
+    let twice = ca.run(&["revoke", &serial, "--reason", "superseded"]);
+    assert_eq!(twice.code, 1);
+    assert!(twice.stderr.contains("already revoked"), "{}", twice.stderr);
+
+    let unknown = ca.run(&["revoke", "0123456789abcdef0123", "--reason", "superseded"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("no certificate with serial"),
+        "{}",
+        unknown.stderr
+    );
+
+    let garbage = ca.run(&["revoke", "not-hex", "--reason", "superseded"]);
+    assert_eq!(garbage.code, 2);
+    let reason = ca.run(&["revoke", &serial, "--reason", "bored"]);
+    assert_eq!(reason.code, 2);
+    assert!(reason.stderr.contains("unknown reason"), "{}", reason.stderr);
+
+    assert_eq!(ca.audit_records(), records, "a refused revocation was audited as done");
+}
