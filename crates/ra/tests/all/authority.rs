@@ -1,0 +1,107 @@
+//! The authority end to end at a fixed time, and audit tamper detection.
+
+use std::sync::Arc;
+
+use certdesk_pki::crl::RevocationReason;
+use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
+use certdesk_pki::profile::ProfileId;
+use certdesk_pki::subject::{EmailAddress, NameField, Person};
+use certdesk_ra::authority::{init, Authority, InitOptions, IssueInput};
+use certdesk_ra::clock::FixedClock;
+use certdesk_ra::datadir::DataDir;
+use certdesk_ra::error::ErrorCode;
+use certdesk_ra::store::Store;
+use time::macros::datetime;
+use zeroize::Zeroizing;
+
+const PASS: &str = "correct horse battery staple";
+
+async fn authority(dir: &std::path::Path) -> Authority {
+    let clock = FixedClock(datetime!(2026-11-25 12:00 UTC));
+    let data = DataDir::new(dir.join("data"));
+    let options = InitOptions {
+        organization: "Example University".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-123456789".into()),
+        base_url: "http://pki.example.org".into(),
+        key: KeyAlgorithm::P384,
+    };
+    init(&data, options, Zeroizing::new(PASS.into()), &clock, "test")
+        .await
+        .unwrap();
+    Authority::open(data, Arc::new(clock)).await.unwrap()
+}
+
+fn jane() -> IssueInput {
+    IssueInput {
+        person: Person {
+            email: EmailAddress::parse("jane.doe@example.org").unwrap(),
+            given_name: NameField::parse("given name", "Jane").unwrap(),
+            surname: NameField::parse("surname", "Doe").unwrap(),
+        },
+        profile: ProfileId::SponsorStrict,
+    }
+}
+
+#[tokio::test]
+async fn issue_revoke_crl_at_a_fixed_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = authority(dir.path()).await;
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
+    let issued = authority
+        .issue(&issuer, &jane(), key.accepted_public_key().unwrap(), "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        issued.record.not_before,
+        datetime!(2026-11-25 12:00 UTC).unix_timestamp()
+    );
+    assert_eq!(issued.record.not_after - issued.record.not_before, 730 * 86_400 - 1);
+
+    authority
+        .revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test")
+        .await
+        .unwrap();
+    let again = authority
+        .revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test")
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), ErrorCode::AlreadyRevoked);
+    let crl = authority.issue_crl(&issuer, "test").await.unwrap();
+    assert_eq!(crl.number, 1);
+    assert_eq!(crl.next_update - crl.this_update, 7 * 86_400);
+
+    let wrong = authority
+        .unlock(Zeroizing::new("not the passphrase at all".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), ErrorCode::Passphrase);
+    assert_eq!(authority.verify_audit().await.unwrap().records, 4);
+}
+
+#[tokio::test]
+async fn audit_verify_detects_a_changed_record_even_past_the_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = authority(dir.path()).await;
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    authority.issue_crl(&issuer, "test").await.unwrap();
+    authority.issue_crl(&issuer, "test").await.unwrap();
+    assert_eq!(authority.verify_audit().await.unwrap().records, 3);
+
+    // Someone with raw database access drops the guard and edits history.
+    let url = format!("sqlite://{}", dir.path().join("data/certdesk.db").display());
+    let raw = Store::open(&url).await.unwrap();
+    raw.danger_execute("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .await
+        .unwrap();
+    let broken = authority.verify_audit().await.unwrap_err();
+    assert_eq!(broken.code(), ErrorCode::AuditBroken);
+    assert!(broken.to_string().contains("record 2"), "{broken}");
+
+    raw.danger_execute("DROP TRIGGER audit_log_no_delete; UPDATE audit_log SET actor = 'test' WHERE seq = 2; DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    let broken = authority.verify_audit().await.unwrap_err();
+    assert!(broken.to_string().contains("missing"), "{broken}");
+}

@@ -1,0 +1,160 @@
+//! One conformance suite for every store backend.
+
+use certdesk_ra::audit::{seal, verify, AuditEvent};
+use certdesk_ra::store::{CertificateRecord, CrlRecord, Store};
+use sqlx::Connection;
+
+fn record(serial: &str, not_after: i64) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        email: "jane.doe@example.org".into(),
+        subject: "CN=Jane Doe".into(),
+        profile: "sponsor-strict".into(),
+        key_kind: "RSA-3072".into(),
+        not_before: 1_000,
+        not_after,
+        der: vec![0x30, 0x00],
+        issued_at: 1_000,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+fn event(action: &'static str, subject: &str) -> AuditEvent {
+    AuditEvent {
+        actor: "test".into(),
+        action,
+        subject: subject.into(),
+        details: serde_json::json!({}),
+    }
+}
+
+async fn conformance(store: &Store) {
+    // Serials are unique by constraint.
+    store.reserve_serial("0a", 1).await.unwrap();
+    store.reserve_serial("0b", 1).await.unwrap();
+    store.reserve_serial("0c", 1).await.unwrap();
+    assert!(store.reserve_serial("0a", 2).await.is_err());
+
+    let ev = event("certificate.issue", "0a");
+    store
+        .insert_certificate(&record("0a", 5_000), &|seq, prev| seal(&ev, 10, seq, prev))
+        .await
+        .unwrap();
+    let ev = event("certificate.issue", "0b");
+    store
+        .insert_certificate(&record("0b", 500), &|seq, prev| seal(&ev, 11, seq, prev))
+        .await
+        .unwrap();
+    // A certificate without a reserved serial is refused (foreign key / uniqueness).
+    let ev = event("certificate.issue", "0a");
+    assert!(store
+        .insert_certificate(&record("0a", 5_000), &|seq, prev| seal(&ev, 12, seq, prev))
+        .await
+        .is_err());
+    assert_eq!(
+        store.audit_log().await.unwrap().len(),
+        2,
+        "a failed insert left an audit record"
+    );
+
+    assert_eq!(
+        store.certificate("0a").await.unwrap().unwrap().email,
+        "jane.doe@example.org"
+    );
+    assert!(store.certificate("ff").await.unwrap().is_none());
+    assert_eq!(store.certificates().await.unwrap().len(), 2);
+
+    let ev = event("certificate.revoke", "0a");
+    assert!(store
+        .revoke("0a", 100, 1, &|seq, prev| seal(&ev, 100, seq, prev))
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke("0a", 101, 1, &|seq, prev| seal(&ev, 101, seq, prev))
+        .await
+        .unwrap());
+    let ev = event("certificate.revoke", "0b");
+    assert!(store
+        .revoke("0b", 102, 4, &|seq, prev| seal(&ev, 102, seq, prev))
+        .await
+        .unwrap());
+    // Only unexpired revoked certificates go on the CRL.
+    let revoked = store.revoked_unexpired(1_000).await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!((revoked[0].serial.as_str(), revoked[0].reason), ("0a", 1));
+
+    assert_eq!(store.next_crl_number().await.unwrap(), 1);
+    let crl = CrlRecord {
+        number: 1,
+        this_update: 1,
+        next_update: 2,
+        der: vec![1, 2, 3],
+    };
+    let ev = event("crl.issue", "1");
+    store
+        .insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev))
+        .await
+        .unwrap();
+    assert!(store
+        .insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev))
+        .await
+        .is_err());
+    assert_eq!(store.next_crl_number().await.unwrap(), 2);
+    assert_eq!(store.latest_crl().await.unwrap().unwrap(), crl);
+
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), 5);
+    assert_eq!(verify(&log).unwrap().records, 5);
+
+    // The database refuses to change or delete audit records.
+    assert!(store
+        .danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
+        .await
+        .is_err());
+    assert!(store
+        .danger_execute("DELETE FROM audit_log WHERE seq = 5")
+        .await
+        .is_err());
+    assert_eq!(store.audit_log().await.unwrap(), log);
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Store::open(&url).await.unwrap();
+    conformance(&store).await;
+    // Reopening applies no migration twice.
+    store.close().await;
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.audit_log().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let Ok(base) = std::env::var("CERTDESK_TEST_POSTGRES_URL") else {
+        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: PostgreSQL conformance not run here (CI runs it)");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "certdesk_test_{}_{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    let store = Store::open(&url).await.unwrap();
+    conformance(&store).await;
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
