@@ -263,11 +263,11 @@ impl NameBuilder {
 
 /// The subject of a CA certificate: CN, O, C.
 pub fn ca_name(common_name: &str, org: &Organization) -> Result<Name, SubjectError> {
-    Ok(NameBuilder::default()
+    NameBuilder::default()
         .printable(oid::AT_COUNTRY, &org.country)?
         .utf8(oid::AT_ORGANIZATION, org.name.as_str())?
         .utf8(oid::AT_COMMON_NAME, common_name)?
-        .build()?)
+        .build()
 }
 
 #[cfg(test)]

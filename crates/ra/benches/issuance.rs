@@ -1,0 +1,99 @@
+//! Issuance benchmark: certificates per second from CSRs (lint, serial reservation,
+//! signature, database write with audit record) beside the raw signing rate of the
+//! same CA key in the same run, and PKCS#12 creation time per format.
+//!
+//! Run with `scripts/bench` (or `cargo bench -p certdesk-ra --bench issuance -- N`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lc_rs::rand::SystemRandom;
+use certdesk_pki::key::{KeyAlgorithm, PrivateKey, Signer};
+use certdesk_pki::pkcs12;
+use certdesk_pki::profile::ProfileId;
+use certdesk_pki::subject::{EmailAddress, NameField, Person};
+use certdesk_ra::authority::{init, Authority, InitOptions, IssueInput};
+use certdesk_ra::clock::SystemClock;
+use certdesk_ra::datadir::DataDir;
+use zeroize::Zeroizing;
+
+const PASS: &str = "correct horse battery staple";
+
+fn person(i: usize) -> Person {
+    Person {
+        email: EmailAddress::parse(&format!("user{i}@example.org")).unwrap(),
+        given_name: NameField::parse("given name", "Bench").unwrap(),
+        surname: NameField::parse("surname", &format!("User{i}")).unwrap(),
+    }
+}
+
+async fn run(ca_key: KeyAlgorithm, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let options = InitOptions {
+        organization: "Bench University".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-123456789".into()),
+        base_url: "http://pki.example.org".into(),
+        key: ca_key,
+    };
+    init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
+    let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let raw_key = certdesk_ra::issuer::unlock_key(&std::fs::read(data.issuing_key()).unwrap(), PASS).unwrap();
+
+    // Subscriber keys are made by the applicants, not by the CA: prepare them untimed.
+    let keys: Vec<_> = (0..n.min(50)).map(|_| PrivateKey::generate(KeyAlgorithm::P256).unwrap()).collect();
+    let tbs_like = vec![0x5au8; 900];
+
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(raw_key.sign(&tbs_like).unwrap());
+    }
+    let raw_rate = n as f64 / start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    for i in 0..n {
+        let input = IssueInput { person: person(i), profile: ProfileId::SponsorStrict };
+        let key = keys[i % keys.len()].accepted_public_key().unwrap();
+        authority.issue(&issuer, &input, key, "bench").await.unwrap();
+    }
+    let issue_rate = n as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "CA {:<8} raw signing {:>8.0}/s   issuance from CSR (lint+sign+DB+audit) {:>8.0}/s   ratio {:>5.1}%",
+        ca_key.name(),
+        raw_rate,
+        issue_rate,
+        100.0 * issue_rate / raw_rate
+    );
+}
+
+fn p12_times() {
+    let key = PrivateKey::generate(KeyAlgorithm::Rsa3072).unwrap();
+    let cert = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/leaf.der")).ok();
+    let Some(cert) = cert else {
+        println!("(benches/data/leaf.der missing: PKCS#12 timing skipped)");
+        return;
+    };
+    for (format, name) in [(pkcs12::Format::Modern, "modern"), (pkcs12::Format::Compat, "compat")] {
+        let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some("bench".into()) };
+        let start = Instant::now();
+        let rounds = 3;
+        for _ in 0..rounds {
+            std::hint::black_box(
+                pkcs12::write(key.pkcs8_der(), &cert, &[], "Tq7#mv!2pLx9-river", &options, &SystemRandom::new()).unwrap(),
+            );
+        }
+        println!("PKCS#12 {name:<7} 600000 iterations: {:>7.1} ms per file", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("issuing {n} certificates per CA key type");
+    rt.block_on(run(KeyAlgorithm::P384, n));
+    rt.block_on(run(KeyAlgorithm::Rsa4096, n / 4));
+    p12_times();
+}
