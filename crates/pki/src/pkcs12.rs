@@ -1329,31 +1329,3 @@ mod tests {
         assert!(text.contains("Valid EE Certificate Test1"), "{text}");
     }
 }
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod timing_tmp {
-    #[test]
-    #[ignore]
-    fn timing() {
-        use super::*;
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let pem = include_str!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE.pem");
-        let key = tests_pem(pem, "PRIVATE KEY");
-        let cert = tests_pem(pem, "CERTIFICATE");
-        for format in [Format::Modern, Format::Compat] {
-            let start = std::time::Instant::now();
-            let p12 = write(&key, &cert, &[], "pw", &WriteOptions::new(format), &rng).unwrap();
-            let w = start.elapsed();
-            let start = std::time::Instant::now();
-            read(&p12, "pw").unwrap();
-            println!("TIMING {format:?}: write {w:?} read {:?}", start.elapsed());
-        }
-    }
-    fn tests_pem(text: &str, label: &str) -> Vec<u8> {
-        let b = format!("-----BEGIN {label}-----");
-        let e = format!("-----END {label}-----");
-        let s = text.find(&b).unwrap();
-        let t = text[s..].find(&e).unwrap() + s + e.len();
-        der::pem::decode_vec(&text.as_bytes()[s..t]).unwrap().1
-    }
-}
