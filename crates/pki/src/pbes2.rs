@@ -329,6 +329,21 @@ pub(crate) fn encrypt(
     Ok((algorithm, buffer))
 }
 
+/// The PBKDF2 iteration count in a PBES2 `algorithm`, unchecked.
+pub(crate) fn iteration_count(algorithm: &AlgorithmIdentifierOwned) -> Result<u64, Error> {
+    if algorithm.oid != PBES2 {
+        return Err(Error::UnsupportedAlgorithm { oid: algorithm.oid });
+    }
+    let params: Pbes2Params = decode_parameters(algorithm)?;
+    if params.key_derivation_func.oid != PBKDF2 {
+        return Err(Error::UnsupportedAlgorithm {
+            oid: params.key_derivation_func.oid,
+        });
+    }
+    let kdf: Pbkdf2Params = decode_parameters(&params.key_derivation_func)?;
+    Ok(kdf.iteration_count)
+}
+
 /// Decrypts `ciphertext` protected by `algorithm`, which must be `id-PBES2`.
 /// Bad padding maps to [`Error::WrongPassword`].
 pub(crate) fn decrypt(

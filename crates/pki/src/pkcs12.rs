@@ -108,6 +108,8 @@ const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 
 /// Salt length we write for the MAC and the RFC 7292 PBE, in bytes.
 const SALT_LEN: usize = 16;
+/// Total key-derivation iterations one file may ask for across all its bags.
+const MAX_TOTAL_ITERATIONS: u64 = 4 * pbes2::MAX_ITERATIONS as u64;
 /// How deep `safeContentsBag`s may nest.
 const MAX_BAG_DEPTH: usize = 4;
 
@@ -191,6 +193,13 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The file asks for more key-derivation work in total than we do for one
+    /// file (many bags, each at a high iteration count).
+    #[error("the PKCS#12 file asks for more than {max} key-derivation iterations in total")]
+    TooMuchWork {
+        /// The total limit.
+        max: u64,
+    },
     /// The key or a certificate given to [`write()`] is not valid.
     #[error("cannot write PKCS#12: {reason}")]
     InvalidInput {
@@ -232,7 +241,6 @@ impl From<pbes2::Error> for Error {
 
 /// The algorithms [`write()`] uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum Format {
     /// PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for key and certificates,
     /// HMAC-SHA256 MAC. OpenSSL 3's default; Thunderbird, Windows 10 1709 and
@@ -502,6 +510,7 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
     let passwords = Passwords {
         bmp: &bmp,
         utf8: password.as_bytes(),
+        work: core::cell::Cell::new(0),
     };
     let auth_safe = Vec::<ContentInfo>::from_der(&ber_to_der(auth_safe_bytes)?)?;
     let mut found = Found::default();
@@ -542,6 +551,22 @@ struct Passwords<'a> {
     bmp: &'a [u8],
     /// UTF-8 for PBES2.
     utf8: &'a [u8],
+    /// Key-derivation iterations spent so far, against [`MAX_TOTAL_ITERATIONS`].
+    work: core::cell::Cell<u64>,
+}
+
+impl Passwords<'_> {
+    /// Books `iterations` of key derivation, refusing past the total limit.
+    fn spend(&self, iterations: u64) -> Result<(), Error> {
+        let total = self.work.get().saturating_add(iterations);
+        if total > MAX_TOTAL_ITERATIONS {
+            return Err(Error::TooMuchWork {
+                max: MAX_TOTAL_ITERATIONS,
+            });
+        }
+        self.work.set(total);
+        Ok(())
+    }
 }
 
 struct FoundKey {
@@ -864,6 +889,7 @@ fn decrypt(
     passwords: &Passwords<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     if algorithm.oid == pbes2::PBES2 {
+        passwords.spend(pbes2::iteration_count(algorithm)?)?;
         return Ok(pbes2::decrypt(algorithm, ciphertext, passwords.utf8)?);
     }
     let scheme = LegacyPbe::from_oid(algorithm.oid).ok_or(Error::UnsupportedAlgorithm { oid: algorithm.oid })?;
@@ -875,6 +901,7 @@ fn decrypt(
         })?
         .decode_as()?;
     let iterations = check_iterations(params.iterations)?;
+    passwords.spend(params.iterations)?;
     let (cipher, iv) = scheme.cipher(passwords.bmp, params.salt.as_bytes(), iterations)?;
     cipher.cbc_decrypt(&iv, ciphertext).map_err(|_| Error::WrongPassword {
         check: PasswordCheck::Decryption,
@@ -1151,6 +1178,19 @@ mod tests {
             read(&pfx.to_der().unwrap(), "pw"),
             Err(Error::IterationsOutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn total_work_is_capped() {
+        let passwords = Passwords {
+            bmp: &[0, 0],
+            utf8: b"",
+            work: core::cell::Cell::new(0),
+        };
+        for _ in 0..4 {
+            passwords.spend(u64::from(pbes2::MAX_ITERATIONS)).unwrap();
+        }
+        assert!(matches!(passwords.spend(1), Err(Error::TooMuchWork { .. })));
     }
 
     #[test]

@@ -41,6 +41,21 @@ pub fn tool(program: &str, args: &[&str], cwd: &Path) -> Run {
     Run::from(output)
 }
 
+/// Runs an external tool with `input` on its standard input.
+pub fn tool_stdin(program: &str, args: &[&str], cwd: &Path, input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
 pub fn certdesk_in(cwd: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_certdesk"))
         .args(args)

@@ -49,20 +49,19 @@ fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
     }
     std::fs::write(home.join("gpg-agent.conf"), "allow-loopback-pinentry\n").unwrap();
     let home = home.to_str().unwrap();
-    let import = ca.tool(
-        "gpgsm",
-        &[
-            "--homedir",
-            home,
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            P12_PASSWORD,
-            "--import",
-            "compat.p12",
-        ],
-    );
+    // gpgsm ignores --passphrase for .p12 import; the password must come on a file descriptor.
+    let args = [
+        "--homedir",
+        home,
+        "--batch",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase-fd",
+        "0",
+        "--import",
+        "compat.p12",
+    ];
+    let import = tool_stdin("gpgsm", &args, ca.dir.path(), format!("{P12_PASSWORD}\n").as_bytes());
     assert_eq!(import.code, 0, "{}", import.stderr);
     assert!(import.stderr.contains("secret keys imported: 1"), "{}", import.stderr);
     let secret = ca
