@@ -54,6 +54,7 @@ fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
         "--homedir",
         home,
         "--batch",
+        "--disable-dirmngr",
         "--pinentry-mode",
         "loopback",
         "--passphrase-fd",
@@ -65,7 +66,10 @@ fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
     assert_eq!(import.code, 0, "{}", import.stderr);
     assert!(import.stderr.contains("secret keys imported: 1"), "{}", import.stderr);
     let secret = ca
-        .tool("gpgsm", &["--homedir", home, "--batch", "--list-secret-keys"])
+        .tool(
+            "gpgsm",
+            &["--homedir", home, "--batch", "--disable-dirmngr", "--list-secret-keys"],
+        )
         .ok();
     let text = String::from_utf8(secret.stdout).unwrap();
     assert!(text.contains("jane.doe@example.org"), "{text}");
