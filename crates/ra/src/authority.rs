@@ -14,7 +14,6 @@ use certdesk_pki::password::check_strength;
 use certdesk_pki::pkcs12;
 use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{ca_name, Person};
-use der::Encode;
 use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -380,39 +379,42 @@ impl Authority {
             other => DomainError::new(ErrorCode::Refused, other.to_string()),
         })?;
         let serial = hex::encode(&prepared.serial);
-        self.store.reserve_serial(&serial, now.unix_timestamp()).await?;
-        let issued = issuer.sign_certificate(token)?;
-        let subject = x509_subject(&issued.der)?;
-        let record = CertificateRecord {
-            serial: serial.clone(),
-            email: input.person.email.as_str().to_string(),
-            subject: subject.clone(),
-            profile: input.profile.name().to_string(),
-            key_kind: request.public_key.kind().to_string(),
-            not_before: prepared.not_before.unix_timestamp(),
-            not_after: prepared.not_after.unix_timestamp(),
-            der: issued.der,
-            issued_at: now.unix_timestamp(),
-            revoked_at: None,
-            revocation_reason: None,
-        };
+        let at = now.unix_timestamp();
+        let email = input.person.email.as_str().to_string();
+        let key_kind = request.public_key.kind().to_string();
+        let tbs_sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &prepared.tbs_der));
         let event = AuditEvent {
             actor: actor.to_string(),
             action: "certificate.issue",
-            subject: serial,
+            subject: serial.clone(),
             details: json!({
-                "email": record.email,
-                "subject": subject,
-                "profile": record.profile,
-                "key": record.key_kind,
-                "not_before": record.not_before,
-                "not_after": record.not_after,
-                "tbs_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &prepared.tbs_der)),
+                "email": email,
+                "profile": input.profile.name(),
+                "key": key_kind,
+                "not_before": prepared.not_before.unix_timestamp(),
+                "not_after": prepared.not_after.unix_timestamp(),
+                "tbs_sha256": tbs_sha256,
             }),
         };
-        let at = now.unix_timestamp();
-        self.store
-            .insert_certificate(&record, &|seq, prev| seal(&event, at, seq, prev))
+        let sign = || -> Result<CertificateRecord, DomainError> {
+            let issued = issuer.sign_certificate(token)?;
+            Ok(CertificateRecord {
+                serial: serial.clone(),
+                email: email.clone(),
+                subject: x509_subject(&issued.der)?,
+                profile: input.profile.name().to_string(),
+                key_kind: key_kind.clone(),
+                not_before: prepared.not_before.unix_timestamp(),
+                not_after: prepared.not_after.unix_timestamp(),
+                der: issued.der,
+                issued_at: at,
+                revoked_at: None,
+                revocation_reason: None,
+            })
+        };
+        let record = self
+            .store
+            .record_issuance(&serial, at, sign, &|seq, prev| seal(&event, at, seq, prev))
             .await?;
         Ok(Issued {
             record,
@@ -567,6 +569,5 @@ fn already_revoked(serial: &str, at: i64) -> DomainError {
 fn x509_subject(der: &[u8]) -> Result<String, DomainError> {
     use der::Decode;
     let cert = x509_cert::Certificate::from_der(der).map_err(internal)?;
-    let _ = cert.tbs_certificate().to_der().map_err(internal)?;
     Ok(cert.tbs_certificate().subject().to_string())
 }

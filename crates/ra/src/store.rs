@@ -135,6 +135,11 @@ impl Store {
         };
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        if backend == Backend::Sqlite {
+            // Write-ahead log: one fsync per commit instead of several, same durability
+            // (synchronous stays FULL, the SQLite default).
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
         let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
@@ -175,31 +180,43 @@ impl Store {
         Ok(())
     }
 
-    /// Reserves a serial number; fails if it was ever used (the uniqueness guarantee
-    /// is this primary key, not chance).
-    pub async fn reserve_serial(&self, serial: &str, now: i64) -> Result<(), DomainError> {
-        let result = sqlx::query("INSERT INTO serials (serial, reserved_at) VALUES ($1, $2)")
+    /// Records an issuance in one transaction: reserves the serial (unique forever by
+    /// primary key: a collision fails before `sign` is called), calls `sign` to make the
+    /// certificate, stores it and appends its audit record. If anything fails nothing
+    /// is kept. One transaction means one durable commit per certificate.
+    pub async fn record_issuance<F>(
+        &self,
+        serial: &str,
+        now: i64,
+        sign: F,
+        audit: AuditAppend<'_>,
+    ) -> Result<CertificateRecord, DomainError>
+    where
+        F: FnOnce() -> Result<CertificateRecord, DomainError>,
+    {
+        let mut tx = self.pool.begin().await?;
+        let reserved = sqlx::query("INSERT INTO serials (serial, reserved_at) VALUES ($1, $2)")
             .bind(serial)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DomainError::new(
-                ErrorCode::Internal,
-                format!("serial {serial} is already taken"),
-            )),
-            Err(e) => Err(e.into()),
+        match reserved {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(DomainError::new(
+                    ErrorCode::Internal,
+                    format!("serial {serial} is already taken"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
         }
-    }
-
-    /// Stores an issued certificate and its audit record in one transaction.
-    pub async fn insert_certificate(
-        &self,
-        cert: &CertificateRecord,
-        audit: AuditAppend<'_>,
-    ) -> Result<AuditRow, DomainError> {
-        let mut tx = self.pool.begin().await?;
+        let cert = sign()?;
+        if cert.serial != serial {
+            return Err(DomainError::new(
+                ErrorCode::Internal,
+                "the signed certificate has another serial",
+            ));
+        }
         sqlx::query(
             "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -215,9 +232,9 @@ impl Store {
         .bind(cert.issued_at)
         .execute(&mut *tx)
         .await?;
-        let row = append_audit_in(&mut tx, audit).await?;
+        append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(row)
+        Ok(cert)
     }
 
     /// One certificate by serial.

@@ -30,32 +30,55 @@ fn event(action: &'static str, subject: &str) -> AuditEvent {
 }
 
 async fn conformance(store: &Store) {
-    // Serials are unique by constraint.
-    store.reserve_serial("0a", 1).await.unwrap();
-    store.reserve_serial("0b", 1).await.unwrap();
-    store.reserve_serial("0c", 1).await.unwrap();
-    assert!(store.reserve_serial("0a", 2).await.is_err());
-
+    // Serials are unique by constraint; a taken serial fails before anything is signed.
     let ev = event("certificate.issue", "0a");
     store
-        .insert_certificate(&record("0a", 5_000), &|seq, prev| seal(&ev, 10, seq, prev))
+        .record_issuance("0a", 1, || Ok(record("0a", 5_000)), &|seq, prev| {
+            seal(&ev, 10, seq, prev)
+        })
         .await
         .unwrap();
     let ev = event("certificate.issue", "0b");
     store
-        .insert_certificate(&record("0b", 500), &|seq, prev| seal(&ev, 11, seq, prev))
+        .record_issuance("0b", 1, || Ok(record("0b", 500)), &|seq, prev| seal(&ev, 11, seq, prev))
         .await
         .unwrap();
-    // A certificate without a reserved serial is refused (foreign key / uniqueness).
-    let ev = event("certificate.issue", "0a");
-    assert!(store
-        .insert_certificate(&record("0a", 5_000), &|seq, prev| seal(&ev, 12, seq, prev))
+    let mut signed = false;
+    let again = store
+        .record_issuance(
+            "0a",
+            2,
+            || {
+                signed = true;
+                Ok(record("0a", 5_000))
+            },
+            &|seq, prev| seal(&ev, 12, seq, prev),
+        )
+        .await;
+    assert!(again.is_err() && !signed, "a taken serial reached the signer");
+    // A failed signature keeps nothing: the serial stays free, no audit record.
+    let failed = store
+        .record_issuance(
+            "0c",
+            3,
+            || {
+                Err(certdesk_ra::error::DomainError::new(
+                    certdesk_ra::error::ErrorCode::Internal,
+                    "boom",
+                ))
+            },
+            &|seq, prev| seal(&ev, 13, seq, prev),
+        )
+        .await;
+    assert!(failed.is_err());
+    store
+        .record_issuance("0c", 4, || Ok(record("0c", 50)), &|seq, prev| seal(&ev, 14, seq, prev))
         .await
-        .is_err());
+        .unwrap();
     assert_eq!(
         store.audit_log().await.unwrap().len(),
-        2,
-        "a failed insert left an audit record"
+        3,
+        "a failed issuance left an audit record"
     );
 
     assert_eq!(
@@ -63,7 +86,7 @@ async fn conformance(store: &Store) {
         "jane.doe@example.org"
     );
     assert!(store.certificate("ff").await.unwrap().is_none());
-    assert_eq!(store.certificates().await.unwrap().len(), 2);
+    assert_eq!(store.certificates().await.unwrap().len(), 3);
 
     let ev = event("certificate.revoke", "0a");
     assert!(store
@@ -104,8 +127,8 @@ async fn conformance(store: &Store) {
     assert_eq!(store.latest_crl().await.unwrap().unwrap(), crl);
 
     let log = store.audit_log().await.unwrap();
-    assert_eq!(log.len(), 5);
-    assert_eq!(verify(&log).unwrap().records, 5);
+    assert_eq!(log.len(), 6);
+    assert_eq!(verify(&log).unwrap().records, 6);
 
     // The database refuses to change or delete audit records.
     assert!(store
@@ -113,7 +136,7 @@ async fn conformance(store: &Store) {
         .await
         .is_err());
     assert!(store
-        .danger_execute("DELETE FROM audit_log WHERE seq = 5")
+        .danger_execute("DELETE FROM audit_log WHERE seq = 6")
         .await
         .is_err());
     assert_eq!(store.audit_log().await.unwrap(), log);
@@ -128,7 +151,7 @@ async fn sqlite_store_conforms() {
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.audit_log().await.unwrap().len(), 5);
+    assert_eq!(again.audit_log().await.unwrap().len(), 6);
 }
 
 #[tokio::test]
@@ -153,7 +176,7 @@ async fn postgres_store_conforms() {
     let store = Store::open(&url).await.unwrap();
     conformance(&store).await;
     store.close().await;
-    sqlx::raw_sql(&format!("DROP DATABASE {name}"))
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .execute(&mut admin)
         .await
         .unwrap();
