@@ -162,25 +162,16 @@ struct Failure {
 
 impl From<DomainError> for Failure {
     fn from(e: DomainError) -> Self {
-        Failure {
-            code: if e.is_refusal() { 1 } else { 2 },
-            message: e.to_string(),
-        }
+        Failure { code: if e.is_refusal() { 1 } else { 2 }, message: e.to_string() }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        code: 2,
-        message: message.into(),
-    }
+    Failure { code: 2, message: message.into() }
 }
 
 fn refused(message: impl Into<String>) -> Failure {
-    Failure {
-        code: 1,
-        message: message.into(),
-    }
+    Failure { code: 1, message: message.into() }
 }
 
 fn main() -> ExitCode {
@@ -224,18 +215,14 @@ fn ca_passphrase(cli_file: Option<&Path>) -> Result<Zeroizing<String>, Failure> 
     }
     match std::env::var("CERTDESK_CA_PASSPHRASE") {
         Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
-        _ => Err(usage(
-            "the CA passphrase is needed: give --passphrase-file FILE or set CERTDESK_CA_PASSPHRASE",
-        )),
+        _ => Err(usage("the CA passphrase is needed: give --passphrase-file FILE or set CERTDESK_CA_PASSPHRASE")),
     }
 }
 
 /// Writes `bytes` to `path` via a temporary file and a rename, or to stdout.
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     match path {
-        None => std::io::stdout()
-            .write_all(bytes)
-            .map_err(|e| usage(format!("cannot write to stdout: {e}"))),
+        None => std::io::stdout().write_all(bytes).map_err(|e| usage(format!("cannot write to stdout: {e}"))),
         Some(path) => {
             let temp = TempOutput::create(path)?;
             temp.commit(bytes)
@@ -252,9 +239,7 @@ struct TempOutput {
 
 impl TempOutput {
     fn create(dest: &Path) -> Result<Self, Failure> {
-        let name = dest
-            .file_name()
-            .ok_or_else(|| usage(format!("{} is not a file name", dest.display())))?;
+        let name = dest.file_name().ok_or_else(|| usage(format!("{} is not a file name", dest.display())))?;
         let temp = dest.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -263,14 +248,8 @@ impl TempOutput {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let file = options
-            .open(&temp)
-            .map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
-        Ok(Self {
-            temp,
-            dest: dest.to_path_buf(),
-            file: Some(file),
-        })
+        let file = options.open(&temp).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
+        Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
     }
 
     fn commit(mut self, bytes: &[u8]) -> Result<(), Failure> {
@@ -315,10 +294,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             };
             init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
-            eprintln!(
-                "certdesk: initialised {} (root CA and issuing CA created)",
-                cli.data.display()
-            );
+            eprintln!("certdesk: initialised {} (root CA and issuing CA created)", cli.data.display());
             Ok(())
         }
         Command::Ca(CaCommand::Chain { out }) => {
@@ -352,11 +328,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let authority = open(&cli.data).await?;
             let issuer = authority.unlock(passphrase).await?;
             let crl = authority.issue_crl(&issuer, &actor()).await?;
-            let bytes = if args.pem {
-                pem("X509 CRL", &crl.der)?.into_bytes()
-            } else {
-                crl.der
-            };
+            let bytes = if args.pem { pem("X509 CRL", &crl.der)?.into_bytes() } else { crl.der };
             write_output(args.out.as_deref(), &bytes)?;
             eprintln!("certdesk: CRL number {} issued", crl.number);
             Ok(())
@@ -376,14 +348,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let given_name = NameField::parse("given name", &args.given_name).map_err(|e| usage(e.to_string()))?;
     let surname = NameField::parse("surname", &args.surname).map_err(|e| usage(e.to_string()))?;
     let profile = ProfileId::parse(&args.profile).map_err(|e| usage(e.to_string()))?;
-    let input = IssueInput {
-        person: Person {
-            email,
-            given_name,
-            surname,
-        },
-        profile,
-    };
+    let input = IssueInput { person: Person { email, given_name, surname }, profile };
 
     if let Some(csr_path) = &args.csr {
         let bytes = std::fs::read(csr_path).map_err(|e| usage(format!("cannot read {}: {e}", csr_path.display())))?;
@@ -395,9 +360,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         let passphrase = ca_passphrase(passphrase_file)?;
         let authority = open(data).await?;
         let issuer = authority.unlock(passphrase).await?;
-        let issued = authority
-            .issue(&issuer, &input, csr.into_public_key(), &actor())
-            .await?;
+        let issued = authority.issue(&issuer, &input, csr.into_public_key(), &actor()).await?;
         let text = pem("CERTIFICATE", &issued.record.der)?;
         match output {
             Some(out) => out.commit(text.as_bytes())?,
@@ -413,12 +376,8 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let (Some(p12_path), Some(password_file)) = (&args.p12, &args.password_file) else {
         return Err(usage("give --csr FILE, or --p12 OUT with --password-file FILE"));
     };
-    let key = KeyAlgorithm::from_name(&args.key).ok_or_else(|| {
-        usage(format!(
-            "unknown key type {:?}; use rsa3072, rsa4096, p256 or p384",
-            args.key
-        ))
-    })?;
+    let key = KeyAlgorithm::from_name(&args.key)
+        .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
     let password = read_secret_file(password_file, "password")?;
     let format = match args.p12_format {
         P12Format::Modern => Format::Modern,
@@ -428,9 +387,8 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let passphrase = ca_passphrase(passphrase_file)?;
     let authority = open(data).await?;
     let issuer = authority.unlock(passphrase).await?;
-    let (issued, p12) = authority
-        .issue_with_generated_key(&issuer, &input, key, Pkcs12Delivery { password, format }, &actor())
-        .await?;
+    let (issued, p12) =
+        authority.issue_with_generated_key(&issuer, &input, key, Pkcs12Delivery { password, format }, &actor()).await?;
     output.commit(&p12).map_err(|f| Failure {
         code: f.code,
         message: format!(

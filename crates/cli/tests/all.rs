@@ -1,12 +1,6 @@
 //! Integration tests of the `certdesk` binary, checked by tools we did not write:
 //! OpenSSL, pkilint, gpgsm, NSS pk12util and Java keytool.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 mod all {
     mod bad_input;

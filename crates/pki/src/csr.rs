@@ -43,14 +43,13 @@ impl ValidatedCsr {
         let request = CertReq::from_der(&der).map_err(malformed)?;
         // Re-encoding must give the same bytes: we sign-check exactly what we parsed.
         if request.to_der().map_err(malformed)? != der {
-            return Err(CsrError::Malformed {
-                reason: "the CSR is not DER-encoded".into(),
-            });
+            return Err(CsrError::Malformed { reason: "the CSR is not DER-encoded".into() });
         }
         let info_der = first_element(&der).map_err(malformed)?;
-        let signature = request.signature.as_bytes().ok_or_else(|| CsrError::Malformed {
-            reason: "the signature is not whole bytes".into(),
-        })?;
+        let signature = request
+            .signature
+            .as_bytes()
+            .ok_or_else(|| CsrError::Malformed { reason: "the signature is not whole bytes".into() })?;
         // The key rules first: a weak key is refused for what it is.
         let public_key = AcceptedPublicKey::from_spki(request.info.public_key.clone()).map_err(CsrError::Key)?;
         match verify_signature(&request.info.public_key, &request.algorithm, info_der, signature) {
@@ -75,9 +74,8 @@ impl ValidatedCsr {
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
     let trimmed = input.trim_ascii_start();
     if trimmed.starts_with(b"-----BEGIN") {
-        let (label, der) = der::pem::decode_vec(first_pem_block(trimmed)).map_err(|e| CsrError::Malformed {
-            reason: format!("bad PEM ({e})"),
-        })?;
+        let (label, der) = der::pem::decode_vec(first_pem_block(trimmed))
+            .map_err(|e| CsrError::Malformed { reason: format!("bad PEM ({e})") })?;
         if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
             return Err(CsrError::Malformed {
                 reason: format!("the PEM block is a {label}, not a CERTIFICATE REQUEST"),
@@ -85,9 +83,7 @@ fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
         }
         Ok(der)
     } else if input.is_empty() {
-        Err(CsrError::Malformed {
-            reason: "the input is empty".into(),
-        })
+        Err(CsrError::Malformed { reason: "the input is empty".into() })
     } else {
         Ok(input.to_vec())
     }
@@ -100,10 +96,7 @@ fn first_pem_block(text: &[u8]) -> &[u8] {
         return text;
     };
     let after = text.get(end + end_marker.len()..).unwrap_or_default();
-    let close = after
-        .windows(5)
-        .position(|w| w == b"-----")
-        .map(|p| end + end_marker.len() + p + 5);
+    let close = after.windows(5).position(|w| w == b"-----").map(|p| end + end_marker.len() + p + 5);
     match close {
         Some(close) => text.get(..close).unwrap_or(text),
         None => text,
@@ -134,22 +127,8 @@ mod tests {
 
     #[test]
     fn openssl_csrs_validate() {
-        assert_eq!(
-            ValidatedCsr::parse(P256_CSR.as_bytes())
-                .unwrap()
-                .public_key()
-                .kind()
-                .to_string(),
-            "ECDSA P-256"
-        );
-        assert_eq!(
-            ValidatedCsr::parse(ED25519_CSR.as_bytes())
-                .unwrap()
-                .public_key()
-                .kind()
-                .to_string(),
-            "Ed25519"
-        );
+        assert_eq!(ValidatedCsr::parse(P256_CSR.as_bytes()).unwrap().public_key().kind().to_string(), "ECDSA P-256");
+        assert_eq!(ValidatedCsr::parse(ED25519_CSR.as_bytes()).unwrap().public_key().kind().to_string(), "Ed25519");
     }
 
     #[test]
@@ -163,10 +142,7 @@ mod tests {
         let (_, mut der) = der::pem::decode_vec(P256_CSR.as_bytes()).unwrap();
         // Flip a byte inside the subject (well inside certificationRequestInfo).
         der[30] ^= 0x01;
-        assert!(matches!(
-            ValidatedCsr::parse(&der),
-            Err(CsrError::BadSignature | CsrError::Malformed { .. })
-        ));
+        assert!(matches!(ValidatedCsr::parse(&der), Err(CsrError::BadSignature | CsrError::Malformed { .. })));
     }
 
     #[test]
@@ -175,10 +151,7 @@ mod tests {
         assert!(matches!(ValidatedCsr::parse(b"hello"), Err(CsrError::Malformed { .. })));
         let (_, der) = der::pem::decode_vec(P256_CSR.as_bytes()).unwrap();
         for cut in [1, 10, der.len() / 2, der.len() - 1] {
-            assert!(
-                matches!(ValidatedCsr::parse(&der[..cut]), Err(CsrError::Malformed { .. })),
-                "cut {cut}"
-            );
+            assert!(matches!(ValidatedCsr::parse(&der[..cut]), Err(CsrError::Malformed { .. })), "cut {cut}");
         }
         assert!(ValidatedCsr::parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
     }

@@ -109,13 +109,7 @@ impl IssuerInfo {
         let key_identifier = find_extension::<SubjectKeyIdentifier>(tbs.extensions())
             .map(|ski| ski.0.as_bytes().to_vec())
             .unwrap_or_else(|| key_identifier(&public_key));
-        Ok(Self {
-            name: tbs.subject().clone(),
-            key_identifier,
-            public_key,
-            signature_algorithm,
-            urls,
-        })
+        Ok(Self { name: tbs.subject().clone(), key_identifier, public_key, signature_algorithm, urls })
     }
 
     /// The CA's subject name.
@@ -220,9 +214,7 @@ pub(crate) fn x509_time(t: OffsetDateTime) -> Result<Time, IssueError> {
     let dt =
         der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(|_| IssueError::Time(t))?;
     if t.year() < 2050 {
-        Ok(Time::UtcTime(
-            der::asn1::UtcTime::from_date_time(dt).map_err(|_| IssueError::Time(t))?,
-        ))
+        Ok(Time::UtcTime(der::asn1::UtcTime::from_date_time(dt).map_err(|_| IssueError::Time(t))?))
     } else {
         Ok(Time::GeneralTime(der::asn1::GeneralizedTime::from_date_time(dt)))
     }
@@ -234,28 +226,19 @@ pub(crate) fn to_offset(t: &Time) -> Option<OffsetDateTime> {
 }
 
 pub(crate) fn extension<T: AssociatedOid + Encode>(critical: bool, value: &T) -> Result<Extension, der::Error> {
-    Ok(Extension {
-        extn_id: T::OID,
-        critical,
-        extn_value: OctetString::new(value.to_der()?)?,
-    })
+    Ok(Extension { extn_id: T::OID, critical, extn_value: OctetString::new(value.to_der()?)? })
 }
 
 /// Finds and decodes the extension of type `T`, if present and well-formed.
 pub fn find_extension<T: AssociatedOid + for<'a> Decode<'a>>(extensions: Option<&Extensions>) -> Option<T> {
-    extensions?
-        .iter()
-        .find(|e| e.extn_id == T::OID)
-        .and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
+    extensions?.iter().find(|e| e.extn_id == T::OID).and_then(|e| T::from_der(e.extn_value.as_bytes()).ok())
 }
 
 /// A positive serial number from 16 random bytes: 126 bits of entropy, well above the
 /// 64 of BR 7.1, never a leading zero byte, never negative, at most 20 octets.
 pub fn random_serial(rng: &dyn aws_lc_rs::rand::SecureRandom) -> Result<Vec<u8>, KeyError> {
     let mut bytes = [0u8; 16];
-    rng.fill(&mut bytes).map_err(|_| KeyError::Crypto {
-        operation: "draw random bytes",
-    })?;
+    rng.fill(&mut bytes).map_err(|_| KeyError::Crypto { operation: "draw random bytes" })?;
     if let Some(first) = bytes.first_mut() {
         *first = (*first & 0x7f) | 0x40;
     }
@@ -320,17 +303,8 @@ pub fn prepare(
     let mut extensions = vec![
         extension(true, &key_usage_for(kind))?,
         extension(false, &ExtendedKeyUsage(profile.id().extended_key_usages().to_vec()))?,
-        extension(
-            false,
-            &SubjectAltName(vec![GeneralName::Rfc822Name(ia5(request.person.email.as_str())?)]),
-        )?,
-        extension(
-            true,
-            &BasicConstraints {
-                ca: false,
-                path_len_constraint: None,
-            },
-        )?,
+        extension(false, &SubjectAltName(vec![GeneralName::Rfc822Name(ia5(request.person.email.as_str())?)]))?,
+        extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?,
         extension(false, &SubjectKeyIdentifier(OctetString::new(key_identifier(&spki))?))?,
         extension(
             false,
@@ -368,10 +342,7 @@ pub fn prepare(
     if !policies.is_empty() {
         let infos = policies
             .into_iter()
-            .map(|policy_identifier| PolicyInformation {
-                policy_identifier,
-                policy_qualifiers: None,
-            })
+            .map(|policy_identifier| PolicyInformation { policy_identifier, policy_qualifiers: None })
             .collect();
         extensions.push(extension(false, &CertificatePolicies(infos))?);
     }
@@ -396,15 +367,7 @@ pub fn prepare(
         signature_algorithm: issuer.signature_algorithm.clone(),
         issuer_key: issuer.public_key.clone(),
     };
-    Ok((
-        PreparedCertificate {
-            tbs_der,
-            serial,
-            not_before,
-            not_after,
-        },
-        token,
-    ))
+    Ok((PreparedCertificate { tbs_der, serial, not_before, not_after }, token))
 }
 
 /// Phase 2: sign the linted bytes. Consumes the token.
@@ -412,9 +375,7 @@ pub fn issue(token: IssuanceToken, signer: &dyn Signer) -> Result<IssuedCertific
     if signer.public_key() != &token.issuer_key || signer.signature_algorithm() != token.signature_algorithm {
         return Err(IssueError::WrongSigner);
     }
-    Ok(IssuedCertificate {
-        der: sign_tbs(&token.tbs_der, signer)?,
-    })
+    Ok(IssuedCertificate { der: sign_tbs(&token.tbs_der, signer)? })
 }
 
 pub(crate) fn sign_tbs(tbs_der: &[u8], signer: &dyn Signer) -> Result<Vec<u8>, IssueError> {
@@ -458,13 +419,7 @@ pub fn build_ca_certificate(
         None => (request.subject.clone(), ski.clone()),
     };
     let mut extensions = vec![
-        extension(
-            true,
-            &BasicConstraints {
-                ca: true,
-                path_len_constraint: request.path_len,
-            },
-        )?,
+        extension(true, &BasicConstraints { ca: true, path_len_constraint: request.path_len })?,
         extension(true, &KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign))?,
         extension(false, &SubjectKeyIdentifier(OctetString::new(ski)?))?,
     ];
@@ -492,12 +447,6 @@ pub fn build_ca_certificate(
         extensions,
     };
     sign_tbs(&tbs.to_der()?, signer)
-}
-
-/// Serial number of a certificate, as bytes.
-pub fn certificate_serial(der: &[u8]) -> Result<Vec<u8>, der::Error> {
-    let cert = x509_cert::Certificate::from_der(der)?;
-    Ok(cert.tbs_certificate().serial_number().as_bytes().to_vec())
 }
 
 /// `Uint` helper for other modules.

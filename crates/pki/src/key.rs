@@ -10,7 +10,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use der::asn1::{ObjectIdentifier, UintRef};
-use der::{Decode, Encode, Reader, Sequence};
+use der::{Decode, Reader, Sequence};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use zeroize::Zeroizing;
 
@@ -77,9 +77,7 @@ impl KeyAlgorithm {
 
     /// Parses a name given by [`KeyAlgorithm::name`].
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Rsa3072, Self::Rsa4096, Self::P256, Self::P384]
-            .into_iter()
-            .find(|alg| alg.name() == name)
+        [Self::Rsa3072, Self::Rsa4096, Self::P256, Self::P384].into_iter().find(|alg| alg.name() == name)
     }
 }
 
@@ -166,10 +164,7 @@ impl AcceptedPublicKey {
     pub fn from_spki(spki: SubjectPublicKeyInfoOwned) -> Result<Self, KeyError> {
         let kind = classify(&spki)?;
         let bad = |reason: String| KeyError::UnacceptablePublicKey { reason };
-        let raw = spki
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| bad("the key bits are not whole bytes".into()))?;
+        let raw = spki.subject_public_key.as_bytes().ok_or_else(|| bad("the key bits are not whole bytes".into()))?;
         match kind {
             PublicKeyKind::Rsa { bits } => {
                 if bits < 2048 {
@@ -242,11 +237,9 @@ pub fn classify(spki: &SubjectPublicKeyInfoOwned) -> Result<PublicKeyKind, KeyEr
             .ok_or_else(|| bad("the EC key names no curve".into()))?
             .decode_as()
             .map_err(|_| bad("the EC key's parameters are not a named curve".into()))?;
-        Curve::from_oid(&curve_oid).map(PublicKeyKind::Ec).ok_or_else(|| {
-            bad(format!(
-                "the curve {curve_oid} is not allowed (P-256, P-384, P-521 only)"
-            ))
-        })
+        Curve::from_oid(&curve_oid)
+            .map(PublicKeyKind::Ec)
+            .ok_or_else(|| bad(format!("the curve {curve_oid} is not allowed (P-256, P-384, P-521 only)")))
     } else if alg == oid::ED25519 {
         Ok(PublicKeyKind::Ed25519)
     } else {
@@ -266,10 +259,7 @@ pub fn verify_signature(
 ) -> Result<(), KeyError> {
     let kind = classify(spki)?;
     let sig_oid = algorithm.oid;
-    let unsupported = || KeyError::UnsupportedSignatureAlgorithm {
-        oid: sig_oid.to_string(),
-        key: kind.to_string(),
-    };
+    let unsupported = || KeyError::UnsupportedSignatureAlgorithm { oid: sig_oid.to_string(), key: kind.to_string() };
     let alg: &'static dyn signature::VerificationAlgorithm = match kind {
         PublicKeyKind::Rsa { .. } => match sig_oid {
             o if o == oid::SHA256_WITH_RSA => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -318,14 +308,13 @@ pub struct PrivateKey {
     inner: KeyPairInner,
     pkcs8: Zeroizing<Vec<u8>>,
     spki: SubjectPublicKeyInfoOwned,
+    kind: PublicKeyKind,
 }
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("PrivateKey")
-            .field("kind", &self.kind())
-            .finish_non_exhaustive()
+        f.debug_struct("PrivateKey").field("kind", &self.kind()).finish_non_exhaustive()
     }
 }
 
@@ -340,20 +329,13 @@ impl PrivateKey {
     /// Generates a new key. RSA generation takes a second or more: callers in async code
     /// run it on a blocking thread.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, KeyError> {
-        let failed = KeyError::Crypto {
-            operation: "generate a key",
-        };
+        let failed = KeyError::Crypto { operation: "generate a key" };
         let pkcs8: Vec<u8> = match algorithm {
             KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let size = if algorithm == KeyAlgorithm::Rsa3072 {
-                    KeySize::Rsa3072
-                } else {
-                    KeySize::Rsa4096
-                };
+                let size = if algorithm == KeyAlgorithm::Rsa3072 { KeySize::Rsa3072 } else { KeySize::Rsa4096 };
                 let pair = RsaKeyPair::generate(size).map_err(|_| failed)?;
-                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(|_| KeyError::Crypto {
-                    operation: "encode a key",
-                })?;
+                let der: aws_lc_rs::encoding::Pkcs8V1Der<'_> =
+                    pair.as_der().map_err(|_| KeyError::Crypto { operation: "encode a key" })?;
                 der.as_ref().to_vec()
             }
             KeyAlgorithm::P256 | KeyAlgorithm::P384 => {
@@ -363,12 +345,7 @@ impl PrivateKey {
                     &signature::ECDSA_P384_SHA384_ASN1_SIGNING
                 };
                 let pair = EcdsaKeyPair::generate(alg).map_err(|_| failed)?;
-                pair.to_pkcs8v1()
-                    .map_err(|_| KeyError::Crypto {
-                        operation: "encode a key",
-                    })?
-                    .as_ref()
-                    .to_vec()
+                pair.to_pkcs8v1().map_err(|_| KeyError::Crypto { operation: "encode a key" })?.as_ref().to_vec()
             }
         };
         Self::from_pkcs8_der(&pkcs8)
@@ -419,15 +396,10 @@ impl PrivateKey {
             KeyPairInner::Ecdsa(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
             KeyPairInner::Ed25519(pair) => pair.public_key().as_der().map(|d| d.as_ref().to_vec()),
         }
-        .map_err(|_| KeyError::Crypto {
-            operation: "encode a public key",
-        })?;
+        .map_err(|_| KeyError::Crypto { operation: "encode a public key" })?;
         let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).map_err(|e| invalid(e.to_string()))?;
-        Ok(Self {
-            inner,
-            pkcs8: Zeroizing::new(der.to_vec()),
-            spki,
-        })
+        let kind = classify(&spki)?;
+        Ok(Self { inner, pkcs8: Zeroizing::new(der.to_vec()), spki, kind })
     }
 
     /// The unencrypted PKCS#8 encoding. Handle with care: encrypt before storing.
@@ -437,7 +409,7 @@ impl PrivateKey {
 
     /// The kind and size of the key.
     pub fn kind(&self) -> PublicKeyKind {
-        classify(&self.spki).unwrap_or(PublicKeyKind::Ed25519)
+        self.kind
     }
 
     /// The public key as an accepted key (our own keys always pass the rules).
@@ -454,10 +426,9 @@ impl Signer for PrivateKey {
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         match &self.inner {
             // RFC 4055 section 5: the parameters of sha*WithRSAEncryption are NULL.
-            KeyPairInner::Rsa(_) => AlgorithmIdentifierOwned {
-                oid: oid::SHA256_WITH_RSA,
-                parameters: Some(der::asn1::Null.into()),
-            },
+            KeyPairInner::Rsa(_) => {
+                AlgorithmIdentifierOwned { oid: oid::SHA256_WITH_RSA, parameters: Some(der::asn1::Null.into()) }
+            }
             KeyPairInner::Ecdsa(pair) => {
                 let alg = pair.algorithm();
                 if std::ptr::eq(alg, &signature::ECDSA_P256_SHA256_ASN1_SIGNING) {
@@ -484,8 +455,7 @@ impl Signer for PrivateKey {
         match &self.inner {
             KeyPairInner::Rsa(pair) => {
                 let mut out = vec![0u8; pair.public_modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut out)
-                    .map_err(|_| failed)?;
+                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut out).map_err(|_| failed)?;
                 Ok(out)
             }
             KeyPairInner::Ecdsa(pair) => Ok(pair.sign(&rng, message).map_err(|_| failed)?.as_ref().to_vec()),
@@ -497,17 +467,9 @@ impl Signer for PrivateKey {
 /// SHA-1 of the subjectPublicKey bits: the key identifier of RFC 5280 4.2.1.2 method (1),
 /// what OpenSSL, NSS and Windows compute and match on.
 pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
-    aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        spki.subject_public_key.raw_bytes(),
-    )
-    .as_ref()
-    .to_vec()
-}
-
-/// DER of a SubjectPublicKeyInfo.
-pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, der::Error> {
-    spki.to_der()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki.subject_public_key.raw_bytes())
+        .as_ref()
+        .to_vec()
 }
 
 #[cfg(test)]
@@ -533,24 +495,13 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_private_key() {
-        assert!(matches!(
-            PrivateKey::from_pkcs8_der(b"\x30\x03\x02\x01"),
-            Err(KeyError::InvalidPrivateKey { .. })
-        ));
-        assert!(matches!(
-            PrivateKey::from_pkcs8_der(&[]),
-            Err(KeyError::InvalidPrivateKey { .. })
-        ));
+        assert!(matches!(PrivateKey::from_pkcs8_der(b"\x30\x03\x02\x01"), Err(KeyError::InvalidPrivateKey { .. })));
+        assert!(matches!(PrivateKey::from_pkcs8_der(&[]), Err(KeyError::InvalidPrivateKey { .. })));
     }
 
     #[test]
     fn key_names_round_trip() {
-        for alg in [
-            KeyAlgorithm::Rsa3072,
-            KeyAlgorithm::Rsa4096,
-            KeyAlgorithm::P256,
-            KeyAlgorithm::P384,
-        ] {
+        for alg in [KeyAlgorithm::Rsa3072, KeyAlgorithm::Rsa4096, KeyAlgorithm::P256, KeyAlgorithm::P384] {
             assert_eq!(KeyAlgorithm::from_name(alg.name()), Some(alg));
         }
         assert_eq!(KeyAlgorithm::from_name("rsa1024"), None);

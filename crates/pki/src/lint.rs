@@ -35,31 +35,16 @@ pub fn lint_subscriber(
     // RFC 5280 4.1.2.2 and BR 7.1: positive, at most 20 octets, at least 64 random bits.
     let serial = tbs.serial_number().as_bytes();
     if serial.len() > 20 || serial.len() < 9 || serial.first().is_none_or(|b| b & 0x80 != 0) {
-        fail(
-            "e_serial",
-            format!(
-                "serial number of {} bytes is not a positive 9..=20 octet integer",
-                serial.len()
-            ),
-        );
+        fail("e_serial", format!("serial number of {} bytes is not a positive 9..=20 octet integer", serial.len()));
     }
     if tbs.signature() != issuer.signature_algorithm() {
-        fail(
-            "e_signature_algorithm",
-            "signature field differs from the issuer's algorithm".into(),
-        );
+        fail("e_signature_algorithm", "signature field differs from the issuer's algorithm".into());
     }
     if tbs.issuer() != issuer.name() {
-        fail(
-            "e_issuer_name",
-            "issuer name differs from the issuing CA's subject".into(),
-        );
+        fail("e_issuer_name", "issuer name differs from the issuing CA's subject".into());
     }
     // Validity (BR 6.3.2).
-    match (
-        to_offset(&tbs.validity().not_before),
-        to_offset(&tbs.validity().not_after),
-    ) {
+    match (to_offset(&tbs.validity().not_before), to_offset(&tbs.validity().not_after)) {
         (Some(nb), Some(na)) => {
             let days = (na - nb).whole_seconds() as f64 / 86_400.0;
             if na <= nb {
@@ -68,10 +53,7 @@ pub fn lint_subscriber(
             if days > f64::from(profile.id().max_validity_days()) {
                 fail(
                     "e_validity_too_long",
-                    format!(
-                        "{days:.1} days exceed the {} day maximum",
-                        profile.id().max_validity_days()
-                    ),
+                    format!("{days:.1} days exceed the {} day maximum", profile.id().max_validity_days()),
                 );
             }
         }
@@ -94,10 +76,7 @@ pub fn lint_subscriber(
     let all = extensions.map(|e| e.as_slice()).unwrap_or_default();
     for (i, ext) in all.iter().enumerate() {
         if all.iter().skip(i + 1).any(|other| other.extn_id == ext.extn_id) {
-            fail(
-                "e_duplicate_extension",
-                format!("extension {} appears twice", ext.extn_id),
-            );
+            fail("e_duplicate_extension", format!("extension {} appears twice", ext.extn_id));
         }
     }
     let critical = |oid| all.iter().find(|e| e.extn_id == oid).map(|e| e.critical);
@@ -110,16 +89,10 @@ pub fn lint_subscriber(
                 PublicKeyKind::Ed25519 => KeyUsages::DigitalSignature.into(),
             };
             if ku.0 != expected {
-                fail(
-                    "e_key_usage",
-                    format!("keyUsage {:?} is not {:?} for a {kind} key", ku.0, expected),
-                );
+                fail("e_key_usage", format!("keyUsage {:?} is not {:?} for a {kind} key", ku.0, expected));
             }
             if critical(oid::CE_KEY_USAGE) != Some(true) {
-                fail(
-                    "e_key_usage_not_critical",
-                    "keyUsage must be critical (BR 7.1.2.3 (e))".into(),
-                );
+                fail("e_key_usage_not_critical", "keyUsage must be critical (BR 7.1.2.3 (e))".into());
             }
         }
         (None, _) => fail("e_key_usage_missing", "keyUsage is required".into()),
@@ -128,16 +101,10 @@ pub fn lint_subscriber(
     match find_extension::<ExtendedKeyUsage>(extensions) {
         Some(eku) => {
             if !eku.0.contains(&oid::KP_EMAIL_PROTECTION) {
-                fail(
-                    "e_eku_email_protection",
-                    "extKeyUsage lacks id-kp-emailProtection".into(),
-                );
+                fail("e_eku_email_protection", "extKeyUsage lacks id-kp-emailProtection".into());
             }
             if profile.id().is_strict() && eku.0.len() != 1 {
-                fail(
-                    "e_eku_strict",
-                    "strict profiles allow only id-kp-emailProtection (BR 7.1.2.3 (f))".into(),
-                );
+                fail("e_eku_strict", "strict profiles allow only id-kp-emailProtection (BR 7.1.2.3 (f))".into());
             }
         }
         None => fail("e_eku_missing", "extKeyUsage is required (BR 7.1.2.3 (f))".into()),
@@ -145,10 +112,7 @@ pub fn lint_subscriber(
     match find_extension::<SubjectAltName>(extensions) {
         Some(san) => {
             let email = request.person.email.as_str();
-            let has = san
-                .0
-                .iter()
-                .any(|n| matches!(n, GeneralName::Rfc822Name(m) if m.as_str() == email));
+            let has = san.0.iter().any(|n| matches!(n, GeneralName::Rfc822Name(m) if m.as_str() == email));
             if !has {
                 fail("e_san_mailbox", format!("subjectAltName lacks rfc822Name {email}"));
             }
@@ -160,18 +124,12 @@ pub fn lint_subscriber(
     }
     if let Some(bc) = find_extension::<BasicConstraints>(extensions) {
         if bc.ca {
-            fail(
-                "e_basic_constraints_ca",
-                "a subscriber certificate must not be a CA".into(),
-            );
+            fail("e_basic_constraints_ca", "a subscriber certificate must not be a CA".into());
         }
     }
     match find_extension::<AuthorityKeyIdentifier>(extensions) {
         Some(aki) if aki.key_identifier.as_ref().map(|k| k.as_bytes()) == Some(issuer.key_identifier()) => {}
-        _ => fail(
-            "e_authority_key_identifier",
-            "authorityKeyIdentifier must name the issuing CA's key".into(),
-        ),
+        _ => fail("e_authority_key_identifier", "authorityKeyIdentifier must name the issuing CA's key".into()),
     }
     if find_extension::<SubjectKeyIdentifier>(extensions).is_none() {
         fail("w_subject_key_identifier", "subjectKeyIdentifier is missing".into());
@@ -184,30 +142,18 @@ pub fn lint_subscriber(
                 matches!(&dp.distribution_point, Some(DistributionPointName::FullName(names)) if names.iter().any(http))
             });
             if !ok {
-                fail(
-                    "e_crl_dp_http",
-                    "cRLDistributionPoints needs an http:// URL (BR 7.1.2.3 (b))".into(),
-                );
+                fail("e_crl_dp_http", "cRLDistributionPoints needs an http:// URL (BR 7.1.2.3 (b))".into());
             }
         }
-        None => fail(
-            "e_crl_dp_missing",
-            "cRLDistributionPoints is required (BR 7.1.2.3 (b))".into(),
-        ),
+        None => fail("e_crl_dp_missing", "cRLDistributionPoints is required (BR 7.1.2.3 (b))".into()),
     }
     match find_extension::<AuthorityInfoAccessSyntax>(extensions) {
         Some(aia) => {
             if !aia.0.iter().all(|ad| http(&ad.access_location)) {
-                fail(
-                    "e_aia_http",
-                    "authorityInfoAccess locations must be http:// URLs (BR 7.1.2.3 (c))".into(),
-                );
+                fail("e_aia_http", "authorityInfoAccess locations must be http:// URLs (BR 7.1.2.3 (c))".into());
             }
         }
-        None => fail(
-            "e_aia_missing",
-            "authorityInfoAccess is required (BR 7.1.2.3 (c))".into(),
-        ),
+        None => fail("e_aia_missing", "authorityInfoAccess is required (BR 7.1.2.3 (c))".into()),
     }
     let expected_policies = profile.policies();
     match find_extension::<CertificatePolicies>(extensions) {
@@ -219,10 +165,7 @@ pub fn lint_subscriber(
             }
         }
         None if expected_policies.is_empty() => {}
-        None => fail(
-            "e_policies_missing",
-            "certificatePolicies is required (BR 7.1.2.3 (a))".into(),
-        ),
+        None => fail("e_policies_missing", "certificatePolicies is required (BR 7.1.2.3 (a))".into()),
     }
 
     // Subject (BR 7.1.4.2).
@@ -241,10 +184,7 @@ pub fn lint_subscriber(
             fail("e_subject_common_name", "commonName must be the mailbox address".into());
         }
         if subject.len() != 1 {
-            fail(
-                "e_subject_mailbox_only",
-                "a mailbox-validated subject holds only the mailbox".into(),
-            );
+            fail("e_subject_mailbox_only", "a mailbox-validated subject holds only the mailbox".into());
         }
     }
     findings

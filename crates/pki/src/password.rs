@@ -68,17 +68,11 @@ pub fn check_strength(password: &str, personal: &[&str]) -> Result<(), PasswordE
         seen.len()
     };
     if distinct < 5 {
-        return Err(PasswordError::TooGuessable {
-            why: "it repeats too few different characters",
-        });
+        return Err(PasswordError::TooGuessable { why: "it repeats too few different characters" });
     }
-    let is_run = chars
-        .windows(2)
-        .all(|w| matches!(w, [a, b] if (*b as i64 - *a as i64).abs() <= 1));
+    let is_run = chars.windows(2).all(|w| matches!(w, [a, b] if (*b as i64 - *a as i64).abs() <= 1));
     if is_run {
-        return Err(PasswordError::TooGuessable {
-            why: "it is a keyboard or alphabet sequence",
-        });
+        return Err(PasswordError::TooGuessable { why: "it is a keyboard or alphabet sequence" });
     }
     let lower = password.to_lowercase();
     let mut stripped = lower.clone();
@@ -96,14 +90,10 @@ pub fn check_strength(password: &str, personal: &[&str]) -> Result<(), PasswordE
         r.len()
     };
     if rest.chars().count() < 6 || rest_distinct < 4 {
-        return Err(PasswordError::TooGuessable {
-            why: "it is mostly a common word, your name or your address",
-        });
+        return Err(PasswordError::TooGuessable { why: "it is mostly a common word, your name or your address" });
     }
     if chars.iter().all(char::is_ascii_digit) && chars.len() < 16 {
-        return Err(PasswordError::TooGuessable {
-            why: "it has only digits",
-        });
+        return Err(PasswordError::TooGuessable { why: "it has only digits" });
     }
     Ok(())
 }
@@ -122,25 +112,13 @@ mod tests {
     #[test]
     fn weak_passwords_fail_with_reason() {
         assert_eq!(check_strength("short", &[]), Err(PasswordError::TooShort { min: 12 }));
-        assert!(matches!(
-            check_strength("aaaaaaaaaaaaaaa", &[]),
-            Err(PasswordError::TooGuessable { .. })
-        ));
-        assert!(matches!(
-            check_strength("abcdefghijklmn", &[]),
-            Err(PasswordError::TooGuessable { .. })
-        ));
-        assert!(matches!(
-            check_strength("Password123456", &[]),
-            Err(PasswordError::TooGuessable { .. })
-        ));
+        assert!(matches!(check_strength("aaaaaaaaaaaaaaa", &[]), Err(PasswordError::TooGuessable { .. })));
+        assert!(matches!(check_strength("abcdefghijklmn", &[]), Err(PasswordError::TooGuessable { .. })));
+        assert!(matches!(check_strength("Password123456", &[]), Err(PasswordError::TooGuessable { .. })));
         assert!(matches!(
             check_strength("jane.doe2024!!", &["jane.doe", "Jane", "Doe"]),
             Err(PasswordError::TooGuessable { .. })
         ));
-        assert!(matches!(
-            check_strength("738261947362", &[]),
-            Err(PasswordError::TooGuessable { .. })
-        ));
+        assert!(matches!(check_strength("738261947362", &[]), Err(PasswordError::TooGuessable { .. })));
     }
 }

@@ -212,17 +212,12 @@ impl Scheme {
 /// Checks an iteration count read from input against [`MAX_ITERATIONS`].
 pub(crate) fn check_iterations(iterations: u64) -> Result<NonZeroU32, Error> {
     if iterations > u64::from(MAX_ITERATIONS) {
-        return Err(Error::IterationsTooHigh {
-            iterations,
-            max: MAX_ITERATIONS,
-        });
+        return Err(Error::IterationsTooHigh { iterations, max: MAX_ITERATIONS });
     }
     u32::try_from(iterations)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or(Error::InvalidParameters {
-            reason: "the iteration count must be at least 1",
-        })
+        .ok_or(Error::InvalidParameters { reason: "the iteration count must be at least 1" })
 }
 
 /// Encrypts `pkcs8_der`, a DER `PrivateKeyInfo` (RFC 5958 section 2), into a DER
@@ -243,10 +238,7 @@ pub fn encrypt_private_key_info(
 ) -> Result<Vec<u8>, Error> {
     pkcs8::PrivateKeyInfoRef::from_der(pkcs8_der).map_err(Error::NotPkcs8)?;
     let (encryption_algorithm, ciphertext) = encrypt(pkcs8_der, password, iterations, rng)?;
-    let epki = EncryptedPrivateKeyInfo {
-        encryption_algorithm,
-        encrypted_data: OctetString::new(ciphertext)?,
-    };
+    let epki = EncryptedPrivateKeyInfo { encryption_algorithm, encrypted_data: OctetString::new(ciphertext)? };
     Ok(epki.to_der()?)
 }
 
@@ -280,67 +272,54 @@ pub(crate) fn encrypt(
 ) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), Error> {
     let rounds = check_iterations(u64::from(iterations))?;
     let mut salt = [0u8; SALT_LEN];
-    rng.fill(&mut salt).map_err(|_| Error::Crypto {
-        operation: "generate a salt",
-    })?;
+    rng.fill(&mut salt).map_err(|_| Error::Crypto { operation: "generate a salt" })?;
     let mut iv = [0u8; 16];
-    rng.fill(&mut iv).map_err(|_| Error::Crypto {
-        operation: "generate an IV",
-    })?;
+    rng.fill(&mut iv).map_err(|_| Error::Crypto { operation: "generate an IV" })?;
 
     let mut key = Zeroizing::new([0u8; 32]);
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password, key.as_mut());
-    let cipher_key = UnboundCipherKey::new(&AES_256, key.as_ref()).map_err(|_| Error::Crypto {
-        operation: "load an AES key",
-    })?;
-    let encrypting = PaddedBlockEncryptingKey::cbc_pkcs7(cipher_key).map_err(|_| Error::Crypto {
-        operation: "set up AES-CBC",
-    })?;
+    let cipher_key =
+        UnboundCipherKey::new(&AES_256, key.as_ref()).map_err(|_| Error::Crypto { operation: "load an AES key" })?;
+    let encrypting =
+        PaddedBlockEncryptingKey::cbc_pkcs7(cipher_key).map_err(|_| Error::Crypto { operation: "set up AES-CBC" })?;
     let mut buffer = plaintext.to_vec();
     encrypting
         .less_safe_encrypt(&mut buffer, EncryptionContext::Iv128(FixedLength::from(iv)))
-        .map_err(|_| Error::Crypto {
-            operation: "encrypt with AES-CBC",
-        })?;
+        .map_err(|_| Error::Crypto { operation: "encrypt with AES-CBC" })?;
 
     let kdf = Pbkdf2Params {
         salt: OctetString::new(salt.to_vec())?,
         iteration_count: u64::from(iterations),
         key_length: None,
-        prf: Some(AlgorithmIdentifierOwned {
-            oid: HMAC_WITH_SHA256,
-            parameters: Some(Any::from(Null)),
-        }),
+        prf: Some(AlgorithmIdentifierOwned { oid: HMAC_WITH_SHA256, parameters: Some(Any::from(Null)) }),
     };
     let params = Pbes2Params {
-        key_derivation_func: AlgorithmIdentifierOwned {
-            oid: PBKDF2,
-            parameters: Some(Any::encode_from(&kdf)?),
-        },
+        key_derivation_func: AlgorithmIdentifierOwned { oid: PBKDF2, parameters: Some(Any::encode_from(&kdf)?) },
         encryption_scheme: AlgorithmIdentifierOwned {
             oid: AES256_CBC,
             parameters: Some(Any::encode_from(&OctetString::new(iv.to_vec())?)?),
         },
     };
-    let algorithm = AlgorithmIdentifierOwned {
-        oid: PBES2,
-        parameters: Some(Any::encode_from(&params)?),
-    };
+    let algorithm = AlgorithmIdentifierOwned { oid: PBES2, parameters: Some(Any::encode_from(&params)?) };
     Ok((algorithm, buffer))
 }
 
-/// The PBKDF2 iteration count in a PBES2 `algorithm`, unchecked.
-pub(crate) fn iteration_count(algorithm: &AlgorithmIdentifierOwned) -> Result<u64, Error> {
+/// The PBES2 parameters and their PBKDF2 parameters (the only KDF RFC 8018 defines).
+fn pbes2_parameters(algorithm: &AlgorithmIdentifierOwned) -> Result<(Pbes2Params, Pbkdf2Params), Error> {
     if algorithm.oid != PBES2 {
         return Err(Error::UnsupportedAlgorithm { oid: algorithm.oid });
     }
     let params: Pbes2Params = decode_parameters(algorithm)?;
     if params.key_derivation_func.oid != PBKDF2 {
-        return Err(Error::UnsupportedAlgorithm {
-            oid: params.key_derivation_func.oid,
-        });
+        return Err(Error::UnsupportedAlgorithm { oid: params.key_derivation_func.oid });
     }
     let kdf: Pbkdf2Params = decode_parameters(&params.key_derivation_func)?;
+    Ok((params, kdf))
+}
+
+/// The PBKDF2 iteration count in a PBES2 `algorithm`, unchecked.
+pub(crate) fn iteration_count(algorithm: &AlgorithmIdentifierOwned) -> Result<u64, Error> {
+    let (_, kdf) = pbes2_parameters(algorithm)?;
     Ok(kdf.iteration_count)
 }
 
@@ -351,35 +330,20 @@ pub(crate) fn decrypt(
     ciphertext: &[u8],
     password: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    if algorithm.oid != PBES2 {
-        return Err(Error::UnsupportedAlgorithm { oid: algorithm.oid });
-    }
-    let params: Pbes2Params = decode_parameters(algorithm)?;
-    if params.key_derivation_func.oid != PBKDF2 {
-        return Err(Error::UnsupportedAlgorithm {
-            oid: params.key_derivation_func.oid,
-        });
-    }
-    let kdf: Pbkdf2Params = decode_parameters(&params.key_derivation_func)?;
+    let (params, kdf) = pbes2_parameters(algorithm)?;
     let scheme = Scheme::from_oid(params.encryption_scheme.oid)?;
     let iv_any = params
         .encryption_scheme
         .parameters
         .as_ref()
-        .ok_or(Error::InvalidParameters {
-            reason: "the cipher has no IV",
-        })?;
+        .ok_or(Error::InvalidParameters { reason: "the cipher has no IV" })?;
     if iv_any.tag() != Tag::OctetString || iv_any.value().len() != scheme.iv_len() {
-        return Err(Error::InvalidParameters {
-            reason: "the cipher IV is not an OCTET STRING of the block size",
-        });
+        return Err(Error::InvalidParameters { reason: "the cipher IV is not an OCTET STRING of the block size" });
     }
     let iv = iv_any.value();
     if let Some(len) = kdf.key_length {
         if usize::try_from(len).ok() != Some(scheme.key_len()) {
-            return Err(Error::InvalidParameters {
-                reason: "the PBKDF2 key length does not match the cipher",
-            });
+            return Err(Error::InvalidParameters { reason: "the PBKDF2 key length does not match the cipher" });
         }
     }
     let prf = match &kdf.prf {
@@ -399,9 +363,8 @@ pub(crate) fn decrypt(
 
     match scheme {
         Scheme::DesEde3 => {
-            let cipher = LegacyCipher::triple_des(&key).map_err(|_| Error::Crypto {
-                operation: "load a triple-DES key",
-            })?;
+            let cipher =
+                LegacyCipher::triple_des(&key).map_err(|_| Error::Crypto { operation: "load a triple-DES key" })?;
             cipher.cbc_decrypt(iv, ciphertext).map_err(|_| Error::WrongPassword)
         }
         Scheme::Aes128 | Scheme::Aes192 | Scheme::Aes256 => {
@@ -422,18 +385,13 @@ fn aes_cbc_decrypt(
     iv: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let iv: [u8; 16] = iv.try_into().map_err(|_| Error::InvalidParameters {
-        reason: "the AES IV is not 16 bytes",
-    })?;
+    let iv: [u8; 16] = iv.try_into().map_err(|_| Error::InvalidParameters { reason: "the AES IV is not 16 bytes" })?;
     if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
         return Err(Error::WrongPassword);
     }
-    let cipher_key = UnboundCipherKey::new(alg, key).map_err(|_| Error::Crypto {
-        operation: "load an AES key",
-    })?;
-    let decrypting = PaddedBlockDecryptingKey::cbc_pkcs7(cipher_key).map_err(|_| Error::Crypto {
-        operation: "set up AES-CBC",
-    })?;
+    let cipher_key = UnboundCipherKey::new(alg, key).map_err(|_| Error::Crypto { operation: "load an AES key" })?;
+    let decrypting =
+        PaddedBlockDecryptingKey::cbc_pkcs7(cipher_key).map_err(|_| Error::Crypto { operation: "set up AES-CBC" })?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
     let len = decrypting
         .decrypt(buffer.as_mut_slice(), DecryptionContext::Iv128(FixedLength::from(iv)))
@@ -448,9 +406,10 @@ fn decode_parameters<'a, T>(algorithm: &'a AlgorithmIdentifierOwned) -> Result<T
 where
     T: der::DecodeValue<'a, Error = der::Error> + der::FixedTag + 'a,
 {
-    let params = algorithm.parameters.as_ref().ok_or(Error::InvalidParameters {
-        reason: "the algorithm parameters are missing",
-    })?;
+    let params = algorithm
+        .parameters
+        .as_ref()
+        .ok_or(Error::InvalidParameters { reason: "the algorithm parameters are missing" })?;
     Ok(params.decode_as::<T>()?)
 }
 
@@ -515,23 +474,14 @@ mod tests {
         let enc = encrypt_private_key_info(&key(), b"secret", 1000, &rng).unwrap();
         let dec = decrypt_private_key_info(&enc, b"secret").unwrap();
         assert_eq!(&dec[..], &key()[..]);
-        assert!(matches!(
-            decrypt_private_key_info(&enc, b"wrong"),
-            Err(Error::WrongPassword)
-        ));
+        assert!(matches!(decrypt_private_key_info(&enc, b"wrong"), Err(Error::WrongPassword)));
     }
 
     #[test]
     fn rejects_bad_input() {
         let rng = SystemRandom::new();
-        assert!(matches!(
-            encrypt_private_key_info(b"not a key", b"pw", 1000, &rng),
-            Err(Error::NotPkcs8(_))
-        ));
-        assert!(matches!(
-            encrypt_private_key_info(&key(), b"pw", 0, &rng),
-            Err(Error::InvalidParameters { .. })
-        ));
+        assert!(matches!(encrypt_private_key_info(b"not a key", b"pw", 1000, &rng), Err(Error::NotPkcs8(_))));
+        assert!(matches!(encrypt_private_key_info(&key(), b"pw", 0, &rng), Err(Error::InvalidParameters { .. })));
         assert!(matches!(
             encrypt_private_key_info(&key(), b"pw", MAX_ITERATIONS + 1, &rng),
             Err(Error::IterationsTooHigh { .. })
@@ -561,13 +511,7 @@ mod tests {
         params.key_derivation_func.parameters = Some(Any::encode_from(&kdf).unwrap());
         epki.encryption_algorithm.parameters = Some(Any::encode_from(&params).unwrap());
         let err = decrypt_private_key_info(&epki.to_der().unwrap(), b"pw").unwrap_err();
-        assert!(matches!(
-            err,
-            Error::IterationsTooHigh {
-                iterations: 0x7fff_ffff,
-                ..
-            }
-        ));
+        assert!(matches!(err, Error::IterationsTooHigh { iterations: 0x7fff_ffff, .. }));
     }
 
     #[test]
@@ -621,16 +565,7 @@ mod tests {
         let path = dir.path().join("k.der");
         std::fs::write(&path, &enc).unwrap();
         let out = Command::new("openssl")
-            .args([
-                "pkcs8",
-                "-inform",
-                "DER",
-                "-outform",
-                "DER",
-                "-passin",
-                "pass:pässword",
-                "-in",
-            ])
+            .args(["pkcs8", "-inform", "DER", "-outform", "DER", "-passin", "pass:pässword", "-in"])
             .arg(&path)
             .output()
             .expect("openssl must be installed");

@@ -219,19 +219,14 @@ pub enum Error {
 
 impl From<ber::BerError> for Error {
     fn from(e: ber::BerError) -> Self {
-        Self::Ber {
-            offset: e.offset,
-            reason: e.reason,
-        }
+        Self::Ber { offset: e.offset, reason: e.reason }
     }
 }
 
 impl From<pbes2::Error> for Error {
     fn from(e: pbes2::Error) -> Self {
         match e {
-            pbes2::Error::WrongPassword => Self::WrongPassword {
-                check: PasswordCheck::Decryption,
-            },
+            pbes2::Error::WrongPassword => Self::WrongPassword { check: PasswordCheck::Decryption },
             pbes2::Error::IterationsTooHigh { iterations, max } => Self::IterationsOutOfRange { iterations, max },
             pbes2::Error::UnsupportedAlgorithm { oid } => Self::UnsupportedAlgorithm { oid },
             other => Self::Pbes2(other),
@@ -277,11 +272,7 @@ impl WriteOptions {
     /// `format` with [`crate::pbes2::DEFAULT_ITERATIONS`] and no friendly name.
     #[must_use]
     pub fn new(format: Format) -> Self {
-        Self {
-            format,
-            iterations: pbes2::DEFAULT_ITERATIONS,
-            friendly_name: None,
-        }
+        Self { format, iterations: pbes2::DEFAULT_ITERATIONS, friendly_name: None }
     }
 }
 
@@ -343,13 +334,11 @@ pub fn write(
     rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, Error> {
     let iterations = check_iterations(u64::from(options.iterations))?;
-    pkcs8::PrivateKeyInfoRef::from_der(key_pkcs8_der).map_err(|_| Error::InvalidInput {
-        reason: "the private key is not a DER PKCS#8 PrivateKeyInfo",
-    })?;
+    pkcs8::PrivateKeyInfoRef::from_der(key_pkcs8_der)
+        .map_err(|_| Error::InvalidInput { reason: "the private key is not a DER PKCS#8 PrivateKeyInfo" })?;
     for cert in core::iter::once(cert_der).chain(chain_der.iter().map(Vec::as_slice)) {
-        x509_cert::Certificate::from_der(cert).map_err(|_| Error::InvalidInput {
-            reason: "a certificate is not a DER X.509 certificate",
-        })?;
+        x509_cert::Certificate::from_der(cert)
+            .map_err(|_| Error::InvalidInput { reason: "a certificate is not a DER X.509 certificate" })?;
     }
     let bmp = bmp_password(password);
 
@@ -376,14 +365,8 @@ pub fn write(
 
     // The certificates: leaf with attributes, chain without.
     let mut cert_bags = Vec::with_capacity(chain_der.len() + 1);
-    for (i, cert) in core::iter::once(cert_der)
-        .chain(chain_der.iter().map(Vec::as_slice))
-        .enumerate()
-    {
-        let bag = CertBag {
-            cert_id: X509_CERTIFICATE,
-            cert_value: Any::encode_from(&OctetString::new(cert)?)?,
-        };
+    for (i, cert) in core::iter::once(cert_der).chain(chain_der.iter().map(Vec::as_slice)).enumerate() {
+        let bag = CertBag { cert_id: X509_CERTIFICATE, cert_value: Any::encode_from(&OctetString::new(cert)?)? };
         cert_bags.push(SafeBag {
             bag_id: CERT_BAG,
             bag_value: Any::encode_from(&bag)?,
@@ -416,35 +399,18 @@ pub fn write(
     .to_der()?;
 
     let auth_safe = vec![
-        ContentInfo {
-            content_type: ID_ENCRYPTED_DATA,
-            content: Some(Any::encode_from(&encrypted_data)?),
-        },
-        ContentInfo {
-            content_type: ID_DATA,
-            content: Some(Any::encode_from(&OctetString::new(key_safe_contents)?)?),
-        },
+        ContentInfo { content_type: ID_ENCRYPTED_DATA, content: Some(Any::encode_from(&encrypted_data)?) },
+        ContentInfo { content_type: ID_DATA, content: Some(Any::encode_from(&OctetString::new(key_safe_contents)?)?) },
     ]
     .to_der()?;
 
     // The MAC over the AuthenticatedSafe's encoding (RFC 7292 section 4).
     let (mac_hash, mac_hmac, mac_oid) = match options.format {
         Format::Modern => (&digest::SHA256, hmac::HMAC_SHA256, SHA256),
-        Format::Compat => (
-            &digest::SHA1_FOR_LEGACY_USE_ONLY,
-            hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            SHA1,
-        ),
+        Format::Compat => (&digest::SHA1_FOR_LEGACY_USE_ONLY, hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, SHA1),
     };
     let mac_salt = random_bytes::<SALT_LEN>(rng)?;
-    let mac_key = kdf::derive(
-        mac_hash,
-        &bmp,
-        &mac_salt,
-        Purpose::Mac,
-        iterations,
-        mac_hash.output_len(),
-    );
+    let mac_key = kdf::derive(mac_hash, &bmp, &mac_salt, Purpose::Mac, iterations, mac_hash.output_len());
     let tag = hmac::sign(&hmac::Key::new(mac_hmac, &mac_key), &auth_safe);
     let pfx = Pfx {
         version: 3,
@@ -454,10 +420,7 @@ pub fn write(
         },
         mac_data: Some(MacData {
             mac: DigestInfo {
-                digest_algorithm: AlgorithmIdentifierOwned {
-                    oid: mac_oid,
-                    parameters: Some(Any::from(Null)),
-                },
+                digest_algorithm: AlgorithmIdentifierOwned { oid: mac_oid, parameters: Some(Any::from(Null)) },
                 digest: OctetString::new(tag.as_ref())?,
             },
             mac_salt: OctetString::new(mac_salt.to_vec())?,
@@ -481,9 +444,7 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
         return Err(Error::UnsupportedVersion { version: pfx.version });
     }
     if pfx.auth_safe.content_type != ID_DATA {
-        return Err(Error::UnsupportedContentType {
-            oid: pfx.auth_safe.content_type,
-        });
+        return Err(Error::UnsupportedContentType { oid: pfx.auth_safe.content_type });
     }
     let auth_safe_bytes = octet_string_content(pfx.auth_safe.content.as_ref())?;
 
@@ -498,29 +459,24 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
                 if password.is_empty() && verify_mac(mac_data, &empty, auth_safe_bytes)? {
                     bmp = empty;
                 } else {
-                    return Err(Error::WrongPassword {
-                        check: PasswordCheck::Mac,
-                    });
+                    return Err(Error::WrongPassword { check: PasswordCheck::Mac });
                 }
             }
             Integrity::MacVerified
         }
     };
 
-    let passwords = Passwords {
-        bmp: &bmp,
-        utf8: password.as_bytes(),
-        work: core::cell::Cell::new(0),
-    };
+    let passwords = Passwords { bmp: &bmp, utf8: password.as_bytes(), work: core::cell::Cell::new(0) };
     let auth_safe = Vec::<ContentInfo>::from_der(&ber_to_der(auth_safe_bytes)?)?;
     let mut found = Found::default();
     for content_info in &auth_safe {
         let safe_contents: Zeroizing<Vec<u8>> = match content_info.content_type {
             ID_DATA => Zeroizing::new(octet_string_content(content_info.content.as_ref())?.to_vec()),
             ID_ENCRYPTED_DATA => {
-                let any = content_info.content.as_ref().ok_or(Error::Invalid {
-                    reason: "an EncryptedData ContentInfo has no content",
-                })?;
+                let any = content_info
+                    .content
+                    .as_ref()
+                    .ok_or(Error::Invalid { reason: "an EncryptedData ContentInfo has no content" })?;
                 let (algorithm, ciphertext) = decode_encrypted_data(any)?;
                 decrypt(&algorithm, &ciphertext, &passwords)?
             }
@@ -531,10 +487,10 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
 
     let key = found.keys.into_iter().next();
     let leaf = choose_leaf(key.as_ref(), &found.certificates);
-    let friendly_name = key.as_ref().and_then(|k| k.friendly_name.clone()).or_else(|| {
-        leaf.and_then(|i| found.certificates.get(i))
-            .and_then(|c| c.friendly_name.clone())
-    });
+    let friendly_name = key
+        .as_ref()
+        .and_then(|k| k.friendly_name.clone())
+        .or_else(|| leaf.and_then(|i| found.certificates.get(i)).and_then(|c| c.friendly_name.clone()));
     let leaf = leaf.and_then(|i| found.certificates.get(i)).map(|c| c.der.clone());
     Ok(Contents {
         key_pkcs8_der: key.map(|k| k.pkcs8),
@@ -560,9 +516,7 @@ impl Passwords<'_> {
     fn spend(&self, iterations: u64) -> Result<(), Error> {
         let total = self.work.get().saturating_add(iterations);
         if total > MAX_TOTAL_ITERATIONS {
-            return Err(Error::TooMuchWork {
-                max: MAX_TOTAL_ITERATIONS,
-            });
+            return Err(Error::TooMuchWork { max: MAX_TOTAL_ITERATIONS });
         }
         self.work.set(total);
         Ok(())
@@ -599,28 +553,17 @@ impl Found {
             match bag.bag_id {
                 KEY_BAG => {
                     let pkcs8 = Zeroizing::new(bag.bag_value.to_der()?);
-                    pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).map_err(|_| Error::Invalid {
-                        reason: "a keyBag does not hold a PKCS#8 PrivateKeyInfo",
-                    })?;
-                    self.keys.push(FoundKey {
-                        pkcs8,
-                        local_key_id,
-                        friendly_name,
-                    });
+                    pkcs8::PrivateKeyInfoRef::from_der(&pkcs8)
+                        .map_err(|_| Error::Invalid { reason: "a keyBag does not hold a PKCS#8 PrivateKeyInfo" })?;
+                    self.keys.push(FoundKey { pkcs8, local_key_id, friendly_name });
                 }
                 SHROUDED_KEY_BAG => {
                     let epki: pbes2::EncryptedPrivateKeyInfo = bag.bag_value.decode_as()?;
                     let pkcs8 = decrypt(&epki.encryption_algorithm, epki.encrypted_data.as_bytes(), passwords)?;
                     if pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).is_err() {
-                        return Err(Error::WrongPassword {
-                            check: PasswordCheck::Decryption,
-                        });
+                        return Err(Error::WrongPassword { check: PasswordCheck::Decryption });
                     }
-                    self.keys.push(FoundKey {
-                        pkcs8,
-                        local_key_id,
-                        friendly_name,
-                    });
+                    self.keys.push(FoundKey { pkcs8, local_key_id, friendly_name });
                 }
                 CERT_BAG => {
                     let cert_bag: CertBag = bag.bag_value.decode_as()?;
@@ -628,11 +571,7 @@ impl Found {
                         continue; // sdsiCertificate and friends: not for us.
                     }
                     let der = octet_string_content(Some(&cert_bag.cert_value))?.to_vec();
-                    self.certificates.push(FoundCert {
-                        der,
-                        local_key_id,
-                        friendly_name,
-                    });
+                    self.certificates.push(FoundCert { der, local_key_id, friendly_name });
                 }
                 SAFE_CONTENTS_BAG => {
                     self.safe_contents(&bag.bag_value.to_der()?, passwords, depth + 1)?;
@@ -654,9 +593,8 @@ fn choose_leaf(key: Option<&FoundKey>, certificates: &[FoundCert]) -> Option<usi
             }
         }
         if let Some(public) = public_key_of(&key.pkcs8) {
-            if let Some(i) = certificates
-                .iter()
-                .position(|c| certificate_public_key(&c.der).as_deref() == Some(&public[..]))
+            if let Some(i) =
+                certificates.iter().position(|c| certificate_public_key(&c.der).as_deref() == Some(&public[..]))
             {
                 return Some(i);
             }
@@ -671,9 +609,7 @@ fn public_key_of(pkcs8_der: &[u8]) -> Option<Vec<u8>> {
     use aws_lc_rs::signature::{self, KeyPair};
     let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8_der).ok()?;
     match info.algorithm.oid {
-        RSA_ENCRYPTION => signature::RsaKeyPair::from_pkcs8(pkcs8_der)
-            .ok()
-            .map(|k| k.public_key().as_ref().to_vec()),
+        RSA_ENCRYPTION => signature::RsaKeyPair::from_pkcs8(pkcs8_der).ok().map(|k| k.public_key().as_ref().to_vec()),
         EC_PUBLIC_KEY => [
             &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
             &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
@@ -692,13 +628,7 @@ fn public_key_of(pkcs8_der: &[u8]) -> Option<Vec<u8>> {
 /// The `subjectPublicKey` bits of a DER certificate.
 fn certificate_public_key(cert_der: &[u8]) -> Option<Vec<u8>> {
     let cert = x509_cert::Certificate::from_der(cert_der).ok()?;
-    Some(
-        cert.tbs_certificate()
-            .subject_public_key_info()
-            .subject_public_key
-            .raw_bytes()
-            .to_vec(),
-    )
+    Some(cert.tbs_certificate().subject_public_key_info().subject_public_key.raw_bytes().to_vec())
 }
 
 /// Reads `localKeyId` and `friendlyName` from a bag's attribute SET.
@@ -709,17 +639,13 @@ fn read_attributes(set: Option<&Any>) -> Result<(Option<Vec<u8>>, Option<String>
         return Ok((None, None));
     };
     if set.tag() != Tag::Set {
-        return Err(Error::Invalid {
-            reason: "bag attributes are not a SET",
-        });
+        return Err(Error::Invalid { reason: "bag attributes are not a SET" });
     }
     let mut reader = SliceReader::new(set.value())?;
     while !der::Reader::is_finished(&reader) {
         let attribute = Attribute::decode(&mut reader)?;
         if attribute.attr_values.tag() != Tag::Set {
-            return Err(Error::Invalid {
-                reason: "attribute values are not a SET",
-            });
+            return Err(Error::Invalid { reason: "attribute values are not a SET" });
         }
         let mut values = SliceReader::new(attribute.attr_values.value())?;
         let Ok(first) = Any::decode(&mut values) else {
@@ -742,9 +668,7 @@ fn read_attributes(set: Option<&Any>) -> Result<(Option<Vec<u8>>, Option<String>
 fn octet_string_content(any: Option<&Any>) -> Result<&[u8], Error> {
     match any {
         Some(any) if any.tag() == Tag::OctetString => Ok(any.value()),
-        _ => Err(Error::Invalid {
-            reason: "expected an OCTET STRING",
-        }),
+        _ => Err(Error::Invalid { reason: "expected an OCTET STRING" }),
     }
 }
 
@@ -753,18 +677,14 @@ fn octet_string_content(any: Option<&Any>) -> Result<&[u8], Error> {
 /// producers send it constructed, as a run of OCTET STRING segments.
 fn decode_encrypted_data(any: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>), Error> {
     if any.tag() != Tag::Sequence {
-        return Err(Error::Invalid {
-            reason: "EncryptedData is not a SEQUENCE",
-        });
+        return Err(Error::Invalid { reason: "EncryptedData is not a SEQUENCE" });
     }
     let mut reader = SliceReader::new(any.value())?;
     let _version = u8::decode(&mut reader)?;
     let info = Any::decode(&mut reader)?;
     // unprotectedAttrs [1] may follow; we do not use it.
     if info.tag() != Tag::Sequence {
-        return Err(Error::Invalid {
-            reason: "EncryptedContentInfo is not a SEQUENCE",
-        });
+        return Err(Error::Invalid { reason: "EncryptedContentInfo is not a SEQUENCE" });
     }
     let mut reader = SliceReader::new(info.value())?;
     let content_type = ObjectIdentifier::decode(&mut reader)?;
@@ -772,18 +692,11 @@ fn decode_encrypted_data(any: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>
         return Err(Error::UnsupportedContentType { oid: content_type });
     }
     let algorithm = AlgorithmIdentifierOwned::decode(&mut reader)?;
-    let content = Any::decode(&mut reader).map_err(|_| Error::Invalid {
-        reason: "EncryptedData has no encrypted content",
-    })?;
+    let content =
+        Any::decode(&mut reader).map_err(|_| Error::Invalid { reason: "EncryptedData has no encrypted content" })?;
     let ciphertext = match content.tag() {
-        Tag::ContextSpecific {
-            constructed: false,
-            number: TagNumber(0),
-        } => content.value().to_vec(),
-        Tag::ContextSpecific {
-            constructed: true,
-            number: TagNumber(0),
-        } => {
+        Tag::ContextSpecific { constructed: false, number: TagNumber(0) } => content.value().to_vec(),
+        Tag::ContextSpecific { constructed: true, number: TagNumber(0) } => {
             let mut segments = SliceReader::new(content.value())?;
             let mut joined = Vec::with_capacity(content.value().len());
             while !der::Reader::is_finished(&segments) {
@@ -792,21 +705,15 @@ fn decode_encrypted_data(any: &Any) -> Result<(AlgorithmIdentifierOwned, Vec<u8>
             }
             joined
         }
-        _ => {
-            return Err(Error::Invalid {
-                reason: "encryptedContent is not [0] IMPLICIT OCTET STRING",
-            })
-        }
+        _ => return Err(Error::Invalid { reason: "encryptedContent is not [0] IMPLICIT OCTET STRING" }),
     };
     Ok((algorithm, ciphertext))
 }
 
 /// Checks an iteration count against [`crate::pbes2::MAX_ITERATIONS`].
 fn check_iterations(iterations: u64) -> Result<NonZeroU32, Error> {
-    pbes2::check_iterations(iterations).map_err(|_| Error::IterationsOutOfRange {
-        iterations,
-        max: pbes2::MAX_ITERATIONS,
-    })
+    pbes2::check_iterations(iterations)
+        .map_err(|_| Error::IterationsOutOfRange { iterations, max: pbes2::MAX_ITERATIONS })
 }
 
 /// The hash for a MAC or digest algorithm identifier.
@@ -825,14 +732,7 @@ fn mac_hash(oid: ObjectIdentifier) -> Result<(&'static digest::Algorithm, hmac::
 fn verify_mac(mac_data: &MacData, bmp: &[u8], data: &[u8]) -> Result<bool, Error> {
     let (hash, hmac_alg) = mac_hash(mac_data.mac.digest_algorithm.oid)?;
     let iterations = check_iterations(mac_data.iterations.unwrap_or(1))?;
-    let key = kdf::derive(
-        hash,
-        bmp,
-        mac_data.mac_salt.as_bytes(),
-        Purpose::Mac,
-        iterations,
-        hash.output_len(),
-    );
+    let key = kdf::derive(hash, bmp, mac_data.mac_salt.as_bytes(), Purpose::Mac, iterations, hash.output_len());
     let key = hmac::Key::new(hmac_alg, &key);
     Ok(hmac::verify(&key, data, mac_data.mac.digest.as_bytes()).is_ok())
 }
@@ -875,9 +775,7 @@ impl LegacyPbe {
             Self::TripleDes | Self::TwoKeyTripleDes => LegacyCipher::triple_des(&key),
             Self::Rc2 { key_len } => LegacyCipher::rc2(&key, key_len * 8),
         }
-        .map_err(|_| Error::Crypto {
-            operation: "set up a legacy block cipher",
-        })?;
+        .map_err(|_| Error::Crypto { operation: "set up a legacy block cipher" })?;
         Ok((cipher, iv))
     }
 }
@@ -893,19 +791,12 @@ fn decrypt(
         return Ok(pbes2::decrypt(algorithm, ciphertext, passwords.utf8)?);
     }
     let scheme = LegacyPbe::from_oid(algorithm.oid).ok_or(Error::UnsupportedAlgorithm { oid: algorithm.oid })?;
-    let params: Pkcs12PbeParams = algorithm
-        .parameters
-        .as_ref()
-        .ok_or(Error::Invalid {
-            reason: "PBE parameters are missing",
-        })?
-        .decode_as()?;
+    let params: Pkcs12PbeParams =
+        algorithm.parameters.as_ref().ok_or(Error::Invalid { reason: "PBE parameters are missing" })?.decode_as()?;
     let iterations = check_iterations(params.iterations)?;
     passwords.spend(params.iterations)?;
     let (cipher, iv) = scheme.cipher(passwords.bmp, params.salt.as_bytes(), iterations)?;
-    cipher.cbc_decrypt(&iv, ciphertext).map_err(|_| Error::WrongPassword {
-        check: PasswordCheck::Decryption,
-    })
+    cipher.cbc_decrypt(&iv, ciphertext).map_err(|_| Error::WrongPassword { check: PasswordCheck::Decryption })
 }
 
 /// Encrypts `plaintext` for `format`; returns the algorithm and ciphertext.
@@ -922,18 +813,13 @@ fn encrypt(
         Format::Compat => {
             let salt = random_bytes::<SALT_LEN>(rng)?;
             let (cipher, iv) = LegacyPbe::TripleDes.cipher(bmp, &salt, iterations)?;
-            let ciphertext = cipher.cbc_encrypt(&iv, plaintext).map_err(|_| Error::Crypto {
-                operation: "encrypt with triple DES",
-            })?;
-            let params = Pkcs12PbeParams {
-                salt: OctetString::new(salt.to_vec())?,
-                iterations: u64::from(iterations.get()),
-            };
+            let ciphertext = cipher
+                .cbc_encrypt(&iv, plaintext)
+                .map_err(|_| Error::Crypto { operation: "encrypt with triple DES" })?;
+            let params =
+                Pkcs12PbeParams { salt: OctetString::new(salt.to_vec())?, iterations: u64::from(iterations.get()) };
             Ok((
-                AlgorithmIdentifierOwned {
-                    oid: PBE_SHA1_3DES,
-                    parameters: Some(Any::encode_from(&params)?),
-                },
+                AlgorithmIdentifierOwned { oid: PBE_SHA1_3DES, parameters: Some(Any::encode_from(&params)?) },
                 ciphertext,
             ))
         }
@@ -942,9 +828,7 @@ fn encrypt(
 
 fn random_bytes<const N: usize>(rng: &dyn SecureRandom) -> Result<[u8; N], Error> {
     let mut out = [0u8; N];
-    rng.fill(&mut out).map_err(|_| Error::Crypto {
-        operation: "generate random bytes",
-    })?;
+    rng.fill(&mut out).map_err(|_| Error::Crypto { operation: "generate random bytes" })?;
     Ok(out)
 }
 
@@ -959,18 +843,9 @@ mod tests {
     const EXPECTED_PEM: &str = include_str!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE.pem");
     const CA_PEM: &str = include_str!("../tests/data/pkcs12-clients/GoodCACert.crt");
     const CLIENT_FILES: [(&str, &[u8]); 4] = [
-        (
-            "firefox",
-            include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_firefox.p12"),
-        ),
-        (
-            "macos",
-            include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_macos.p12"),
-        ),
-        (
-            "windows_aes",
-            include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_windows_aes.p12.pfx"),
-        ),
+        ("firefox", include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_firefox.p12")),
+        ("macos", include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_macos.p12")),
+        ("windows_aes", include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_windows_aes.p12.pfx")),
         (
             "windows_tdes",
             include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_windows_tdes.p12.pfx"),
@@ -1008,24 +883,12 @@ mod tests {
     }
 
     fn options(format: Format) -> WriteOptions {
-        WriteOptions {
-            format,
-            iterations: TEST_ITERATIONS,
-            friendly_name: Some("Test Ü".to_owned()),
-        }
+        WriteOptions { format, iterations: TEST_ITERATIONS, friendly_name: Some("Test Ü".to_owned()) }
     }
 
     fn ours(format: Format, password: &str) -> Vec<u8> {
         let rng = SystemRandom::new();
-        write(
-            &expected_key(),
-            &expected_cert(),
-            &[ca_cert()],
-            password,
-            &options(format),
-            &rng,
-        )
-        .unwrap()
+        write(&expected_key(), &expected_cert(), &[ca_cert()], password, &options(format), &rng).unwrap()
     }
 
     fn run(program: &str, args: &[&str], dir: &Path) -> Output {
@@ -1052,15 +915,7 @@ mod tests {
             assert_eq!(contents.leaf.as_deref(), Some(&expected_cert()[..]), "{name}");
             assert!(contents.certificates.contains(&expected_cert()), "{name}");
             assert_eq!(contents.integrity, Integrity::MacVerified, "{name}");
-            assert!(
-                matches!(
-                    read(file, "wrong"),
-                    Err(Error::WrongPassword {
-                        check: PasswordCheck::Mac
-                    })
-                ),
-                "{name}"
-            );
+            assert!(matches!(read(file, "wrong"), Err(Error::WrongPassword { check: PasswordCheck::Mac })), "{name}");
         }
     }
 
@@ -1069,21 +924,13 @@ mod tests {
         for format in [Format::Modern, Format::Compat] {
             let p12 = ours(format, "pässwörd");
             let contents = read(&p12, "pässwörd").unwrap();
-            assert_eq!(
-                contents.key_pkcs8_der.as_deref().map(Vec::as_slice),
-                Some(&expected_key()[..])
-            );
+            assert_eq!(contents.key_pkcs8_der.as_deref().map(Vec::as_slice), Some(&expected_key()[..]));
             assert_eq!(contents.certificates, vec![expected_cert(), ca_cert()]);
             assert_eq!(contents.leaf, Some(expected_cert()));
             assert_eq!(contents.friendly_name.as_deref(), Some("Test Ü"));
             assert_eq!(contents.integrity, Integrity::MacVerified);
             assert!(!format!("{contents:?}").contains("30 82"));
-            assert!(matches!(
-                read(&p12, "passwörd"),
-                Err(Error::WrongPassword {
-                    check: PasswordCheck::Mac
-                })
-            ));
+            assert!(matches!(read(&p12, "passwörd"), Err(Error::WrongPassword { check: PasswordCheck::Mac })));
         }
     }
 
@@ -1095,10 +942,7 @@ mod tests {
             &expected_cert(),
             &[],
             "",
-            &WriteOptions {
-                iterations: 1,
-                ..WriteOptions::new(Format::Compat)
-            },
+            &WriteOptions { iterations: 1, ..WriteOptions::new(Format::Compat) },
             &rng,
         )
         .unwrap();
@@ -1113,35 +957,14 @@ mod tests {
         let opts = options(Format::Modern);
         let key = expected_key();
         let cert = expected_cert();
-        assert!(matches!(
-            write(b"junk", &cert, &[], "pw", &opts, &rng),
-            Err(Error::InvalidInput { .. })
-        ));
-        assert!(matches!(
-            write(&key, b"junk", &[], "pw", &opts, &rng),
-            Err(Error::InvalidInput { .. })
-        ));
-        assert!(matches!(
-            write(&key, &cert, &[b"junk".to_vec()], "pw", &opts, &rng),
-            Err(Error::InvalidInput { .. })
-        ));
-        let emoji = WriteOptions {
-            friendly_name: Some("🔑".to_owned()),
-            ..options(Format::Modern)
-        };
-        assert!(matches!(
-            write(&key, &cert, &[], "pw", &emoji, &rng),
-            Err(Error::InvalidInput { .. })
-        ));
+        assert!(matches!(write(b"junk", &cert, &[], "pw", &opts, &rng), Err(Error::InvalidInput { .. })));
+        assert!(matches!(write(&key, b"junk", &[], "pw", &opts, &rng), Err(Error::InvalidInput { .. })));
+        assert!(matches!(write(&key, &cert, &[b"junk".to_vec()], "pw", &opts, &rng), Err(Error::InvalidInput { .. })));
+        let emoji = WriteOptions { friendly_name: Some("🔑".to_owned()), ..options(Format::Modern) };
+        assert!(matches!(write(&key, &cert, &[], "pw", &emoji, &rng), Err(Error::InvalidInput { .. })));
         for iterations in [0, pbes2::MAX_ITERATIONS + 1] {
-            let o = WriteOptions {
-                iterations,
-                ..options(Format::Compat)
-            };
-            assert!(matches!(
-                write(&key, &cert, &[], "pw", &o, &rng),
-                Err(Error::IterationsOutOfRange { .. })
-            ));
+            let o = WriteOptions { iterations, ..options(Format::Compat) };
+            assert!(matches!(write(&key, &cert, &[], "pw", &o, &rng), Err(Error::IterationsOutOfRange { .. })));
         }
     }
 
@@ -1174,19 +997,12 @@ mod tests {
         let p12 = ours(Format::Compat, "pw");
         let mut pfx = Pfx::from_der(&p12).unwrap();
         pfx.mac_data.as_mut().unwrap().iterations = Some(u64::from(u32::MAX));
-        assert!(matches!(
-            read(&pfx.to_der().unwrap(), "pw"),
-            Err(Error::IterationsOutOfRange { .. })
-        ));
+        assert!(matches!(read(&pfx.to_der().unwrap(), "pw"), Err(Error::IterationsOutOfRange { .. })));
     }
 
     #[test]
     fn total_work_is_capped() {
-        let passwords = Passwords {
-            bmp: &[0, 0],
-            utf8: b"",
-            work: core::cell::Cell::new(0),
-        };
+        let passwords = Passwords { bmp: &[0, 0], utf8: b"", work: core::cell::Cell::new(0) };
         for _ in 0..4 {
             passwords.spend(u64::from(pbes2::MAX_ITERATIONS)).unwrap();
         }
@@ -1198,11 +1014,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (format, name) in [(Format::Modern, "modern.p12"), (Format::Compat, "compat.p12")] {
             std::fs::write(dir.path().join(name), ours(format, "s3cret")).unwrap();
-            let out = run(
-                "openssl",
-                &["pkcs12", "-in", name, "-passin", "pass:s3cret", "-nodes"],
-                dir.path(),
-            );
+            let out = run("openssl", &["pkcs12", "-in", name, "-passin", "pass:s3cret", "-nodes"], dir.path());
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("-----BEGIN PRIVATE KEY-----"), "{name}: {text}");
             assert_eq!(pem_blocks(&text, "CERTIFICATE"), [expected_cert(), ca_cert()]);
@@ -1235,28 +1047,13 @@ mod tests {
             ],
             dir.path(),
         );
-        let key = pem_blocks(
-            &std::fs::read_to_string(dir.path().join("k.pem")).unwrap(),
-            "PRIVATE KEY",
-        )
-        .remove(0);
-        let cert = pem_blocks(
-            &std::fs::read_to_string(dir.path().join("c.pem")).unwrap(),
-            "CERTIFICATE",
-        )
-        .remove(0);
+        let key = pem_blocks(&std::fs::read_to_string(dir.path().join("k.pem")).unwrap(), "PRIVATE KEY").remove(0);
+        let cert = pem_blocks(&std::fs::read_to_string(dir.path().join("c.pem")).unwrap(), "CERTIFICATE").remove(0);
         let variants: [(&str, &[&str], Integrity); 5] = [
             ("default.p12", &[], Integrity::MacVerified),
             (
                 "3des.p12",
-                &[
-                    "-certpbe",
-                    "PBE-SHA1-3DES",
-                    "-keypbe",
-                    "PBE-SHA1-3DES",
-                    "-macalg",
-                    "sha1",
-                ],
+                &["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"],
                 Integrity::MacVerified,
             ),
             ("legacy.p12", &["-legacy"], Integrity::MacVerified),
@@ -1276,11 +1073,7 @@ mod tests {
             run("openssl", &args, dir.path());
             let p12 = std::fs::read(dir.path().join(name)).unwrap();
             let contents = read(&p12, "pw").unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(
-                contents.key_pkcs8_der.as_deref().map(Vec::as_slice),
-                Some(&key[..]),
-                "{name}"
-            );
+            assert_eq!(contents.key_pkcs8_der.as_deref().map(Vec::as_slice), Some(&key[..]), "{name}");
             assert_eq!(contents.leaf.as_deref(), Some(&cert[..]), "{name}");
             assert_eq!(contents.friendly_name.as_deref(), Some("friendly"), "{name}");
             assert_eq!(contents.integrity, integrity, "{name}");
@@ -1295,15 +1088,7 @@ mod tests {
             std::fs::write(dir.path().join(name), ours(format, "s3cret")).unwrap();
             let out = run(
                 "keytool",
-                &[
-                    "-list",
-                    "-keystore",
-                    name,
-                    "-storetype",
-                    "PKCS12",
-                    "-storepass",
-                    "s3cret",
-                ],
+                &["-list", "-keystore", name, "-storetype", "PKCS12", "-storepass", "s3cret"],
                 dir.path(),
             );
             let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
@@ -1363,9 +1148,7 @@ mod tests {
         assert!(import_log.contains("secret keys imported: 1"), "{import_log}");
         let out = run("gpgsm", &["--homedir", home_str, "--list-secret-keys"], dir.path());
         let text = String::from_utf8_lossy(&out.stdout);
-        let _ = Command::new("gpgconf")
-            .args(["--homedir", home_str, "--kill", "all"])
-            .output();
+        let _ = Command::new("gpgconf").args(["--homedir", home_str, "--kill", "all"]).output();
         assert!(text.contains("Valid EE Certificate Test1"), "{text}");
     }
 }

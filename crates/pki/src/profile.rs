@@ -92,9 +92,7 @@ impl ProfileId {
             other => Self::ALL
                 .into_iter()
                 .find(|p| p.name() == other)
-                .ok_or_else(|| ProfileError::Unknown {
-                    name: other.to_string(),
-                }),
+                .ok_or_else(|| ProfileError::Unknown { name: other.to_string() }),
         }
     }
 
@@ -173,17 +171,9 @@ impl SubscriberProfile {
     ) -> Result<Self, ProfileError> {
         let max = id.max_validity_days();
         if validity_days == 0 || validity_days > max {
-            return Err(ProfileError::ValidityOutOfBounds {
-                profile: id.name(),
-                days: validity_days,
-                max,
-            });
+            return Err(ProfileError::ValidityOutOfBounds { profile: id.name(), days: validity_days, max });
         }
-        Ok(Self {
-            id,
-            validity_days,
-            private_policy,
-        })
+        Ok(Self { id, validity_days, private_policy })
     }
 
     /// The profile.
@@ -213,10 +203,7 @@ mod tests {
     #[test]
     fn names_parse() {
         assert_eq!(ProfileId::parse("strict").unwrap(), ProfileId::SponsorStrict);
-        assert_eq!(
-            ProfileId::parse("multipurpose").unwrap(),
-            ProfileId::SponsorMultipurpose
-        );
+        assert_eq!(ProfileId::parse("multipurpose").unwrap(), ProfileId::SponsorMultipurpose);
         for p in ProfileId::ALL {
             assert_eq!(ProfileId::parse(p.name()).unwrap(), p);
         }
@@ -236,11 +223,6 @@ mod tests {
         let p = SubscriberProfile::new(ProfileId::Private, 1095, None).unwrap();
         assert!(p.policies().is_empty());
         let own = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1");
-        assert_eq!(
-            SubscriberProfile::new(ProfileId::Private, 1095, Some(own))
-                .unwrap()
-                .policies(),
-            vec![own]
-        );
+        assert_eq!(SubscriberProfile::new(ProfileId::Private, 1095, Some(own)).unwrap().policies(), vec![own]);
     }
 }

@@ -60,18 +60,13 @@ pub struct EmailAddress(String);
 impl EmailAddress {
     /// Validates an address.
     pub fn parse(input: &str) -> Result<Self, SubjectError> {
-        let err = |reason| SubjectError::InvalidEmail {
-            value: input.to_string(),
-            reason,
-        };
+        let err = |reason| SubjectError::InvalidEmail { value: input.to_string(), reason };
         let trimmed = input.trim();
         if trimmed.len() > 254 {
             return Err(err("it is longer than 254 characters"));
         }
         if !trimmed.is_ascii() {
-            return Err(err(
-                "internationalised addresses (SmtpUTF8Mailbox) are not supported yet",
-            ));
+            return Err(err("internationalised addresses (SmtpUTF8Mailbox) are not supported yet"));
         }
         let (local, domain) = trimmed.rsplit_once('@').ok_or_else(|| err("it has no @"))?;
         if local.is_empty() || local.len() > 64 {
@@ -120,11 +115,7 @@ impl NameField {
     /// Validates a field; `field` names it in the error.
     pub fn parse(field: &'static str, input: &str) -> Result<Self, SubjectError> {
         let value = input.trim();
-        let err = |reason| SubjectError::InvalidName {
-            field,
-            value: input.to_string(),
-            reason,
-        };
+        let err = |reason| SubjectError::InvalidName { field, value: input.to_string(), reason };
         if value.is_empty() {
             return Err(err("it is empty"));
         }
@@ -178,9 +169,7 @@ impl Organization {
         let name = NameField::parse("organisation name", name)?;
         let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_alphabetic());
         if !country_ok {
-            return Err(SubjectError::InvalidCountry {
-                value: country.to_string(),
-            });
+            return Err(SubjectError::InvalidCountry { value: country.to_string() });
         }
         let country = country.to_ascii_uppercase();
         let identifier = match identifier.map(str::trim).filter(|s| !s.is_empty()) {
@@ -193,25 +182,17 @@ impl Organization {
                     .ok_or_else(|| SubjectError::InvalidOrganizationIdentifier { value: id.to_string() })?;
                 let scheme_ok = prefix.len() >= 5
                     && prefix.chars().take(5).all(|c| c.is_ascii_uppercase())
-                    && ["VAT", "NTR", "PSD", "LEI", "GOV", "INT"]
-                        .iter()
-                        .any(|s| prefix.starts_with(s));
+                    && ["VAT", "NTR", "PSD", "LEI", "GOV", "INT"].iter().any(|s| prefix.starts_with(s));
                 let reference_ok = !reference.is_empty()
                     && reference.len() <= 64
-                    && reference
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-./".contains(c));
+                    && reference.chars().all(|c| c.is_ascii_alphanumeric() || "-./".contains(c));
                 if !scheme_ok || !reference_ok {
                     return Err(SubjectError::InvalidOrganizationIdentifier { value: id.to_string() });
                 }
                 Some(id.to_string())
             }
         };
-        Ok(Self {
-            name,
-            country,
-            identifier,
-        })
+        Ok(Self { name, country, identifier })
     }
 }
 
@@ -277,10 +258,7 @@ mod tests {
 
     #[test]
     fn good_addresses_parse_and_domain_is_lowercased() {
-        assert_eq!(
-            EmailAddress::parse("Jane.Doe@Uni-Example.DE").unwrap().as_str(),
-            "Jane.Doe@uni-example.de"
-        );
+        assert_eq!(EmailAddress::parse("Jane.Doe@Uni-Example.DE").unwrap().as_str(), "Jane.Doe@uni-example.de");
         assert_eq!(EmailAddress::parse("a+b@x.y").unwrap().local_part(), "a+b");
     }
 

@@ -3,13 +3,7 @@
 //! same CA key in the same run, and PKCS#12 creation time per format.
 //!
 //! Run with `scripts/bench` (or `cargo bench -p certdesk-ra --bench issuance -- N`).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,17 +38,13 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
         base_url: "http://pki.example.org".into(),
         key: ca_key,
     };
-    init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench")
-        .await
-        .unwrap();
+    init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let raw_key = certdesk_ra::issuer::unlock_key(&std::fs::read(data.issuing_key()).unwrap(), PASS).unwrap();
 
     // Subscriber keys are made by the applicants, not by the CA: prepare them untimed.
-    let keys: Vec<_> = (0..n.min(50))
-        .map(|_| PrivateKey::generate(KeyAlgorithm::P256).unwrap())
-        .collect();
+    let keys: Vec<_> = (0..n.min(50)).map(|_| PrivateKey::generate(KeyAlgorithm::P256).unwrap()).collect();
     let tbs_like = vec![0x5au8; 900];
 
     let start = Instant::now();
@@ -65,10 +55,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
 
     let start = Instant::now();
     for i in 0..n {
-        let input = IssueInput {
-            person: person(i),
-            profile: ProfileId::SponsorStrict,
-        };
+        let input = IssueInput { person: person(i), profile: ProfileId::SponsorStrict };
         let key = keys[i % keys.len()].accepted_public_key().unwrap();
         authority.issue(&issuer, &input, key, "bench").await.unwrap();
     }
@@ -90,24 +77,13 @@ fn p12_times() {
         return;
     };
     for (format, name) in [(pkcs12::Format::Modern, "modern"), (pkcs12::Format::Compat, "compat")] {
-        let options = pkcs12::WriteOptions {
-            format,
-            iterations: 600_000,
-            friendly_name: Some("bench".into()),
-        };
+        let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some("bench".into()) };
         let start = Instant::now();
         let rounds = 3;
         for _ in 0..rounds {
             std::hint::black_box(
-                pkcs12::write(
-                    key.pkcs8_der(),
-                    &cert,
-                    &[],
-                    "Tq7#mv!2pLx9-river",
-                    &options,
-                    &SystemRandom::new(),
-                )
-                .unwrap(),
+                pkcs12::write(key.pkcs8_der(), &cert, &[], "Tq7#mv!2pLx9-river", &options, &SystemRandom::new())
+                    .unwrap(),
             );
         }
         println!(
@@ -119,10 +95,7 @@ fn p12_times() {
 
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("issuing {n} certificates per CA key type");
     rt.block_on(run(KeyAlgorithm::P384, n));
     rt.block_on(run(KeyAlgorithm::Rsa4096, n / 4));

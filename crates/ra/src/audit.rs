@@ -30,15 +30,7 @@ pub struct AuditEvent {
 
 fn hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, details: &str, prev: &str) -> String {
     let mut ctx = Context::new(&SHA256);
-    for field in [
-        seq.to_string().as_str(),
-        at.to_string().as_str(),
-        actor,
-        action,
-        subject,
-        details,
-        prev,
-    ] {
+    for field in [seq.to_string().as_str(), at.to_string().as_str(), actor, action, subject, details, prev] {
         ctx.update(&(field.len() as u64).to_be_bytes());
         ctx.update(field.as_bytes());
     }
@@ -85,38 +77,18 @@ pub fn verify(rows: &[AuditRow]) -> Result<VerifiedChain, BrokenChain> {
     for (index, row) in rows.iter().enumerate() {
         let expected_seq = index as i64 + 1;
         if row.seq != expected_seq {
-            return Err(BrokenChain {
-                seq: expected_seq,
-                reason: "a record is missing",
-            });
+            return Err(BrokenChain { seq: expected_seq, reason: "a record is missing" });
         }
         if row.prev_hash != prev {
-            return Err(BrokenChain {
-                seq: row.seq,
-                reason: "it does not follow the record before it",
-            });
+            return Err(BrokenChain { seq: row.seq, reason: "it does not follow the record before it" });
         }
-        let recomputed = hash(
-            row.seq,
-            row.at,
-            &row.actor,
-            &row.action,
-            &row.subject,
-            &row.details,
-            &row.prev_hash,
-        );
+        let recomputed = hash(row.seq, row.at, &row.actor, &row.action, &row.subject, &row.details, &row.prev_hash);
         if recomputed != row.hash {
-            return Err(BrokenChain {
-                seq: row.seq,
-                reason: "its content was changed",
-            });
+            return Err(BrokenChain { seq: row.seq, reason: "its content was changed" });
         }
         prev = row.hash.clone();
     }
-    Ok(VerifiedChain {
-        records: rows.len(),
-        head: prev,
-    })
+    Ok(VerifiedChain { records: rows.len(), head: prev })
 }
 
 #[cfg(test)]
@@ -127,10 +99,7 @@ mod tests {
     fn chain(n: i64) -> Vec<AuditRow> {
         let mut rows: Vec<AuditRow> = Vec::new();
         for seq in 1..=n {
-            let prev = rows
-                .last()
-                .map(|r| r.hash.clone())
-                .unwrap_or_else(|| GENESIS.to_string());
+            let prev = rows.last().map(|r| r.hash.clone()).unwrap_or_else(|| GENESIS.to_string());
             let event = AuditEvent {
                 actor: "cli:test".into(),
                 action: "certificate.issue",
@@ -145,13 +114,7 @@ mod tests {
     #[test]
     fn intact_chain_verifies() {
         let rows = chain(5);
-        assert_eq!(
-            verify(&rows).unwrap(),
-            VerifiedChain {
-                records: 5,
-                head: rows[4].hash.clone()
-            }
-        );
+        assert_eq!(verify(&rows).unwrap(), VerifiedChain { records: 5, head: rows[4].hash.clone() });
     }
 
     #[test]
@@ -162,25 +125,12 @@ mod tests {
 
         let mut removed = chain(5);
         removed.remove(1);
-        assert_eq!(
-            verify(&removed).unwrap_err(),
-            BrokenChain {
-                seq: 2,
-                reason: "a record is missing"
-            }
-        );
+        assert_eq!(verify(&removed).unwrap_err(), BrokenChain { seq: 2, reason: "a record is missing" });
 
         let mut rehashed = chain(5);
         rehashed[3].details = "{}".into();
-        rehashed[3].hash = hash(
-            4,
-            rehashed[3].at,
-            "cli:test",
-            "certificate.issue",
-            "serial-4",
-            "{}",
-            &rehashed[3].prev_hash,
-        );
+        rehashed[3].hash =
+            hash(4, rehashed[3].at, "cli:test", "certificate.issue", "serial-4", "{}", &rehashed[3].prev_hash);
         assert_eq!(verify(&rehashed).unwrap_err().seq, 5);
     }
 }

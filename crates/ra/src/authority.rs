@@ -95,18 +95,12 @@ pub async fn init(
         if !empty {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
-                format!(
-                    "{} already exists and is not empty; certdesk init changes nothing there",
-                    root.display()
-                ),
+                format!("{} already exists and is not empty; certdesk init changes nothing there", root.display()),
             ));
         }
     }
     if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
-        return Err(DomainError::new(
-            ErrorCode::Refused,
-            "the CA key must be p384 or rsa4096",
-        ));
+        return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
     }
     check_strength(&passphrase, &[])
         .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
@@ -131,21 +125,9 @@ pub async fn init(
     };
     std::fs::create_dir_all(&parent)
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", parent.display())))?;
-    let name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "certdesk-data".into());
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "certdesk-data".into());
     let staging = parent.join(format!(".{name}.init-{}", std::process::id()));
-    let result = build_data_dir(
-        &DataDir::new(&staging),
-        &config,
-        &validated,
-        options,
-        &passphrase,
-        clock,
-        actor,
-    )
-    .await;
+    let result = build_data_dir(&DataDir::new(&staging), &config, &validated, options, &passphrase, clock, actor).await;
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -159,10 +141,7 @@ pub async fn init(
     }
     if let Err(e) = std::fs::rename(&staging, root) {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(DomainError::new(
-            ErrorCode::DataDir,
-            format!("cannot create {}: {e}", root.display()),
-        ));
+        return Err(DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", root.display())));
     }
     Ok(report)
 }
@@ -236,11 +215,7 @@ async fn build_data_dir(
     write(&data.root_key(), root_pem.as_bytes(), true)?;
     write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
     write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
-    write(
-        &data.issuing_cert(),
-        pem("CERTIFICATE", &issuing_der)?.as_bytes(),
-        false,
-    )?;
+    write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
     let store = Store::open(&data.sqlite_url()).await?;
@@ -298,17 +273,10 @@ pub struct Pkcs12Delivery {
 
 /// Lower-case hex without separators; accepts `:` separated and upper case input.
 pub fn normalize_serial(input: &str) -> Result<String, DomainError> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| *c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
+    let cleaned: String = input.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
     let cleaned = cleaned.trim_start_matches("0x").to_string();
     if cleaned.is_empty() || cleaned.len() > 42 || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(DomainError::new(
-            ErrorCode::BadInput,
-            format!("{input:?} is not a serial number in hex"),
-        ));
+        return Err(DomainError::new(ErrorCode::BadInput, format!("{input:?} is not a serial number in hex")));
     }
     Ok(cleaned)
 }
@@ -322,12 +290,7 @@ impl Authority {
         let config = Config::from_toml(&text)?.validate()?;
         let url = config.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
         let store = Store::open(&url).await?;
-        Ok(Self {
-            data,
-            config,
-            store,
-            clock,
-        })
+        Ok(Self { data, config, store, clock })
     }
 
     /// The configuration.
@@ -342,10 +305,7 @@ impl Authority {
 
     /// Issuing CA then root, DER; needs no passphrase.
     pub fn chain(&self) -> Result<Vec<Vec<u8>>, DomainError> {
-        Ok(vec![
-            read_cert_pem(&read(&self.data.issuing_cert())?)?,
-            read_cert_pem(&read(&self.data.root_cert())?)?,
-        ])
+        Ok(vec![read_cert_pem(&read(&self.data.issuing_cert())?)?, read_cert_pem(&read(&self.data.root_cert())?)?])
     }
 
     /// Unlocks the issuing CA key (PBKDF2 with 600,000 iterations: run off the async
@@ -412,14 +372,8 @@ impl Authority {
                 revocation_reason: None,
             })
         };
-        let record = self
-            .store
-            .record_issuance(&serial, at, sign, &|seq, prev| seal(&event, at, seq, prev))
-            .await?;
-        Ok(Issued {
-            record,
-            chain: issuer.chain().to_vec(),
-        })
+        let record = self.store.record_issuance(&serial, at, sign, &|seq, prev| seal(&event, at, seq, prev)).await?;
+        Ok(Issued { record, chain: issuer.chain().to_vec() })
     }
 
     /// Generates the key on the server, issues, and returns the .p12 bytes. The password
@@ -432,11 +386,8 @@ impl Authority {
         delivery: Pkcs12Delivery,
         actor: &str,
     ) -> Result<(Issued, Vec<u8>), DomainError> {
-        let personal = [
-            input.person.email.local_part(),
-            input.person.given_name.as_str(),
-            input.person.surname.as_str(),
-        ];
+        let personal =
+            [input.person.email.local_part(), input.person.given_name.as_str(), input.person.surname.as_str()];
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
         let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
@@ -447,19 +398,8 @@ impl Authority {
         let chain = issued.chain.clone();
         let friendly = format!("{} ({})", input.person.personal_name(), input.person.email);
         let p12 = blocking(move || {
-            let options = pkcs12::WriteOptions {
-                format: delivery.format,
-                iterations,
-                friendly_name: Some(friendly),
-            };
-            pkcs12::write(
-                private.pkcs8_der(),
-                &cert,
-                &chain,
-                &delivery.password,
-                &options,
-                &SystemRandom::new(),
-            )
+            let options = pkcs12::WriteOptions { format: delivery.format, iterations, friendly_name: Some(friendly) };
+            pkcs12::write(private.pkcs8_der(), &cert, &chain, &delivery.password, &options, &SystemRandom::new())
         })
         .await?
         .map_err(internal)?;
@@ -475,10 +415,7 @@ impl Authority {
     ) -> Result<CertificateRecord, DomainError> {
         let serial = normalize_serial(serial)?;
         let record = self.store.certificate(&serial).await?.ok_or_else(|| {
-            DomainError::new(
-                ErrorCode::NotFound,
-                format!("no certificate with serial {serial} was issued by this CA"),
-            )
+            DomainError::new(ErrorCode::NotFound, format!("no certificate with serial {serial} was issued by this CA"))
         })?;
         if let Some(at) = record.revoked_at {
             return Err(already_revoked(&serial, at));
@@ -492,18 +429,12 @@ impl Authority {
         };
         let changed = self
             .store
-            .revoke(&serial, now, i64::from(reason.code()), &|seq, prev| {
-                seal(&event, now, seq, prev)
-            })
+            .revoke(&serial, now, i64::from(reason.code()), &|seq, prev| seal(&event, now, seq, prev))
             .await?;
         if !changed {
             return Err(already_revoked(&serial, now));
         }
-        Ok(CertificateRecord {
-            revoked_at: Some(now),
-            revocation_reason: Some(i64::from(reason.code())),
-            ..record
-        })
+        Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(i64::from(reason.code())), ..record })
     }
 
     /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
@@ -529,12 +460,8 @@ impl Authority {
             next_update,
             entries: &entries,
         })?;
-        let record = CrlRecord {
-            number,
-            this_update: now.unix_timestamp(),
-            next_update: next_update.unix_timestamp(),
-            der,
-        };
+        let record =
+            CrlRecord { number, this_update: now.unix_timestamp(), next_update: next_update.unix_timestamp(), der };
         let event = AuditEvent {
             actor: actor.to_string(),
             action: "crl.issue",
@@ -542,9 +469,7 @@ impl Authority {
             details: json!({ "entries": entries.len(), "next_update": record.next_update }),
         };
         let at = now.unix_timestamp();
-        self.store
-            .insert_crl(&record, &|seq, prev| seal(&event, at, seq, prev))
-            .await?;
+        self.store.insert_crl(&record, &|seq, prev| seal(&event, at, seq, prev)).await?;
         Ok(record)
     }
 
@@ -560,10 +485,7 @@ fn already_revoked(serial: &str, at: i64) -> DomainError {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| at.to_string());
-    DomainError::new(
-        ErrorCode::AlreadyRevoked,
-        format!("certificate {serial} is already revoked (since {when})"),
-    )
+    DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
 }
 
 fn x509_subject(der: &[u8]) -> Result<String, DomainError> {

@@ -68,9 +68,7 @@ pub struct Pkcs12Section {
 
 impl Default for Pkcs12Section {
     fn default() -> Self {
-        Self {
-            iterations: default_iterations(),
-        }
+        Self { iterations: default_iterations() }
     }
 }
 
@@ -117,12 +115,9 @@ impl Config {
     /// Checks every value.
     pub fn validate(self) -> Result<ValidatedConfig, DomainError> {
         let bad = |msg: String| DomainError::new(ErrorCode::Config, msg);
-        let organization = Organization::new(
-            &self.ca.organization,
-            &self.ca.country,
-            self.ca.organization_identifier.as_deref(),
-        )
-        .map_err(|e| bad(e.to_string()))?;
+        let organization =
+            Organization::new(&self.ca.organization, &self.ca.country, self.ca.organization_identifier.as_deref())
+                .map_err(|e| bad(e.to_string()))?;
         let base = self.ca.base_url.trim_end_matches('/');
         if !base.starts_with("http://") || base.len() <= "http://".len() || base.contains(char::is_whitespace) {
             return Err(bad(format!(
@@ -149,11 +144,8 @@ impl Config {
         }
         let mut profiles = BTreeMap::new();
         for id in ProfileId::ALL {
-            let days = self
-                .profiles
-                .get(id.name())
-                .map(|p| p.validity_days)
-                .unwrap_or_else(|| id.default_validity_days());
+            let days =
+                self.profiles.get(id.name()).map(|p| p.validity_days).unwrap_or_else(|| id.default_validity_days());
             let profile = SubscriberProfile::new(id, days, private_policy).map_err(|e| bad(e.to_string()))?;
             profiles.insert(id.name(), profile);
         }
@@ -161,13 +153,7 @@ impl Config {
             return Err(bad("pkcs12.iterations must be between 10000 and 10000000".into()));
         }
         let pkcs12_iterations = self.pkcs12.iterations;
-        Ok(ValidatedConfig {
-            raw: self,
-            organization,
-            urls,
-            profiles,
-            pkcs12_iterations,
-        })
+        Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })
     }
 }
 
@@ -208,17 +194,12 @@ validity_days = 1095
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(Config::from_toml(&format!("{GOOD}\n[extra]\nx = 1\n")).is_err());
-        let too_long = GOOD.replace(
-            "[profiles.private]",
-            "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]",
-        );
+        let too_long =
+            GOOD.replace("[profiles.private]", "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]");
         assert!(Config::from_toml(&too_long).unwrap().validate().is_err());
         let https = GOOD.replace("http://pki", "https://pki");
         assert!(Config::from_toml(&https).unwrap().validate().is_err());
-        let bad_profile = GOOD.replace(
-            "[profiles.private]",
-            "[profiles.gold]\nvalidity_days = 1\n[profiles.private]",
-        );
+        let bad_profile = GOOD.replace("[profiles.private]", "[profiles.gold]\nvalidity_days = 1\n[profiles.private]");
         assert!(Config::from_toml(&bad_profile).unwrap().validate().is_err());
     }
 }

@@ -67,14 +67,7 @@ impl DataDir {
 
     /// Every file `init` creates.
     pub fn required_files(&self) -> [PathBuf; 6] {
-        [
-            self.config(),
-            self.database(),
-            self.root_cert(),
-            self.root_key(),
-            self.issuing_cert(),
-            self.issuing_key(),
-        ]
+        [self.config(), self.database(), self.root_cert(), self.root_key(), self.issuing_cert(), self.issuing_key()]
     }
 
     /// Checks that `init` completed here; names what is missing otherwise.
@@ -82,18 +75,11 @@ impl DataDir {
         if !self.root.is_dir() {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
-                format!(
-                    "there is no data directory at {}; run `certdesk init` first",
-                    self.root.display()
-                ),
+                format!("there is no data directory at {}; run `certdesk init` first", self.root.display()),
             ));
         }
-        let missing: Vec<String> = self
-            .required_files()
-            .iter()
-            .filter(|p| !p.is_file())
-            .map(|p| p.display().to_string())
-            .collect();
+        let missing: Vec<String> =
+            self.required_files().iter().filter(|p| !p.is_file()).map(|p| p.display().to_string()).collect();
         if !missing.is_empty() {
             return Err(DomainError::new(
                 ErrorCode::DataDir,

@@ -20,9 +20,7 @@ pub struct Issuer {
 
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issuer")
-            .field("name", &self.info.name().to_string())
-            .finish_non_exhaustive()
+        f.debug_struct("Issuer").field("name", &self.info.name().to_string()).finish_non_exhaustive()
     }
 }
 
@@ -31,22 +29,14 @@ pub fn unlock_key(pem: &[u8], passphrase: &str) -> Result<PrivateKey, DomainErro
     let (label, der) = der::pem::decode_vec(pem)
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key file is damaged: {e}")))?;
     if label != "ENCRYPTED PRIVATE KEY" {
-        return Err(DomainError::new(
-            ErrorCode::DataDir,
-            "the CA key file is not an encrypted private key",
-        ));
+        return Err(DomainError::new(ErrorCode::DataDir, "the CA key file is not an encrypted private key"));
     }
     let plain: Zeroizing<Vec<u8>> = match certdesk_pki::pbes2::decrypt_private_key_info(&der, passphrase.as_bytes()) {
         Ok(plain) => plain,
         Err(certdesk_pki::pbes2::Error::WrongPassword) => {
             return Err(DomainError::new(ErrorCode::Passphrase, "the CA passphrase is wrong"))
         }
-        Err(e) => {
-            return Err(DomainError::new(
-                ErrorCode::DataDir,
-                format!("the CA key cannot be decrypted: {e}"),
-            ))
-        }
+        Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("the CA key cannot be decrypted: {e}"))),
     };
     PrivateKey::from_pkcs8_der(&plain)
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key is damaged: {e}")))
@@ -57,10 +47,7 @@ pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
     let (label, der) = der::pem::decode_vec(bytes)
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("a CA certificate file is damaged: {e}")))?;
     if label != "CERTIFICATE" {
-        return Err(DomainError::new(
-            ErrorCode::DataDir,
-            "a CA certificate file holds no certificate",
-        ));
+        return Err(DomainError::new(ErrorCode::DataDir, "a CA certificate file holds no certificate"));
     }
     Ok(der)
 }
@@ -74,16 +61,9 @@ impl Issuer {
         let info = IssuerInfo::from_certificate(&issuing, key.signature_algorithm(), urls)
             .map_err(|e| DomainError::new(ErrorCode::DataDir, e.to_string()))?;
         if info.public_key() != key.public_key() {
-            return Err(DomainError::new(
-                ErrorCode::DataDir,
-                "the issuing CA key does not match its certificate",
-            ));
+            return Err(DomainError::new(ErrorCode::DataDir, "the issuing CA key does not match its certificate"));
         }
-        Ok(Self {
-            key,
-            info,
-            chain_der: vec![issuing, root],
-        })
+        Ok(Self { key, info, chain_der: vec![issuing, root] })
     }
 
     /// What issuance needs to know of this CA.

@@ -128,10 +128,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(DomainError::new(
-                ErrorCode::Config,
-                "the database URL must start with sqlite: or postgres://",
-            ));
+            return Err(DomainError::new(ErrorCode::Config, "the database URL must start with sqlite: or postgres://"));
         };
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
@@ -159,10 +156,8 @@ impl Store {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
             .execute(&self.pool)
             .await?;
-        let current: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM schema_version")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("v")?;
+        let current: Option<i64> =
+            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&self.pool).await?.try_get("v")?;
         let current = current.unwrap_or(0);
         let migrations = match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS,
@@ -171,10 +166,7 @@ impl Store {
         for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
             let mut tx = self.pool.begin().await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind(*version)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(*version).execute(&mut *tx).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -203,19 +195,13 @@ impl Store {
         match reserved {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(DomainError::new(
-                    ErrorCode::Internal,
-                    format!("serial {serial} is already taken"),
-                ))
+                return Err(DomainError::new(ErrorCode::Internal, format!("serial {serial} is already taken")))
             }
             Err(e) => return Err(e.into()),
         }
         let cert = sign()?;
         if cert.serial != serial {
-            return Err(DomainError::new(
-                ErrorCode::Internal,
-                "the signed certificate has another serial",
-            ));
+            return Err(DomainError::new(ErrorCode::Internal, "the signed certificate has another serial"));
         }
         sqlx::query(
             "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
@@ -239,18 +225,15 @@ impl Store {
 
     /// One certificate by serial.
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, DomainError> {
-        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1")
-            .bind(serial)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(cert_from_row).transpose()?)
     }
 
     /// Every certificate, newest first.
     pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, DomainError> {
-        let rows = sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial").fetch_all(&self.pool).await?;
         Ok(rows.iter().map(cert_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -303,10 +286,8 @@ impl Store {
 
     /// The next crlNumber (one above the highest ever issued).
     pub async fn next_crl_number(&self) -> Result<i64, DomainError> {
-        let n: Option<i64> = sqlx::query("SELECT MAX(number) AS n FROM crls")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let n: Option<i64> =
+            sqlx::query("SELECT MAX(number) AS n FROM crls").fetch_one(&self.pool).await?.try_get("n")?;
         Ok(n.unwrap_or(0) + 1)
     }
 
@@ -383,9 +364,8 @@ async fn append_audit_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     audit: AuditAppend<'_>,
 ) -> Result<AuditRow, DomainError> {
-    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await?;
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     let (seq, prev) = match last {
         Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
         None => (1, crate::audit::GENESIS.to_string()),

@@ -35,18 +35,8 @@ fn broken_csrs_are_refused_and_nothing_is_issued() {
         ("empty", Vec::new(), 2, "could not be read"),
         ("garbage", b"this is not a CSR".to_vec(), 2, "could not be read"),
         ("truncated DER", der[..der.len() / 2].to_vec(), 2, "could not be read"),
-        (
-            "truncated PEM",
-            pem.as_bytes()[..pem.len() / 2].to_vec(),
-            2,
-            "could not be read",
-        ),
-        (
-            "a certificate",
-            std::fs::read(ca.path("chain.pem")).unwrap(),
-            2,
-            "not a CERTIFICATE REQUEST",
-        ),
+        ("truncated PEM", pem.as_bytes()[..pem.len() / 2].to_vec(), 2, "could not be read"),
+        ("a certificate", std::fs::read(ca.path("chain.pem")).unwrap(), 2, "not a CERTIFICATE REQUEST"),
         ("tampered", tampered, 1, ""),
         ("weak key", std::fs::read(weak).unwrap(), 1, "too short"),
     ];
@@ -104,21 +94,7 @@ fn bad_subject_data_and_profiles_are_refused() {
 fn sponsor_profiles_need_an_organization_identifier() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pass"), PASSPHRASE).unwrap();
-    certdesk_in(
-        dir.path(),
-        &[
-            "--data",
-            "d",
-            "--passphrase-file",
-            "pass",
-            "init",
-            "--org",
-            "Uni",
-            "--country",
-            "DE",
-        ],
-    )
-    .ok();
+    init_in(dir.path(), "pass", &["--country", "DE"]).ok();
     let csr = tool(
         "openssl",
         &[

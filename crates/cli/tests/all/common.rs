@@ -56,6 +56,13 @@ pub fn tool_stdin(program: &str, args: &[&str], cwd: &Path, input: &[u8]) -> Run
     Run::from(child.wait_with_output().unwrap())
 }
 
+/// `certdesk --data d --passphrase-file PASS init --org X EXTRA...` in `cwd`.
+pub fn init_in(cwd: &Path, passphrase_file: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--data", "d", "--passphrase-file", passphrase_file, "init", "--org", "X"];
+    args.extend_from_slice(extra);
+    certdesk_in(cwd, &args)
+}
+
 pub fn certdesk_in(cwd: &Path, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_certdesk"))
         .args(args)
@@ -139,25 +146,18 @@ impl Ca {
         self.path(out)
     }
 
-    /// Issues with a server-generated key into a .p12.
+    /// Issues with a server-generated key into a .p12 (password from `p12pass`).
     pub fn issue_p12(&self, key: &str, format: &str, out: &str) -> Run {
-        self.run(&[
-            "issue",
-            "--email",
-            "jane.doe@example.org",
-            "--given-name",
-            "Jane",
-            "--surname",
-            "Doe",
-            "--key",
-            key,
-            "--p12",
-            out,
-            "--password-file",
-            "p12pass",
-            "--p12-format",
-            format,
-        ])
+        self.issue_p12_with("p12pass", key, format, out)
+    }
+
+    /// Issues with a server-generated key into a .p12, password from `password_file`.
+    pub fn issue_p12_with(&self, password_file: &str, key: &str, format: &str, out: &str) -> Run {
+        let person = ["--email", "jane.doe@example.org", "--given-name", "Jane", "--surname", "Doe"];
+        let mut args = vec!["issue"];
+        args.extend_from_slice(&person);
+        args.extend_from_slice(&["--key", key, "--p12", out, "--password-file", password_file, "--p12-format", format]);
+        self.run(&args)
     }
 
     /// The number of audit records (from `audit verify`).
@@ -169,14 +169,8 @@ impl Ca {
 
     /// Serial (hex) of a PEM certificate file, via OpenSSL.
     pub fn serial_of(&self, cert: &Path) -> String {
-        let run = self
-            .tool("openssl", &["x509", "-in", cert.to_str().unwrap(), "-noout", "-serial"])
-            .ok();
-        String::from_utf8(run.stdout)
-            .unwrap()
-            .trim()
-            .trim_start_matches("serial=")
-            .to_ascii_lowercase()
+        let run = self.tool("openssl", &["x509", "-in", cert.to_str().unwrap(), "-noout", "-serial"]).ok();
+        String::from_utf8(run.stdout).unwrap().trim().trim_start_matches("serial=").to_ascii_lowercase()
     }
 
     /// Files in the temp dir (to show nothing was left behind).

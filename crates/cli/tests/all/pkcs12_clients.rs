@@ -9,28 +9,13 @@ fn keytool_and_pk12util_read_both_formats() {
     for format in ["modern", "compat"] {
         let out = format!("{format}.p12");
         ca.issue_p12("rsa3072", format, &out).ok();
-        let listed = ca
-            .tool(
-                "keytool",
-                &[
-                    "-list",
-                    "-keystore",
-                    &out,
-                    "-storetype",
-                    "PKCS12",
-                    "-storepass",
-                    P12_PASSWORD,
-                ],
-            )
-            .ok();
+        let listed =
+            ca.tool("keytool", &["-list", "-keystore", &out, "-storetype", "PKCS12", "-storepass", P12_PASSWORD]).ok();
         let text = String::from_utf8(listed.stdout).unwrap();
         assert!(text.contains("PrivateKeyEntry"), "keytool on {format}: {text}");
         let nss = ca.tool("pk12util", &["-l", &out, "-W", P12_PASSWORD]).ok();
         let text = String::from_utf8(nss.stdout).unwrap();
-        assert!(
-            text.contains("Key(shrouded)") && text.contains("Jane Doe"),
-            "pk12util on {format}: {text}"
-        );
+        assert!(text.contains("Key(shrouded)") && text.contains("Jane Doe"), "pk12util on {format}: {text}");
         let wrong = ca.tool("pk12util", &["-l", &out, "-W", "not the password"]);
         assert_ne!(wrong.code, 0);
     }
@@ -65,12 +50,7 @@ fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
     let import = tool_stdin("gpgsm", &args, ca.dir.path(), format!("{P12_PASSWORD}\n").as_bytes());
     assert_eq!(import.code, 0, "{}", import.stderr);
     assert!(import.stderr.contains("secret keys imported: 1"), "{}", import.stderr);
-    let secret = ca
-        .tool(
-            "gpgsm",
-            &["--homedir", home, "--batch", "--disable-dirmngr", "--list-secret-keys"],
-        )
-        .ok();
+    let secret = ca.tool("gpgsm", &["--homedir", home, "--batch", "--disable-dirmngr", "--list-secret-keys"]).ok();
     let text = String::from_utf8(secret.stdout).unwrap();
     assert!(text.contains("jane.doe@example.org"), "{text}");
     let _ = ca.tool("gpgconf", &["--homedir", home, "--kill", "all"]);

@@ -16,20 +16,7 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     ca.run(&["crl", "--pem", "--out", "crl.pem"]).ok();
 
     let text = ca
-        .tool(
-            "openssl",
-            &[
-                "crl",
-                "-in",
-                "crl.der",
-                "-inform",
-                "DER",
-                "-CAfile",
-                "chain.pem",
-                "-noout",
-                "-text",
-            ],
-        )
+        .tool("openssl", &["crl", "-in", "crl.der", "-inform", "DER", "-CAfile", "chain.pem", "-noout", "-text"])
         .ok();
     let out = String::from_utf8(text.stdout).unwrap();
     assert!(text.stderr.contains("verify OK"), "{}", text.stderr);
@@ -39,12 +26,7 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     assert!(out.contains("X509v3 Authority Key Identifier"), "{out}");
     // crlNumber increases: empty.crl was 1, crl.der 2, crl.pem 3.
     let number = |file: &str, form: &str| {
-        let run = ca
-            .tool(
-                "openssl",
-                &["crl", "-in", file, "-inform", form, "-noout", "-crlnumber"],
-            )
-            .ok();
+        let run = ca.tool("openssl", &["crl", "-in", file, "-inform", form, "-noout", "-crlnumber"]).ok();
         String::from_utf8(run.stdout).unwrap().trim().to_string()
     };
     assert_eq!(number("empty.crl", "DER"), "crlNumber=0x01");
@@ -52,12 +34,7 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     assert_eq!(number("crl.pem", "PEM"), "crlNumber=0x03");
     // nextUpdate within 10 days.
     let dates = String::from_utf8(
-        ca.tool(
-            "openssl",
-            &["crl", "-in", "crl.pem", "-noout", "-lastupdate", "-nextupdate"],
-        )
-        .ok()
-        .stdout,
+        ca.tool("openssl", &["crl", "-in", "crl.pem", "-noout", "-lastupdate", "-nextupdate"]).ok().stdout,
     )
     .unwrap();
     assert!(dates.contains("nextUpdate="), "{dates}");
@@ -71,11 +48,7 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
         String::from_utf8_lossy(&rejected.stdout).contains("certificate revoked")
             || rejected.stderr.contains("certificate revoked")
     );
-    ca.tool(
-        "openssl",
-        &["verify", "-crl_check", "-CAfile", "trust.pem", good.to_str().unwrap()],
-    )
-    .ok();
+    ca.tool("openssl", &["verify", "-crl_check", "-CAfile", "trust.pem", good.to_str().unwrap()]).ok();
 }
 
 #[test]
@@ -85,11 +58,8 @@ fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
     let cert = ca.issue_csr(&csr, "strict", "c.pem");
     let serial = ca.serial_of(&cert);
     // Colon-separated upper-case hex is accepted too.
-    let pretty: Vec<String> = serial
-        .as_bytes()
-        .chunks(2)
-        .map(|c| String::from_utf8(c.to_vec()).unwrap().to_uppercase())
-        .collect();
+    let pretty: Vec<String> =
+        serial.as_bytes().chunks(2).map(|c| String::from_utf8(c.to_vec()).unwrap().to_uppercase()).collect();
     ca.run(&["revoke", &pretty.join(":"), "--reason", "superseded"]).ok();
     let records = ca.audit_records();
 
@@ -99,11 +69,7 @@ fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
 
     let unknown = ca.run(&["revoke", "0123456789abcdef0123", "--reason", "superseded"]);
     assert_eq!(unknown.code, 1);
-    assert!(
-        unknown.stderr.contains("no certificate with serial"),
-        "{}",
-        unknown.stderr
-    );
+    assert!(unknown.stderr.contains("no certificate with serial"), "{}", unknown.stderr);
 
     let garbage = ca.run(&["revoke", "not-hex", "--reason", "superseded"]);
     assert_eq!(garbage.code, 2);

@@ -133,9 +133,7 @@ fn strip_pkcs7(data: &mut Zeroizing<Vec<u8>>, block_len: usize) -> Result<(), Cb
     let start = data.len() - pad;
     let tail = data.get(start..).ok_or(CbcError)?;
     // Fold instead of short-circuiting, so the check does not leak where it failed.
-    let bad = tail
-        .iter()
-        .fold(0u8, |acc, &b| acc | (b ^ u8::try_from(pad).unwrap_or(0)));
+    let bad = tail.iter().fold(0u8, |acc, &b| acc | (b ^ u8::try_from(pad).unwrap_or(0)));
     if bad != 0 {
         return Err(CbcError);
     }

@@ -34,10 +34,7 @@ pub(crate) fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     let mut parser = Parser { input, pos: 0 };
     let element = parser.element(0)?;
     if parser.pos != input.len() {
-        return Err(BerError {
-            offset: parser.pos,
-            reason: "trailing data after the outer value",
-        });
+        return Err(BerError { offset: parser.pos, reason: "trailing data after the outer value" });
     }
     let mut out = Vec::with_capacity(input.len());
     element.write(&mut out);
@@ -85,17 +82,11 @@ enum Length {
 
 impl Parser<'_> {
     fn error(&self, reason: &'static str) -> BerError {
-        BerError {
-            offset: self.pos,
-            reason,
-        }
+        BerError { offset: self.pos, reason }
     }
 
     fn byte(&mut self) -> Result<u8, BerError> {
-        let b = *self
-            .input
-            .get(self.pos)
-            .ok_or_else(|| self.error("the data ends in the middle of a value"))?;
+        let b = *self.input.get(self.pos).ok_or_else(|| self.error("the data ends in the middle of a value"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -199,10 +190,7 @@ impl Parser<'_> {
                 }
                 content.extend_from_slice(&child.content);
             }
-            return Ok(Element {
-                tag: vec![OCTET_STRING],
-                content,
-            });
+            return Ok(Element { tag: vec![OCTET_STRING], content });
         }
         for child in children {
             child.write(&mut content);
@@ -253,9 +241,6 @@ mod tests {
     #[test]
     fn nesting_bomb_is_refused() {
         let bomb: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 100_000).flatten().collect();
-        assert_eq!(
-            ber_to_der(&bomb).unwrap_err().reason,
-            "the values are nested too deeply"
-        );
+        assert_eq!(ber_to_der(&bomb).unwrap_err().reason, "the values are nested too deeply");
     }
 }

@@ -101,10 +101,7 @@ mod tests {
         let salt = hex::decode("0A58CF64530D823F").unwrap();
         let one = NonZeroU32::new(1).unwrap();
         let key = derive(&digest::SHA1_FOR_LEGACY_USE_ONLY, &pw, &salt, Purpose::Key, one, 24);
-        assert_eq!(
-            hex::encode_upper(&key[..]),
-            "8AAAE6297B6CB04642AB5B077851284EB7128F1A2A7FBCA3"
-        );
+        assert_eq!(hex::encode_upper(&key[..]), "8AAAE6297B6CB04642AB5B077851284EB7128F1A2A7FBCA3");
         let iv = derive(&digest::SHA1_FOR_LEGACY_USE_ONLY, &pw, &salt, Purpose::Iv, one, 8);
         assert_eq!(hex::encode_upper(&iv[..]), "79993DFE048D3B76");
     }

@@ -26,9 +26,7 @@ async fn authority(dir: &std::path::Path) -> Authority {
         base_url: "http://pki.example.org".into(),
         key: KeyAlgorithm::P384,
     };
-    init(&data, options, Zeroizing::new(PASS.into()), &clock, "test")
-        .await
-        .unwrap();
+    init(&data, options, Zeroizing::new(PASS.into()), &clock, "test").await.unwrap();
     Authority::open(data, Arc::new(clock)).await.unwrap()
 }
 
@@ -49,33 +47,18 @@ async fn issue_revoke_crl_at_a_fixed_time() {
     let authority = authority(dir.path()).await;
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
-    let issued = authority
-        .issue(&issuer, &jane(), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
-    assert_eq!(
-        issued.record.not_before,
-        datetime!(2026-11-25 12:00 UTC).unix_timestamp()
-    );
+    let issued = authority.issue(&issuer, &jane(), key.accepted_public_key().unwrap(), "test").await.unwrap();
+    assert_eq!(issued.record.not_before, datetime!(2026-11-25 12:00 UTC).unix_timestamp());
     assert_eq!(issued.record.not_after - issued.record.not_before, 730 * 86_400 - 1);
 
-    authority
-        .revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test")
-        .await
-        .unwrap();
-    let again = authority
-        .revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test")
-        .await
-        .unwrap_err();
+    authority.revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test").await.unwrap();
+    let again = authority.revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test").await.unwrap_err();
     assert_eq!(again.code(), ErrorCode::AlreadyRevoked);
     let crl = authority.issue_crl(&issuer, "test").await.unwrap();
     assert_eq!(crl.number, 1);
     assert_eq!(crl.next_update - crl.this_update, 7 * 86_400);
 
-    let wrong = authority
-        .unlock(Zeroizing::new("not the passphrase at all".into()))
-        .await
-        .unwrap_err();
+    let wrong = authority.unlock(Zeroizing::new("not the passphrase at all".into())).await.unwrap_err();
     assert_eq!(wrong.code(), ErrorCode::Passphrase);
     assert_eq!(authority.verify_audit().await.unwrap().records, 4);
 }

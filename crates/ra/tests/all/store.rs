@@ -21,28 +21,15 @@ fn record(serial: &str, not_after: i64) -> CertificateRecord {
 }
 
 fn event(action: &'static str, subject: &str) -> AuditEvent {
-    AuditEvent {
-        actor: "test".into(),
-        action,
-        subject: subject.into(),
-        details: serde_json::json!({}),
-    }
+    AuditEvent { actor: "test".into(), action, subject: subject.into(), details: serde_json::json!({}) }
 }
 
 async fn conformance(store: &Store) {
     // Serials are unique by constraint; a taken serial fails before anything is signed.
     let ev = event("certificate.issue", "0a");
-    store
-        .record_issuance("0a", 1, || Ok(record("0a", 5_000)), &|seq, prev| {
-            seal(&ev, 10, seq, prev)
-        })
-        .await
-        .unwrap();
+    store.record_issuance("0a", 1, || Ok(record("0a", 5_000)), &|seq, prev| seal(&ev, 10, seq, prev)).await.unwrap();
     let ev = event("certificate.issue", "0b");
-    store
-        .record_issuance("0b", 1, || Ok(record("0b", 500)), &|seq, prev| seal(&ev, 11, seq, prev))
-        .await
-        .unwrap();
+    store.record_issuance("0b", 1, || Ok(record("0b", 500)), &|seq, prev| seal(&ev, 11, seq, prev)).await.unwrap();
     let mut signed = false;
     let again = store
         .record_issuance(
@@ -61,68 +48,33 @@ async fn conformance(store: &Store) {
         .record_issuance(
             "0c",
             3,
-            || {
-                Err(certdesk_ra::error::DomainError::new(
-                    certdesk_ra::error::ErrorCode::Internal,
-                    "boom",
-                ))
-            },
+            || Err(certdesk_ra::error::DomainError::new(certdesk_ra::error::ErrorCode::Internal, "boom")),
             &|seq, prev| seal(&ev, 13, seq, prev),
         )
         .await;
     assert!(failed.is_err());
-    store
-        .record_issuance("0c", 4, || Ok(record("0c", 50)), &|seq, prev| seal(&ev, 14, seq, prev))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.audit_log().await.unwrap().len(),
-        3,
-        "a failed issuance left an audit record"
-    );
+    store.record_issuance("0c", 4, || Ok(record("0c", 50)), &|seq, prev| seal(&ev, 14, seq, prev)).await.unwrap();
+    assert_eq!(store.audit_log().await.unwrap().len(), 3, "a failed issuance left an audit record");
 
-    assert_eq!(
-        store.certificate("0a").await.unwrap().unwrap().email,
-        "jane.doe@example.org"
-    );
+    assert_eq!(store.certificate("0a").await.unwrap().unwrap().email, "jane.doe@example.org");
     assert!(store.certificate("ff").await.unwrap().is_none());
     assert_eq!(store.certificates().await.unwrap().len(), 3);
 
     let ev = event("certificate.revoke", "0a");
-    assert!(store
-        .revoke("0a", 100, 1, &|seq, prev| seal(&ev, 100, seq, prev))
-        .await
-        .unwrap());
-    assert!(!store
-        .revoke("0a", 101, 1, &|seq, prev| seal(&ev, 101, seq, prev))
-        .await
-        .unwrap());
+    assert!(store.revoke("0a", 100, 1, &|seq, prev| seal(&ev, 100, seq, prev)).await.unwrap());
+    assert!(!store.revoke("0a", 101, 1, &|seq, prev| seal(&ev, 101, seq, prev)).await.unwrap());
     let ev = event("certificate.revoke", "0b");
-    assert!(store
-        .revoke("0b", 102, 4, &|seq, prev| seal(&ev, 102, seq, prev))
-        .await
-        .unwrap());
+    assert!(store.revoke("0b", 102, 4, &|seq, prev| seal(&ev, 102, seq, prev)).await.unwrap());
     // Only unexpired revoked certificates go on the CRL.
     let revoked = store.revoked_unexpired(1_000).await.unwrap();
     assert_eq!(revoked.len(), 1);
     assert_eq!((revoked[0].serial.as_str(), revoked[0].reason), ("0a", 1));
 
     assert_eq!(store.next_crl_number().await.unwrap(), 1);
-    let crl = CrlRecord {
-        number: 1,
-        this_update: 1,
-        next_update: 2,
-        der: vec![1, 2, 3],
-    };
+    let crl = CrlRecord { number: 1, this_update: 1, next_update: 2, der: vec![1, 2, 3] };
     let ev = event("crl.issue", "1");
-    store
-        .insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev))
-        .await
-        .unwrap();
-    assert!(store
-        .insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev))
-        .await
-        .is_err());
+    store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.unwrap();
+    assert!(store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.is_err());
     assert_eq!(store.next_crl_number().await.unwrap(), 2);
     assert_eq!(store.latest_crl().await.unwrap().unwrap(), crl);
 
@@ -131,14 +83,8 @@ async fn conformance(store: &Store) {
     assert_eq!(verify(&log).unwrap().records, 6);
 
     // The database refuses to change or delete audit records.
-    assert!(store
-        .danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2")
-        .await
-        .is_err());
-    assert!(store
-        .danger_execute("DELETE FROM audit_log WHERE seq = 6")
-        .await
-        .is_err());
+    assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await.is_err());
+    assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
     assert_eq!(store.audit_log().await.unwrap(), log);
 }
 
@@ -161,23 +107,14 @@ async fn postgres_store_conforms() {
         return;
     };
     sqlx::any::install_default_drivers();
-    let name = format!(
-        "certdesk_test_{}_{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    );
+    let name =
+        format!("certdesk_test_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
     let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     let url = format!("{prefix}/{name}");
     let store = Store::open(&url).await.unwrap();
     conformance(&store).await;
     store.close().await;
-    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
 }
