@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use certdesk_pki::crl::{CrlContent, RevocationReason, RevokedEntry};
-use certdesk_pki::issuance::{build_ca_certificate, prepare, CaCertificateRequest, SubscriberRequest};
+use certdesk_pki::issuance::{
+    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, PreparedCertificate, SubscriberRequest,
+};
 use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::password::check_strength;
 use certdesk_pki::pkcs12;
@@ -324,56 +326,81 @@ impl Authority {
         public_key: AcceptedPublicKey,
         actor: &str,
     ) -> Result<Issued, DomainError> {
-        let profile = self.config.profile(input.profile)?;
-        let request = SubscriberRequest {
-            person: input.person.clone(),
-            organization: self.config.organization.clone(),
-            public_key,
-        };
+        let mut issued = self.issue_batch(issuer, vec![(input.clone(), public_key)], actor).await?;
+        issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))
+    }
+
+    /// Issues several certificates with one durable commit (group commit): every
+    /// request is prepared and linted first, and if any is refused nothing is signed.
+    /// Then serials are reserved, all are signed, stored and audited in one transaction.
+    pub async fn issue_batch(
+        &self,
+        issuer: &Issuer,
+        requests: Vec<(IssueInput, AcceptedPublicKey)>,
+        actor: &str,
+    ) -> Result<Vec<Issued>, DomainError> {
         let now = self.clock.now();
-        let rng = SystemRandom::new();
-        let (prepared, token) = prepare(profile, issuer.info(), &request, now, &rng).map_err(|e| match e {
-            certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => {
-                DomainError::new(ErrorCode::Config, e.to_string())
-            }
-            other => DomainError::new(ErrorCode::Refused, other.to_string()),
-        })?;
-        let serial = hex::encode(&prepared.serial);
         let at = now.unix_timestamp();
-        let email = input.person.email.as_str().to_string();
-        let key_kind = request.public_key.kind().to_string();
-        let tbs_sha256 = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &prepared.tbs_der));
-        let event = AuditEvent {
-            actor: actor.to_string(),
-            action: "certificate.issue",
-            subject: serial.clone(),
-            details: json!({
-                "email": email,
-                "profile": input.profile.name(),
-                "key": key_kind,
-                "not_before": prepared.not_before.unix_timestamp(),
-                "not_after": prepared.not_after.unix_timestamp(),
-                "tbs_sha256": tbs_sha256,
-            }),
-        };
-        let sign = || -> Result<CertificateRecord, DomainError> {
+        let rng = SystemRandom::new();
+        let several = requests.len() > 1;
+        let mut pending = Vec::with_capacity(requests.len());
+        for (index, (input, public_key)) in requests.into_iter().enumerate() {
+            let profile = self.config.profile(input.profile)?;
+            let key_kind = public_key.kind().to_string();
+            let request = SubscriberRequest {
+                person: input.person.clone(),
+                organization: self.config.organization.clone(),
+                public_key,
+            };
+            let (prepared, token) = prepare(profile, issuer.info(), &request, now, &rng).map_err(|e| {
+                let code = match e {
+                    certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => ErrorCode::Config,
+                    _ => ErrorCode::Refused,
+                };
+                let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
+                DomainError::new(code, format!("{prefix}{e}"))
+            })?;
+            pending.push(Pending { input, key_kind, prepared, token: Some(token) });
+        }
+        let serials: Vec<String> = pending.iter().map(|p| hex::encode(&p.prepared.serial)).collect();
+        let events: Vec<AuditEvent> = pending
+            .iter()
+            .zip(&serials)
+            .map(|(p, serial)| AuditEvent {
+                actor: actor.to_string(),
+                action: "certificate.issue",
+                subject: serial.clone(),
+                details: json!({
+                    "email": p.input.person.email.as_str(),
+                    "profile": p.input.profile.name(),
+                    "key": p.key_kind,
+                    "not_before": p.prepared.not_before.unix_timestamp(),
+                    "not_after": p.prepared.not_after.unix_timestamp(),
+                    "tbs_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p.prepared.tbs_der)),
+                }),
+            })
+            .collect();
+        let sign = |index: usize| -> Result<CertificateRecord, DomainError> {
+            let p = pending.get_mut(index).ok_or_else(|| internal("no such request"))?;
+            let token = p.token.take().ok_or_else(|| internal("a request was signed twice"))?;
             let issued = issuer.sign_certificate(token)?;
             Ok(CertificateRecord {
-                serial: serial.clone(),
-                email: email.clone(),
+                serial: hex::encode(&p.prepared.serial),
+                email: p.input.person.email.as_str().to_string(),
                 subject: x509_subject(&issued.der)?,
-                profile: input.profile.name().to_string(),
-                key_kind: key_kind.clone(),
-                not_before: prepared.not_before.unix_timestamp(),
-                not_after: prepared.not_after.unix_timestamp(),
+                profile: p.input.profile.name().to_string(),
+                key_kind: p.key_kind.clone(),
+                not_before: p.prepared.not_before.unix_timestamp(),
+                not_after: p.prepared.not_after.unix_timestamp(),
                 der: issued.der,
                 issued_at: at,
                 revoked_at: None,
                 revocation_reason: None,
             })
         };
-        let record = self.store.record_issuance(&serial, at, sign, &|seq, prev| seal(&event, at, seq, prev)).await?;
-        Ok(Issued { record, chain: issuer.chain().to_vec() })
+        let records = self.store.record_issuances(&serials, at, sign, &events).await?;
+        let chain = issuer.chain().to_vec();
+        Ok(records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect())
     }
 
     /// Generates the key on the server, issues, and returns the .p12 bytes. The password
@@ -478,6 +505,14 @@ impl Authority {
         let rows = self.store.audit_log().await?;
         verify(&rows).map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
     }
+}
+
+/// A prepared request waiting for its signature.
+struct Pending {
+    input: IssueInput,
+    key_kind: String,
+    prepared: PreparedCertificate,
+    token: Option<IssuanceToken>,
 }
 
 fn already_revoked(serial: &str, at: i64) -> DomainError {

@@ -7,6 +7,7 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::audit::{seal, AuditEvent};
 use crate::error::{DomainError, ErrorCode};
 
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
@@ -116,7 +117,7 @@ fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
     })
 }
 
-/// The hash-chained audit record to append, computed by `audit`.
+/// The hash-chained audit record to append at (seq, prev_hash), computed by `audit`.
 pub type AuditAppend<'a> = &'a dyn Fn(i64, &str) -> AuditRow;
 
 impl Store {
@@ -172,55 +173,82 @@ impl Store {
         Ok(())
     }
 
-    /// Records an issuance in one transaction: reserves the serial (unique forever by
-    /// primary key: a collision fails before `sign` is called), calls `sign` to make the
-    /// certificate, stores it and appends its audit record. If anything fails nothing
-    /// is kept. One transaction means one durable commit per certificate.
-    pub async fn record_issuance<F>(
+    /// Records a batch of issuances in one transaction (a group commit): reserves every
+    /// serial (unique forever by primary key: a collision fails before anything is
+    /// signed), calls `sign(i)` for each to make certificate `i`, stores them and appends
+    /// `events[i]`, sealed into the hash chain at `now`, for each. If anything fails
+    /// nothing is kept. One durable commit for the whole batch; a single issuance is a batch of one.
+    pub async fn record_issuances<F>(
         &self,
-        serial: &str,
+        serials: &[String],
         now: i64,
-        sign: F,
-        audit: AuditAppend<'_>,
-    ) -> Result<CertificateRecord, DomainError>
+        mut sign: F,
+        events: &[AuditEvent],
+    ) -> Result<Vec<CertificateRecord>, DomainError>
     where
-        F: FnOnce() -> Result<CertificateRecord, DomainError>,
+        F: FnMut(usize) -> Result<CertificateRecord, DomainError>,
     {
+        if events.len() != serials.len() {
+            return Err(DomainError::new(ErrorCode::Internal, "every issuance needs exactly one audit event"));
+        }
         let mut tx = self.pool.begin().await?;
-        let reserved = sqlx::query("INSERT INTO serials (serial, reserved_at) VALUES ($1, $2)")
-            .bind(serial)
-            .bind(now)
-            .execute(&mut *tx)
-            .await;
-        match reserved {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(DomainError::new(ErrorCode::Internal, format!("serial {serial} is already taken")))
+        for chunk in serials.chunks(ROWS_PER_INSERT) {
+            let sql = format!("INSERT INTO serials (serial, reserved_at) VALUES {}", placeholders(chunk.len(), 2));
+            let mut query = sqlx::query(&sql);
+            for serial in chunk {
+                query = query.bind(serial).bind(now);
             }
-            Err(e) => return Err(e.into()),
+            match query.execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(DomainError::new(
+                        ErrorCode::Internal,
+                        "a serial number is already taken; nothing was signed",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        let cert = sign()?;
-        if cert.serial != serial {
-            return Err(DomainError::new(ErrorCode::Internal, "the signed certificate has another serial"));
+        let mut certs = Vec::with_capacity(serials.len());
+        for (index, serial) in serials.iter().enumerate() {
+            let cert = sign(index)?;
+            if &cert.serial != serial {
+                return Err(DomainError::new(ErrorCode::Internal, "the signed certificate has another serial"));
+            }
+            certs.push(cert);
         }
-        sqlx::query(
-            "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&cert.serial)
-        .bind(&cert.email)
-        .bind(&cert.subject)
-        .bind(&cert.profile)
-        .bind(&cert.key_kind)
-        .bind(cert.not_before)
-        .bind(cert.not_after)
-        .bind(&cert.der)
-        .bind(cert.issued_at)
-        .execute(&mut *tx)
-        .await?;
-        append_audit_in(&mut tx, audit).await?;
+        for chunk in certs.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
+                 VALUES {}",
+                placeholders(chunk.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for cert in chunk {
+                query = query
+                    .bind(&cert.serial)
+                    .bind(&cert.email)
+                    .bind(&cert.subject)
+                    .bind(&cert.profile)
+                    .bind(&cert.key_kind)
+                    .bind(cert.not_before)
+                    .bind(cert.not_after)
+                    .bind(&cert.der)
+                    .bind(cert.issued_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let (mut seq, mut prev) = audit_head(&mut tx).await?;
+        let mut rows = Vec::with_capacity(certs.len());
+        for event in events {
+            let row = seal(event, now, seq, &prev);
+            seq += 1;
+            prev = row.hash.clone();
+            rows.push(row);
+        }
+        insert_audit_rows(&mut tx, &rows).await?;
         tx.commit().await?;
-        Ok(cert)
+        Ok(certs)
     }
 
     /// One certificate by serial.
@@ -360,30 +388,59 @@ impl Store {
     }
 }
 
+/// Rows per multi-row INSERT (well under SQLite's and PostgreSQL's bind limits).
+const ROWS_PER_INSERT: usize = 200;
+
+/// `($1, $2), ($3, $4), ...` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The sequence number and hash the next audit record follows.
+async fn audit_head(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(i64, String), DomainError> {
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    Ok(match last {
+        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
+        None => (1, crate::audit::GENESIS.to_string()),
+    })
+}
+
+async fn insert_audit_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[AuditRow]) -> Result<(), DomainError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.seq)
+                .bind(row.at)
+                .bind(&row.actor)
+                .bind(&row.action)
+                .bind(&row.subject)
+                .bind(&row.details)
+                .bind(&row.prev_hash)
+                .bind(&row.hash);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 async fn append_audit_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     audit: AuditAppend<'_>,
 ) -> Result<AuditRow, DomainError> {
-    let last =
-        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
-    let (seq, prev) = match last {
-        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
-        None => (1, crate::audit::GENESIS.to_string()),
-    };
+    let (seq, prev) = audit_head(tx).await?;
     let row = audit(seq, &prev);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(row.seq)
-    .bind(row.at)
-    .bind(&row.actor)
-    .bind(&row.action)
-    .bind(&row.subject)
-    .bind(&row.details)
-    .bind(&row.prev_hash)
-    .bind(&row.hash)
-    .execute(&mut **tx)
-    .await?;
+    insert_audit_rows(tx, std::slice::from_ref(&row)).await?;
     Ok(row)
 }

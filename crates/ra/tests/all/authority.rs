@@ -88,3 +88,22 @@ async fn audit_verify_detects_a_changed_record_even_past_the_trigger() {
     let broken = authority.verify_audit().await.unwrap_err();
     assert!(broken.to_string().contains("missing"), "{broken}");
 }
+
+#[tokio::test]
+async fn a_batch_is_issued_with_one_commit_and_one_audit_record_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = authority(dir.path()).await;
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let requests: Vec<_> = (0..3)
+        .map(|_| (jane(), PrivateKey::generate(KeyAlgorithm::P256).unwrap().accepted_public_key().unwrap()))
+        .collect();
+    let issued = authority.issue_batch(&issuer, requests, "test").await.unwrap();
+    let serials: std::collections::HashSet<_> = issued.iter().map(|i| i.record.serial.clone()).collect();
+    assert_eq!(serials.len(), 3);
+    for one in &issued {
+        assert_eq!(authority.store().certificate(&one.record.serial).await.unwrap().as_ref(), Some(&one.record));
+    }
+    let log = authority.store().audit_log().await.unwrap();
+    assert_eq!(log.iter().filter(|r| r.action == "certificate.issue").count(), 3);
+    assert_eq!(authority.verify_audit().await.unwrap().records, 4);
+}

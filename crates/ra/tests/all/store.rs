@@ -25,35 +25,50 @@ fn event(action: &'static str, subject: &str) -> AuditEvent {
 }
 
 async fn conformance(store: &Store) {
-    // Serials are unique by constraint; a taken serial fails before anything is signed.
-    let ev = event("certificate.issue", "0a");
-    store.record_issuance("0a", 1, || Ok(record("0a", 5_000)), &|seq, prev| seal(&ev, 10, seq, prev)).await.unwrap();
-    let ev = event("certificate.issue", "0b");
-    store.record_issuance("0b", 1, || Ok(record("0b", 500)), &|seq, prev| seal(&ev, 11, seq, prev)).await.unwrap();
-    let mut signed = false;
+    // A batch: serials reserved, signed, stored and audited in one commit.
+    let serials = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let events = |list: &[&str]| list.iter().map(|s| event("certificate.issue", s)).collect::<Vec<_>>();
+    let stored = store
+        .record_issuances(
+            &serials(&["0a", "0b"]),
+            1,
+            |i| Ok(record(["0a", "0b"][i], [5_000, 500][i])),
+            &events(&["0a", "0b"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    // A taken serial fails before anything is signed, even inside a batch.
+    let mut signed = 0;
     let again = store
-        .record_issuance(
-            "0a",
+        .record_issuances(
+            &serials(&["0c", "0a"]),
             2,
-            || {
-                signed = true;
-                Ok(record("0a", 5_000))
+            |i| {
+                signed += 1;
+                Ok(record(["0c", "0a"][i], 5_000))
             },
-            &|seq, prev| seal(&ev, 12, seq, prev),
+            &events(&["0c", "0a"]),
         )
         .await;
-    assert!(again.is_err() && !signed, "a taken serial reached the signer");
-    // A failed signature keeps nothing: the serial stays free, no audit record.
+    assert!(again.is_err() && signed == 0, "a taken serial reached the signer");
+    // A failed signature keeps nothing: the serials stay free, no audit record.
     let failed = store
-        .record_issuance(
-            "0c",
+        .record_issuances(
+            &serials(&["0c", "0d"]),
             3,
-            || Err(certdesk_ra::error::DomainError::new(certdesk_ra::error::ErrorCode::Internal, "boom")),
-            &|seq, prev| seal(&ev, 13, seq, prev),
+            |i| match i {
+                0 => Ok(record("0c", 50)),
+                _ => Err(certdesk_ra::error::DomainError::new(certdesk_ra::error::ErrorCode::Internal, "boom")),
+            },
+            &events(&["0c", "0d"]),
         )
         .await;
     assert!(failed.is_err());
-    store.record_issuance("0c", 4, || Ok(record("0c", 50)), &|seq, prev| seal(&ev, 14, seq, prev)).await.unwrap();
+    assert!(store.certificate("0c").await.unwrap().is_none());
+    // Events must match the serials one to one.
+    assert!(store.record_issuances(&serials(&["0c"]), 4, |_| Ok(record("0c", 50)), &[]).await.is_err());
+    store.record_issuances(&serials(&["0c"]), 4, |_| Ok(record("0c", 50)), &events(&["0c"])).await.unwrap();
     assert_eq!(store.audit_log().await.unwrap().len(), 3, "a failed issuance left an audit record");
 
     assert_eq!(store.certificate("0a").await.unwrap().unwrap().email, "jane.doe@example.org");
