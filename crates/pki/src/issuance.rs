@@ -30,7 +30,7 @@ use x509_cert::time::{Time, Validity};
 use crate::key::{key_identifier, AcceptedPublicKey, KeyError, PublicKeyKind, Signer};
 use crate::oid;
 use crate::profile::SubscriberProfile;
-use crate::subject::{NameBuilder, Organization, Person, SubjectError};
+use crate::subject::{rfc4514, NameBuilder, Organization, Person, SubjectError};
 
 /// Errors from issuance.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +151,8 @@ pub struct PreparedCertificate {
     pub tbs_der: Vec<u8>,
     /// The serial number bytes (positive, no leading zero).
     pub serial: Vec<u8>,
+    /// The subject as an RFC 4514 string.
+    pub subject: String,
     /// Start of validity.
     pub not_before: OffsetDateTime,
     /// End of validity.
@@ -347,13 +349,14 @@ pub fn prepare(
         extensions.push(extension(false, &CertificatePolicies(infos))?);
     }
 
+    let subject = subscriber_subject(profile, request)?;
     let tbs = TbsCertificateOut {
         version: Version::V3,
         serial_number: SerialNumber::new(&serial)?,
         signature: issuer.signature_algorithm.clone(),
         issuer: issuer.name.clone(),
         validity: Validity::new(x509_time(not_before)?, x509_time(not_after)?),
-        subject: subscriber_subject(profile, request)?,
+        subject: subject.clone(),
         subject_public_key_info: spki,
         extensions,
     };
@@ -367,7 +370,7 @@ pub fn prepare(
         signature_algorithm: issuer.signature_algorithm.clone(),
         issuer_key: issuer.public_key.clone(),
     };
-    Ok((PreparedCertificate { tbs_der, serial, not_before, not_after }, token))
+    Ok((PreparedCertificate { tbs_der, serial, subject: rfc4514(&subject), not_before, not_after }, token))
 }
 
 /// Phase 2: sign the linted bytes. Consumes the token.

@@ -11,7 +11,7 @@ use x509_cert::ext::pkix::{
 use x509_cert::TbsCertificate;
 
 use crate::issuance::{find_extension, to_offset, IssuerInfo, SubscriberRequest};
-use crate::key::{AcceptedPublicKey, PublicKeyKind};
+use crate::key::PublicKeyKind;
 use crate::oid;
 use crate::profile::SubscriberProfile;
 
@@ -60,16 +60,14 @@ pub fn lint_subscriber(
         _ => fail("e_validity_undecodable", "validity times cannot be read".into()),
     }
     // The key (BR 6.1.5, 6.1.6) and its match with the request.
-    let key_kind = match AcceptedPublicKey::from_spki(tbs.subject_public_key_info().clone()) {
-        Ok(key) => Some(key.kind()),
-        Err(e) => {
-            fail("e_public_key", e.to_string());
-            None
-        }
-    };
-    if tbs.subject_public_key_info() != request.public_key.spki() {
+    // The key passed the key rules (BR 6.1.5, 6.1.6) when it became an
+    // `AcceptedPublicKey`; here it must be exactly that key.
+    let key_kind = if tbs.subject_public_key_info() == request.public_key.spki() {
+        Some(request.public_key.kind())
+    } else {
         fail("e_public_key_mismatch", "the key is not the requested key".into());
-    }
+        None
+    };
 
     // Extensions: no duplicates, each as the profile demands.
     let extensions = tbs.extensions();

@@ -242,6 +242,57 @@ impl NameBuilder {
     }
 }
 
+/// A name as an RFC 4514 string (most specific RDN first), e.g.
+/// `CN=Jane Doe,GN=Jane,SN=Doe,organizationIdentifier=VATDE-1,O=Uni,C=DE`.
+/// Attributes certdesk writes get their short names; others appear as dotted OIDs
+/// with the value's DER in hex (RFC 4514 2.4).
+pub fn rfc4514(name: &Name) -> String {
+    let short = |oid: &der::asn1::ObjectIdentifier| match *oid {
+        o if o == oid::AT_COMMON_NAME => Some("CN"),
+        o if o == oid::AT_SURNAME => Some("SN"),
+        o if o == oid::AT_GIVEN_NAME => Some("GN"),
+        o if o == oid::AT_ORGANIZATION => Some("O"),
+        o if o == oid::AT_COUNTRY => Some("C"),
+        o if o == oid::AT_ORGANIZATION_IDENTIFIER => Some("organizationIdentifier"),
+        _ => None,
+    };
+    let mut rdns: Vec<String> = Vec::new();
+    for rdn in name.iter_rdn() {
+        let parts: Vec<String> = rdn
+            .iter()
+            .map(|atv| {
+                let text = match (short(&atv.oid), std::str::from_utf8(atv.value.value())) {
+                    (Some(label), Ok(value)) => Some(format!("{label}={}", escape_rfc4514(value))),
+                    _ => None,
+                };
+                text.unwrap_or_else(|| {
+                    let der = atv.value.to_der().unwrap_or_default();
+                    format!("{}=#{}", atv.oid, hex::encode(der))
+                })
+            })
+            .collect();
+        rdns.push(parts.join("+"));
+    }
+    rdns.reverse();
+    rdns.join(",")
+}
+
+/// RFC 4514 2.4 escaping of an attribute value.
+fn escape_rfc4514(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The subject of a CA certificate: CN, O, C.
 pub fn ca_name(common_name: &str, org: &Organization) -> Result<Name, SubjectError> {
     NameBuilder::default()
@@ -287,6 +338,13 @@ mod tests {
         assert!(Organization::new("Uni", "Germany", None).is_err());
         assert!(Organization::new("Uni", "DE", Some("123")).is_err());
         assert!(Organization::new("", "DE", None).is_err());
+    }
+
+    #[test]
+    fn rfc4514_strings_are_most_specific_first_and_escaped() {
+        let org = Organization::new("Uni, Inc", "de", None).unwrap();
+        let name = ca_name("Root + CA", &org).unwrap();
+        assert_eq!(rfc4514(&name), "CN=Root \\+ CA,O=Uni\\, Inc,C=DE");
     }
 
     #[test]

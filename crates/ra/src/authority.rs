@@ -387,7 +387,7 @@ impl Authority {
             Ok(CertificateRecord {
                 serial: hex::encode(&p.prepared.serial),
                 email: p.input.person.email.as_str().to_string(),
-                subject: x509_subject(&issued.der)?,
+                subject: p.prepared.subject.clone(),
                 profile: p.input.profile.name().to_string(),
                 key_kind: p.key_kind.clone(),
                 not_before: p.prepared.not_before.unix_timestamp(),
@@ -521,10 +521,4 @@ fn already_revoked(serial: &str, at: i64) -> DomainError {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| at.to_string());
     DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
-}
-
-fn x509_subject(der: &[u8]) -> Result<String, DomainError> {
-    use der::Decode;
-    let cert = x509_cert::Certificate::from_der(der).map_err(internal)?;
-    Ok(cert.tbs_certificate().subject().to_string())
 }

@@ -388,8 +388,9 @@ impl Store {
     }
 }
 
-/// Rows per multi-row INSERT (well under SQLite's and PostgreSQL's bind limits).
-const ROWS_PER_INSERT: usize = 200;
+/// Rows per multi-row INSERT: few enough that SQLite's linear parameter-name lookup
+/// (sqlx binds `$n` by name) stays cheap, far under both databases' bind limits.
+const ROWS_PER_INSERT: usize = 32;
 
 /// `($1, $2), ($3, $4), ...` for `rows` rows of `columns` values.
 fn placeholders(rows: usize, columns: usize) -> String {
