@@ -51,6 +51,18 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Serve CA certificates, the CRL and OCSP over HTTP (initialises a demo CA if there is no data directory).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Seconds between status refreshes (new OCSP responses, CRL, responder renewal).
+    #[arg(long, default_value_t = 10)]
+    refresh_seconds: u64,
 }
 
 #[derive(Args)]
@@ -333,6 +345,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!("certdesk: CRL number {} issued", crl.number);
             Ok(())
         }
+        Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
         Command::Audit(AuditCommand::Verify) => {
             let authority = open(&cli.data).await?;
             let chain = authority.verify_audit().await?;
@@ -403,5 +416,50 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         issued.record.profile,
         p12_path.display()
     );
+    Ok(())
+}
+
+async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> Result<(), Failure> {
+    let listen: std::net::SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|_| usage(format!("--listen {:?} is not an address like 127.0.0.1:8080", args.listen)))?;
+    if args.refresh_seconds == 0 {
+        return Err(usage("--refresh-seconds must be at least 1"));
+    }
+    let dir = DataDir::new(data);
+    if !data.exists() {
+        eprintln!("certdesk: {} does not exist: creating a DEMO CA there.", data.display());
+        certdesk_ra::authority::init_demo(&dir, &format!("http://{listen}"), &SystemClock).await?;
+        eprintln!(
+            "certdesk: WARNING: the demo CA's passphrase is stored next to its keys in {}. \
+             Never use a demo CA for real certificates: run `certdesk init` with your own passphrase.",
+            dir.demo_passphrase().display()
+        );
+    }
+    let passphrase = match (passphrase_file, std::env::var("CERTDESK_CA_PASSPHRASE")) {
+        (None, Err(_)) if dir.demo_passphrase().is_file() => read_secret_file(&dir.demo_passphrase(), "passphrase")?,
+        _ => ca_passphrase(passphrase_file)?,
+    };
+    let clock: Arc<dyn certdesk_ra::clock::Clock> = Arc::new(SystemClock);
+    let authority = Arc::new(Authority::open(dir.clone(), clock.clone()).await?);
+    let issuer = authority.unlock(passphrase.clone()).await?;
+    let responder_dir = dir.clone();
+    let responder =
+        tokio::task::spawn_blocking(move || certdesk_ra::issuer::OcspResponder::unlock(&responder_dir, &passphrase))
+            .await
+            .map_err(|e| usage(e.to_string()))??;
+    let chain = authority.chain()?;
+    let status = Arc::new(certdesk_ra::status::StatusService::new(authority, issuer, responder, clock.clone())?);
+    let report = status.refresh().await?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
+    eprintln!(
+        "certdesk: serving on http://{bound} (OCSP /ocsp, CRL /crl/issuing.crl, CA /ca/chain.pem); {} OCSP responses pre-signed",
+        report.signed
+    );
+    let state = Arc::new(certdesk_ra::http::AppState { status, chain, clock });
+    certdesk_ra::http::serve(listener, state, std::time::Duration::from_secs(args.refresh_seconds)).await?;
     Ok(())
 }

@@ -9,4 +9,5 @@ mod all {
     mod issue;
     mod pkcs12_clients;
     mod revoke_crl;
+    mod serve;
 }

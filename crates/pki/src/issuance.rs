@@ -452,6 +452,56 @@ pub fn build_ca_certificate(
     sign_tbs(&tbs.to_der()?, signer)
 }
 
+/// Builds and signs a delegated OCSP responder certificate (RFC 6960 4.2.2.2): issued by
+/// the CA whose certificates it answers for, EKU id-kp-OCSPSigning only, keyUsage
+/// digitalSignature, and id-pkix-ocsp-nocheck so clients do not ask for its own status
+/// (which is why it must be short-lived and renewed).
+pub fn build_ocsp_responder_certificate(
+    subject: &Name,
+    public_key: &SubjectPublicKeyInfoOwned,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    issuer: &IssuerInfo,
+    signer: &dyn Signer,
+    rng: &dyn aws_lc_rs::rand::SecureRandom,
+) -> Result<Vec<u8>, IssueError> {
+    if signer.public_key() != issuer.public_key() {
+        return Err(IssueError::WrongSigner);
+    }
+    // RFC 6960 4.2.2.2.1: the value of id-pkix-ocsp-nocheck is NULL.
+    let nocheck = Extension {
+        extn_id: oid::OCSP_NOCHECK,
+        critical: false,
+        extn_value: OctetString::new(der::asn1::Null.to_der()?)?,
+    };
+    let extensions = vec![
+        extension(true, &KeyUsage(KeyUsages::DigitalSignature.into()))?,
+        extension(false, &ExtendedKeyUsage(vec![oid::KP_OCSP_SIGNING]))?,
+        extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(key_identifier(public_key))?))?,
+        extension(
+            false,
+            &AuthorityKeyIdentifier {
+                key_identifier: Some(OctetString::new(issuer.key_identifier.clone())?),
+                authority_cert_issuer: None,
+                authority_cert_serial_number: None,
+            },
+        )?,
+        nocheck,
+    ];
+    let tbs = TbsCertificateOut {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&random_serial(rng)?)?,
+        signature: signer.signature_algorithm(),
+        issuer: issuer.name.clone(),
+        validity: Validity::new(x509_time(not_before)?, x509_time(not_after)?),
+        subject: subject.clone(),
+        subject_public_key_info: public_key.clone(),
+        extensions,
+    };
+    sign_tbs(&tbs.to_der()?, signer)
+}
+
 /// `Uint` helper for other modules.
 pub(crate) fn uint(n: u64) -> Result<Uint, der::Error> {
     Uint::new(&n.to_be_bytes())

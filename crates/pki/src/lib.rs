@@ -5,6 +5,7 @@ pub mod csr;
 pub mod issuance;
 pub mod key;
 pub mod lint;
+pub mod ocsp;
 pub mod oid;
 pub mod password;
 pub mod pbes2;

@@ -36,6 +36,9 @@ pub const SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.1");
 pub const SHA384: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.2");
 /// `id-sha512` (RFC 5754 section 2.4).
 pub const SHA512: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// `id-sha1` (RFC 3279 section 2.1; OIW `1.3.14.3.2.26`), still the CertID hash most
+/// OCSP clients send (RFC 5019 section 2.1.1).
+pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
 /// `id-mgf1` (RFC 8017 appendix A.2.1).
 pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
 
@@ -58,6 +61,14 @@ pub const KP_EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
 pub const KP_CLIENT_AUTH: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.2");
 /// `id-ad-ocsp` (RFC 5280 section 4.2.2.1).
 pub const AD_OCSP: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1");
+/// `id-kp-OCSPSigning` (RFC 5280 section 4.2.1.12; RFC 6960 section 4.2.2.2).
+pub const KP_OCSP_SIGNING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.9");
+/// `id-pkix-ocsp-basic` (RFC 6960 section 4.2.1).
+pub const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// `id-pkix-ocsp-nonce` (RFC 6960 section 4.4.1, as updated by RFC 9654).
+pub const OCSP_NONCE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// `id-pkix-ocsp-nocheck` (RFC 6960 section 4.2.2.2.1).
+pub const OCSP_NOCHECK: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.5");
 /// `id-ad-caIssuers` (RFC 5280 section 4.2.2.1).
 pub const AD_CA_ISSUERS: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.2");
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use aws_lc_rs::rand::SystemRandom;
 use certdesk_pki::crl::{CrlContent, RevocationReason, RevokedEntry};
 use certdesk_pki::issuance::{
-    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, PreparedCertificate, SubscriberRequest,
+    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, IssuerInfo, PreparedCertificate,
+    SubscriberRequest,
 };
 use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::password::check_strength;
@@ -58,7 +59,7 @@ pub struct InitReport {
     pub issuing_der: Vec<u8>,
 }
 
-fn internal(e: impl std::fmt::Display) -> DomainError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
     DomainError::new(ErrorCode::Internal, e.to_string())
 }
 
@@ -66,11 +67,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(internal)
 }
 
-fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError> {
+pub(crate) fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError> {
     der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(internal)
 }
 
-fn encrypt_key(key: &PrivateKey, passphrase: &str) -> Result<String, DomainError> {
+pub(crate) fn encrypt_key(key: &PrivateKey, passphrase: &str) -> Result<String, DomainError> {
     let rng = SystemRandom::new();
     let der = certdesk_pki::pbes2::encrypt_private_key_info(
         key.pkcs8_der(),
@@ -209,11 +210,19 @@ async fn build_data_dir(
     )
     .map_err(internal)?;
 
+    let ocsp_key = PrivateKey::generate(KeyAlgorithm::P256).map_err(internal)?;
+    let issuing_info =
+        IssuerInfo::from_certificate(&issuing_der, issuing_key.signature_algorithm(), validated.urls.clone())
+            .map_err(internal)?;
+    let ocsp_der = crate::issuer::certify_ocsp_responder(&issuing_info, &issuing_key, ocsp_key.public_key(), org, now)?;
+
     let pass = passphrase.to_string();
-    let (root_pem, issuing_pem) = blocking(move || -> Result<(String, String), DomainError> {
-        Ok((encrypt_key(&root_key, &pass)?, encrypt_key(&issuing_key, &pass)?))
+    let (root_pem, issuing_pem, ocsp_pem) = blocking(move || -> Result<(String, String, String), DomainError> {
+        Ok((encrypt_key(&root_key, &pass)?, encrypt_key(&issuing_key, &pass)?, encrypt_key(&ocsp_key, &pass)?))
     })
     .await??;
+    write(&data.ocsp_key(), ocsp_pem.as_bytes(), true)?;
+    write(&data.ocsp_cert(), pem("CERTIFICATE", &ocsp_der)?.as_bytes(), false)?;
     write(&data.root_key(), root_pem.as_bytes(), true)?;
     write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
     write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
@@ -293,6 +302,11 @@ impl Authority {
         let url = config.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
         let store = Store::open(&url).await?;
         Ok(Self { data, config, store, clock })
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &DataDir {
+        &self.data
     }
 
     /// The configuration.
@@ -521,4 +535,22 @@ fn already_revoked(serial: &str, at: i64) -> DomainError {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| at.to_string());
     DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
+}
+
+/// Creates a demo data directory for `certdesk serve` on a fresh machine: a local demo
+/// CA whose passphrase is generated and kept in `DATA/ca-passphrase` (0600). Never for
+/// production: there the passphrase must not sit next to the keys.
+pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Result<(), DomainError> {
+    let mut random = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut random).map_err(internal)?;
+    let passphrase = Zeroizing::new(hex::encode(random));
+    let options = InitOptions {
+        organization: "certdesk demo".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-000000000".into()),
+        base_url: base_url.to_string(),
+        key: KeyAlgorithm::P384,
+    };
+    init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
+    write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)
 }

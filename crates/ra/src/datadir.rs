@@ -7,6 +7,8 @@
 //! DATA/ca/root-key.pem       root CA key, PKCS#8 PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), 0600
 //! DATA/ca/issuing.pem        issuing CA certificate
 //! DATA/ca/issuing-key.pem    issuing CA key, encrypted as above, 0600
+//! DATA/ca/ocsp.pem           delegated OCSP responder certificate (90 days, renewed by serve)
+//! DATA/ca/ocsp-key.pem       OCSP responder key (P-256), encrypted as above, 0600
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -65,9 +67,33 @@ impl DataDir {
         self.root.join("ca/issuing-key.pem")
     }
 
+    /// `ca/ocsp.pem`: the delegated OCSP responder certificate (renewed by `serve`).
+    pub fn ocsp_cert(&self) -> PathBuf {
+        self.root.join("ca/ocsp.pem")
+    }
+
+    /// `ca/ocsp-key.pem`: the OCSP responder key, encrypted like the CA keys.
+    pub fn ocsp_key(&self) -> PathBuf {
+        self.root.join("ca/ocsp-key.pem")
+    }
+
+    /// `ca-passphrase`: only in a demo data directory made by `certdesk serve`.
+    pub fn demo_passphrase(&self) -> PathBuf {
+        self.root.join("ca-passphrase")
+    }
+
     /// Every file `init` creates.
-    pub fn required_files(&self) -> [PathBuf; 6] {
-        [self.config(), self.database(), self.root_cert(), self.root_key(), self.issuing_cert(), self.issuing_key()]
+    pub fn required_files(&self) -> [PathBuf; 8] {
+        [
+            self.config(),
+            self.database(),
+            self.root_cert(),
+            self.root_key(),
+            self.issuing_cert(),
+            self.issuing_key(),
+            self.ocsp_cert(),
+            self.ocsp_key(),
+        ]
     }
 
     /// Checks that `init` completed here; names what is missing otherwise.
@@ -98,6 +124,17 @@ impl DataDir {
 pub fn read(path: &Path) -> Result<Vec<u8>, DomainError> {
     std::fs::read(path)
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot read {}: {e}", path.display())))
+}
+
+/// Replaces a file atomically (temporary file in the same directory, then rename).
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), DomainError> {
+    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temp);
+    write(&temp, bytes, false)?;
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        DomainError::new(ErrorCode::Internal, format!("cannot replace {}: {e}", path.display()))
+    })
 }
 
 /// Writes a file; `secret` files get mode 0600.

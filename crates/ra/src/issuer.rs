@@ -86,3 +86,112 @@ impl Issuer {
         build_crl(&self.info, content, &self.key).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
     }
 }
+
+/// Validity of the delegated OCSP responder certificate. It carries
+/// id-pkix-ocsp-nocheck, so it is kept short and renewed by `serve` when less than
+/// [`OCSP_RENEW_BEFORE_DAYS`] remain.
+pub const OCSP_RESPONDER_DAYS: i64 = 90;
+/// Renew the OCSP responder certificate when fewer days than this remain.
+pub const OCSP_RENEW_BEFORE_DAYS: i64 = 30;
+
+/// Makes the delegated OCSP responder certificate for `public_key`, signed by the
+/// issuing CA.
+pub fn certify_ocsp_responder(
+    issuer: &IssuerInfo,
+    issuer_key: &PrivateKey,
+    public_key: &spki::SubjectPublicKeyInfoOwned,
+    org: &certdesk_pki::subject::Organization,
+    now: time::OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    let subject = certdesk_pki::subject::ca_name(&format!("{} S/MIME OCSP Responder", org.name.as_str()), org)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
+    certdesk_pki::issuance::build_ocsp_responder_certificate(
+        &subject,
+        public_key,
+        now,
+        now + time::Duration::days(OCSP_RESPONDER_DAYS),
+        issuer,
+        issuer_key,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// The delegated OCSP responder: its key (unlocked) and certificate.
+pub struct OcspResponder {
+    key: PrivateKey,
+    cert_der: Vec<u8>,
+    not_after: time::OffsetDateTime,
+}
+
+impl std::fmt::Debug for OcspResponder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OcspResponder").field("not_after", &self.not_after).finish_non_exhaustive()
+    }
+}
+
+impl OcspResponder {
+    /// Unlocks the responder key and reads its certificate.
+    pub fn unlock(data: &DataDir, passphrase: &str) -> Result<Self, DomainError> {
+        let key = unlock_key(&read(&data.ocsp_key())?, passphrase)?;
+        let cert_der = read_cert_pem(&read(&data.ocsp_cert())?)?;
+        Self::new(key, cert_der)
+    }
+
+    fn new(key: PrivateKey, cert_der: Vec<u8>) -> Result<Self, DomainError> {
+        use der::Decode;
+        let cert = x509_cert::Certificate::from_der(&cert_der).map_err(|e| {
+            DomainError::new(ErrorCode::DataDir, format!("the OCSP responder certificate is damaged: {e}"))
+        })?;
+        if cert.tbs_certificate().subject_public_key_info() != key.public_key() {
+            return Err(DomainError::new(ErrorCode::DataDir, "the OCSP responder key does not match its certificate"));
+        }
+        let not_after = time::OffsetDateTime::from_unix_timestamp(
+            i64::try_from(cert.tbs_certificate().validity().not_after.to_unix_duration().as_secs()).unwrap_or(i64::MAX),
+        )
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, e.to_string()))?;
+        Ok(Self { key, cert_der, not_after })
+    }
+
+    /// The responder certificate (DER).
+    pub fn certificate(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// When the responder certificate expires.
+    pub fn not_after(&self) -> time::OffsetDateTime {
+        self.not_after
+    }
+
+    /// Whether the certificate should be renewed at `now`.
+    pub fn needs_renewal(&self, now: time::OffsetDateTime) -> bool {
+        self.not_after - now < time::Duration::days(OCSP_RENEW_BEFORE_DAYS)
+    }
+
+    /// Signs an OCSP response with the responder key.
+    pub fn sign_response(
+        &self,
+        answers: &[certdesk_pki::ocsp::SingleAnswer],
+        produced_at: time::OffsetDateTime,
+        nonce: Option<&[u8]>,
+    ) -> Result<Vec<u8>, DomainError> {
+        certdesk_pki::ocsp::build_response(&self.key, &self.cert_der, answers, produced_at, nonce)
+            .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+
+    /// Issues a new responder certificate for the same key, writes it to the data
+    /// directory (atomically) and returns the renewed responder.
+    pub fn renew(
+        &self,
+        data: &DataDir,
+        issuer: &Issuer,
+        org: &certdesk_pki::subject::Organization,
+        now: time::OffsetDateTime,
+    ) -> Result<Self, DomainError> {
+        let cert_der = certify_ocsp_responder(&issuer.info, &issuer.key, self.key.public_key(), org, now)?;
+        crate::datadir::replace(&data.ocsp_cert(), crate::authority::pem("CERTIFICATE", &cert_der)?.as_bytes())?;
+        let key = PrivateKey::from_pkcs8_der(self.key.pkcs8_der())
+            .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
+        Self::new(key, cert_der)
+    }
+}

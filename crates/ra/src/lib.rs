@@ -6,5 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod error;
+pub mod http;
 pub mod issuer;
+pub mod status;
 pub mod store;

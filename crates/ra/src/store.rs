@@ -88,6 +88,17 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// A certificate's status, as the OCSP responder needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRow {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// CRLReason code, when revoked.
+    pub revocation_reason: Option<i64>,
+}
+
 /// A stored CRL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrlRecord {
@@ -99,6 +110,14 @@ pub struct CrlRecord {
     pub next_update: i64,
     /// DER.
     pub der: Vec<u8>,
+}
+
+fn status_from_row(row: &AnyRow) -> Result<StatusRow, DomainError> {
+    Ok(StatusRow {
+        serial: row.try_get("serial")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+    })
 }
 
 fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
@@ -118,7 +137,7 @@ fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
 }
 
 /// The hash-chained audit record to append at (seq, prev_hash), computed by `audit`.
-pub type AuditAppend<'a> = &'a dyn Fn(i64, &str) -> AuditRow;
+pub type AuditAppend<'a> = &'a (dyn Fn(i64, &str) -> AuditRow + Sync);
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies pending migrations.
@@ -310,6 +329,27 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Certificates issued or revoked at or after `since` (Unix seconds): what an OCSP
+    /// cache must (re)sign.
+    pub async fn status_changes_since(&self, since: i64) -> Result<Vec<StatusRow>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issued_at >= $1 OR revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(status_from_row).collect()
+    }
+
+    /// The status of one certificate, `None` if this CA never issued the serial.
+    pub async fn certificate_status(&self, serial: &str) -> Result<Option<StatusRow>, DomainError> {
+        let row = sqlx::query("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(status_from_row).transpose()
     }
 
     /// The next crlNumber (one above the highest ever issued).

@@ -4,5 +4,6 @@
 
 mod all {
     mod authority;
+    mod http;
     mod store;
 }

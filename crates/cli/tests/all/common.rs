@@ -173,6 +173,15 @@ impl Ca {
         String::from_utf8(run.stdout).unwrap().trim().trim_start_matches("serial=").to_ascii_lowercase()
     }
 
+    /// Splits `chain.pem` into `issuing.pem` and `root.pem`.
+    pub fn split_chain(&self) {
+        let chain = std::fs::read_to_string(self.path("chain.pem")).unwrap();
+        let end = "-----END CERTIFICATE-----\n";
+        let issuing_end = chain.find(end).unwrap() + end.len();
+        std::fs::write(self.path("issuing.pem"), &chain[..issuing_end]).unwrap();
+        std::fs::write(self.path("root.pem"), &chain[issuing_end..]).unwrap();
+    }
+
     /// Files in the temp dir (to show nothing was left behind).
     pub fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path())

@@ -29,10 +29,7 @@ fn init_makes_a_chain_openssl_accepts_and_keys_are_encrypted() {
     for key in ["p384", "rsa4096"] {
         let ca = Ca::new(key);
         // The chain verifies: issuing CA under the self-signed root.
-        let chain = std::fs::read_to_string(ca.path("chain.pem")).unwrap();
-        let issuing_end = chain.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----\n".len();
-        std::fs::write(ca.path("issuing.pem"), &chain[..issuing_end]).unwrap();
-        std::fs::write(ca.path("root.pem"), &chain[issuing_end..]).unwrap();
+        ca.split_chain();
         ca.tool("openssl", &["verify", "-CAfile", "root.pem", "issuing.pem"]).ok();
         let text =
             String::from_utf8(ca.tool("openssl", &["x509", "-in", "issuing.pem", "-noout", "-text"]).ok().stdout)

@@ -1,0 +1,188 @@
+//! `certdesk serve`: OpenSSL's OCSP client and CRL tool against the running service.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::common::*;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(ca: &Ca) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args([
+            "--data",
+            "data",
+            "--passphrase-file",
+            "pass",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--refresh-seconds",
+            "1",
+        ])
+        .current_dir(ca.dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if let Some(rest) = line.split("serving on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+/// A plain HTTP/1.1 GET: (status, headers, body).
+fn http_get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn ocsp(ca: &Ca, server: &Server, cert_args: &[&str]) -> String {
+    let url = format!("http://{}/ocsp", server.addr);
+    let mut args = vec!["ocsp", "-issuer", "issuing.pem", "-CAfile", "chain.pem", "-url", &url, "-resp_text"];
+    args.extend_from_slice(cert_args);
+    let run = ca.tool("openssl", &args);
+    format!("{}\n{}", String::from_utf8_lossy(&run.stdout), run.stderr)
+}
+
+fn wait_for(mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn openssl_ocsp_sees_good_then_revoked_and_unknown() {
+    let ca = Ca::new("p384");
+    ca.split_chain();
+    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
+    let serial = ca.serial_of(&cert);
+    let server = start(&ca);
+
+    let good = ocsp(&ca, &server, &["-cert", "leaf.pem"]);
+    assert!(good.contains("Response verify OK"), "{good}");
+    assert!(good.contains("leaf.pem: good"), "{good}");
+    // The delegated responder signs, and says so.
+    assert!(good.contains("OCSP Responder"), "{good}");
+
+    let unknown = ocsp(&ca, &server, &["-serial", "0x0123456789abcdef0123"]);
+    assert!(unknown.contains("Response verify OK") && unknown.contains(": unknown"), "{unknown}");
+
+    // Revoked through another process: the running service sees it within its refresh.
+    ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();
+    assert!(
+        wait_for(|| ocsp(&ca, &server, &["-cert", "leaf.pem"]).contains("leaf.pem: revoked")),
+        "the responder never reported the revocation"
+    );
+    let revoked = ocsp(&ca, &server, &["-cert", "leaf.pem"]);
+    assert!(revoked.contains("Reason: keyCompromise") && revoked.contains("Response verify OK"), "{revoked}");
+
+    // The CRL endpoint publishes a CRL listing it, with cache headers.
+    assert!(wait_for(|| {
+        let (status, _, body) = http_get(&server.addr, "/crl/issuing.crl");
+        if status != 200 {
+            return false;
+        }
+        std::fs::write(ca.path("served.crl"), &body).unwrap();
+        let text = ca.tool("openssl", &["crl", "-in", "served.crl", "-inform", "DER", "-noout", "-text"]);
+        String::from_utf8_lossy(&text.stdout).to_ascii_lowercase().contains(&serial)
+    }));
+    let check = ca.tool("openssl", &["crl", "-in", "served.crl", "-inform", "DER", "-CAfile", "chain.pem", "-noout"]);
+    assert!(check.stderr.contains("verify OK"), "{}", check.stderr);
+    let (_, head, _) = http_get(&server.addr, "/crl/issuing.crl");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/pkix-crl") && head.contains("cache-control: max-age="), "{head}");
+}
+
+#[test]
+fn bad_ocsp_requests_get_ocsp_errors_not_crashes() {
+    let ca = Ca::new("p384");
+    ca.split_chain();
+    let server = start(&ca);
+    for path in ["/ocsp/!!!notbase64", "/ocsp/AAAA", "/ocsp/MAA="] {
+        let (status, head, body) = http_get(&server.addr, path);
+        assert_eq!(status, 200, "{path}: {head}");
+        std::fs::write(ca.path("err.der"), &body).unwrap();
+        let text = ca.tool("openssl", &["ocsp", "-respin", "err.der", "-resp_text", "-noverify"]);
+        let out = String::from_utf8_lossy(&text.stdout).to_string() + &text.stderr;
+        assert!(out.contains("malformedrequest") || out.contains("malformedRequest"), "{path}: {out}");
+    }
+    // A request for another issuer's certificate: unauthorized.
+    let other = Ca::new("p384");
+    other.split_chain();
+    let csr = other.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    other.issue_csr(&csr, "strict", "foreign.pem");
+    std::fs::copy(other.path("foreign.pem"), ca.path("foreign.pem")).unwrap();
+    std::fs::copy(other.path("issuing.pem"), ca.path("foreign-issuer.pem")).unwrap();
+    let url = format!("http://{}/ocsp", server.addr);
+    let run = ca
+        .tool("openssl", &["ocsp", "-issuer", "foreign-issuer.pem", "-cert", "foreign.pem", "-url", &url, "-noverify"]);
+    let out = String::from_utf8_lossy(&run.stdout).to_string() + &run.stderr;
+    assert!(out.to_ascii_lowercase().contains("unauthorized"), "{out}");
+    // The server is still up and healthy.
+    let (status, _, body) = http_get(&server.addr, "/health");
+    assert_eq!((status, body.as_slice()), (200, br#"{"status":"ok"}"#.as_slice()));
+}
+
+#[test]
+fn serve_without_a_data_directory_starts_a_demo_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(["--data", "demo", "serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("CERTDESK_CA_PASSPHRASE")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines.next().expect("serve exited").unwrap();
+        seen.push_str(&line);
+        if let Some(rest) = line.split("serving on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    assert!(seen.contains("DEMO CA") && seen.contains("WARNING"), "{seen}");
+    let (status, _, body) = http_get(&addr, "/ca/chain.pem");
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(body).unwrap().matches("BEGIN CERTIFICATE").count(), 2);
+    let _ = child.kill();
+    let _ = child.wait();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("demo/ca-passphrase")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0);
+    }
+}

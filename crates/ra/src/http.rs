@@ -1,0 +1,201 @@
+//! The HTTP service (axum): public status endpoints. Handlers extract, call the status
+//! service, render; they never touch SQL or a signing key.
+//!
+//! | route | serves |
+//! |---|---|
+//! | `GET /health` | `{"status":"ok"}` |
+//! | `GET /ca/issuing.crt`, `GET /ca/root.crt` | CA certificates, DER (`application/pkix-cert`) |
+//! | `GET /ca/chain.pem` | issuing CA then root, PEM |
+//! | `GET /crl/issuing.crl` | the current CRL, DER (`application/pkix-crl`), cacheable until nextUpdate |
+//! | `POST /ocsp`, `GET /ocsp/{base64}` | OCSP (RFC 6960 appendix A; RFC 5019 caching headers on GET) |
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::status::{OcspAnswer, StatusService};
+
+/// Standard base64, padding optional (RFC 6960 appendix A.1 GET requests).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Largest OCSP request body accepted (RFC 6960 requests are a few hundred bytes).
+pub const MAX_OCSP_REQUEST: usize = 64 * 1024;
+
+/// Shared state of the service.
+pub struct AppState {
+    /// OCSP and CRL.
+    pub status: Arc<StatusService>,
+    /// Issuing CA then root, DER.
+    pub chain: Vec<Vec<u8>>,
+    /// The clock (cache headers).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The router of `certdesk serve`.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ca/issuing.crt", get(issuing_cert))
+        .route("/ca/root.crt", get(root_cert))
+        .route("/ca/chain.pem", get(chain_pem))
+        .route("/crl/issuing.crl", get(crl))
+        .route("/ocsp", axum::routing::post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        // The OCSP handler enforces its own limit and answers malformedRequest.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn issuing_cert(State(state): State<Arc<AppState>>) -> Response {
+    match state.chain.first() {
+        Some(der) => der_response("application/pkix-cert", der.clone()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn root_cert(State(state): State<Arc<AppState>>) -> Response {
+    match state.chain.last() {
+        Some(der) => der_response("application/pkix-cert", der.clone()),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn chain_pem(State(state): State<Arc<AppState>>) -> Response {
+    let mut text = String::new();
+    for der in &state.chain {
+        match der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der) {
+            Ok(pem) => text.push_str(&pem),
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/pem-certificate-chain")], text).into_response()
+}
+
+/// `Cache-Control` and `Expires` so caches keep a response until `next_update`.
+fn cache_headers(headers: &mut HeaderMap, now: OffsetDateTime, next_update: OffsetDateTime) {
+    let max_age = (next_update - now).whole_seconds().max(0);
+    if let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}, public, no-transform, must-revalidate")) {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    let http_date = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    if let Ok(value) = next_update.format(&http_date) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(header::EXPIRES, value);
+        }
+    }
+}
+
+async fn crl(State(state): State<Arc<AppState>>) -> Response {
+    let Some(crl) = state.status.crl() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no CRL has been issued yet").into_response();
+    };
+    let mut response = der_response("application/pkix-crl", crl.der.clone());
+    if let Ok(next_update) = OffsetDateTime::from_unix_timestamp(crl.next_update) {
+        cache_headers(response.headers_mut(), state.clock.now(), next_update);
+    }
+    response
+}
+
+fn ocsp_response(state: &AppState, answer: OcspAnswer, cacheable: bool) -> Response {
+    let mut response = der_response("application/ocsp-response", answer.der.as_ref().clone());
+    match answer.next_update {
+        Some(next_update) if cacheable => cache_headers(response.headers_mut(), state.clock.now(), next_update),
+        _ => {
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    response
+}
+
+async fn ocsp_post(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    // An oversized body is a malformed OCSP request, answered as such (not HTTP 413).
+    let answer = match axum::body::to_bytes(body, MAX_OCSP_REQUEST).await {
+        Ok(bytes) => state.status.answer(&bytes).await,
+        Err(_) => malformed(),
+    };
+    ocsp_response(&state, answer, false)
+}
+
+/// Decodes `%XX` escapes; `None` for a broken escape.
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn malformed() -> OcspAnswer {
+    OcspAnswer {
+        der: Arc::new(certdesk_pki::ocsp::error_response(certdesk_pki::ocsp::ErrorStatus::MalformedRequest)),
+        next_update: None,
+    }
+}
+
+async fn ocsp_get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+    // RFC 6960 appendix A.1: base64 of the DER request, URL-encoded. Anything that does
+    // not decode is a malformed OCSP request, answered as such.
+    let encoded = uri.path().strip_prefix("/ocsp/").unwrap_or_default();
+    let der = percent_decode(encoded).and_then(|text| BASE64.decode(text).ok());
+    let answer = match der {
+        Some(der) if der.len() <= MAX_OCSP_REQUEST => state.status.answer(&der).await,
+        _ => malformed(),
+    };
+    ocsp_response(&state, answer, true)
+}
+
+/// Runs the service on `listener` until the process ends, refreshing OCSP responses,
+/// the CRL and the responder certificate every `refresh_every`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    refresh_every: std::time::Duration,
+) -> Result<(), crate::error::DomainError> {
+    let status = state.status.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(refresh_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(e) = status.refresh().await {
+                // Keep serving the last good state; say why the refresh failed.
+                eprintln!("certdesk serve: status refresh failed: {e}");
+            }
+        }
+    });
+    axum::serve(listener, router(state)).await.map_err(|e| {
+        crate::error::DomainError::new(crate::error::ErrorCode::Internal, format!("the server stopped: {e}"))
+    })
+}

@@ -1,0 +1,101 @@
+//! The HTTP service through its Router (no port is bound).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use certdesk_pki::key::KeyAlgorithm;
+use certdesk_pki::ocsp::{error_response, ErrorStatus};
+use certdesk_ra::authority::{init, Authority, InitOptions};
+use certdesk_ra::clock::{Clock, FixedClock};
+use certdesk_ra::datadir::DataDir;
+use certdesk_ra::http::{router, AppState, MAX_OCSP_REQUEST};
+use certdesk_ra::issuer::OcspResponder;
+use certdesk_ra::status::StatusService;
+use http_body_util::BodyExt;
+use time::macros::datetime;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+const PASS: &str = "correct horse battery staple";
+
+async fn app(dir: &std::path::Path) -> (axum::Router, Arc<StatusService>, Arc<Authority>) {
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(datetime!(2026-11-25 12:00 UTC)));
+    let data = DataDir::new(dir.join("data"));
+    let options = InitOptions {
+        organization: "Example University".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-123456789".into()),
+        base_url: "http://pki.example.org".into(),
+        key: KeyAlgorithm::P384,
+    };
+    init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "test").await.unwrap();
+    let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, clock.clone()).unwrap());
+    let state = Arc::new(AppState { status: status.clone(), chain, clock });
+    (router(state), status, authority)
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn ca_certificates_crl_and_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, status, authority) = app(dir.path()).await;
+    let (code, _, body) = send(&app, get("/health")).await;
+    assert_eq!((code, body.as_slice()), (StatusCode::OK, br#"{"status":"ok"}"#.as_slice()));
+
+    let (code, headers, body) = send(&app, get("/ca/issuing.crt")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pkix-cert");
+    assert_eq!(body, authority.chain().unwrap()[0]);
+
+    // Before the first refresh there is no CRL to serve.
+    assert_eq!(send(&app, get("/crl/issuing.crl")).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let report = status.refresh().await.unwrap();
+    assert!(report.crl_issued);
+    let (code, headers, body) = send(&app, get("/crl/issuing.crl")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pkix-crl");
+    // nextUpdate is 7 days after thisUpdate, and the clock stands at thisUpdate.
+    assert!(headers["cache-control"].to_str().unwrap().starts_with("max-age=604800"), "{headers:?}");
+    assert_eq!(body, authority.store().latest_crl().await.unwrap().unwrap().der);
+    // A second refresh with nothing new issues no CRL.
+    assert!(!status.refresh().await.unwrap().crl_issued);
+
+    assert_eq!(send(&app, get("/nowhere")).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn hostile_ocsp_requests_get_malformed_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, status, _) = app(dir.path()).await;
+    status.refresh().await.unwrap();
+    let malformed = error_response(ErrorStatus::MalformedRequest);
+    let post = |body: Vec<u8>| {
+        Request::post("/ocsp").header("content-type", "application/ocsp-request").body(Body::from(body)).unwrap()
+    };
+    for body in [Vec::new(), b"garbage".to_vec(), vec![0x30, 0x82, 0xff, 0xff], vec![0x30; MAX_OCSP_REQUEST + 1]] {
+        let (code, headers, answer) = send(&app, post(body)).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(headers["content-type"], "application/ocsp-response");
+        assert_eq!(answer, malformed);
+    }
+    for path in ["/ocsp/%%%", "/ocsp/not*base64", "/ocsp/AAAA"] {
+        let (code, _, answer) = send(&app, get(path)).await;
+        assert_eq!((code, answer), (StatusCode::OK, malformed.clone()), "{path}");
+    }
+}
