@@ -133,6 +133,59 @@ fn p12_times() {
     }
 }
 
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CRL generation (build + sign) with many entries.
+fn crl_times() {
+    use certdesk_pki::crl::{build_crl, CrlContent, RevocationReason, RevokedEntry};
+    use certdesk_pki::issuance::{build_ca_certificate, CaCertificateRequest, IssuerInfo, PublicationUrls};
+    let key = PrivateKey::generate(KeyAlgorithm::P384).unwrap();
+    let org = certdesk_pki::subject::Organization::new("Bench", "DE", None).unwrap();
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let request = CaCertificateRequest {
+        subject: certdesk_pki::subject::ca_name("Bench CA", &org).unwrap(),
+        public_key: key.public_key().clone(),
+        not_before: now,
+        not_after: now + time::Duration::days(365),
+        path_len: Some(0),
+        email_protection_only: true,
+    };
+    let rng = SystemRandom::new();
+    let ca = build_ca_certificate(&request, None, &key, &rng).unwrap();
+    let urls = PublicationUrls { crl: String::new(), ca_issuers: String::new(), ocsp: String::new() };
+    let issuer = IssuerInfo::from_certificate(&ca, key.signature_algorithm(), urls).unwrap();
+    for n in [100_000usize, 1_000_000] {
+        let entries: Vec<RevokedEntry> = (0..n)
+            .map(|_| RevokedEntry {
+                serial: certdesk_pki::issuance::random_serial(&rng).unwrap(),
+                revoked_at: now,
+                reason: RevocationReason::KeyCompromise,
+            })
+            .collect();
+        let before = peak_mib();
+        let start = Instant::now();
+        let content =
+            CrlContent { number: 1, this_update: now, next_update: now + time::Duration::days(7), entries: &entries };
+        let der = build_crl(&issuer, &content, &key).unwrap();
+        let elapsed = start.elapsed().as_secs_f64();
+        println!(
+            "CRL {n:>9} entries: {elapsed:>6.2} s, {:>6.1} MB DER, peak RSS {:>7.1} MiB (entries alone {:>6.1} MiB before building)",
+            der.len() as f64 / 1e6,
+            peak_mib(),
+            before
+        );
+    }
+}
+
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -148,5 +201,8 @@ fn main() {
     }
     if wanted("p12") {
         p12_times();
+    }
+    if wanted("crl") {
+        crl_times();
     }
 }
