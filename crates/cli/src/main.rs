@@ -82,6 +82,9 @@ struct InitArgs {
     /// Public base URL where CRL, OCSP and CA certificates are served (http://).
     #[arg(long, default_value = "http://localhost:8080")]
     base_url: String,
+    /// Keep the database in PostgreSQL (postgres://...) instead of the SQLite file.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -304,6 +307,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     CaKey::P384 => KeyAlgorithm::P384,
                     CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
                 },
+                database_url: args.database_url,
             };
             init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
             eprintln!("certdesk: initialised {} (root CA and issuing CA created)", cli.data.display());

@@ -38,6 +38,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
         organization_identifier: Some("VATDE-123456789".into()),
         base_url: "http://pki.example.org".into(),
         key: ca_key,
+        database_url: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();

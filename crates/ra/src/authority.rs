@@ -48,6 +48,9 @@ pub struct InitOptions {
     pub base_url: String,
     /// CA key type: `p384` (default) or `rsa4096`.
     pub key: KeyAlgorithm,
+    /// `postgres://...` to keep the database in PostgreSQL (shared by several `serve`
+    /// processes); `None` for the embedded SQLite file.
+    pub database_url: Option<String>,
 }
 
 /// What `init` made.
@@ -117,7 +120,7 @@ pub async fn init(
         },
         profiles: Default::default(),
         pkcs12: Default::default(),
-        database: Default::default(),
+        database: crate::config::DatabaseSection { url: options.database_url.clone() },
     };
     let validated = config.clone().validate()?;
 
@@ -229,7 +232,15 @@ async fn build_data_dir(
     write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
-    let store = Store::open(&data.sqlite_url()).await?;
+    let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
+    let store = Store::open(&url).await?;
+    if store.holds_records().await? {
+        store.close().await;
+        return Err(DomainError::new(
+            ErrorCode::DataDir,
+            "the database already holds a certdesk CA; give init an empty database",
+        ));
+    }
     let event = AuditEvent {
         actor: actor.to_string(),
         action: "ca.init",
@@ -299,7 +310,18 @@ impl Authority {
         let text = String::from_utf8(read(&data.config())?)
             .map_err(|_| DomainError::new(ErrorCode::Config, "certdesk.toml is not UTF-8"))?;
         let config = Config::from_toml(&text)?.validate()?;
-        let url = config.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
+        let url = match config.raw.database.url.clone() {
+            Some(url) => url,
+            None => {
+                if !data.database().is_file() {
+                    return Err(DomainError::new(
+                        ErrorCode::DataDir,
+                        format!("the data directory is incomplete (missing {})", data.database().display()),
+                    ));
+                }
+                data.sqlite_url()
+            }
+        };
         let store = Store::open(&url).await?;
         Ok(Self { data, config, store, clock })
     }
@@ -550,6 +572,7 @@ pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Res
         organization_identifier: Some("VATDE-000000000".into()),
         base_url: base_url.to_string(),
         key: KeyAlgorithm::P384,
+        database_url: None,
     };
     init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
     write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)

@@ -152,6 +152,12 @@ impl Config {
         if !(10_000..=10_000_000).contains(&self.pkcs12.iterations) {
             return Err(bad("pkcs12.iterations must be between 10000 and 10000000".into()));
         }
+        if let Some(url) = &self.database.url {
+            let known = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+            if !known {
+                return Err(bad("database.url must start with sqlite: or postgres://".into()));
+            }
+        }
         let pkcs12_iterations = self.pkcs12.iterations;
         Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })
     }

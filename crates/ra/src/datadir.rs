@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! DATA/certdesk.toml         configuration (no secrets)
-//! DATA/certdesk.db           SQLite database (default backend)
+//! DATA/certdesk.db           SQLite database (default backend; absent with database.url = postgres://)
 //! DATA/ca/root.pem           root CA certificate
 //! DATA/ca/root-key.pem       root CA key, PKCS#8 PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), 0600
 //! DATA/ca/issuing.pem        issuing CA certificate
@@ -82,11 +82,10 @@ impl DataDir {
         self.root.join("ca-passphrase")
     }
 
-    /// Every file `init` creates.
-    pub fn required_files(&self) -> [PathBuf; 8] {
+    /// Every file `init` creates (and `certdesk.db` unless the database is PostgreSQL).
+    pub fn required_files(&self) -> [PathBuf; 7] {
         [
             self.config(),
-            self.database(),
             self.root_cert(),
             self.root_key(),
             self.issuing_cert(),

@@ -162,6 +162,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether the database already holds a CA (any audit record).
+    pub async fn holds_records(&self) -> Result<bool, DomainError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n > 0)
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -77,24 +77,19 @@ pub fn certdesk_in(cwd: &Path, args: &[&str]) -> Run {
 impl Ca {
     /// A fresh data directory `data` inside a temp dir, with the passphrase in `pass`.
     pub fn new(key: &str) -> Self {
+        Self::with_init_args(&["--key", key])
+    }
+
+    /// A CA made by `init` with these arguments added (e.g. `--database-url`).
+    pub fn with_init_args(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("pass"), format!("{PASSPHRASE}\n")).unwrap();
         std::fs::write(dir.path().join("p12pass"), format!("{P12_PASSWORD}\n")).unwrap();
         let ca = Ca { dir };
-        ca.run(&[
-            "init",
-            "--org",
-            "Example University",
-            "--country",
-            "DE",
-            "--org-id",
-            "VATDE-123456789",
-            "--key",
-            key,
-            "--base-url",
-            "http://pki.example.org",
-        ])
-        .ok();
+        let mut args = vec!["init", "--org", "Example University", "--country", "DE", "--org-id", "VATDE-123456789"];
+        args.extend_from_slice(&["--base-url", "http://pki.example.org"]);
+        args.extend_from_slice(extra);
+        ca.run(&args).ok();
         ca.run(&["ca", "chain", "--out", "chain.pem"]).ok();
         ca
     }

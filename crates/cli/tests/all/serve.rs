@@ -186,3 +186,43 @@ fn serve_without_a_data_directory_starts_a_demo_ca() {
         assert_eq!(mode & 0o077, 0);
     }
 }
+
+#[test]
+fn two_serve_processes_on_one_postgresql_database_agree() {
+    let Ok(base) = std::env::var("CERTDESK_TEST_POSTGRES_URL") else {
+        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: the PostgreSQL test does not run here (CI runs it)");
+        return;
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let name = format!("certdesk_cli_{}_{nanos}", std::process::id());
+    let here = std::env::temp_dir();
+    tool("psql", &[&base, "-q", "-c", &format!("CREATE DATABASE {name}")], &here).ok();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    {
+        let ca = Ca::with_init_args(&["--database-url", &url]);
+        assert!(!ca.path("data/certdesk.db").exists(), "init made a SQLite file despite --database-url");
+        ca.split_chain();
+        let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+        let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
+        let serial = ca.serial_of(&cert);
+        let first = start(&ca);
+        let second = start(&ca);
+        for server in [&first, &second] {
+            assert!(ocsp(&ca, server, &["-cert", "leaf.pem"]).contains("leaf.pem: good"));
+        }
+        ca.run(&["revoke", &serial, "--reason", "superseded"]).ok();
+        for server in [&first, &second] {
+            assert!(
+                wait_for(|| ocsp(&ca, server, &["-cert", "leaf.pem"]).contains("leaf.pem: revoked")),
+                "a serve process never saw the revocation"
+            );
+        }
+        // Both refreshed after the revocation, but the crlNumber is unique: one CRL per number.
+        let (_, _, a) = http_get(&first.addr, "/crl/issuing.crl");
+        let (_, _, b) = http_get(&second.addr, "/crl/issuing.crl");
+        assert!(!a.is_empty() && !b.is_empty());
+        ca.run(&["audit", "verify"]).ok();
+    }
+    let _ = tool("psql", &[&base, "-q", "-c", &format!("DROP DATABASE {name} WITH (FORCE)")], &here);
+}

@@ -25,6 +25,7 @@ async fn authority(dir: &std::path::Path) -> Authority {
         organization_identifier: Some("VATDE-123456789".into()),
         base_url: "http://pki.example.org".into(),
         key: KeyAlgorithm::P384,
+        database_url: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), &clock, "test").await.unwrap();
     Authority::open(data, Arc::new(clock)).await.unwrap()

@@ -28,6 +28,7 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<StatusService>, Arc<Au
         organization_identifier: Some("VATDE-123456789".into()),
         base_url: "http://pki.example.org".into(),
         key: KeyAlgorithm::P384,
+        database_url: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "test").await.unwrap();
     let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());
