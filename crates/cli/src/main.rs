@@ -19,6 +19,8 @@ use certdesk_ra::clock::SystemClock;
 use certdesk_ra::datadir::DataDir;
 use certdesk_ra::error::DomainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod smime_cmd;
 use zeroize::Zeroizing;
 
 /// certdesk: the S/MIME certificate desk of an organisation.
@@ -51,6 +53,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign and verify S/MIME messages.
+    #[command(subcommand)]
+    Smime(smime_cmd::SmimeCommand),
     /// Serve CA certificates, the CRL and OCSP over HTTP (initialises a demo CA if there is no data directory).
     Serve(ServeArgs),
 }
@@ -349,6 +354,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!("certdesk: CRL number {} issued", crl.number);
             Ok(())
         }
+        Command::Smime(command) => smime_cmd::run(command).await,
         Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
         Command::Audit(AuditCommand::Verify) => {
             let authority = open(&cli.data).await?;

@@ -10,4 +10,5 @@ mod all {
     mod pkcs12_clients;
     mod revoke_crl;
     mod serve;
+    mod smime;
 }

@@ -260,6 +260,12 @@ pub fn verify_signature(
     let kind = classify(spki)?;
     let sig_oid = algorithm.oid;
     let unsupported = || KeyError::UnsupportedSignatureAlgorithm { oid: sig_oid.to_string(), key: kind.to_string() };
+    if sig_oid == oid::RSASSA_PSS {
+        return match kind {
+            PublicKeyKind::Rsa { .. } => verify_rsa_pss(spki, algorithm, message, signature_bytes),
+            _ => Err(unsupported()),
+        };
+    }
     let alg: &'static dyn signature::VerificationAlgorithm = match kind {
         PublicKeyKind::Rsa { .. } => match sig_oid {
             o if o == oid::SHA256_WITH_RSA => &signature::RSA_PKCS1_2048_8192_SHA256,
@@ -285,6 +291,77 @@ pub fn verify_signature(
     signature::UnparsedPublicKey::new(alg, spki.subject_public_key.raw_bytes())
         .verify(message, signature_bytes)
         .map_err(|_| KeyError::BadSignature)
+}
+
+/// `RSASSA-PSS-params` (RFC 4055 section 3.1; RFC 8017 appendix A.2.3):
+///
+/// ```text
+/// RSASSA-PSS-params ::= SEQUENCE {
+///     hashAlgorithm      [0] HashAlgorithm    DEFAULT sha1,
+///     maskGenAlgorithm   [1] MaskGenAlgorithm DEFAULT mgf1SHA1,
+///     saltLength         [2] INTEGER          DEFAULT 20,
+///     trailerField       [3] TrailerField     DEFAULT trailerFieldBC }
+/// ```
+#[derive(Sequence)]
+struct RsaPssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt_length: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer_field: Option<u32>,
+}
+
+/// RSASSA-PSS verification (RFC 8017 section 8.1.2) with SHA-256/384/512, MGF1 with the
+/// same hash (RFC 4055 section 3.1 recommends it; other combinations are refused) and
+/// the salt length the parameters state (OpenSSL signs with the maximum salt length).
+fn verify_rsa_pss(
+    spki: &SubjectPublicKeyInfoOwned,
+    algorithm: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature_bytes: &[u8],
+) -> Result<(), KeyError> {
+    use aws_lc_rs::rsa::RsaPssSaltLength;
+    use aws_lc_rs::signature::VerificationAlgorithm;
+    let unsupported = |why: &str| KeyError::UnsupportedSignatureAlgorithm {
+        oid: format!("{} ({why})", oid::RSASSA_PSS),
+        key: "RSA".into(),
+    };
+    let params: RsaPssParams = algorithm
+        .parameters
+        .as_ref()
+        .ok_or_else(|| unsupported("parameters missing"))?
+        .decode_as()
+        .map_err(|_| unsupported("malformed parameters"))?;
+    let hash = params.hash_algorithm.as_ref().map(|a| a.oid).ok_or_else(|| unsupported("SHA-1 is not accepted"))?;
+    let mgf = params.mask_gen_algorithm.as_ref().ok_or_else(|| unsupported("MGF1 with SHA-1 is not accepted"))?;
+    if mgf.oid != oid::MGF1 {
+        return Err(unsupported("the mask generation function is not MGF1"));
+    }
+    let mgf_hash: AlgorithmIdentifierOwned = mgf
+        .parameters
+        .as_ref()
+        .ok_or_else(|| unsupported("MGF1 names no hash"))?
+        .decode_as()
+        .map_err(|_| unsupported("malformed MGF1 parameters"))?;
+    if mgf_hash.oid != hash {
+        return Err(unsupported("the MGF1 hash differs from the message hash"));
+    }
+    if params.trailer_field.is_some_and(|t| t != 1) {
+        return Err(unsupported("the trailer field is not trailerFieldBC"));
+    }
+    let salt = params.salt_length.unwrap_or(20);
+    let salt = u16::try_from(salt).map_err(|_| unsupported("the salt is too long"))?;
+    let base = match hash {
+        h if h == oid::SHA256 => signature::RSA_PSS_2048_8192_SHA256,
+        h if h == oid::SHA384 => signature::RSA_PSS_2048_8192_SHA384,
+        h if h == oid::SHA512 => signature::RSA_PSS_2048_8192_SHA512,
+        _ => return Err(unsupported("the hash is not SHA-256, SHA-384 or SHA-512")),
+    };
+    let alg = base.with_pss_salt_length(RsaPssSaltLength::Custom(salt));
+    alg.verify_sig(spki.subject_public_key.raw_bytes(), message, signature_bytes).map_err(|_| KeyError::BadSignature)
 }
 
 /// Something that signs with a CA key. A file key today; a PKCS#11 token later.

@@ -8,6 +8,7 @@ pub mod lint;
 pub mod ocsp;
 pub mod oid;
 pub mod password;
+pub mod path;
 pub mod pbes2;
 pub mod pkcs12;
 pub mod profile;

@@ -103,3 +103,22 @@ pub const BR_MAILBOX_MULTIPURPOSE: Oid = Oid::new_unwrap("2.23.140.1.5.1.2");
 pub const BR_SPONSOR_STRICT: Oid = Oid::new_unwrap("2.23.140.1.5.3.3");
 /// `sponsor-validated` multipurpose (CA/B Forum S/MIME BR 7.1.6.1).
 pub const BR_SPONSOR_MULTIPURPOSE: Oid = Oid::new_unwrap("2.23.140.1.5.3.2");
+
+/// `id-data` (RFC 5652 section 4).
+pub const CMS_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+/// `id-signedData` (RFC 5652 section 5.1).
+pub const CMS_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+/// `id-contentType` (RFC 5652 section 11.1).
+pub const CMS_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+/// `id-messageDigest` (RFC 5652 section 11.2).
+pub const CMS_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+/// `id-signingTime` (RFC 5652 section 11.3).
+pub const CMS_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// `smimeCapabilities` (RFC 8551 section 2.5.2).
+pub const SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
+/// `id-aa-signingCertificateV2` (RFC 5035 section 3).
+pub const AA_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+/// `id-aes128-CBC` (RFC 3565 section 4.1).
+pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
+/// `id-aes256-CBC` (RFC 3565 section 4.1).
+pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");

@@ -1,0 +1,313 @@
+//! `certdesk smime sign | verify`.
+
+use std::path::{Path, PathBuf};
+
+use certdesk_pki::key::{PrivateKey, PublicKeyKind};
+use certdesk_pki::path::{check_crls, validate, RevocationStatus};
+use certdesk_smime::mime::{self, SmimeBody};
+use certdesk_smime::signed_data::{self, SignOptions, SignedDataError};
+use clap::{Args, Subcommand, ValueEnum};
+use der::Decode;
+
+use crate::{read_secret_file, usage, write_output, Failure};
+
+/// S/MIME messages.
+#[derive(Subcommand)]
+pub enum SmimeCommand {
+    /// Sign a message: multipart/signed (default) or opaque application/pkcs7-mime.
+    Sign(SignArgs),
+    /// Verify a signed message; writes the signed content, the verdict on stderr; exit 0 only if valid.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("identity").required(true).args(["p12", "cert"])))]
+pub struct SignArgs {
+    /// The signer's .p12 (key and certificate).
+    #[arg(long, requires = "password_file")]
+    p12: Option<PathBuf>,
+    /// File holding the .p12 password.
+    #[arg(long, requires = "p12")]
+    password_file: Option<PathBuf>,
+    /// The signer's certificate (PEM), with --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The signer's private key (PEM PKCS#8 "PRIVATE KEY"), with --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// More certificates to include (PEM), e.g. the issuing CA.
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// Opaque signing (application/pkcs7-mime; smime-type=signed-data).
+    #[arg(long)]
+    opaque: bool,
+    /// Input (default stdin).
+    #[arg(long = "in")]
+    input: Option<PathBuf>,
+    /// Output (default stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// How revocation is checked.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RevocationMode {
+    /// Fail when no current CRL says the signer is not revoked.
+    Require,
+    /// Use the CRLs given; warn when status is unknown.
+    Soft,
+    /// Do not check.
+    Off,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Trusted root certificates (PEM, one or more).
+    #[arg(long)]
+    trust: PathBuf,
+    /// CRL files (DER or PEM).
+    #[arg(long)]
+    crl: Vec<PathBuf>,
+    /// Revocation checking.
+    #[arg(long, value_enum, default_value_t = RevocationMode::Soft)]
+    revocation: RevocationMode,
+    /// Input (default stdin).
+    #[arg(long = "in")]
+    input: Option<PathBuf>,
+    /// Where to write the signed content (default stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    match path {
+        Some(path) => std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display()))),
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Every PEM block with `label` in `text`, as DER; DER input is one item.
+fn pem_blocks(bytes: &[u8], label: &str, what: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.contains("-----BEGIN") {
+        return Ok(vec![bytes.to_vec()]);
+    }
+    let mut out = Vec::new();
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find(&begin) {
+        let after = rest.get(start..).unwrap_or_default();
+        let stop = after.find(&end).ok_or_else(|| usage(format!("{}: an unterminated PEM block", what.display())))?;
+        let block = after.get(..stop + end.len()).unwrap_or_default();
+        let (_, der) =
+            der::pem::decode_vec(block.as_bytes()).map_err(|e| usage(format!("{}: bad PEM ({e})", what.display())))?;
+        out.push(der);
+        rest = after.get(stop + end.len()..).unwrap_or_default();
+    }
+    if out.is_empty() {
+        return Err(usage(format!("{} holds no {label}", what.display())));
+    }
+    Ok(out)
+}
+
+fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let certs = pem_blocks(&bytes, "CERTIFICATE", path)?;
+    for cert in &certs {
+        x509_cert::Certificate::from_der(cert)
+            .map_err(|e| usage(format!("{} holds something that is not a certificate ({e})", path.display())))?;
+    }
+    Ok(certs)
+}
+
+fn micalg(kind: PublicKeyKind) -> &'static str {
+    match kind {
+        PublicKeyKind::Ec(certdesk_pki::key::Curve::P384) => "sha-384",
+        PublicKeyKind::Ec(certdesk_pki::key::Curve::P521) | PublicKeyKind::Ed25519 => "sha-512",
+        _ => "sha-256",
+    }
+}
+
+pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
+    match command {
+        SmimeCommand::Sign(args) => sign(args),
+        SmimeCommand::Verify(args) => verify(args),
+    }
+}
+
+fn sign(args: SignArgs) -> Result<(), Failure> {
+    let (key, cert, mut chain) = match (&args.p12, &args.password_file, &args.cert, &args.key) {
+        (Some(p12), Some(password_file), _, _) => {
+            let password = read_secret_file(password_file, "password")?;
+            let bytes = std::fs::read(p12).map_err(|e| usage(format!("cannot read {}: {e}", p12.display())))?;
+            let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
+                certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
+                other => usage(format!("{}: {other}", p12.display())),
+            })?;
+            let key_der =
+                contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", p12.display())))?;
+            let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", p12.display())))?;
+            let key = PrivateKey::from_pkcs8_der(&key_der).map_err(|e| usage(e.to_string()))?;
+            let chain: Vec<Vec<u8>> = contents.certificates.into_iter().filter(|c| *c != leaf).collect();
+            (key, leaf, chain)
+        }
+        (_, _, Some(cert_path), Some(key_path)) => {
+            let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
+            );
+            let text = String::from_utf8_lossy(&bytes);
+            if text.contains("BEGIN RSA PRIVATE KEY") || text.contains("BEGIN EC PRIVATE KEY") {
+                return Err(usage(format!(
+                    "{} is a traditional key; convert it: openssl pkcs8 -topk8 -nocrypt -in KEY -out key.p8.pem",
+                    key_path.display()
+                )));
+            }
+            let der = zeroize::Zeroizing::new(
+                pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default(),
+            );
+            let key = PrivateKey::from_pkcs8_der(&der).map_err(|e| usage(format!("{}: {e}", key_path.display())))?;
+            (key, cert, Vec::new())
+        }
+        _ => return Err(usage("give --p12 FILE --password-file FILE, or --cert FILE --key FILE")),
+    };
+    let parsed = x509_cert::Certificate::from_der(&cert).map_err(|e| usage(e.to_string()))?;
+    if parsed.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
+        return Err(usage("the private key does not belong to the certificate"));
+    }
+    if let Some(chain_path) = &args.chain {
+        for extra in read_certs(chain_path)? {
+            if !chain.contains(&extra) {
+                chain.push(extra);
+            }
+        }
+    }
+    let input = read_input(args.input.as_deref())?;
+    let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
+    let options = SignOptions { signing_time: time::OffsetDateTime::now_utc(), detached: !args.opaque, chain };
+    let cms = signed_data::sign(&inner, &cert, &key, &options).map_err(|e| usage(format!("signing failed: {e}")))?;
+    let message = if args.opaque {
+        mime::build_opaque(&outer, &cms, "signed-data")
+    } else {
+        mime::build_signed(&outer, &inner, &cms, micalg(key.kind()), &mime::boundary_for(&inner))
+    };
+    write_output(args.out.as_deref(), &message)
+}
+
+fn from_address(message: &[u8]) -> Option<String> {
+    let canonical = mime::canonicalize(message);
+    let entity = mime::Entity::parse(&canonical).ok()?;
+    let from = entity.header("Sender").or_else(|| entity.header("From"))?;
+    let address = match (from.rfind('<'), from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => from.get(open + 1..close)?,
+        _ => from,
+    };
+    Some(address.trim().to_ascii_lowercase())
+}
+
+fn certificate_addresses(cert: &[u8]) -> Vec<String> {
+    let Ok(cert) = x509_cert::Certificate::from_der(cert) else { return Vec::new() };
+    let san = certdesk_pki::issuance::find_extension::<x509_cert::ext::pkix::SubjectAltName>(
+        cert.tbs_certificate().extensions(),
+    );
+    san.map(|san| {
+        san.0
+            .iter()
+            .filter_map(|name| match name {
+                x509_cert::ext::pkix::name::GeneralName::Rfc822Name(m) => Some(m.as_str().to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure { code: 1, message: format!("signature NOT valid: {}", message.into()) }
+}
+
+fn verify(args: VerifyArgs) -> Result<(), Failure> {
+    let anchors = read_certs(&args.trust)?;
+    let mut crls = Vec::new();
+    for path in &args.crl {
+        let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        crls.extend(pem_blocks(&bytes, "X509 CRL", path)?);
+    }
+    let message = read_input(args.input.as_deref())?;
+    let body = mime::parse(&message).map_err(|e| usage(e.to_string()))?;
+    let verified = match &body {
+        SmimeBody::MultipartSigned(parts) => signed_data::verify(&parts.signature, Some(&parts.signed), &[]),
+        SmimeBody::Opaque { cms, smime_type } => {
+            if smime_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("enveloped-data")) {
+                return Err(usage("the message is encrypted, not signed: use certdesk smime decrypt"));
+            }
+            signed_data::verify(cms, None, &[])
+        }
+    };
+    let verified = verified.map_err(|e| match e {
+        SignedDataError::Malformed { .. } | SignedDataError::NotSignedData { .. } => usage(e.to_string()),
+        other => invalid(other.to_string()),
+    })?;
+    let now = time::OffsetDateTime::now_utc();
+    let sender = from_address(&message);
+    let mut report = Vec::new();
+    let mut warnings = Vec::new();
+    for signature in &verified.signatures {
+        let path = validate(signature.signer_certificate(), &verified.certificates, &anchors, now)
+            .map_err(|e| invalid(e.to_string()))?;
+        let addresses = certificate_addresses(signature.signer_certificate());
+        if let Some(sender) = &sender {
+            if !addresses.is_empty() && !addresses.contains(sender) {
+                return Err(invalid(format!(
+                    "the message is from {sender}, but the certificate is for {} (RFC 8550 3)",
+                    addresses.join(", ")
+                )));
+            }
+        }
+        let revocation = if args.revocation == RevocationMode::Off {
+            "not checked (--revocation off)".to_string()
+        } else {
+            match check_crls(&path, &crls, now).map_err(|e| invalid(e.to_string()))? {
+                RevocationStatus::NotRevoked => "not revoked (current CRL)".to_string(),
+                RevocationStatus::Unknown if args.revocation == RevocationMode::Require => {
+                    return Err(invalid(
+                        "revocation status unknown: no current CRL of the issuer (--revocation require)",
+                    ));
+                }
+                RevocationStatus::Unknown => {
+                    warnings.push("revocation status unknown (no current CRL given)".to_string());
+                    "unknown".to_string()
+                }
+            }
+        };
+        let chain: Vec<String> = path
+            .chain()
+            .iter()
+            .filter_map(|c| x509_cert::Certificate::from_der(c).ok())
+            .map(|c| certdesk_pki::subject::rfc4514(c.tbs_certificate().subject()))
+            .collect();
+        let signed_at = signature
+            .signing_time()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| "not stated".into());
+        report.push(format!(
+            "  signer:     {}\n  addresses:  {}\n  chain:      {}\n  signed at:  {signed_at}\n  revocation: {revocation}",
+            chain.first().cloned().unwrap_or_default(),
+            if addresses.is_empty() { "none".to_string() } else { addresses.join(", ") },
+            chain.join(" -> ")
+        ));
+    }
+    // Only now, with every check passed, is any content written.
+    write_output(args.out.as_deref(), &verified.content)?;
+    eprintln!("certdesk: signature valid\n{}", report.join("\n"));
+    for warning in warnings {
+        eprintln!("certdesk: warning: {warning}");
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `certdesk smime sign | verify` against OpenSSL, both ways, and the refusals.
+
+use super::common::*;
+
+/// A CA with Jane's .p12 (`jane.p12`), her key and certificate as PEM, and the root.
+fn setup(key: &str) -> Ca {
+    let ca = Ca::new("p384");
+    ca.split_chain();
+    ca.issue_p12(key, "modern", "jane.p12").ok();
+    ca.tool(
+        "openssl",
+        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nodes", "-nocerts", "-out", "jane.key"],
+    )
+    .ok();
+    ca.tool(
+        "openssl",
+        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
+    )
+    .ok();
+    std::fs::write(
+        ca.path("msg.txt"),
+        "From: Jane Doe <jane.doe@example.org>\nTo: bob@example.org\nSubject: Report\n\nHello Bob,\nall fine.\n",
+    )
+    .unwrap();
+    ca
+}
+
+fn verify(ca: &Ca, input: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["smime", "verify", "--trust", "root.pem", "--in", input, "--out", "content.txt"];
+    args.extend_from_slice(extra);
+    certdesk_in(ca.dir.path(), &args)
+}
+
+#[test]
+fn our_signatures_verify_in_openssl_and_in_certdesk() {
+    for key in ["rsa3072", "p256", "p384"] {
+        let ca = setup(key);
+        for opaque in [false, true] {
+            let mut args = vec![
+                "smime",
+                "sign",
+                "--p12",
+                "jane.p12",
+                "--password-file",
+                "p12pass",
+                "--in",
+                "msg.txt",
+                "--out",
+                "s.eml",
+            ];
+            if opaque {
+                args.push("--opaque");
+            }
+            certdesk_in(ca.dir.path(), &args).ok();
+            let run = ca.tool("openssl", &["smime", "-verify", "-in", "s.eml", "-CAfile", "root.pem", "-out", "o.txt"]);
+            assert_eq!(run.code, 0, "{key} opaque={opaque}: {}", run.stderr);
+            assert!(std::fs::read_to_string(ca.path("o.txt")).unwrap().contains("Hello Bob"));
+            let ours = verify(&ca, "s.eml", &[]).ok();
+            assert!(
+                ours.stderr.contains("signature valid") && ours.stderr.contains("jane.doe@example.org"),
+                "{}",
+                ours.stderr
+            );
+            assert!(std::fs::read_to_string(ca.path("content.txt")).unwrap().contains("Hello Bob,\r\nall fine."));
+        }
+    }
+}
+
+#[test]
+fn openssl_signatures_verify_in_certdesk() {
+    let ca = setup("rsa3072");
+    for extra in [&[][..], &["-nodetach"][..], &["-md", "sha512"][..]] {
+        let mut args = vec![
+            "smime",
+            "-sign",
+            "-in",
+            "msg.txt",
+            "-signer",
+            "jane.pem",
+            "-inkey",
+            "jane.key",
+            "-certfile",
+            "issuing.pem",
+            "-text",
+            "-out",
+            "o.eml",
+        ];
+        args.extend_from_slice(extra);
+        ca.tool("openssl", &args).ok();
+        let run = verify(&ca, "o.eml", &[]);
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+    }
+    // CMS with RSA-PSS and streaming (indefinite-length BER).
+    ca.tool(
+        "openssl",
+        &[
+            "cms",
+            "-sign",
+            "-in",
+            "msg.txt",
+            "-signer",
+            "jane.pem",
+            "-inkey",
+            "jane.key",
+            "-certfile",
+            "issuing.pem",
+            "-keyopt",
+            "rsa_padding_mode:pss",
+            "-stream",
+            "-out",
+            "pss.eml",
+        ],
+    )
+    .ok();
+    let run = verify(&ca, "pss.eml", &[]);
+    assert_eq!(run.code, 0, "PSS: {}", run.stderr);
+}
+
+#[test]
+fn tampered_untrusted_revoked_and_misaddressed_messages_are_refused() {
+    let ca = setup("p256");
+    certdesk_in(
+        ca.dir.path(),
+        &["smime", "sign", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "msg.txt", "--out", "s.eml"],
+    )
+    .ok();
+    let signed = std::fs::read_to_string(ca.path("s.eml")).unwrap();
+
+    // Tampered content.
+    std::fs::write(ca.path("t.eml"), signed.replace("all fine.", "all lost.")).unwrap();
+    let run = verify(&ca, "t.eml", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!ca.path("content.txt").exists(), "content written for a bad signature");
+
+    // Another sender.
+    std::fs::write(
+        ca.path("f.eml"),
+        signed.replace("From: Jane Doe <jane.doe@example.org>", "From: mallory@example.org"),
+    )
+    .unwrap();
+    let run = verify(&ca, "f.eml", &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("mallory@example.org"), "{}", run.stderr);
+
+    // An untrusted root.
+    let other = Ca::new("p384");
+    other.split_chain();
+    std::fs::copy(other.path("root.pem"), ca.path("other-root.pem")).unwrap();
+    let run = certdesk_in(ca.dir.path(), &["smime", "verify", "--trust", "other-root.pem", "--in", "s.eml"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no path to a trusted root"), "{}", run.stderr);
+
+    // Revocation: soft warns without a CRL, require fails, a CRL listing the signer fails.
+    let run = verify(&ca, "s.eml", &["--revocation", "require"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("revocation status unknown"), "{}", run.stderr);
+    std::fs::remove_file(ca.path("content.txt")).ok();
+    ca.run(&["crl", "--out", "before.crl"]).ok();
+    verify(&ca, "s.eml", &["--revocation", "require", "--crl", "before.crl"]).ok();
+    std::fs::remove_file(ca.path("content.txt")).ok();
+    let serial = ca.serial_of(&ca.path("jane.pem"));
+    ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();
+    ca.run(&["crl", "--out", "after.crl"]).ok();
+    let run = verify(&ca, "s.eml", &["--crl", "after.crl"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("revoked"), "{}", run.stderr);
+    assert!(!ca.path("content.txt").exists());
+
+    // Garbage and truncation: unreadable input, exit 2.
+    std::fs::write(ca.path("g.eml"), "Content-Type: text/plain\n\nhello").unwrap();
+    assert_eq!(verify(&ca, "g.eml", &[]).code, 2);
+    std::fs::write(ca.path("h.eml"), &signed[..signed.len() / 2]).unwrap();
+    assert_eq!(verify(&ca, "h.eml", &[]).code, 2);
+    // A wrong .p12 password signs nothing.
+    std::fs::write(ca.path("wrong"), "not the password at all\n").unwrap();
+    let run = certdesk_in(
+        ca.dir.path(),
+        &["smime", "sign", "--p12", "jane.p12", "--password-file", "wrong", "--in", "msg.txt", "--out", "x.eml"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!ca.path("x.eml").exists());
+}
