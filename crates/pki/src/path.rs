@@ -297,3 +297,161 @@ pub fn check_crls(path: &ValidatedPath, crls: &[Vec<u8>], now: OffsetDateTime) -
     }
     Ok(status)
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cloned_ref_to_slice_refs
+)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is needed");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn der(dir: &Path, name: &str) -> Vec<u8> {
+        let pem = std::fs::read(dir.join(name)).unwrap();
+        der::pem::decode_vec(&pem).unwrap().1
+    }
+
+    /// Root -> intermediate (`ca_ext`) -> leaf (`leaf_ext`), made by OpenSSL.
+    fn chain(dir: &Path, ca_ext: &str, leaf_ext: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        std::fs::write(dir.join("ca.ext"), ca_ext).unwrap();
+        std::fs::write(dir.join("leaf.ext"), leaf_ext).unwrap();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let mut root =
+            vec!["req", "-x509", "-days", "30", "-subj", "/CN=Root", "-keyout", "root.key", "-out", "root.pem"];
+        root.extend_from_slice(&ec);
+        root.extend_from_slice(&[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(dir, &root);
+        let mut ca = vec!["req", "-new", "-subj", "/CN=Intermediate", "-keyout", "ca.key", "-out", "ca.csr"];
+        ca.extend_from_slice(&ec);
+        openssl(dir, &ca);
+        openssl(
+            dir,
+            &[
+                "x509", "-req", "-in", "ca.csr", "-CA", "root.pem", "-CAkey", "root.key", "-days", "30", "-extfile",
+                "ca.ext", "-out", "ca.pem",
+            ],
+        );
+        let mut leaf = vec!["req", "-new", "-subj", "/CN=Leaf", "-keyout", "leaf.key", "-out", "leaf.csr"];
+        leaf.extend_from_slice(&ec);
+        openssl(dir, &leaf);
+        openssl(
+            dir,
+            &[
+                "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "10", "-extfile",
+                "leaf.ext", "-out", "leaf.pem",
+            ],
+        );
+        (der(dir, "root.pem"), der(dir, "ca.pem"), der(dir, "leaf.pem"))
+    }
+
+    const GOOD_CA: &str = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n";
+    const GOOD_LEAF: &str = "keyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\n";
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    #[test]
+    fn a_good_chain_validates_and_bad_ones_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca, leaf) = chain(dir.path(), GOOD_CA, GOOD_LEAF);
+        let path = validate(&leaf, &[ca.clone()], &[root.clone()], now()).unwrap();
+        assert_eq!(path.chain(), &[leaf.clone(), ca.clone(), root.clone()]);
+
+        // Time: expired and not yet valid.
+        let later = now() + time::Duration::days(11);
+        assert!(matches!(validate(&leaf, &[ca.clone()], &[root.clone()], later), Err(PathError::NotValidAt { .. })));
+        let earlier = now() - time::Duration::days(1);
+        assert!(matches!(validate(&leaf, &[ca.clone()], &[root.clone()], earlier), Err(PathError::NotValidAt { .. })));
+        // Missing intermediate, wrong anchor.
+        assert!(matches!(validate(&leaf, &[], &[root.clone()], now()), Err(PathError::NoTrustedIssuer { .. })));
+        assert!(matches!(validate(&leaf, &[ca.clone()], &[], now()), Err(PathError::NoTrustedIssuer { .. })));
+        // A directly trusted certificate is its own path.
+        assert_eq!(validate(&leaf, &[], &[leaf.clone()], now()).unwrap().chain().len(), 1);
+        // A tampered leaf signature.
+        let mut bad = leaf.clone();
+        let n = bad.len();
+        bad[n - 5] ^= 1;
+        assert!(validate(&bad, &[ca.clone()], &[root.clone()], now()).is_err());
+        // Garbage.
+        assert!(matches!(validate(b"garbage", &[], &[root], now()), Err(PathError::Malformed { .. })));
+    }
+
+    #[test]
+    fn usage_and_constraint_violations_are_refused() {
+        let cases: [(&str, &str, &str); 5] = [
+            (GOOD_CA, "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n", "extKeyUsage"),
+            (GOOD_CA, "keyUsage=critical,keyEncipherment\n", "digitalSignature"),
+            (GOOD_CA, "keyUsage=critical,digitalSignature\n1.2.3.4=critical,ASN1:NULL\n", "critical extension"),
+            ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyCertSign\n", GOOD_LEAF, "cA"),
+            ("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,digitalSignature\n", GOOD_LEAF, "keyCertSign"),
+        ];
+        for (ca_ext, leaf_ext, needle) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (root, ca, leaf) = chain(dir.path(), ca_ext, leaf_ext);
+            let err = validate(&leaf, &[ca], &[root], now()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn path_length_is_enforced() {
+        // The root allows no intermediate CA below it (pathlen:0), but one sits there.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (_, ca, leaf) = chain(d, GOOD_CA, GOOD_LEAF);
+        std::fs::write(
+            d.join("top.ext"),
+            "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n",
+        )
+        .unwrap();
+        // Re-issue the root's key as a pathlen:0 anchor over a middle CA that signed `ca`.
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-key",
+                "root.key",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=Top",
+                "-out",
+                "top.pem",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE,pathlen:0",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        );
+        openssl(d, &["x509", "-x509toreq", "-in", "root.pem", "-signkey", "root.key", "-out", "mid.csr"]);
+        std::fs::write(d.join("mid.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n")
+            .unwrap();
+        openssl(
+            d,
+            &[
+                "x509", "-req", "-in", "mid.csr", "-CA", "top.pem", "-CAkey", "root.key", "-days", "30", "-extfile",
+                "mid.ext", "-out", "mid.pem",
+            ],
+        );
+        let (top, mid) = (der(d, "top.pem"), der(d, "mid.pem"));
+        let err = validate(&leaf, &[ca, mid], &[top], now()).unwrap_err();
+        assert!(err.to_string().contains("pathLenConstraint"), "{err}");
+    }
+}
