@@ -20,6 +20,7 @@ use certdesk_ra::datadir::DataDir;
 use certdesk_ra::error::DomainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod keyring_cmd;
 mod smime_cmd;
 use zeroize::Zeroizing;
 

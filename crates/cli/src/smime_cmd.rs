@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use certdesk_pki::key::{PrivateKey, PublicKeyKind};
 use certdesk_pki::path::{check_crls, validate, RevocationStatus};
+use certdesk_smime::envelope;
 use certdesk_smime::mime::{self, SmimeBody};
 use certdesk_smime::signed_data::{self, SignOptions, SignedDataError};
 use clap::{Args, Subcommand, ValueEnum};
@@ -18,6 +19,17 @@ pub enum SmimeCommand {
     Sign(SignArgs),
     /// Verify a signed message; writes the signed content, the verdict on stderr; exit 0 only if valid.
     Verify(VerifyArgs),
+    /// Encrypt a message to one or more recipients (application/pkcs7-mime).
+    Encrypt(EncryptArgs),
+    /// Decrypt a message with a .p12, a PEM key + certificate, or the keyring.
+    Decrypt(DecryptArgs),
+    /// One keyring for every key a person has had.
+    Keyring {
+        #[command(flatten)]
+        args: crate::keyring_cmd::KeyringArgs,
+        #[command(subcommand)]
+        command: crate::keyring_cmd::KeyringCommand,
+    },
 }
 
 #[derive(Args)]
@@ -41,6 +53,63 @@ pub struct SignArgs {
     /// Opaque signing (application/pkcs7-mime; smime-type=signed-data).
     #[arg(long)]
     opaque: bool,
+    /// Input (default stdin).
+    #[arg(long = "in")]
+    input: Option<PathBuf>,
+    /// Output (default stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// The content cipher.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Cipher {
+    /// AES-256-CBC (default: what Outlook and Thunderbird read).
+    #[value(name = "aes-256-cbc")]
+    Aes256Cbc,
+    /// AES-128-CBC.
+    #[value(name = "aes-128-cbc")]
+    Aes128Cbc,
+    /// AES-256-GCM AuthEnvelopedData (RFC 5083; many clients cannot read it).
+    #[value(name = "aes-256-gcm")]
+    Aes256Gcm,
+}
+
+#[derive(Args)]
+pub struct EncryptArgs {
+    /// Recipient certificates (PEM), one or more.
+    #[arg(long, required = true, num_args = 1..)]
+    to: Vec<PathBuf>,
+    /// Content cipher.
+    #[arg(long, value_enum, default_value_t = Cipher::Aes256Cbc)]
+    cipher: Cipher,
+    /// RSA-OAEP key transport instead of PKCS#1 v1.5.
+    #[arg(long)]
+    oaep: bool,
+    /// Input (default stdin).
+    #[arg(long = "in")]
+    input: Option<PathBuf>,
+    /// Output (default stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DecryptArgs {
+    /// A .p12 with the key.
+    #[arg(long, requires = "password_file", conflicts_with_all = ["cert", "keyring"])]
+    p12: Option<PathBuf>,
+    /// File holding the .p12 password.
+    #[arg(long, requires = "p12")]
+    password_file: Option<PathBuf>,
+    /// The recipient certificate (PEM), with --key.
+    #[arg(long, requires = "key", conflicts_with = "keyring")]
+    cert: Option<PathBuf>,
+    /// The recipient key (PEM PKCS#8), with --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    #[command(flatten)]
+    keyring: crate::keyring_cmd::KeyringArgs,
     /// Input (default stdin).
     #[arg(long = "in")]
     input: Option<PathBuf>,
@@ -138,6 +207,9 @@ pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
     match command {
         SmimeCommand::Sign(args) => sign(args),
         SmimeCommand::Verify(args) => verify(args),
+        SmimeCommand::Encrypt(args) => encrypt(args),
+        SmimeCommand::Decrypt(args) => decrypt(args),
+        SmimeCommand::Keyring { args, command } => crate::keyring_cmd::run(&args, command),
     }
 }
 
@@ -310,4 +382,96 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         eprintln!("certdesk: warning: {warning}");
     }
     Ok(())
+}
+
+fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
+    let mut recipients = Vec::new();
+    for path in &args.to {
+        recipients.extend(read_certs(path)?);
+    }
+    let input = read_input(args.input.as_deref())?;
+    let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
+    let cipher = match args.cipher {
+        Cipher::Aes256Cbc => envelope::ContentCipher::Aes256Cbc,
+        Cipher::Aes128Cbc => envelope::ContentCipher::Aes128Cbc,
+        Cipher::Aes256Gcm => envelope::ContentCipher::Aes256Gcm,
+    };
+    let options = envelope::EncryptOptions { cipher, oaep: args.oaep };
+    let cms = envelope::encrypt(&inner, &recipients, &options).map_err(|e| usage(e.to_string()))?;
+    let smime_type = if matches!(args.cipher, Cipher::Aes256Gcm) { "authEnveloped-data" } else { "enveloped-data" };
+    write_output(args.out.as_deref(), &mime::build_opaque(&outer, &cms, smime_type))
+}
+
+fn decrypt_failure(e: envelope::EnvelopeError) -> Failure {
+    match e {
+        envelope::EnvelopeError::Malformed { .. } | envelope::EnvelopeError::NotEnvelopedData { .. } => {
+            usage(e.to_string())
+        }
+        other => Failure { code: 1, message: other.to_string() },
+    }
+}
+
+fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
+    let message = read_input(args.input.as_deref())?;
+    let cms = match mime::parse(&message) {
+        Ok(SmimeBody::Opaque { cms, .. }) => cms,
+        Ok(SmimeBody::MultipartSigned(_)) => {
+            return Err(usage("the message is signed, not encrypted: use certdesk smime verify"));
+        }
+        // A bare DER/BER CMS object is accepted too.
+        Err(_) if message.first() == Some(&0x30) => message.clone(),
+        Err(e) => return Err(usage(e.to_string())),
+    };
+    let keys: Vec<envelope::RecipientKey> = match (&args.p12, &args.password_file, &args.cert, &args.key) {
+        (Some(p12), Some(password_file), _, _) => {
+            let password = read_secret_file(password_file, "password")?;
+            let bytes = std::fs::read(p12).map_err(|e| usage(format!("cannot read {}: {e}", p12.display())))?;
+            let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
+                certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
+                other => usage(format!("{}: {other}", p12.display())),
+            })?;
+            let key = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", p12.display())))?;
+            let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", p12.display())))?;
+            vec![envelope::RecipientKey::new(&key, &leaf).map_err(|e| usage(e.to_string()))?]
+        }
+        (_, _, Some(cert_path), Some(key_path)) => {
+            let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
+            );
+            let der = zeroize::Zeroizing::new(
+                pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default(),
+            );
+            vec![envelope::RecipientKey::new(&der, &cert).map_err(|e| usage(e.to_string()))?]
+        }
+        _ => {
+            // The keyring: only the keys the message names are decrypted.
+            let keyring = crate::keyring_cmd::Keyring::locate(&args.keyring)?;
+            let wanted = envelope::recipients(&cms).map_err(decrypt_failure)?;
+            let mut keys = Vec::new();
+            for (info, _, key_file) in keyring.entries()? {
+                let named = wanted.iter().any(|id| match id {
+                    envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
+                        info.is_recipient(Some(issuer), Some(serial_hex), None)
+                    }
+                    envelope::RecipientId::SubjectKeyId(key_id) => info.is_recipient(None, None, Some(key_id)),
+                    _ => false,
+                });
+                if named {
+                    let key = keyring.private_key(&key_file)?;
+                    let cert = keyring.certificate(&info)?;
+                    keys.push(envelope::RecipientKey::new(&key, &cert).map_err(|e| usage(e.to_string()))?);
+                }
+            }
+            if keys.is_empty() {
+                return Err(Failure {
+                    code: 1,
+                    message: "no key in the keyring matches a recipient of this message".into(),
+                });
+            }
+            keys
+        }
+    };
+    let content = envelope::decrypt(&cms, &keys).map_err(decrypt_failure)?;
+    write_output(args.out.as_deref(), &content)
 }

@@ -5,6 +5,7 @@
 mod all {
     mod bad_input;
     pub mod common;
+    mod encrypt_keyring;
     mod init;
     mod issue;
     mod pkcs12_clients;

@@ -122,3 +122,38 @@ pub const AA_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.1
 pub const AES128_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.2");
 /// `id-aes256-CBC` (RFC 3565 section 4.1).
 pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+
+/// `id-envelopedData` (RFC 5652 section 6.1).
+pub const CMS_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.3");
+/// `id-ct-authEnvelopedData` (RFC 5083 section 2.1).
+pub const CMS_AUTH_ENVELOPED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.23");
+/// `id-aes192-CBC` (RFC 3565 section 4.1).
+pub const AES192_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.22");
+/// `id-aes128-GCM` (RFC 5084 section 3.2).
+pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
+/// `id-aes192-GCM` (RFC 5084 section 3.2).
+pub const AES192_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.26");
+/// `id-aes256-GCM` (RFC 5084 section 3.2).
+pub const AES256_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.46");
+/// `id-aes128-wrap` (RFC 3565 section 2.3.2, RFC 3394).
+pub const AES128_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.5");
+/// `id-aes192-wrap` (RFC 3565 section 2.3.2, RFC 3394).
+pub const AES192_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.25");
+/// `id-aes256-wrap` (RFC 3565 section 2.3.2, RFC 3394).
+pub const AES256_WRAP: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.45");
+/// `id-RSAES-OAEP` (RFC 8017 appendix A.2.1; CMS use in RFC 3560).
+pub const RSAES_OAEP: Oid = Oid::new_unwrap("1.2.840.113549.1.1.7");
+/// `id-pSpecified` (RFC 8017 appendix A.2.1).
+pub const P_SPECIFIED: Oid = Oid::new_unwrap("1.2.840.113549.1.1.9");
+/// `id-sha224` (RFC 5754 section 2.1).
+pub const SHA224: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.2.4");
+/// `dhSinglePass-stdDH-sha1kdf-scheme` (RFC 5753 section 7.1.4; OpenSSL's CMS default).
+pub const ECDH_STD_SHA1_KDF: Oid = Oid::new_unwrap("1.3.133.16.840.63.0.2");
+/// `dhSinglePass-stdDH-sha224kdf-scheme` (RFC 5753 section 7.1.4).
+pub const ECDH_STD_SHA224_KDF: Oid = Oid::new_unwrap("1.3.132.1.11.0");
+/// `dhSinglePass-stdDH-sha256kdf-scheme` (RFC 5753 section 7.1.4).
+pub const ECDH_STD_SHA256_KDF: Oid = Oid::new_unwrap("1.3.132.1.11.1");
+/// `dhSinglePass-stdDH-sha384kdf-scheme` (RFC 5753 section 7.1.4).
+pub const ECDH_STD_SHA384_KDF: Oid = Oid::new_unwrap("1.3.132.1.11.2");
+/// `dhSinglePass-stdDH-sha512kdf-scheme` (RFC 5753 section 7.1.4).
+pub const ECDH_STD_SHA512_KDF: Oid = Oid::new_unwrap("1.3.132.1.11.3");

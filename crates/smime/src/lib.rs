@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+mod ber;
+pub mod envelope;
+pub mod keyring;
 pub mod mime;
 pub mod signed_data;

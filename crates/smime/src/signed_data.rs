@@ -17,8 +17,6 @@
 //! path validation, trust and revocation belong to the caller, who gets the signer
 //! certificate from [`VerifiedSignature::signer_certificate`].
 
-mod ber;
-
 use certdesk_pki::key::{verify_signature, KeyError, Signer};
 use certdesk_pki::oid;
 use cms::cert::IssuerAndSerialNumber;
@@ -442,7 +440,7 @@ pub fn verify(
     if content_info.len() > MAX_MESSAGE_LEN {
         return Err(SignedDataError::TooLarge { len: content_info.len(), max: MAX_MESSAGE_LEN });
     }
-    let der_bytes = ber::ber_to_der(content_info).map_err(|e| SignedDataError::Malformed {
+    let der_bytes = crate::ber::ber_to_der(content_info).map_err(|e| SignedDataError::Malformed {
         what: "BER encoding",
         detail: format!("{} at byte {}", e.reason, e.offset),
     })?;

@@ -1,5 +1,5 @@
 //! A small BER to DER normaliser (X.690 sections 8 and 10), enough for the
-//! streaming encodings S/MIME producers emit. Copied from `certdesk-pki`'s
+//! streaming encodings S/MIME producers emit (shared by `signed_data` and `envelope`). Copied from `certdesk-pki`'s
 //! PKCS #12 reader (where it is crate-private).
 //!
 //! `openssl cms -stream`, gpgsm and Outlook write CMS with indefinite lengths

@@ -1,0 +1,324 @@
+//! `certdesk smime keyring import | list | export | mark-revoked`: the files of a
+//! keyring directory. The model (states, matching) is `certdesk_smime::keyring`.
+//!
+//! ```text
+//! DIR/                 0700
+//! DIR/check.p8         a throw-away key encrypted under the keyring passphrase (checks it)
+//! DIR/keys/ID.pem      a certificate (ID = SHA-256 of it, hex)
+//! DIR/keys/ID.key.p8   its private key, PKCS#8 PBES2 (PBKDF2-SHA256 600k, AES-256-CBC), 0600
+//! DIR/keys/ID.revoked  present when the key was marked revoked
+//! ```
+//! Nothing is ever deleted: expired and revoked keys stay to decrypt old mail.
+
+use std::path::{Path, PathBuf};
+
+use certdesk_pki::key::{KeyAlgorithm, PrivateKey, Signer};
+use certdesk_smime::keyring::EntryInfo;
+use clap::{Args, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::{read_secret_file, usage, Failure};
+
+/// Keyring location and passphrase.
+#[derive(Args, Clone)]
+pub struct KeyringArgs {
+    /// The keyring directory (default: env CERTDESK_KEYRING, else ~/.certdesk/keyring).
+    #[arg(long)]
+    pub keyring: Option<PathBuf>,
+    /// File holding the keyring passphrase (else env CERTDESK_KEYRING_PASSPHRASE).
+    #[arg(long)]
+    pub keyring_passphrase_file: Option<PathBuf>,
+}
+
+/// Keyring commands.
+#[derive(Subcommand)]
+pub enum KeyringCommand {
+    /// Import a .p12 (any kind: ours, Firefox, macOS, Windows) or a PEM key + certificate.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// File holding the .p12 password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List every key with its state.
+    List,
+    /// Export one key and certificate as a .p12 (to install on another client).
+    Export {
+        /// The entry id (or a unique prefix of it).
+        id: String,
+        /// Output .p12.
+        #[arg(long)]
+        p12: PathBuf,
+        /// File holding the new .p12's password.
+        #[arg(long)]
+        password_file: PathBuf,
+        /// modern or compat.
+        #[arg(long, default_value = "modern")]
+        p12_format: String,
+    },
+    /// Mark a key revoked (kept for decryption, never used to sign).
+    MarkRevoked {
+        /// The entry id (or a unique prefix of it).
+        id: String,
+    },
+}
+
+/// An opened keyring directory.
+pub struct Keyring {
+    dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Failure {
+    usage(format!("{}: {e}", path.display()))
+}
+
+impl Keyring {
+    /// Names the keyring (nothing is created yet).
+    pub fn locate(args: &KeyringArgs) -> Result<Self, Failure> {
+        let dir = match (&args.keyring, std::env::var("CERTDESK_KEYRING")) {
+            (Some(dir), _) => dir.clone(),
+            (None, Ok(dir)) if !dir.is_empty() => PathBuf::from(dir),
+            _ => {
+                let home = std::env::var("HOME").map_err(|_| usage("give --keyring DIR (no HOME is set)"))?;
+                PathBuf::from(home).join(".certdesk/keyring")
+            }
+        };
+        Ok(Self { dir, passphrase_file: args.keyring_passphrase_file.clone() })
+    }
+
+    fn passphrase(&self) -> Result<Zeroizing<String>, Failure> {
+        if let Some(file) = &self.passphrase_file {
+            return read_secret_file(file, "keyring passphrase");
+        }
+        match std::env::var("CERTDESK_KEYRING_PASSPHRASE") {
+            Ok(p) if !p.is_empty() => Ok(Zeroizing::new(p)),
+            _ => Err(usage(
+                "the keyring passphrase is needed: --keyring-passphrase-file FILE or CERTDESK_KEYRING_PASSPHRASE",
+            )),
+        }
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    fn check_file(&self) -> PathBuf {
+        self.dir.join("check.p8")
+    }
+
+    /// Checks the passphrase, creating the keyring with it if it does not exist yet.
+    fn unlock(&self, create: bool) -> Result<Zeroizing<String>, Failure> {
+        let passphrase = self.passphrase()?;
+        let check = self.check_file();
+        if !check.exists() {
+            if !create {
+                return Err(usage(format!("there is no keyring at {}", self.dir.display())));
+            }
+            certdesk_pki::password::check_strength(&passphrase, &[])
+                .map_err(|e| Failure { code: 1, message: format!("keyring passphrase: {e}") })?;
+            std::fs::create_dir_all(self.keys_dir()).map_err(|e| io(&self.dir, e))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700));
+            }
+            let dummy = PrivateKey::generate(KeyAlgorithm::P256).map_err(|e| usage(e.to_string()))?;
+            write_secret(&check, &encrypt(dummy.pkcs8_der(), &passphrase)?)?;
+            return Ok(passphrase);
+        }
+        let bytes = std::fs::read(&check).map_err(|e| io(&check, e))?;
+        decrypt(&bytes, &passphrase)?;
+        Ok(passphrase)
+    }
+
+    /// Every entry: info, whether marked revoked, its key file.
+    pub fn entries(&self) -> Result<Vec<(EntryInfo, bool, PathBuf)>, Failure> {
+        let dir = self.keys_dir();
+        if !dir.is_dir() {
+            return Err(usage(format!("there is no keyring at {}", self.dir.display())));
+        }
+        let mut out = Vec::new();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| io(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .collect();
+        names.sort();
+        for cert_path in names {
+            let pem = std::fs::read(&cert_path).map_err(|e| io(&cert_path, e))?;
+            let (_, der) = der::pem::decode_vec(&pem).map_err(|e| usage(format!("{}: {e}", cert_path.display())))?;
+            let info = EntryInfo::from_certificate(&der).map_err(|e| usage(format!("{}: {e}", cert_path.display())))?;
+            let key = dir.join(format!("{}.key.p8", info.id));
+            let revoked = dir.join(format!("{}.revoked", info.id)).exists();
+            out.push((info, revoked, key));
+        }
+        Ok(out)
+    }
+
+    /// The certificate of an entry.
+    pub fn certificate(&self, info: &EntryInfo) -> Result<Vec<u8>, Failure> {
+        let path = self.keys_dir().join(format!("{}.pem", info.id));
+        let pem = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        Ok(der::pem::decode_vec(&pem).map_err(|e| usage(e.to_string()))?.1)
+    }
+
+    /// Decrypts the key of an entry.
+    pub fn private_key(&self, key_file: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        let passphrase = self.unlock(false)?;
+        let bytes = std::fs::read(key_file).map_err(|e| io(key_file, e))?;
+        decrypt(&bytes, &passphrase)
+    }
+
+    fn find(&self, prefix: &str) -> Result<(EntryInfo, bool, PathBuf), Failure> {
+        let mut found: Vec<_> =
+            self.entries()?.into_iter().filter(|(info, _, _)| info.id.starts_with(prefix)).collect();
+        match found.len() {
+            1 => found.pop().ok_or_else(|| usage("no entry")),
+            0 => Err(Failure { code: 1, message: format!("no key {prefix} in the keyring") }),
+            _ => Err(usage(format!("{prefix} names several keys; give more of the id"))),
+        }
+    }
+}
+
+fn encrypt(pkcs8: &[u8], passphrase: &str) -> Result<Vec<u8>, Failure> {
+    certdesk_pki::pbes2::encrypt_private_key_info(
+        pkcs8,
+        passphrase.as_bytes(),
+        certdesk_pki::pbes2::DEFAULT_ITERATIONS,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|e| usage(e.to_string()))
+}
+
+fn decrypt(bytes: &[u8], passphrase: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    certdesk_pki::pbes2::decrypt_private_key_info(bytes, passphrase.as_bytes()).map_err(|e| match e {
+        certdesk_pki::pbes2::Error::WrongPassword => {
+            Failure { code: 1, message: "the keyring passphrase is wrong".into() }
+        }
+        other => usage(format!("a keyring file is damaged: {other}")),
+    })
+}
+
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| io(path, e))?;
+    file.write_all(bytes).map_err(|e| io(path, e))?;
+    file.sync_all().map_err(|e| io(path, e))
+}
+
+/// Reads a .p12 or PEM file into (key PKCS#8, leaf certificate).
+fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), Failure> {
+    let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
+    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        let text = String::from_utf8_lossy(&bytes);
+        let block = |label: &str| -> Result<Vec<u8>, Failure> {
+            let begin = format!("-----BEGIN {label}-----");
+            let end = format!("-----END {label}-----");
+            let start = text.find(&begin).ok_or_else(|| usage(format!("{} holds no {label}", file.display())))?;
+            let stop =
+                text.get(start..).and_then(|t| t.find(&end)).ok_or_else(|| usage("an unterminated PEM block"))?;
+            let pem = text.get(start..start + stop + end.len()).unwrap_or_default();
+            Ok(der::pem::decode_vec(pem.as_bytes()).map_err(|e| usage(format!("{}: {e}", file.display())))?.1)
+        };
+        return Ok((Zeroizing::new(block("PRIVATE KEY")?), block("CERTIFICATE")?));
+    }
+    let password_file = password_file.ok_or_else(|| usage("a .p12 needs --password-file"))?;
+    let password = read_secret_file(password_file, "password")?;
+    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
+        certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
+        other => usage(format!("{}: {other}", file.display())),
+    })?;
+    let key = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", file.display())))?;
+    let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", file.display())))?;
+    Ok((key, leaf))
+}
+
+/// Runs a keyring command.
+pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
+    let keyring = Keyring::locate(args)?;
+    match command {
+        KeyringCommand::Import { file, password_file } => {
+            let (key_der, cert) = read_identity(&file, password_file.as_deref())?;
+            let key = PrivateKey::from_pkcs8_der(&key_der).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let parsed = <x509_cert::Certificate as der::Decode>::from_der(&cert).map_err(|e| usage(e.to_string()))?;
+            if parsed.tbs_certificate().subject_public_key_info() != key.public_key() {
+                return Err(usage(format!("{}: the key does not belong to the certificate", file.display())));
+            }
+            let info = EntryInfo::from_certificate(&cert).map_err(|e| usage(e.to_string()))?;
+            let passphrase = keyring.unlock(true)?;
+            let cert_path = keyring.keys_dir().join(format!("{}.pem", info.id));
+            if cert_path.exists() {
+                eprintln!("certdesk: {} is already in the keyring", info.subject);
+                return Ok(());
+            }
+            let key_path = keyring.keys_dir().join(format!("{}.key.p8", info.id));
+            // The key first: an entry is listed only once its certificate file exists.
+            write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
+            let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert)
+                .map_err(|e| usage(e.to_string()))?;
+            write_secret(&cert_path, pem.as_bytes())?;
+            eprintln!("certdesk: imported {} ({})", info.subject, &info.id.get(..16).unwrap_or(&info.id));
+            Ok(())
+        }
+        KeyringCommand::List => {
+            let now = time::OffsetDateTime::now_utc();
+            for (info, revoked, _) in keyring.entries()? {
+                let until = info.not_after.date();
+                println!(
+                    "{}  {:<13}  until {until}  serial {}  {}  {}",
+                    info.id.get(..16).unwrap_or(&info.id),
+                    info.state(now, revoked).name(),
+                    info.serial,
+                    info.emails.join(","),
+                    info.subject
+                );
+            }
+            Ok(())
+        }
+        KeyringCommand::Export { id, p12, password_file, p12_format } => {
+            let format = match p12_format.as_str() {
+                "modern" => certdesk_pki::pkcs12::Format::Modern,
+                "compat" => certdesk_pki::pkcs12::Format::Compat,
+                other => return Err(usage(format!("unknown .p12 format {other:?}; use modern or compat"))),
+            };
+            let (info, _, key_file) = keyring.find(&id)?;
+            let password = read_secret_file(&password_file, "password")?;
+            certdesk_pki::password::check_strength(&password, &[])
+                .map_err(|e| Failure { code: 1, message: format!(".p12 password: {e}") })?;
+            let key = keyring.private_key(&key_file)?;
+            let cert = keyring.certificate(&info)?;
+            let options = certdesk_pki::pkcs12::WriteOptions {
+                format,
+                iterations: certdesk_pki::pbes2::DEFAULT_ITERATIONS,
+                friendly_name: Some(info.subject.clone()),
+            };
+            let bytes = certdesk_pki::pkcs12::write(
+                &key,
+                &cert,
+                &[],
+                &password,
+                &options,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .map_err(|e| usage(e.to_string()))?;
+            crate::write_output(Some(&p12), &bytes)
+        }
+        KeyringCommand::MarkRevoked { id } => {
+            let (info, revoked, _) = keyring.find(&id)?;
+            if !revoked {
+                write_secret(&keyring.keys_dir().join(format!("{}.revoked", info.id)), b"revoked\n")?;
+            }
+            eprintln!("certdesk: {} marked revoked (kept for decrypting old mail)", info.subject);
+            Ok(())
+        }
+    }
+}

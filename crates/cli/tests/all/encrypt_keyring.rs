@@ -1,0 +1,189 @@
+//! `certdesk smime encrypt | decrypt` and the keyring, against OpenSSL.
+
+use super::common::*;
+
+const KEYRING_PASS: &str = "keyring passphrase for tests";
+
+fn setup() -> Ca {
+    let ca = Ca::new("p384");
+    ca.split_chain();
+    std::fs::write(ca.path("kpass"), format!("{KEYRING_PASS}\n")).unwrap();
+    std::fs::write(
+        ca.path("msg.txt"),
+        "From: bob@example.org\nTo: jane.doe@example.org\nSubject: secret\n\nThe plan.\n",
+    )
+    .unwrap();
+    ca
+}
+
+fn pem_of(ca: &Ca, p12: &str, out: &str) {
+    ca.tool("openssl", &["pkcs12", "-in", p12, "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", out]).ok();
+}
+
+fn smime(ca: &Ca, args: &[&str]) -> Run {
+    let mut all = vec!["smime"];
+    all.extend_from_slice(args);
+    certdesk_in(ca.dir.path(), &all)
+}
+
+#[test]
+fn encrypt_decrypt_both_ways_with_openssl() {
+    let ca = setup();
+    for (key, p12) in [("rsa3072", "rsa.p12"), ("p256", "ec.p12")] {
+        ca.issue_p12(key, "modern", p12).ok();
+        pem_of(&ca, p12, "recip.pem");
+        for cipher in ["aes-256-cbc", "aes-128-cbc", "aes-256-gcm"] {
+            let out = format!("{key}-{cipher}.eml");
+            smime(&ca, &["encrypt", "--to", "recip.pem", "--cipher", cipher, "--in", "msg.txt", "--out", &out]).ok();
+            // OpenSSL reads it.
+            ca.tool(
+                "openssl",
+                &["pkcs12", "-in", p12, "-passin", "file:p12pass", "-nocerts", "-nodes", "-out", "k.pem"],
+            )
+            .ok();
+            let run = ca.tool(
+                "openssl",
+                &["cms", "-decrypt", "-in", &out, "-recip", "recip.pem", "-inkey", "k.pem", "-out", "o.txt"],
+            );
+            assert_eq!(run.code, 0, "{key}/{cipher}: {}", run.stderr);
+            assert!(std::fs::read_to_string(ca.path("o.txt")).unwrap().contains("The plan."));
+            // And we read it.
+            smime(&ca, &["decrypt", "--p12", p12, "--password-file", "p12pass", "--in", &out, "--out", "d.txt"]).ok();
+            assert!(std::fs::read_to_string(ca.path("d.txt")).unwrap().contains("The plan."));
+        }
+        // What OpenSSL encrypts, we decrypt (its defaults: PKCS#1 v1.5, ECDH with the SHA-1 KDF).
+        for extra in [&["-aes256"][..], &["-aes128", "-stream"][..]] {
+            let mut args = vec!["cms", "-encrypt", "-in", "msg.txt", "-out", "ossl.eml"];
+            args.extend_from_slice(extra);
+            args.push("recip.pem");
+            ca.tool("openssl", &args).ok();
+            let run = smime(&ca, &["decrypt", "--p12", p12, "--password-file", "p12pass", "--in", "ossl.eml"]);
+            assert_eq!(run.code, 0, "{key} {extra:?}: {}", run.stderr);
+            assert!(String::from_utf8_lossy(&run.stdout).contains("The plan."));
+        }
+    }
+}
+
+#[test]
+fn decrypt_refusals_leave_no_output() {
+    let ca = setup();
+    ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
+    ca.issue_p12("rsa3072", "modern", "other.p12").ok();
+    pem_of(&ca, "jane.p12", "jane.pem");
+    smime(&ca, &["encrypt", "--to", "jane.pem", "--in", "msg.txt", "--out", "e.eml"]).ok();
+    // Wrong key.
+    let run =
+        smime(&ca, &["decrypt", "--p12", "other.p12", "--password-file", "p12pass", "--in", "e.eml", "--out", "x.txt"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!ca.path("x.txt").exists());
+    // Tampered ciphertext (a byte in the middle of the base64 body).
+    let text = std::fs::read_to_string(ca.path("e.eml")).unwrap();
+    let at = text.len() - 200;
+    let flipped: String = text
+        .char_indices()
+        .map(|(i, c)| {
+            if i == at {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    std::fs::write(ca.path("t.eml"), flipped).unwrap();
+    let run =
+        smime(&ca, &["decrypt", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "t.eml", "--out", "x.txt"]);
+    assert_ne!(run.code, 0);
+    assert!(!ca.path("x.txt").exists());
+    // Garbage and an Ed25519-only certificate cannot be encrypted to.
+    std::fs::write(ca.path("g.eml"), "Content-Type: application/pkcs7-mime\n\n!!!").unwrap();
+    assert_eq!(smime(&ca, &["decrypt", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "g.eml"]).code, 2);
+}
+
+#[test]
+fn the_keyring_keeps_every_key_and_decrypts_old_mail() {
+    let ca = setup();
+    let kr = ["--keyring", "kr", "--keyring-passphrase-file", "kpass"];
+    // Two generations of Jane's certificate; mail was encrypted to the old one.
+    ca.issue_p12("rsa3072", "modern", "old.p12").ok();
+    ca.issue_p12("p256", "compat", "new.p12").ok();
+    pem_of(&ca, "old.p12", "old.pem");
+    smime(&ca, &["encrypt", "--to", "old.pem", "--in", "msg.txt", "--out", "old-mail.eml"]).ok();
+    for p12 in ["old.p12", "new.p12"] {
+        let mut args = vec!["keyring"];
+        args.extend_from_slice(&kr);
+        args.extend_from_slice(&["import", p12, "--password-file", "p12pass"]);
+        smime(&ca, &args).ok();
+    }
+    // The four client-made files (Firefox, macOS RC2-40, Windows AES and 3DES).
+    let vectors = concat!(env!("CARGO_MANIFEST_DIR"), "/../pki/tests/data/pkcs12-clients");
+    std::fs::write(ca.path("vpass"), "password\n").unwrap();
+    for name in [
+        "ValidCertificatePathTest1EE_firefox.p12",
+        "ValidCertificatePathTest1EE_macos.p12",
+        "ValidCertificatePathTest1EE_windows_aes.p12.pfx",
+        "ValidCertificatePathTest1EE_windows_tdes.p12.pfx",
+    ] {
+        let path = format!("{vectors}/{name}");
+        let mut args = vec!["keyring"];
+        args.extend_from_slice(&kr);
+        args.extend_from_slice(&["import", &path, "--password-file", "vpass"]);
+        smime(&ca, &args).ok();
+    }
+    let mut list = vec!["keyring"];
+    list.extend_from_slice(&kr);
+    list.push("list");
+    let listed = String::from_utf8(smime(&ca, &list).ok().stdout).unwrap();
+    // The same PKITS key and certificate four times is one entry.
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(listed.contains("Valid EE Certificate Test1"), "{listed}");
+
+    // Mark the old key revoked: it still decrypts old mail.
+    let old_pem = std::fs::read_to_string(ca.path("old.pem")).unwrap();
+    let old_der = der::pem::decode_vec(&old_pem.as_bytes()[old_pem.find("-----BEGIN").unwrap()..]).unwrap().1;
+    let old_id = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &old_der))[..16].to_string();
+    assert!(listed.contains(&old_id), "{listed}");
+    let mut args = vec!["keyring"];
+    args.extend_from_slice(&kr);
+    args.extend_from_slice(&["mark-revoked", &old_id]);
+    smime(&ca, &args).ok();
+    let listed = String::from_utf8(smime(&ca, &list).ok().stdout).unwrap();
+    let old_line = listed.lines().find(|l| l.starts_with(&old_id)).unwrap();
+    assert!(old_line.contains("revoked"), "{listed}");
+    let mut args = vec!["decrypt"];
+    args.extend_from_slice(&kr);
+    args.extend_from_slice(&["--in", "old-mail.eml"]);
+    let run = smime(&ca, &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("The plan."));
+
+    // Export a key for another client: OpenSSL opens it.
+    let mut args = vec!["keyring"];
+    args.extend_from_slice(&kr);
+    args.extend_from_slice(&["export", &old_id, "--p12", "exported.p12", "--password-file", "p12pass"]);
+    smime(&ca, &args).ok();
+    ca.tool("openssl", &["pkcs12", "-in", "exported.p12", "-passin", "file:p12pass", "-nodes", "-noout"]).ok();
+
+    // A wrong keyring passphrase opens nothing.
+    std::fs::write(ca.path("wrongpass"), "not the keyring passphrase\n").unwrap();
+    let run = smime(
+        &ca,
+        &[
+            "decrypt",
+            "--keyring",
+            "kr",
+            "--keyring-passphrase-file",
+            "wrongpass",
+            "--in",
+            "old-mail.eml",
+            "--out",
+            "x.txt",
+        ],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("passphrase is wrong"), "{}", run.stderr);
+    assert!(!ca.path("x.txt").exists());
+}
