@@ -50,8 +50,8 @@ use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::Certificate;
 
-/// Largest message [`decrypt`] and content [`encrypt`] accept (64 MiB).
-pub const MAX_MESSAGE_LEN: usize = 64 * 1024 * 1024;
+/// Largest message [`decrypt`] and content [`encrypt`] accept (1 GiB): processing is in memory.
+pub const MAX_MESSAGE_LEN: usize = 1024 * 1024 * 1024;
 
 /// `id-alg-AEADChaCha20Poly1305` (RFC 8103 section 2), named in error messages.
 const CHACHA20_POLY1305: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.3.18");

@@ -35,8 +35,8 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
-/// Largest message [`verify`] accepts (64 MiB); S/MIME messages are far smaller.
-pub const MAX_MESSAGE_LEN: usize = 64 * 1024 * 1024;
+/// Largest message [`verify`] accepts (1 GiB): processing is in memory, so this bounds memory use.
+pub const MAX_MESSAGE_LEN: usize = 1024 * 1024 * 1024;
 
 /// Errors from signing and verifying CMS `SignedData`.
 #[derive(Debug, thiserror::Error)]
