@@ -23,6 +23,7 @@ fn keytool_and_pk12util_read_both_formats() {
 
 #[test]
 fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
+    let _serial = super::clients::GPGSM_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let ca = Ca::new("p384");
     ca.issue_p12("rsa3072", "compat", "compat.p12").ok();
     let home = ca.path("gnupg");
