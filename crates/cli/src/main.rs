@@ -273,11 +273,24 @@ impl TempOutput {
         Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
     }
 
-    fn commit(mut self, bytes: &[u8]) -> Result<(), Failure> {
+    /// Writes and renames into place: readers see all of it or nothing.
+    fn commit(self, bytes: &[u8]) -> Result<(), Failure> {
+        self.finish(bytes, false)
+    }
+
+    /// As [`TempOutput::commit`], and on disk before returning (for a .p12 whose key
+    /// exists nowhere else).
+    fn commit_durable(self, bytes: &[u8]) -> Result<(), Failure> {
+        self.finish(bytes, true)
+    }
+
+    fn finish(mut self, bytes: &[u8], durable: bool) -> Result<(), Failure> {
         let fail = |e: std::io::Error| usage(format!("cannot write {}: {e}", self.dest.display()));
         let mut file = self.file.take().ok_or_else(|| usage("output already written"))?;
         file.write_all(bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
+        if durable {
+            file.sync_all().map_err(fail)?;
+        }
         std::fs::rename(&self.temp, &self.dest).map_err(fail)
     }
 }
@@ -413,7 +426,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let issuer = authority.unlock(passphrase).await?;
     let (issued, p12) =
         authority.issue_with_generated_key(&issuer, &input, key, Pkcs12Delivery { password, format }, &actor()).await?;
-    output.commit(&p12).map_err(|f| Failure {
+    output.commit_durable(&p12).map_err(|f| Failure {
         code: f.code,
         message: format!(
             "{}; certificate {} was issued but its key is lost: revoke it with `certdesk revoke {} --reason cessation-of-operation`",

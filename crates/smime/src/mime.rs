@@ -43,23 +43,31 @@ pub enum MimeError {
     },
 }
 
-/// Converts line ends to CRLF (bare LF and bare CR become CRLF).
-pub fn canonicalize(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 40);
-    let mut iter = text.iter().peekable();
-    while let Some(&b) = iter.next() {
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if iter.peek() == Some(&&b'\n') {
-                    iter.next();
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            other => out.push(other),
-        }
+/// Converts line ends to CRLF (bare LF and bare CR become CRLF). Input that is
+/// already canonical is returned as it is, without a copy.
+pub fn canonicalize(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let bare = |i: usize, b: u8| match b {
+        b'\n' => i == 0 || text.get(i - 1) != Some(&b'\r'),
+        b'\r' => text.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    };
+    if !text.iter().enumerate().any(|(i, &b)| (b == b'\n' || b == b'\r') && bare(i, b)) {
+        return std::borrow::Cow::Borrowed(text);
     }
-    out
+    let mut out = Vec::with_capacity(text.len() + text.len() / 40);
+    let mut rest = text;
+    // Copy runs without line ends in one go; fix up each line end.
+    while let Some(at) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
+        out.extend_from_slice(rest.get(..at).unwrap_or_default());
+        out.extend_from_slice(b"\r\n");
+        let skip = match (rest.get(at), rest.get(at + 1)) {
+            (Some(b'\r'), Some(b'\n')) => 2,
+            _ => 1,
+        };
+        rest = rest.get(at + skip..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A header field: name and unfolded value.
@@ -93,12 +101,18 @@ impl Entity {
     /// Splits canonical (CRLF) bytes into headers and body. Input without a header block
     /// is all body.
     pub fn parse(canonical: &[u8]) -> Result<Self, MimeError> {
+        let (headers, body_start) = Self::parse_headers(canonical)?;
+        Ok(Self { headers, body: canonical.get(body_start..).unwrap_or_default().to_vec() })
+    }
+
+    /// The header fields and where the body starts (no copy of the body).
+    pub fn parse_headers(canonical: &[u8]) -> Result<(Vec<Header>, usize), MimeError> {
         let mut headers: Vec<Header> = Vec::new();
         let mut pos = 0;
         let first_line_end = canonical.windows(2).position(|w| w == b"\r\n").unwrap_or(canonical.len());
         let first_line = canonical.get(..first_line_end).unwrap_or_default();
         if !is_field_name(first_line) {
-            return Ok(Self { headers, body: canonical.to_vec() });
+            return Ok((headers, 0));
         }
         loop {
             let rest = canonical.get(pos..).unwrap_or_default();
@@ -134,7 +148,7 @@ impl Entity {
             }
             pos += line_len + 2;
         }
-        Ok(Self { headers, body: canonical.get(pos..).unwrap_or_default().to_vec() })
+        Ok((headers, pos))
     }
 
     /// The first value of a header field (case-insensitive name).
@@ -186,13 +200,20 @@ pub enum SmimeBody {
 }
 
 fn decode_body(entity: &Entity) -> Result<Vec<u8>, MimeError> {
-    let encoding = entity.header("Content-Transfer-Encoding").unwrap_or("7bit").trim().to_ascii_lowercase();
+    decode(entity.header("Content-Transfer-Encoding"), &entity.body)
+}
+
+fn decode(transfer_encoding: Option<&str>, body: &[u8]) -> Result<Vec<u8>, MimeError> {
+    let encoding = transfer_encoding.unwrap_or("7bit").trim().to_ascii_lowercase();
     match encoding.as_str() {
         "base64" => {
-            let text: Vec<u8> = entity.body.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+            let mut text = Vec::with_capacity(body.len());
+            for chunk in body.split(|b| b.is_ascii_whitespace()) {
+                text.extend_from_slice(chunk);
+            }
             base64::engine::general_purpose::STANDARD.decode(&text).map_err(|_| MimeError::BadBase64)
         }
-        "binary" => Ok(entity.body.clone()),
+        "binary" => Ok(body.to_vec()),
         other => Err(MimeError::UnsupportedEncoding { encoding: other.to_string() }),
     }
 }
@@ -200,18 +221,20 @@ fn decode_body(entity: &Entity) -> Result<Vec<u8>, MimeError> {
 /// Reads an S/MIME message (any line ends).
 pub fn parse(message: &[u8]) -> Result<SmimeBody, MimeError> {
     let canonical = canonicalize(message);
-    let entity = Entity::parse(&canonical)?;
+    let (headers, body_start) = Entity::parse_headers(&canonical)?;
+    let body = canonical.get(body_start..).unwrap_or_default();
+    let entity = Entity { headers, body: Vec::new() };
     let media_type = entity.media_type();
     match media_type.as_str() {
         "multipart/signed" => {
             let content_type = entity.header("Content-Type").unwrap_or_default();
             let boundary =
                 parameter(content_type, "boundary").filter(|b| !b.is_empty()).ok_or(MimeError::NoBoundary)?;
-            Ok(SmimeBody::MultipartSigned(split_signed(&entity.body, &boundary)?))
+            Ok(SmimeBody::MultipartSigned(split_signed(body, &boundary)?))
         }
         "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
             let smime_type = entity.header("Content-Type").and_then(|v| parameter(v, "smime-type"));
-            Ok(SmimeBody::Opaque { cms: decode_body(&entity)?, smime_type })
+            Ok(SmimeBody::Opaque { cms: decode(entity.header("Content-Transfer-Encoding"), body)?, smime_type })
         }
         other => Err(MimeError::NotSmime { content_type: other.to_string() }),
     }
@@ -276,16 +299,17 @@ fn base64_lines(der: &[u8]) -> Vec<u8> {
 /// without headers becomes a text/plain entity.
 pub fn split_for_signing(input: &[u8]) -> Result<(Vec<Header>, Vec<u8>), MimeError> {
     let canonical = canonicalize(input);
-    let entity = Entity::parse(&canonical)?;
-    if entity.headers.is_empty() {
-        let mut inner = b"Content-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
-        inner.extend_from_slice(&entity.body);
+    let (headers, body_start) = Entity::parse_headers(&canonical)?;
+    let body = canonical.get(body_start..).unwrap_or_default();
+    let mut inner = Vec::with_capacity(body.len() + 1024);
+    if headers.is_empty() {
+        inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n\r\n");
+        inner.extend_from_slice(body);
         return Ok((Vec::new(), inner));
     }
     let (content, outer): (Vec<Header>, Vec<Header>) =
-        entity.headers.into_iter().partition(|h| h.name.to_ascii_lowercase().starts_with("content-"));
+        headers.into_iter().partition(|h| h.name.to_ascii_lowercase().starts_with("content-"));
     let outer: Vec<Header> = outer.into_iter().filter(|h| !h.name.eq_ignore_ascii_case("MIME-Version")).collect();
-    let mut inner = Vec::new();
     if content.is_empty() {
         inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     }
@@ -293,7 +317,7 @@ pub fn split_for_signing(input: &[u8]) -> Result<(Vec<Header>, Vec<u8>), MimeErr
         inner.extend_from_slice(&header.raw);
     }
     inner.extend_from_slice(b"\r\n");
-    inner.extend_from_slice(&entity.body);
+    inner.extend_from_slice(body);
     Ok((outer, inner))
 }
 
@@ -309,7 +333,8 @@ fn outer_headers(outer: &[Header]) -> Vec<u8> {
 /// Builds a multipart/signed message (RFC 8551 3.5.3) around the canonical entity that
 /// was signed. `micalg` is e.g. `sha-256`; `boundary` must not occur in `signed`.
 pub fn build_signed(outer: &[Header], signed: &[u8], signature_der: &[u8], micalg: &str, boundary: &str) -> Vec<u8> {
-    let mut out = outer_headers(outer);
+    let mut out = Vec::with_capacity(signed.len() + signature_der.len() * 2 + 4096);
+    out.extend_from_slice(&outer_headers(outer));
     out.extend_from_slice(
         format!(
             "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n"
@@ -331,7 +356,8 @@ pub fn build_signed(outer: &[Header], signed: &[u8], signature_der: &[u8], mical
 /// Builds an opaque application/pkcs7-mime message (RFC 8551 3.2) with `smime_type`
 /// (`signed-data`, `enveloped-data`).
 pub fn build_opaque(outer: &[Header], cms_der: &[u8], smime_type: &str) -> Vec<u8> {
-    let mut out = outer_headers(outer);
+    let mut out = Vec::with_capacity(cms_der.len() / 3 * 4 + cms_der.len() / 38 + 4096);
+    out.extend_from_slice(&outer_headers(outer));
     out.extend_from_slice(
         format!(
             "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n"
@@ -342,14 +368,32 @@ pub fn build_opaque(outer: &[Header], cms_der: &[u8], smime_type: &str) -> Vec<u
     out
 }
 
-/// A boundary that does not occur in `content`, derived from its hash.
+/// A random boundary that does not start any line of `content` (RFC 2046 5.1.1: only a
+/// line beginning with "--" and the boundary could be mistaken for a delimiter).
 pub fn boundary_for(content: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, content);
-    let mut boundary = format!("----certdesk-{}", hex::encode(digest.as_ref().get(..12).unwrap_or_default()));
-    while content.windows(boundary.len()).any(|w| w == boundary.as_bytes()) {
+    let mut random = [0u8; 12];
+    let _ = aws_lc_rs::rand::fill(&mut random);
+    let mut boundary = format!("----certdesk-{}", hex::encode(random));
+    while occurs_at_line_start(content, &boundary) {
         boundary.push('x');
     }
     boundary
+}
+
+fn occurs_at_line_start(content: &[u8], boundary: &str) -> bool {
+    let needle = format!("--{boundary}");
+    let needle = needle.as_bytes();
+    if content.starts_with(needle) {
+        return true;
+    }
+    let mut rest = content;
+    while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+        rest = rest.get(at + 1..).unwrap_or_default();
+        if rest.starts_with(needle) {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -359,7 +403,20 @@ mod tests {
 
     #[test]
     fn canonical_form_uses_crlf() {
-        assert_eq!(canonicalize(b"a\nb\r\nc\rd"), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(canonicalize(b"a\nb\r\nc\rd").as_ref(), b"a\r\nb\r\nc\r\nd");
+        assert_eq!(canonicalize(b"\r\r\n\n").as_ref(), b"\r\n\r\n\r\n");
+        assert_eq!(canonicalize(b"no line end").as_ref(), b"no line end");
+        assert!(matches!(canonicalize(b"a\r\nb"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(canonicalize(b"").as_ref(), b"");
+    }
+
+    #[test]
+    fn boundaries_avoid_the_content() {
+        let b = boundary_for(b"hello");
+        let content = format!("x\r\n--{b}\r\n");
+        let other = boundary_for(content.as_bytes());
+        assert!(!occurs_at_line_start(content.as_bytes(), &other));
+        assert!(occurs_at_line_start(content.as_bytes(), &b));
     }
 
     #[test]
