@@ -411,17 +411,32 @@ fn decrypt_failure(e: envelope::EnvelopeError) -> Failure {
     }
 }
 
+/// The enveloped CMS object in a message, looking inside encrypt-then-sign messages
+/// (an opaque or multipart signature around the encrypted part, RFC 8551 3.7). The outer
+/// signature is not judged here: `smime verify` does that.
+fn find_enveloped(mut message: Vec<u8>) -> Result<Vec<u8>, Failure> {
+    for _ in 0..4 {
+        let signed_content = match mime::parse(&message) {
+            Ok(SmimeBody::Opaque { cms, smime_type }) => {
+                let signed = smime_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
+                if !signed {
+                    return Ok(cms);
+                }
+                signed_data::verify(&cms, None, &[]).map_err(|e| usage(format!("the signed layer: {e}")))?.content
+            }
+            Ok(SmimeBody::MultipartSigned(parts)) => parts.signed,
+            // A bare DER/BER CMS object is accepted too.
+            Err(_) if message.first() == Some(&0x30) => return Ok(message),
+            Err(e) => return Err(usage(e.to_string())),
+        };
+        message = signed_content;
+    }
+    Err(usage("the message nests signatures too deeply to find the encrypted part"))
+}
+
 fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let message = read_input(args.input.as_deref())?;
-    let cms = match mime::parse(&message) {
-        Ok(SmimeBody::Opaque { cms, .. }) => cms,
-        Ok(SmimeBody::MultipartSigned(_)) => {
-            return Err(usage("the message is signed, not encrypted: use certdesk smime verify"));
-        }
-        // A bare DER/BER CMS object is accepted too.
-        Err(_) if message.first() == Some(&0x30) => message.clone(),
-        Err(e) => return Err(usage(e.to_string())),
-    };
+    let cms = find_enveloped(message)?;
     let keys: Vec<envelope::RecipientKey> = match (&args.p12, &args.password_file, &args.cert, &args.key) {
         (Some(p12), Some(password_file), _, _) => {
             let password = read_secret_file(password_file, "password")?;

@@ -65,6 +65,34 @@ fn encrypt_decrypt_both_ways_with_openssl() {
 }
 
 #[test]
+fn encrypt_then_sign_messages_decrypt() {
+    let ca = setup();
+    ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
+    pem_of(&ca, "jane.p12", "jane.pem");
+    // Jane writes to herself: the signer is the sender (RFC 8550 3).
+    std::fs::write(ca.path("note.txt"), "From: jane.doe@example.org\nSubject: note\n\nThe plan.\n").unwrap();
+    smime(&ca, &["encrypt", "--to", "jane.pem", "--in", "note.txt", "--out", "e.eml"]).ok();
+    for opaque in [true, false] {
+        let mut args =
+            vec!["sign", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "e.eml", "--out", "es.eml"];
+        if opaque {
+            args.push("--opaque");
+        }
+        smime(&ca, &args).ok();
+        // The signature verifies (its content is the encrypted part) ...
+        let run = certdesk_in(
+            ca.dir.path(),
+            &["smime", "verify", "--trust", "root.pem", "--in", "es.eml", "--out", "inner.eml"],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // ... and decrypt finds the encrypted part inside.
+        let run = smime(&ca, &["decrypt", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "es.eml"]);
+        assert_eq!(run.code, 0, "opaque={opaque}: {}", run.stderr);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("The plan."));
+    }
+}
+
+#[test]
 fn decrypt_refusals_leave_no_output() {
     let ca = setup();
     ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
