@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod ber;
 pub mod crl;
 pub mod csr;
 pub mod issuance;

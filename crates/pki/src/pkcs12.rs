@@ -53,14 +53,13 @@ use zeroize::Zeroizing;
 use crate::pbes2::{self, LegacyCipher};
 
 mod asn1;
-mod ber;
 mod kdf;
 
+pub(crate) use crate::ber::ber_to_der;
 use asn1::{
     Attribute, AttributeOut, CertBag, ContentInfo, DigestInfo, EncryptedContentInfo, EncryptedData, MacData, Pfx,
     Pkcs12PbeParams, SafeBag,
 };
-pub(crate) use ber::ber_to_der;
 use kdf::{bmp_password, Purpose};
 
 /// `id-data` (RFC 5652 section 4).
@@ -217,8 +216,8 @@ pub enum Error {
     },
 }
 
-impl From<ber::BerError> for Error {
-    fn from(e: ber::BerError) -> Self {
+impl From<crate::ber::BerError> for Error {
+    fn from(e: crate::ber::BerError) -> Self {
         Self::Ber { offset: e.offset, reason: e.reason }
     }
 }

@@ -793,7 +793,7 @@ fn parse(content_info: &[u8]) -> Result<Envelope, EnvelopeError> {
     if content_info.len() > MAX_MESSAGE_LEN {
         return Err(EnvelopeError::TooLarge { len: content_info.len(), max: MAX_MESSAGE_LEN });
     }
-    let der_bytes = crate::ber::ber_to_der(content_info).map_err(|e| EnvelopeError::Malformed {
+    let der_bytes = certdesk_pki::ber::ber_to_der(content_info).map_err(|e| EnvelopeError::Malformed {
         what: "BER encoding",
         detail: format!("{} at byte {}", e.reason, e.offset),
     })?;

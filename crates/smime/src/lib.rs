@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-mod ber;
 pub mod envelope;
 pub mod keyring;
 pub mod mime;

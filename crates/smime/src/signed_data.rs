@@ -440,7 +440,7 @@ pub fn verify(
     if content_info.len() > MAX_MESSAGE_LEN {
         return Err(SignedDataError::TooLarge { len: content_info.len(), max: MAX_MESSAGE_LEN });
     }
-    let der_bytes = crate::ber::ber_to_der(content_info).map_err(|e| SignedDataError::Malformed {
+    let der_bytes = certdesk_pki::ber::ber_to_der(content_info).map_err(|e| SignedDataError::Malformed {
         what: "BER encoding",
         detail: format!("{} at byte {}", e.reason, e.offset),
     })?;

@@ -1,10 +1,11 @@
 //! A small BER to DER normaliser (X.690 sections 8 and 10), enough for the
-//! streaming encodings S/MIME producers emit (shared by `signed_data` and `envelope`). Copied from `certdesk-pki`'s
-//! PKCS #12 reader (where it is crate-private).
+//! streaming encodings PKCS #12 and CMS producers emit (shared by `pkcs12` and by
+//! `certdesk-smime`'s SignedData and EnvelopedData readers).
 //!
-//! `openssl cms -stream`, gpgsm and Outlook write CMS with indefinite lengths
-//! (X.690 section 8.1.3.6) and constructed OCTET STRINGs split into segments
-//! (X.690 section 8.7.3). Every message goes through [`ber_to_der`] first. It rewrites
+//! Firefox/NSS, gpgsm, Outlook, `openssl cms -stream` and some Windows versions write `.p12` files and CMS with
+//! indefinite lengths (X.690 section 8.1.3.6) and constructed OCTET STRINGs
+//! split into segments (X.690 section 8.7.3). `der` decodes only DER, so every
+//! layer of a PKCS #12 file goes through [`ber_to_der`] first. It rewrites
 //! every length in its minimal definite form and joins constructed universal
 //! OCTET STRINGs into one primitive OCTET STRING. The contents of primitive
 //! values are copied as they are, so certificates (carried inside OCTET
@@ -12,17 +13,18 @@
 //! DEFAULT values, implicitly tagged constructed strings) are left to the
 //! decoder that knows the schema.
 
-/// Deepest nesting we follow. A SignedData with certificates nests about fifteen levels deep; the
+/// Deepest nesting we follow. PKCS #12 layers nest about ten levels and a SignedData with
+/// certificates about fifteen; the
 /// limit stops stack exhaustion from hostile input.
-pub(crate) const MAX_DEPTH: usize = 48;
+pub const MAX_DEPTH: usize = 48;
 
 /// Why the input is not BER we can normalise, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BerError {
+pub struct BerError {
     /// Byte offset in the input where the problem was found.
-    pub(crate) offset: usize,
+    pub offset: usize,
     /// What is wrong.
-    pub(crate) reason: &'static str,
+    pub reason: &'static str,
 }
 
 /// Universal tag number 4, OCTET STRING, primitive and constructed.
@@ -30,7 +32,7 @@ const OCTET_STRING: u8 = 0x04;
 const OCTET_STRING_CONSTRUCTED: u8 = 0x24;
 
 /// Converts one BER-encoded value (with nothing after it) to DER.
-pub(crate) fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
+pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     let mut parser = Parser { input, pos: 0 };
     let element = parser.element(0)?;
     if parser.pos != input.len() {
