@@ -215,31 +215,14 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     file.sync_all().map_err(|e| io(path, e))
 }
 
-/// Reads a .p12 or PEM file into (key PKCS#8, leaf certificate).
-fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), Failure> {
+/// Reads a .p12, or one PEM file holding the key and the certificate.
+fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::smime_cmd::Identity, Failure> {
     let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
     if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        let text = String::from_utf8_lossy(&bytes);
-        let block = |label: &str| -> Result<Vec<u8>, Failure> {
-            let begin = format!("-----BEGIN {label}-----");
-            let end = format!("-----END {label}-----");
-            let start = text.find(&begin).ok_or_else(|| usage(format!("{} holds no {label}", file.display())))?;
-            let stop =
-                text.get(start..).and_then(|t| t.find(&end)).ok_or_else(|| usage("an unterminated PEM block"))?;
-            let pem = text.get(start..start + stop + end.len()).unwrap_or_default();
-            Ok(der::pem::decode_vec(pem.as_bytes()).map_err(|e| usage(format!("{}: {e}", file.display())))?.1)
-        };
-        return Ok((Zeroizing::new(block("PRIVATE KEY")?), block("CERTIFICATE")?));
+        return crate::smime_cmd::read_pem_identity(file, file);
     }
     let password_file = password_file.ok_or_else(|| usage("a .p12 needs --password-file"))?;
-    let password = read_secret_file(password_file, "password")?;
-    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
-        certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
-        other => usage(format!("{}: {other}", file.display())),
-    })?;
-    let key = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", file.display())))?;
-    let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", file.display())))?;
-    Ok((key, leaf))
+    crate::smime_cmd::read_p12(file, password_file)
 }
 
 /// Runs a keyring command.
@@ -247,8 +230,10 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
     let keyring = Keyring::locate(args)?;
     match command {
         KeyringCommand::Import { file, password_file } => {
-            let (key_der, cert) = read_identity(&file, password_file.as_deref())?;
-            let key = PrivateKey::from_pkcs8_der(&key_der).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+            let identity = read_identity(&file, password_file.as_deref())?;
+            let cert = identity.cert;
+            let key = PrivateKey::from_pkcs8_der(&identity.key_pkcs8)
+                .map_err(|e| usage(format!("{}: {e}", file.display())))?;
             let parsed = <x509_cert::Certificate as der::Decode>::from_der(&cert).map_err(|e| usage(e.to_string()))?;
             if parsed.tbs_certificate().subject_public_key_info() != key.public_key() {
                 return Err(usage(format!("{}: the key does not belong to the certificate", file.display())));

@@ -195,6 +195,45 @@ fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     Ok(certs)
 }
 
+/// A private key (PKCS#8) with its certificate, and any other certificates that came with it.
+pub(crate) struct Identity {
+    pub(crate) key_pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    pub(crate) cert: Vec<u8>,
+    pub(crate) others: Vec<Vec<u8>>,
+}
+
+/// Reads a .p12 (every kind our reader knows); a wrong password is a refusal (exit 1).
+pub(crate) fn read_p12(path: &Path, password_file: &Path) -> Result<Identity, Failure> {
+    let password = read_secret_file(password_file, "password")?;
+    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
+        certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
+        other => usage(format!("{}: {other}", path.display())),
+    })?;
+    let key_pkcs8 = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", path.display())))?;
+    let cert = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", path.display())))?;
+    let others = contents.certificates.into_iter().filter(|c| *c != cert).collect();
+    Ok(Identity { key_pkcs8, cert, others })
+}
+
+/// Reads a PEM certificate and a PEM PKCS#8 key (from one file or two).
+pub(crate) fn read_pem_identity(cert_path: &Path, key_path: &Path) -> Result<Identity, Failure> {
+    let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("BEGIN RSA PRIVATE KEY") || text.contains("BEGIN EC PRIVATE KEY") {
+        return Err(usage(format!(
+            "{} is a traditional key; convert it: openssl pkcs8 -topk8 -nocrypt -in KEY -out key.p8.pem",
+            key_path.display()
+        )));
+    }
+    let key_pkcs8 =
+        zeroize::Zeroizing::new(pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default());
+    Ok(Identity { key_pkcs8, cert, others: Vec::new() })
+}
+
 fn micalg(kind: PublicKeyKind) -> &'static str {
     match kind {
         PublicKeyKind::Ec(certdesk_pki::key::Curve::P384) => "sha-384",
@@ -214,41 +253,13 @@ pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
 }
 
 fn sign(args: SignArgs) -> Result<(), Failure> {
-    let (key, cert, mut chain) = match (&args.p12, &args.password_file, &args.cert, &args.key) {
-        (Some(p12), Some(password_file), _, _) => {
-            let password = read_secret_file(password_file, "password")?;
-            let bytes = std::fs::read(p12).map_err(|e| usage(format!("cannot read {}: {e}", p12.display())))?;
-            let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
-                certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
-                other => usage(format!("{}: {other}", p12.display())),
-            })?;
-            let key_der =
-                contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", p12.display())))?;
-            let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", p12.display())))?;
-            let key = PrivateKey::from_pkcs8_der(&key_der).map_err(|e| usage(e.to_string()))?;
-            let chain: Vec<Vec<u8>> = contents.certificates.into_iter().filter(|c| *c != leaf).collect();
-            (key, leaf, chain)
-        }
-        (_, _, Some(cert_path), Some(key_path)) => {
-            let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
-            let bytes = zeroize::Zeroizing::new(
-                std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
-            );
-            let text = String::from_utf8_lossy(&bytes);
-            if text.contains("BEGIN RSA PRIVATE KEY") || text.contains("BEGIN EC PRIVATE KEY") {
-                return Err(usage(format!(
-                    "{} is a traditional key; convert it: openssl pkcs8 -topk8 -nocrypt -in KEY -out key.p8.pem",
-                    key_path.display()
-                )));
-            }
-            let der = zeroize::Zeroizing::new(
-                pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default(),
-            );
-            let key = PrivateKey::from_pkcs8_der(&der).map_err(|e| usage(format!("{}: {e}", key_path.display())))?;
-            (key, cert, Vec::new())
-        }
+    let identity = match (&args.p12, &args.password_file, &args.cert, &args.key) {
+        (Some(p12), Some(password_file), _, _) => read_p12(p12, password_file)?,
+        (_, _, Some(cert_path), Some(key_path)) => read_pem_identity(cert_path, key_path)?,
         _ => return Err(usage("give --p12 FILE --password-file FILE, or --cert FILE --key FILE")),
     };
+    let key = PrivateKey::from_pkcs8_der(&identity.key_pkcs8).map_err(|e| usage(e.to_string()))?;
+    let (cert, mut chain) = (identity.cert, identity.others);
     let parsed = x509_cert::Certificate::from_der(&cert).map_err(|e| usage(e.to_string()))?;
     if parsed.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
         return Err(usage("the private key does not belong to the certificate"));
@@ -439,25 +450,12 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let cms = find_enveloped(message)?;
     let keys: Vec<envelope::RecipientKey> = match (&args.p12, &args.password_file, &args.cert, &args.key) {
         (Some(p12), Some(password_file), _, _) => {
-            let password = read_secret_file(password_file, "password")?;
-            let bytes = std::fs::read(p12).map_err(|e| usage(format!("cannot read {}: {e}", p12.display())))?;
-            let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
-                certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
-                other => usage(format!("{}: {other}", p12.display())),
-            })?;
-            let key = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", p12.display())))?;
-            let leaf = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", p12.display())))?;
-            vec![envelope::RecipientKey::new(&key, &leaf).map_err(|e| usage(e.to_string()))?]
+            let identity = read_p12(p12, password_file)?;
+            vec![envelope::RecipientKey::new(&identity.key_pkcs8, &identity.cert).map_err(|e| usage(e.to_string()))?]
         }
         (_, _, Some(cert_path), Some(key_path)) => {
-            let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
-            let bytes = zeroize::Zeroizing::new(
-                std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
-            );
-            let der = zeroize::Zeroizing::new(
-                pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default(),
-            );
-            vec![envelope::RecipientKey::new(&der, &cert).map_err(|e| usage(e.to_string()))?]
+            let identity = read_pem_identity(cert_path, key_path)?;
+            vec![envelope::RecipientKey::new(&identity.key_pkcs8, &identity.cert).map_err(|e| usage(e.to_string()))?]
         }
         _ => {
             // The keyring: only the keys the message names are decrypted.
