@@ -810,7 +810,23 @@ fn encrypt(
     match format {
         Format::Modern => Ok(pbes2::encrypt(plaintext, password.as_bytes(), iterations.get(), rng)?),
         Format::Compat => {
-            let salt = random_bytes::<SALT_LEN>(rng)?;
+            // `compat` exists for gpgsm 2.2 among others: draw salts until gpgsm's KDF
+            // derives the same 3DES key as RFC 7292 (see `kdf::derive_noting_gpgsm`).
+            let mut salt = random_bytes::<SALT_LEN>(rng)?;
+            for _ in 0..32 {
+                let (_, gpgsm_agrees) = kdf::derive_noting_gpgsm(
+                    &digest::SHA1_FOR_LEGACY_USE_ONLY,
+                    bmp,
+                    &salt,
+                    kdf::Purpose::Key,
+                    iterations,
+                    24,
+                );
+                if gpgsm_agrees {
+                    break;
+                }
+                salt = random_bytes::<SALT_LEN>(rng)?;
+            }
             let (cipher, iv) = LegacyPbe::TripleDes.cipher(bmp, &salt, iterations)?;
             let ciphertext = cipher
                 .cbc_encrypt(&iv, plaintext)

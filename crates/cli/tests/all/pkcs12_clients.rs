@@ -48,7 +48,7 @@ fn gpgsm_imports_the_compat_p12_with_its_secret_key() {
         "--import",
         "compat.p12",
     ];
-    super::clients::import_with_retry(home, |_| {
+    super::clients::import_p12_into(home, |_| {
         tool_stdin("gpgsm", &args, ca.dir.path(), format!("{P12_PASSWORD}\n").as_bytes())
     });
     let secret = ca.tool("gpgsm", &["--homedir", home, "--batch", "--disable-dirmngr", "--list-secret-keys"]).ok();

@@ -39,6 +39,24 @@ pub(crate) fn derive(
     iterations: NonZeroU32,
     len: usize,
 ) -> Zeroizing<Vec<u8>> {
+    derive_noting_gpgsm(hash, password, salt, purpose, iterations, len).0
+}
+
+/// [`derive`], and whether gpgsm 2.2 derives the same bytes. Its KDF (`minip12.c`,
+/// `string_to_key`) writes each updated `I_j` back with `gcry_mpi_print(USG)`, which
+/// drops leading zero bytes without re-aligning the buffer: whenever an updated block
+/// starts with 0x00 gpgsm derives a different key and reports "decryption failed"
+/// (about one file in 60 with a random salt, seen with gpgsm 2.2.40). OpenSSL, NSS and
+/// Windows are not affected.
+pub(crate) fn derive_noting_gpgsm(
+    hash: &'static digest::Algorithm,
+    password: &[u8],
+    salt: &[u8],
+    purpose: Purpose,
+    iterations: NonZeroU32,
+    len: usize,
+) -> (Zeroizing<Vec<u8>>, bool) {
+    let mut gpgsm_agrees = true;
     let u = hash.output_len();
     let v = hash.block_len();
     // Step 1: D is v copies of ID.
@@ -75,10 +93,13 @@ pub(crate) fn derive(
                 *x = sum.to_be_bytes()[1];
                 carry = sum >> 8;
             }
+            if chunk.first() == Some(&0) {
+                gpgsm_agrees = false;
+            }
         }
     }
     out.truncate(len);
-    out
+    (out, gpgsm_agrees)
 }
 
 #[cfg(test)]
@@ -104,5 +125,21 @@ mod tests {
         assert_eq!(hex::encode_upper(&key[..]), "8AAAE6297B6CB04642AB5B077851284EB7128F1A2A7FBCA3");
         let iv = derive(&digest::SHA1_FOR_LEGACY_USE_ONLY, &pw, &salt, Purpose::Iv, one, 8);
         assert_eq!(hex::encode_upper(&iv[..]), "79993DFE048D3B76");
+    }
+
+    /// A real case: a `compat` file whose key bag gpgsm 2.2.40 could not decrypt
+    /// ("decryption failed"), while OpenSSL could. Its salt makes the updated I block
+    /// start with 0x00; the certificate bag's salt in the same file does not.
+    #[test]
+    fn gpgsm_kdf_disagreement_is_detected() {
+        let bmp = bmp_password("Tq7#mv!2pLx9-river");
+        let iterations = NonZeroU32::new(600_000).unwrap();
+        let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+        let key_bag_salt = hex::decode("C07672CA308106192F775CE5964F3254").unwrap();
+        let cert_bag_salt = hex::decode("134BBBB94A229364AB15886CDF068EC1").unwrap();
+        let (key, agrees) = derive_noting_gpgsm(sha1, &bmp, &key_bag_salt, Purpose::Key, iterations, 24);
+        assert!(!agrees);
+        assert_eq!(key, derive(sha1, &bmp, &key_bag_salt, Purpose::Key, iterations, 24));
+        assert!(derive_noting_gpgsm(sha1, &bmp, &cert_bag_salt, Purpose::Key, iterations, 24).1);
     }
 }
