@@ -21,6 +21,7 @@ use certdesk_ra::error::DomainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod keyring_cmd;
+mod online;
 mod smime_cmd;
 use zeroize::Zeroizing;
 

@@ -10,7 +10,7 @@ use certdesk_smime::signed_data::{self, SignOptions, SignedDataError};
 use clap::{Args, Subcommand, ValueEnum};
 use der::Decode;
 
-use crate::{read_secret_file, usage, write_output, Failure};
+use crate::{online, read_secret_file, usage, write_output, Failure};
 
 /// S/MIME messages.
 #[derive(Subcommand)]
@@ -121,9 +121,9 @@ pub struct DecryptArgs {
 /// How revocation is checked.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum RevocationMode {
-    /// Fail when no current CRL says the signer is not revoked.
+    /// Fail when no current CRL or OCSP answer says the signer is not revoked.
     Require,
-    /// Use the CRLs given; warn when status is unknown.
+    /// Check what can be had; warn when status is unknown.
     Soft,
     /// Do not check.
     Off,
@@ -137,9 +137,20 @@ pub struct VerifyArgs {
     /// CRL files (DER or PEM).
     #[arg(long)]
     crl: Vec<PathBuf>,
-    /// Revocation checking.
+    /// Revocation checking: CRLs in the message and --crl files first, then online
+    /// (OCSP from the certificate's AIA, then its CRL distribution points).
     #[arg(long, value_enum, default_value_t = RevocationMode::Soft)]
     revocation: RevocationMode,
+    /// Do not fetch OCSP responses or CRLs over the network.
+    #[arg(long)]
+    offline: bool,
+    /// Timeout in seconds for each OCSP or CRL fetch.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    fetch_timeout: u64,
+    /// Where fetched OCSP responses and CRLs are cached until their nextUpdate
+    /// (default $XDG_CACHE_HOME/certdesk or ~/.cache/certdesk).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
     /// Input (default stdin).
     #[arg(long = "in")]
     input: Option<PathBuf>,
@@ -337,7 +348,14 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         SignedDataError::Malformed { .. } | SignedDataError::NotSignedData { .. } => usage(e.to_string()),
         other => invalid(other.to_string()),
     })?;
+    crls.extend(verified.crls.iter().cloned());
     let now = time::OffsetDateTime::now_utc();
+    let mut fetcher = (!args.offline).then(|| {
+        online::Fetcher::new(
+            std::time::Duration::from_secs(args.fetch_timeout),
+            args.cache_dir.clone().or_else(online::default_cache_dir),
+        )
+    });
     let sender = from_address(&message);
     let mut report = Vec::new();
     let mut warnings = Vec::new();
@@ -356,15 +374,27 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         let revocation = if args.revocation == RevocationMode::Off {
             "not checked (--revocation off)".to_string()
         } else {
-            match check_crls(&path, &crls, now).map_err(|e| invalid(e.to_string()))? {
-                RevocationStatus::NotRevoked => "not revoked (current CRL)".to_string(),
-                RevocationStatus::Unknown if args.revocation == RevocationMode::Require => {
-                    return Err(invalid(
-                        "revocation status unknown: no current CRL of the issuer (--revocation require)",
-                    ));
+            let offline = check_crls(&path, &crls, now).map_err(|e| invalid(e.to_string()))?;
+            let verdict = match (offline, fetcher.as_mut()) {
+                (RevocationStatus::NotRevoked, _) => {
+                    online::OnlineVerdict::Good { source: "a current CRL given".to_string() }
                 }
-                RevocationStatus::Unknown => {
-                    warnings.push("revocation status unknown (no current CRL given)".to_string());
+                (RevocationStatus::Unknown, Some(fetcher)) => fetcher.check(&path, now),
+                (RevocationStatus::Unknown, None) => {
+                    online::OnlineVerdict::Unknown { reasons: vec!["no current CRL given and --offline".to_string()] }
+                }
+            };
+            match verdict {
+                online::OnlineVerdict::Good { source } => format!("not revoked ({source})"),
+                online::OnlineVerdict::Revoked(e) => return Err(invalid(e.to_string())),
+                online::OnlineVerdict::Unknown { reasons } if args.revocation == RevocationMode::Require => {
+                    return Err(invalid(format!(
+                        "revocation status unknown (--revocation require): {}",
+                        reasons.join("; ")
+                    )));
+                }
+                online::OnlineVerdict::Unknown { reasons } => {
+                    warnings.push(format!("revocation status unknown: {}", reasons.join("; ")));
                     "unknown".to_string()
                 }
             }

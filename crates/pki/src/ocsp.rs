@@ -163,6 +163,34 @@ pub enum OcspError {
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] KeyError),
+    /// The responder answered with an error status instead of a status.
+    #[error("the OCSP responder answered with error status {status} ({})", ErrorStatus::name_of(*status))]
+    ResponderError {
+        /// The OCSPResponseStatus.
+        status: u8,
+    },
+    /// The response does not answer for the certificate asked about.
+    #[error("the OCSP response does not answer for the certificate asked about")]
+    NoAnswerForCertificate,
+    /// No key trusted for this issuer verifies the response's signature.
+    #[error("the OCSP response is not signed by the issuer or by a responder it authorised: {reason}")]
+    UntrustedSignature {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The response is not current.
+    #[error("the OCSP answer is not current at {now} (thisUpdate {this_update}, nextUpdate {next_update:?})")]
+    NotCurrent {
+        /// The time checked.
+        now: OffsetDateTime,
+        /// thisUpdate.
+        this_update: OffsetDateTime,
+        /// nextUpdate.
+        next_update: Option<OffsetDateTime>,
+    },
+    /// The response echoes a nonce other than the one sent.
+    #[error("the OCSP response carries a different nonce than the request (a replayed response?)")]
+    NonceMismatch,
 }
 
 impl OcspError {
@@ -187,7 +215,12 @@ impl OcspError {
             | OcspError::UnsupportedResponseType { .. }
             | OcspError::InconsistentResponse { .. }
             | OcspError::Encode { .. }
-            | OcspError::Sign(_) => ErrorStatus::InternalError,
+            | OcspError::Sign(_)
+            | OcspError::ResponderError { .. }
+            | OcspError::NoAnswerForCertificate
+            | OcspError::UntrustedSignature { .. }
+            | OcspError::NotCurrent { .. }
+            | OcspError::NonceMismatch => ErrorStatus::InternalError,
         }
     }
 }
@@ -239,6 +272,19 @@ impl ErrorStatus {
             ErrorStatus::TryLater => 3,
             ErrorStatus::SigRequired => 5,
             ErrorStatus::Unauthorized => 6,
+        }
+    }
+
+    /// The RFC 6960 name of an OCSPResponseStatus value.
+    pub fn name_of(code: u8) -> &'static str {
+        match code {
+            0 => "successful",
+            1 => "malformedRequest",
+            2 => "internalError",
+            3 => "tryLater",
+            5 => "sigRequired",
+            6 => "unauthorized",
+            _ => "not defined by RFC 6960",
         }
     }
 }
@@ -895,6 +941,148 @@ pub fn parse_response(der: &[u8]) -> Result<ParsedResponse, OcspError> {
     })
 }
 
+/// How long an answer without nextUpdate counts as current after its thisUpdate, and
+/// how far in the future thisUpdate may lie (clock skew), when checking a response.
+pub const RESPONSE_GRACE: time::Duration = time::Duration::minutes(5);
+
+/// How long an answer without nextUpdate counts as current (RFC 6960 section 4.2.2.1:
+/// "responses where nextUpdate is not set are equivalent to a CRL with no time for
+/// nextUpdate"; we accept them for one day after thisUpdate).
+pub const MAX_AGE_WITHOUT_NEXT_UPDATE: time::Duration = time::Duration::days(1);
+
+/// The status of one certificate read from a response that passed [`check_response`].
+/// Only [`check_response`] makes one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckedStatus {
+    status: CertStatus,
+    reason_code: Option<u8>,
+    this_update: OffsetDateTime,
+    next_update: Option<OffsetDateTime>,
+}
+
+impl CheckedStatus {
+    /// good, revoked or unknown.
+    pub fn status(&self) -> &CertStatus {
+        &self.status
+    }
+
+    /// The CRLReason code as sent, for revoked certificates.
+    pub fn reason_code(&self) -> Option<u8> {
+        self.reason_code
+    }
+
+    /// thisUpdate of the answer.
+    pub fn this_update(&self) -> OffsetDateTime {
+        self.this_update
+    }
+
+    /// nextUpdate of the answer; until then the answer may be cached (RFC 5019 section 4).
+    pub fn next_update(&self) -> Option<OffsetDateTime> {
+        self.next_update
+    }
+}
+
+fn is_authorised_responder(candidate_der: &[u8], issuer: &x509_cert::Certificate, now: OffsetDateTime) -> bool {
+    use x509_cert::ext::pkix::ExtendedKeyUsage;
+    let Ok(candidate) = x509_cert::Certificate::from_der(candidate_der) else { return false };
+    let tbs = candidate.tbs_certificate();
+    if tbs.issuer() != issuer.tbs_certificate().subject() {
+        return false;
+    }
+    // RFC 6960 section 4.2.2.2: the responder's certificate carries id-kp-OCSPSigning
+    // and is issued directly by the CA that issued the certificate in question.
+    let eku = crate::issuance::find_extension::<ExtendedKeyUsage>(tbs.extensions());
+    if !eku.is_some_and(|eku| eku.0.contains(&oid::KP_OCSP_SIGNING)) {
+        return false;
+    }
+    let valid = crate::issuance::to_offset(&tbs.validity().not_before).is_some_and(|t| t <= now)
+        && crate::issuance::to_offset(&tbs.validity().not_after).is_some_and(|t| now <= t);
+    let (Ok(candidate_tbs), Some(signature)) = (tbs.to_der(), candidate.signature().as_bytes()) else {
+        return false;
+    };
+    valid
+        && crate::key::verify_signature(
+            issuer.tbs_certificate().subject_public_key_info(),
+            candidate.signature_algorithm(),
+            &candidate_tbs,
+            signature,
+        )
+        .is_ok()
+}
+
+/// Checks a response (DER) to a request about `serial` issued by `issuer_cert_der`, as
+/// an OCSP client must (RFC 6960 section 3.2):
+///
+/// 1. the response status is successful and an answer names the certificate (the
+///    CertID's issuer hashes and serial);
+/// 2. the signature verifies with the issuer's key, or with the key of a certificate in
+///    the response that the issuer signed, that carries id-kp-OCSPSigning and that is
+///    valid at `now` (a delegated responder);
+/// 3. thisUpdate is not later than `now` (allowing [`RESPONSE_GRACE`] of clock skew)
+///    and nextUpdate, if set, not earlier; without nextUpdate the answer counts for
+///    [`MAX_AGE_WITHOUT_NEXT_UPDATE`];
+/// 4. a nonce in the response equals `nonce`. Pre-signed responses (RFC 5019) carry
+///    none, which is accepted.
+pub fn check_response(
+    der: &[u8],
+    issuer_cert_der: &[u8],
+    serial: &[u8],
+    nonce: Option<&[u8]>,
+    now: OffsetDateTime,
+) -> Result<CheckedStatus, OcspError> {
+    let response = parse_response(der)?;
+    if response.status != 0 {
+        return Err(OcspError::ResponderError { status: response.status });
+    }
+    let what = "issuer";
+    let issuer = x509_cert::Certificate::from_der(issuer_cert_der)
+        .map_err(|source| OcspError::BadCertificate { what, source })?;
+    let hashes = IssuerHashes::new(issuer_cert_der)?;
+    let serial = normalize_serial(serial);
+    let answer = response
+        .answers
+        .iter()
+        .find(|a| hashes.matches(&a.cert_id) && a.cert_id.serial == serial)
+        .ok_or(OcspError::NoAnswerForCertificate)?;
+    let Some(algorithm) = &response.signature_algorithm else {
+        return Err(OcspError::UntrustedSignature { reason: "the response has no signature" });
+    };
+    let verifies = |spki: &SubjectPublicKeyInfoOwned| {
+        crate::key::verify_signature(spki, algorithm, &response.tbs_response_data, &response.signature).is_ok()
+    };
+    let signed_by_issuer = verifies(issuer.tbs_certificate().subject_public_key_info());
+    let signed_by_delegate = !signed_by_issuer
+        && response.certs.iter().any(|c| {
+            is_authorised_responder(c, &issuer, now)
+                && x509_cert::Certificate::from_der(c)
+                    .is_ok_and(|cert| verifies(cert.tbs_certificate().subject_public_key_info()))
+        });
+    if !signed_by_issuer && !signed_by_delegate {
+        return Err(OcspError::UntrustedSignature {
+            reason: "neither the issuer's key nor an authorised responder certificate verifies it",
+        });
+    }
+    let current = answer.this_update <= now + RESPONSE_GRACE
+        && match answer.next_update {
+            Some(next) => now <= next,
+            None => now <= answer.this_update + MAX_AGE_WITHOUT_NEXT_UPDATE,
+        };
+    if !current {
+        return Err(OcspError::NotCurrent { now, this_update: answer.this_update, next_update: answer.next_update });
+    }
+    if let (Some(sent), Some(echoed)) = (nonce, response.nonce.as_deref()) {
+        if sent != echoed {
+            return Err(OcspError::NonceMismatch);
+        }
+    }
+    Ok(CheckedStatus {
+        status: answer.status,
+        reason_code: answer.reason_code,
+        this_update: answer.this_update,
+        next_update: answer.next_update,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -1531,5 +1719,75 @@ mod tests {
         assert!(parse_request(&deep).is_err());
         assert!(parse_response(&deep).is_err());
         assert!(parse_response(&[0x30, 0x03, 0x0a, 0x01, 0x04]).is_err(), "status 4 is not used");
+    }
+
+    #[test]
+    fn check_response_accepts_only_signed_current_matching_answers() {
+        let pki = pki();
+        let id = pki.hashes.cert_id(CertIdHash::Sha256, &pki.leaf_serial);
+        let good = respond(&pki, &[answer(&pki, id.clone(), CertStatus::Good)], Some(b"n1"));
+        let checked = check_response(&good, &pki.ca_der, &pki.leaf_serial, Some(b"n1"), NOW).unwrap();
+        assert_eq!(checked.status(), &CertStatus::Good);
+        assert_eq!(checked.next_update(), Some(NOW + time::Duration::days(4)));
+        // Pre-signed responses carry no nonce: accepted.
+        let presigned = respond(&pki, &[answer(&pki, id.clone(), CertStatus::Good)], None);
+        assert!(check_response(&presigned, &pki.ca_der, &pki.leaf_serial, Some(b"n1"), NOW).is_ok());
+        // Signed by the CA itself.
+        let by_ca =
+            build_response(&pki.ca_key, &pki.ca_der, &[answer(&pki, id.clone(), CertStatus::Good)], NOW, None).unwrap();
+        assert!(check_response(&by_ca, &pki.ca_der, &pki.leaf_serial, None, NOW).is_ok());
+        // Revoked, with its reason.
+        let at = NOW - time::Duration::hours(1);
+        let revoked = CertStatus::Revoked { at, reason: Some(RevocationReason::KeyCompromise) };
+        let resp = respond(&pki, &[answer(&pki, id.clone(), revoked.clone())], None);
+        let checked = check_response(&resp, &pki.ca_der, &pki.leaf_serial, None, NOW).unwrap();
+        assert_eq!(checked.status(), &revoked);
+        assert_eq!(checked.reason_code(), Some(1));
+
+        // Another serial: no answer for it.
+        let err = check_response(&good, &pki.ca_der, &[0x42], None, NOW).unwrap_err();
+        assert!(matches!(err, OcspError::NoAnswerForCertificate), "{err}");
+        // Nonce echoed but different: a replay.
+        let err = check_response(&good, &pki.ca_der, &pki.leaf_serial, Some(b"other"), NOW).unwrap_err();
+        assert!(matches!(err, OcspError::NonceMismatch), "{err}");
+        // Not current: before thisUpdate (beyond the grace) and after nextUpdate.
+        for at in [NOW - time::Duration::hours(1), NOW + time::Duration::days(5)] {
+            let err = check_response(&good, &pki.ca_der, &pki.leaf_serial, None, at).unwrap_err();
+            assert!(matches!(err, OcspError::NotCurrent { .. }), "{err}");
+        }
+        // A tampered signature.
+        let mut tampered = good.clone();
+        let last = tampered.len() - 3;
+        tampered[last] ^= 1;
+        let err = check_response(&tampered, &pki.ca_der, &pki.leaf_serial, None, NOW).unwrap_err();
+        assert!(matches!(err, OcspError::UntrustedSignature { .. } | OcspError::Malformed { .. }), "{err}");
+        // A rogue CA with the same name signs with its own key and includes its certificate.
+        let rng = SystemRandom::new();
+        let org = Organization::new("Certdesk Test", "DE", None).unwrap();
+        let rogue_key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
+        let rogue = build_ca_certificate(
+            &CaCertificateRequest {
+                subject: ca_name("Certdesk Test CA", &org).unwrap(),
+                public_key: rogue_key.public_key().clone(),
+                not_before: datetime!(2025-01-01 0:00 UTC),
+                not_after: datetime!(2035-01-01 0:00 UTC),
+                path_len: Some(0),
+                email_protection_only: true,
+            },
+            None,
+            &rogue_key,
+            &rng,
+        )
+        .unwrap();
+        let forged = build_response(&rogue_key, &rogue, &[answer(&pki, id, CertStatus::Good)], NOW, None).unwrap();
+        let err = check_response(&forged, &pki.ca_der, &pki.leaf_serial, None, NOW).unwrap_err();
+        assert!(matches!(err, OcspError::UntrustedSignature { .. }), "{err}");
+        // An error status.
+        let err = check_response(&error_response(ErrorStatus::TryLater), &pki.ca_der, &pki.leaf_serial, None, NOW)
+            .unwrap_err();
+        assert!(matches!(err, OcspError::ResponderError { status: 3 }), "{err}");
+        assert!(err.to_string().contains("tryLater"));
+        // Garbage.
+        assert!(check_response(b"\x30\x03garbage", &pki.ca_der, &pki.leaf_serial, None, NOW).is_err());
     }
 }

@@ -421,6 +421,8 @@ pub struct VerifiedMessage {
     pub signatures: Vec<VerifiedSignature>,
     /// All certificates carried in the message (DER).
     pub certificates: Vec<Vec<u8>>,
+    /// All CRLs carried in the message (DER, RFC 5652 section 10.2.1); not verified.
+    pub crls: Vec<Vec<u8>>,
 }
 
 /// Parses a ContentInfo(SignedData) in DER or BER and checks every SignerInfo
@@ -495,7 +497,15 @@ pub fn verify(
     }
     let certificates =
         message_certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(malformed("certificate"))?;
-    Ok(VerifiedMessage { content, signatures, certificates })
+    let mut crls = Vec::new();
+    if let Some(set) = &signed_data.crls {
+        for choice in set.0.iter() {
+            if let cms::revocation::RevocationInfoChoice::Crl(crl) = choice {
+                crls.push(crl.to_der().map_err(malformed("CRL"))?);
+            }
+        }
+    }
+    Ok(VerifiedMessage { content, signatures, certificates, crls })
 }
 
 fn matches_signer(sid: &SignerIdentifier, cert: &Certificate) -> bool {

@@ -19,18 +19,12 @@ impl Drop for Server {
 }
 
 fn start(ca: &Ca) -> Server {
+    start_on(ca, "127.0.0.1:0")
+}
+
+fn start_on(ca: &Ca, listen: &str) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args([
-            "--data",
-            "data",
-            "--passphrase-file",
-            "pass",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--refresh-seconds",
-            "1",
-        ])
+        .args(["--data", "data", "--passphrase-file", "pass", "serve", "--listen", listen, "--refresh-seconds", "1"])
         .current_dir(ca.dir.path())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -225,4 +219,77 @@ fn two_serve_processes_on_one_postgresql_database_agree() {
         ca.run(&["audit", "verify"]).ok();
     }
     let _ = tool("psql", &[&base, "-q", "-c", &format!("DROP DATABASE {name} WITH (FORCE)")], &here);
+}
+
+/// Issue 5 item 3: `smime verify --revocation require` asks the running responder.
+#[test]
+fn smime_verify_asks_the_running_responder() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let ca = Ca::with_init_args(&["--key", "p384", "--base-url", &base]);
+    ca.split_chain();
+    ca.issue_p12("p256", "modern", "jane.p12").ok();
+    ca.tool(
+        "openssl",
+        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
+    )
+    .ok();
+    std::fs::write(ca.path("msg.txt"), "From: jane.doe@example.org\nSubject: Hi\n\nHello\n").unwrap();
+    ca.run(&["smime", "sign", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "msg.txt", "--out", "s.eml"])
+        .ok();
+    let verify = |cache: &str, mode: &str| {
+        let _ = std::fs::remove_file(ca.path("content.txt"));
+        ca.run(&[
+            "smime",
+            "verify",
+            "--trust",
+            "root.pem",
+            "--revocation",
+            mode,
+            "--cache-dir",
+            cache,
+            "--fetch-timeout",
+            "3",
+            "--in",
+            "s.eml",
+            "--out",
+            "content.txt",
+        ])
+    };
+    let server = start_on(&ca, &format!("127.0.0.1:{port}"));
+
+    let good = verify("cache-a", "require").ok();
+    assert!(good.stderr.contains(&format!("not revoked (OCSP {base}/ocsp)")), "{}", good.stderr);
+
+    let serial = ca.serial_of(&ca.path("jane.pem"));
+    ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();
+    let mut attempt = 0;
+    assert!(
+        wait_for(|| {
+            attempt += 1;
+            let run = verify(&format!("fresh-{attempt}"), "require");
+            run.code == 1 && run.stderr.contains("revoked") && run.stderr.contains("reason code 1")
+        }),
+        "smime verify never saw the revocation through OCSP"
+    );
+    assert!(!ca.path("content.txt").exists(), "content written for a revoked signer");
+    // An answer cached earlier counts until its nextUpdate (RFC 5019 section 4): this is
+    // the documented price of caching, as in every OCSP client.
+    verify("cache-a", "require").ok();
+
+    // The responder gone: require fails and names the cause, soft warns.
+    drop(server);
+    let run = verify("cache-b", "require");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("revocation status unknown") && run.stderr.contains("cannot connect"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ca.path("content.txt").exists());
+    let run = verify("cache-b", "soft").ok();
+    assert!(run.stderr.contains("warning: revocation status unknown"), "{}", run.stderr);
 }

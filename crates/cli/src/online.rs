@@ -1,0 +1,396 @@
+//! Online revocation checking for `certdesk smime verify` (issue 5 item 3): OCSP
+//! (RFC 6960, preferred) from the certificate's Authority Information Access, then the
+//! CRL from its CRL distribution points (RFC 5280 4.2.1.13), over plain HTTP with
+//! timeouts and a size cap, with a small cache.
+//!
+//! Only `http://` URLs are fetched: RFC 5280 4.2.1.13 and RFC 6960 Appendix A use
+//! HTTP; the answers are signed, so transport security adds nothing and HTTPS would need
+//! its own revocation check. Everything fetched is checked (`pki::ocsp::check_response`,
+//! `pki::path::check_crls`) before it counts or is cached; a cached answer is checked
+//! again when read, so a stale or tampered cache entry is ignored.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use certdesk_pki::ocsp::{self, CertIdHash, CertStatus, IssuerHashes};
+use certdesk_pki::path::{check_crls, PathError, RevocationStatus, ValidatedPath};
+use der::Decode;
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints};
+use x509_cert::Certificate;
+
+/// The largest body accepted: an OCSP response is a few KiB; a CRL of a large CA a few
+/// tens of MiB.
+const MAX_OCSP_BODY: usize = 64 * 1024;
+const MAX_CRL_BODY: usize = 64 * 1024 * 1024;
+
+/// What online checking found for one certificate.
+pub enum OnlineVerdict {
+    /// A current, signed answer says the certificate is not revoked.
+    Good {
+        /// Where the answer came from, for the report.
+        source: String,
+    },
+    /// The certificate is revoked.
+    Revoked(PathError),
+    /// No source gave a usable answer; the reasons, one per source tried.
+    Unknown {
+        /// What went wrong with each source.
+        reasons: Vec<String>,
+    },
+}
+
+/// Fetches OCSP responses and CRLs with a per-request timeout and keeps what it fetched
+/// in memory (one verification may check several signers of one CA) and, when a cache
+/// directory is set, on disk.
+pub struct Fetcher {
+    timeout: Duration,
+    cache_dir: Option<PathBuf>,
+    memory: HashMap<String, Vec<u8>>,
+}
+
+impl Fetcher {
+    /// A fetcher with `timeout` per request (connect, send and receive together).
+    pub fn new(timeout: Duration, cache_dir: Option<PathBuf>) -> Self {
+        Self { timeout, cache_dir, memory: HashMap::new() }
+    }
+
+    /// Checks the leaf of `path` online at `now`.
+    pub fn check(&mut self, path: &ValidatedPath, now: OffsetDateTime) -> OnlineVerdict {
+        let (Some(leaf_der), Some(issuer_der)) = (path.chain().first(), path.chain().get(1)) else {
+            return OnlineVerdict::Unknown {
+                reasons: vec!["the signer's certificate is itself a trust anchor".into()],
+            };
+        };
+        let Ok(leaf) = Certificate::from_der(leaf_der) else {
+            return OnlineVerdict::Unknown { reasons: vec!["the signer's certificate cannot be read".into()] };
+        };
+        let mut reasons = Vec::new();
+        for url in ocsp_urls(&leaf) {
+            match self.ocsp(&url, &leaf, issuer_der, now) {
+                Ok(checked) => match checked.status() {
+                    CertStatus::Good => return OnlineVerdict::Good { source: format!("OCSP {url}") },
+                    CertStatus::Revoked { at, .. } => {
+                        return OnlineVerdict::Revoked(PathError::Revoked {
+                            subject: certdesk_pki::subject::rfc4514(leaf.tbs_certificate().subject()),
+                            at: *at,
+                            reason: checked.reason_code(),
+                        })
+                    }
+                    CertStatus::Unknown => reasons.push(format!("OCSP {url}: the responder does not know it")),
+                },
+                Err(e) => reasons.push(format!("OCSP {url}: {e}")),
+            }
+        }
+        for url in crl_urls(&leaf) {
+            match self.crl(&url, path, now) {
+                Ok(RevocationStatus::NotRevoked) => return OnlineVerdict::Good { source: format!("CRL {url}") },
+                Ok(RevocationStatus::Unknown) => reasons.push(format!("CRL {url}: not a current CRL of the issuer")),
+                Err(revoked @ PathError::Revoked { .. }) => return OnlineVerdict::Revoked(revoked),
+                Err(e) => reasons.push(format!("CRL {url}: {e}")),
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("the certificate names no OCSP responder and no CRL distribution point".into());
+        }
+        OnlineVerdict::Unknown { reasons }
+    }
+
+    fn ocsp(
+        &mut self,
+        url: &str,
+        leaf: &Certificate,
+        issuer_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<ocsp::CheckedStatus, String> {
+        let serial = leaf.tbs_certificate().serial_number().as_bytes();
+        let key = cache_key("ocsp", &[url.as_bytes(), issuer_der, serial]);
+        if let Some(cached) = self.cached(&key) {
+            if let Ok(checked) = ocsp::check_response(&cached, issuer_der, serial, None, now) {
+                return Ok(checked);
+            }
+        }
+        let hashes = IssuerHashes::new(issuer_der).map_err(|e| e.to_string())?;
+        // SHA-1 CertIDs are what RFC 5019 responders (and ours) index by; SHA-256 is
+        // also understood by ours, but many responders answer only SHA-1.
+        let cert_id = hashes.cert_id(CertIdHash::Sha1, serial);
+        let mut nonce = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness for the nonce".to_string())?;
+        let request = ocsp::build_request(&[cert_id], Some(&nonce)).map_err(|e| e.to_string())?;
+        let body = http(url, Some(("application/ocsp-request", &request)), self.timeout, MAX_OCSP_BODY)?;
+        let checked = ocsp::check_response(&body, issuer_der, serial, Some(&nonce), now).map_err(|e| e.to_string())?;
+        self.store(&key, &body);
+        Ok(checked)
+    }
+
+    fn crl(&mut self, url: &str, path: &ValidatedPath, now: OffsetDateTime) -> Result<RevocationStatus, PathError> {
+        let key = cache_key("crl", &[url.as_bytes()]);
+        if let Some(cached) = self.cached(&key) {
+            if check_crls(path, std::slice::from_ref(&cached), now)? == RevocationStatus::NotRevoked {
+                return Ok(RevocationStatus::NotRevoked);
+            }
+        }
+        let body = http(url, None, self.timeout, MAX_CRL_BODY).map_err(|reason| PathError::Malformed { reason })?;
+        let status = check_crls(path, std::slice::from_ref(&body), now)?;
+        if status == RevocationStatus::NotRevoked {
+            self.store(&key, &body);
+        }
+        Ok(status)
+    }
+
+    fn cached(&self, key: &str) -> Option<Vec<u8>> {
+        if let Some(bytes) = self.memory.get(key) {
+            return Some(bytes.clone());
+        }
+        let dir = self.cache_dir.as_ref()?;
+        std::fs::read(dir.join(key)).ok()
+    }
+
+    /// Keeps a checked answer. A failing disk cache only costs a refetch next time.
+    fn store(&mut self, key: &str, bytes: &[u8]) {
+        self.memory.insert(key.to_string(), bytes.to_vec());
+        let Some(dir) = &self.cache_dir else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let temp = dir.join(format!(".{key}.{}", std::process::id()));
+        if std::fs::write(&temp, bytes).is_ok() && std::fs::rename(&temp, dir.join(key)).is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+    }
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/certdesk` or `~/.cache/certdesk`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir).join("certdesk")),
+        None => std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache/certdesk")),
+    }
+}
+
+fn cache_key(kind: &str, parts: &[&[u8]]) -> String {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in parts {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part);
+    }
+    format!("{kind}-{}.der", hex::encode(context.finish().as_ref()))
+}
+
+/// The OCSP responder URLs of the certificate's AIA extension (RFC 5280 4.2.2.1).
+pub fn ocsp_urls(cert: &Certificate) -> Vec<String> {
+    let aia = certdesk_pki::issuance::find_extension::<AuthorityInfoAccessSyntax>(cert.tbs_certificate().extensions());
+    aia.map(|aia| {
+        aia.0
+            .iter()
+            .filter(|ad| ad.access_method == certdesk_pki::oid::AD_OCSP)
+            .filter_map(|ad| match &ad.access_location {
+                GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
+                _ => None,
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The URLs of the certificate's CRL distribution points (RFC 5280 4.2.1.13).
+pub fn crl_urls(cert: &Certificate) -> Vec<String> {
+    let dps = certdesk_pki::issuance::find_extension::<CrlDistributionPoints>(cert.tbs_certificate().extensions());
+    dps.map(|dps| {
+        dps.0
+            .iter()
+            .filter_map(|dp| match &dp.distribution_point {
+                Some(DistributionPointName::FullName(names)) => Some(names),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|name| match name {
+                GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
+                _ => None,
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// An `http://host[:port]/path` URL taken apart.
+struct HttpUrl {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Result<HttpUrl, String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err("only http:// URLs are fetched".into());
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() || authority.contains('@') || path.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err("the URL is not a plain http://host/path URL".into());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+            (host.to_string(), port.parse::<u16>().map_err(|_| "the URL's port is not a number".to_string())?)
+        }
+        _ => (authority.to_string(), 80),
+    };
+    Ok(HttpUrl { host: host.trim_start_matches('[').trim_end_matches(']').to_string(), port, path: path.to_string() })
+}
+
+/// One HTTP/1.0 request (GET, or POST with `body`), the whole exchange bounded by
+/// `timeout`; returns the body of a 200 response of at most `max` bytes.
+fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -> Result<Vec<u8>, String> {
+    let parsed = parse_url(url)?;
+    let deadline = Instant::now() + timeout;
+    let addrs = (parsed.host.as_str(), parsed.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", parsed.host))?;
+    let mut last = format!("{} has no address", parsed.host);
+    let mut stream = None;
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let remaining = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err("timed out".to_string())
+        } else {
+            Ok(left)
+        }
+    };
+    stream.set_write_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
+    let host_header = if parsed.port == 80 { parsed.host.clone() } else { format!("{}:{}", parsed.host, parsed.port) };
+    let mut request = match body {
+        Some((content_type, bytes)) => format!(
+            "POST {} HTTP/1.0\r\nHost: {host_header}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nUser-Agent: certdesk\r\n\r\n",
+            parsed.path,
+            bytes.len()
+        )
+        .into_bytes(),
+        None => format!("GET {} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: certdesk\r\n\r\n", parsed.path).into_bytes(),
+    };
+    if let Some((_, bytes)) = body {
+        request.extend_from_slice(bytes);
+    }
+    stream.write_all(&request).map_err(|e| format!("sending failed: {e}"))?;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        stream.set_read_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if raw.len() > max + 16 * 1024 {
+                    return Err(format!("the answer is larger than {max} bytes"));
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return Err("timed out".into())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("receiving failed: {e}")),
+        }
+    }
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("the answer is not an HTTP response")?;
+    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default()).to_string();
+    let body = raw.get(split + 4..).unwrap_or_default();
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!("HTTP status {status}"));
+    }
+    let declared = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok()).flatten()
+    });
+    if let Some(len) = declared {
+        if body.len() < len {
+            return Err("the answer was cut short".into());
+        }
+        return Ok(body.get(..len).unwrap_or_default().to_vec());
+    }
+    if body.len() > max {
+        return Err(format!("the answer is larger than {max} bytes"));
+    }
+    Ok(body.to_vec())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_taken_apart_or_refused() {
+        let u = parse_url("http://pki.example.org/ocsp").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("pki.example.org", 80, "/ocsp"));
+        let u = parse_url("http://127.0.0.1:8080").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/"));
+        let u = parse_url("http://[::1]:81/crl/issuing.crl").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 81));
+        for bad in ["https://x/", "ldap://x/", "http://", "http://user@x/", "http://x:port/", "http://x/a b"] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fetching_fails_cleanly_on_refused_slow_and_oversized_answers() {
+        // Nothing listens: refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = http(&format!("http://{addr}/x"), None, Duration::from_secs(2), 100).unwrap_err();
+        assert!(err.contains("cannot connect"), "{err}");
+
+        // A server that accepts and never answers: timed out, in about the timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(s);
+        });
+        let start = Instant::now();
+        let err = http(&format!("http://{addr}/x"), None, Duration::from_millis(300), 100).unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        hold.join().unwrap();
+
+        // Oversized, not 200, and cut short.
+        for (answer, expect) in [
+            ("HTTP/1.0 200 OK\r\n\r\n".to_string() + &"x".repeat(200_000), "larger than"),
+            ("HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_string(), "HTTP status 404"),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc".to_string(), "cut short"),
+        ] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer.as_bytes());
+            });
+            let err = http(&format!("http://{addr}/x"), None, Duration::from_secs(5), 100).unwrap_err();
+            assert!(err.contains(expect), "{err}");
+            server.join().unwrap();
+        }
+    }
+}
