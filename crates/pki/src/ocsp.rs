@@ -1739,7 +1739,7 @@ mod tests {
         // Revoked, with its reason.
         let at = NOW - time::Duration::hours(1);
         let revoked = CertStatus::Revoked { at, reason: Some(RevocationReason::KeyCompromise) };
-        let resp = respond(&pki, &[answer(&pki, id.clone(), revoked.clone())], None);
+        let resp = respond(&pki, &[answer(&pki, id.clone(), revoked)], None);
         let checked = check_response(&resp, &pki.ca_der, &pki.leaf_serial, None, NOW).unwrap();
         assert_eq!(checked.status(), &revoked);
         assert_eq!(checked.reason_code(), Some(1));
