@@ -10,3 +10,4 @@ pub mod http;
 pub mod issuer;
 pub mod status;
 pub mod store;
+pub mod workflow;
