@@ -16,7 +16,7 @@ use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::password::check_strength;
 use certdesk_pki::pkcs12;
 use certdesk_pki::profile::ProfileId;
-use certdesk_pki::subject::{ca_name, Person};
+use certdesk_pki::subject::{ca_name, EmailAddress, NameField, Person};
 use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -28,6 +28,7 @@ use crate::datadir::{read, write, DataDir};
 use crate::error::{DomainError, ErrorCode};
 use crate::issuer::{read_cert_pem, Issuer};
 use crate::store::{CertificateRecord, CrlRecord, Store};
+use crate::workflow::{Application, Event};
 
 /// Validity of the root CA (20 years) and the issuing CA (10 years).
 const ROOT_DAYS: i64 = 7305;
@@ -375,6 +376,33 @@ impl Authority {
         requests: Vec<(IssueInput, AcceptedPublicKey)>,
         actor: &str,
     ) -> Result<Vec<Issued>, DomainError> {
+        self.issue_batch_for(issuer, requests, actor, None).await
+    }
+
+    /// Issues the certificate of an approved application for a key the applicant holds.
+    /// The application moves to `issued` in the same transaction (never twice).
+    pub async fn issue_for_application(
+        &self,
+        issuer: &Issuer,
+        app: &Application,
+        public_key: AcceptedPublicKey,
+        actor: &str,
+    ) -> Result<Issued, DomainError> {
+        let input = application_input(app)?;
+        let mut issued = self.issue_batch_for(issuer, vec![(input, public_key)], actor, Some(app)).await?;
+        issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))
+    }
+
+    async fn issue_batch_for(
+        &self,
+        issuer: &Issuer,
+        requests: Vec<(IssueInput, AcceptedPublicKey)>,
+        actor: &str,
+        app: Option<&Application>,
+    ) -> Result<Vec<Issued>, DomainError> {
+        if app.is_some() && requests.len() != 1 {
+            return Err(internal("an application gets exactly one certificate"));
+        }
         let now = self.clock.now();
         let at = now.unix_timestamp();
         let rng = SystemRandom::new();
@@ -434,7 +462,20 @@ impl Authority {
                 revocation_reason: None,
             })
         };
-        let records = self.store.record_issuances(&serials, at, sign, &events).await?;
+        let issued_app = match (app, serials.first()) {
+            (Some(app), Some(serial)) => Some(
+                app.apply(&Event::Issued { serial: serial.clone(), at })
+                    .map_err(|e| DomainError::new(ErrorCode::Conflict, e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let mut events = events;
+        if let (Some(app), Some(event)) = (app, events.first_mut()) {
+            if let Some(details) = event.details.as_object_mut() {
+                details.insert("application".into(), json!(app.id));
+            }
+        }
+        let records = self.store.record_issuances_for(&serials, at, sign, &events, issued_app.as_ref()).await?;
         let chain = issuer.chain().to_vec();
         Ok(records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect())
     }
@@ -449,13 +490,31 @@ impl Authority {
         delivery: Pkcs12Delivery,
         actor: &str,
     ) -> Result<(Issued, Vec<u8>), DomainError> {
+        self.issue_with_generated_key_for(issuer, input, key, delivery, actor, None).await
+    }
+
+    /// [`Authority::issue_with_generated_key`] for an approved application (which moves
+    /// to `issued` in the issuance's transaction).
+    pub async fn issue_with_generated_key_for(
+        &self,
+        issuer: &Issuer,
+        input: &IssueInput,
+        key: KeyAlgorithm,
+        delivery: Pkcs12Delivery,
+        actor: &str,
+        app: Option<&Application>,
+    ) -> Result<(Issued, Vec<u8>), DomainError> {
         let personal =
             [input.person.email.local_part(), input.person.given_name.as_str(), input.person.surname.as_str()];
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
         let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
         let public_key = private.accepted_public_key().map_err(internal)?;
-        let issued = self.issue(issuer, input, public_key, actor).await?;
+        let issued = self
+            .issue_batch_for(issuer, vec![(input.clone(), public_key)], actor, app)
+            .await?
+            .pop()
+            .ok_or_else(|| internal("an issuance of one returned nothing"))?;
         let iterations = self.config.pkcs12_iterations;
         let cert = issued.record.der.clone();
         let chain = issued.chain.clone();
@@ -541,6 +600,19 @@ impl Authority {
         let rows = self.store.audit_log().await?;
         verify(&rows).map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
     }
+}
+
+/// The issuance input of an application: its person and profile, validated again.
+pub fn application_input(app: &Application) -> Result<IssueInput, DomainError> {
+    let refused = |e: &dyn std::fmt::Display| DomainError::new(ErrorCode::Refused, e.to_string());
+    Ok(IssueInput {
+        person: Person {
+            email: EmailAddress::parse(&app.email).map_err(|e| refused(&e))?,
+            given_name: NameField::parse("given name", &app.given_name).map_err(|e| refused(&e))?,
+            surname: NameField::parse("surname", &app.surname).map_err(|e| refused(&e))?,
+        },
+        profile: ProfileId::parse(&app.profile).map_err(|e| refused(&e))?,
+    })
 }
 
 /// A prepared request waiting for its signature.

@@ -24,6 +24,14 @@ pub enum ErrorCode {
     Config = 1007,
     /// The audit log failed verification.
     AuditBroken = 1008,
+    /// The request conflicts with the current state (changed meanwhile, already done).
+    Conflict = 1009,
+    /// Not signed in, or the sign-in link or code is invalid or used.
+    Unauthenticated = 1010,
+    /// Signed in, but not allowed to do this.
+    Forbidden = 1011,
+    /// Too many attempts; try again later.
+    TooManyRequests = 1012,
     /// Database failure.
     Database = 1501,
     /// Internal failure (crypto library, I/O).
@@ -61,7 +69,14 @@ impl DomainError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self.code,
-            ErrorCode::Refused | ErrorCode::AlreadyRevoked | ErrorCode::NotFound | ErrorCode::AuditBroken
+            ErrorCode::Refused
+                | ErrorCode::AlreadyRevoked
+                | ErrorCode::NotFound
+                | ErrorCode::AuditBroken
+                | ErrorCode::Conflict
+                | ErrorCode::Unauthenticated
+                | ErrorCode::Forbidden
+                | ErrorCode::TooManyRequests
         )
     }
 }

@@ -7,11 +7,21 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod portal;
+
+pub use portal::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, UserRecord};
+
 use crate::audit::{seal, AuditEvent};
 use crate::error::{DomainError, ErrorCode};
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_portal.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_portal.sql")),
+];
 
 /// The database.
 #[derive(Clone, Debug)]
@@ -207,8 +217,26 @@ impl Store {
         &self,
         serials: &[String],
         now: i64,
+        sign: F,
+        events: &[AuditEvent],
+    ) -> Result<Vec<CertificateRecord>, DomainError>
+    where
+        F: FnMut(usize) -> Result<CertificateRecord, DomainError>,
+    {
+        self.record_issuances_for(serials, now, sign, events, None).await
+    }
+
+    /// [`Store::record_issuances`] for one application: in the same transaction, and
+    /// before anything is signed, the application moves to `issued` (`issued_app`, made
+    /// by the workflow, with the serial) only if it still has the version it was read
+    /// with; so two processes can never issue twice for one application.
+    pub async fn record_issuances_for<F>(
+        &self,
+        serials: &[String],
+        now: i64,
         mut sign: F,
         events: &[AuditEvent],
+        issued_app: Option<&crate::workflow::Application>,
     ) -> Result<Vec<CertificateRecord>, DomainError>
     where
         F: FnMut(usize) -> Result<CertificateRecord, DomainError>,
@@ -217,6 +245,25 @@ impl Store {
             return Err(DomainError::new(ErrorCode::Internal, "every issuance needs exactly one audit event"));
         }
         let mut tx = self.pool.begin().await?;
+        if let Some(app) = issued_app {
+            let claimed = sqlx::query(
+                "UPDATE applications SET state = $1, updated_at = $2, version = $3 WHERE id = $4 AND version = $5 \
+                 AND state = 'approved'",
+            )
+            .bind(app.state.name())
+            .bind(app.updated_at)
+            .bind(app.version)
+            .bind(&app.id)
+            .bind(app.version - 1)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() != 1 {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "a certificate was already issued for this application, or it changed meanwhile",
+                ));
+            }
+        }
         for chunk in serials.chunks(ROWS_PER_INSERT) {
             let sql = format!("INSERT INTO serials (serial, reserved_at) VALUES {}", placeholders(chunk.len(), 2));
             let mut query = sqlx::query(&sql);
@@ -272,6 +319,13 @@ impl Store {
             rows.push(row);
         }
         insert_audit_rows(&mut tx, &rows).await?;
+        if let Some(app) = issued_app {
+            sqlx::query("UPDATE applications SET serial = $1 WHERE id = $2")
+                .bind(&app.serial)
+                .bind(&app.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(certs)
     }
