@@ -36,11 +36,11 @@ mod policy;
 use std::collections::BTreeSet;
 
 use der::asn1::ObjectIdentifier;
-use der::{Decode, Encode};
+use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, KeyUsages,
-    NameConstraints, PolicyConstraints, PolicyMappings, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, KeyUsages, NameConstraints,
+    PolicyConstraints, PolicyMappings, SubjectKeyIdentifier,
 };
 use x509_cert::Certificate;
 
@@ -206,6 +206,39 @@ impl Default for ValidationOptions {
     }
 }
 
+impl ValidationOptions {
+    /// These options, for `purpose`.
+    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
+    /// These options, with `policies` as the user-initial-policy-set.
+    pub fn with_user_initial_policy_set(mut self, policies: PolicySet) -> Self {
+        self.user_initial_policy_set = policies;
+        self
+    }
+
+    /// These options, with initial-explicit-policy set: the path must be valid for at
+    /// least one policy of the user-initial-policy-set.
+    pub fn with_initial_explicit_policy(mut self) -> Self {
+        self.initial_explicit_policy = true;
+        self
+    }
+
+    /// These options, with initial-policy-mapping-inhibit set.
+    pub fn with_initial_policy_mapping_inhibit(mut self) -> Self {
+        self.initial_policy_mapping_inhibit = true;
+        self
+    }
+
+    /// These options, with initial-any-policy-inhibit set.
+    pub fn with_initial_any_policy_inhibit(mut self) -> Self {
+        self.initial_any_policy_inhibit = true;
+        self
+    }
+}
+
 /// A validated path, leaf first, ending at a trust anchor. Only [`validate`] and
 /// [`validate_with`] make one.
 #[derive(Debug)]
@@ -250,9 +283,9 @@ pub(crate) fn decode_extension<T: der::oid::AssociatedOid + for<'a> Decode<'a>>(
 ) -> Result<Option<T>, PathError> {
     let extensions = cert.tbs_certificate().extensions();
     let Some(ext) = extensions.into_iter().flatten().find(|e| e.extn_id == T::OID) else { return Ok(None) };
-    T::from_der(ext.extn_value.as_bytes()).map(Some).map_err(|e| PathError::Malformed {
-        reason: format!("extension {} of {}: {e}", T::OID, subject_of(cert)),
-    })
+    T::from_der(ext.extn_value.as_bytes())
+        .map(Some)
+        .map_err(|e| PathError::Malformed { reason: format!("extension {} of {}: {e}", T::OID, subject_of(cert)) })
 }
 
 pub(crate) fn names_equal(a: &x509_cert::name::Name, b: &x509_cert::name::Name) -> bool {
@@ -275,11 +308,26 @@ fn issued_by(child: &Certificate, issuer: &Certificate) -> bool {
     }
 }
 
-fn signature_ok(child: &Certificate, issuer: &Certificate) -> bool {
-    let Ok(tbs) = child.tbs_certificate().to_der() else { return false };
-    let Some(signature) = child.signature().as_bytes() else { return false };
-    verify_signature(issuer.tbs_certificate().subject_public_key_info(), child.signature_algorithm(), &tbs, signature)
-        .is_ok()
+/// The first element of the outer SEQUENCE of `der`, as encoded: the signed part of a
+/// certificate or CRL. Signatures are checked over these bytes, not over a re-encoding,
+/// which need not be identical (a GeneralizedTime before 2050, for one).
+pub(crate) fn signed_bytes(der: &[u8]) -> Option<&[u8]> {
+    use der::Reader;
+    let mut reader = der::SliceReader::new(der).ok()?;
+    der::Header::decode(&mut reader).ok()?;
+    reader.tlv_bytes().ok()
+}
+
+fn signature_ok(child: &Parsed, issuer: &Certificate) -> bool {
+    let Some(tbs) = signed_bytes(&child.der) else { return false };
+    let Some(signature) = child.cert.signature().as_bytes() else { return false };
+    verify_signature(
+        issuer.tbs_certificate().subject_public_key_info(),
+        child.cert.signature_algorithm(),
+        tbs,
+        signature,
+    )
+    .is_ok()
 }
 
 const KNOWN_CRITICAL: [ObjectIdentifier; 9] = [
@@ -297,10 +345,9 @@ const KNOWN_CRITICAL: [ObjectIdentifier; 9] = [
 fn check_common(cert: &Certificate, now: OffsetDateTime) -> Result<(), PathError> {
     let tbs = cert.tbs_certificate();
     let subject = subject_of(cert);
-    let (Some(not_before), Some(not_after)) = (
-        crate::issuance::to_offset(&tbs.validity().not_before),
-        crate::issuance::to_offset(&tbs.validity().not_after),
-    ) else {
+    let (Some(not_before), Some(not_after)) =
+        (crate::issuance::to_offset(&tbs.validity().not_before), crate::issuance::to_offset(&tbs.validity().not_after))
+    else {
         return Err(PathError::Malformed { reason: format!("the validity of {subject} cannot be read") });
     };
     if now < not_before || now > not_after {
@@ -367,16 +414,15 @@ fn build(leaf: Parsed, intermediates: &[Parsed], anchors: &[Parsed]) -> Result<V
     }
     let mut chain = vec![leaf];
     for _ in 0..MAX_PATH_LEN {
-        let Some(current) = chain.last().map(|c| c.cert.clone()) else { break };
-        if let Some(anchor) = anchors.iter().find(|a| issued_by(&current, &a.cert) && signature_ok(&current, &a.cert)) {
+        let Some(current) = chain.last() else { break };
+        let signs = |issuer: &Parsed| issued_by(&current.cert, &issuer.cert) && signature_ok(current, &issuer.cert);
+        if let Some(anchor) = anchors.iter().find(|a| signs(a)) {
             chain.push(Parsed { der: anchor.der.clone(), cert: anchor.cert.clone() });
             return Ok(chain);
         }
-        let next = intermediates.iter().find(|i| {
-            !chain.iter().any(|c| c.der == i.der) && issued_by(&current, &i.cert) && signature_ok(&current, &i.cert)
-        });
+        let next = intermediates.iter().find(|i| !chain.iter().any(|c| c.der == i.der) && signs(i));
         let Some(next) = next else {
-            return Err(PathError::NoTrustedIssuer { subject: subject_of(&current) });
+            return Err(PathError::NoTrustedIssuer { subject: subject_of(&current.cert) });
         };
         chain.push(Parsed { der: next.der.clone(), cert: next.cert.clone() });
     }

@@ -46,7 +46,9 @@ use x509_cert::ext::Extensions;
 use x509_cert::name::{Name, RdnSequence};
 use x509_cert::Certificate;
 
-use super::{decode_extension, names_equal, parse, subject_of, validate_with, Parsed, PathError, Purpose, ValidatedPath};
+use super::{
+    decode_extension, names_equal, parse, subject_of, validate_with, Parsed, PathError, Purpose, ValidatedPath,
+};
 use crate::issuance::to_offset;
 use crate::key::verify_signature;
 
@@ -90,7 +92,11 @@ struct Crl {
 }
 
 fn find<T: der::oid::AssociatedOid + for<'a> Decode<'a>>(extensions: Option<&Extensions>) -> Result<Option<T>, ()> {
-    match extensions.into_iter().flatten().find(|e| e.extn_id == T::OID) {
+    find_by_oid(extensions, T::OID)
+}
+
+fn find_by_oid<T: for<'a> Decode<'a>>(extensions: Option<&Extensions>, id: ObjectIdentifier) -> Result<Option<T>, ()> {
+    match extensions.into_iter().flatten().find(|e| e.extn_id == id) {
         None => Ok(None),
         Some(e) => T::from_der(e.extn_value.as_bytes()).map(Some).map_err(|_| ()),
     }
@@ -115,12 +121,14 @@ fn parse_crl(der: &[u8]) -> Option<Crl> {
     }) {
         return None;
     }
-    let idp = find::<IssuingDistributionPoint>(extensions).ok()?;
+    // By OID: x509-cert 0.3.0 gives IssuingDistributionPoint the OID of
+    // subjectInfoAccess (1.3.6.1.5.5.7.1.11) instead of id-ce-issuingDistributionPoint.
+    let idp = find_by_oid::<IssuingDistributionPoint>(extensions, ID_CE_ISSUING_DISTRIBUTION_POINT).ok()?;
     let number = find::<CrlNumber>(extensions).ok()?.map(|n| n.0.as_bytes().to_vec());
     let base = find::<BaseCrlNumber>(extensions).ok()?.map(|n| n.0.as_bytes().to_vec());
     let author_key = find::<AuthorityKeyIdentifier>(extensions).ok()?.and_then(|a| a.key_identifier);
     let author_key = author_key.map(|k| k.as_bytes().to_vec());
-    let der_tbs = tbs.to_der().ok()?;
+    let der_tbs = super::signed_bytes(der)?.to_vec();
     Some(Crl { der_tbs, crl, idp, number, base, author_key })
 }
 
@@ -170,7 +178,7 @@ impl Crl {
             // RFC 5280 5.3.3: certificateIssuer names the issuer of this and the following
             // entries of an indirect CRL.
             if self.indirect() {
-                if let Ok(Some(names)) = find_general_names(extensions, ID_CE_CERTIFICATE_ISSUER) {
+                if let Ok(Some(names)) = find_by_oid::<GeneralNames>(extensions, ID_CE_CERTIFICATE_ISSUER) {
                     if let Some(name) = names.iter().find_map(|n| match n {
                         GeneralName::DirectoryName(d) => Some(d.clone()),
                         _ => None,
@@ -187,13 +195,6 @@ impl Crl {
             }
         }
         None
-    }
-}
-
-fn find_general_names(extensions: Option<&Extensions>, id: ObjectIdentifier) -> Result<Option<GeneralNames>, ()> {
-    match extensions.into_iter().flatten().find(|e| e.extn_id == id) {
-        None => Ok(None),
-        Some(e) => GeneralNames::from_der(e.extn_value.as_bytes()).map(Some).map_err(|_| ()),
     }
 }
 
@@ -261,7 +262,9 @@ fn in_scope(cert: &Certificate, dp: &DistributionPoint, crl: &Crl) -> bool {
         }
     }
     let is_ca = decode_extension::<BasicConstraints>(cert).ok().flatten().is_some_and(|b| b.ca);
-    !(idp.only_contains_user_certs && is_ca || idp.only_contains_ca_certs && !is_ca || idp.only_contains_attribute_certs)
+    !(idp.only_contains_user_certs && is_ca
+        || idp.only_contains_ca_certs && !is_ca
+        || idp.only_contains_attribute_certs)
 }
 
 /// The state shared by the checks of one path.
@@ -291,8 +294,11 @@ impl Context<'_> {
                 && names_equal(candidate.tbs_certificate().subject(), crl.issuer())
                 && crl.signed_by(candidate)
         };
-        // Certificates of the path above the one checked are validated already.
-        for above in self.path.iter().skip(index + 1) {
+        // Certificates of the path above the one checked are validated already. When
+        // the path is that of a CRL issuer (depth > 0), its own key may have signed the
+        // CRL that covers it (as in PKITS 4.14.30): the path of that key is validated.
+        let first = if self.depth > 0 && index == 0 { 0 } else { index + 1 };
+        for above in self.path.iter().skip(first) {
             if key_ok(&above.cert) {
                 return Some(above.cert.clone());
             }
@@ -308,8 +314,7 @@ impl Context<'_> {
             if self.path.iter().any(|p| p.der == candidate.der) || !key_ok(&candidate.cert) {
                 continue;
             }
-            let mut options = super::ValidationOptions::default();
-            options.purpose = Purpose::CrlSigning;
+            let options = super::ValidationOptions::default().with_purpose(Purpose::CrlSigning);
             let Ok(path) = validate_with(der, &pool, std::slice::from_ref(&anchor.der), self.now, &options) else {
                 continue;
             };
@@ -366,11 +371,7 @@ impl Context<'_> {
                     None => complete.entry_for(cert).filter(|(_, r)| *r != Some(CrlReason::RemoveFromCRL)),
                 };
                 if let Some((at, reason)) = entry {
-                    return Err(PathError::Revoked {
-                        subject: subject_of(cert),
-                        at,
-                        reason: reason.map(|r| r as u8),
-                    });
+                    return Err(PathError::Revoked { subject: subject_of(cert), at, reason: reason.map(|r| r as u8) });
                 }
                 reasons_mask |= interim;
             }

@@ -45,7 +45,8 @@ fn prepared(value: &Any) -> Option<String> {
         }
         Tag::TeletexString => bytes.iter().map(|&b| char::from(b)).collect(),
         Tag::BmpString => {
-            let units: Vec<u16> = bytes.chunks(2).map(|c| c.iter().fold(0u16, |a, &b| (a << 8) | u16::from(b))).collect();
+            let units: Vec<u16> =
+                bytes.chunks(2).map(|c| c.iter().fold(0u16, |a, &b| (a << 8) | u16::from(b))).collect();
             String::from_utf16(&units).ok()?
         }
         _ => return None,
@@ -138,11 +139,8 @@ fn uri_host(uri: &str) -> Option<String> {
     let (_, rest) = uri.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        host_port.split(':').next()?
-    };
+    let host =
+        if let Some(v6) = host_port.strip_prefix('[') { v6.split(']').next()? } else { host_port.split(':').next()? };
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
@@ -258,10 +256,8 @@ impl NameConstraintsState {
             return Ok(());
         }
         let subject = subject_of(cert);
-        let unsupported = |name: &GeneralName| PathError::UnsupportedNameConstraint {
-            subject: subject.clone(),
-            form: form(name),
-        };
+        let unsupported =
+            |name: &GeneralName| PathError::UnsupportedNameConstraint { subject: subject.clone(), form: form(name) };
         for name in names_of(cert)? {
             for set in &self.permitted {
                 let mut of_form = false;

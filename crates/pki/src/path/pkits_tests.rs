@@ -268,7 +268,11 @@ const CASES: &str = "
 
 /// Cases certdesk does not pass, and why. Kept short and explicit: a case that starts
 /// passing fails the test until it is taken off this list.
-const KNOWN_FAILURES: &[(&str, &str)] = &[];
+const KNOWN_FAILURES: &[(&str, &str)] = &[
+    ("4.1.4", "DSA signatures are not supported (aws-lc-rs verifies no DSA): fails closed"),
+    ("4.1.5", "DSA signatures and DSA parameter inheritance are not supported: fails closed"),
+    ("4.2.3", "notBefore in 1950: der 0.8 represents no date before 1970, the certificate does not parse"),
+];
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/third-party/pkits")
@@ -312,8 +316,7 @@ fn cases() -> Vec<Case> {
                 "invalid" => false,
                 other => panic!("{id}: {other}"),
             };
-            let mut options = ValidationOptions::default();
-            options.purpose = Purpose::Any;
+            let mut options = ValidationOptions { purpose: Purpose::Any, ..ValidationOptions::default() };
             for word in words {
                 match word {
                     "explicit" => options.initial_explicit_policy = true,
@@ -341,7 +344,8 @@ fn run(case: &Case, certs: &[Vec<u8>], by_name: &dyn Fn(&str) -> Vec<u8>, crls: 
         RevocationStatus::NotRevoked => {}
         RevocationStatus::Unknown => return Err("revocation status unknown".into()),
     }
-    if case.options.user_initial_policy_set != PolicySet::Any && path.policies() == &PolicySet::Policies(BTreeSet::new())
+    if case.options.user_initial_policy_set != PolicySet::Any
+        && path.policies() == &PolicySet::Policies(BTreeSet::new())
     {
         return Err("the user-constrained policy set is empty".into());
     }
@@ -361,6 +365,9 @@ fn pkits() {
     let cases = cases();
     for case in &cases {
         let outcome = run(case, &pool, &by_name, &crls);
+        if std::env::var_os("PKITS_VERBOSE").is_some() {
+            eprintln!("{} {} {:?}", case.id, case.ee, outcome);
+        }
         let ok = outcome.is_ok() == case.valid;
         let known = KNOWN_FAILURES.iter().any(|(id, _)| *id == case.id);
         match (ok, known) {

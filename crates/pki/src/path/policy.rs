@@ -147,8 +147,11 @@ impl PolicyState {
                 let parent_depth = i.saturating_sub(1);
                 // (d)(1): each policy other than anyPolicy.
                 for &policy in ids.iter().filter(|p| **p != ANY_POLICY) {
-                    let matching: Vec<usize> =
-                        tree.level(parent_depth).filter(|(_, n)| n.expected.contains(&policy)).map(|(j, _)| j).collect();
+                    let matching: Vec<usize> = tree
+                        .level(parent_depth)
+                        .filter(|(_, n)| n.expected.contains(&policy))
+                        .map(|(j, _)| j)
+                        .collect();
                     let parents = if matching.is_empty() {
                         tree.level(parent_depth).filter(|(_, n)| n.policy == ANY_POLICY).map(|(j, _)| j).collect()
                     } else {
@@ -210,7 +213,8 @@ impl PolicyState {
                             }
                         }
                         if !found {
-                            let any_parent = tree.level(i).find(|(_, n)| n.policy == ANY_POLICY).and_then(|(_, n)| n.parent);
+                            let any_parent =
+                                tree.level(i).find(|(_, n)| n.policy == ANY_POLICY).and_then(|(_, n)| n.parent);
                             if let Some(parent) = any_parent {
                                 let node = Node {
                                     policy: issuer_policy,
