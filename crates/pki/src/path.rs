@@ -538,6 +538,11 @@ mod tests {
 
     /// Root -> intermediate (`ca_ext`) -> leaf (`leaf_ext`), made by OpenSSL.
     fn chain(dir: &Path, ca_ext: &str, leaf_ext: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        chain_for(dir, ca_ext, leaf_ext, "/CN=Leaf")
+    }
+
+    /// [`chain`] with the leaf's subject.
+    fn chain_for(dir: &Path, ca_ext: &str, leaf_ext: &str, leaf_subject: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         std::fs::write(dir.join("ca.ext"), ca_ext).unwrap();
         std::fs::write(dir.join("leaf.ext"), leaf_ext).unwrap();
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
@@ -561,7 +566,7 @@ mod tests {
                 "ca.ext", "-out", "ca.pem",
             ],
         );
-        let mut leaf = vec!["req", "-new", "-subj", "/CN=Leaf", "-keyout", "leaf.key", "-out", "leaf.csr"];
+        let mut leaf = vec!["req", "-new", "-subj", leaf_subject, "-keyout", "leaf.key", "-out", "leaf.csr"];
         leaf.extend_from_slice(&ec);
         openssl(dir, &leaf);
         openssl(
@@ -668,5 +673,106 @@ mod tests {
         let (top, mid) = (der(d, "top.pem"), der(d, "mid.pem"));
         let err = validate(&leaf, &[ca, mid], &[top], now()).unwrap_err();
         assert!(err.to_string().contains("pathLenConstraint"), "{err}");
+    }
+
+    const NC_CA: &str = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n\
+                         nameConstraints=critical,permitted;email:.example.com,permitted;email:example.com,\
+                         excluded;email:bad.example.com\n";
+
+    #[test]
+    fn email_name_constraints_apply_to_the_subject_alt_name_and_the_email_address_attribute() {
+        let leaf_with = |san: &str| format!("{GOOD_LEAF}subjectAltName={san}\n");
+        let cases: [(&str, &str, Option<&str>); 6] = [
+            ("/CN=Leaf", "email:alice@example.com", None),
+            ("/CN=Leaf", "email:alice@mail.example.com", None),
+            ("/CN=Leaf", "email:alice@other.org", Some("outside the permitted")),
+            ("/CN=Leaf", "email:alice@bad.example.com", Some("within an excluded")),
+            ("/CN=Leaf/emailAddress=alice@other.org", "DNS:leaf.example.net", Some("outside the permitted")),
+            ("/CN=Leaf", "RID:1.2.3.4", None),
+        ];
+        for (subject, san, refusal) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (root, ca, leaf) = chain_for(dir.path(), NC_CA, &leaf_with(san), subject);
+            let result = validate(&leaf, &[ca], &[root], now());
+            match refusal {
+                None => assert!(result.is_ok(), "{subject} {san}: {result:?}"),
+                Some(needle) => {
+                    let err = result.unwrap_err();
+                    assert!(matches!(err, PathError::NameNotPermitted { .. }), "{san}: {err}");
+                    assert!(err.to_string().contains(needle), "{san}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_constraint_certdesk_cannot_apply_fails_closed_only_when_it_applies() {
+        let ca = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+                  nameConstraints=critical,permitted;RID:1.2.3.4\n";
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), ca, &format!("{GOOD_LEAF}subjectAltName=RID:1.2.3.5\n"));
+        let err = validate(&leaf, &[ca_der], &[root], now()).unwrap_err();
+        assert!(matches!(err, PathError::UnsupportedNameConstraint { form: "registeredID", .. }), "{err}");
+        // Without a registeredID name the constraint does not apply.
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), ca, &format!("{GOOD_LEAF}subjectAltName=email:a@example.com\n"));
+        assert!(validate(&leaf, &[ca_der], &[root], now()).is_ok());
+    }
+
+    #[test]
+    fn certificate_policies_are_reported_and_enforced() {
+        let policy = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.1");
+        let other = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.2");
+        let ca = format!("{GOOD_CA}certificatePolicies={policy}\n");
+        let leaf_ext = format!("{GOOD_LEAF}certificatePolicies={policy}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), &ca, &leaf_ext);
+        let intermediates = [ca_der.clone()];
+        let path = validate(&leaf, &intermediates, &[root.clone()], now()).unwrap();
+        assert_eq!(path.policies(), &PolicySet::Policies([policy].into()));
+        // The user asks for another policy and requires an explicit one.
+        let options = ValidationOptions::default()
+            .with_user_initial_policy_set(PolicySet::Policies([other].into()))
+            .with_initial_explicit_policy();
+        let err = validate_with(&leaf, &intermediates, &[root.clone()], now(), &options).unwrap_err();
+        assert!(matches!(err, PathError::PolicyViolation { .. }), "{err}");
+        // Without the explicit-policy requirement the path is valid for no policy.
+        let options = ValidationOptions::default().with_user_initial_policy_set(PolicySet::Policies([other].into()));
+        let path = validate_with(&leaf, &intermediates, &[root.clone()], now(), &options).unwrap();
+        assert_eq!(path.policies(), &PolicySet::Policies(BTreeSet::new()));
+
+        // requireExplicitPolicy:0 in the CA, and a leaf without policies.
+        let ca = format!("{GOOD_CA}certificatePolicies={policy}\npolicyConstraints=critical,requireExplicitPolicy:0\n");
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), &ca, GOOD_LEAF);
+        let err = validate(&leaf, &[ca_der], &[root], now()).unwrap_err();
+        assert!(matches!(err, PathError::PolicyViolation { .. }), "{err}");
+    }
+
+    #[test]
+    fn check_crls_looks_at_the_leaf_only() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/third-party/pkits");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let at = time::macros::datetime!(2020-01-01 00:00 UTC);
+        let anchor = read("certs/TrustAnchorRootCertificate.crt");
+        let ca = read("certs/GoodCACert.crt");
+        let generic = ValidationOptions::default().with_purpose(Purpose::Any);
+        let good = read("certs/ValidCertificatePathTest1EE.crt");
+        let path = validate_with(&good, &[ca.clone()], &[anchor.clone()], at, &generic).unwrap();
+        let good_crl = read("crls/GoodCACRL.crl");
+        assert_eq!(check_crls(&path, &[good_crl.clone()], at), Ok(RevocationStatus::NotRevoked));
+        assert_eq!(check_crls(&path, &[], at), Ok(RevocationStatus::Unknown));
+        // The CA's own CRL (from the anchor) is not needed for the leaf, but is for the path.
+        assert_eq!(check_path_crls(&path, &[good_crl.clone()], &[], at), Ok(RevocationStatus::Unknown));
+        let root_crl = read("crls/TrustAnchorRootCRL.crl");
+        let both = [good_crl.clone(), root_crl];
+        assert_eq!(check_path_crls(&path, &both, &[], at), Ok(RevocationStatus::NotRevoked));
+        // A CRL past its nextUpdate says nothing.
+        let later = time::macros::datetime!(2031-06-01 00:00 UTC);
+        assert_eq!(check_crls(&path, &[good_crl.clone()], later), Ok(RevocationStatus::Unknown));
+        // Revoked.
+        let revoked = read("certs/InvalidRevokedEETest3EE.crt");
+        let path = validate_with(&revoked, &[ca], &[anchor], at, &generic).unwrap();
+        assert!(matches!(check_crls(&path, &[good_crl], at), Err(PathError::Revoked { reason: Some(1), .. })));
     }
 }
