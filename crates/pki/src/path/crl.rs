@@ -4,7 +4,8 @@
 //! cRLDistributionPoints extension, one implied point whose CRL issuer is the
 //! certificate's issuer), the complete CRLs given are tried in turn (6.3.3):
 //! - (a) the CRL is current: thisUpdate <= now <= nextUpdate (a CRL without nextUpdate
-//!   is never current);
+//!   is never current); a CRL that is not current settles nothing, except that a
+//!   revocation it lists, other than a hold, is still reported;
 //! - (b) its issuer and scope fit: the certificate's issuer, or the cRLIssuer of the
 //!   distribution point for an indirect CRL; the issuingDistributionPoint name matches
 //!   the distribution point, onlyContainsUserCerts / onlyContainsCACerts fit the
@@ -340,7 +341,21 @@ impl Context<'_> {
                 if reasons_mask == ALL_REASONS {
                     break;
                 }
-                if !complete.current(self.now) || !in_scope(cert, dp, complete) {
+                if !in_scope(cert, dp, complete) {
+                    continue;
+                }
+                if !complete.current(self.now) {
+                    // A stale CRL settles nothing, but a revocation it lists (other than a
+                    // hold) is final: RFC 5280 section 5.3.1 lets only certificateHold be undone.
+                    let listed = complete
+                        .entry_for(cert)
+                        .filter(|(_, r)| !matches!(r, Some(CrlReason::CertificateHold | CrlReason::RemoveFromCRL)));
+                    if let Some((at, reason)) = listed {
+                        if self.signer(complete, index).is_some() {
+                            let reason = reason.map(|r| r as u8);
+                            return Err(PathError::Revoked { subject: subject_of(cert), at, reason });
+                        }
+                    }
                     continue;
                 }
                 let interim = dp_reasons & complete.reasons();
