@@ -1,22 +1,54 @@
-//! Certification path validation (RFC 5280 section 6), the core of it, for S/MIME
-//! signers (RFC 8550): name chaining with key identifiers, signatures, validity at a
-//! given time, basic constraints and path length, key usage, extended key usage
-//! (emailProtection), and CRL status (RFC 5280 6.3, full CRLs of the issuer).
+//! Certification path validation (RFC 5280 section 6) for S/MIME signers (RFC 8550)
+//! and, with [`Purpose::Any`], for any end entity.
 //!
-//! Not processed yet, and therefore refused when marked critical (fail closed): name
-//! constraints, policy constraints and mappings, inhibitAnyPolicy; certificate policies
-//! are accepted but not enforced; delta and indirect CRLs and distribution points are
-//! not used.
+//! Implemented, applied top-down from the trust anchor as RFC 5280 section 6.1 says:
+//! - name chaining (RFC 5280 section 7.1 comparison: case and inner white space do not
+//!   matter) with key identifiers as a hint, signatures, validity at a given time;
+//! - basicConstraints, pathLenConstraint (self-issued certificates do not count,
+//!   6.1.4 (l)), keyUsage keyCertSign for CAs;
+//! - name constraints (4.2.1.10, 6.1.3 (b)(c), 6.1.4 (g)) for directoryName,
+//!   rfc822Name, dNSName, uniformResourceIdentifier and iPAddress, applied to the
+//!   subject DN, its emailAddress attributes and the subjectAltName; a constraint of
+//!   any other form fails when the certificate has a name of that form (`path/names.rs`);
+//! - certificate policies (6.1.2 to 6.1.5): the valid_policy_tree, policyMappings,
+//!   policyConstraints, inhibitAnyPolicy and the initial inputs of
+//!   [`ValidationOptions`] (`path/policy.rs`); qualifiers are ignored;
+//! - the leaf's keyUsage and extKeyUsage for the chosen [`Purpose`];
+//! - critical extensions that are not processed fail the path (6.1.4 (o), 6.1.5 (e));
+//! - CRLs (6.3): distribution points, issuingDistributionPoint, indirect CRLs, delta
+//!   CRLs, reason partitions, separate CRL signing keys ([`crl`]).
+//!
+//! The trust anchor is an input (6.1.1 (d)), not part of the path: its name
+//! constraints and policies are not applied. Its basicConstraints (cA, keyCertSign,
+//! pathLenConstraint) are, as RFC 5937 allows for trust anchor constraints.
+//!
+//! Conformance: NIST PKITS passes 244 of its 247 cases (see `path/pkits_tests.rs`); the
+//! three others need DSA or a date before 1970, which certdesk refuses (fail closed).
+//!
+//! Not implemented: building more than one candidate path (the path is built greedily,
+//! leaf to anchor), DSA signatures and DSA parameter inheritance, OCSP here (see
+//! [`crate::ocsp`]), fetching CRLs, attribute certificates, and name constraints of the
+//! forms otherName, x400Address, ediPartyName and registeredID (refused, fail closed).
 
-use der::{Decode, Encode};
+pub mod crl;
+mod names;
+#[cfg(test)]
+mod pkits_tests;
+mod policy;
+
+use std::collections::BTreeSet;
+
+use der::asn1::ObjectIdentifier;
+use der::Decode;
 use time::OffsetDateTime;
-use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, InhibitAnyPolicy, KeyUsage, KeyUsages, NameConstraints,
+    PolicyConstraints, PolicyMappings, SubjectKeyIdentifier,
 };
 use x509_cert::Certificate;
 
-use crate::issuance::{find_extension, to_offset};
+pub use crl::{check_crls, check_crls_with, check_path_crls, RevocationStatus};
+
 use crate::key::verify_signature;
 use crate::oid;
 
@@ -59,8 +91,8 @@ pub enum PathError {
         /// basicConstraints, pathLenConstraint or keyUsage.
         reason: &'static str,
     },
-    /// The signer's certificate may not be used for S/MIME signatures.
-    #[error("the certificate of {subject} may not sign e-mail ({reason})")]
+    /// The end entity's certificate may not be used for the purpose asked for.
+    #[error("the certificate of {subject} may not be used for this purpose ({reason})")]
     WrongUsage {
         /// Whose.
         subject: String,
@@ -75,6 +107,33 @@ pub enum PathError {
         /// The extension.
         oid: String,
     },
+    /// A name of the certificate is outside the permitted subtrees or inside an
+    /// excluded subtree of a CA above it (RFC 5280 6.1.3 (b)(c)).
+    #[error("the certificate of {subject} has the name {name}, {reason} of a CA above it")]
+    NameNotPermitted {
+        /// Whose.
+        subject: String,
+        /// The offending name.
+        name: String,
+        /// Outside the permitted or inside an excluded subtree.
+        reason: &'static str,
+    },
+    /// A name constraint certdesk cannot apply meets a name of its form (fail closed).
+    #[error("a name constraint of form {form} applies to the certificate of {subject}, and certdesk cannot apply it")]
+    UnsupportedNameConstraint {
+        /// Whose.
+        subject: String,
+        /// The name form, or the unsupported feature.
+        form: &'static str,
+    },
+    /// Certificate policy processing failed (RFC 5280 6.1.3 (f), 6.1.4 (a), 6.1.5 (g)).
+    #[error("certificate policy check failed at {subject}: {reason}")]
+    PolicyViolation {
+        /// The certificate at which processing failed.
+        subject: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The certificate is revoked.
     #[error("the certificate of {subject} was revoked at {at}{}", reason.map(|r| format!(" (reason code {r})")).unwrap_or_default())]
     Revoked {
@@ -87,10 +146,108 @@ pub enum PathError {
     },
 }
 
-/// A validated path, leaf first, ending at a trust anchor. Only [`validate`] makes one.
+/// What the end entity's certificate is to be used for; decides the leaf's keyUsage and
+/// extKeyUsage checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// Signing S/MIME messages (RFC 8550 sections 4.4.2 and 4.4.4): keyUsage, when
+    /// present, has digitalSignature or nonRepudiation; extKeyUsage, when present, has
+    /// emailProtection or anyExtendedKeyUsage.
+    #[default]
+    SmimeSigning,
+    /// Signing CRLs (RFC 5280 6.3.3 (f)): keyUsage, when present, has cRLSign.
+    CrlSigning,
+    /// Generic RFC 5280 path validation: no leaf usage check.
+    Any,
+}
+
+/// A set of certificate policies, or every policy (`anyPolicy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySet {
+    /// `anyPolicy`: no restriction.
+    Any,
+    /// These policies (possibly none).
+    Policies(BTreeSet<ObjectIdentifier>),
+}
+
+impl PolicySet {
+    /// Whether `policy` is in the set.
+    pub fn contains(&self, policy: &ObjectIdentifier) -> bool {
+        match self {
+            PolicySet::Any => true,
+            PolicySet::Policies(set) => set.contains(policy),
+        }
+    }
+}
+
+/// The inputs of RFC 5280 section 6.1.1 (c), (e), (f), (g), (h), and the purpose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ValidationOptions {
+    /// What the leaf is to be used for.
+    pub purpose: Purpose,
+    /// user-initial-policy-set (6.1.1 (c)); [`PolicySet::Any`] by default.
+    pub user_initial_policy_set: PolicySet,
+    /// initial-policy-mapping-inhibit (6.1.1 (e)).
+    pub initial_policy_mapping_inhibit: bool,
+    /// initial-explicit-policy (6.1.1 (f)).
+    pub initial_explicit_policy: bool,
+    /// initial-any-policy-inhibit (6.1.1 (g)).
+    pub initial_any_policy_inhibit: bool,
+}
+
+impl Default for ValidationOptions {
+    fn default() -> Self {
+        ValidationOptions {
+            purpose: Purpose::SmimeSigning,
+            user_initial_policy_set: PolicySet::Any,
+            initial_policy_mapping_inhibit: false,
+            initial_explicit_policy: false,
+            initial_any_policy_inhibit: false,
+        }
+    }
+}
+
+impl ValidationOptions {
+    /// These options, for `purpose`.
+    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
+    }
+
+    /// These options, with `policies` as the user-initial-policy-set.
+    pub fn with_user_initial_policy_set(mut self, policies: PolicySet) -> Self {
+        self.user_initial_policy_set = policies;
+        self
+    }
+
+    /// These options, with initial-explicit-policy set: the path must be valid for at
+    /// least one policy of the user-initial-policy-set.
+    pub fn with_initial_explicit_policy(mut self) -> Self {
+        self.initial_explicit_policy = true;
+        self
+    }
+
+    /// These options, with initial-policy-mapping-inhibit set.
+    pub fn with_initial_policy_mapping_inhibit(mut self) -> Self {
+        self.initial_policy_mapping_inhibit = true;
+        self
+    }
+
+    /// These options, with initial-any-policy-inhibit set.
+    pub fn with_initial_any_policy_inhibit(mut self) -> Self {
+        self.initial_any_policy_inhibit = true;
+        self
+    }
+}
+
+/// A validated path, leaf first, ending at a trust anchor. Only [`validate`] and
+/// [`validate_with`] make one.
 #[derive(Debug)]
 pub struct ValidatedPath {
     chain: Vec<Vec<u8>>,
+    policies: PolicySet,
 }
 
 impl ValidatedPath {
@@ -98,63 +255,101 @@ impl ValidatedPath {
     pub fn chain(&self) -> &[Vec<u8>] {
         &self.chain
     }
+
+    /// The user-constrained policy set (RFC 5280 6.1.5 (g), 6.1.6): the policies of
+    /// the trust anchor's domain that the path is valid for, within the
+    /// user-initial-policy-set. [`PolicySet::Any`] when no CA restricted it; empty when
+    /// the path is valid without a policy (no explicit policy was required).
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
 }
 
-/// The revocation status of the leaf found in the CRLs given.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RevocationStatus {
-    /// A current CRL of the issuer does not list it.
-    NotRevoked,
-    /// No current CRL of the issuer was given.
-    Unknown,
+pub(crate) struct Parsed {
+    pub(crate) der: Vec<u8>,
+    pub(crate) cert: Certificate,
 }
 
-struct Parsed {
-    der: Vec<u8>,
-    cert: Certificate,
-}
-
-fn parse(der: &[u8]) -> Result<Parsed, PathError> {
+pub(crate) fn parse(der: &[u8]) -> Result<Parsed, PathError> {
     let cert = Certificate::from_der(der).map_err(|e| PathError::Malformed { reason: e.to_string() })?;
     Ok(Parsed { der: der.to_vec(), cert })
 }
 
-fn subject_of(cert: &Certificate) -> String {
+pub(crate) fn subject_of(cert: &Certificate) -> String {
     crate::subject::rfc4514(cert.tbs_certificate().subject())
 }
 
+/// Decodes the extension of type `T`, if present; a present extension that does not
+/// decode is an error, never taken as absent.
+pub(crate) fn decode_extension<T: der::oid::AssociatedOid + for<'a> Decode<'a>>(
+    cert: &Certificate,
+) -> Result<Option<T>, PathError> {
+    let extensions = cert.tbs_certificate().extensions();
+    let Some(ext) = extensions.into_iter().flatten().find(|e| e.extn_id == T::OID) else { return Ok(None) };
+    T::from_der(ext.extn_value.as_bytes())
+        .map(Some)
+        .map_err(|e| PathError::Malformed { reason: format!("extension {} of {}: {e}", T::OID, subject_of(cert)) })
+}
+
+pub(crate) fn names_equal(a: &x509_cert::name::Name, b: &x509_cert::name::Name) -> bool {
+    names::dn_equal(a, b)
+}
+
+fn self_issued(cert: &Certificate) -> bool {
+    names::dn_equal(cert.tbs_certificate().issuer(), cert.tbs_certificate().subject())
+}
+
 fn issued_by(child: &Certificate, issuer: &Certificate) -> bool {
-    if child.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
+    if !names::dn_equal(child.tbs_certificate().issuer(), issuer.tbs_certificate().subject()) {
         return false;
     }
-    let aki = find_extension::<AuthorityKeyIdentifier>(child.tbs_certificate().extensions());
-    let ski = find_extension::<SubjectKeyIdentifier>(issuer.tbs_certificate().extensions());
+    let aki = decode_extension::<AuthorityKeyIdentifier>(child).ok().flatten();
+    let ski = decode_extension::<SubjectKeyIdentifier>(issuer).ok().flatten();
     match (aki.and_then(|a| a.key_identifier), ski) {
         (Some(aki), Some(ski)) => aki == ski.0,
         _ => true,
     }
 }
 
-fn signature_ok(child: &Certificate, issuer: &Certificate) -> bool {
-    let Ok(tbs) = child.tbs_certificate().to_der() else { return false };
-    let Some(signature) = child.signature().as_bytes() else { return false };
-    verify_signature(issuer.tbs_certificate().subject_public_key_info(), child.signature_algorithm(), &tbs, signature)
-        .is_ok()
+/// The first element of the outer SEQUENCE of `der`, as encoded: the signed part of a
+/// certificate or CRL. Signatures are checked over these bytes, not over a re-encoding,
+/// which need not be identical (a GeneralizedTime before 2050, for one).
+pub(crate) fn signed_bytes(der: &[u8]) -> Option<&[u8]> {
+    use der::Reader;
+    let mut reader = der::SliceReader::new(der).ok()?;
+    der::Header::decode(&mut reader).ok()?;
+    reader.tlv_bytes().ok()
 }
 
-const KNOWN_CRITICAL: [der::asn1::ObjectIdentifier; 5] = [
+fn signature_ok(child: &Parsed, issuer: &Certificate) -> bool {
+    let Some(tbs) = signed_bytes(&child.der) else { return false };
+    let Some(signature) = child.cert.signature().as_bytes() else { return false };
+    verify_signature(
+        issuer.tbs_certificate().subject_public_key_info(),
+        child.cert.signature_algorithm(),
+        tbs,
+        signature,
+    )
+    .is_ok()
+}
+
+const KNOWN_CRITICAL: [ObjectIdentifier; 9] = [
     oid::CE_KEY_USAGE,
     oid::CE_BASIC_CONSTRAINTS,
     oid::CE_SUBJECT_ALT_NAME,
     oid::CE_EXT_KEY_USAGE,
     oid::CE_CERTIFICATE_POLICIES,
+    <NameConstraints as der::oid::AssociatedOid>::OID,
+    <PolicyMappings as der::oid::AssociatedOid>::OID,
+    <PolicyConstraints as der::oid::AssociatedOid>::OID,
+    <InhibitAnyPolicy as der::oid::AssociatedOid>::OID,
 ];
 
 fn check_common(cert: &Certificate, now: OffsetDateTime) -> Result<(), PathError> {
     let tbs = cert.tbs_certificate();
     let subject = subject_of(cert);
     let (Some(not_before), Some(not_after)) =
-        (to_offset(&tbs.validity().not_before), to_offset(&tbs.validity().not_after))
+        (crate::issuance::to_offset(&tbs.validity().not_before), crate::issuance::to_offset(&tbs.validity().not_after))
     else {
         return Err(PathError::Malformed { reason: format!("the validity of {subject} cannot be read") });
     };
@@ -169,133 +364,156 @@ fn check_common(cert: &Certificate, now: OffsetDateTime) -> Result<(), PathError
     Ok(())
 }
 
-fn check_issuer(cert: &Certificate, certs_below: usize) -> Result<(), PathError> {
-    let tbs = cert.tbs_certificate();
+/// 6.1.4 (k), (n): the certificate is a CA that may sign certificates. Returns its
+/// pathLenConstraint.
+fn check_ca(cert: &Certificate) -> Result<Option<u8>, PathError> {
     let subject = subject_of(cert);
-    let bc = find_extension::<BasicConstraints>(tbs.extensions());
-    match bc {
-        Some(bc) if bc.ca => {
-            if let Some(max) = bc.path_len_constraint {
-                // certs_below counts the intermediate CAs under this one.
-                if certs_below > usize::from(max) {
-                    return Err(PathError::NotACa { subject, reason: "pathLenConstraint exceeded" });
-                }
-            }
-        }
+    let path_len = match decode_extension::<BasicConstraints>(cert)? {
+        Some(bc) if bc.ca => bc.path_len_constraint,
         _ => return Err(PathError::NotACa { subject, reason: "basicConstraints does not say cA" }),
-    }
-    if let Some(ku) = find_extension::<KeyUsage>(tbs.extensions()) {
+    };
+    if let Some(ku) = decode_extension::<KeyUsage>(cert)? {
         if !ku.0.contains(KeyUsages::KeyCertSign) {
             return Err(PathError::NotACa { subject, reason: "keyUsage lacks keyCertSign" });
         }
     }
+    Ok(path_len)
+}
+
+fn check_leaf_usage(cert: &Certificate, purpose: Purpose) -> Result<(), PathError> {
+    let subject = subject_of(cert);
+    let key_usage = decode_extension::<KeyUsage>(cert)?;
+    match purpose {
+        Purpose::Any => {}
+        Purpose::CrlSigning => {
+            if key_usage.is_some_and(|ku| !ku.0.contains(KeyUsages::CRLSign)) {
+                return Err(PathError::WrongUsage { subject, reason: "keyUsage lacks cRLSign" });
+            }
+        }
+        Purpose::SmimeSigning => {
+            if let Some(ku) = key_usage {
+                // RFC 8550 4.4.2: digitalSignature or nonRepudiation for signing.
+                if !ku.0.contains(KeyUsages::DigitalSignature) && !ku.0.contains(KeyUsages::NonRepudiation) {
+                    return Err(PathError::WrongUsage { subject, reason: "keyUsage lacks digitalSignature" });
+                }
+            }
+            if let Some(eku) = decode_extension::<ExtendedKeyUsage>(cert)? {
+                // RFC 8550 4.4.4: emailProtection (or anyExtendedKeyUsage) when EKU is present.
+                let any = ObjectIdentifier::new_unwrap("2.5.29.37.0");
+                if !eku.0.iter().any(|o| *o == oid::KP_EMAIL_PROTECTION || *o == any) {
+                    return Err(PathError::WrongUsage { subject, reason: "extKeyUsage lacks emailProtection" });
+                }
+            }
+        }
+    }
     Ok(())
 }
 
-fn check_signer_usage(cert: &Certificate) -> Result<(), PathError> {
-    let tbs = cert.tbs_certificate();
-    let subject = subject_of(cert);
-    if let Some(ku) = find_extension::<KeyUsage>(tbs.extensions()) {
-        // RFC 8550 4.4.2: digitalSignature or nonRepudiation for signing.
-        if !ku.0.contains(KeyUsages::DigitalSignature) && !ku.0.contains(KeyUsages::NonRepudiation) {
-            return Err(PathError::WrongUsage { subject, reason: "keyUsage lacks digitalSignature" });
-        }
+/// Builds one path greedily: leaf first, the trust anchor last; `None` as the anchor
+/// when the leaf itself is trusted.
+fn build(leaf: Parsed, intermediates: &[Parsed], anchors: &[Parsed]) -> Result<Vec<Parsed>, PathError> {
+    if anchors.iter().any(|a| a.der == leaf.der) {
+        return Ok(vec![leaf]);
     }
-    if let Some(eku) = find_extension::<ExtendedKeyUsage>(tbs.extensions()) {
-        // RFC 8550 4.4.4: emailProtection (or anyExtendedKeyUsage) when EKU is present.
-        let any = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.37.0");
-        if !eku.0.iter().any(|o| *o == oid::KP_EMAIL_PROTECTION || *o == any) {
-            return Err(PathError::WrongUsage { subject, reason: "extKeyUsage lacks emailProtection" });
+    let mut chain = vec![leaf];
+    for _ in 0..MAX_PATH_LEN {
+        let Some(current) = chain.last() else { break };
+        let signs = |issuer: &Parsed| issued_by(&current.cert, &issuer.cert) && signature_ok(current, &issuer.cert);
+        if let Some(anchor) = anchors.iter().find(|a| signs(a)) {
+            chain.push(Parsed { der: anchor.der.clone(), cert: anchor.cert.clone() });
+            return Ok(chain);
         }
+        let next = intermediates.iter().find(|i| !chain.iter().any(|c| c.der == i.der) && signs(i));
+        let Some(next) = next else {
+            return Err(PathError::NoTrustedIssuer { subject: subject_of(&current.cert) });
+        };
+        chain.push(Parsed { der: next.der.clone(), cert: next.cert.clone() });
     }
-    Ok(())
+    let last = chain.last().map(|c| subject_of(&c.cert)).unwrap_or_default();
+    Err(PathError::NoTrustedIssuer { subject: last })
 }
 
 /// Builds and validates a path from `leaf` through `intermediates` to one of
-/// `anchors` (trusted certificates) at time `now`, for an S/MIME signer.
+/// `anchors` (trusted certificates) at time `now`, for an S/MIME signer, with the
+/// default [`ValidationOptions`].
 pub fn validate(
     leaf: &[u8],
     intermediates: &[Vec<u8>],
     anchors: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<ValidatedPath, PathError> {
-    let leaf = parse(leaf)?;
-    check_common(&leaf.cert, now)?;
-    check_signer_usage(&leaf.cert)?;
-    let anchors: Vec<Parsed> = anchors.iter().map(|a| parse(a)).collect::<Result<_, _>>()?;
-    let intermediates: Vec<Parsed> = intermediates.iter().filter_map(|c| parse(c).ok()).collect();
-    let mut chain = vec![leaf.der.clone()];
-    let mut current = leaf.cert;
-    if anchors.iter().any(|a| a.der == leaf.der) {
-        return Ok(ValidatedPath { chain });
-    }
-    for depth in 0..MAX_PATH_LEN {
-        if let Some(anchor) = anchors.iter().find(|a| issued_by(&current, &a.cert) && signature_ok(&current, &a.cert)) {
-            check_issuer(&anchor.cert, depth)?;
-            chain.push(anchor.der.clone());
-            return Ok(ValidatedPath { chain });
-        }
-        let next = intermediates
-            .iter()
-            .find(|i| !chain.contains(&i.der) && issued_by(&current, &i.cert) && signature_ok(&current, &i.cert));
-        let Some(next) = next else {
-            return Err(PathError::NoTrustedIssuer { subject: subject_of(&current) });
-        };
-        check_common(&next.cert, now)?;
-        check_issuer(&next.cert, depth)?;
-        chain.push(next.der.clone());
-        current = next.cert.clone();
-    }
-    Err(PathError::NoTrustedIssuer { subject: subject_of(&current) })
+    validate_with(leaf, intermediates, anchors, now, &ValidationOptions::default())
 }
 
-/// Looks the leaf of a validated path up in CRLs (RFC 5280 6.3, simplified): a CRL
-/// counts if its issuer is the leaf's issuer, its signature verifies with that issuer's
-/// key, and `now` lies between thisUpdate and nextUpdate.
-pub fn check_crls(path: &ValidatedPath, crls: &[Vec<u8>], now: OffsetDateTime) -> Result<RevocationStatus, PathError> {
-    let (Some(leaf_der), Some(issuer_der)) = (path.chain.first(), path.chain.get(1)) else {
-        return Ok(RevocationStatus::Unknown);
+/// Builds a path from `leaf` through `intermediates` to one of `anchors` and validates
+/// it at time `now` as RFC 5280 section 6.1 says, with the inputs of `options`.
+pub fn validate_with(
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    anchors: &[Vec<u8>],
+    now: OffsetDateTime,
+    options: &ValidationOptions,
+) -> Result<ValidatedPath, PathError> {
+    let leaf = parse(leaf)?;
+    let anchors: Vec<Parsed> = anchors.iter().map(|a| parse(a)).collect::<Result<_, _>>()?;
+    let intermediates: Vec<Parsed> = intermediates.iter().filter_map(|c| parse(c).ok()).collect();
+    let chain = build(leaf, &intermediates, &anchors)?;
+    let policies = process(&chain, now, options)?;
+    Ok(ValidatedPath { chain: chain.into_iter().map(|c| c.der).collect(), policies })
+}
+
+/// RFC 5280 6.1.2 to 6.1.5 over `chain` (leaf first, anchor last).
+fn process(chain: &[Parsed], now: OffsetDateTime, options: &ValidationOptions) -> Result<PolicySet, PathError> {
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err(PathError::NoTrustedIssuer { subject: String::new() });
     };
-    let leaf = parse(leaf_der)?.cert;
-    let issuer = parse(issuer_der)?.cert;
-    let mut status = RevocationStatus::Unknown;
-    for crl_der in crls {
-        let Ok(crl) = CertificateList::from_der(crl_der) else { continue };
-        let tbs = &crl.tbs_cert_list;
-        if &tbs.issuer != issuer.tbs_certificate().subject() {
-            continue;
+    let Some((anchor, _)) = rest.split_last() else {
+        // A directly trusted certificate: the path has no certificate to process.
+        check_common(&leaf.cert, now)?;
+        check_leaf_usage(&leaf.cert, options.purpose)?;
+        return Ok(options.user_initial_policy_set.clone());
+    };
+    // The prospective path, certificate 1 (issued by the anchor) to n (the leaf).
+    let path: Vec<&Certificate> = chain.iter().rev().skip(1).map(|c| &c.cert).collect();
+    let n = path.len();
+    let mut max_path_length = match check_ca(&anchor.cert)? {
+        Some(len) => usize::from(len),
+        None => n,
+    };
+    let mut names = names::NameConstraintsState::default();
+    let mut policies = policy::PolicyState::new(n, options);
+    for (index, cert) in path.iter().enumerate() {
+        let i = index + 1;
+        let last = i == n;
+        let is_self_issued = self_issued(cert);
+        // 6.1.3 (a)(2), (o) / 6.1.5 (e): validity and unknown critical extensions.
+        check_common(cert, now)?;
+        // 6.1.3 (b)(c): name constraints (self-issued intermediates excepted).
+        if last || !is_self_issued {
+            names.check(cert)?;
         }
-        let (Ok(tbs_der), Some(signature)) = (tbs.to_der(), crl.signature.as_bytes()) else { continue };
-        if verify_signature(
-            issuer.tbs_certificate().subject_public_key_info(),
-            &crl.signature_algorithm,
-            &tbs_der,
-            signature,
-        )
-        .is_err()
-        {
-            continue;
+        // 6.1.3 (d)-(f)
+        policies.process(cert, i, is_self_issued)?;
+        if last {
+            break;
         }
-        let this_update = to_offset(&tbs.this_update);
-        let next_update = tbs.next_update.as_ref().and_then(to_offset);
-        let current = this_update.is_some_and(|t| t <= now) && next_update.is_some_and(|t| now <= t);
-        let serial = leaf.tbs_certificate().serial_number();
-        let entry = tbs.revoked_certificates.iter().flatten().find(|r| &r.serial_number == serial);
-        if let Some(entry) = entry {
-            // A revocation is final, even from a CRL that is no longer current.
-            let reason =
-                find_extension::<x509_cert::ext::pkix::CrlReason>(entry.crl_entry_extensions.as_ref()).map(|r| r as u8);
-            return Err(PathError::Revoked {
-                subject: subject_of(&leaf),
-                at: to_offset(&entry.revocation_date).unwrap_or(now),
-                reason,
-            });
+        // 6.1.4
+        policies.prepare_next(cert, i, is_self_issued)?;
+        names.update(cert)?;
+        let path_len = check_ca(cert)?;
+        if !is_self_issued {
+            if max_path_length == 0 {
+                return Err(PathError::NotACa { subject: subject_of(cert), reason: "pathLenConstraint exceeded" });
+            }
+            max_path_length -= 1;
         }
-        if current {
-            status = RevocationStatus::NotRevoked;
+        if let Some(len) = path_len {
+            max_path_length = max_path_length.min(usize::from(len));
         }
     }
-    Ok(status)
+    // 6.1.5
+    check_leaf_usage(&leaf.cert, options.purpose)?;
+    policies.wrap_up(&leaf.cert, options)
 }
 
 #[cfg(test)]
@@ -323,6 +541,11 @@ mod tests {
 
     /// Root -> intermediate (`ca_ext`) -> leaf (`leaf_ext`), made by OpenSSL.
     fn chain(dir: &Path, ca_ext: &str, leaf_ext: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        chain_for(dir, ca_ext, leaf_ext, "/CN=Leaf")
+    }
+
+    /// [`chain`] with the leaf's subject.
+    fn chain_for(dir: &Path, ca_ext: &str, leaf_ext: &str, leaf_subject: &str) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         std::fs::write(dir.join("ca.ext"), ca_ext).unwrap();
         std::fs::write(dir.join("leaf.ext"), leaf_ext).unwrap();
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
@@ -346,7 +569,7 @@ mod tests {
                 "ca.ext", "-out", "ca.pem",
             ],
         );
-        let mut leaf = vec!["req", "-new", "-subj", "/CN=Leaf", "-keyout", "leaf.key", "-out", "leaf.csr"];
+        let mut leaf = vec!["req", "-new", "-subj", leaf_subject, "-keyout", "leaf.key", "-out", "leaf.csr"];
         leaf.extend_from_slice(&ec);
         openssl(dir, &leaf);
         openssl(
@@ -453,5 +676,107 @@ mod tests {
         let (top, mid) = (der(d, "top.pem"), der(d, "mid.pem"));
         let err = validate(&leaf, &[ca, mid], &[top], now()).unwrap_err();
         assert!(err.to_string().contains("pathLenConstraint"), "{err}");
+    }
+
+    const NC_CA: &str = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n\
+                         nameConstraints=critical,permitted;email:.example.com,permitted;email:example.com,\
+                         excluded;email:bad.example.com\n";
+
+    #[test]
+    fn email_name_constraints_apply_to_the_subject_alt_name_and_the_email_address_attribute() {
+        let leaf_with = |san: &str| format!("{GOOD_LEAF}subjectAltName={san}\n");
+        let cases: [(&str, &str, Option<&str>); 6] = [
+            ("/CN=Leaf", "email:alice@example.com", None),
+            ("/CN=Leaf", "email:alice@mail.example.com", None),
+            ("/CN=Leaf", "email:alice@other.org", Some("outside the permitted")),
+            ("/CN=Leaf", "email:alice@bad.example.com", Some("within an excluded")),
+            ("/CN=Leaf/emailAddress=alice@other.org", "DNS:leaf.example.net", Some("outside the permitted")),
+            ("/CN=Leaf", "RID:1.2.3.4", None),
+        ];
+        for (subject, san, refusal) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (root, ca, leaf) = chain_for(dir.path(), NC_CA, &leaf_with(san), subject);
+            let result = validate(&leaf, &[ca], &[root], now());
+            match refusal {
+                None => assert!(result.is_ok(), "{subject} {san}: {result:?}"),
+                Some(needle) => {
+                    let err = result.unwrap_err();
+                    assert!(matches!(err, PathError::NameNotPermitted { .. }), "{san}: {err}");
+                    assert!(err.to_string().contains(needle), "{san}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_constraint_certdesk_cannot_apply_fails_closed_only_when_it_applies() {
+        let ca = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n\
+                  nameConstraints=critical,permitted;RID:1.2.3.4\n";
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), ca, &format!("{GOOD_LEAF}subjectAltName=RID:1.2.3.5\n"));
+        let err = validate(&leaf, &[ca_der], &[root], now()).unwrap_err();
+        assert!(matches!(err, PathError::UnsupportedNameConstraint { form: "registeredID", .. }), "{err}");
+        // Without a registeredID name the constraint does not apply.
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), ca, &format!("{GOOD_LEAF}subjectAltName=email:a@example.com\n"));
+        assert!(validate(&leaf, &[ca_der], &[root], now()).is_ok());
+    }
+
+    #[test]
+    fn certificate_policies_are_reported_and_enforced() {
+        let policy = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.1");
+        let other = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.2");
+        let ca = format!("{GOOD_CA}certificatePolicies={policy}\n");
+        let leaf_ext = format!("{GOOD_LEAF}certificatePolicies={policy}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), &ca, &leaf_ext);
+        let intermediates = [ca_der.clone()];
+        let path = validate(&leaf, &intermediates, &[root.clone()], now()).unwrap();
+        assert_eq!(path.policies(), &PolicySet::Policies([policy].into()));
+        // The user asks for another policy and requires an explicit one.
+        let options = ValidationOptions::default()
+            .with_user_initial_policy_set(PolicySet::Policies([other].into()))
+            .with_initial_explicit_policy();
+        let err = validate_with(&leaf, &intermediates, &[root.clone()], now(), &options).unwrap_err();
+        assert!(matches!(err, PathError::PolicyViolation { .. }), "{err}");
+        // Without the explicit-policy requirement the path is valid for no policy.
+        let options = ValidationOptions::default().with_user_initial_policy_set(PolicySet::Policies([other].into()));
+        let path = validate_with(&leaf, &intermediates, &[root.clone()], now(), &options).unwrap();
+        assert_eq!(path.policies(), &PolicySet::Policies(BTreeSet::new()));
+
+        // requireExplicitPolicy:0 in the CA, and a leaf without policies.
+        let ca = format!("{GOOD_CA}certificatePolicies={policy}\npolicyConstraints=critical,requireExplicitPolicy:0\n");
+        let dir = tempfile::tempdir().unwrap();
+        let (root, ca_der, leaf) = chain(dir.path(), &ca, GOOD_LEAF);
+        let err = validate(&leaf, &[ca_der], &[root], now()).unwrap_err();
+        assert!(matches!(err, PathError::PolicyViolation { .. }), "{err}");
+    }
+
+    #[test]
+    fn check_crls_looks_at_the_leaf_only() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/third-party/pkits");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let at = time::macros::datetime!(2020-01-01 00:00 UTC);
+        let anchor = read("certs/TrustAnchorRootCertificate.crt");
+        let ca = read("certs/GoodCACert.crt");
+        let generic = ValidationOptions::default().with_purpose(Purpose::Any);
+        let good = read("certs/ValidCertificatePathTest1EE.crt");
+        let path = validate_with(&good, &[ca.clone()], &[anchor.clone()], at, &generic).unwrap();
+        let good_crl = read("crls/GoodCACRL.crl");
+        assert_eq!(check_crls(&path, &[good_crl.clone()], at), Ok(RevocationStatus::NotRevoked));
+        assert_eq!(check_crls(&path, &[], at), Ok(RevocationStatus::Unknown));
+        // The CA's own CRL (from the anchor) is not needed for the leaf, but is for the path.
+        assert_eq!(check_path_crls(&path, &[good_crl.clone()], &[], at), Ok(RevocationStatus::Unknown));
+        let root_crl = read("crls/TrustAnchorRootCRL.crl");
+        let both = [good_crl.clone(), root_crl];
+        assert_eq!(check_path_crls(&path, &both, &[], at), Ok(RevocationStatus::NotRevoked));
+        // A CRL past its nextUpdate says nothing.
+        let later = time::macros::datetime!(2031-06-01 00:00 UTC);
+        assert_eq!(check_crls(&path, &[good_crl.clone()], later), Ok(RevocationStatus::Unknown));
+        // Revoked, also on that stale CRL.
+        let revoked = read("certs/InvalidRevokedEETest3EE.crt");
+        let path = validate_with(&revoked, &[ca], &[anchor], at, &generic).unwrap();
+        assert!(matches!(check_crls(&path, &[good_crl.clone()], at), Err(PathError::Revoked { reason: Some(1), .. })));
+        assert!(matches!(check_crls(&path, &[good_crl], later), Err(PathError::Revoked { .. })));
     }
 }
