@@ -8,5 +8,6 @@ pub mod datadir;
 pub mod error;
 pub mod http;
 pub mod issuer;
+pub mod mail;
 pub mod status;
 pub mod store;
