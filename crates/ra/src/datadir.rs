@@ -9,6 +9,7 @@
 //! DATA/ca/issuing-key.pem    issuing CA key, encrypted as above, 0600
 //! DATA/ca/ocsp.pem           delegated OCSP responder certificate (90 days, renewed by serve)
 //! DATA/ca/ocsp-key.pem       OCSP responder key (P-256), encrypted as above, 0600
+//! DATA/outbox/               outgoing mail, one .eml file each (default mail transport), 0700
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,12 @@ impl DataDir {
     /// `ca-passphrase`: only in a demo data directory made by `certdesk serve`.
     pub fn demo_passphrase(&self) -> PathBuf {
         self.root.join("ca-passphrase")
+    }
+
+    /// `outbox/`: outgoing mail as `.eml` files when `[mail] transport = "outbox"` (the
+    /// default); made 0700 by `mail::build_mailer` when missing.
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
     }
 
     /// Every file `init` creates (and `certdesk.db` unless the database is PostgreSQL).

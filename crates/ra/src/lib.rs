@@ -8,6 +8,7 @@ pub mod datadir;
 pub mod error;
 pub mod http;
 pub mod issuer;
+pub mod mail;
 pub mod status;
 pub mod store;
 pub mod workflow;
