@@ -58,8 +58,25 @@ enum Command {
     /// Sign and verify S/MIME messages.
     #[command(subcommand)]
     Smime(smime_cmd::SmimeCommand),
-    /// Serve CA certificates, the CRL and OCSP over HTTP (initialises a demo CA if there is no data directory).
+    /// Serve the registration desk (portal, REST API), CA certificates, the CRL and OCSP
+    /// (initialises a demo CA if there is no data directory).
     Serve(ServeArgs),
+    /// Portal users (registration officers, administrators).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an officer or administrator (or change a role); prints a one-time sign-in link.
+    Add {
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+        /// officer or admin.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Args)]
@@ -70,6 +87,10 @@ struct ServeArgs {
     /// Seconds between status refreshes (new OCSP responses, CRL, responder renewal).
     #[arg(long, default_value_t = 10)]
     refresh_seconds: u64,
+    /// The first administrator's address: until an administrator has enrolled a second
+    /// factor, each start prints a one-time sign-in link for it.
+    #[arg(long, default_value = "admin@certdesk.example")]
+    admin_email: String,
 }
 
 #[derive(Args)]
@@ -371,6 +392,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Smime(command) => smime_cmd::run(command).await,
         Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
+        Command::User(UserCommand::Add { email, role }) => {
+            let role = match certdesk_ra::portal::Role::from_name(&role) {
+                Some(r) if r != certdesk_ra::portal::Role::Applicant => r,
+                _ => return Err(usage(format!("--role {role:?}: use officer or admin"))),
+            };
+            let authority = open(&cli.data).await?;
+            let url = certdesk_ra::portal::public_url(authority.config());
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let link =
+                certdesk_ra::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
+            println!("{link}");
+            eprintln!(
+                "certdesk: {email} is now {}; the link above signs them in once within {} minutes",
+                role.name(),
+                certdesk_ra::portal::SIGN_IN_MINUTES
+            );
+            Ok(())
+        }
         Command::Audit(AuditCommand::Verify) => {
             let authority = open(&cli.data).await?;
             let chain = authority.verify_audit().await?;
@@ -480,11 +519,39 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
+    let config = status.authority().config().clone();
+    let mailer = certdesk_ra::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
+        .map_err(certdesk_ra::error::DomainError::from)?;
+    let portal_key = certdesk_ra::portal::load_portal_key(&dir)?;
+    let portal = Arc::new(certdesk_ra::portal::Portal::new(status.clone(), mailer, portal_key, clock.clone())?);
     eprintln!(
-        "certdesk: serving on http://{bound} (OCSP /ocsp, CRL /crl/issuing.crl, CA /ca/chain.pem); {} OCSP responses pre-signed",
-        report.signed
+        "certdesk: serving on http://{bound}: portal /, REST API /api/v1 (OpenAPI /api/openapi.json), OCSP /ocsp, \
+         CRL /crl/issuing.crl, CA /ca/chain.pem; {} OCSP responses pre-signed; mail goes to {}",
+        report.signed,
+        match config.raw.mail.transport {
+            certdesk_ra::mail::MailTransport::Outbox => dir.outbox().display().to_string(),
+            certdesk_ra::mail::MailTransport::Smtp => "the SMTP server".to_string(),
+        }
     );
-    let state = Arc::new(certdesk_ra::http::AppState { status, chain, clock });
+    if !certdesk_ra::portal::has_enrolled_admin(status.authority().store()).await? {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let link = certdesk_ra::portal::add_staff(
+            status.authority().store(),
+            now,
+            portal.public_url(),
+            &args.admin_email,
+            certdesk_ra::portal::Role::Admin,
+            "system:serve-bootstrap",
+        )
+        .await?;
+        eprintln!(
+            "certdesk: first administrator ({}): sign in once within {} minutes with\n  {link}\n\
+             then enrol an authenticator app (TOTP) and add officers on /admin",
+            args.admin_email,
+            certdesk_ra::portal::SIGN_IN_MINUTES
+        );
+    }
+    let state = Arc::new(certdesk_ra::http::AppState { status, chain, clock, portal: Some(portal) });
     certdesk_ra::http::serve(listener, state, std::time::Duration::from_secs(args.refresh_seconds)).await?;
     Ok(())
 }

@@ -122,6 +122,8 @@ pub async fn init(
         profiles: Default::default(),
         pkcs12: Default::default(),
         database: crate::config::DatabaseSection { url: options.database_url.clone() },
+        portal: Default::default(),
+        mail: Default::default(),
     };
     let validated = config.clone().validate()?;
 

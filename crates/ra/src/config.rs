@@ -28,6 +28,27 @@ pub struct Config {
     /// The database.
     #[serde(default)]
     pub database: DatabaseSection,
+    /// The registration desk (web portal).
+    #[serde(default)]
+    pub portal: PortalSection,
+    /// Outgoing mail (default: .eml files in DATA/outbox).
+    #[serde(default)]
+    pub mail: crate::mail::MailSection,
+}
+
+/// `[portal]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSection {
+    /// The portal's public URL for links in mails (default: `ca.base_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Mail domains whose owners may apply (e.g. `["example.org"]`); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_domains: Vec<String>,
+    /// Profiles applicants may choose (default: sponsor-strict, sponsor-multipurpose, private).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
 }
 
 /// `[ca]`.

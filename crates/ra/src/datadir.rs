@@ -78,6 +78,12 @@ impl DataDir {
         self.root.join("ca/ocsp-key.pem")
     }
 
+    /// `portal.key`: 32 random bytes (hex, 0600) that seal TOTP secrets; made by the
+    /// first `certdesk serve`. Every process of one deployment shares it.
+    pub fn portal_key(&self) -> PathBuf {
+        self.root.join("portal.key")
+    }
+
     /// `ca-passphrase`: only in a demo data directory made by `certdesk serve`.
     pub fn demo_passphrase(&self) -> PathBuf {
         self.root.join("ca-passphrase")

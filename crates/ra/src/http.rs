@@ -33,6 +33,14 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
 /// Largest OCSP request body accepted (RFC 6960 requests are a few hundred bytes).
 pub const MAX_OCSP_REQUEST: usize = 64 * 1024;
 
+pub mod api;
+pub mod error;
+pub mod html;
+pub mod portal;
+
+/// Largest portal form or API body accepted (a CSR is a few KiB).
+pub const MAX_PORTAL_BODY: usize = 64 * 1024;
+
 /// Shared state of the service.
 pub struct AppState {
     /// OCSP and CRL.
@@ -41,10 +49,37 @@ pub struct AppState {
     pub chain: Vec<Vec<u8>>,
     /// The clock (cache headers).
     pub clock: Arc<dyn Clock>,
+    /// The registration desk (web pages and REST API), if enabled.
+    pub portal: Option<Arc<crate::portal::Portal>>,
+}
+
+/// Security headers for every answer: no framing, no sniffing, no referrer (sign-in
+/// and validation links carry secrets in their path), and a CSP that allows no script.
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
 }
 
 /// The router of `certdesk serve`.
 pub fn router(state: Arc<AppState>) -> Router {
+    let portal = portal::routes()
+        .merge(api::routes())
+        .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
+        .with_state(state.clone());
+    status_routes(state).merge(portal).layer(axum::middleware::from_fn(security_headers))
+}
+
+fn status_routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ca/issuing.crt", get(issuing_cert))
@@ -183,6 +218,7 @@ pub async fn serve(
     refresh_every: std::time::Duration,
 ) -> Result<(), crate::error::DomainError> {
     let status = state.status.clone();
+    let portal = state.portal.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(refresh_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -192,6 +228,11 @@ pub async fn serve(
             if let Err(e) = status.refresh().await {
                 // Keep serving the last good state; say why the refresh failed.
                 eprintln!("certdesk serve: status refresh failed: {e}");
+            }
+            if let Some(portal) = &portal {
+                if let Err(e) = portal.send_reminders().await {
+                    eprintln!("certdesk serve: expiry reminders failed: {e}");
+                }
             }
         }
     });

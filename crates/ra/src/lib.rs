@@ -9,6 +9,8 @@ pub mod error;
 pub mod http;
 pub mod issuer;
 pub mod mail;
+pub mod portal;
 pub mod status;
 pub mod store;
+pub mod totp;
 pub mod workflow;

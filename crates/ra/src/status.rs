@@ -116,6 +116,16 @@ impl StatusService {
         })
     }
 
+    /// The authority (store and configuration).
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The unlocked issuing CA, for issuance by the portal.
+    pub fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+
     fn responder(&self) -> Arc<OcspResponder> {
         match self.responder.read() {
             Ok(guard) => guard.clone(),

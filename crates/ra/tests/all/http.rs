@@ -36,7 +36,7 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<StatusService>, Arc<Au
     let responder = OcspResponder::unlock(&data, PASS).unwrap();
     let chain = authority.chain().unwrap();
     let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, clock.clone()).unwrap());
-    let state = Arc::new(AppState { status: status.clone(), chain, clock });
+    let state = Arc::new(AppState { status: status.clone(), chain, clock, portal: None });
     (router(state), status, authority)
 }
 
