@@ -5,5 +5,6 @@
 mod all {
     mod authority;
     mod http;
+    mod portal;
     mod store;
 }

@@ -214,6 +214,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/apply", get(apply_page).post(apply))
         .route("/applications/{id}", get(application_page))
         .route("/applications/{id}/validate", get(validate_page).post(validate))
+        .route("/validate/{id}", get(validate_page))
         .route("/applications/{id}/resend", post(resend))
         .route("/applications/{id}/book", post(book))
         .route("/applications/{id}/withdraw", post(withdraw))

@@ -1,0 +1,696 @@
+//! The registration desk through its Router (no port bound): the whole workflow on the
+//! web pages and over the REST API, and what hostile users get. Runs on SQLite, and on
+//! PostgreSQL when `CERTDESK_TEST_POSTGRES_URL` is set (CI sets it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use certdesk_pki::key::KeyAlgorithm;
+use certdesk_ra::authority::{init, Authority, InitOptions};
+use certdesk_ra::clock::Clock;
+use certdesk_ra::datadir::DataDir;
+use certdesk_ra::http::{router, AppState};
+use certdesk_ra::issuer::OcspResponder;
+use certdesk_ra::portal::{Portal, Role};
+use certdesk_ra::status::StatusService;
+use http_body_util::BodyExt;
+use sqlx::Connection;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+const PASS: &str = "correct horse battery staple";
+
+/// A clock the test moves forward.
+struct TestClock(Mutex<OffsetDateTime>);
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    fn advance(&self, by: time::Duration) {
+        let mut t = self.0.lock().unwrap();
+        *t += by;
+    }
+}
+
+struct Desk {
+    app: axum::Router,
+    portal: Arc<Portal>,
+    status: Arc<StatusService>,
+    clock: Arc<TestClock>,
+    outbox: PathBuf,
+    data: DataDir,
+    _dir: tempfile::TempDir,
+}
+
+async fn postgres_url() -> Option<String> {
+    let base = std::env::var("CERTDESK_TEST_POSTGRES_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let name =
+        format!("certdesk_portal_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
+}
+
+async fn desk(database_url: Option<String>) -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(TestClock(Mutex::new(time::macros::datetime!(2026-11-25 12:00 UTC))));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let data = DataDir::new(dir.path().join("data"));
+    let options = InitOptions {
+        organization: "Example University".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-123456789".into()),
+        base_url: "http://pki.example.org".into(),
+        key: KeyAlgorithm::P384,
+        database_url,
+    };
+    init(&data, options, Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
+    let authority = Arc::new(Authority::open(data.clone(), dyn_clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, dyn_clock.clone()).unwrap());
+    status.refresh().await.unwrap();
+    let mailer = certdesk_ra::mail::build_mailer(&Default::default(), &data.outbox(), dyn_clock.clone()).unwrap();
+    let key = certdesk_ra::portal::load_portal_key(&data).unwrap();
+    let portal = Arc::new(Portal::new(status.clone(), mailer, key, dyn_clock.clone()).unwrap());
+    let state = Arc::new(AppState { status: status.clone(), chain, clock: dyn_clock, portal: Some(portal.clone()) });
+    Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
+}
+
+/// A second "process" on the same data directory and database: its own pool, status
+/// service, portal and router.
+async fn second_process(desk: &Desk) -> axum::Router {
+    let clock: Arc<dyn Clock> = desk.clock.clone();
+    let authority = Arc::new(Authority::open(desk.data.clone(), clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&desk.data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority, issuer, responder, clock.clone()).unwrap());
+    let mailer = certdesk_ra::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
+    let key = certdesk_ra::portal::load_portal_key(&desk.data).unwrap();
+    let portal = Arc::new(Portal::new(status.clone(), mailer, key, clock.clone()).unwrap());
+    router(Arc::new(AppState { status, chain, clock, portal: Some(portal) }))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+
+    fn location(&self) -> String {
+        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    }
+}
+
+/// A browser: keeps cookies.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| -> String {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Browser {
+    async fn send(&mut self, desk: &Desk, request: axum::http::request::Builder, body: Body) -> Reply {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let request = if cookie.is_empty() { request } else { request.header(header::COOKIE, cookie) };
+        let response = desk.app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for value in headers.get_all(header::SET_COOKIE) {
+            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+
+    async fn get(&mut self, desk: &Desk, path: &str) -> Reply {
+        self.send(desk, Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(desk, request, Body::from(form_body(fields))).await
+    }
+
+    /// Posts a form with this session's CSRF token (read from a page).
+    async fn submit(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let page = self.get(desk, "/").await.text();
+        let csrf = hidden(&page, "csrf");
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(desk, path, &all).await
+    }
+}
+
+/// The value of the first hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Mails in the outbox to `to`, oldest first, decoded: (subject, body).
+fn mails_to(outbox: &Path, to: &str) -> Vec<(String, String)> {
+    let mut names: Vec<_> = std::fs::read_dir(outbox)
+        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|p| {
+            let raw = std::fs::read(p).unwrap();
+            let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let recipient = message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
+            (recipient == to)
+                .then(|| (message.subject().unwrap_or_default().to_string(), message.body_text(0).unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// The first line of the last mail to `to` that contains `needle`.
+fn from_last_mail(outbox: &Path, to: &str, needle: &str) -> String {
+    let mails = mails_to(outbox, to);
+    let (_, body) = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
+    body.lines().map(str::trim).find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle} in {body}")).to_string()
+}
+
+/// The validation value: the line after "enter this code".
+fn validation_value(outbox: &Path, to: &str) -> String {
+    let mails = mails_to(outbox, to);
+    let (_, body) = mails.iter().rev().find(|(s, _)| s.contains("confirm")).unwrap();
+    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let at = lines.iter().position(|l| l.contains("enter this code")).unwrap();
+    lines[at + 1].to_string()
+}
+
+async fn sign_in(desk: &Desk, email: &str) -> Browser {
+    let mut browser = Browser::default();
+    let page = browser.get(desk, "/").await;
+    let csrf = hidden(&page.text(), "csrf");
+    let sent = browser.post(desk, "/signin", &[("csrf", &csrf), ("email", email)]).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    let link = from_last_mail(&desk.outbox, email, "/signin/");
+    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    // The link opens a confirmation page; the POST uses the token.
+    assert_eq!(browser.get(desk, &path).await.status, StatusCode::OK);
+    let done = browser.post(desk, &path, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert!(browser.cookies.contains_key("certdesk_session"));
+    browser
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Signs a staff member in, enrols TOTP and returns the browser and the TOTP secret.
+async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8>) {
+    let link = desk.portal.add_staff(None, email, role).await.unwrap();
+    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    let mut browser = Browser::default();
+    assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+    // Staff must give the second factor first.
+    let home = browser.get(desk, "/").await;
+    assert_eq!((home.status, home.location().as_str()), (StatusCode::SEE_OTHER, "/second-factor"));
+    assert_eq!(browser.get(desk, "/officer").await.location(), "/second-factor");
+    let page = browser.get(desk, "/second-factor").await.text();
+    let secret_text = page.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
+    let secret = base32_decode(&secret_text);
+    let sealed = hidden(&page, "sealed");
+    let csrf = hidden(&page, "csrf");
+    let now = desk.clock.now().unix_timestamp();
+    let wrong = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let code = certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(now));
+    let ok = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    assert_eq!(browser.get(desk, "/officer").await.status, StatusCode::OK);
+    (browser, secret)
+}
+
+async fn apply(desk: &Desk, browser: &mut Browser) -> String {
+    let reply =
+        browser.submit(desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    reply.location().trim_start_matches("/applications/").to_string()
+}
+
+/// The whole workflow on the web pages.
+async fn workflow(desk: Desk) {
+    let jane = "jane.doe@example.org";
+    let mut applicant = sign_in(&desk, jane).await;
+    let id = apply(&desk, &mut applicant).await;
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains("checks pending"), "{page}");
+
+    // Nothing can be issued before the checks: the key forms are not even offered,
+    // and a direct POST is refused.
+    let early = applicant.submit(&desk, &format!("/applications/{id}/p12"), &[("password", "x"), ("password2", "x")]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+
+    // Mailbox: a wrong value counts an attempt; the mailed one validates.
+    let wrong = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "AAAA-BBBB")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().contains("4 attempts left"), "{}", wrong.text());
+    let value = validation_value(&desk.outbox, jane);
+    assert!(value.replace('-', "").len() >= 24, "{value}");
+    let ok = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value.to_lowercase())]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    // Used once: replaying it is refused.
+    let replay = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.text());
+
+    // The officer publishes a slot; the applicant books it and gets a confirmation.
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", "2026-11-27T09:30"), ("place", "Room 1.01")]).await;
+    assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    let slot_id = page.split(r#"<option value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let booked = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await;
+    assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.text());
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, b)| s.contains("appointment") && b.contains("Room 1.01")));
+
+    // At the desk: approval before the identity check is refused; the evidence form
+    // needs the in-person box; then approve.
+    let queue = officer.get(&desk, "/officer").await.text();
+    assert!(queue.contains(&id) && queue.contains("Jane"), "{queue}");
+    let early = officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+    let evidence = [
+        ("document_type", "identity-card"),
+        ("issuing_authority", "Stadt Köln"),
+        ("document_number", "L01X00T47"),
+        ("document_expires", "2031-03-01"),
+    ];
+    let not_in_person = officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    assert_eq!(not_in_person.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", not_in_person.text());
+    let mut with_box = evidence.to_vec();
+    with_box.push(("in_person", "yes"));
+    let recorded = officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &with_box).await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.text());
+    let approved = officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text());
+
+    // The applicant chooses a .p12: weak and mismatched passwords are refused, then the
+    // file is delivered once.
+    let p12_path = format!("/applications/{id}/p12");
+    let weak = applicant.submit(&desk, &p12_path, &[("password", "password123"), ("password2", "password123")]).await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", weak.text());
+    let differ =
+        applicant.submit(&desk, &p12_path, &[("password", "Blue-Otter-Canyon-42"), ("password2", "Blue-Otter-Canyon-43")]).await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = applicant
+        .submit(&desk, &p12_path, &[("password", password), ("password2", password), ("format", "compat"), ("key", "p256")])
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    assert_eq!(p12.headers[header::CONTENT_TYPE], "application/x-pkcs12");
+    let contents = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    let again = applicant.submit(&desk, &p12_path, &[("password", password), ("password2", password)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "issued twice: {}", again.text());
+    let _ = contents;
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("ready")));
+
+    // The certificate is in the directory (page and JSON) and answered `good` by OCSP.
+    let app = desk.status.authority().store().application(&id).await.unwrap().unwrap();
+    let serial = app.serial.clone().unwrap();
+    let json = applicant.get(&desk, "/api/v1/directory?email=jane.doe@example.org").await;
+    assert_eq!(json.status, StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(value["certificates"][0]["serial"], serial.as_str());
+    let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
+    assert!(page.contains(&serial), "{page}");
+    let download = applicant.get(&desk, &format!("/certificates/{serial}.pem")).await;
+    assert!(download.text().starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // Revocation by the applicant: the CRL of this process lists it at once.
+    let revoked = applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise")]).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
+    let crl = desk.status.crl().unwrap();
+    let parsed = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl.der).unwrap();
+    let listed = parsed.tbs_cert_list.revoked_certificates.iter().flatten().any(|r| hex::encode(r.serial_number.as_bytes()) == serial.trim_start_matches("00"));
+    assert!(listed, "the CRL does not list {serial}");
+    let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
+    assert!(page.contains("No current certificate"), "{page}");
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("revoked")));
+
+    // Renewal reuses the identity evidence (BR 4.2.1) and the mailbox (within 30 days).
+    let renewal = applicant.submit(&desk, &format!("/certificates/{serial}/renew"), &[]).await;
+    assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
+    let new_id = renewal.location().trim_start_matches("/applications/").to_string();
+    let renewed = desk.status.authority().store().application(&new_id).await.unwrap().unwrap();
+    assert!(renewed.identity.is_some() && renewed.mailbox_validated_at.is_some());
+
+    // The audit log names every step, and its chain is intact.
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let audit = admin.get(&desk, "/admin/audit").await.text();
+    for action in [
+        "session.sign-in",
+        "application.submit",
+        "application.mailbox-validated",
+        "appointment.book",
+        "application.identity-recorded",
+        "application.approve",
+        "certificate.issue",
+        "certificate.revoke",
+        "application.renew",
+    ] {
+        assert!(audit.contains(action), "{action} missing from the audit log");
+    }
+    assert!(audit.contains("The hash chain is intact"), "{audit}");
+    let export = admin.get(&desk, "/admin/audit?format=json&q=certificate.issue").await;
+    let rows: serde_json::Value = serde_json::from_slice(&export.body).unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["action"] == "certificate.issue"));
+    // The document number itself is not in the audit details, only its hash.
+    assert!(!audit.contains("L01X00T47"));
+}
+
+#[tokio::test]
+async fn the_whole_workflow_on_sqlite() {
+    workflow(desk(None).await).await;
+}
+
+#[tokio::test]
+async fn the_whole_workflow_on_postgresql() {
+    let Some(url) = postgres_url().await else {
+        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped here (CI runs it)");
+        return;
+    };
+    workflow(desk(Some(url)).await).await;
+}
+
+#[tokio::test]
+async fn hostile_users_get_404_403_and_refusals() {
+    let desk = desk(None).await;
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let mut eve = sign_in(&desk, "eve@example.org").await;
+    let id = apply(&desk, &mut jane).await;
+
+    // Another applicant's application: 404, also for its forms.
+    assert_eq!(eve.get(&desk, &format!("/applications/{id}")).await.status, StatusCode::NOT_FOUND);
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let stolen = eve.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    assert_eq!(eve.submit(&desk, &format!("/applications/{id}/withdraw"), &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(eve.get(&desk, "/certificates/0123abcd.pem").await.status, StatusCode::NOT_FOUND);
+
+    // Applicants on officer and admin routes: 403.
+    for path in ["/officer", "/officer/slots", &format!("/officer/applications/{id}"), "/admin", "/admin/audit"] {
+        assert_eq!(eve.get(&desk, path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let approve = eve.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approve.status, StatusCode::FORBIDDEN);
+
+    // Missing or wrong CSRF token: 403, nothing changes.
+    let before = mails_to(&desk.outbox, "jane.doe@example.org").len();
+    let no_csrf = jane.post(&desk, &format!("/applications/{id}/resend"), &[]).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let wrong = jane.post(&desk, &format!("/applications/{id}/resend"), &[("csrf", "forged")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(mails_to(&desk.outbox, "jane.doe@example.org").len(), before);
+    // The sign-in form needs its double-submit token too.
+    let mut stranger = Browser::default();
+    assert_eq!(stranger.post(&desk, "/signin", &[("email", "x@example.org")]).await.status, StatusCode::FORBIDDEN);
+
+    // Sign-in links: single use, 15 minutes.
+    let mut browser = Browser::default();
+    let page = browser.get(&desk, "/").await;
+    let csrf = hidden(&page.text(), "csrf");
+    browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "bob@example.org")]).await;
+    let link = from_last_mail(&desk.outbox, "bob@example.org", "/signin/");
+    let path = format!("/signin/{}", link.rsplit('/').next().unwrap());
+    assert_eq!(Browser::default().post(&desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(Browser::default().post(&desk, &path, &[]).await.status, StatusCode::UNAUTHORIZED, "replayed");
+    browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "bob@example.org")]).await;
+    let link = from_last_mail(&desk.outbox, "bob@example.org", "/signin/");
+    desk.clock.advance(time::Duration::minutes(16));
+    let late = Browser::default().post(&desk, &format!("/signin/{}", link.rsplit('/').next().unwrap()), &[]).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "expired link accepted");
+    // Rate limit on sign-in links.
+    for _ in 0..5 {
+        browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "carol@example.org")]).await;
+    }
+    let limited = browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "carol@example.org")]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    // Malformed address: a clear message, no mail.
+    let bad = browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "not an address")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Validation values: five wrong tries void the value; an expired value is refused.
+    for _ in 0..5 {
+        jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "WRONG")]).await;
+    }
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let blocked = jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(blocked.status, StatusCode::UNAUTHORIZED);
+    assert!(blocked.text().contains("request a new one"), "{}", blocked.text());
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/resend"), &[]).await.status, StatusCode::SEE_OTHER);
+    let fresh = validation_value(&desk.outbox, "jane.doe@example.org");
+    assert_ne!(fresh, value);
+    desk.clock.advance(time::Duration::hours(25));
+    // The session (12 h) has expired too: sign in again.
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let expired = jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &fresh)]).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED, "{}", expired.text());
+
+    // Malformed form fields: a clear message, nothing stored.
+    let apps_before = desk.status.authority().store().applications_of("jane.doe@example.org").await.unwrap();
+    let bad = jane.submit(&desk, "/apply", &[("given_name", ""), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = jane.submit(&desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "root-ca")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(desk.status.authority().store().applications_of("jane.doe@example.org").await.unwrap(), apps_before);
+    // Oversized uploads: 413.
+    let huge = "A".repeat(200 * 1024);
+    let big = jane.submit(&desk, &format!("/applications/{id}/csr"), &[("csr", &huge)]).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Garbage CSR on an approved application: 400, nothing issued.
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let id2 = apply(&desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(&desk, &format!("/applications/{id2}/validate"), &[("value", &value)]).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(&desk, &format!("/officer/applications/{id2}/identity"), &evidence).await;
+    officer.submit(&desk, &format!("/officer/applications/{id2}/approve"), &[]).await;
+    let garbage = jane
+        .submit(&desk, &format!("/applications/{id2}/csr"), &[("csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")])
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text());
+    assert!(desk.status.authority().store().application(&id2).await.unwrap().unwrap().serial.is_none());
+
+    // An officer may not check or approve their own application.
+    let mut own = officer.clone();
+    let own_id = apply(&desk, &mut own).await;
+    let refused = officer.submit(&desk, &format!("/officer/applications/{own_id}/identity"), &evidence).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
+}
+
+/// The same workflow over the REST API, with problem documents for errors.
+#[tokio::test]
+async fn the_rest_api_covers_the_workflow() {
+    let desk = desk(None).await;
+    async fn call(desk: &Desk, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(b) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        Browser::default().send(desk, request, body).await
+    }
+    let json = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+
+    let doc = call(&desk, "GET", "/api/openapi.json", None, None).await;
+    let doc = json(&doc);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/applications/{id}/csr"]["post"].is_object());
+
+    let r = call(&desk, "POST", "/api/v1/sign-in", None, Some(serde_json::json!({"email": "jane.doe@example.org"}))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let link = from_last_mail(&desk.outbox, "jane.doe@example.org", "/signin/");
+    let r = call(&desk, "POST", "/api/v1/sessions", None, Some(serde_json::json!({ "token": link }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let token = json(&r)["token"].as_str().unwrap().to_string();
+
+    // No token, a bad token, cookies instead of a token: 401 problem documents.
+    let r = call(&desk, "GET", "/api/v1/applications", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(json(&r)["code"], 1010);
+    assert_eq!(call(&desk, "GET", "/api/v1/me", Some("bogus"), None).await.status, StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON: 400 problem.
+    let bad = Browser::default()
+        .send(
+            &desk,
+            Request::post("/api/v1/applications")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json"),
+            Body::from("{not json"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.headers[header::CONTENT_TYPE], "application/problem+json");
+
+    let r = call(&desk, "POST", "/api/v1/applications", Some(&token), Some(serde_json::json!({"given_name": "Jane", "surname": "Doe"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = json(&r)["id"].as_str().unwrap().to_string();
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let r = call(&desk, "POST", &format!("/api/v1/applications/{id}/mailbox"), Some(&token), Some(serde_json::json!({ "value": value }))).await;
+    assert_eq!(json(&r)["mailbox_validated"], true, "{}", r.text());
+
+    // Officer over the API: without the second factor 403, with it the queue.
+    let (_, secret) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let link = desk.portal.add_staff(None, "desk@example.org", Role::Officer).await.unwrap();
+    let r = call(&desk, "POST", "/api/v1/sessions", None, Some(serde_json::json!({ "token": link }))).await;
+    let officer = json(&r)["token"].as_str().unwrap().to_string();
+    assert_eq!(call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await.status, StatusCode::FORBIDDEN);
+    desk.clock.advance(time::Duration::seconds(31)); // a fresh TOTP step: codes work once
+    let code = certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(desk.clock.now().unix_timestamp()));
+    let r = call(&desk, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(serde_json::json!({ "code": code }))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let replay = call(&desk, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(serde_json::json!({ "code": code }))).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a TOTP code worked twice");
+    let queue = call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await;
+    assert!(json(&queue).as_array().unwrap().iter().any(|a| a["id"] == id.as_str()));
+    let evidence = serde_json::json!({"document_type": "passport", "issuing_authority": "Stadt Bonn", "document_number": "C01", "document_expires": "2030-01-01", "verified_in_person": true});
+    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/identity"), Some(&officer), Some(evidence)).await;
+    assert_eq!(json(&r)["identity_verified"], true, "{}", r.text());
+    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/approve"), Some(&officer), None).await;
+    assert_eq!(json(&r)["state"], "approved");
+
+    // The applicant's own key: a CSR made by OpenSSL.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x", "-keyout"])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("r.csr"))
+        .output()
+        .expect("openssl is needed");
+    assert!(out.status.success());
+    let csr = std::fs::read_to_string(dir.path().join("r.csr")).unwrap();
+    let r = call(&desk, "POST", &format!("/api/v1/applications/{id}/csr"), Some(&token), Some(serde_json::json!({ "csr": csr }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let cert = json(&r);
+    assert!(cert["pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let again = call(&desk, "POST", &format!("/api/v1/applications/{id}/csr"), Some(&token), Some(serde_json::json!({ "csr": csr }))).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // Another user's application through the API: 404.
+    let r = call(&desk, "GET", &format!("/api/v1/applications/{id}"), Some(&officer), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let serial = cert["serial"].as_str().unwrap();
+    let r = call(&desk, "POST", &format!("/api/v1/certificates/{serial}/revoke"), Some(&token), Some(serde_json::json!({ "reason": "superseded" }))).await;
+    assert_eq!(json(&r)["revoked_at"].is_i64(), true, "{}", r.text());
+}
+
+/// Two portals ("processes") on one database race to issue for one application:
+/// exactly one certificate is issued.
+#[tokio::test]
+async fn two_processes_never_issue_twice_for_one_application() {
+    let desk = desk(None).await;
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let id = apply(&desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let page = jane.get(&desk, "/").await.text();
+    let csrf = hidden(&page, "csrf");
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(&fields);
+    let other = Desk {
+        app: second_process(&desk).await,
+        portal: desk.portal.clone(),
+        status: desk.status.clone(),
+        clock: desk.clock.clone(),
+        outbox: desk.outbox.clone(),
+        data: desk.data.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (mut a, mut b) = (jane.clone(), jane.clone());
+    let path = format!("/applications/{id}/p12");
+    let (ra, rb) = tokio::join!(a.post(&desk, &path, &all), b.post(&other, &path, &all));
+    let statuses = [ra.status, rb.status];
+    assert!(statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::CONFLICT), "{statuses:?}");
+    let certs = desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap().len();
+    assert_eq!(certs, 1);
+}
