@@ -400,8 +400,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let authority = open(&cli.data).await?;
             let url = certdesk_ra::portal::public_url(authority.config());
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let link =
-                certdesk_ra::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
+            let link = certdesk_ra::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
             println!("{link}");
             eprintln!(
                 "certdesk: {email} is now {}; the link above signs them in once within {} minutes",

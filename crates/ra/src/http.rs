@@ -72,10 +72,8 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
 
 /// The router of `certdesk serve`.
 pub fn router(state: Arc<AppState>) -> Router {
-    let portal = portal::routes()
-        .merge(api::routes())
-        .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
-        .with_state(state.clone());
+    let portal =
+        portal::routes().merge(api::routes()).layer(DefaultBodyLimit::max(MAX_PORTAL_BODY)).with_state(state.clone());
     status_routes(state).merge(portal).layer(axum::middleware::from_fn(security_headers))
 }
 

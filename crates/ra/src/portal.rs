@@ -47,6 +47,9 @@ pub const VALIDATION_HOURS: i64 = 24;
 pub const MAX_VALIDATION_ATTEMPTS: i64 = 5;
 /// Random bits of the mailbox value (BR 3.2.2.2 asks for at least 112).
 pub const VALIDATION_VALUE_BITS: usize = 120;
+// BR 3.2.2.2: at least 112 bits of entropy.
+const _: () = assert!(VALIDATION_VALUE_BITS >= 112);
+
 /// Days before expiry when reminders go out.
 pub const REMINDER_DAYS: [i64; 3] = [60, 30, 7];
 
@@ -221,7 +224,14 @@ pub fn load_portal_key(data: &DataDir) -> Result<[u8; 32], DomainError> {
 
 /// The portal's public URL from the configuration (no trailing slash).
 pub fn public_url(config: &crate::config::ValidatedConfig) -> String {
-    config.raw.portal.public_url.clone().unwrap_or_else(|| config.raw.ca.base_url.clone()).trim_end_matches('/').to_string()
+    config
+        .raw
+        .portal
+        .public_url
+        .clone()
+        .unwrap_or_else(|| config.raw.ca.base_url.clone())
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// Adds (or changes the role of) a staff member and returns a single-use sign-in link
@@ -316,7 +326,13 @@ impl Portal {
         self.authority().config().raw.ca.organization.clone()
     }
 
-    async fn audit(&self, actor: &str, action: &'static str, subject: &str, details: serde_json::Value) -> Result<(), DomainError> {
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        subject: &str,
+        details: serde_json::Value,
+    ) -> Result<(), DomainError> {
         let event = AuditEvent { actor: actor.to_string(), action, subject: subject.to_string(), details };
         let at = self.now();
         self.store().append_audit(&|seq, prev| seal(&event, at, seq, prev)).await.map(|_| ())
@@ -386,7 +402,10 @@ impl Portal {
     pub async fn complete_sign_in(&self, token: &str) -> Result<NewSession, DomainError> {
         let now = self.now();
         let email = self.store().consume_sign_in_token(&hash_secret(token.trim()), now).await?.ok_or_else(|| {
-            DomainError::new(ErrorCode::Unauthenticated, "this sign-in link is invalid, used or expired; request a new one")
+            DomainError::new(
+                ErrorCode::Unauthenticated,
+                "this sign-in link is invalid, used or expired; request a new one",
+            )
         })?;
         let user = self.store().ensure_user(&email, now).await?;
         if user.disabled_at.is_some() {
@@ -448,7 +467,8 @@ impl Portal {
     pub fn new_totp(&self, actor: &Actor) -> Result<(String, String, String), DomainError> {
         let mut secret = Zeroizing::new([0u8; 20]);
         aws_lc_rs::rand::fill(secret.as_mut()).map_err(|_| internal("no randomness"))?;
-        let uri = crate::totp::otpauth_uri(&format!("certdesk {}", self.organization()), actor.email(), secret.as_ref());
+        let uri =
+            crate::totp::otpauth_uri(&format!("certdesk {}", self.organization()), actor.email(), secret.as_ref());
         Ok((self.seal_secret(secret.as_ref())?, uri, crate::totp::base32(secret.as_ref())))
     }
 
@@ -471,7 +491,9 @@ impl Portal {
             subject: actor.email().to_string(),
             details: json!({}),
         };
-        self.store().set_totp(actor.email(), &self.seal_secret(&secret)?, step, &|seq, prev| seal(&event, now, seq, prev)).await?;
+        self.store()
+            .set_totp(actor.email(), &self.seal_secret(&secret)?, step, &|seq, prev| seal(&event, now, seq, prev))
+            .await?;
         self.store().mark_second_factor(&actor.session.id_hash, now).await
     }
 
@@ -610,7 +632,10 @@ impl Portal {
 
     async fn send_validation(&self, app: &Application, value: &str) -> Result<(), DomainError> {
         let expires = self.clock.now() + time::Duration::hours(VALIDATION_HOURS);
-        self.send(&app.email, |to| mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, expires)).await
+        self.send(&app.email, |to| {
+            mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, expires)
+        })
+        .await
     }
 
     /// Sends a new validation value (the old one is void).
@@ -654,7 +679,9 @@ impl Portal {
         };
         let outcome = self
             .store()
-            .answer_challenge(&app.id, &matches, now, MAX_VALIDATION_ATTEMPTS, &next, &|seq, prev| seal(&event, now, seq, prev))
+            .answer_challenge(&app.id, &matches, now, MAX_VALIDATION_ATTEMPTS, &next, &|seq, prev| {
+                seal(&event, now, seq, prev)
+            })
             .await?;
         match outcome {
             ChallengeOutcome::Validated => Ok(next),
@@ -693,7 +720,10 @@ impl Portal {
             details: json!({ "slot": slot_id }),
         };
         if !self.store().book_slot(slot_id, &app.id, now, &|seq, prev| seal(&event, now, seq, prev)).await? {
-            return Err(DomainError::new(ErrorCode::Conflict, "this slot is no longer free, or you already booked one"));
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "this slot is no longer free, or you already booked one",
+            ));
         }
         let slot = self.store().slot_of(&app.id).await?.ok_or_else(|| internal("the booked slot vanished"))?;
         let when = OffsetDateTime::from_unix_timestamp(slot.starts_at).map_err(|_| internal("bad slot time"))?;
@@ -710,7 +740,12 @@ impl Portal {
         Ok(next)
     }
 
-    async fn store_transition(&self, actor: &Actor, next: &Application, details: serde_json::Value) -> Result<(), DomainError> {
+    async fn store_transition(
+        &self,
+        actor: &Actor,
+        next: &Application,
+        details: serde_json::Value,
+    ) -> Result<(), DomainError> {
         let now = self.now();
         let action = match next.state {
             ApplicationState::Approved => "application.approve",
@@ -740,8 +775,10 @@ impl Portal {
             CsrError::Malformed { .. } => DomainError::new(ErrorCode::BadInput, e.to_string()),
             other => refused(other.to_string()),
         })?;
-        let issued =
-            self.authority().issue_for_application(self.status.issuer(), &app, csr.into_public_key(), &actor.audit_name()).await?;
+        let issued = self
+            .authority()
+            .issue_for_application(self.status.issuer(), &app, csr.into_public_key(), &actor.audit_name())
+            .await?;
         self.after_issue(&app, &issued).await?;
         Ok(issued)
     }
@@ -780,11 +817,16 @@ impl Portal {
             eprintln!("certdesk serve: status refresh after issuance failed: {e}");
         }
         let link = format!("{}/applications/{}", self.public_url, app.id);
-        self.send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link)).await
+        self.send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link))
+            .await
     }
 
     /// A certificate of the signed-in applicant (404 for anyone else's).
-    pub async fn own_certificate(&self, actor: &Actor, serial: &str) -> Result<crate::store::CertificateRecord, DomainError> {
+    pub async fn own_certificate(
+        &self,
+        actor: &Actor,
+        serial: &str,
+    ) -> Result<crate::store::CertificateRecord, DomainError> {
         let serial = crate::authority::normalize_serial(serial).map_err(|_| not_found("certificate"))?;
         match self.store().certificate(&serial).await? {
             Some(cert) if cert.email == actor.user.email => Ok(cert),
@@ -794,7 +836,12 @@ impl Portal {
 
     /// Revokes a certificate: the applicant their own, an officer anyone's. The CRL and
     /// OCSP answers of this process are renewed at once.
-    pub async fn revoke(&self, actor: &Actor, serial: &str, reason: &str) -> Result<crate::store::CertificateRecord, DomainError> {
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        reason: &str,
+    ) -> Result<crate::store::CertificateRecord, DomainError> {
         let cert = if actor.role == Role::Applicant || !actor.has_second_factor() {
             self.own_certificate(actor, serial).await?
         } else {
@@ -807,8 +854,10 @@ impl Portal {
         if let Err(e) = self.status.refresh().await {
             eprintln!("certdesk serve: status refresh after revocation failed: {e}");
         }
-        let at = OffsetDateTime::from_unix_timestamp(record.revoked_at.unwrap_or_default()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let lang = self.store().applications_of(&record.email).await?.first().map(|a| a.lang.clone()).unwrap_or_default();
+        let at = OffsetDateTime::from_unix_timestamp(record.revoked_at.unwrap_or_default())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let lang =
+            self.store().applications_of(&record.email).await?.first().map(|a| a.lang.clone()).unwrap_or_default();
         self.send(&record.email, |to| mail::revocation_mail(lang_of(&lang), to, &record.serial, reason, at)).await?;
         Ok(record)
     }
@@ -818,10 +867,9 @@ impl Portal {
     pub async fn renew(&self, actor: &Actor, serial: &str, lang: &str) -> Result<Application, DomainError> {
         let cert = self.own_certificate(actor, serial).await?;
         let apps = self.store().applications_of(actor.email()).await?;
-        let previous = apps
-            .iter()
-            .find(|a| a.serial.as_deref() == Some(cert.serial.as_str()))
-            .ok_or_else(|| DomainError::new(ErrorCode::Conflict, "this certificate was not issued through the portal"))?;
+        let previous = apps.iter().find(|a| a.serial.as_deref() == Some(cert.serial.as_str())).ok_or_else(|| {
+            DomainError::new(ErrorCode::Conflict, "this certificate was not issued through the portal")
+        })?;
         let form = ApplicationForm {
             given_name: previous.given_name.clone(),
             surname: previous.surname.clone(),
@@ -848,7 +896,12 @@ impl Portal {
     }
 
     /// Records the identity evidence checked at the desk (BR 3.2.4).
-    pub async fn record_identity(&self, actor: &Actor, id: &str, form: &EvidenceForm) -> Result<Application, DomainError> {
+    pub async fn record_identity(
+        &self,
+        actor: &Actor,
+        id: &str,
+        form: &EvidenceForm,
+    ) -> Result<Application, DomainError> {
         let app = self.application_for_officer(actor, id).await?;
         let document_type = DocumentType::from_name(&form.document_type)
             .ok_or_else(|| refused(format!("unknown document type {:?}", form.document_type)))?;
@@ -897,7 +950,8 @@ impl Portal {
         if reason.chars().count() > 500 {
             return Err(refused("the reason is longer than 500 characters"));
         }
-        let decision = Decision { officer: actor.email().to_string(), at: self.now(), reason: Some(reason.to_string()) };
+        let decision =
+            Decision { officer: actor.email().to_string(), at: self.now(), reason: Some(reason.to_string()) };
         let next = app.apply(&Event::Rejected(decision)).map_err(|e| match e {
             crate::workflow::TransitionError::ReasonRequired => refused(e.to_string()),
             other => conflict(other),
@@ -907,7 +961,12 @@ impl Portal {
     }
 
     /// Publishes an appointment slot.
-    pub async fn add_slot(&self, actor: &Actor, starts_at: OffsetDateTime, place: &str) -> Result<SlotRecord, DomainError> {
+    pub async fn add_slot(
+        &self,
+        actor: &Actor,
+        starts_at: OffsetDateTime,
+        place: &str,
+    ) -> Result<SlotRecord, DomainError> {
         self.require_officer(actor)?;
         let place = place.trim();
         if place.is_empty() || place.chars().count() > 100 || place.chars().any(char::is_control) {
@@ -942,7 +1001,11 @@ impl Portal {
     }
 
     /// Certificates of one address (officers revoking for someone).
-    pub async fn certificates_for_officer(&self, actor: &Actor, email: &str) -> Result<Vec<crate::store::CertificateRecord>, DomainError> {
+    pub async fn certificates_for_officer(
+        &self,
+        actor: &Actor,
+        email: &str,
+    ) -> Result<Vec<crate::store::CertificateRecord>, DomainError> {
         self.require_officer(actor)?;
         self.store().certificates_of(&email.trim().to_ascii_lowercase()).await
     }
@@ -1030,9 +1093,15 @@ impl Portal {
                 if !self.store().claim_reminder(&cert.serial, days, now).await? {
                     continue;
                 }
-                let not_after = OffsetDateTime::from_unix_timestamp(cert.not_after).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                let lang =
-                    self.store().applications_of(&cert.email).await?.first().map(|a| a.lang.clone()).unwrap_or_default();
+                let not_after =
+                    OffsetDateTime::from_unix_timestamp(cert.not_after).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let lang = self
+                    .store()
+                    .applications_of(&cert.email)
+                    .await?
+                    .first()
+                    .map(|a| a.lang.clone())
+                    .unwrap_or_default();
                 let link = format!("{}/", self.public_url);
                 let days_left = u32::try_from(left).unwrap_or(0);
                 self.send(&cert.email, |to| {
@@ -1055,7 +1124,6 @@ mod tests {
     fn validation_values_have_enough_entropy_and_normalize() {
         let v = validation_value().unwrap();
         assert_eq!(normalize_value(&v).len(), 24, "{v}");
-        assert!(VALIDATION_VALUE_BITS >= 112);
         assert_eq!(normalize_value(" abcd-EFGH  ijkl "), "ABCDEFGHIJKL");
         assert_ne!(validation_value().unwrap(), v);
     }

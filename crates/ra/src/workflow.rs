@@ -80,7 +80,8 @@ pub enum DocumentType {
 
 impl DocumentType {
     /// Every type.
-    pub const ALL: [DocumentType; 3] = [DocumentType::IdentityCard, DocumentType::Passport, DocumentType::ResidencePermit];
+    pub const ALL: [DocumentType; 3] =
+        [DocumentType::IdentityCard, DocumentType::Passport, DocumentType::ResidencePermit];
 
     /// The stored name.
     pub fn name(self) -> &'static str {
@@ -282,9 +283,8 @@ impl Application {
                 }
                 check_field("issuing authority", &evidence.issuing_authority)?;
                 check_field("document number", &evidence.document_number)?;
-                let checked_on = OffsetDateTime::from_unix_timestamp(evidence.verified_at)
-                    .map(|t| t.date())
-                    .unwrap_or(Date::MIN);
+                let checked_on =
+                    OffsetDateTime::from_unix_timestamp(evidence.verified_at).map(|t| t.date()).unwrap_or(Date::MIN);
                 if evidence.document_expires < checked_on {
                     return Err(TransitionError::DocumentExpired { expires: evidence.document_expires });
                 }
@@ -422,9 +422,10 @@ mod tests {
                     (ApplicationState::AwaitingChecks, Event::MailboxValidated { .. }) => false, // already validated
                     (ApplicationState::AwaitingChecks, Event::Issued { .. }) => false,
                     (ApplicationState::AwaitingChecks, _) => true,
-                    (ApplicationState::Approved, Event::Rejected(_) | Event::Issued { .. } | Event::Withdrawn { .. }) => {
-                        true
-                    }
+                    (
+                        ApplicationState::Approved,
+                        Event::Rejected(_) | Event::Issued { .. } | Event::Withdrawn { .. },
+                    ) => true,
                     _ => false,
                 };
                 assert_eq!(result.is_ok(), allowed, "{state:?} + {event:?}: {result:?}");

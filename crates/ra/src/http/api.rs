@@ -141,7 +141,8 @@ struct EmailBody {
 async fn sign_in(State(state): State<Arc<AppState>>, Body(body): Body<EmailBody>) -> ApiResult {
     let portal = portal(&state)?;
     portal.request_sign_in(&body.email, body.lang.as_deref().unwrap_or("en")).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "if the address may sign in, a link was mailed" }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "if the address may sign in, a link was mailed" })))
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -345,7 +346,9 @@ struct DirectoryQuery {
 async fn directory(State(state): State<Arc<AppState>>, Query(query): Query<DirectoryQuery>) -> ApiResult {
     let portal = portal(&state)?;
     let certs = portal.directory(&query.email).await?;
-    ok(json!({ "email": query.email.trim().to_ascii_lowercase(), "certificates": certs.iter().map(certificate_json).collect::<Vec<_>>() }))
+    ok(
+        json!({ "email": query.email.trim().to_ascii_lowercase(), "certificates": certs.iter().map(certificate_json).collect::<Vec<_>>() }),
+    )
 }
 
 async fn queue(api: ApiActor) -> ApiResult {
@@ -389,9 +392,7 @@ pub fn openapi_document() -> Value {
     let problem = json!({ "description": "RFC 9457 problem document", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
     let app = json!({ "description": "the application", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Application" } } } });
     let cert = json!({ "description": "the certificate", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Certificate" } } } });
-    let body = |props: Value, required: Value| {
-        json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": props, "required": required } } } })
-    };
+    let body = |props: Value, required: Value| json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": props, "required": required } } } });
     let id_param = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
     let serial_param = json!([{ "name": "serial", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]+$" } }]);
     let s = json!({ "type": "string" });

@@ -5,17 +5,21 @@
 //! double-submit cookie before. Session cookies are HttpOnly, SameSite=Lax, and Secure
 //! when the portal's public URL is https.
 
+// The early returns of the handlers are whole responses (an error page or a redirect);
+// they are made once per request, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use aws_lc_rs::constant_time::verify_slices_are_equal;
 use zeroize::Zeroizing;
 
 use super::html::{csrf_field, day, esc, t, when, Page};
@@ -114,7 +118,9 @@ impl Ctx {
         let html = Page { lang: self.lang, organization: &organization, title, user, body }.render();
         let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         if let Some(lang) = self.chosen_lang {
-            if let Ok(v) = HeaderValue::from_str(&format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.tag())) {
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.tag()))
+            {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
         }
@@ -168,7 +174,10 @@ impl Ctx {
 }
 
 fn csrf_error() -> DomainError {
-    DomainError::new(ErrorCode::Forbidden, "the form's security token is missing or wrong; reload the page and try again")
+    DomainError::new(
+        ErrorCode::Forbidden,
+        "the form's security token is missing or wrong; reload the page and try again",
+    )
 }
 
 fn error_page(portal: &Portal, lang: Lang, actor: Option<&Actor>, e: &DomainError) -> Response {
@@ -178,7 +187,10 @@ fn error_page(portal: &Portal, lang: Lang, actor: Option<&Actor>, e: &DomainErro
     if e.code() == ErrorCode::Unauthenticated && actor.is_none() {
         body.push_str(&format!(r#"<p><a href="/">{}</a></p>"#, t(lang, "Sign in", "Anmelden")));
     } else {
-        body.push_str(&format!(r#"<p><a href="/">{}</a></p>"#, t(lang, "Back to the start page", "Zurück zur Startseite")));
+        body.push_str(&format!(
+            r#"<p><a href="/">{}</a></p>"#,
+            t(lang, "Back to the start page", "Zurück zur Startseite")
+        ));
     }
     let title = match status {
         StatusCode::NOT_FOUND => t(lang, "Not found", "Nicht gefunden"),
@@ -199,8 +211,10 @@ fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
 
 fn session_cookie(portal: &Portal, token: &str, max_age: i64) -> Option<HeaderValue> {
     let secure = if portal.public_url().starts_with("https://") { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .ok()
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
 }
 
 /// The routes of the portal.
@@ -254,7 +268,8 @@ async fn home(ctx: Ctx) -> Response {
         Err(e) => return ctx.error(&e),
     };
     let mut body = String::new();
-    let _ = write!(body, r#"<p><a href="/apply">{}</a></p>"#, t(lang, "Apply for a certificate", "Zertifikat beantragen"));
+    let _ =
+        write!(body, r#"<p><a href="/apply">{}</a></p>"#, t(lang, "Apply for a certificate", "Zertifikat beantragen"));
     let _ = write!(body, "<h2>{}</h2>", t(lang, "Your applications", "Ihre Anträge"));
     if apps.is_empty() {
         let _ = write!(body, "<p>{}</p>", t(lang, "None yet.", "Noch keine."));
@@ -503,10 +518,20 @@ fn state_name(lang: Lang, state: ApplicationState) -> &'static str {
 
 fn profile_label(lang: Lang, name: &str) -> String {
     let text = match name {
-        "sponsor-strict" => t(lang, "Staff, signing and encryption (recommended)", "Beschäftigte, Signatur und Verschlüsselung (empfohlen)"),
-        "sponsor-multipurpose" => t(lang, "Staff, multipurpose (also document signing)", "Beschäftigte, Mehrzweck (auch Dokumentsignatur)"),
+        "sponsor-strict" => t(
+            lang,
+            "Staff, signing and encryption (recommended)",
+            "Beschäftigte, Signatur und Verschlüsselung (empfohlen)",
+        ),
+        "sponsor-multipurpose" => {
+            t(lang, "Staff, multipurpose (also document signing)", "Beschäftigte, Mehrzweck (auch Dokumentsignatur)")
+        }
         "mailbox-strict" | "mailbox-multipurpose" => t(lang, "Mailbox only (no name)", "Nur Postfach (ohne Namen)"),
-        "private" => t(lang, "Internal use only, 3 years (not publicly trusted)", "Nur intern, 3 Jahre (nicht öffentlich vertraut)"),
+        "private" => t(
+            lang,
+            "Internal use only, 3 years (not publicly trusted)",
+            "Nur intern, 3 Jahre (nicht öffentlich vertraut)",
+        ),
         _ => "",
     };
     format!("{text} ({name})")
@@ -630,7 +655,8 @@ async fn application_body(ctx: &Ctx, actor: &Actor, app: &Application) -> Result
             );
         }
         if app.identity.is_none() {
-            let _ = write!(body, "<h2>{}</h2>", t(lang, "Appointment at the service desk", "Termin an der Servicetheke"));
+            let _ =
+                write!(body, "<h2>{}</h2>", t(lang, "Appointment at the service desk", "Termin an der Servicetheke"));
             match ctx.portal.appointment(app).await? {
                 Some(slot) => {
                     let _ = write!(
@@ -645,11 +671,25 @@ async fn application_body(ctx: &Ctx, actor: &Actor, app: &Application) -> Result
                 None => {
                     let slots = ctx.portal.free_slots().await?;
                     if slots.is_empty() {
-                        let _ = write!(body, "<p>{}</p>", t(lang, "No free slots right now; please look again later.", "Zurzeit keine freien Termine; bitte später erneut schauen."));
+                        let _ = write!(
+                            body,
+                            "<p>{}</p>",
+                            t(
+                                lang,
+                                "No free slots right now; please look again later.",
+                                "Zurzeit keine freien Termine; bitte später erneut schauen."
+                            )
+                        );
                     } else {
                         let mut options = String::new();
                         for s in &slots {
-                            let _ = write!(options, r#"<option value="{}">{} · {}</option>"#, esc(&s.id), when(s.starts_at), esc(&s.place));
+                            let _ = write!(
+                                options,
+                                r#"<option value="{}">{} · {}</option>"#,
+                                esc(&s.id),
+                                when(s.starts_at),
+                                esc(&s.place)
+                            );
                         }
                         let _ = write!(
                             body,
@@ -791,7 +831,9 @@ async fn issue_csr(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>)
         Err(r) => return r,
     };
     match ctx.portal.issue_csr(actor, &id, field(&fields, "csr").as_bytes()).await {
-        Ok(issued) => Redirect::to(&format!("/applications/{}?issued={}", esc(&id), issued.record.serial)).into_response(),
+        Ok(issued) => {
+            Redirect::to(&format!("/applications/{}?issued={}", esc(&id), issued.record.serial)).into_response()
+        }
         Err(e) => ctx.error(&e),
     }
 }
@@ -822,7 +864,10 @@ async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>)
         Ok((issued, p12)) => (
             [
                 (header::CONTENT_TYPE, "application/x-pkcs12".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"certificate-{}.p12\"", issued.record.serial)),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"certificate-{}.p12\"", issued.record.serial),
+                ),
                 (header::CACHE_CONTROL, "no-store".to_string()),
             ],
             p12,
@@ -1091,7 +1136,9 @@ async fn officer_slots(ctx: Ctx) -> Response {
     );
     for s in &slots {
         let booked = match &s.application_id {
-            Some(app) => format!(r#"<a href="/officer/applications/{0}">{1}</a>"#, esc(app), t(lang, "booked", "gebucht")),
+            Some(app) => {
+                format!(r#"<a href="/officer/applications/{0}">{1}</a>"#, esc(app), t(lang, "booked", "gebucht"))
+            }
             None => t(lang, "free", "frei").to_string(),
         };
         let _ = write!(body, "<li>{} · {} · {}</li>", when(s.starts_at), esc(&s.place), booked);
@@ -1116,7 +1163,8 @@ async fn officer_add_slot(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
         Err(r) => return r,
     };
     let Some(starts_at) = parse_local_datetime(field(&fields, "starts_at")) else {
-        return ctx.error(&DomainError::new(ErrorCode::Refused, "the start must be a date and time (YYYY-MM-DDTHH:MM)"));
+        return ctx
+            .error(&DomainError::new(ErrorCode::Refused, "the start must be a date and time (YYYY-MM-DDTHH:MM)"));
     };
     match ctx.portal.add_slot(actor, starts_at, field(&fields, "place")).await {
         Ok(_) => Redirect::to("/officer/slots").into_response(),
@@ -1177,7 +1225,11 @@ async fn admin_page(ctx: Ctx) -> Response {
             "<li>{} · {} · {}</li>",
             esc(&u.email),
             esc(&u.role),
-            if u.totp_secret.is_some() { t(lang, "second factor enrolled", "zweiter Faktor eingerichtet") } else { t(lang, "no second factor yet", "noch kein zweiter Faktor") }
+            if u.totp_secret.is_some() {
+                t(lang, "second factor enrolled", "zweiter Faktor eingerichtet")
+            } else {
+                t(lang, "no second factor yet", "noch kein zweiter Faktor")
+            }
         );
     }
     let _ = write!(
@@ -1191,7 +1243,11 @@ async fn admin_page(ctx: Ctx) -> Response {
         officer = t(lang, "Registration officer", "Sachbearbeitung (Registrierung)"),
         admin = t(lang, "Administrator", "Administrator/in"),
         button = t(lang, "Add and mail a sign-in link", "Hinzufügen und Anmeldelink senden"),
-        profiles = t(lang, "Profiles and validity (certdesk.toml [profiles])", "Profile und Gültigkeit (certdesk.toml [profiles])"),
+        profiles = t(
+            lang,
+            "Profiles and validity (certdesk.toml [profiles])",
+            "Profile und Gültigkeit (certdesk.toml [profiles])"
+        ),
     );
     for (id, days) in ctx.portal.profile_settings() {
         let _ = write!(body, "<li>{} · {} {}</li>", id.name(), days, t(lang, "days", "Tage"));
@@ -1310,12 +1366,17 @@ async fn directory_page(ctx: Ctx, Query(query): Query<Fields>) -> Response {
     if !email.is_empty() {
         match ctx.portal.directory(email).await {
             Ok(certs) if certs.is_empty() => {
-                let _ = write!(body, r#"<p id="directory-result">{}</p>"#, t(lang, "No current certificate.", "Kein aktuelles Zertifikat."));
+                let _ = write!(
+                    body,
+                    r#"<p id="directory-result">{}</p>"#,
+                    t(lang, "No current certificate.", "Kein aktuelles Zertifikat.")
+                );
             }
             Ok(certs) => {
                 body.push_str(r#"<ul id="directory-result">"#);
                 for c in &certs {
-                    let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &c.der).unwrap_or_default();
+                    let pem =
+                        der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &c.der).unwrap_or_default();
                     let _ = write!(
                         body,
                         "<li>{} · <code>{}</code> · {} {}<details><summary>PEM</summary><pre>{}</pre></details></li>",

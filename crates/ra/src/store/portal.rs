@@ -171,7 +171,13 @@ pub enum ChallengeOutcome {
 
 impl Store {
     /// Creates a user or changes the role of an existing one.
-    pub async fn upsert_user(&self, email: &str, role: &str, now: i64, audit: AuditAppend<'_>) -> Result<(), DomainError> {
+    pub async fn upsert_user(
+        &self,
+        email: &str,
+        role: &str,
+        now: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO users (email, role, created_at) VALUES ($1, $2, $3) \
@@ -189,11 +195,13 @@ impl Store {
 
     /// Creates an applicant on first sign-in; an existing user keeps its role.
     pub async fn ensure_user(&self, email: &str, now: i64) -> Result<UserRecord, DomainError> {
-        sqlx::query("INSERT INTO users (email, role, created_at) VALUES ($1, 'applicant', $2) ON CONFLICT (email) DO NOTHING")
-            .bind(email)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO users (email, role, created_at) VALUES ($1, 'applicant', $2) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(email)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         self.user(email).await?.ok_or_else(|| corrupt("user"))
     }
 
@@ -212,7 +220,13 @@ impl Store {
     }
 
     /// Stores a sealed TOTP secret (enrolment).
-    pub async fn set_totp(&self, email: &str, sealed: &str, step: i64, audit: AuditAppend<'_>) -> Result<(), DomainError> {
+    pub async fn set_totp(
+        &self,
+        email: &str,
+        sealed: &str,
+        step: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = $2 WHERE email = $3")
             .bind(sealed)
@@ -403,7 +417,11 @@ impl Store {
     }
 
     /// Replaces the mailbox challenge of an application (a new value was sent).
-    pub async fn replace_challenge(&self, challenge: &ChallengeRecord, audit: AuditAppend<'_>) -> Result<(), DomainError> {
+    pub async fn replace_challenge(
+        &self,
+        challenge: &ChallengeRecord,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM mailbox_challenges WHERE application_id = $1")
             .bind(&challenge.application_id)
@@ -449,11 +467,12 @@ impl Store {
             tx.commit().await?;
             return Ok(ChallengeOutcome::Wrong { attempts_left: max_attempts - attempts - 1 });
         }
-        let used = sqlx::query("UPDATE mailbox_challenges SET used_at = $1 WHERE application_id = $2 AND used_at IS NULL")
-            .bind(now)
-            .bind(application_id)
-            .execute(&mut *tx)
-            .await?;
+        let used =
+            sqlx::query("UPDATE mailbox_challenges SET used_at = $1 WHERE application_id = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(application_id)
+                .execute(&mut *tx)
+                .await?;
         if used.rows_affected() != 1 {
             return Ok(ChallengeOutcome::Void);
         }
@@ -543,7 +562,11 @@ impl Store {
     }
 
     /// Certificates valid at `now`, not revoked, expiring before `until` (reminders).
-    pub async fn certificates_expiring(&self, now: i64, until: i64) -> Result<Vec<super::CertificateRecord>, DomainError> {
+    pub async fn certificates_expiring(
+        &self,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<super::CertificateRecord>, DomainError> {
         let rows = sqlx::query(
             "SELECT * FROM certificates WHERE revoked_at IS NULL AND not_after >= $1 AND not_after <= $2 \
              ORDER BY not_after, serial",

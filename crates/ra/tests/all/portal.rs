@@ -132,7 +132,9 @@ fn form_body(fields: &[(&str, &str)]) -> String {
             let enc = |s: &str| -> String {
                 s.bytes()
                     .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            char::from(b).to_string()
+                        }
                         _ => format!("%{b:02X}"),
                     })
                     .collect()
@@ -200,7 +202,8 @@ fn mails_to(outbox: &Path, to: &str) -> Vec<(String, String)> {
         .filter_map(|p| {
             let raw = std::fs::read(p).unwrap();
             let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-            let recipient = message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
+            let recipient =
+                message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
             (recipient == to)
                 .then(|| (message.subject().unwrap_or_default().to_string(), message.body_text(0).unwrap().to_string()))
         })
@@ -211,7 +214,11 @@ fn mails_to(outbox: &Path, to: &str) -> Vec<(String, String)> {
 fn from_last_mail(outbox: &Path, to: &str, needle: &str) -> String {
     let mails = mails_to(outbox, to);
     let (_, body) = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
-    body.lines().map(str::trim).find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle} in {body}")).to_string()
+    body.lines()
+        .map(str::trim)
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle} in {body}"))
+        .to_string()
 }
 
 /// The validation value: the line after "enter this code".
@@ -284,8 +291,9 @@ async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8
 }
 
 async fn apply(desk: &Desk, browser: &mut Browser) -> String {
-    let reply =
-        browser.submit(desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
+    let reply = browser
+        .submit(desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "sponsor-strict")])
+        .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     reply.location().trim_start_matches("/applications/").to_string()
 }
@@ -300,7 +308,8 @@ async fn workflow(desk: Desk) {
 
     // Nothing can be issued before the checks: the key forms are not even offered,
     // and a direct POST is refused.
-    let early = applicant.submit(&desk, &format!("/applications/{id}/p12"), &[("password", "x"), ("password2", "x")]).await;
+    let early =
+        applicant.submit(&desk, &format!("/applications/{id}/p12"), &[("password", "x"), ("password2", "x")]).await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
 
     // Mailbox: a wrong value counts an attempt; the mailed one validates.
@@ -309,7 +318,8 @@ async fn workflow(desk: Desk) {
     assert!(wrong.text().contains("4 attempts left"), "{}", wrong.text());
     let value = validation_value(&desk.outbox, jane);
     assert!(value.replace('-', "").len() >= 24, "{value}");
-    let ok = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value.to_lowercase())]).await;
+    let ok =
+        applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value.to_lowercase())]).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
     // Used once: replaying it is refused.
     let replay = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
@@ -317,7 +327,8 @@ async fn workflow(desk: Desk) {
 
     // The officer publishes a slot; the applicant books it and gets a confirmation.
     let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
-    let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", "2026-11-27T09:30"), ("place", "Room 1.01")]).await;
+    let slot =
+        officer.submit(&desk, "/officer/slots", &[("starts_at", "2026-11-27T09:30"), ("place", "Room 1.01")]).await;
     assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
     let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
     let slot_id = page.split(r#"<option value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
@@ -351,12 +362,17 @@ async fn workflow(desk: Desk) {
     let p12_path = format!("/applications/{id}/p12");
     let weak = applicant.submit(&desk, &p12_path, &[("password", "password123"), ("password2", "password123")]).await;
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", weak.text());
-    let differ =
-        applicant.submit(&desk, &p12_path, &[("password", "Blue-Otter-Canyon-42"), ("password2", "Blue-Otter-Canyon-43")]).await;
+    let differ = applicant
+        .submit(&desk, &p12_path, &[("password", "Blue-Otter-Canyon-42"), ("password2", "Blue-Otter-Canyon-43")])
+        .await;
     assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
     let password = "Blue-Otter-Canyon-42";
     let p12 = applicant
-        .submit(&desk, &p12_path, &[("password", password), ("password2", password), ("format", "compat"), ("key", "p256")])
+        .submit(
+            &desk,
+            &p12_path,
+            &[("password", password), ("password2", password), ("format", "compat"), ("key", "p256")],
+        )
         .await;
     assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
     assert_eq!(p12.headers[header::CONTENT_TYPE], "application/x-pkcs12");
@@ -379,11 +395,17 @@ async fn workflow(desk: Desk) {
     assert!(download.text().starts_with("-----BEGIN CERTIFICATE-----"));
 
     // Revocation by the applicant: the CRL of this process lists it at once.
-    let revoked = applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise")]).await;
+    let revoked =
+        applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise")]).await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
     let crl = desk.status.crl().unwrap();
     let parsed = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl.der).unwrap();
-    let listed = parsed.tbs_cert_list.revoked_certificates.iter().flatten().any(|r| hex::encode(r.serial_number.as_bytes()) == serial.trim_start_matches("00"));
+    let listed = parsed
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .any(|r| hex::encode(r.serial_number.as_bytes()) == serial.trim_start_matches("00"));
     assert!(listed, "the CRL does not list {serial}");
     let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
     assert!(page.contains("No current certificate"), "{page}");
@@ -510,7 +532,8 @@ async fn hostile_users_get_404_403_and_refusals() {
 
     // Malformed form fields: a clear message, nothing stored.
     let apps_before = desk.status.authority().store().applications_of("jane.doe@example.org").await.unwrap();
-    let bad = jane.submit(&desk, "/apply", &[("given_name", ""), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
+    let bad =
+        jane.submit(&desk, "/apply", &[("given_name", ""), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     let bad = jane.submit(&desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "root-ca")]).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -535,7 +558,11 @@ async fn hostile_users_get_404_403_and_refusals() {
     officer.submit(&desk, &format!("/officer/applications/{id2}/identity"), &evidence).await;
     officer.submit(&desk, &format!("/officer/applications/{id2}/approve"), &[]).await;
     let garbage = jane
-        .submit(&desk, &format!("/applications/{id2}/csr"), &[("csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")])
+        .submit(
+            &desk,
+            &format!("/applications/{id2}/csr"),
+            &[("csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")],
+        )
         .await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text());
     assert!(desk.status.authority().store().application(&id2).await.unwrap().unwrap().serial.is_none());
@@ -551,7 +578,13 @@ async fn hostile_users_get_404_403_and_refusals() {
 #[tokio::test]
 async fn the_rest_api_covers_the_workflow() {
     let desk = desk(None).await;
-    async fn call(desk: &Desk, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Reply {
+    async fn call(
+        desk: &Desk,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -572,7 +605,8 @@ async fn the_rest_api_covers_the_workflow() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/applications/{id}/csr"]["post"].is_object());
 
-    let r = call(&desk, "POST", "/api/v1/sign-in", None, Some(serde_json::json!({"email": "jane.doe@example.org"}))).await;
+    let r =
+        call(&desk, "POST", "/api/v1/sign-in", None, Some(serde_json::json!({"email": "jane.doe@example.org"}))).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let link = from_last_mail(&desk.outbox, "jane.doe@example.org", "/signin/");
     let r = call(&desk, "POST", "/api/v1/sessions", None, Some(serde_json::json!({ "token": link }))).await;
@@ -599,11 +633,25 @@ async fn the_rest_api_covers_the_workflow() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.headers[header::CONTENT_TYPE], "application/problem+json");
 
-    let r = call(&desk, "POST", "/api/v1/applications", Some(&token), Some(serde_json::json!({"given_name": "Jane", "surname": "Doe"}))).await;
+    let r = call(
+        &desk,
+        "POST",
+        "/api/v1/applications",
+        Some(&token),
+        Some(serde_json::json!({"given_name": "Jane", "surname": "Doe"})),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let id = json(&r)["id"].as_str().unwrap().to_string();
     let value = validation_value(&desk.outbox, "jane.doe@example.org");
-    let r = call(&desk, "POST", &format!("/api/v1/applications/{id}/mailbox"), Some(&token), Some(serde_json::json!({ "value": value }))).await;
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/mailbox"),
+        Some(&token),
+        Some(serde_json::json!({ "value": value })),
+    )
+    .await;
     assert_eq!(json(&r)["mailbox_validated"], true, "{}", r.text());
 
     // Officer over the API: without the second factor 403, with it the queue.
@@ -614,14 +662,29 @@ async fn the_rest_api_covers_the_workflow() {
     assert_eq!(call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await.status, StatusCode::FORBIDDEN);
     desk.clock.advance(time::Duration::seconds(31)); // a fresh TOTP step: codes work once
     let code = certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(desk.clock.now().unix_timestamp()));
-    let r = call(&desk, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(serde_json::json!({ "code": code }))).await;
+    let r = call(
+        &desk,
+        "POST",
+        "/api/v1/sessions/second-factor",
+        Some(&officer),
+        Some(serde_json::json!({ "code": code })),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let replay = call(&desk, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(serde_json::json!({ "code": code }))).await;
+    let replay = call(
+        &desk,
+        "POST",
+        "/api/v1/sessions/second-factor",
+        Some(&officer),
+        Some(serde_json::json!({ "code": code })),
+    )
+    .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a TOTP code worked twice");
     let queue = call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await;
     assert!(json(&queue).as_array().unwrap().iter().any(|a| a["id"] == id.as_str()));
     let evidence = serde_json::json!({"document_type": "passport", "issuing_authority": "Stadt Bonn", "document_number": "C01", "document_expires": "2030-01-01", "verified_in_person": true});
-    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/identity"), Some(&officer), Some(evidence)).await;
+    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/identity"), Some(&officer), Some(evidence))
+        .await;
     assert_eq!(json(&r)["identity_verified"], true, "{}", r.text());
     let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/approve"), Some(&officer), None).await;
     assert_eq!(json(&r)["state"], "approved");
@@ -629,7 +692,18 @@ async fn the_rest_api_covers_the_workflow() {
     // The applicant's own key: a CSR made by OpenSSL.
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("openssl")
-        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x", "-keyout"])
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+        ])
         .arg(dir.path().join("k.pem"))
         .arg("-out")
         .arg(dir.path().join("r.csr"))
@@ -637,19 +711,40 @@ async fn the_rest_api_covers_the_workflow() {
         .expect("openssl is needed");
     assert!(out.status.success());
     let csr = std::fs::read_to_string(dir.path().join("r.csr")).unwrap();
-    let r = call(&desk, "POST", &format!("/api/v1/applications/{id}/csr"), Some(&token), Some(serde_json::json!({ "csr": csr }))).await;
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/csr"),
+        Some(&token),
+        Some(serde_json::json!({ "csr": csr })),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let cert = json(&r);
     assert!(cert["pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
-    let again = call(&desk, "POST", &format!("/api/v1/applications/{id}/csr"), Some(&token), Some(serde_json::json!({ "csr": csr }))).await;
+    let again = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/csr"),
+        Some(&token),
+        Some(serde_json::json!({ "csr": csr })),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 
     // Another user's application through the API: 404.
     let r = call(&desk, "GET", &format!("/api/v1/applications/{id}"), Some(&officer), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let serial = cert["serial"].as_str().unwrap();
-    let r = call(&desk, "POST", &format!("/api/v1/certificates/{serial}/revoke"), Some(&token), Some(serde_json::json!({ "reason": "superseded" }))).await;
-    assert_eq!(json(&r)["revoked_at"].is_i64(), true, "{}", r.text());
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/certificates/{serial}/revoke"),
+        Some(&token),
+        Some(serde_json::json!({ "reason": "superseded" })),
+    )
+    .await;
+    assert!(json(&r)["revoked_at"].is_i64(), "{}", r.text());
 }
 
 /// Two portals ("processes") on one database race to issue for one application:
