@@ -4,6 +4,7 @@
 
 mod all {
     mod bad_input;
+    mod browser;
     mod clients;
     pub mod common;
     mod encrypt_keyring;

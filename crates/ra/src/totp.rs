@@ -77,6 +77,28 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (upper or lower case, padding and spaces ignored); `None`
+/// for any other character.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let value = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            b'=' | b' ' => continue,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(value);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// The `otpauth://totp/...` URI authenticator apps import (Key Uri Format).
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
     let enc = |s: &str| -> String {
@@ -144,6 +166,11 @@ mod tests {
         for (input, want) in [("", ""), ("f", "MY"), ("fo", "MZXQ"), ("foo", "MZXW6"), ("foobar", "MZXW6YTBOI")] {
             assert_eq!(base32(input.as_bytes()), want);
         }
+        for input in ["", "f", "fo", "foo", "foobar", "12345678901234567890"] {
+            assert_eq!(base32_decode(&base32(input.as_bytes())).unwrap(), input.as_bytes());
+        }
+        assert_eq!(base32_decode("MZXW6==="), Some(b"foo".to_vec()));
+        assert_eq!(base32_decode("MZ!W6"), None);
         assert!(otpauth_uri("certdesk demo", "a@b.org", SECRET).starts_with("otpauth://totp/certdesk%20demo:a@b.org?"));
     }
 }
