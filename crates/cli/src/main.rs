@@ -20,6 +20,7 @@ use certdesk_ra::datadir::DataDir;
 use certdesk_ra::error::DomainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod enroll_cmd;
 mod keyring_cmd;
 mod online;
 mod smime_cmd;
@@ -61,6 +62,8 @@ enum Command {
     /// Serve the registration desk (portal, REST API), CA certificates, the CRL and OCSP
     /// (initialises a demo CA if there is no data directory).
     Serve(ServeArgs),
+    /// Apply through a portal with a key made on this device (resumable, one step per run).
+    Enroll(enroll_cmd::EnrollArgs),
     /// Portal users (registration officers, administrators).
     #[command(subcommand)]
     User(UserCommand),
@@ -392,6 +395,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Smime(command) => smime_cmd::run(command).await,
         Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
+        Command::Enroll(args) => tokio::task::spawn_blocking(move || enroll_cmd::run(args))
+            .await
+            .map_err(|e| usage(format!("enroll failed: {e}")))?,
         Command::User(UserCommand::Add { email, role }) => {
             let role = match certdesk_ra::portal::Role::from_name(&role) {
                 Some(r) if r != certdesk_ra::portal::Role::Applicant => r,

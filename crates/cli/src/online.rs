@@ -217,16 +217,21 @@ pub fn crl_urls(cert: &Certificate) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// An `http://host[:port]/path` URL taken apart.
+/// An `http(s)://host[:port]/path` URL taken apart.
 struct HttpUrl {
+    tls: bool,
     host: String,
     port: u16,
     path: String,
 }
 
 fn parse_url(url: &str) -> Result<HttpUrl, String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err("only http:// URLs are fetched".into());
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err("only http:// and https:// URLs are supported".into());
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
@@ -235,20 +240,108 @@ fn parse_url(url: &str) -> Result<HttpUrl, String> {
     if authority.is_empty() || authority.contains('@') || path.chars().any(|c| c.is_ascii_control() || c == ' ') {
         return Err("the URL is not a plain http://host/path URL".into());
     }
+    let default_port = if tls { 443 } else { 80 };
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
             (host.to_string(), port.parse::<u16>().map_err(|_| "the URL's port is not a number".to_string())?)
         }
-        _ => (authority.to_string(), 80),
+        _ => (authority.to_string(), default_port),
     };
-    Ok(HttpUrl { host: host.trim_start_matches('[').trim_end_matches(']').to_string(), port, path: path.to_string() })
+    Ok(HttpUrl {
+        tls,
+        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+        path: path.to_string(),
+    })
 }
 
-/// One HTTP/1.0 request (GET, or POST with `body`), the whole exchange bounded by
-/// `timeout`; returns the body of a 200 response of at most `max` bytes.
-fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -> Result<Vec<u8>, String> {
-    let parsed = parse_url(url)?;
-    let deadline = Instant::now() + timeout;
+/// A connection, plain or TLS (rustls with the aws-lc-rs provider).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// TLS settings: the system's trust store plus, optionally, extra CA certificates (PEM)
+/// for a portal under a private CA.
+pub fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(pem) = extra_roots_pem {
+        let mut reader = pem;
+        loop {
+            match der::pem::decode_vec(reader) {
+                Ok((label, der)) if label == "CERTIFICATE" => {
+                    roots
+                        .add(rustls::pki_types::CertificateDer::from(der))
+                        .map_err(|e| format!("bad CA certificate: {e}"))?;
+                }
+                _ => break,
+            }
+            let end = "-----END CERTIFICATE-----";
+            match std::str::from_utf8(reader).ok().and_then(|t| t.find(end)) {
+                Some(i) => reader = reader.get(i + end.len()..).unwrap_or_default(),
+                None => break,
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
+/// One HTTP request/response exchange.
+pub struct Exchange<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a str,
+    /// The URL.
+    pub url: &'a str,
+    /// Extra header lines, e.g. `("Authorization", "Bearer ...")`.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Content type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
+    /// The whole exchange's time limit.
+    pub timeout: Duration,
+    /// The largest body accepted.
+    pub max: usize,
+    /// TLS settings for https:// URLs (`None`: https is refused).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+/// Runs one HTTP/1.0 exchange; returns the status and the body.
+pub fn exchange(request: &Exchange<'_>) -> Result<(u16, Vec<u8>), String> {
+    let parsed = parse_url(request.url)?;
+    let deadline = Instant::now() + request.timeout;
     let addrs = (parsed.host.as_str(), parsed.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", parsed.host))?;
@@ -267,7 +360,7 @@ fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -
             Err(e) => last = format!("cannot connect to {addr}: {e}"),
         }
     }
-    let mut stream = stream.ok_or(last)?;
+    let stream = stream.ok_or(last)?;
     let remaining = || {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -277,46 +370,71 @@ fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -
         }
     };
     stream.set_write_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
-    let host_header = if parsed.port == 80 { parsed.host.clone() } else { format!("{}:{}", parsed.host, parsed.port) };
-    let mut request = match body {
-        Some((content_type, bytes)) => format!(
-            "POST {} HTTP/1.0\r\nHost: {host_header}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nUser-Agent: certdesk\r\n\r\n",
-            parsed.path,
-            bytes.len()
-        )
-        .into_bytes(),
-        None => format!("GET {} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: certdesk\r\n\r\n", parsed.path).into_bytes(),
+    stream.set_read_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
+    let mut conn = if parsed.tls {
+        let config = request.tls.clone().ok_or("https:// is not used for this")?;
+        let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
+            .map_err(|_| format!("{} is not a valid server name", parsed.host))?;
+        let client = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+        Conn::Tls(Box::new(rustls::StreamOwned::new(client, stream)))
+    } else {
+        Conn::Plain(stream)
     };
-    if let Some((_, bytes)) = body {
-        request.extend_from_slice(bytes);
+    let default_port = if parsed.tls { 443 } else { 80 };
+    let host_header =
+        if parsed.port == default_port { parsed.host.clone() } else { format!("{}:{}", parsed.host, parsed.port) };
+    let mut head =
+        format!("{} {} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: certdesk\r\n", request.method, parsed.path);
+    for (name, value) in request.headers {
+        if name.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
+            return Err("a header contains a line break".into());
+        }
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    stream.write_all(&request).map_err(|e| format!("sending failed: {e}"))?;
-    let mut raw = Vec::new();
+    let mut bytes = match request.body {
+        Some((content_type, body)) => {
+            head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()));
+            let mut bytes = head.into_bytes();
+            bytes.extend_from_slice(body);
+            bytes
+        }
+        None => {
+            head.push_str("\r\n");
+            head.into_bytes()
+        }
+    };
+    conn.write_all(&bytes).map_err(|e| format!("sending failed: {e}"))?;
+    bytes.clear();
+    let mut raw = bytes;
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        stream.set_read_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
-        match stream.read(&mut chunk) {
+        let left = remaining()?;
+        match &conn {
+            Conn::Plain(s) => s.set_read_timeout(Some(left)),
+            Conn::Tls(s) => s.sock.set_read_timeout(Some(left)),
+        }
+        .map_err(|e| e.to_string())?;
+        match conn.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => {
                 raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
-                if raw.len() > max + 16 * 1024 {
-                    return Err(format!("the answer is larger than {max} bytes"));
+                if raw.len() > request.max + 16 * 1024 {
+                    return Err(format!("the answer is larger than {} bytes", request.max));
                 }
             }
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 return Err("timed out".into())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A TLS peer that closes without close_notify after a complete HTTP/1.0 answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
             Err(e) => return Err(format!("receiving failed: {e}")),
         }
     }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("the answer is not an HTTP response")?;
     let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default()).to_string();
     let body = raw.get(split + 4..).unwrap_or_default();
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!("HTTP status {status}"));
-    }
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or("no HTTP status")?;
     let declared = head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok()).flatten()
@@ -325,12 +443,26 @@ fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -
         if body.len() < len {
             return Err("the answer was cut short".into());
         }
-        return Ok(body.get(..len).unwrap_or_default().to_vec());
+        return Ok((status, body.get(..len).unwrap_or_default().to_vec()));
     }
-    if body.len() > max {
-        return Err(format!("the answer is larger than {max} bytes"));
+    if body.len() > request.max {
+        return Err(format!("the answer is larger than {} bytes", request.max));
     }
-    Ok(body.to_vec())
+    Ok((status, body.to_vec()))
+}
+
+/// One plain-HTTP request (GET, or POST with `body`) for revocation data; returns the
+/// body of a 200 response of at most `max` bytes.
+fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -> Result<Vec<u8>, String> {
+    if !url.starts_with("http://") {
+        return Err("only http:// URLs are fetched".into());
+    }
+    let method = if body.is_some() { "POST" } else { "GET" };
+    let (status, body) = exchange(&Exchange { method, url, headers: &[], body, timeout, max, tls: None })?;
+    if status != 200 {
+        return Err(format!("HTTP status {status}"));
+    }
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -346,7 +478,10 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/"));
         let u = parse_url("http://[::1]:81/crl/issuing.crl").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 81));
-        for bad in ["https://x/", "ldap://x/", "http://", "http://user@x/", "http://x:port/", "http://x/a b"] {
+        assert!(parse_url("https://x/").unwrap().tls);
+        assert_eq!(parse_url("https://x/").unwrap().port, 443);
+        assert!(http("https://x/", None, Duration::from_secs(1), 10).unwrap_err().contains("only http://"));
+        for bad in ["ldap://x/", "http://", "http://user@x/", "http://x:port/", "http://x/a b"] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

@@ -8,6 +8,7 @@ mod all {
     mod clients;
     pub mod common;
     mod encrypt_keyring;
+    mod enroll;
     mod init;
     mod issue;
     mod pkcs12_clients;

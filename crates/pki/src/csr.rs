@@ -28,6 +28,35 @@ pub enum CsrError {
     Key(KeyError),
 }
 
+/// Builds a PKCS#10 request (RFC 2986 section 4) for `signer`'s key, signed by it (the
+/// proof of possession), with an empty subject and no attributes: the CA takes the
+/// subject from validated data anyway. DER.
+///
+/// ```text
+/// CertificationRequestInfo ::= SEQUENCE {
+///      version       INTEGER { v1(0) } (v1,...),
+///      subject       Name,
+///      subjectPKInfo SubjectPublicKeyInfo{{ PKInfoAlgorithms }},
+///      attributes    [0] Attributes{{ CRIAttributes }} }
+/// ```
+pub fn build(signer: &dyn crate::key::Signer) -> Result<Vec<u8>, CsrError> {
+    let failed = |e: der::Error| CsrError::Malformed { reason: e.to_string() };
+    let info = x509_cert::request::CertReqInfo {
+        version: x509_cert::request::Version::V1,
+        subject: x509_cert::name::Name::default(),
+        public_key: signer.public_key().clone(),
+        attributes: Default::default(),
+    };
+    let info_der = info.to_der().map_err(failed)?;
+    let signature = signer.sign(&info_der).map_err(CsrError::Key)?;
+    let request = CertReq {
+        info,
+        algorithm: signer.signature_algorithm(),
+        signature: der::asn1::BitString::from_bytes(&signature).map_err(failed)?,
+    };
+    request.to_der().map_err(failed)
+}
+
 /// A CSR whose signature verified and whose key passed the key rules.
 #[derive(Debug)]
 pub struct ValidatedCsr {
@@ -154,5 +183,19 @@ mod tests {
             assert!(matches!(ValidatedCsr::parse(&der[..cut]), Err(CsrError::Malformed { .. })), "cut {cut}");
         }
         assert!(ValidatedCsr::parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+
+    #[test]
+    fn built_requests_validate_for_every_key_type() {
+        for algorithm in [crate::key::KeyAlgorithm::P256, crate::key::KeyAlgorithm::Rsa3072] {
+            let key = crate::key::PrivateKey::generate(algorithm).unwrap();
+            let der = build(&key).unwrap();
+            let csr = ValidatedCsr::parse(&der).unwrap();
+            assert_eq!(csr.into_public_key().spki(), crate::key::Signer::public_key(&key));
+            let mut tampered = der.clone();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 1;
+            assert!(ValidatedCsr::parse(&tampered).is_err());
+        }
     }
 }

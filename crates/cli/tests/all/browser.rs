@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::common::*;
 
-struct Killed(Child);
+pub(super) struct Killed(pub(super) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -23,18 +23,30 @@ impl Drop for Killed {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// One HTTP/1.1 exchange with `Connection: close`: (status, body).
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
+pub(super) fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
+    http_auth(port, method, path, None, body)
+}
+
+/// [`http`] with an optional bearer token.
+pub(super) fn http_auth(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<u8>) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
         payload.len()
     )
     .unwrap();
@@ -183,7 +195,7 @@ impl Drop for Browser {
 
 /// The newest mail in the outbox to `to` whose text contains `needle`; the first line
 /// containing it.
-fn mail_line(outbox: &Path, to: &str, needle: &str) -> String {
+pub(super) fn mail_line(outbox: &Path, to: &str, needle: &str) -> String {
     let start = Instant::now();
     loop {
         let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
@@ -212,7 +224,7 @@ fn mail_line(outbox: &Path, to: &str, needle: &str) -> String {
 }
 
 /// The validation code: the line after "enter this code".
-fn validation_code(outbox: &Path, to: &str) -> String {
+pub(super) fn validation_code(outbox: &Path, to: &str) -> String {
     let mut files: Vec<PathBuf> = std::fs::read_dir(outbox).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
     files.sort();
     for file in files.iter().rev() {
@@ -226,25 +238,18 @@ fn validation_code(outbox: &Path, to: &str) -> String {
     panic!("no validation mail to {to}");
 }
 
-fn totp_now(secret_base32: &str) -> String {
+pub(super) fn totp_now(secret_base32: &str) -> String {
     let secret = certdesk_ra::totp::base32_decode(secret_base32).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(now))
 }
 
-#[test]
-fn apply_validate_identify_approve_download_revoke_in_chromium() {
-    assert!(Path::new("/usr/bin/chromium").exists(), "Debian chromium is needed (.ci/run installs it)");
-    let dir = tempfile::tempdir().unwrap();
-    let downloads = dir.path().join("downloads");
-    std::fs::create_dir(&downloads).unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-
+/// `certdesk serve` on a fresh demo data directory `demo` in `dir`.
+pub(super) fn demo_serve(dir: &Path, port: u16) -> Killed {
     let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
         .args(["--data", "demo", "serve", "--listen", &format!("127.0.0.1:{port}"), "--refresh-seconds", "1"])
         .args(["--admin-email", "admin@example.org"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env_remove("CERTDESK_CA_PASSPHRASE")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -258,7 +263,19 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let _serve = Killed(serve);
+    Killed(serve)
+}
+
+#[test]
+fn apply_validate_identify_approve_download_revoke_in_chromium() {
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian chromium is needed (.ci/run installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let _serve = demo_serve(dir.path(), port);
     let outbox = dir.path().join("demo/outbox");
 
     let driver_port = free_port();

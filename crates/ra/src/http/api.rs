@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/sign-in", post(sign_in))
         .route("/api/v1/sessions", post(create_session))
         .route("/api/v1/sessions/second-factor", post(second_factor))
+        .route("/api/v1/sessions/totp-enrolment", post(totp_enrolment))
         .route("/api/v1/me", get(me))
         .route("/api/v1/applications", get(list_applications).post(create_application))
         .route("/api/v1/applications/{id}", get(get_application))
@@ -165,11 +166,31 @@ async fn create_session(State(state): State<Arc<AppState>>, Body(body): Body<Tok
 #[derive(Deserialize)]
 struct CodeBody {
     code: String,
+    /// The sealed secret from `totp-enrolment`, to confirm an enrolment.
+    #[serde(default)]
+    sealed: Option<String>,
 }
 
 async fn second_factor(api: ApiActor, Body(body): Body<CodeBody>) -> ApiResult {
-    api.portal.second_factor(&api.actor, &body.code).await?;
+    match &body.sealed {
+        Some(sealed) => api.portal.enrol_totp(&api.actor, sealed, &body.code).await?,
+        None => api.portal.second_factor(&api.actor, &body.code).await?,
+    }
     ok(json!({ "second_factor": true }))
+}
+
+async fn totp_enrolment(api: ApiActor) -> ApiResult {
+    if api.actor.role == crate::portal::Role::Applicant {
+        return Err(Problem(DomainError::new(
+            ErrorCode::Forbidden,
+            "only officers and administrators use a second factor",
+        )));
+    }
+    if api.actor.user.totp_secret.is_some() {
+        return Err(Problem(DomainError::new(ErrorCode::Conflict, "a second factor is already enrolled")));
+    }
+    let (sealed, uri, secret) = api.portal.new_totp(&api.actor)?;
+    ok(json!({ "sealed": sealed, "otpauth_uri": uri, "secret": secret }))
 }
 
 async fn me(api: ApiActor) -> ApiResult {
@@ -424,8 +445,10 @@ pub fn openapi_document() -> Value {
             "/api/v1/sessions": { "post": { "summary": "Exchange a sign-in link's token for a session token", "security": [],
                 "requestBody": body(json!({ "token": s }), json!(["token"])),
                 "responses": { "201": { "description": "the session: token, email, expires_at" }, "401": problem } } },
-            "/api/v1/sessions/second-factor": { "post": { "summary": "Give the TOTP code (officers, administrators)",
-                "requestBody": body(json!({ "code": s }), json!(["code"])), "responses": { "200": { "description": "done" }, "401": problem } } },
+            "/api/v1/sessions/second-factor": { "post": { "summary": "Give the TOTP code (officers, administrators); with `sealed`, confirm an enrolment",
+                "requestBody": body(json!({ "code": s, "sealed": s }), json!(["code"])), "responses": { "200": { "description": "done" }, "401": problem } } },
+            "/api/v1/sessions/totp-enrolment": { "post": { "summary": "Start TOTP enrolment: a new secret (confirm it with second-factor)",
+                "responses": { "200": { "description": "sealed, otpauth_uri, secret" }, "403": problem, "409": problem } } },
             "/api/v1/me": { "get": { "summary": "Who am I", "responses": { "200": { "description": "email, role, second_factor" }, "401": problem } } },
             "/api/v1/applications": {
                 "get": { "summary": "My applications", "responses": { "200": { "description": "a list of Application" } } },

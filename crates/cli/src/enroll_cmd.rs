@@ -1,0 +1,269 @@
+//! `certdesk enroll`: apply through the portal's REST API with a key made on this
+//! device. The workflow spans days (mailbox code, a visit to the service desk), so the
+//! command is resumable: each run does what can be done now, saves its progress in a
+//! state directory (0700; the session token 0600) and says what comes next.
+//!
+//! 1. no session: mails a sign-in link (`--link LINK` on the next run signs in);
+//! 2. no application: applies (`--given-name`, `--surname`), the portal mails a code;
+//! 3. `--code CODE`: confirms the mailbox; then the applicant visits the desk;
+//! 4. once approved: generates the key here, sends only a CSR, and writes the
+//!    certificate and a password-protected .p12 (`--password-file`) into the state
+//!    directory. The private key never leaves this device unencrypted.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
+use certdesk_pki::pkcs12;
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::online::{exchange, tls_config, Exchange};
+use crate::{read_secret_file, refused, usage, Failure, TempOutput};
+
+/// Arguments of `certdesk enroll`.
+#[derive(Args)]
+pub struct EnrollArgs {
+    /// The portal, e.g. https://certs.example.org.
+    #[arg(long)]
+    server: String,
+    /// Your e-mail address.
+    #[arg(long)]
+    email: String,
+    /// Given name as on your ID (first run).
+    #[arg(long)]
+    given_name: Option<String>,
+    /// Surname as on your ID (first run).
+    #[arg(long)]
+    surname: Option<String>,
+    /// Certificate profile.
+    #[arg(long, default_value = "sponsor-strict")]
+    profile: String,
+    /// The sign-in link from the mail.
+    #[arg(long)]
+    link: Option<String>,
+    /// The mailbox code from the mail.
+    #[arg(long)]
+    code: Option<String>,
+    /// Key type made on this device.
+    #[arg(long, default_value = "rsa3072")]
+    key: String,
+    /// File with the password for the .p12 written at the end.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// .p12 format.
+    #[arg(long, value_enum, default_value_t = EnrollFormat::Modern)]
+    p12_format: EnrollFormat,
+    /// Where progress, the certificate and the .p12 are kept.
+    #[arg(long, default_value = "certdesk-enroll")]
+    dir: PathBuf,
+    /// Extra CA certificates (PEM) to trust for an https:// portal.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+}
+
+/// .p12 formats.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum EnrollFormat {
+    /// AES-256 + PBKDF2 (current clients).
+    Modern,
+    /// 3DES + SHA-1 MAC (older Windows and macOS, gpgsm).
+    Compat,
+}
+
+struct Api {
+    server: String,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    token: Option<String>,
+}
+
+impl Api {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Vec<u8>), Failure> {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+        let payload = body.map(|b| b.to_string().into_bytes());
+        let url = format!("{}{path}", self.server);
+        exchange(&Exchange {
+            method,
+            url: &url,
+            headers: &headers,
+            body: payload.as_deref().map(|p| ("application/json", p)),
+            timeout: Duration::from_secs(60),
+            max: 1024 * 1024,
+            tls: Some(self.tls.clone()),
+        })
+        .map_err(|e| usage(format!("cannot reach {}: {e}", self.server)))
+    }
+
+    /// A JSON call that must succeed; a problem document becomes its `detail`.
+    fn json(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+        let (status, bytes) = self.call(method, path, body)?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            return Ok(value);
+        }
+        let detail = value["detail"].as_str().unwrap_or("no explanation given").to_string();
+        Err(if status >= 500 { usage(format!("the portal failed: {detail}")) } else { refused(detail) })
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
+    let _ = std::fs::remove_file(path);
+    let temp = TempOutput::create(path)?;
+    temp.commit(text.as_bytes())
+}
+
+fn read_state(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Runs one step of the enrolment.
+pub fn run(args: EnrollArgs) -> Result<(), Failure> {
+    let server = args.server.trim_end_matches('/').to_string();
+    if !server.starts_with("https://") && !server.starts_with("http://") {
+        return Err(usage("--server must be an http:// or https:// URL"));
+    }
+    if server.starts_with("http://")
+        && !server.starts_with("http://127.0.0.1")
+        && !server.starts_with("http://localhost")
+    {
+        eprintln!("certdesk: warning: {server} is not https: the session token travels unencrypted");
+    }
+    let key = KeyAlgorithm::from_name(&args.key)
+        .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
+    let extra = args
+        .ca_file
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display()))))
+        .transpose()?;
+    let tls = tls_config(extra.as_deref()).map_err(usage)?;
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let mut api = Api { server: server.clone(), tls, token: read_state(dir, "session") };
+
+    // 1. Sign in.
+    if api.token.is_none() {
+        let Some(link) = &args.link else {
+            api.json("POST", "/api/v1/sign-in", Some(json!({ "email": args.email })))?;
+            eprintln!("certdesk: a sign-in link was mailed to {}; run this command again with --link LINK", args.email);
+            return Ok(());
+        };
+        let session = api.json("POST", "/api/v1/sessions", Some(json!({ "token": link })))?;
+        let token = session["token"].as_str().ok_or_else(|| usage("the portal sent no session token"))?.to_string();
+        write_private(&dir.join("session"), &token)?;
+        api.token = Some(token);
+        eprintln!("certdesk: signed in as {}", args.email);
+    }
+
+    // 2. Apply.
+    let id = match read_state(dir, "application") {
+        Some(id) => id,
+        None => {
+            let (Some(given), Some(surname)) = (&args.given_name, &args.surname) else {
+                return Err(usage("give --given-name and --surname (as on your ID) to apply"));
+            };
+            let app = api.json(
+                "POST",
+                "/api/v1/applications",
+                Some(json!({ "given_name": given, "surname": surname, "profile": args.profile })),
+            )?;
+            let id = app["id"].as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
+            write_private(&dir.join("application"), &id)?;
+            eprintln!(
+                "certdesk: applied (application {id}); a code was mailed to {}: run again with --code CODE",
+                args.email
+            );
+            if args.code.is_none() {
+                return Ok(());
+            }
+            id
+        }
+    };
+
+    // 3. The mailbox code.
+    let mut app = api.json("GET", &format!("/api/v1/applications/{id}"), None)?;
+    if app["mailbox_validated"] == false {
+        let Some(code) = &args.code else {
+            eprintln!("certdesk: confirm your mailbox: run again with --code CODE (from the mail)");
+            return Ok(());
+        };
+        app = api.json("POST", &format!("/api/v1/applications/{id}/mailbox"), Some(json!({ "value": code })))?;
+        eprintln!("certdesk: mailbox confirmed");
+    }
+
+    // 4. The key, once approved.
+    match app["state"].as_str().unwrap_or_default() {
+        "awaiting-checks" => {
+            eprintln!(
+                "certdesk: next: show your ID at the service desk (book an appointment at {server}/applications/{id}); \
+                 run this command again after the approval"
+            );
+            Ok(())
+        }
+        "approved" => {
+            let Some(password_file) = &args.password_file else {
+                return Err(usage("approved: give --password-file FILE with the password for your .p12"));
+            };
+            let password = read_secret_file(password_file, "password")?;
+            certdesk_pki::password::check_strength(&password, &[&args.email])
+                .map_err(|e| refused(format!(".p12 password: {e}")))?;
+            let p12_path = dir.join("certificate.p12");
+            let p12_out = TempOutput::create(&p12_path)?;
+            eprintln!("certdesk: approved; making a {} key on this device", key.name());
+            let private = PrivateKey::generate(key).map_err(|e| usage(e.to_string()))?;
+            let csr = certdesk_pki::csr::build(&private).map_err(|e| usage(e.to_string()))?;
+            let csr_pem = crate::pem("CERTIFICATE REQUEST", &csr)?;
+            let cert = api.json("POST", &format!("/api/v1/applications/{id}/csr"), Some(json!({ "csr": csr_pem })))?;
+            let serial = cert["serial"].as_str().unwrap_or_default().to_string();
+            let cert_pem = cert["pem"].as_str().ok_or_else(|| usage("the portal sent no certificate"))?;
+            let (_, cert_der) = der::pem::decode_vec(cert_pem.as_bytes()).map_err(|e| usage(e.to_string()))?;
+            let mut chain = Vec::new();
+            let chain_pem = cert["chain_pem"].as_str().unwrap_or_default();
+            for block in chain_pem.split_inclusive("-----END CERTIFICATE-----\n") {
+                if let Ok((_, der)) = der::pem::decode_vec(block.as_bytes()) {
+                    chain.push(der);
+                }
+            }
+            let format = match args.p12_format {
+                EnrollFormat::Modern => pkcs12::Format::Modern,
+                EnrollFormat::Compat => pkcs12::Format::Compat,
+            };
+            let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some(args.email.clone()) };
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let p12 = pkcs12::write(private.pkcs8_der(), &cert_der, &chain, &password, &options, &rng)
+                .map_err(|e| usage(e.to_string()))?;
+            p12_out.commit_durable(&p12).map_err(|f| Failure {
+                code: f.code,
+                message: format!(
+                    "{}; certificate {serial} was issued but its key is lost: revoke it on the portal",
+                    f.message
+                ),
+            })?;
+            write_private(&dir.join("certificate.pem"), &format!("{cert_pem}{chain_pem}"))?;
+            println!("{}", p12_path.display());
+            eprintln!(
+                "certdesk: issued serial {serial}; your key and certificate are in {} (import it into your mail \
+                 client or `certdesk smime keyring import`)",
+                p12_path.display()
+            );
+            Ok(())
+        }
+        "issued" => {
+            eprintln!(
+                "certdesk: already issued (serial {}); see {}",
+                app["serial"].as_str().unwrap_or("?"),
+                dir.display()
+            );
+            Ok(())
+        }
+        other => Err(refused(format!(
+            "the application is {other}{}",
+            app["decision_reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
+        ))),
+    }
+}

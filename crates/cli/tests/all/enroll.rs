@@ -1,0 +1,110 @@
+//! `certdesk enroll` against a running portal: resumable steps, the key made locally,
+//! only a CSR sent, the .p12 written here and opened by OpenSSL.
+
+use serde_json::{json, Value};
+
+use super::browser::{demo_serve, free_port, http_auth, mail_line, totp_now, validation_code};
+use super::common::*;
+
+fn json_of(reply: (u16, Vec<u8>), want: u16) -> Value {
+    let value: Value = serde_json::from_slice(&reply.1).unwrap_or(Value::Null);
+    assert_eq!(reply.0, want, "{value}");
+    value
+}
+
+#[test]
+fn enroll_applies_step_by_step_and_keeps_the_key_local() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _serve = demo_serve(dir.path(), port);
+    let server = format!("http://127.0.0.1:{port}");
+    let outbox = dir.path().join("demo/outbox");
+    let jane = "jane.doe@example.org";
+    let enroll = |extra: &[&str]| {
+        let mut args = vec!["enroll", "--server", &server, "--email", jane, "--dir", "e", "--key", "p256"];
+        args.extend_from_slice(extra);
+        certdesk_in(dir.path(), &args)
+    };
+
+    // 1. A sign-in link is mailed.
+    let run = enroll(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("--link"), "{}", run.stderr);
+    let link = mail_line(&outbox, jane, "/signin/");
+    // A wrong link: refused, nothing saved.
+    let run = enroll(&["--link", &format!("{server}/signin/forged")]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!dir.path().join("e/session").exists());
+    // 2. Sign in and apply.
+    let run = enroll(&["--link", &link, "--given-name", "Jane", "--surname", "Doe"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("--code"), "{}", run.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("e/session")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the session token is readable by others");
+    }
+    // 3. A wrong code, then the mailed one.
+    let run = enroll(&["--code", "AAAA-BBBB"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("attempts left"), "{}", run.stderr);
+    let run = enroll(&["--code", &validation_code(&outbox, jane)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("service desk"), "{}", run.stderr);
+
+    // The officer approves over the API (with TOTP enrolment).
+    let added =
+        certdesk_in(dir.path(), &["--data", "demo", "user", "add", "--email", "desk@example.org", "--role", "officer"]);
+    let officer_link = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let session =
+        json_of(http_auth(port, "POST", "/api/v1/sessions", None, Some(&json!({ "token": officer_link }))), 201);
+    let officer = session["token"].as_str().unwrap().to_string();
+    let enrolment = json_of(http_auth(port, "POST", "/api/v1/sessions/totp-enrolment", Some(&officer), None), 200);
+    let code = totp_now(enrolment["secret"].as_str().unwrap());
+    let body = json!({ "code": code, "sealed": enrolment["sealed"] });
+    json_of(http_auth(port, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(&body)), 200);
+    let queue = json_of(http_auth(port, "GET", "/api/v1/officer/queue", Some(&officer), None), 200);
+    let id = queue[0]["id"].as_str().unwrap().to_string();
+    let evidence = json!({"document_type": "identity-card", "issuing_authority": "Stadt Köln", "document_number": "L01",
+                          "document_expires": "2031-01-01", "verified_in_person": true});
+    json_of(
+        http_auth(
+            port,
+            "POST",
+            &format!("/api/v1/officer/applications/{id}/identity"),
+            Some(&officer),
+            Some(&evidence),
+        ),
+        200,
+    );
+    json_of(http_auth(port, "POST", &format!("/api/v1/officer/applications/{id}/approve"), Some(&officer), None), 200);
+
+    // 4. The key is made here; a weak password is refused before anything is issued.
+    std::fs::write(dir.path().join("weak"), "password").unwrap();
+    let run = enroll(&["--password-file", "weak"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!dir.path().join("e/certificate.p12").exists());
+    std::fs::write(dir.path().join("pw"), "Blue-Otter-Canyon-42\n").unwrap();
+    let run = enroll(&["--password-file", "pw"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let opened = tool(
+        "openssl",
+        &["pkcs12", "-in", "e/certificate.p12", "-passin", "file:pw", "-nodes", "-out", "e/all.pem"],
+        dir.path(),
+    );
+    assert_eq!(opened.code, 0, "{}", opened.stderr);
+    let all = std::fs::read_to_string(dir.path().join("e/all.pem")).unwrap();
+    assert!(all.contains("PRIVATE KEY") && all.contains("BEGIN CERTIFICATE"));
+    let text = tool("openssl", &["x509", "-in", "e/certificate.pem", "-noout", "-ext", "subjectAltName"], dir.path());
+    assert!(String::from_utf8_lossy(&text.stdout).contains(jane), "{}", text.stderr);
+    // The certificate chains to the demo CA.
+    let (_, chain) = super::browser::http(port, "GET", "/ca/chain.pem", None);
+    std::fs::write(dir.path().join("chain.pem"), chain).unwrap();
+    let verify =
+        tool("openssl", &["verify", "-CAfile", "chain.pem", "-purpose", "smimesign", "e/certificate.pem"], dir.path());
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    // Again: nothing more to do.
+    let run = enroll(&[]);
+    assert!(run.code == 0 && run.stderr.contains("already issued"), "{}", run.stderr);
+}
