@@ -102,9 +102,14 @@ impl Api {
         if (200..300).contains(&status) {
             return Ok(value);
         }
-        let detail = value["detail"].as_str().unwrap_or("no explanation given").to_string();
+        let detail = get(&value, "detail").as_str().unwrap_or("no explanation given").to_string();
         Err(if status >= 500 { usage(format!("the portal failed: {detail}")) } else { refused(detail) })
     }
+}
+
+/// A JSON member, `Null` when absent (never panics, unlike indexing).
+fn get<'a>(value: &'a Value, name: &str) -> &'a Value {
+    value.get(name).unwrap_or(&Value::Null)
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
@@ -154,7 +159,8 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             return Ok(());
         };
         let session = api.json("POST", "/api/v1/sessions", Some(json!({ "token": link })))?;
-        let token = session["token"].as_str().ok_or_else(|| usage("the portal sent no session token"))?.to_string();
+        let token =
+            get(&session, "token").as_str().ok_or_else(|| usage("the portal sent no session token"))?.to_string();
         write_private(&dir.join("session"), &token)?;
         api.token = Some(token);
         eprintln!("certdesk: signed in as {}", args.email);
@@ -172,7 +178,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                 "/api/v1/applications",
                 Some(json!({ "given_name": given, "surname": surname, "profile": args.profile })),
             )?;
-            let id = app["id"].as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
+            let id = get(&app, "id").as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
             write_private(&dir.join("application"), &id)?;
             eprintln!(
                 "certdesk: applied (application {id}); a code was mailed to {}: run again with --code CODE",
@@ -187,7 +193,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
 
     // 3. The mailbox code.
     let mut app = api.json("GET", &format!("/api/v1/applications/{id}"), None)?;
-    if app["mailbox_validated"] == false {
+    if get(&app, "mailbox_validated") == false {
         let Some(code) = &args.code else {
             eprintln!("certdesk: confirm your mailbox: run again with --code CODE (from the mail)");
             return Ok(());
@@ -197,7 +203,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
     }
 
     // 4. The key, once approved.
-    match app["state"].as_str().unwrap_or_default() {
+    match get(&app, "state").as_str().unwrap_or_default() {
         "awaiting-checks" => {
             eprintln!(
                 "certdesk: next: show your ID at the service desk (book an appointment at {server}/applications/{id}); \
@@ -219,11 +225,11 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let csr = certdesk_pki::csr::build(&private).map_err(|e| usage(e.to_string()))?;
             let csr_pem = crate::pem("CERTIFICATE REQUEST", &csr)?;
             let cert = api.json("POST", &format!("/api/v1/applications/{id}/csr"), Some(json!({ "csr": csr_pem })))?;
-            let serial = cert["serial"].as_str().unwrap_or_default().to_string();
-            let cert_pem = cert["pem"].as_str().ok_or_else(|| usage("the portal sent no certificate"))?;
+            let serial = get(&cert, "serial").as_str().unwrap_or_default().to_string();
+            let cert_pem = get(&cert, "pem").as_str().ok_or_else(|| usage("the portal sent no certificate"))?;
             let (_, cert_der) = der::pem::decode_vec(cert_pem.as_bytes()).map_err(|e| usage(e.to_string()))?;
             let mut chain = Vec::new();
-            let chain_pem = cert["chain_pem"].as_str().unwrap_or_default();
+            let chain_pem = get(&cert, "chain_pem").as_str().unwrap_or_default();
             for block in chain_pem.split_inclusive("-----END CERTIFICATE-----\n") {
                 if let Ok((_, der)) = der::pem::decode_vec(block.as_bytes()) {
                     chain.push(der);
@@ -256,14 +262,14 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         "issued" => {
             eprintln!(
                 "certdesk: already issued (serial {}); see {}",
-                app["serial"].as_str().unwrap_or("?"),
+                get(&app, "serial").as_str().unwrap_or("?"),
                 dir.display()
             );
             Ok(())
         }
         other => Err(refused(format!(
             "the application is {other}{}",
-            app["decision_reason"].as_str().map(|r| format!(": {r}")).unwrap_or_default()
+            get(&app, "decision_reason").as_str().map(|r| format!(": {r}")).unwrap_or_default()
         ))),
     }
 }

@@ -297,7 +297,7 @@ pub fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<std::sync::Arc<rustl
         let mut reader = pem;
         loop {
             match der::pem::decode_vec(reader) {
-                Ok((label, der)) if label == "CERTIFICATE" => {
+                Ok(("CERTIFICATE", der)) => {
                     roots
                         .add(rustls::pki_types::CertificateDer::from(der))
                         .map_err(|e| format!("bad CA certificate: {e}"))?;
