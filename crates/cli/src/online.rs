@@ -294,21 +294,18 @@ pub fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<std::sync::Arc<rustl
         let _ = roots.add(cert);
     }
     if let Some(pem) = extra_roots_pem {
-        let mut reader = pem;
-        loop {
-            match der::pem::decode_vec(reader) {
-                Ok(("CERTIFICATE", der)) => {
-                    roots
-                        .add(rustls::pki_types::CertificateDer::from(der))
-                        .map_err(|e| format!("bad CA certificate: {e}"))?;
-                }
-                _ => break,
+        let text = std::str::from_utf8(pem).map_err(|_| "the CA file is not PEM text".to_string())?;
+        let mut added = 0;
+        for block in text.split_inclusive("-----END CERTIFICATE-----") {
+            if let Ok(("CERTIFICATE", der)) = der::pem::decode_vec(block.trim().as_bytes()) {
+                roots
+                    .add(rustls::pki_types::CertificateDer::from(der))
+                    .map_err(|e| format!("bad CA certificate: {e}"))?;
+                added += 1;
             }
-            let end = "-----END CERTIFICATE-----";
-            match std::str::from_utf8(reader).ok().and_then(|t| t.find(end)) {
-                Some(i) => reader = reader.get(i + end.len()..).unwrap_or_default(),
-                None => break,
-            }
+        }
+        if added == 0 {
+            return Err("the CA file holds no PEM certificate".into());
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
