@@ -789,3 +789,46 @@ async fn two_processes_never_issue_twice_for_one_application() {
     let certs = desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap().len();
     assert_eq!(certs, 1);
 }
+
+/// An approved application of Jane's: her browser and the application id.
+async fn approved_application(desk: &Desk) -> (Browser, String) {
+    let mut jane = sign_in(desk, "jane.doe@example.org").await;
+    let id = apply(desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    let (mut officer, _) = staff_sign_in(desk, "desk@example.org", Role::Officer).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    let approved = officer.submit(desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text());
+    (jane, id)
+}
+
+#[tokio::test]
+async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane.submit(&desk, &format!("/applications/{id}/p12"), &[("password", password), ("password2", password), ("key", "p256")]).await;
+    assert_eq!(p12.status, StatusCode::OK);
+    let cert = &desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap()[0];
+    let reminders = || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 0, "a reminder for a new certificate");
+    let now = desk.clock.now().unix_timestamp();
+    let mut sent = 0;
+    for days_before in [59, 29, 6] {
+        let target = cert.not_after - days_before * 86_400;
+        desk.clock.advance(time::Duration::seconds(target - desk.clock.now().unix_timestamp()));
+        assert_eq!(desk.portal.send_reminders().await.unwrap(), 1, "{days_before} days before expiry");
+        assert_eq!(desk.portal.send_reminders().await.unwrap(), 0, "sent twice");
+        sent += 1;
+        assert_eq!(reminders(), sent);
+    }
+    assert!(now < cert.not_after);
+}
