@@ -41,7 +41,10 @@ struct MemoryMailer(Mutex<HashMap<String, String>>);
 impl Mailer for MemoryMailer {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
         Box::pin(async move {
-            self.0.lock().map_err(|_| MailError::Random)?.insert(mail.to().as_str().to_string(), mail.body().to_string());
+            self.0
+                .lock()
+                .map_err(|_| MailError::Random)?
+                .insert(mail.to().as_str().to_string(), mail.body().to_string());
             Ok(())
         })
     }

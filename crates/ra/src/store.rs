@@ -503,8 +503,21 @@ fn placeholders(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The advisory lock that serialises audit appends on PostgreSQL (an arbitrary,
+/// fixed key: "certdesk audit").
+const AUDIT_LOCK_KEY: i64 = 0x6365_7274_6175_6469;
+
 /// The sequence number and hash the next audit record follows.
+///
+/// Appends must be serialised: two transactions that read the same head would both
+/// chain to it. SQLite allows one writer at a time, so its transactions already are;
+/// on PostgreSQL (READ COMMITTED) a transaction-scoped advisory lock is taken first and
+/// held until commit or rollback, and the head is read after it, so it sees every
+/// committed record.
 async fn audit_head(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(i64, String), DomainError> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(&mut **tx).await?;
+    }
     let last =
         sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     Ok(match last {

@@ -815,10 +815,17 @@ async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
     let desk = desk(None).await;
     let (mut jane, id) = approved_application(&desk).await;
     let password = "Blue-Otter-Canyon-42";
-    let p12 = jane.submit(&desk, &format!("/applications/{id}/p12"), &[("password", password), ("password2", password), ("key", "p256")]).await;
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
     assert_eq!(p12.status, StatusCode::OK);
     let cert = &desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap()[0];
-    let reminders = || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
+    let reminders =
+        || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
     assert_eq!(desk.portal.send_reminders().await.unwrap(), 0, "a reminder for a new certificate");
     let now = desk.clock.now().unix_timestamp();
     let mut sent = 0;

@@ -109,10 +109,11 @@ async fn sqlite_store_conforms() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let store = Store::open(&url).await.unwrap();
     conformance(&store).await;
+    concurrent_audit_appends_chain(&store).await;
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.audit_log().await.unwrap().len(), 6);
+    assert_eq!(again.audit_log().await.unwrap().len(), 30);
 }
 
 #[tokio::test]
@@ -130,6 +131,27 @@ async fn postgres_store_conforms() {
     let url = format!("{prefix}/{name}");
     let store = Store::open(&url).await.unwrap();
     conformance(&store).await;
+    concurrent_audit_appends_chain(&store).await;
     store.close().await;
     sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+}
+
+/// Many transactions appending audit records at once (several portal requests, several
+/// processes): every record lands and the chain stays intact.
+async fn concurrent_audit_appends_chain(store: &Store) {
+    let before = store.audit_log().await.unwrap().len();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let event = event("test.concurrent", &format!("t{i}"));
+            store.append_audit(&|seq, prev| seal(&event, 100 + i, seq, prev)).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = store.audit_log().await.unwrap();
+    assert_eq!(rows.len(), before + 24);
+    verify(&rows).unwrap();
 }
