@@ -17,7 +17,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use zeroize::Zeroizing;
@@ -169,7 +169,7 @@ impl Ctx {
 
     /// A staff member who has not yet given the second factor is sent there first.
     fn needs_second_factor(&self) -> Option<Response> {
-        self.actor.as_ref().filter(|a| a.needs_second_factor()).map(|_| Redirect::to("/second-factor").into_response())
+        self.actor.as_ref().filter(|a| a.needs_second_factor()).map(|_| redirect("/second-factor").into_response())
     }
 }
 
@@ -203,6 +203,13 @@ fn error_page(portal: &Portal, lang: Lang, actor: Option<&Actor>, e: &DomainErro
     let organization = portal.organization();
     let html = Page { lang, organization: &organization, title, user, body }.render();
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// A 303 redirect that never panics: a target that is not a valid header value (it
+/// cannot be: targets are our own paths and ids) goes to the start page instead.
+fn redirect(to: &str) -> Response {
+    let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
@@ -415,7 +422,7 @@ async fn complete_sign_in(ctx: Ctx, Path(token): Path<String>) -> Response {
     // if the attacker gave away their own fresh link.
     match ctx.portal.complete_sign_in(&token).await {
         Ok(session) => {
-            let mut response = Redirect::to("/").into_response();
+            let mut response = redirect("/").into_response();
             if let Some(cookie) = session_cookie(&ctx.portal, &session.token, crate::portal::SESSION_HOURS * 3600) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
@@ -433,7 +440,7 @@ async fn sign_out(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
     if let Err(e) = ctx.portal.sign_out(actor).await {
         return ctx.error(&e);
     }
-    let mut response = Redirect::to("/").into_response();
+    let mut response = redirect("/").into_response();
     if let Some(cookie) = session_cookie(&ctx.portal, "", 0) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -447,7 +454,7 @@ async fn second_factor_page(ctx: Ctx) -> Response {
         Err(r) => return r,
     };
     if actor.role == Role::Applicant {
-        return Redirect::to("/").into_response();
+        return redirect("/").into_response();
     }
     let mut body = String::new();
     if actor.user.totp_secret.is_none() {
@@ -498,7 +505,7 @@ async fn second_factor(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
         None => ctx.portal.second_factor(actor, field(&fields, "code")).await,
     };
     match result {
-        Ok(()) => Redirect::to("/officer").into_response(),
+        Ok(()) => redirect("/officer").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -584,7 +591,7 @@ async fn apply(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
         profile: field(&fields, "profile").to_string(),
     };
     match ctx.portal.apply(actor, &form, ctx.lang.tag()).await {
-        Ok(app) => Redirect::to(&format!("/applications/{}", app.id)).into_response(),
+        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -787,7 +794,7 @@ async fn validate(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) 
         Err(r) => return r,
     };
     match ctx.portal.validate_mailbox(actor, &id, field(&fields, "value")).await {
-        Ok(app) => Redirect::to(&format!("/applications/{}", app.id)).into_response(),
+        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -798,7 +805,7 @@ async fn resend(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) ->
         Err(r) => return r,
     };
     match ctx.portal.resend_validation(actor, &id).await {
-        Ok(()) => Redirect::to(&format!("/applications/{}", esc(&id))).into_response(),
+        Ok(()) => redirect(&format!("/applications/{}", esc(&id))).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -809,7 +816,7 @@ async fn book(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> R
         Err(r) => return r,
     };
     match ctx.portal.book(actor, &id, field(&fields, "slot")).await {
-        Ok(_) => Redirect::to(&format!("/applications/{}", esc(&id))).into_response(),
+        Ok(_) => redirect(&format!("/applications/{}", esc(&id))).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -820,7 +827,7 @@ async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) 
         Err(r) => return r,
     };
     match ctx.portal.withdraw(actor, &id).await {
-        Ok(_) => Redirect::to("/").into_response(),
+        Ok(_) => redirect("/").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -831,9 +838,7 @@ async fn issue_csr(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>)
         Err(r) => return r,
     };
     match ctx.portal.issue_csr(actor, &id, field(&fields, "csr").as_bytes()).await {
-        Ok(issued) => {
-            Redirect::to(&format!("/applications/{}?issued={}", esc(&id), issued.record.serial)).into_response()
-        }
+        Ok(issued) => redirect(&format!("/applications/{}?issued={}", esc(&id), issued.record.serial)).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -927,7 +932,7 @@ async fn renew(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form<Fields>)
         Err(r) => return r,
     };
     match ctx.portal.renew(actor, &serial, ctx.lang.tag()).await {
-        Ok(app) => Redirect::to(&format!("/applications/{}", app.id)).into_response(),
+        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -1085,7 +1090,7 @@ async fn officer_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<F
         verified_in_person: field(&fields, "in_person") == "yes",
     };
     match ctx.portal.record_identity(actor, &id, &form).await {
-        Ok(_) => Redirect::to(&format!("/officer/applications/{}", esc(&id))).into_response(),
+        Ok(_) => redirect(&format!("/officer/applications/{}", esc(&id))).into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -1096,7 +1101,7 @@ async fn officer_approve(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fi
         Err(r) => return r,
     };
     match ctx.portal.approve(actor, &id).await {
-        Ok(_) => Redirect::to("/officer").into_response(),
+        Ok(_) => redirect("/officer").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -1107,7 +1112,7 @@ async fn officer_reject(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fie
         Err(r) => return r,
     };
     match ctx.portal.reject(actor, &id, field(&fields, "reason")).await {
-        Ok(_) => Redirect::to("/officer").into_response(),
+        Ok(_) => redirect("/officer").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -1167,7 +1172,7 @@ async fn officer_add_slot(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
             .error(&DomainError::new(ErrorCode::Refused, "the start must be a date and time (YYYY-MM-DDTHH:MM)"));
     };
     match ctx.portal.add_slot(actor, starts_at, field(&fields, "place")).await {
-        Ok(_) => Redirect::to("/officer/slots").into_response(),
+        Ok(_) => redirect("/officer/slots").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
@@ -1270,7 +1275,7 @@ async fn admin_add_user(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
         ctx.portal.mail_sign_in_link(email, &link, ctx.lang.tag()).await
     };
     match result.await {
-        Ok(()) => Redirect::to("/admin").into_response(),
+        Ok(()) => redirect("/admin").into_response(),
         Err(e) => ctx.error(&e),
     }
 }
