@@ -126,10 +126,9 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for w in 0..CONCURRENCY {
+    for csr in csrs.iter().cloned() {
         let (app, officer, mailer, next, links) =
             (app.clone(), officer.clone(), mailer.clone(), next.clone(), links.clone());
-        let csr = csrs[w].clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -168,17 +167,33 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
         n as f64 / elapsed.as_secs_f64()
     );
 
+    // A signed-in applicant's browser session (cookie) for the start page with their
+    // applications and certificates.
+    let link = portal.sign_in_link("user1@example.org").await.unwrap();
+    let token_path = format!("/signin/{}", link.rsplit('/').next().unwrap());
+    let response = app.clone().oneshot(Request::post(token_path.as_str()).body(Body::empty()).unwrap()).await.unwrap();
+    let cookie = response.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+
     // Page latency under 50 concurrent clients, 5 seconds.
-    for path in ["/", "/directory?email=user1%40example.org"] {
+    for (path, cookie) in [
+        ("/", None),
+        ("/directory?email=user1%40example.org", None),
+        ("/ (signed in: applications and certificates)", Some(cookie)),
+    ] {
+        let uri = path.split(' ').next().unwrap();
         let stop = Instant::now() + Duration::from_secs(5);
         let mut clients = Vec::new();
         for _ in 0..50 {
-            let app = app.clone();
+            let (app, cookie) = (app.clone(), cookie.clone());
             clients.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < stop {
                     let t = Instant::now();
-                    let response = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+                    let mut request = Request::get(uri);
+                    if let Some(c) = &cookie {
+                        request = request.header(header::COOKIE, c.as_str());
+                    }
+                    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
                     assert!(response.status().is_success());
                     let _ = response.into_body().collect().await.unwrap();
                     latencies.push(t.elapsed());
