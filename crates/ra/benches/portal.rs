@@ -126,7 +126,7 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
-    for csr in csrs.iter().cloned() {
+    for csr in csrs {
         let (app, officer, mailer, next, links) =
             (app.clone(), officer.clone(), mailer.clone(), next.clone(), links.clone());
         workers.push(tokio::spawn(async move {
