@@ -530,8 +530,8 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let portal_key = certdesk_ra::portal::load_portal_key(&dir)?;
     let portal = Arc::new(certdesk_ra::portal::Portal::new(status.clone(), mailer, portal_key, clock.clone())?);
     eprintln!(
-        "certdesk: serving on http://{bound}: portal /, REST API /api/v1 (OpenAPI /api/openapi.json), OCSP /ocsp, \
-         CRL /crl/issuing.crl, CA /ca/chain.pem; {} OCSP responses pre-signed; mail goes to {}",
+        "certdesk: serving on http://{bound} (portal /, REST API /api/v1 with OpenAPI /api/openapi.json, OCSP /ocsp, \
+         CRL /crl/issuing.crl, CA /ca/chain.pem); {} OCSP responses pre-signed; mail goes to {}",
         report.signed,
         match config.raw.mail.transport {
             certdesk_ra::mail::MailTransport::Outbox => dir.outbox().display().to_string(),
