@@ -49,6 +49,9 @@ pub struct PortalSection {
     /// Profiles applicants may choose (default: sponsor-strict, sponsor-multipurpose, private).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// `[portal.oidc]`: single sign-on through an OpenID Connect provider (absent: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<crate::oidc::OidcSection>,
 }
 
 /// `[ca]`.
@@ -178,6 +181,9 @@ impl Config {
             if !known {
                 return Err(bad("database.url must start with sqlite: or postgres://".into()));
             }
+        }
+        if let Some(oidc) = &self.portal.oidc {
+            oidc.check().map_err(bad)?;
         }
         let pkcs12_iterations = self.pkcs12.iterations;
         Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })

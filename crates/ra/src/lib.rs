@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod issuer;
 pub mod mail;
+pub mod oidc;
 pub mod portal;
 pub mod status;
 pub mod store;

@@ -35,6 +35,8 @@ use crate::status::StatusService;
 use crate::store::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, Store, UserRecord};
 use crate::workflow::{Application, ApplicationState, Decision, DocumentType, Event, IdentityEvidence};
 
+mod single_sign_on;
+
 /// Sign-in links are valid 15 minutes.
 pub const SIGN_IN_MINUTES: i64 = 15;
 /// At most this many sign-in links per address per 15 minutes.
@@ -155,6 +157,8 @@ pub struct Portal {
     public_url: String,
     allowed_domains: Vec<String>,
     profiles: Vec<ProfileId>,
+    /// OpenID Connect single sign-on, when `[portal.oidc]` is configured.
+    oidc: Option<Arc<crate::oidc::OidcClient>>,
 }
 
 fn random_token(bytes: usize) -> Result<String, DomainError> {
@@ -288,6 +292,10 @@ impl Portal {
             }
         }
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &portal_key).map_err(|_| internal("bad portal key"))?);
+        let oidc = match &section.oidc {
+            Some(oidc) => Some(Arc::new(single_sign_on::client(oidc, status.authority().data(), &public_url)?)),
+            None => None,
+        };
         Ok(Self {
             status,
             mailer,
@@ -296,6 +304,7 @@ impl Portal {
             public_url,
             allowed_domains: section.allowed_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             profiles,
+            oidc,
         })
     }
 
@@ -407,6 +416,16 @@ impl Portal {
                 "this sign-in link is invalid, used or expired; request a new one",
             )
         })?;
+        self.start_session(&email, json!({ "method": "link" })).await
+    }
+
+    /// Starts a session for an address whose owner has just proven it (a mailed link,
+    /// or the organisation's identity provider): creates an applicant on first sign-in,
+    /// refuses disabled accounts, audits `session.sign-in` with `details`. Staff still
+    /// give their second factor before anything else.
+    async fn start_session(&self, email: &str, details: serde_json::Value) -> Result<NewSession, DomainError> {
+        let now = self.now();
+        let email = email.to_string();
         let user = self.store().ensure_user(&email, now).await?;
         if user.disabled_at.is_some() {
             return Err(DomainError::new(ErrorCode::Forbidden, "this account is disabled"));
@@ -421,7 +440,7 @@ impl Portal {
             second_factor_at: None,
         };
         self.store().insert_session(&record).await?;
-        self.audit(&format!("{}:{email}", user.role), "session.sign-in", &email, json!({})).await?;
+        self.audit(&format!("{}:{email}", user.role), "session.sign-in", &email, details).await?;
         Ok(NewSession { token, record })
     }
 

@@ -7,6 +7,7 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod oidc;
 mod portal;
 
 pub use portal::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, UserRecord};
@@ -17,10 +18,12 @@ use crate::error::{DomainError, ErrorCode};
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_portal.sql")),
+    (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_portal.sql")),
+    (3, include_str!("../migrations/postgres/0003_oidc.sql")),
 ];
 
 /// The database.

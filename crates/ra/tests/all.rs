@@ -5,6 +5,7 @@
 mod all {
     mod authority;
     mod http;
+    mod oidc;
     mod portal;
     mod store;
 }

@@ -29,6 +29,8 @@ use crate::mail::Lang;
 use crate::portal::{Actor, ApplicationForm, EvidenceForm, Portal, Role};
 use crate::workflow::{Application, ApplicationState, DocumentType};
 
+mod oidc;
+
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "certdesk_session";
 /// The pre-session CSRF cookie (double submit).
@@ -255,6 +257,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/users", post(admin_add_user))
         .route("/admin/audit", get(admin_audit))
         .route("/directory", get(directory_page))
+        .merge(oidc::routes())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,6 +365,7 @@ fn sign_in_page(ctx: &Ctx, notice: Option<&str>) -> Response {
     if let Some(n) = notice {
         let _ = write!(body, r#"<p class="ok" role="status">{}</p>"#, esc(n));
     }
+    body.push_str(&oidc::sign_in_button(ctx));
     let _ = write!(
         body,
         r#"<p>{intro}</p><form method="post" action="/signin">{csrf}<label for="email">{label}</label>
