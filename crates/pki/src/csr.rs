@@ -198,4 +198,20 @@ mod tests {
             assert!(ValidatedCsr::parse(&tampered).is_err());
         }
     }
+
+    /// The CSR fixtures (DER and PEM), mutated: every outcome is `Ok` or `Err`, never a
+    /// panic or a hang (the stable stand-in for the `csr_parse` fuzz target).
+    #[test]
+    fn mutated_csrs_never_panic() {
+        use crate::mutation::{hostile, mutants, never_panics};
+        let mut tried = never_panics("CSR", &hostile(), ValidatedCsr::parse);
+        for (i, pem) in [P256_CSR, RSA1024_CSR, ED25519_CSR].into_iter().enumerate() {
+            let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
+            tried += never_panics("CSR (DER)", &mutants(&der, 1_000, i as u64), ValidatedCsr::parse);
+            tried += never_panics("CSR (PEM)", &mutants(pem.as_bytes(), 100, i as u64), ValidatedCsr::parse);
+        }
+        let mutated = mutants(&der::pem::decode_vec(P256_CSR.as_bytes()).unwrap().1, 400, 0);
+        assert!(mutated.iter().filter(|m| ValidatedCsr::parse(&m.bytes).is_ok()).count() < mutated.len() / 10);
+        eprintln!("CSR: {tried} mutated inputs");
+    }
 }

@@ -1721,6 +1721,46 @@ mod tests {
         assert!(parse_response(&[0x30, 0x03, 0x0a, 0x01, 0x04]).is_err(), "status 4 is not used");
     }
 
+    /// Requests and responses (ours, with and without nonce, several answers, every
+    /// status, error responses) mutated by `crate::mutation`: `parse_request`,
+    /// `parse_response` and `check_response` return without panicking or hanging (the
+    /// stable stand-in for the `ocsp_request` and `ocsp_response` fuzz targets).
+    #[test]
+    fn mutated_requests_and_responses_never_panic() {
+        use crate::mutation::{hostile, mutants, never_panics};
+        let pki = pki();
+        let sha1 = pki.hashes.cert_id(CertIdHash::Sha1, &pki.leaf_serial);
+        let sha256 = pki.hashes.cert_id(CertIdHash::Sha256, &pki.leaf_serial);
+        let requests = [
+            build_request(std::slice::from_ref(&sha1), None).unwrap(),
+            build_request(&[sha1.clone(), sha256.clone()], Some(&[5; 16])).unwrap(),
+        ];
+        let revoked = CertStatus::Revoked { at: NOW, reason: Some(RevocationReason::KeyCompromise) };
+        let responses = [
+            respond(&pki, &[answer(&pki, sha1.clone(), CertStatus::Good)], Some(&[5; 16])),
+            respond(
+                &pki,
+                &[answer(&pki, sha256.clone(), revoked), answer(&pki, sha1.clone(), CertStatus::Unknown)],
+                None,
+            ),
+            build_response(&pki.ca_key, &pki.ca_der, &[answer(&pki, sha256, CertStatus::Good)], NOW, None).unwrap(),
+            error_response(ErrorStatus::TryLater),
+        ];
+        let check = |b: &[u8]| check_response(b, &pki.ca_der, &pki.leaf_serial, Some(&[5; 16]), NOW);
+        let mut tried = never_panics("OCSP request", &hostile(), parse_request);
+        tried += never_panics("OCSP response", &hostile(), parse_response);
+        tried += never_panics("OCSP response check", &hostile(), check);
+        for (i, request) in requests.iter().enumerate() {
+            tried += never_panics("OCSP request", &mutants(request, 800, i as u64), parse_request);
+        }
+        for (i, response) in responses.iter().enumerate() {
+            let inputs = mutants(response, 500, i as u64);
+            tried += never_panics("OCSP response", &inputs, parse_response);
+            tried += never_panics("OCSP response check", &inputs, check);
+        }
+        eprintln!("OCSP: {tried} mutated inputs");
+    }
+
     #[test]
     fn check_response_accepts_only_signed_current_matching_answers() {
         let pki = pki();

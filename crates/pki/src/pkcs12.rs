@@ -1007,6 +1007,37 @@ mod tests {
         }
     }
 
+    /// Our files (both formats, with and without a MAC, so that mutations get past the
+    /// MAC to the bags) and the client files, mutated by `crate::mutation`: `read` returns
+    /// without panicking or hanging (the stable stand-in for the `pkcs12_read` fuzz
+    /// target). Firefox's file (600000 iterations) is only truncated, to keep it fast.
+    #[test]
+    fn mutated_files_never_panic() {
+        use crate::mutation::{hostile, mutants, never_panics};
+        let mut seeds: Vec<(Vec<u8>, &str)> = Vec::new();
+        for format in [Format::Modern, Format::Compat] {
+            let p12 = ours(format, "pw");
+            let mut pfx = Pfx::from_der(&p12).unwrap();
+            pfx.mac_data = None;
+            let unprotected = pfx.to_der().unwrap();
+            assert_eq!(read(&unprotected, "pw").unwrap().integrity, Integrity::NoMac);
+            seeds.push((p12, "pw"));
+            seeds.push((unprotected, "pw"));
+        }
+        for (name, file) in CLIENT_FILES {
+            if name != "firefox" {
+                seeds.push((file.to_vec(), "password"));
+            }
+        }
+        let mut tried = never_panics("PKCS #12", &hostile(), |b| read(b, "pw"));
+        for (i, (seed, password)) in seeds.iter().enumerate() {
+            tried += never_panics("PKCS #12", &mutants(seed, 300, i as u64), |b| read(b, password));
+        }
+        let firefox = CLIENT_FILES[0].1;
+        tried += never_panics("PKCS #12", &mutants(firefox, 0, 9), |b| read(b, "password"));
+        eprintln!("PKCS #12: {tried} mutated inputs");
+    }
+
     #[test]
     fn hostile_iteration_count_is_refused() {
         let p12 = ours(Format::Compat, "pw");

@@ -1466,6 +1466,36 @@ mod tests {
         assert!(err.to_string().contains("KEKRecipientInfo"), "{err}");
     }
 
+    /// The RFC 9216 / cms-examples EnvelopedData and AuthEnvelopedData vectors and ours
+    /// (RSA and ECDH recipients, CBC and GCM), mutated by `crate::mutation`: `recipients`
+    /// and `decrypt` with a fixed key return without panicking or hanging (the stable
+    /// stand-in for the `cms_enveloped` fuzz target).
+    #[test]
+    fn mutated_envelopes_never_panic() {
+        use crate::mutation::{hostile, mutants, never_panics};
+        let mut seeds: Vec<(Vec<u8>, RecipientKey)> = [
+            "encryptedForBobRSAOaep.p7m",
+            "encryptedForBobAndDana.p7m",
+            "authEnvelopedForBobChaCha20Poly1305.p7m",
+            "encryptedKekri.p7m",
+        ]
+        .into_iter()
+        .map(|name| (std::fs::read(data_dir().join(name)).unwrap(), bob()))
+        .collect();
+        let both = [party("rsa").cert_der.clone(), party("p256").cert_der.clone()];
+        for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
+            seeds.push((encrypt(DATA, &both, &EncryptOptions { cipher, oaep: false }).unwrap(), party("p256").key()));
+        }
+        let mut tried = never_panics("EnvelopedData recipients", &hostile(), recipients);
+        tried += never_panics("EnvelopedData", &hostile(), |b| decrypt(b, &[bob()]));
+        for (i, (seed, key)) in seeds.iter().enumerate() {
+            let inputs = mutants(seed, 400, i as u64);
+            tried += never_panics("EnvelopedData recipients", &inputs, recipients);
+            tried += never_panics("EnvelopedData", &inputs, |b| decrypt(b, std::slice::from_ref(key)));
+        }
+        eprintln!("EnvelopedData: {tried} mutated inputs");
+    }
+
     #[test]
     fn implicit_rejection_is_deterministic() {
         let rsa = party("rsa");

@@ -451,4 +451,91 @@ mod tests {
         let garbage = text.replace("MAA=", "!!!!");
         assert_eq!(parse(garbage.as_bytes()), Err(MimeError::BadBase64));
     }
+
+    /// `n` multipart/mixed entities nested in one another, each with its own boundary.
+    fn nested_multipart(n: usize) -> Vec<u8> {
+        let mut entity = b"Content-Type: text/plain\r\n\r\nthe innermost part\r\n".to_vec();
+        for level in 0..n {
+            let mut outer =
+                format!("Content-Type: multipart/mixed; boundary=\"b{level}\"\r\n\r\n--b{level}\r\n").into_bytes();
+            outer.extend_from_slice(&entity);
+            outer.extend_from_slice(format!("\r\n--b{level}--\r\n").as_bytes());
+            entity = outer;
+        }
+        entity
+    }
+
+    /// Messages that stress the structure rather than the bytes.
+    fn hostile_messages() -> Vec<(String, Vec<u8>)> {
+        let nested = nested_multipart(1_000);
+        let mut out = vec![
+            ("1000 nested multiparts signed".to_owned(), build_signed(&[], &nested, b"\x30\x00", "sha-256", "outer")),
+            ("1000 nested multiparts".to_owned(), nested.clone()),
+        ];
+        let mut signed_in_signed = b"Content-Type: text/plain\r\n\r\nx".to_vec();
+        for level in 0..1_000 {
+            let message = build_signed(&[], &signed_in_signed, b"\x30\x00", "sha-256", &format!("s{level}"));
+            signed_in_signed = message;
+        }
+        out.push(("1000 multipart/signed nested".to_owned(), signed_in_signed));
+        let mut same_boundary = b"Content-Type: multipart/signed; boundary=b\r\n\r\n".to_vec();
+        same_boundary.extend_from_slice(&b"--b\r\n".repeat(100_000));
+        out.push(("100000 boundary lines".to_owned(), same_boundary));
+        let mut folded = b"Content-Type: application/pkcs7-mime;\r\n".to_vec();
+        folded.extend_from_slice(&b" smime-type=signed-data;\r\n".repeat(100_000));
+        folded.extend_from_slice(b"\r\nMAA=\r\n");
+        out.push(("100000 folded header lines".to_owned(), folded));
+        let mut many_headers = Vec::new();
+        for i in 0..50_000 {
+            many_headers.extend_from_slice(format!("X-{i}: {i}\r\n").as_bytes());
+        }
+        out.push(("50000 header fields, no end".to_owned(), many_headers));
+        let long_boundary = "b".repeat(65_536);
+        out.push((
+            "a 64 KiB boundary".to_owned(),
+            build_signed(&[], b"Content-Type: text/plain\r\n\r\nx", b"\x30\x00", "sha-256", &long_boundary),
+        ));
+        let mut long_line =
+            b"Content-Type: application/pkcs7-mime\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+        long_line.extend_from_slice(&b"A".repeat(1 << 20));
+        out.push(("a 1 MiB base64 line".to_owned(), long_line));
+        out.push(("200000 bare CRs".to_owned(), b"\r".repeat(200_000)));
+        out.push(("200000 bare LFs".to_owned(), b"\n".repeat(200_000)));
+        out.push(("a header line that never ends".to_owned(), b"Content-Type: multipart/signed".repeat(10_000)));
+        out.push(("only a colon".to_owned(), b":".to_vec()));
+        out.push(("empty".to_owned(), Vec::new()));
+        out
+    }
+
+    /// Signed and opaque messages (CRLF and LF, base64 and binary) mutated by
+    /// `crate::mutation`, and the structural bombs of [`hostile_messages`]: `parse`,
+    /// `Entity::parse` and `split_for_signing` return without panicking or hanging (the
+    /// stable stand-in for the `mime_parse` fuzz target).
+    #[test]
+    fn mutated_messages_never_panic() {
+        use crate::mutation::{mutants, never_panics, Mutant};
+        let cms = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cms-examples/signedByAliceRSA.p7m"),
+        )
+        .unwrap();
+        let (outer, inner) = split_for_signing(b"From: a@example.org\nSubject: hi\n\nHello\n").unwrap();
+        let signed = build_signed(&outer, &inner, &cms, "sha-256", "----certdesk-b1");
+        let lf_only = String::from_utf8(signed.clone()).unwrap().replace("\r\n", "\n").into_bytes();
+        let opaque = build_opaque(&outer, &cms, "signed-data");
+        let mut binary =
+            b"Content-Type: application/x-pkcs7-mime; smime-type=enveloped-data\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                .to_vec();
+        binary.extend_from_slice(&cms);
+        let each = |b: &[u8]| {
+            let _ = parse(b);
+            let _ = Entity::parse(b);
+            let _ = split_for_signing(b);
+        };
+        let hostile: Vec<Mutant> = hostile_messages().into_iter().map(|(how, bytes)| Mutant { how, bytes }).collect();
+        let mut tried = never_panics("MIME", &hostile, each);
+        for (i, seed) in [signed, lf_only, opaque, binary].iter().enumerate() {
+            tried += never_panics("MIME", &mutants(seed, 800, i as u64), each);
+        }
+        eprintln!("MIME: {tried} mutated inputs");
+    }
 }

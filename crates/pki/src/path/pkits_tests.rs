@@ -386,3 +386,73 @@ fn pkits() {
     eprintln!("PKITS: {passed} of {} cases pass, {} known failures", cases.len(), KNOWN_FAILURES.len());
     assert!(wrong.is_empty(), "{} PKITS cases:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// PKITS certificates mutated by `crate::mutation`, each in turn the leaf or the
+/// intermediate of a path to the PKITS trust anchor (plain, name constraints, policy
+/// mapping): `validate_with` returns without panicking or hanging (the stable stand-in
+/// for the `certificate_path` fuzz target).
+#[test]
+fn mutated_certificates_never_panic() {
+    use crate::mutation::{hostile, mutants, never_panics};
+    let read = |name: &str| std::fs::read(dir().join("certs").join(name)).unwrap();
+    let anchor = vec![read("TrustAnchorRootCertificate.crt")];
+    let options = ValidationOptions { purpose: Purpose::Any, ..ValidationOptions::default() };
+    let chains = [
+        ("ValidCertificatePathTest1EE.crt", "GoodCACert.crt"),
+        ("ValidDNnameConstraintsTest1EE.crt", "nameConstraintsDN1CACert.crt"),
+        ("ValidPolicyMappingTest1EE.crt", "Mapping1to2CACert.crt"),
+    ];
+    let ca = vec![read("GoodCACert.crt")];
+    let mut tried = never_panics("certificate", &hostile(), |b| validate_with(b, &ca, &anchor, now(), &options));
+    for (i, (leaf, ca)) in chains.into_iter().enumerate() {
+        let (leaf, ca) = (read(leaf), read(ca));
+        let inputs = mutants(&leaf, 300, i as u64);
+        tried += never_panics("certificate (leaf)", &inputs, |b| {
+            validate_with(b, std::slice::from_ref(&ca), &anchor, now(), &options)
+        });
+        let inputs = mutants(&ca, 300, 10 + i as u64);
+        tried += never_panics("certificate (intermediate)", &inputs, |b| {
+            validate_with(&leaf, &[b.to_vec()], &anchor, now(), &options)
+        });
+    }
+    eprintln!("certificates: {tried} mutated inputs");
+}
+
+/// PKITS CRLs mutated by `crate::mutation`, checked against validated PKITS paths
+/// (plain, and with an issuingDistributionPoint): `check_path_crls` returns without
+/// panicking or hanging (the stable stand-in for the `crl_check` fuzz target).
+#[test]
+fn mutated_crls_never_panic() {
+    use crate::mutation::{hostile, mutants, never_panics};
+    let cert = |name: &str| std::fs::read(dir().join("certs").join(name)).unwrap();
+    let crl = |name: &str| std::fs::read(dir().join("crls").join(name)).unwrap();
+    let anchor = vec![cert("TrustAnchorRootCertificate.crt")];
+    let root_crl = crl("TrustAnchorRootCRL.crl");
+    let options = ValidationOptions { purpose: Purpose::Any, ..ValidationOptions::default() };
+    let mut tried = 0;
+    for (i, (leaf, ca, ca_crl)) in [
+        ("ValidCertificatePathTest1EE.crt", "GoodCACert.crt", "GoodCACRL.crl"),
+        ("ValiddistributionPointTest1EE.crt", "distributionPoint1CACert.crt", "distributionPoint1CACRL.crl"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = validate_with(&cert(leaf), &[cert(ca)], &anchor, now(), &options).unwrap();
+        let ca_crl = crl(ca_crl);
+        assert_eq!(
+            check_path_crls(&path, &[ca_crl.clone(), root_crl.clone()], &[], now()),
+            Ok(RevocationStatus::NotRevoked)
+        );
+        tried +=
+            never_panics("CRL", &hostile(), |b| check_path_crls(&path, &[b.to_vec(), root_crl.clone()], &[], now()));
+        let inputs = mutants(&ca_crl, 400, i as u64);
+        tried += never_panics("CRL (issuing CA)", &inputs, |b| {
+            check_path_crls(&path, &[b.to_vec(), root_crl.clone()], &[], now())
+        });
+        let inputs = mutants(&root_crl, 200, 10 + i as u64);
+        tried += never_panics("CRL (trust anchor)", &inputs, |b| {
+            check_path_crls(&path, &[ca_crl.clone(), b.to_vec()], &[], now())
+        });
+    }
+    eprintln!("CRLs: {tried} mutated inputs");
+}

@@ -1,0 +1,29 @@
+//! `certdesk_smime::signed_data::verify` on arbitrary ContentInfo bytes, opaque and
+//! detached, with the RFC 9216 signer certificates offered (so that well-formed
+//! mutants reach the signature check).
+#![no_main]
+
+use std::sync::OnceLock;
+
+use certdesk_smime::signed_data::verify;
+use libfuzzer_sys::fuzz_target;
+
+const ALICE: &[u8] = include_bytes!("../../crates/smime/tests/data/cms-examples/lamps-alice.crt");
+const CARLOS: &[u8] = include_bytes!("../../crates/smime/tests/data/cms-examples/lamps-carlos.crt");
+
+fn certificates() -> &'static [Vec<u8>] {
+    static CERTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        [ALICE, CARLOS]
+            .iter()
+            .map(|pem| der::pem::decode_vec(pem).map(|(_, der)| der).expect("the committed PEM fixture decodes"))
+            .collect()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let extra = certificates();
+    let _ = verify(data, None, extra);
+    let _ = verify(data, Some(b"This is some sample content."), extra);
+    let _ = verify(data, None, &[]);
+});
