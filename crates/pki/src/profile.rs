@@ -176,6 +176,11 @@ impl SubscriberProfile {
         Ok(Self { id, validity_days, private_policy })
     }
 
+    /// The same profile with another validity, checked against the profile's bounds.
+    pub fn with_validity(&self, validity_days: u32) -> Result<Self, ProfileError> {
+        Self::new(self.id, validity_days, self.private_policy)
+    }
+
     /// The profile.
     pub fn id(&self) -> ProfileId {
         self.id
@@ -216,6 +221,9 @@ mod tests {
         assert!(SubscriberProfile::new(ProfileId::SponsorStrict, 826, None).is_err());
         assert!(SubscriberProfile::new(ProfileId::Private, 1095, None).is_ok());
         assert!(SubscriberProfile::new(ProfileId::Private, 0, None).is_err());
+        let strict = SubscriberProfile::new(ProfileId::SponsorStrict, 825, None).unwrap();
+        assert_eq!(strict.with_validity(365).unwrap().validity_days(), 365);
+        assert!(strict.with_validity(826).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use certdesk_pki::issuance::{
 use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::password::check_strength;
 use certdesk_pki::pkcs12;
-use certdesk_pki::profile::ProfileId;
+use certdesk_pki::profile::{ProfileId, SubscriberProfile};
 use certdesk_pki::subject::{ca_name, EmailAddress, NameField, Person};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -357,6 +357,50 @@ impl Authority {
         blocking(move || Issuer::unlock(&data, &passphrase, urls)).await?
     }
 
+    /// A profile as issuance uses it: certdesk.toml's, with the validity an administrator
+    /// set on the portal (`overrides`, from [`Store::profile_validity`]) if any.
+    fn profile(&self, id: ProfileId, overrides: &[(String, i64)]) -> Result<SubscriberProfile, DomainError> {
+        let configured = self.config.profile(id)?;
+        match overrides.iter().find(|(name, _)| name == id.name()) {
+            Some((_, days)) => configured
+                .with_validity(u32::try_from(*days).unwrap_or(0))
+                .map_err(|e| DomainError::new(ErrorCode::Config, format!("the validity set on the portal: {e}"))),
+            None => Ok(configured.clone()),
+        }
+    }
+
+    /// Profiles with the validity issuance uses now: (profile, days, set on the portal).
+    pub async fn profile_settings(&self) -> Result<Vec<(ProfileId, u32, bool)>, DomainError> {
+        let overrides = self.store.profile_validity().await?;
+        let mut out = Vec::new();
+        for id in ProfileId::ALL {
+            if let Ok(profile) = self.profile(id, &overrides) {
+                let set = overrides.iter().any(|(name, _)| name == id.name());
+                out.push((id, profile.validity_days(), set));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a profile's validity for all future issuance (checked against the profile's
+    /// bounds: 825 days for the BR profiles), audited.
+    pub async fn set_profile_validity(&self, id: ProfileId, days: u32, actor: &str) -> Result<(), DomainError> {
+        self.config
+            .profile(id)?
+            .with_validity(days)
+            .map_err(|e| DomainError::new(ErrorCode::Refused, e.to_string()))?;
+        let at = self.clock.now().unix_timestamp();
+        let event = AuditEvent {
+            actor: actor.to_string(),
+            action: "profile.validity",
+            subject: id.name().to_string(),
+            details: json!({ "validity_days": days }),
+        };
+        self.store
+            .set_profile_validity(id.name(), i64::from(days), actor, at, &|seq, prev| seal(&event, at, seq, prev))
+            .await
+    }
+
     /// Issues a certificate for a key the subscriber holds (from a validated CSR).
     pub async fn issue(
         &self,
@@ -409,9 +453,11 @@ impl Authority {
         let at = now.unix_timestamp();
         let rng = SystemRandom::new();
         let several = requests.len() > 1;
+        let overrides = self.store.profile_validity().await?;
         let mut pending = Vec::with_capacity(requests.len());
         for (index, (input, public_key)) in requests.into_iter().enumerate() {
-            let profile = self.config.profile(input.profile)?;
+            let profile = self.profile(input.profile, &overrides)?;
+            let profile = &profile;
             let key_kind = public_key.kind().to_string();
             let request = SubscriberRequest {
                 person: input.person.clone(),

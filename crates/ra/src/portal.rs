@@ -1073,10 +1073,18 @@ impl Portal {
         self.authority().verify_audit().await
     }
 
-    /// The profiles with their validity (administrators).
-    pub fn profile_settings(&self) -> Vec<(ProfileId, u32)> {
-        let config = self.authority().config();
-        ProfileId::ALL.into_iter().filter_map(|id| config.profile(id).ok().map(|p| (id, p.validity_days()))).collect()
+    /// The profiles with the validity issuance uses now, and whether an administrator
+    /// set it here (else it comes from certdesk.toml).
+    pub async fn profile_settings(&self) -> Result<Vec<(ProfileId, u32, bool)>, DomainError> {
+        self.authority().profile_settings().await
+    }
+
+    /// Sets a profile's validity (administrators; at most 825 days for BR profiles).
+    pub async fn set_profile_validity(&self, actor: &Actor, profile: &str, days: &str) -> Result<(), DomainError> {
+        self.require_admin(actor)?;
+        let id = ProfileId::parse(profile).map_err(|e| refused(e.to_string()))?;
+        let days: u32 = days.trim().parse().map_err(|_| refused("the validity must be a whole number of days"))?;
+        self.authority().set_profile_validity(id, days, &actor.audit_name()).await
     }
 
     // -------------------------------------------------------------------------------

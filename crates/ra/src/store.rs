@@ -19,11 +19,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_portal.sql")),
     (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
+    (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_portal.sql")),
     (3, include_str!("../migrations/postgres/0003_oidc.sql")),
+    (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
 ];
 
 /// The database.

@@ -255,6 +255,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/officer/certificates", get(officer_certificates))
         .route("/admin", get(admin_page))
         .route("/admin/users", post(admin_add_user))
+        .route("/admin/profiles", post(admin_set_profile))
         .route("/admin/audit", get(admin_audit))
         .route("/directory", get(directory_page))
         .merge(oidc::routes())
@@ -1252,14 +1253,31 @@ async fn admin_page(ctx: Ctx) -> Response {
         officer = t(lang, "Registration officer", "Sachbearbeitung (Registrierung)"),
         admin = t(lang, "Administrator", "Administrator/in"),
         button = t(lang, "Add and mail a sign-in link", "Hinzufügen und Anmeldelink senden"),
-        profiles = t(
-            lang,
-            "Profiles and validity (certdesk.toml [profiles])",
-            "Profile und Gültigkeit (certdesk.toml [profiles])"
-        ),
+        profiles = t(lang, "Profiles and validity", "Profile und Gültigkeit"),
     );
-    for (id, days) in ctx.portal.profile_settings() {
-        let _ = write!(body, "<li>{} · {} {}</li>", id.name(), days, t(lang, "days", "Tage"));
+    let settings = match ctx.portal.profile_settings().await {
+        Ok(s) => s,
+        Err(e) => return ctx.error(&e),
+    };
+    for (id, days, set_here) in settings {
+        let _ = write!(
+            body,
+            r#"<li><form method="post" action="/admin/profiles">{csrf}<input type="hidden" name="profile" value="{name}">
+<label for="days-{name}">{name} ({max} {maxword}, {source})</label>
+<input id="days-{name}" name="days" type="number" min="1" max="{max}" value="{days}" required> {daysword}
+<button type="submit">{save}</button></form></li>"#,
+            csrf = csrf_field(&actor.session.csrf),
+            name = id.name(),
+            max = id.max_validity_days(),
+            maxword = t(lang, "days at most", "Tage höchstens"),
+            source = if set_here {
+                t(lang, "set here", "hier gesetzt")
+            } else {
+                t(lang, "from certdesk.toml", "aus certdesk.toml")
+            },
+            daysword = t(lang, "days", "Tage"),
+            save = t(lang, "Save", "Speichern"),
+        );
     }
     body.push_str("</ul>");
     ctx.ok(t(lang, "Administration", "Verwaltung"), body)
@@ -1280,6 +1298,17 @@ async fn admin_add_user(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
     };
     match result.await {
         Ok(()) => redirect("/admin").into_response(),
+        Err(e) => ctx.error(&e),
+    }
+}
+
+async fn admin_set_profile(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
+    let actor = match ctx.checked(&fields) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match ctx.portal.set_profile_validity(actor, field(&fields, "profile"), field(&fields, "days")).await {
+        Ok(()) => redirect("/admin"),
         Err(e) => ctx.error(&e),
     }
 }

@@ -578,6 +578,40 @@ impl Store {
         Ok(rows.iter().map(super::cert_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Profile validity set on the portal: (profile name, days).
+    pub async fn profile_validity(&self) -> Result<Vec<(String, i64)>, DomainError> {
+        let rows = sqlx::query("SELECT profile, validity_days FROM profile_settings ORDER BY profile")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("profile")?, r.try_get("validity_days")?))).collect()
+    }
+
+    /// Sets a profile's validity, with its audit record.
+    pub async fn set_profile_validity(
+        &self,
+        profile: &str,
+        days: i64,
+        by: &str,
+        at: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO profile_settings (profile, validity_days, changed_by, changed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (profile) DO UPDATE SET validity_days = excluded.validity_days, \
+             changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+        )
+        .bind(profile)
+        .bind(days)
+        .bind(by)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that the `days` reminder for `serial` is being sent; `false` if it was
     /// already (so several processes send each reminder once).
     pub async fn claim_reminder(&self, serial: &str, days: i64, now: i64) -> Result<bool, DomainError> {

@@ -839,3 +839,30 @@ async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
     }
     assert!(now < cert.not_after);
 }
+
+#[tokio::test]
+async fn administrators_set_profile_validity_within_the_br_limits() {
+    let desk = desk(None).await;
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let page = admin.get(&desk, "/admin").await.text();
+    assert!(page.contains(r#"id="days-sponsor-strict""#), "{page}");
+    let too_long = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "826")]).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_long.text());
+    let garbage = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "soon")]).await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let set = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "365")]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text());
+    assert!(admin.get(&desk, "/admin").await.text().contains(r#"value="365""#));
+
+    // An applicant may not; the next certificate lasts 365 days.
+    let (mut jane, id) = approved_application(&desk).await;
+    let refused = jane.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "800")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await.status, StatusCode::OK);
+    let cert = &desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap()[0];
+    assert_eq!((cert.not_after - cert.not_before + 1) / 86_400, 365, "{cert:?}");
+    let audit = admin.get(&desk, "/admin/audit?q=profile.validity").await.text();
+    assert!(audit.contains("profile.validity") && audit.contains("365"));
+}

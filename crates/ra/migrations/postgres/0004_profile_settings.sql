@@ -1,0 +1,9 @@
+-- certdesk schema v4 (PostgreSQL): profile validity set by administrators on the portal.
+-- Overrides [profiles] of certdesk.toml; read at every issuance, so every process of
+-- a deployment issues with the same validity. Never edit once released.
+CREATE TABLE profile_settings (
+    profile       TEXT PRIMARY KEY,
+    validity_days BIGINT NOT NULL,
+    changed_by    TEXT NOT NULL,
+    changed_at    BIGINT NOT NULL
+);
