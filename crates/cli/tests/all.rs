@@ -11,6 +11,7 @@ mod all {
     mod enroll;
     mod init;
     mod issue;
+    mod nested;
     mod pkcs12_clients;
     mod revoke_crl;
     mod serve;
