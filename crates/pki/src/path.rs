@@ -411,26 +411,82 @@ fn check_leaf_usage(cert: &Certificate, purpose: Purpose) -> Result<(), PathErro
 
 /// Builds one path greedily: leaf first, the trust anchor last; `None` as the anchor
 /// when the leaf itself is trusted.
-fn build(leaf: Parsed, intermediates: &[Parsed], anchors: &[Parsed]) -> Result<Vec<Parsed>, PathError> {
-    if anchors.iter().any(|a| a.der == leaf.der) {
-        return Ok(vec![leaf]);
-    }
-    let mut chain = vec![leaf];
-    for _ in 0..MAX_PATH_LEN {
-        let Some(current) = chain.last() else { break };
-        let signs = |issuer: &Parsed| issued_by(&current.cert, &issuer.cert) && signature_ok(current, &issuer.cert);
-        if let Some(anchor) = anchors.iter().find(|a| signs(a)) {
-            chain.push(Parsed { der: anchor.der.clone(), cert: anchor.cert.clone() });
-            return Ok(chain);
+/// At most this many candidate paths are built and validated for one leaf.
+const MAX_CANDIDATES: usize = 16;
+/// At most this many issuer signature checks are made while building them (bounds the
+/// work a message with many same-named certificates can cause).
+const MAX_SIGNATURE_CHECKS: usize = 256;
+
+/// Path building state: candidates found, the budget left, and the first dead end.
+struct Builder<'a> {
+    intermediates: &'a [Parsed],
+    anchors: &'a [Parsed],
+    found: Vec<Vec<Parsed>>,
+    checks_left: usize,
+    dead_end: Option<String>,
+}
+
+impl Builder<'_> {
+    fn signs(&mut self, child: &Parsed, issuer: &Parsed) -> bool {
+        if !issued_by(&child.cert, &issuer.cert) || self.checks_left == 0 {
+            return false;
         }
-        let next = intermediates.iter().find(|i| !chain.iter().any(|c| c.der == i.der) && signs(i));
-        let Some(next) = next else {
-            return Err(PathError::NoTrustedIssuer { subject: subject_of(&current.cert) });
-        };
-        chain.push(Parsed { der: next.der.clone(), cert: next.cert.clone() });
+        self.checks_left -= 1;
+        signature_ok(child, &issuer.cert)
     }
-    let last = chain.last().map(|c| subject_of(&c.cert)).unwrap_or_default();
-    Err(PathError::NoTrustedIssuer { subject: last })
+
+    /// Depth first: an anchor that signs the last certificate ends a candidate;
+    /// intermediates not yet on the chain extend it.
+    fn extend(&mut self, chain: &mut Vec<Parsed>) {
+        let Some(current) = chain.last().map(|c| Parsed { der: c.der.clone(), cert: c.cert.clone() }) else { return };
+        let mut extended = false;
+        for anchor in self.anchors {
+            if self.found.len() >= MAX_CANDIDATES {
+                return;
+            }
+            if self.signs(&current, anchor) {
+                let mut candidate: Vec<Parsed> =
+                    chain.iter().map(|c| Parsed { der: c.der.clone(), cert: c.cert.clone() }).collect();
+                candidate.push(Parsed { der: anchor.der.clone(), cert: anchor.cert.clone() });
+                self.found.push(candidate);
+                extended = true;
+            }
+        }
+        if chain.len() < MAX_PATH_LEN {
+            for next in self.intermediates {
+                if self.found.len() >= MAX_CANDIDATES {
+                    return;
+                }
+                if !chain.iter().any(|c| c.der == next.der) && self.signs(&current, next) {
+                    chain.push(Parsed { der: next.der.clone(), cert: next.cert.clone() });
+                    self.extend(chain);
+                    chain.pop();
+                    extended = true;
+                }
+            }
+        }
+        if !extended && self.dead_end.is_none() {
+            self.dead_end = Some(subject_of(&current.cert));
+        }
+    }
+}
+
+/// Every path from `leaf` to an anchor (up to [`MAX_CANDIDATES`]), in preference order:
+/// at each step an anchor before an intermediate, and certificates in the order given.
+/// When several issuers match (a re-keyed CA, cross-certificates), validation tries the
+/// next candidate if one fails (RFC 4158's depth-first path building, bounded).
+fn build(leaf: Parsed, intermediates: &[Parsed], anchors: &[Parsed]) -> Result<Vec<Vec<Parsed>>, PathError> {
+    if anchors.iter().any(|a| a.der == leaf.der) {
+        return Ok(vec![vec![leaf]]);
+    }
+    let subject = subject_of(&leaf.cert);
+    let mut builder =
+        Builder { intermediates, anchors, found: Vec::new(), checks_left: MAX_SIGNATURE_CHECKS, dead_end: None };
+    builder.extend(&mut vec![leaf]);
+    if builder.found.is_empty() {
+        return Err(PathError::NoTrustedIssuer { subject: builder.dead_end.unwrap_or(subject) });
+    }
+    Ok(builder.found)
 }
 
 /// Builds and validates a path from `leaf` through `intermediates` to one of
@@ -457,9 +513,17 @@ pub fn validate_with(
     let leaf = parse(leaf)?;
     let anchors: Vec<Parsed> = anchors.iter().map(|a| parse(a)).collect::<Result<_, _>>()?;
     let intermediates: Vec<Parsed> = intermediates.iter().filter_map(|c| parse(c).ok()).collect();
-    let chain = build(leaf, &intermediates, &anchors)?;
-    let policies = process(&chain, now, options)?;
-    Ok(ValidatedPath { chain: chain.into_iter().map(|c| c.der).collect(), policies })
+    let mut first_error = None;
+    for chain in build(leaf, &intermediates, &anchors)? {
+        match process(&chain, now, options) {
+            Ok(policies) => return Ok(ValidatedPath { chain: chain.into_iter().map(|c| c.der).collect(), policies }),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // The first candidate's reason: it is the path a reader would expect.
+    Err(first_error.unwrap_or(PathError::NoTrustedIssuer { subject: String::new() }))
 }
 
 /// RFC 5280 6.1.2 to 6.1.5 over `chain` (leaf first, anchor last).
@@ -778,5 +842,63 @@ mod tests {
         let path = validate_with(&revoked, &[ca], &[anchor], at, &generic).unwrap();
         assert!(matches!(check_crls(&path, &[good_crl.clone()], at), Err(PathError::Revoked { reason: Some(1), .. })));
         assert!(matches!(check_crls(&path, &[good_crl], later), Err(PathError::Revoked { .. })));
+    }
+
+    #[test]
+    fn another_candidate_path_is_tried_when_the_first_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ca.ext"), GOOD_CA).unwrap();
+        std::fs::write(d.join("leaf.ext"), GOOD_LEAF).unwrap();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        for (name, subject) in [("ra", "/CN=Root A"), ("rb", "/CN=Root B")] {
+            let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+            let mut args = vec!["req", "-x509", "-days", "60", "-subj", subject, "-keyout", &key, "-out", &pem];
+            args.extend_from_slice(&ec);
+            args.extend_from_slice(&[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ]);
+            openssl(d, &args);
+        }
+        let mut args = vec!["req", "-new", "-subj", "/CN=Intermediate", "-keyout", "ca.key", "-out", "ca.csr"];
+        args.extend_from_slice(&ec);
+        openssl(d, &args);
+        // One intermediate key, certified by root A for one day and by root B for 30.
+        for (root, days, out) in [("ra", "1", "ca-a.pem"), ("rb", "30", "ca-b.pem")] {
+            let (ca, key) = (format!("{root}.pem"), format!("{root}.key"));
+            openssl(
+                d,
+                &[
+                    "x509", "-req", "-in", "ca.csr", "-CA", &ca, "-CAkey", &key, "-days", days, "-extfile", "ca.ext",
+                    "-out", out,
+                ],
+            );
+        }
+        let mut args = vec!["req", "-new", "-subj", "/CN=Leaf", "-keyout", "leaf.key", "-out", "leaf.csr"];
+        args.extend_from_slice(&ec);
+        openssl(d, &args);
+        openssl(
+            d,
+            &[
+                "x509", "-req", "-in", "leaf.csr", "-CA", "ca-a.pem", "-CAkey", "ca.key", "-days", "10", "-extfile",
+                "leaf.ext", "-out", "leaf.pem",
+            ],
+        );
+        let (ra, rb, ca_a, ca_b, leaf) =
+            (der(d, "ra.pem"), der(d, "rb.pem"), der(d, "ca-a.pem"), der(d, "ca-b.pem"), der(d, "leaf.pem"));
+        let later = now() + time::Duration::days(5);
+        // The first candidate (via root A) fails on the expired cross-certificate; the
+        // second (via root B) validates.
+        let path = validate(&leaf, &[ca_a.clone(), ca_b.clone()], &[ra.clone(), rb.clone()], later).unwrap();
+        assert_eq!(path.chain(), &[leaf.clone(), ca_b.clone(), rb.clone()]);
+        // Only the expired one: its reason is reported.
+        let err = validate(&leaf, &[ca_a.clone()], &[ra.clone(), rb.clone()], later).unwrap_err();
+        assert!(matches!(err, PathError::NotValidAt { .. }), "{err}");
+        // Today both paths are fine, and the first is taken.
+        let path = validate(&leaf, &[ca_a.clone(), ca_b], &[ra.clone(), rb], now()).unwrap();
+        assert_eq!(path.chain(), &[leaf, ca_a, ra]);
     }
 }
