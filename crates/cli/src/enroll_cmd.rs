@@ -24,7 +24,7 @@ use crate::{read_secret_file, refused, usage, Failure, TempOutput};
 /// Arguments of `certdesk enroll`.
 #[derive(Args)]
 pub struct EnrollArgs {
-    /// The portal, e.g. https://certs.example.org.
+    /// The portal, e.g. `https://certs.example.org`.
     #[arg(long)]
     server: String,
     /// Your e-mail address.
