@@ -297,7 +297,8 @@ impl MultipartSignedWriter {
         }
         signed(&self.scratch);
         out.extend_from_slice(&self.scratch);
-        self.scratch.clear();
+        // Only needed until the header block is read.
+        self.scratch = Vec::new();
     }
 
     /// The input has ended: appends the end of the signed entity. Then sign, and
