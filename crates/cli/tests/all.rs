@@ -15,4 +15,5 @@ mod all {
     mod revoke_crl;
     mod serve;
     mod smime;
+    mod streaming;
 }
