@@ -222,14 +222,22 @@ fn refused(message: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("certdesk: cannot start: {e}");
-            return ExitCode::from(2);
+    // `smime` is synchronous: it runs without a runtime and its worker threads, which
+    // keeps the process small for the streaming commands (issue 3).
+    let result = match cli.command {
+        Command::Smime(command) => smime_cmd::run_blocking(command),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("certdesk: cannot start: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            runtime.block_on(run(Cli { command, ..cli }))
         }
     };
-    match runtime.block_on(run(cli)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("certdesk: {}", failure.message);
@@ -296,6 +304,14 @@ impl TempOutput {
         }
         let file = options.open(&temp).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
         Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
+    }
+
+    /// Appends to the temporary file; nothing shows under the destination name until
+    /// [`TempOutput::commit`].
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let dest = &self.dest;
+        let file = self.file.as_mut().ok_or_else(|| usage("output already written"))?;
+        file.write_all(bytes).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))
     }
 
     /// Writes and renames into place: readers see all of it or nothing.

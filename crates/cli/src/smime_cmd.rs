@@ -254,6 +254,11 @@ fn micalg(kind: PublicKeyKind) -> &'static str {
 }
 
 pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
+    run_blocking(command)
+}
+
+/// The `smime` commands (all synchronous).
+pub fn run_blocking(command: SmimeCommand) -> Result<(), Failure> {
     match command {
         SmimeCommand::Sign(args) => sign(args),
         SmimeCommand::Verify(args) => verify(args),
@@ -282,9 +287,13 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
             }
         }
     }
+    let options = SignOptions { signing_time: time::OffsetDateTime::now_utc(), detached: !args.opaque, chain };
+    if !args.opaque {
+        return sign_streaming(&args, &cert, &key, &options);
+    }
+    // Opaque signing keeps the content inside the CMS object: built in memory.
     let input = read_input(args.input.as_deref())?;
     let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
-    let options = SignOptions { signing_time: time::OffsetDateTime::now_utc(), detached: !args.opaque, chain };
     let cms = signed_data::sign(&inner, &cert, &key, &options).map_err(|e| usage(format!("signing failed: {e}")))?;
     let message = if args.opaque {
         mime::build_opaque(&outer, &cms, "signed-data")
@@ -292,6 +301,37 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         mime::build_signed(&outer, &inner, &cms, micalg(key.kind()), &mime::boundary_for(&inner))
     };
     write_output(args.out.as_deref(), &message)
+}
+
+/// multipart/signed in bounded memory: the header and first boundary are written as soon
+/// as the input's header block is read, the content streams through canonicalisation
+/// and the digest into the output, and the signature part is appended at the end.
+/// With `--out`, the file appears only when complete; stdout gets the message as it is
+/// made.
+fn sign_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &SignOptions) -> Result<(), Failure> {
+    let failed = |e: SignedDataError| usage(format!("signing failed: {e}"));
+    let mut signer = signed_data::stream::ContentSigner::new(cert, key, options).map_err(failed)?;
+    let boundary = mime::stream::random_boundary().map_err(|e| usage(e.to_string()))?;
+    let mut writer = mime::stream::MultipartSignedWriter::new(micalg(key.kind()), boundary);
+    let mut input = open_input(args.input.as_deref())?;
+    let mut sink = Sink::new(args.out.as_deref())?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let mime_error = |e: mime::MimeError| usage(e.to_string());
+    loop {
+        let chunk = read_chunk(&mut input, &mut buf, args.input.as_deref())?;
+        if chunk.is_empty() {
+            break;
+        }
+        writer.push(chunk, &mut out, &mut |signed| signer.update(signed)).map_err(mime_error)?;
+        sink.write(&out)?;
+        out.clear();
+    }
+    writer.end_content(&mut out, &mut |signed| signer.update(signed)).map_err(mime_error)?;
+    let cms = signer.finish().map_err(failed)?;
+    writer.finish(&cms, &mut out);
+    sink.write(&out)?;
+    sink.commit()
 }
 
 fn from_address(message: &[u8]) -> Option<String> {
@@ -430,17 +470,73 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     for path in &args.to {
         recipients.extend(read_certs(path)?);
     }
-    let input = read_input(args.input.as_deref())?;
-    let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
     let cipher = match args.cipher {
         Cipher::Aes256Cbc => envelope::ContentCipher::Aes256Cbc,
         Cipher::Aes128Cbc => envelope::ContentCipher::Aes128Cbc,
         Cipher::Aes256Gcm => envelope::ContentCipher::Aes256Gcm,
     };
     let options = envelope::EncryptOptions { cipher, oaep: args.oaep };
+    if cipher != envelope::ContentCipher::Aes256Gcm {
+        return encrypt_streaming(&args, &recipients, &options);
+    }
+    // AES-GCM (AuthEnvelopedData) is built in memory.
+    let input = read_input(args.input.as_deref())?;
+    let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
     let cms = envelope::encrypt(&inner, &recipients, &options).map_err(|e| usage(e.to_string()))?;
     let smime_type = if matches!(args.cipher, Cipher::Aes256Gcm) { "authEnveloped-data" } else { "enveloped-data" };
     write_output(args.out.as_deref(), &mime::build_opaque(&outer, &cms, smime_type))
+}
+
+/// EnvelopedData with AES-CBC in bounded memory: BER with indefinite lengths, the
+/// ciphertext in segments, base64 lines as it goes. With `--out`, the file appears only
+/// when complete; stdout gets the message as it is made.
+fn encrypt_streaming(
+    args: &EncryptArgs,
+    recipients: &[Vec<u8>],
+    options: &envelope::EncryptOptions,
+) -> Result<(), Failure> {
+    let mut cms = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let mut encryptor =
+        envelope::stream::StreamEncryptor::new(recipients, options, &mut cms).map_err(|e| usage(e.to_string()))?;
+    let mut splitter = mime::stream::EntitySplitter::new();
+    let mut lines = mime::stream::Base64Lines::new();
+    let mut input = open_input(args.input.as_deref())?;
+    let mut sink = Sink::new(args.out.as_deref())?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut inner = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let mut out = Vec::with_capacity(2 * CHUNK);
+    let mut started = false;
+    let mime_error = |e: mime::MimeError| usage(e.to_string());
+    let cms_error = |e: envelope::EnvelopeError| usage(e.to_string());
+    let mut at_end = false;
+    while !at_end {
+        let chunk = read_chunk(&mut input, &mut buf, args.input.as_deref())?;
+        if chunk.is_empty() {
+            splitter.finish(&mut inner).map_err(mime_error)?;
+            at_end = true;
+        } else {
+            splitter.push(chunk, &mut inner).map_err(mime_error)?;
+        }
+        if !started {
+            let Some(outer) = splitter.take_outer() else { continue };
+            out.extend_from_slice(&mime::stream::opaque_header(&outer, "enveloped-data"));
+            started = true;
+        }
+        encryptor.push(&inner, &mut cms).map_err(cms_error)?;
+        inner.clear();
+        if at_end {
+            break;
+        }
+        lines.push(&cms, &mut out);
+        cms.clear();
+        sink.write(&out)?;
+        out.clear();
+    }
+    encryptor.finish(&mut cms).map_err(cms_error)?;
+    lines.push(&cms, &mut out);
+    lines.finish(&mut out);
+    sink.write(&out)?;
+    sink.commit()
 }
 
 fn decrypt_failure(e: envelope::EnvelopeError) -> Failure {
@@ -475,10 +571,13 @@ fn find_enveloped(mut message: Vec<u8>) -> Result<Vec<u8>, Failure> {
     Err(usage("the message nests signatures too deeply to find the encrypted part"))
 }
 
-fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
-    let message = read_input(args.input.as_deref())?;
-    let cms = find_enveloped(message)?;
-    let keys: Vec<envelope::RecipientKey> = match (&args.p12, &args.password_file, &args.cert, &args.key) {
+/// The decryption keys: the --p12, the PEM key and certificate, or the keyring keys of
+/// the recipients `wanted` names.
+fn decryption_keys(
+    args: &DecryptArgs,
+    wanted: impl FnOnce() -> Result<Vec<envelope::RecipientId>, envelope::EnvelopeError>,
+) -> Result<Vec<envelope::RecipientKey>, Failure> {
+    Ok(match (&args.p12, &args.password_file, &args.cert, &args.key) {
         (Some(p12), Some(password_file), _, _) => {
             let identity = read_p12(p12, password_file)?;
             vec![envelope::RecipientKey::new(&identity.key_pkcs8, &identity.cert).map_err(|e| usage(e.to_string()))?]
@@ -490,7 +589,7 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
         _ => {
             // The keyring: only the keys the message names are decrypted.
             let keyring = crate::keyring_cmd::Keyring::locate(&args.keyring)?;
-            let wanted = envelope::recipients(&cms).map_err(decrypt_failure)?;
+            let wanted = wanted().map_err(decrypt_failure)?;
             let mut keys = Vec::new();
             for (info, _, key_file) in keyring.entries()? {
                 let named = wanted.iter().any(|id| match id {
@@ -514,7 +613,259 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
             }
             keys
         }
+    })
+}
+
+/// How the CMS object sits in the input.
+enum Carrier {
+    /// Bare DER/BER.
+    Raw,
+    /// The base64 body of an application/pkcs7-mime message.
+    Base64(mime::stream::Base64Decoder),
+}
+
+impl Carrier {
+    fn decode(&mut self, input: &[u8], cms: &mut Vec<u8>) -> Result<(), Failure> {
+        match self {
+            Carrier::Raw => {
+                cms.extend_from_slice(input);
+                Ok(())
+            }
+            Carrier::Base64(decoder) => decoder.push(input, cms).map_err(|e| usage(e.to_string())),
+        }
+    }
+
+    fn finish(&self) -> Result<(), Failure> {
+        match self {
+            Carrier::Raw => Ok(()),
+            Carrier::Base64(decoder) => decoder.finish().map_err(|e| usage(e.to_string())),
+        }
+    }
+}
+
+/// Decrypts in bounded memory: the MIME header and base64 are read as they come, the
+/// start of the CMS object up to the encrypted content is parsed, the key unwrapped,
+/// and the content decrypted chunk by chunk into a temporary file (next to --out, or an
+/// unnamed one for stdout) that is renamed (or copied to stdout) only when the whole
+/// message decrypted and its padding checked: a failure leaves no plaintext anywhere.
+/// Messages that are not a bare or base64 application/pkcs7-mime EnvelopedData
+/// (encrypt-then-sign, other transfer encodings) are decrypted in memory as before.
+fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
+    let path = args.input.as_deref();
+    let mut input = open_input(path)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut cms = Vec::with_capacity(CHUNK);
+    let first = read_chunk(&mut input, &mut buf, path)?;
+    let mut carrier = if first.first() == Some(&0x30) {
+        cms.extend_from_slice(first);
+        Carrier::Raw
+    } else {
+        let mut reader = mime::stream::HeaderReader::new();
+        let mut chunk = first.to_vec();
+        let (headers, body, more) = loop {
+            if chunk.is_empty() {
+                let (headers, body) = reader.finish().map_err(|e| usage(e.to_string()))?;
+                break (headers, body, None);
+            }
+            if let Some((headers, body)) = reader.push(&chunk).map_err(|e| usage(e.to_string()))? {
+                break (headers, body, Some(reader));
+            }
+            chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
+        };
+        let entity = mime::Entity { headers, body: Vec::new() };
+        let content_type = entity.header("Content-Type").unwrap_or_default();
+        let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
+        let signed = mime::parameter(content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
+        let base64 =
+            entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+        if !(opaque && !signed && base64) {
+            // Anything else is read whole and handled as before.
+            let mut message = Vec::new();
+            for header in &entity.headers {
+                message.extend_from_slice(&header.raw);
+            }
+            if !entity.headers.is_empty() {
+                message.extend_from_slice(b"\r\n");
+            }
+            message.extend_from_slice(&body);
+            if let Some(reader) = more {
+                let mut canon = reader.into_canonicalizer();
+                loop {
+                    let chunk = read_chunk(&mut input, &mut buf, path)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    canon.push(chunk, &mut message);
+                }
+                canon.finish(&mut message);
+            }
+            return decrypt_in_memory(&args, message);
+        }
+        let mut carrier = Carrier::Base64(mime::stream::Base64Decoder::new());
+        carrier.decode(&body, &mut cms)?;
+        carrier
     };
+
+    let mut reader = envelope::stream::EnvelopeReader::new();
+    let mut at_end = false;
+    loop {
+        let ready = reader.push(&cms).map_err(decrypt_failure)?;
+        cms.clear();
+        if ready {
+            break;
+        }
+        let chunk = read_chunk(&mut input, &mut buf, path)?;
+        if chunk.is_empty() {
+            carrier.finish()?;
+            at_end = true;
+            break;
+        }
+        carrier.decode(chunk, &mut cms)?;
+    }
+    let keys = decryption_keys(&args, || reader.recipients())?;
+    let mut decryptor = reader.open(&keys).map_err(decrypt_failure)?;
+    let mut held = HeldOutput::new(args.out.as_deref())?;
+    let mut out = Vec::with_capacity(CHUNK + 64);
+    while !at_end {
+        let chunk = read_chunk(&mut input, &mut buf, path)?;
+        if chunk.is_empty() {
+            carrier.finish()?;
+            at_end = true;
+        }
+        carrier.decode(chunk, &mut cms)?;
+        decryptor.push(&cms, &mut out).map_err(decrypt_failure)?;
+        cms.clear();
+        held.write(&out)?;
+        out.clear();
+    }
+    decryptor.finish(&mut out).map_err(decrypt_failure)?;
+    held.write(&out)?;
+    held.commit()
+}
+
+fn decrypt_in_memory(args: &DecryptArgs, message: Vec<u8>) -> Result<(), Failure> {
+    let cms = find_enveloped(message)?;
+    let keys = decryption_keys(args, || envelope::recipients(&cms))?;
     let content = envelope::decrypt(&cms, &keys).map_err(decrypt_failure)?;
     write_output(args.out.as_deref(), &content)
+}
+
+/// Input is read in chunks of this size (256 KiB): large enough that system calls do
+/// not count, small enough that a chunk and what it becomes stay in the CPU cache and
+/// the process stays small.
+const CHUNK: usize = 256 * 1024;
+
+fn open_input(path: Option<&Path>) -> Result<Box<dyn std::io::Read>, Failure> {
+    match path {
+        Some(path) => {
+            Ok(Box::new(std::fs::File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?))
+        }
+        None => Ok(Box::new(std::io::stdin().lock())),
+    }
+}
+
+/// Fills `buf` as far as the input goes; an empty slice at the end of the input.
+fn read_chunk<'b>(input: &mut dyn std::io::Read, buf: &'b mut [u8], path: Option<&Path>) -> Result<&'b [u8], Failure> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let what = path.map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
+                return Err(usage(format!("cannot read {what}: {e}")));
+            }
+        }
+    }
+    Ok(buf.get(..filled).unwrap_or_default())
+}
+
+/// Where streamed output goes: a temporary file renamed to --out when complete, or
+/// stdout as it is made.
+enum Sink {
+    File(crate::TempOutput),
+    Stdout(std::io::StdoutLock<'static>),
+}
+
+impl Sink {
+    fn new(path: Option<&Path>) -> Result<Self, Failure> {
+        Ok(match path {
+            Some(path) => Sink::File(crate::TempOutput::create(path)?),
+            None => Sink::Stdout(std::io::stdout().lock()),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        use std::io::Write;
+        match self {
+            Sink::File(temp) => temp.write(bytes),
+            Sink::Stdout(out) => out.write_all(bytes).map_err(|e| usage(format!("cannot write to stdout: {e}"))),
+        }
+    }
+
+    fn commit(self) -> Result<(), Failure> {
+        use std::io::Write;
+        match self {
+            Sink::File(temp) => temp.commit(&[]),
+            Sink::Stdout(mut out) => out.flush().map_err(|e| usage(format!("cannot write to stdout: {e}"))),
+        }
+    }
+}
+
+/// Decrypted output held back until the whole message has decrypted: a temporary file
+/// next to --out (renamed on success), or for stdout an unnamed temporary file (created
+/// 0600 in the temporary directory and unlinked at once) copied to stdout on success.
+enum HeldOutput {
+    File(crate::TempOutput),
+    Unnamed(std::fs::File),
+}
+
+impl HeldOutput {
+    fn new(path: Option<&Path>) -> Result<Self, Failure> {
+        if let Some(path) = path {
+            return Ok(HeldOutput::File(crate::TempOutput::create(path)?));
+        }
+        let mut random = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| usage("no random bytes for a temporary file name"))?;
+        let temp =
+            std::env::temp_dir().join(format!(".certdesk-decrypt-{}-{}", std::process::id(), hex::encode(random)));
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options
+            .open(&temp)
+            .map_err(|e| usage(format!("cannot create a temporary file {}: {e}", temp.display())))?;
+        // Unlinked at once: the plaintext has no name and goes away with the process.
+        let _ = std::fs::remove_file(&temp);
+        Ok(HeldOutput::Unnamed(file))
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        use std::io::Write;
+        match self {
+            HeldOutput::File(temp) => temp.write(bytes),
+            HeldOutput::Unnamed(file) => {
+                file.write_all(bytes).map_err(|e| usage(format!("cannot write a temporary file: {e}")))
+            }
+        }
+    }
+
+    fn commit(self) -> Result<(), Failure> {
+        use std::io::{Seek, Write};
+        match self {
+            HeldOutput::File(temp) => temp.commit(&[]),
+            HeldOutput::Unnamed(mut file) => {
+                let fail = |e: std::io::Error| usage(format!("cannot write to stdout: {e}"));
+                file.rewind().map_err(fail)?;
+                let mut stdout = std::io::stdout().lock();
+                std::io::copy(&mut file, &mut stdout).map_err(fail)?;
+                stdout.flush().map_err(fail)
+            }
+        }
+    }
 }

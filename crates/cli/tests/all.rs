@@ -16,4 +16,5 @@ mod all {
     mod revoke_crl;
     mod serve;
     mod smime;
+    mod streaming;
 }

@@ -31,6 +31,7 @@
 //! No partial plaintext is ever returned.
 
 mod kari;
+pub mod stream;
 
 use aws_lc_rs::{aead, agreement, cipher, digest, hmac, rand, rsa};
 use certdesk_pki::key::{classify, Curve, KeyError, PrivateKey, PublicKeyKind, Signer};
@@ -589,6 +590,39 @@ fn key_agree_recipient(cert: &Certificate, curve: Curve, cek: &[u8]) -> Result<R
     }))
 }
 
+/// One RecipientInfo per certificate for the content-encryption key `cek` (see
+/// [`encrypt`]), and whether any is a KeyAgreeRecipientInfo.
+fn recipient_infos(
+    recipient_certs: &[Vec<u8>],
+    cek: &[u8],
+    options: &EncryptOptions,
+) -> Result<(RecipientInfos, bool), EnvelopeError> {
+    let mut infos = Vec::with_capacity(recipient_certs.len());
+    let mut any_kari = false;
+    for (index, cert_der) in recipient_certs.iter().enumerate() {
+        let cert = Certificate::from_der(cert_der)
+            .map_err(|e| EnvelopeError::InvalidCertificate { index, detail: e.to_string() })?;
+        let subject = || cert.tbs_certificate().subject().to_string();
+        let kind = classify(cert.tbs_certificate().subject_public_key_info())
+            .map_err(|e| EnvelopeError::RecipientCannotEncrypt { subject: subject(), key: e.to_string() })?;
+        let with_index = |e: EnvelopeError| match e {
+            EnvelopeError::InvalidCertificate { detail, .. } => EnvelopeError::InvalidCertificate { index, detail },
+            other => other,
+        };
+        let info = match kind {
+            PublicKeyKind::Rsa { .. } => key_trans_recipient(&cert, cek, options.oaep).map_err(with_index)?,
+            PublicKeyKind::Ec(curve) => {
+                any_kari = true;
+                key_agree_recipient(&cert, curve, cek).map_err(with_index)?
+            }
+            other => return Err(EnvelopeError::RecipientCannotEncrypt { subject: subject(), key: other.to_string() }),
+        };
+        infos.push(info);
+    }
+    let recip_infos = RecipientInfos::try_from(infos).map_err(encoding)?;
+    Ok((recip_infos, any_kari))
+}
+
 /// Encrypts `content` for several recipients and returns a DER ContentInfo holding
 /// EnvelopedData (RFC 5652 section 6) or, for [`ContentCipher::Aes256Gcm`],
 /// AuthEnvelopedData (RFC 5083) with `id-aes256-GCM` (RFC 5084, 12-byte nonce, 16-byte
@@ -621,29 +655,7 @@ pub fn encrypt(
         ContentCipher::Aes256Cbc | ContentCipher::Aes256Gcm => &key_material[..],
     };
 
-    let mut infos = Vec::with_capacity(recipient_certs.len());
-    let mut any_kari = false;
-    for (index, cert_der) in recipient_certs.iter().enumerate() {
-        let cert = Certificate::from_der(cert_der)
-            .map_err(|e| EnvelopeError::InvalidCertificate { index, detail: e.to_string() })?;
-        let subject = || cert.tbs_certificate().subject().to_string();
-        let kind = classify(cert.tbs_certificate().subject_public_key_info())
-            .map_err(|e| EnvelopeError::RecipientCannotEncrypt { subject: subject(), key: e.to_string() })?;
-        let with_index = |e: EnvelopeError| match e {
-            EnvelopeError::InvalidCertificate { detail, .. } => EnvelopeError::InvalidCertificate { index, detail },
-            other => other,
-        };
-        let info = match kind {
-            PublicKeyKind::Rsa { .. } => key_trans_recipient(&cert, cek, options.oaep).map_err(with_index)?,
-            PublicKeyKind::Ec(curve) => {
-                any_kari = true;
-                key_agree_recipient(&cert, curve, cek).map_err(with_index)?
-            }
-            other => return Err(EnvelopeError::RecipientCannotEncrypt { subject: subject(), key: other.to_string() }),
-        };
-        infos.push(info);
-    }
-    let recip_infos = RecipientInfos::try_from(infos).map_err(encoding)?;
+    let (recip_infos, any_kari) = recipient_infos(recipient_certs, cek, options)?;
 
     let (content_type, inner) = match options.cipher {
         ContentCipher::Aes128Cbc | ContentCipher::Aes256Cbc => {

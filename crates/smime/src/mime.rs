@@ -5,6 +5,8 @@
 //! multipart/signed entity: CRLF line ends (RFC 8551 3.1.1). OpenSSL writes bare LF,
 //! so everything read is canonicalised before hashing.
 
+pub mod stream;
+
 use base64::Engine;
 
 /// Errors in MIME structure.

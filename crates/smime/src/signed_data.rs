@@ -17,6 +17,8 @@
 //! path validation, trust and revocation belong to the caller, who gets the signer
 //! certificate from [`VerifiedSignature::signer_certificate`].
 
+pub mod stream;
+
 use certdesk_pki::key::{verify_signature, KeyError, Signer};
 use certdesk_pki::oid;
 use cms::cert::IssuerAndSerialNumber;
@@ -304,82 +306,116 @@ pub fn sign(
     signer: &dyn Signer,
     options: &SignOptions,
 ) -> Result<Vec<u8>, SignedDataError> {
-    let cert = Certificate::from_der(signer_cert_der)
-        .map_err(|e| SignedDataError::InvalidCertificate { index: 0, detail: e.to_string() })?;
-    if cert.tbs_certificate().subject_public_key_info() != signer.public_key() {
-        return Err(SignedDataError::CertificateKeyMismatch);
-    }
-    let signer_alg = signer.signature_algorithm();
-    let (digest, signature_algorithm) = match signer_alg.oid {
-        o if o == oid::SHA256_WITH_RSA => (
-            DigestAlgorithm::Sha256,
-            AlgorithmIdentifierOwned { oid: oid::RSA_ENCRYPTION, parameters: Some(der::asn1::Null.into()) },
-        ),
-        o if o == oid::ECDSA_WITH_SHA256 => (DigestAlgorithm::Sha256, signer_alg.clone()),
-        o if o == oid::ECDSA_WITH_SHA384 => (DigestAlgorithm::Sha384, signer_alg.clone()),
-        o if o == oid::ECDSA_WITH_SHA512 => (DigestAlgorithm::Sha512, signer_alg.clone()),
-        o if o == oid::ED25519 => (DigestAlgorithm::Sha512, signer_alg.clone()),
-        other => return Err(SignedDataError::UnsupportedAlgorithm { oid: other.to_string() }),
-    };
+    let prepared = Prepared::new(signer_cert_der, signer)?;
+    let message_digest = prepared.digest.digest(content);
+    let econtent = if options.detached { None } else { Some(content) };
+    prepared.assemble(&message_digest, econtent, signer_cert_der, signer, options)
+}
 
-    let capabilities =
-        vec![SmimeCapability { capability_id: oid::AES256_CBC }, SmimeCapability { capability_id: oid::AES128_CBC }];
-    let ess = SigningCertificateV2 {
-        certs: vec![EssCertIdV2 {
-            cert_hash: OctetString::new(DigestAlgorithm::Sha256.digest(signer_cert_der)).map_err(encoding)?,
-            issuer_serial: IssuerSerial {
-                issuer: vec![GeneralName::DirectoryName(cert.tbs_certificate().issuer().clone())],
-                serial_number: cert.tbs_certificate().serial_number().clone(),
-            },
-        }],
-    };
-    let attrs = vec![
-        attribute(oid::CMS_CONTENT_TYPE, &oid::CMS_DATA)?,
-        attribute(oid::CMS_SIGNING_TIME, &encode_time(options.signing_time)?)?,
-        attribute(oid::CMS_MESSAGE_DIGEST, &OctetString::new(digest.digest(content)).map_err(encoding)?)?,
-        attribute(oid::SMIME_CAPABILITIES, &capabilities)?,
-        attribute(oid::AA_SIGNING_CERTIFICATE_V2, &ess)?,
-    ];
-    // DER SET OF: sorted by encoding (X.690 section 11.6).
-    let signed_attrs: SignedAttributes = SetOfVec::try_from(attrs).map_err(encoding)?;
-    let to_sign = signed_attrs.to_der().map_err(encoding)?;
-    let signature = signer.sign(&to_sign).map_err(|source| SignedDataError::SignerKey { signer: 0, source })?;
+/// The signer's certificate and algorithms, checked before any content is hashed.
+struct Prepared {
+    cert: Certificate,
+    digest: DigestAlgorithm,
+    signature_algorithm: AlgorithmIdentifierOwned,
+}
 
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: cert.tbs_certificate().issuer().clone(),
-            serial_number: cert.tbs_certificate().serial_number().clone(),
-        }),
-        digest_alg: digest.identifier(),
-        signed_attrs: Some(signed_attrs),
-        signature_algorithm,
-        signature: OctetString::new(signature).map_err(encoding)?,
-        unsigned_attrs: None,
-    };
-
-    let mut certificates = vec![cms::cert::CertificateChoices::Certificate(cert)];
-    for (index, extra) in options.chain.iter().enumerate() {
-        let c = Certificate::from_der(extra)
-            .map_err(|e| SignedDataError::InvalidCertificate { index, detail: e.to_string() })?;
-        let choice = cms::cert::CertificateChoices::Certificate(c);
-        if !certificates.contains(&choice) {
-            certificates.push(choice);
+impl Prepared {
+    fn new(signer_cert_der: &[u8], signer: &dyn Signer) -> Result<Self, SignedDataError> {
+        let cert = Certificate::from_der(signer_cert_der)
+            .map_err(|e| SignedDataError::InvalidCertificate { index: 0, detail: e.to_string() })?;
+        if cert.tbs_certificate().subject_public_key_info() != signer.public_key() {
+            return Err(SignedDataError::CertificateKeyMismatch);
         }
+        let signer_alg = signer.signature_algorithm();
+        let (digest, signature_algorithm) = match signer_alg.oid {
+            o if o == oid::SHA256_WITH_RSA => (
+                DigestAlgorithm::Sha256,
+                AlgorithmIdentifierOwned { oid: oid::RSA_ENCRYPTION, parameters: Some(der::asn1::Null.into()) },
+            ),
+            o if o == oid::ECDSA_WITH_SHA256 => (DigestAlgorithm::Sha256, signer_alg.clone()),
+            o if o == oid::ECDSA_WITH_SHA384 => (DigestAlgorithm::Sha384, signer_alg.clone()),
+            o if o == oid::ECDSA_WITH_SHA512 => (DigestAlgorithm::Sha512, signer_alg.clone()),
+            o if o == oid::ED25519 => (DigestAlgorithm::Sha512, signer_alg.clone()),
+            other => return Err(SignedDataError::UnsupportedAlgorithm { oid: other.to_string() }),
+        };
+        Ok(Self { cert, digest, signature_algorithm })
     }
-    let econtent = if options.detached { None } else { Some(Any::new(Tag::OctetString, content).map_err(encoding)?) };
-    let signed_data = SignedData {
-        // RFC 5652 section 5.1: version 1 (no attribute certificates, id-data, v1 SignerInfos).
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::try_from(vec![digest.identifier()]).map_err(encoding)?,
-        encap_content_info: EncapsulatedContentInfo { econtent_type: oid::CMS_DATA, econtent },
-        certificates: Some(CertificateSet(SetOfVec::try_from(certificates).map_err(encoding)?)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(encoding)?),
-    };
-    let content_info =
-        ContentInfo { content_type: oid::CMS_SIGNED_DATA, content: Any::encode_from(&signed_data).map_err(encoding)? };
-    content_info.to_der().map_err(encoding)
+
+    /// Signs the attributes over `message_digest` (the digest of the content) and builds
+    /// the ContentInfo; `econtent` is the content for an encapsulated signature, `None`
+    /// for a detached one.
+    fn assemble(
+        self,
+        message_digest: &[u8],
+        econtent: Option<&[u8]>,
+        signer_cert_der: &[u8],
+        signer: &dyn Signer,
+        options: &SignOptions,
+    ) -> Result<Vec<u8>, SignedDataError> {
+        let Prepared { cert, digest, signature_algorithm } = self;
+        let capabilities = vec![
+            SmimeCapability { capability_id: oid::AES256_CBC },
+            SmimeCapability { capability_id: oid::AES128_CBC },
+        ];
+        let ess = SigningCertificateV2 {
+            certs: vec![EssCertIdV2 {
+                cert_hash: OctetString::new(DigestAlgorithm::Sha256.digest(signer_cert_der)).map_err(encoding)?,
+                issuer_serial: IssuerSerial {
+                    issuer: vec![GeneralName::DirectoryName(cert.tbs_certificate().issuer().clone())],
+                    serial_number: cert.tbs_certificate().serial_number().clone(),
+                },
+            }],
+        };
+        let attrs = vec![
+            attribute(oid::CMS_CONTENT_TYPE, &oid::CMS_DATA)?,
+            attribute(oid::CMS_SIGNING_TIME, &encode_time(options.signing_time)?)?,
+            attribute(oid::CMS_MESSAGE_DIGEST, &OctetString::new(message_digest.to_vec()).map_err(encoding)?)?,
+            attribute(oid::SMIME_CAPABILITIES, &capabilities)?,
+            attribute(oid::AA_SIGNING_CERTIFICATE_V2, &ess)?,
+        ];
+        // DER SET OF: sorted by encoding (X.690 section 11.6).
+        let signed_attrs: SignedAttributes = SetOfVec::try_from(attrs).map_err(encoding)?;
+        let to_sign = signed_attrs.to_der().map_err(encoding)?;
+        let signature = signer.sign(&to_sign).map_err(|source| SignedDataError::SignerKey { signer: 0, source })?;
+
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: cert.tbs_certificate().issuer().clone(),
+                serial_number: cert.tbs_certificate().serial_number().clone(),
+            }),
+            digest_alg: digest.identifier(),
+            signed_attrs: Some(signed_attrs),
+            signature_algorithm,
+            signature: OctetString::new(signature).map_err(encoding)?,
+            unsigned_attrs: None,
+        };
+
+        let mut certificates = vec![cms::cert::CertificateChoices::Certificate(cert)];
+        for (index, extra) in options.chain.iter().enumerate() {
+            let c = Certificate::from_der(extra)
+                .map_err(|e| SignedDataError::InvalidCertificate { index, detail: e.to_string() })?;
+            let choice = cms::cert::CertificateChoices::Certificate(c);
+            if !certificates.contains(&choice) {
+                certificates.push(choice);
+            }
+        }
+        let econtent = econtent.map(|content| Any::new(Tag::OctetString, content)).transpose().map_err(encoding)?;
+        let signed_data = SignedData {
+            // RFC 5652 section 5.1: version 1 (no attribute certificates, id-data, v1 SignerInfos).
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![digest.identifier()]).map_err(encoding)?,
+            encap_content_info: EncapsulatedContentInfo { econtent_type: oid::CMS_DATA, econtent },
+            certificates: Some(CertificateSet(SetOfVec::try_from(certificates).map_err(encoding)?)),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info]).map_err(encoding)?),
+        };
+        let content_info = ContentInfo {
+            content_type: oid::CMS_SIGNED_DATA,
+            content: Any::encode_from(&signed_data).map_err(encoding)?,
+        };
+        content_info.to_der().map_err(encoding)
+    }
 }
 
 /// A signature that verified cryptographically (the digest matched and the signature

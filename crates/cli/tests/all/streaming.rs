@@ -1,0 +1,164 @@
+//! `smime sign | encrypt | decrypt` on messages larger than their 1 MiB buffers (they
+//! stream), against OpenSSL both ways, and failures that must leave no output.
+
+use super::common::*;
+
+/// A CA with Jane's RSA key as PEM (`jane.key`, `jane.pem`), the root, and `big.txt`: a
+/// 5 MB message with headers and mixed line ends.
+fn setup() -> Ca {
+    let ca = Ca::new("p384");
+    ca.split_chain();
+    ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
+    for (what, out) in [("-nocerts", "jane.key"), ("-clcerts", "jane.pem")] {
+        let mut args = vec!["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nodes", what, "-out", out];
+        if what == "-clcerts" {
+            args.push("-nokeys");
+        }
+        ca.tool("openssl", &args).ok();
+    }
+    let mut text = String::from("From: Jane Doe <jane.doe@example.org>\nTo: bob@example.org\nSubject: big\n\n");
+    let mut n = 0u64;
+    while text.len() < 5 * 1024 * 1024 {
+        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let end = ["\n", "\r\n", "\r\n", "\n"][(n >> 62) as usize];
+        text.push_str(&format!("line {n:020} of the report, with some more text to make it longer{end}"));
+    }
+    std::fs::write(ca.path("big.txt"), text).unwrap();
+    ca
+}
+
+fn smime(ca: &Ca, args: &[&str]) -> Run {
+    let mut all = vec!["smime"];
+    all.extend_from_slice(args);
+    certdesk_in(ca.dir.path(), &all)
+}
+
+/// The entity certdesk signs or encrypts for big.txt: its body, canonical.
+fn canonical_body(ca: &Ca) -> Vec<u8> {
+    let text = std::fs::read(ca.path("big.txt")).unwrap();
+    let body = &text[text.windows(2).position(|w| w == b"\n\n").unwrap() + 2..];
+    String::from_utf8_lossy(body).replace("\r\n", "\n").replace('\n', "\r\n").into_bytes()
+}
+
+#[test]
+fn big_messages_sign_and_verify_both_ways() {
+    let ca = setup();
+    smime(
+        &ca,
+        &[
+            "sign",
+            "--cert",
+            "jane.pem",
+            "--key",
+            "jane.key",
+            "--chain",
+            "issuing.pem",
+            "--in",
+            "big.txt",
+            "--out",
+            "s.eml",
+        ],
+    )
+    .ok();
+    let run = ca.tool("openssl", &["cms", "-verify", "-in", "s.eml", "-CAfile", "root.pem", "-out", "o.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let signed = std::fs::read(ca.path("o.txt")).unwrap();
+    assert!(signed.ends_with(&canonical_body(&ca)), "OpenSSL's content differs");
+    let run = smime(&ca, &["verify", "--trust", "root.pem", "--revocation", "off", "--in", "s.eml", "--out", "c.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // From stdin to stdout too (through the shell: output starts before the input ends).
+    let command = format!(
+        "'{}' smime sign --cert jane.pem --key jane.key --chain issuing.pem < big.txt > s2.eml",
+        env!("CARGO_BIN_EXE_certdesk")
+    );
+    ca.tool("sh", &["-c", &command]).ok();
+    let run = ca.tool("openssl", &["cms", "-verify", "-in", "s2.eml", "-CAfile", "root.pem", "-out", "o2.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn big_messages_encrypt_and_decrypt_both_ways() {
+    let ca = setup();
+    let body = canonical_body(&ca);
+    for cipher in ["aes-256-cbc", "aes-128-cbc"] {
+        smime(&ca, &["encrypt", "--to", "jane.pem", "--cipher", cipher, "--in", "big.txt", "--out", "e.eml"]).ok();
+        let run = ca.tool(
+            "openssl",
+            &[
+                "cms", "-decrypt", "-binary", "-in", "e.eml", "-recip", "jane.pem", "-inkey", "jane.key", "-out",
+                "o.txt",
+            ],
+        );
+        assert_eq!(run.code, 0, "{cipher}: {}", run.stderr);
+        let theirs = std::fs::read(ca.path("o.txt")).unwrap();
+        assert!(theirs.ends_with(&body), "{cipher}: OpenSSL's plaintext differs");
+        smime(&ca, &["decrypt", "--cert", "jane.pem", "--key", "jane.key", "--in", "e.eml", "--out", "d.txt"]).ok();
+        assert!(std::fs::read(ca.path("d.txt")).unwrap() == theirs, "{cipher}");
+        // stdout: the plaintext only after the whole message decrypted.
+        let run = smime(&ca, &["decrypt", "--cert", "jane.pem", "--key", "jane.key", "--in", "e.eml"]).ok();
+        assert!(run.stdout == theirs);
+    }
+    // What `openssl cms -encrypt -stream` writes (BER in base64, LF line ends), and its DER.
+    for extra in [&["-stream"][..], &["-outform", "DER"][..]] {
+        let mut args = vec!["cms", "-encrypt", "-binary", "-aes256", "-in", "big.txt", "-out", "ossl.p7m"];
+        args.extend_from_slice(extra);
+        args.push("jane.pem");
+        ca.tool("openssl", &args).ok();
+        let run = smime(&ca, &["decrypt", "--cert", "jane.pem", "--key", "jane.key", "--in", "ossl.p7m"]);
+        assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        assert!(run.stdout == std::fs::read(ca.path("big.txt")).unwrap(), "{extra:?}");
+    }
+}
+
+#[test]
+fn failed_decryption_leaves_no_plaintext() {
+    let ca = setup();
+    ca.issue_p12("rsa3072", "modern", "other.p12").ok();
+    smime(&ca, &["encrypt", "--to", "jane.pem", "--in", "big.txt", "--out", "e.eml"]).ok();
+    let text = std::fs::read_to_string(ca.path("e.eml")).unwrap();
+    let decrypt = |input: &str, out: Option<&str>| {
+        let mut args = vec!["decrypt", "--cert", "jane.pem", "--key", "jane.key", "--in", input];
+        if let Some(out) = out {
+            args.extend_from_slice(&["--out", out]);
+        }
+        smime(&ca, &args)
+    };
+    // Truncated after most of the ciphertext (at a line end, so the base64 is fine).
+    let cut = text[..text.len() * 3 / 4].rfind("\r\n").unwrap() + 2;
+    std::fs::write(ca.path("cut.eml"), &text[..cut]).unwrap();
+    let run = decrypt("cut.eml", Some("x.txt"));
+    assert_ne!(run.code, 0);
+    assert!(!ca.path("x.txt").exists());
+    let run = decrypt("cut.eml", None);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.is_empty(), "plaintext on stdout for a truncated message");
+    // The padding byte flipped (through the last byte of the block before it: the last
+    // segment holds one block, then come ten end-of-contents bytes): bad padding at the
+    // very end, after all the rest decrypted.
+    let header_end = text.find("\r\n\r\n").unwrap() + 4;
+    let clean: String = text[header_end..].chars().filter(|c| !c.is_whitespace()).collect();
+    let mut pem = String::from("-----BEGIN CMS-----\n");
+    for chunk in clean.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CMS-----\n");
+    let mut der = der::pem::decode_vec(pem.as_bytes()).unwrap().1;
+    let at = der.len() - 10 - 16 - 2 - 1;
+    der[at] ^= 0x55;
+    let encoded = der::pem::encode_string("CMS", der::pem::LineEnding::CRLF, &der).unwrap();
+    let body: String = encoded.lines().filter(|l| !l.starts_with("-----")).map(|l| format!("{l}\r\n")).collect();
+    std::fs::write(ca.path("bad.eml"), format!("{}{body}", &text[..header_end])).unwrap();
+    let run = decrypt("bad.eml", Some("x.txt"));
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!ca.path("x.txt").exists());
+    let run = decrypt("bad.eml", None);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.is_empty());
+    // A key that is not a recipient.
+    let run =
+        smime(&ca, &["decrypt", "--p12", "other.p12", "--password-file", "p12pass", "--in", "e.eml", "--out", "x.txt"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(!ca.path("x.txt").exists());
+    assert!(!ca.files().iter().any(|f| f.contains(".tmp")), "{:?}", ca.files());
+}

@@ -1,0 +1,659 @@
+//! MIME in pieces: push-style state machines that take the input a slice at a time and
+//! append their output to a `Vec<u8>`, so a message of any size is handled in bounded
+//! memory. The caller owns the I/O: read a chunk, push it, write out what was appended.
+//!
+//! They produce the same bytes as the in-memory functions of [`super`]:
+//! [`Canonicalizer`] as [`super::canonicalize`], [`EntitySplitter`] as
+//! [`super::split_for_signing`], [`MultipartSignedWriter`] as [`super::build_signed`],
+//! [`opaque_header`] with [`Base64Lines`] as [`super::build_opaque`]. [`HeaderReader`]
+//! and [`Base64Decoder`] read what [`super::parse`] reads.
+
+use base64::Engine;
+
+use super::{is_field_name, Entity, Header, MimeError};
+
+/// Longest header block the streaming readers hold in memory (1 MiB): header fields are
+/// a few kilobytes; a header block that does not end by then is refused.
+pub const MAX_HEADER_LEN: usize = 1024 * 1024;
+
+/// The header fields of a message and the canonical start of its body.
+pub type HeaderSplit = (Vec<Header>, Vec<u8>);
+
+/// Converts line ends to CRLF as they go by (bare LF and bare CR become CRLF), as
+/// [`super::canonicalize`] does for a whole message. A CR at the end of one piece is held
+/// back until the next piece shows whether an LF follows.
+#[derive(Debug, Default)]
+pub struct Canonicalizer {
+    pending_cr: bool,
+}
+
+impl Canonicalizer {
+    /// A canonicalizer at the start of a message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the canonical form of `input` to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut rest = input;
+        if self.pending_cr {
+            self.pending_cr = false;
+            out.extend_from_slice(b"\r\n");
+            if rest.first() == Some(&b'\n') {
+                rest = rest.get(1..).unwrap_or_default();
+            }
+        }
+        out.reserve(rest.len() + rest.len() / 64 + 2);
+        // Copy runs without line ends in one go; fix up each line end.
+        while let Some(at) = memchr::memchr2(b'\r', b'\n', rest) {
+            out.extend_from_slice(rest.get(..at).unwrap_or_default());
+            let skip = match (rest.get(at), rest.get(at + 1)) {
+                (Some(b'\r'), Some(b'\n')) => 2,
+                (Some(b'\r'), None) => {
+                    // Decided by the next piece.
+                    self.pending_cr = true;
+                    return;
+                }
+                _ => 1,
+            };
+            out.extend_from_slice(b"\r\n");
+            rest = rest.get(at + skip..).unwrap_or_default();
+        }
+        out.extend_from_slice(rest);
+    }
+
+    /// Ends the message: a CR held back becomes CRLF.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if std::mem::take(&mut self.pending_cr) {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Reads the header block of a message that arrives in pieces (any line ends).
+///
+/// It canonicalizes what it is given and holds it until the header block is complete
+/// (an empty line) or the input shows it has none (its first line is not a header
+/// field), then returns the header fields and the canonical start of the body, exactly
+/// as [`Entity::parse_headers`] splits the whole canonical message.
+#[derive(Debug, Default)]
+pub struct HeaderReader {
+    canon: Canonicalizer,
+    buf: Vec<u8>,
+    /// How much of `buf` was searched for the end of the header block.
+    scanned: usize,
+}
+
+impl HeaderReader {
+    /// A reader at the start of a message.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds input; returns the header fields and the canonical body bytes read so far
+    /// once the header block is known. Push no more after that: the rest of the body is
+    /// the caller's (canonicalize it with [`HeaderReader::into_canonicalizer`]).
+    pub fn push(&mut self, input: &[u8]) -> Result<Option<HeaderSplit>, MimeError> {
+        self.canon.push(input, &mut self.buf);
+        let Some(first_line_end) = memchr::memmem::find(&self.buf, b"\r\n") else {
+            return self.too_long();
+        };
+        if !is_field_name(self.buf.get(..first_line_end).unwrap_or_default()) {
+            return Ok(Some((Vec::new(), std::mem::take(&mut self.buf))));
+        }
+        let from = self.scanned.saturating_sub(3);
+        if let Some(at) = memchr::memmem::find(self.buf.get(from..).unwrap_or_default(), b"\r\n\r\n") {
+            let end = from + at + 4;
+            let (headers, body_start) = Entity::parse_headers(self.buf.get(..end).unwrap_or_default())?;
+            let body = self.buf.split_off(body_start.min(self.buf.len()));
+            return Ok(Some((headers, body)));
+        }
+        self.scanned = self.buf.len();
+        self.too_long()
+    }
+
+    fn too_long(&mut self) -> Result<Option<HeaderSplit>, MimeError> {
+        if self.buf.len() <= MAX_HEADER_LEN {
+            return Ok(None);
+        }
+        if !self.buf.contains(&b'\n') && !is_field_name(&self.buf) {
+            // A first line of more than 1 MiB that is no header field: all body.
+            return Ok(Some((Vec::new(), std::mem::take(&mut self.buf))));
+        }
+        // A bad line is reported as the in-memory parser reports it.
+        Entity::parse_headers(&self.buf)?;
+        Err(MimeError::BadHeaders { reason: "the header block is longer than 1 MiB" })
+    }
+
+    /// The input has ended: splits what was read (the whole message).
+    pub fn finish(mut self) -> Result<(Vec<Header>, Vec<u8>), MimeError> {
+        self.canon.finish(&mut self.buf);
+        let (headers, body_start) = Entity::parse_headers(&self.buf)?;
+        let body = self.buf.split_off(body_start.min(self.buf.len()));
+        Ok((headers, body))
+    }
+
+    /// The canonicalizer, to go on with the body after [`HeaderReader::push`] returned
+    /// the headers (it may hold back a CR).
+    pub fn into_canonicalizer(self) -> Canonicalizer {
+        self.canon
+    }
+}
+
+/// The outer (RFC 5322) header fields and the start of the MIME entity to sign or
+/// encrypt, as [`super::split_for_signing`] splits them.
+fn entity_start(headers: Vec<Header>, body_start: &[u8], inner: &mut Vec<u8>) -> Vec<Header> {
+    if headers.is_empty() {
+        inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n\r\n");
+        inner.extend_from_slice(body_start);
+        return Vec::new();
+    }
+    let (content, outer): (Vec<Header>, Vec<Header>) =
+        headers.into_iter().partition(|h| h.name.to_ascii_lowercase().starts_with("content-"));
+    if content.is_empty() {
+        inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    }
+    for header in &content {
+        inner.extend_from_slice(&header.raw);
+    }
+    inner.extend_from_slice(b"\r\n");
+    inner.extend_from_slice(body_start);
+    outer.into_iter().filter(|h| !h.name.eq_ignore_ascii_case("MIME-Version")).collect()
+}
+
+#[derive(Debug)]
+enum Split {
+    Headers(HeaderReader),
+    Body(Canonicalizer),
+}
+
+/// [`super::split_for_signing`] in pieces: splits what the user gave into the outer
+/// header fields (From, To, Subject, ...) and the canonical MIME entity to sign or
+/// encrypt, which it appends to `inner` as the input arrives.
+#[derive(Debug)]
+pub struct EntitySplitter {
+    split: Split,
+    outer: Option<Vec<Header>>,
+}
+
+impl Default for EntitySplitter {
+    fn default() -> Self {
+        Self { split: Split::Headers(HeaderReader::new()), outer: None }
+    }
+}
+
+impl EntitySplitter {
+    /// A splitter at the start of the input.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the header block has been read (from then on, each push appends the
+    /// canonical form of its input to `inner`, nothing else).
+    pub fn in_body(&self) -> bool {
+        matches!(self.split, Split::Body(_))
+    }
+
+    /// Adds input; appends to `inner` whatever part of the entity is known.
+    pub fn push(&mut self, input: &[u8], inner: &mut Vec<u8>) -> Result<(), MimeError> {
+        match &mut self.split {
+            Split::Body(canon) => canon.push(input, inner),
+            Split::Headers(reader) => {
+                if let Some((headers, body_start)) = reader.push(input)? {
+                    self.outer = Some(entity_start(headers, &body_start, inner));
+                    let reader = std::mem::take(reader);
+                    self.split = Split::Body(reader.into_canonicalizer());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The input has ended: appends the rest of the entity to `inner`.
+    pub fn finish(&mut self, inner: &mut Vec<u8>) -> Result<(), MimeError> {
+        match &mut self.split {
+            Split::Body(canon) => canon.finish(inner),
+            Split::Headers(reader) => {
+                let (headers, body) = std::mem::take(reader).finish()?;
+                self.outer = Some(entity_start(headers, &body, inner));
+                self.split = Split::Body(Canonicalizer::new());
+            }
+        }
+        Ok(())
+    }
+
+    /// The outer header fields, once the header block has been read (given out once).
+    pub fn take_outer(&mut self) -> Option<Vec<Header>> {
+        self.outer.take()
+    }
+}
+
+/// A boundary for a `multipart/signed` message written before its content is known.
+///
+/// It carries 128 random bits, so the chance that a line of the content starts with it
+/// (RFC 2046 5.1.1: only such a line could be taken for a delimiter) is about 2^-128 per
+/// line: it is not checked against the content, which is not at hand yet. (The
+/// in-memory [`super::boundary_for`] checks, with 96 bits.)
+pub fn random_boundary() -> Result<String, MimeError> {
+    let mut random = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut random)
+        .map_err(|_| MimeError::BadHeaders { reason: "no random bytes for a boundary" })?;
+    Ok(format!("----certdesk-{}", hex::encode(random)))
+}
+
+/// The part of a multipart/signed message before the signed entity (what
+/// [`super::build_signed`] writes first).
+fn signed_preamble(outer: &[Header], micalg: &str, boundary: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&super::outer_headers(outer));
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(b"This is an S/MIME signed message\r\n\r\n");
+    out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+}
+
+/// Writes a `multipart/signed` message (RFC 8551 3.5.3) while the content streams
+/// through: the header and first boundary as soon as the input's header block is read,
+/// the canonical entity as it arrives, the signature part at the end.
+///
+/// Every byte of the signed entity goes through the `signed` callback too (for the
+/// digest). The output is what [`super::build_signed`] makes of
+/// [`super::split_for_signing`]'s result with the same boundary.
+#[derive(Debug)]
+pub struct MultipartSignedWriter {
+    splitter: EntitySplitter,
+    micalg: String,
+    boundary: String,
+    scratch: Vec<u8>,
+}
+
+impl MultipartSignedWriter {
+    /// `micalg` as for [`super::build_signed`]; `boundary` from [`random_boundary`].
+    pub fn new(micalg: &str, boundary: String) -> Self {
+        Self { splitter: EntitySplitter::new(), micalg: micalg.to_string(), boundary, scratch: Vec::new() }
+    }
+
+    /// Adds input; appends output to `out` and passes the signed bytes to `signed`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>, signed: &mut dyn FnMut(&[u8])) -> Result<(), MimeError> {
+        if self.splitter.in_body() {
+            // The common case: canonical content straight into the output, hashed there.
+            let start = out.len();
+            self.splitter.push(input, out)?;
+            signed(out.get(start..).unwrap_or_default());
+            return Ok(());
+        }
+        self.scratch.clear();
+        self.splitter.push(input, &mut self.scratch)?;
+        self.emit_scratch(out, signed);
+        Ok(())
+    }
+
+    fn emit_scratch(&mut self, out: &mut Vec<u8>, signed: &mut dyn FnMut(&[u8])) {
+        if let Some(outer) = self.splitter.take_outer() {
+            signed_preamble(&outer, &self.micalg, &self.boundary, out);
+        }
+        signed(&self.scratch);
+        out.extend_from_slice(&self.scratch);
+        // Only needed until the header block is read.
+        self.scratch = Vec::new();
+    }
+
+    /// The input has ended: appends the end of the signed entity. Then sign, and
+    /// [`MultipartSignedWriter::finish`].
+    pub fn end_content(&mut self, out: &mut Vec<u8>, signed: &mut dyn FnMut(&[u8])) -> Result<(), MimeError> {
+        self.scratch.clear();
+        self.splitter.finish(&mut self.scratch)?;
+        self.emit_scratch(out, signed);
+        Ok(())
+    }
+
+    /// Appends the signature part (the DER SignedData) and the closing boundary.
+    pub fn finish(self, signature_der: &[u8], out: &mut Vec<u8>) {
+        let boundary = &self.boundary;
+        out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        out.extend_from_slice(
+            b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
+        );
+        let mut lines = Base64Lines::new();
+        lines.push(signature_der, out);
+        lines.finish(out);
+        out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    }
+}
+
+/// The header of an opaque application/pkcs7-mime message (RFC 8551 3.2): what
+/// [`super::build_opaque`] writes before the base64 body.
+pub fn opaque_header(outer: &[Header], smime_type: &str) -> Vec<u8> {
+    let mut out = super::outer_headers(outer);
+    out.extend_from_slice(
+        format!(
+            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// Bytes per base64 line: 57 bytes make 76 characters (RFC 2045 6.8).
+const LINE_BYTES: usize = 57;
+/// A base64 line with its CRLF.
+const LINE_CHARS: usize = 78;
+
+/// Base64 in lines of 76 characters with CRLF (RFC 2045 6.8), as data arrives.
+#[derive(Debug)]
+pub struct Base64Lines {
+    pending: [u8; LINE_BYTES],
+    len: usize,
+}
+
+impl Default for Base64Lines {
+    fn default() -> Self {
+        Self { pending: [0; LINE_BYTES], len: 0 }
+    }
+}
+
+impl Base64Lines {
+    /// An encoder at the start of the data.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the complete lines `input` makes (with what was held back) to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut rest = input;
+        if self.len > 0 {
+            let take = (LINE_BYTES - self.len).min(rest.len());
+            let (head, tail) = rest.split_at(take);
+            if let Some(slot) = self.pending.get_mut(self.len..self.len + take) {
+                slot.copy_from_slice(head);
+            }
+            self.len += take;
+            rest = tail;
+            if self.len < LINE_BYTES {
+                return;
+            }
+            let line = self.pending;
+            encode_lines(&line, out);
+            self.len = 0;
+        }
+        let whole = rest.len() / LINE_BYTES * LINE_BYTES;
+        let (lines, tail) = rest.split_at(whole);
+        encode_lines(lines, out);
+        if let Some(slot) = self.pending.get_mut(..tail.len()) {
+            slot.copy_from_slice(tail);
+            self.len = tail.len();
+        }
+    }
+
+    /// Appends the last, shorter line.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.len > 0 {
+            let line = self.pending;
+            let len = self.len;
+            self.len = 0;
+            let text = base64::engine::general_purpose::STANDARD.encode(line.get(..len).unwrap_or_default());
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Encodes whole 57-byte lines (`data.len()` a multiple of 57) into `out`.
+fn encode_lines(data: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let lines = data.len() / LINE_BYTES;
+    out.resize(start + lines * LINE_CHARS, 0);
+    let target = out.get_mut(start..).unwrap_or_default();
+    for (line, chunk) in target.chunks_exact_mut(LINE_CHARS).zip(data.chunks_exact(LINE_BYTES)) {
+        let (text, crlf) = line.split_at_mut(LINE_CHARS - 2);
+        // 57 bytes always make exactly 76 characters.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(chunk, text);
+        crlf.copy_from_slice(b"\r\n");
+    }
+}
+
+/// Decodes a base64 body as it arrives, skipping whitespace (line ends anywhere), as
+/// [`super::parse`] decodes a whole one. Data after the padding is an error.
+#[derive(Debug, Default)]
+pub struct Base64Decoder {
+    quad: [u8; 4],
+    len: usize,
+    padded: bool,
+}
+
+impl Base64Decoder {
+    /// A decoder at the start of the body.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the bytes `input` decodes to (with what was held back) to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MimeError> {
+        let mut rest = input;
+        while !rest.is_empty() {
+            let (line, next) = match memchr::memchr(b'\n', rest) {
+                Some(at) => (rest.get(..at).unwrap_or_default(), rest.get(at + 1..).unwrap_or_default()),
+                None => (rest, &[][..]),
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.line(line, out)?;
+            rest = next;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), MimeError> {
+        if line.is_empty() {
+            return Ok(());
+        }
+        if self.len == 0 && !self.padded && line.len() % 4 == 0 {
+            // Fast path: a whole line of complete groups, decoded in place.
+            let start = out.len();
+            out.resize(start + line.len() / 4 * 3, 0);
+            let target = out.get_mut(start..).unwrap_or_default();
+            if let Ok(n) = base64::engine::general_purpose::STANDARD.decode_slice(line, target) {
+                out.truncate(start + n);
+                self.padded = line.last() == Some(&b'=');
+                return Ok(());
+            }
+            out.truncate(start);
+        }
+        for &b in line {
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if self.padded {
+                return Err(MimeError::BadBase64);
+            }
+            if let Some(slot) = self.quad.get_mut(self.len) {
+                *slot = b;
+            }
+            self.len += 1;
+            if self.len == 4 {
+                self.len = 0;
+                let mut bytes = [0u8; 3];
+                let n = base64::engine::general_purpose::STANDARD
+                    .decode_slice(self.quad, &mut bytes)
+                    .map_err(|_| MimeError::BadBase64)?;
+                out.extend_from_slice(bytes.get(..n).unwrap_or_default());
+                self.padded = self.quad.last() == Some(&b'=');
+            }
+        }
+        Ok(())
+    }
+
+    /// The body has ended: an incomplete group is an error.
+    pub fn finish(&self) -> Result<(), MimeError> {
+        if self.len != 0 {
+            return Err(MimeError::BadBase64);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::super::{base64_lines, build_opaque, build_signed, canonicalize, parse, split_for_signing, SmimeBody};
+    use super::*;
+
+    /// Cuts `data` into pieces of the given sizes, cycling.
+    fn pieces<'a>(data: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        let mut rest = data;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].min(rest.len());
+            out.push(&rest[..n]);
+            rest = &rest[n..];
+            i += 1;
+        }
+        out
+    }
+
+    const SPLITS: [&[usize]; 5] = [&[1], &[2, 3], &[7, 1, 13], &[4096], &[1 << 20]];
+
+    fn samples() -> Vec<Vec<u8>> {
+        let mut big = Vec::new();
+        for i in 0..50_000u32 {
+            big.extend_from_slice(format!("line {i} with some text").as_bytes());
+            big.extend_from_slice(match i % 5 {
+                0 => b"\r\n",
+                1 => b"\n",
+                2 => b"\r",
+                3 => b"\r\r\n",
+                _ => b"\n\r",
+            });
+        }
+        let mut with_headers = b"From: a@example.org\nSubject: big\nContent-Type: text/plain\n\n".to_vec();
+        with_headers.extend_from_slice(&big);
+        vec![
+            Vec::new(),
+            b"no line end".to_vec(),
+            b"a\nb\r\nc\rd\r".to_vec(),
+            b"\r\r\n\n".to_vec(),
+            b"From: a@example.org\nSubject: hi\n\nHello\n".to_vec(),
+            b"From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n folded\r\n\r\n<p>x</p>\r\n"
+                .to_vec(),
+            b"Not a header line\nFrom: x\n\nbody".to_vec(),
+            b"From: a@example.org\nSubject: no body".to_vec(),
+            big,
+            with_headers,
+        ]
+    }
+
+    #[test]
+    fn canonicalizer_matches_canonicalize() {
+        for sample in samples() {
+            for sizes in SPLITS {
+                let mut canon = Canonicalizer::new();
+                let mut out = Vec::new();
+                for piece in pieces(&sample, sizes) {
+                    canon.push(piece, &mut out);
+                }
+                canon.finish(&mut out);
+                assert_eq!(out, canonicalize(&sample).as_ref(), "{sizes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn multipart_signed_writer_matches_build_signed() {
+        for sample in samples() {
+            let expected = split_for_signing(&sample);
+            for sizes in SPLITS {
+                let mut writer = MultipartSignedWriter::new("sha-256", "b-1".into());
+                let mut out = Vec::new();
+                let mut signed = Vec::new();
+                let mut result = Ok(());
+                for piece in pieces(&sample, sizes) {
+                    result = result.and_then(|_| writer.push(piece, &mut out, &mut |s| signed.extend_from_slice(s)));
+                }
+                let result = result.and_then(|_| writer.end_content(&mut out, &mut |s| signed.extend_from_slice(s)));
+                match &expected {
+                    Ok((outer, inner)) => {
+                        result.unwrap();
+                        writer.finish(b"\x30\x00", &mut out);
+                        assert_eq!(&signed, inner);
+                        assert_eq!(out, build_signed(outer, inner, b"\x30\x00", "sha-256", "b-1"), "{sizes:?}");
+                        let SmimeBody::MultipartSigned(parts) = parse(&out).unwrap() else { panic!() };
+                        assert_eq!(&parts.signed, inner);
+                    }
+                    Err(e) => assert_eq!(result.unwrap_err(), *e),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn opaque_writer_matches_build_opaque() {
+        for len in [0usize, 1, 56, 57, 58, 114, 1000, 100_000] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            for sizes in SPLITS {
+                let mut out = opaque_header(&[], "enveloped-data");
+                let mut lines = Base64Lines::new();
+                for piece in pieces(&der, sizes) {
+                    lines.push(piece, &mut out);
+                }
+                lines.finish(&mut out);
+                assert_eq!(out, build_opaque(&[], &der, "enveloped-data"), "{len} {sizes:?}");
+                let mut body = Vec::new();
+                lines = Base64Lines::new();
+                lines.push(&der, &mut body);
+                lines.finish(&mut body);
+                assert_eq!(body, base64_lines(&der));
+                // And back, in pieces of every kind.
+                let mut decoder = Base64Decoder::new();
+                let mut decoded = Vec::new();
+                for piece in pieces(&body, sizes) {
+                    decoder.push(piece, &mut decoded).unwrap();
+                }
+                decoder.finish().unwrap();
+                assert_eq!(decoded, der);
+            }
+        }
+    }
+
+    #[test]
+    fn base64_decoder_is_lenient_about_whitespace_and_strict_about_the_rest() {
+        let decode = |text: &[u8]| {
+            let mut decoder = Base64Decoder::new();
+            let mut out = Vec::new();
+            for piece in pieces(text, &[3, 5]) {
+                decoder.push(piece, &mut out)?;
+            }
+            decoder.finish().map(|_| out)
+        };
+        assert_eq!(decode(b"aGVs bG8=\n").unwrap(), b"hello");
+        assert_eq!(decode(b"aGVsbG8=\r\n\r\n").unwrap(), b"hello");
+        assert_eq!(decode(b"a\tG\nVsb\r\nG8=").unwrap(), b"hello");
+        assert_eq!(decode(b"aGVsbG8"), Err(MimeError::BadBase64));
+        assert_eq!(decode(b"aGVsbG8=aGVs"), Err(MimeError::BadBase64));
+        assert_eq!(decode(b"aGVs!G8="), Err(MimeError::BadBase64));
+    }
+
+    #[test]
+    fn header_reader_limits_the_header_block() {
+        let mut reader = HeaderReader::new();
+        let mut long = b"X-Long: ".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_HEADER_LEN));
+        assert!(reader.push(b"From: a@example.org\n").unwrap().is_none());
+        assert!(matches!(reader.push(&long), Err(MimeError::BadHeaders { .. })));
+        // A long first line that is no header field is body.
+        let mut reader = HeaderReader::new();
+        let body = vec![b' '; MAX_HEADER_LEN + 1];
+        let (headers, start) = reader.push(&body).unwrap().unwrap();
+        assert!(headers.is_empty());
+        assert_eq!(start, body);
+    }
+
+    #[test]
+    fn random_boundaries_differ() {
+        let a = random_boundary().unwrap();
+        assert_ne!(a, random_boundary().unwrap());
+        assert_eq!(a.len(), "----certdesk-".len() + 32);
+    }
+}
