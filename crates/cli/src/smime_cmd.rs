@@ -334,9 +334,8 @@ fn sign_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &Sign
     sink.commit()
 }
 
-fn from_address(message: &[u8]) -> Option<String> {
-    let canonical = mime::canonicalize(message);
-    let entity = mime::Entity::parse(&canonical).ok()?;
+/// The Sender, else From, address of a message's header (RFC 8550 3).
+fn sender_of(entity: &mime::Entity) -> Option<String> {
     let from = entity.header("Sender").or_else(|| entity.header("From"))?;
     let address = match (from.rfind('<'), from.rfind('>')) {
         (Some(open), Some(close)) if open < close => from.get(open + 1..close)?,
@@ -373,8 +372,161 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
         crls.extend(pem_blocks(&bytes, "X509 CRL", path)?);
     }
-    let message = read_input(args.input.as_deref())?;
-    let body = mime::parse(&message).map_err(|e| usage(e.to_string()))?;
+    let path = args.input.as_deref();
+    let mut input = open_input(path)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut reader = mime::stream::HeaderReader::new();
+    let mut chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
+    let (headers, body, more) = loop {
+        if chunk.is_empty() {
+            let (headers, body) = reader.finish().map_err(|e| usage(e.to_string()))?;
+            break (headers, body, None);
+        }
+        if let Some((headers, body)) = reader.push(&chunk).map_err(|e| usage(e.to_string()))? {
+            break (headers, body, Some(reader));
+        }
+        chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
+    };
+    let entity = mime::Entity { headers, body: Vec::new() };
+    let sender = sender_of(&entity);
+    let content_type = entity.header("Content-Type").unwrap_or_default().to_string();
+    let boundary = (entity.media_type() == "multipart/signed")
+        .then(|| mime::parameter(&content_type, "boundary"))
+        .flatten()
+        .filter(|b| !b.is_empty());
+    let Some(boundary) = boundary else {
+        // Opaque signed-data (and anything else) is read whole, as before.
+        let mut message = Vec::new();
+        for header in &entity.headers {
+            message.extend_from_slice(&header.raw);
+        }
+        if !entity.headers.is_empty() {
+            message.extend_from_slice(b"\r\n");
+        }
+        message.extend_from_slice(&body);
+        if let Some(reader) = more {
+            let mut canon = reader.into_canonicalizer();
+            loop {
+                let chunk = read_chunk(&mut input, &mut buf, path)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                canon.push(chunk, &mut message);
+            }
+            canon.finish(&mut message);
+        }
+        let verified = verify_in_memory(&message)?;
+        let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
+        // Only now, with every check passed, is any content written.
+        write_output(args.out.as_deref(), &verified.content)?;
+        return print_report(report);
+    };
+
+    // multipart/signed streams: the first part is hashed (with the micalg digests) and
+    // held in a temporary file; the signature part is small and kept.
+    // From a file, the announced digests suffice (a signer using another is checked by
+    // reading the file again); stdin cannot be read twice, so every digest is computed.
+    let algorithms = if path.is_some() { micalg_digests(&content_type) } else { micalg_digests("") };
+    let mut hashers: Vec<(signed_data::DigestAlgorithm, aws_lc_rs::digest::Context)> =
+        algorithms.iter().map(|a| (*a, aws_lc_rs::digest::Context::new(digest_of(*a)))).collect();
+    let mut held = HeldOutput::new(args.out.as_deref())?;
+    let mut write_error = None;
+    let mut splitter = mime::stream::SignedSplitter::new(&boundary);
+    {
+        let mut sink = |bytes: &[u8]| {
+            for (_, context) in hashers.iter_mut() {
+                context.update(bytes);
+            }
+            if write_error.is_none() {
+                if let Err(e) = held.write(bytes) {
+                    write_error = Some(e);
+                }
+            }
+        };
+        let broken = |e: mime::MimeError| usage(e.to_string());
+        splitter.push(&body, &mut sink).map_err(broken)?;
+        if let Some(reader) = more {
+            let mut canon = reader.into_canonicalizer();
+            let mut canonical = Vec::with_capacity(CHUNK + 1024);
+            loop {
+                let chunk = read_chunk(&mut input, &mut buf, path)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                canon.push(chunk, &mut canonical);
+                splitter.push(&canonical, &mut sink).map_err(broken)?;
+                canonical.clear();
+            }
+            canon.finish(&mut canonical);
+            splitter.push(&canonical, &mut sink).map_err(broken)?;
+        }
+        let part = splitter.finish(&mut sink).map_err(broken)?;
+        let signature = mime::signature_part(&part).map_err(broken)?;
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let digests: Vec<(signed_data::DigestAlgorithm, Vec<u8>)> =
+            hashers.into_iter().map(|(a, context)| (a, context.finish().as_ref().to_vec())).collect();
+        let verified = match signed_data::verify_detached_digests(&signature, &digests, &[]) {
+            // A signer with another digest or without signed attributes needs the content
+            // itself: a file can be read again; stdin cannot.
+            Err(SignedDataError::ContentNeeded { .. }) if path.is_some() => {
+                drop(held);
+                let message = read_input(path)?;
+                let verified = verify_in_memory(&message)?;
+                let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
+                write_output(args.out.as_deref(), &verified.content)?;
+                return print_report(report);
+            }
+            Err(e @ SignedDataError::ContentNeeded { .. }) => {
+                return Err(usage(format!("{e}: give the message with --in FILE")));
+            }
+            other => other.map_err(verify_failure)?,
+        };
+        let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
+        // Only now, with every check passed, is the content released.
+        held.commit()?;
+        print_report(report)
+    }
+}
+
+/// The digests `micalg` announces (RFC 8551 3.5.3.2); all three when it names none we know.
+fn micalg_digests(content_type: &str) -> Vec<signed_data::DigestAlgorithm> {
+    use signed_data::DigestAlgorithm::{Sha256, Sha384, Sha512};
+    let named: Vec<_> = mime::parameter(content_type, "micalg")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|name| match name.trim().to_ascii_lowercase().as_str() {
+            "sha-256" | "sha256" => Some(Sha256),
+            "sha-384" | "sha384" => Some(Sha384),
+            "sha-512" | "sha512" => Some(Sha512),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        vec![Sha256, Sha384, Sha512]
+    } else {
+        named
+    }
+}
+
+fn digest_of(algorithm: signed_data::DigestAlgorithm) -> &'static aws_lc_rs::digest::Algorithm {
+    match algorithm {
+        signed_data::DigestAlgorithm::Sha384 => &aws_lc_rs::digest::SHA384,
+        signed_data::DigestAlgorithm::Sha512 => &aws_lc_rs::digest::SHA512,
+        _ => &aws_lc_rs::digest::SHA256,
+    }
+}
+
+fn verify_failure(e: SignedDataError) -> Failure {
+    match e {
+        SignedDataError::Malformed { .. } | SignedDataError::NotSignedData { .. } => usage(e.to_string()),
+        other => invalid(other.to_string()),
+    }
+}
+
+fn verify_in_memory(message: &[u8]) -> Result<signed_data::VerifiedMessage, Failure> {
+    let body = mime::parse(message).map_err(|e| usage(e.to_string()))?;
     let verified = match &body {
         SmimeBody::MultipartSigned(parts) => signed_data::verify(&parts.signature, Some(&parts.signed), &[]),
         SmimeBody::Opaque { cms, smime_type } => {
@@ -384,10 +536,31 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             signed_data::verify(cms, None, &[])
         }
     };
-    let verified = verified.map_err(|e| match e {
-        SignedDataError::Malformed { .. } | SignedDataError::NotSignedData { .. } => usage(e.to_string()),
-        other => invalid(other.to_string()),
-    })?;
+    verified.map_err(verify_failure)
+}
+
+/// What `verify` prints once everything passed: the report and any warnings.
+struct Report {
+    lines: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn print_report(report: Report) -> Result<(), Failure> {
+    eprintln!("certdesk: signature valid\n{}", report.lines.join("\n"));
+    for warning in report.warnings {
+        eprintln!("certdesk: warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Path validation, the sender rule and revocation for every signer (RFC 5280, RFC 8550).
+fn check_signers(
+    args: &VerifyArgs,
+    anchors: &[Vec<u8>],
+    mut crls: Vec<Vec<u8>>,
+    verified: &signed_data::VerifiedMessage,
+    sender: Option<&str>,
+) -> Result<Report, Failure> {
     crls.extend(verified.crls.iter().cloned());
     let now = time::OffsetDateTime::now_utc();
     let mut fetcher = (!args.offline).then(|| {
@@ -396,15 +569,14 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             args.cache_dir.clone().or_else(online::default_cache_dir),
         )
     });
-    let sender = from_address(&message);
     let mut report = Vec::new();
     let mut warnings = Vec::new();
     for signature in &verified.signatures {
-        let path = validate(signature.signer_certificate(), &verified.certificates, &anchors, now)
+        let path = validate(signature.signer_certificate(), &verified.certificates, anchors, now)
             .map_err(|e| invalid(e.to_string()))?;
         let addresses = certificate_addresses(signature.signer_certificate());
-        if let Some(sender) = &sender {
-            if !addresses.is_empty() && !addresses.contains(sender) {
+        if let Some(sender) = sender {
+            if !addresses.is_empty() && !addresses.iter().any(|a| a == sender) {
                 return Err(invalid(format!(
                     "the message is from {sender}, but the certificate is for {} (RFC 8550 3)",
                     addresses.join(", ")
@@ -456,13 +628,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             chain.join(" -> ")
         ));
     }
-    // Only now, with every check passed, is any content written.
-    write_output(args.out.as_deref(), &verified.content)?;
-    eprintln!("certdesk: signature valid\n{}", report.join("\n"));
-    for warning in warnings {
-        eprintln!("certdesk: warning: {warning}");
-    }
-    Ok(())
+    Ok(Report { lines: report, warnings })
 }
 
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {

@@ -278,12 +278,18 @@ fn split_signed(body: &[u8], boundary: &str) -> Result<SignedParts, MimeError> {
     let part2_end = third.checked_sub(2).filter(|e| *e >= part2_start).ok_or(broken("the signature part is empty"))?;
     let signed = body.get(part1_start..part1_end).ok_or(broken("the first part is out of range"))?.to_vec();
     let part2 = body.get(part2_start..part2_end).ok_or(broken("the signature part is out of range"))?;
-    let signature_entity = Entity::parse(part2)?;
+    Ok(SignedParts { signed, signature: signature_part(part2)? })
+}
+
+/// The CMS bytes of a multipart/signed signature part (its header fields and body,
+/// canonical): it must be application/pkcs7-signature; its transfer encoding is undone.
+pub fn signature_part(part: &[u8]) -> Result<Vec<u8>, MimeError> {
+    let signature_entity = Entity::parse(part)?;
     let media = signature_entity.media_type();
     if media != "application/pkcs7-signature" && media != "application/x-pkcs7-signature" {
-        return Err(broken("the second part is not application/pkcs7-signature"));
+        return Err(MimeError::BrokenMultipart { reason: "the second part is not application/pkcs7-signature" });
     }
-    Ok(SignedParts { signed, signature: decode_body(&signature_entity)? })
+    decode_body(&signature_entity)
 }
 
 fn base64_lines(der: &[u8]) -> Vec<u8> {

@@ -72,6 +72,12 @@ pub enum SignedDataError {
     /// The message has no eContent and no detached content was passed.
     #[error("the signature is detached but no content was supplied")]
     DetachedContentMissing,
+    /// Checking this signer needs the content itself, not the digests given.
+    #[error("signer {signer} needs the content itself to be checked (no signed attributes, or another digest)")]
+    ContentNeeded {
+        /// Index of the SignerInfo.
+        signer: usize,
+    },
     /// Detached content was passed for a message that carries different content.
     #[error("the message carries its content, and the supplied detached content differs from it")]
     DetachedContentConflict,
@@ -475,6 +481,35 @@ pub fn verify(
     detached_content: Option<&[u8]>,
     extra_certs: &[Vec<u8>],
 ) -> Result<VerifiedMessage, SignedDataError> {
+    verify_against(content_info, detached_content.map(Signed::Content), extra_certs)
+}
+
+/// [`verify`] for a detached signature whose content streamed past: `digests` are the
+/// content's digests (computed with the algorithms the message announced, e.g. the
+/// `micalg` of multipart/signed). The returned message's `content` is empty (the caller
+/// kept it). A signer whose digest algorithm was not computed, or who signed without
+/// signed attributes (then the signature covers the content itself), fails with
+/// [`SignedDataError::ContentNeeded`]: verify such a message with [`verify`].
+pub fn verify_detached_digests(
+    content_info: &[u8],
+    digests: &[(DigestAlgorithm, Vec<u8>)],
+    extra_certs: &[Vec<u8>],
+) -> Result<VerifiedMessage, SignedDataError> {
+    verify_against(content_info, Some(Signed::Digests(digests)), extra_certs)
+}
+
+/// What signatures are checked against: the content, or its digests.
+#[derive(Clone, Copy)]
+enum Signed<'a> {
+    Content(&'a [u8]),
+    Digests(&'a [(DigestAlgorithm, Vec<u8>)]),
+}
+
+fn verify_against(
+    content_info: &[u8],
+    detached: Option<Signed<'_>>,
+    extra_certs: &[Vec<u8>],
+) -> Result<VerifiedMessage, SignedDataError> {
     if content_info.len() > MAX_MESSAGE_LEN {
         return Err(SignedDataError::TooLarge { len: content_info.len(), max: MAX_MESSAGE_LEN });
     }
@@ -492,7 +527,7 @@ pub fn verify(
     let signed_data = SignedData::from_ber(&inner).map_err(malformed("SignedData"))?;
 
     let econtent_type = signed_data.encap_content_info.econtent_type;
-    let content: Vec<u8> = match (&signed_data.encap_content_info.econtent, detached_content) {
+    let (content, signed): (Vec<u8>, Signed<'_>) = match (&signed_data.encap_content_info.econtent, detached) {
         (Some(any), detached) => {
             if any.tag() != Tag::OctetString {
                 return Err(SignedDataError::Malformed {
@@ -500,12 +535,15 @@ pub fn verify(
                     detail: format!("expected an OCTET STRING, found {}", any.tag()),
                 });
             }
-            if detached.is_some_and(|d| d != any.value()) {
-                return Err(SignedDataError::DetachedContentConflict);
+            match detached {
+                Some(Signed::Content(d)) if d != any.value() => return Err(SignedDataError::DetachedContentConflict),
+                Some(Signed::Digests(_)) => return Err(SignedDataError::DetachedContentConflict),
+                _ => {}
             }
-            any.value().to_vec()
+            (any.value().to_vec(), Signed::Content(any.value()))
         }
-        (None, Some(detached)) => detached.to_vec(),
+        (None, Some(Signed::Content(d))) => (d.to_vec(), Signed::Content(d)),
+        (None, Some(Signed::Digests(list))) => (Vec::new(), Signed::Digests(list)),
         (None, None) => return Err(SignedDataError::DetachedContentMissing),
     };
     if signed_data.signer_infos.0.is_empty() {
@@ -529,7 +567,11 @@ pub fn verify(
 
     let mut signatures = Vec::new();
     for (index, signer_info) in signed_data.signer_infos.0.iter().enumerate() {
-        signatures.push(verify_signer(index, signer_info, econtent_type, &content, &candidates)?);
+        let against = match signed {
+            Signed::Content(_) => Signed::Content(&content),
+            digests => digests,
+        };
+        signatures.push(verify_signer(index, signer_info, econtent_type, against, &candidates)?);
     }
     let certificates =
         message_certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(malformed("certificate"))?;
@@ -591,7 +633,7 @@ fn verify_signer(
     index: usize,
     signer_info: &SignerInfo,
     econtent_type: ObjectIdentifier,
-    content: &[u8],
+    signed: Signed<'_>,
     candidates: &[Certificate],
 ) -> Result<VerifiedSignature, SignedDataError> {
     let digest = DigestAlgorithm::from_oid(&signer_info.digest_alg.oid)
@@ -621,7 +663,15 @@ fn verify_signer(
                 .decode_as()
                 .map_err(|_| bad("messageDigest"))?;
             // A digest is not secret; comparing in variable time leaks nothing.
-            if claimed.as_bytes() != digest.digest(content).as_slice() {
+            let actual = match signed {
+                Signed::Content(content) => digest.digest(content),
+                Signed::Digests(list) => list
+                    .iter()
+                    .find(|(algorithm, _)| *algorithm == digest)
+                    .map(|(_, value)| value.clone())
+                    .ok_or(SignedDataError::ContentNeeded { signer: index })?,
+            };
+            if claimed.as_bytes() != actual.as_slice() {
                 return Err(SignedDataError::DigestMismatch { signer: index });
             }
             if let Some(value) = single_value(attrs, oid::CMS_SIGNING_TIME, index, "signingTime")? {
@@ -639,7 +689,10 @@ fn verify_signer(
                     econtent_type: econtent_type.to_string(),
                 });
             }
-            content.to_vec()
+            match signed {
+                Signed::Content(content) => content.to_vec(),
+                Signed::Digests(_) => return Err(SignedDataError::ContentNeeded { signer: index }),
+            }
         }
     };
 

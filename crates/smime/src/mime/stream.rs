@@ -494,6 +494,197 @@ impl Base64Decoder {
     }
 }
 
+/// Where a [`SignedSplitter`] is in a multipart/signed body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SplitPhase {
+    Preamble,
+    Content,
+    Signature,
+    Epilogue,
+}
+
+/// The largest signature part accepted (certificates and CRLs included).
+pub const MAX_SIGNATURE_PART: usize = 16 * 1024 * 1024;
+
+/// Splits the canonical body of multipart/signed as it streams past, with the same rules
+/// as the in-memory parser (RFC 2046 5.1.1: a delimiter is a line that starts with
+/// "--" boundary; the CRLF before it belongs to the delimiter): the first part's bytes
+/// (the signed content) go to a callback, the signature part is kept (at most
+/// [`MAX_SIGNATURE_PART`]). Memory: a line prefix and the signature part.
+pub struct SignedSplitter {
+    delimiter: Vec<u8>,
+    phase: SplitPhase,
+    carry: Vec<u8>,
+    at_line_start: bool,
+    held_crlf: bool,
+    content_seen: bool,
+    signature: Vec<u8>,
+}
+
+impl SignedSplitter {
+    /// A splitter for `boundary` (the Content-Type parameter).
+    pub fn new(boundary: &str) -> Self {
+        Self {
+            delimiter: format!("--{boundary}").into_bytes(),
+            phase: SplitPhase::Preamble,
+            carry: Vec::new(),
+            at_line_start: true,
+            held_crlf: false,
+            content_seen: false,
+            signature: Vec::new(),
+        }
+    }
+
+    fn broken(reason: &'static str) -> MimeError {
+        MimeError::BrokenMultipart { reason }
+    }
+
+    fn emit(&mut self, bytes: &[u8], content: &mut dyn FnMut(&[u8])) -> Result<(), MimeError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self.phase {
+            SplitPhase::Content => {
+                self.content_seen = true;
+                content(bytes);
+            }
+            SplitPhase::Signature => {
+                if self.signature.len() + bytes.len() > MAX_SIGNATURE_PART {
+                    return Err(Self::broken("the signature part is larger than 16 MiB"));
+                }
+                self.signature.extend_from_slice(bytes);
+            }
+            SplitPhase::Preamble | SplitPhase::Epilogue => {}
+        }
+        Ok(())
+    }
+
+    /// Releases a CRLF held back at the end of the previous line: it was not a
+    /// delimiter's after all.
+    fn release_crlf(&mut self, content: &mut dyn FnMut(&[u8])) -> Result<(), MimeError> {
+        if self.held_crlf {
+            self.held_crlf = false;
+            self.emit(b"\r\n", content)?;
+        }
+        Ok(())
+    }
+
+    /// Adds canonical (CRLF) body bytes; the first part's bytes go to `content`.
+    pub fn push(&mut self, input: &[u8], content: &mut dyn FnMut(&[u8])) -> Result<(), MimeError> {
+        self.carry.extend_from_slice(input);
+        self.drain(content, false)
+    }
+
+    fn drain(&mut self, content: &mut dyn FnMut(&[u8]), at_end: bool) -> Result<(), MimeError> {
+        let mut pos = 0;
+        loop {
+            let rest = self.carry.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
+            if self.at_line_start {
+                let dlen = self.delimiter.len();
+                if rest.len() < dlen && !at_end {
+                    // Not yet known whether this line is a delimiter.
+                    if !self.delimiter.starts_with(rest) {
+                        self.at_line_start = false;
+                        self.release_crlf(content)?;
+                        continue;
+                    }
+                    break;
+                }
+                if rest.starts_with(&self.delimiter) {
+                    let Some(end) = memchr::memmem::find(rest, b"\r\n") else {
+                        if at_end && self.phase == SplitPhase::Signature && rest.starts_with(b"--") {
+                            // A closing delimiter at the very end without CRLF.
+                            let line = rest.to_vec();
+                            self.check_closing(&line)?;
+                            pos = self.carry.len();
+                            break;
+                        }
+                        if rest.len() > 4096 {
+                            return Err(Self::broken("a boundary line does not end"));
+                        }
+                        if at_end {
+                            return Err(Self::broken("a boundary line does not end"));
+                        }
+                        break;
+                    };
+                    let line = rest.get(..end).unwrap_or_default().to_vec();
+                    // The CRLF before a delimiter belongs to it.
+                    self.held_crlf = false;
+                    self.next_phase(&line)?;
+                    pos += end + 2;
+                    continue;
+                }
+                self.at_line_start = false;
+                self.release_crlf(content)?;
+                continue;
+            }
+            match memchr::memmem::find(rest, b"\r\n") {
+                Some(end) => {
+                    let line = rest.get(..end).unwrap_or_default().to_vec();
+                    self.emit(&line, content)?;
+                    self.held_crlf = true;
+                    self.at_line_start = true;
+                    pos += end + 2;
+                }
+                None => {
+                    // Keep a final CR: it may be the start of the next CRLF.
+                    let keep = usize::from(rest.last() == Some(&b'\r') && !at_end);
+                    let out = rest.get(..rest.len() - keep).unwrap_or_default().to_vec();
+                    self.emit(&out, content)?;
+                    pos = self.carry.len() - keep;
+                    break;
+                }
+            }
+        }
+        self.carry.drain(..pos.min(self.carry.len()));
+        Ok(())
+    }
+
+    fn check_closing(&mut self, line: &[u8]) -> Result<(), MimeError> {
+        let mut closing = self.delimiter.clone();
+        closing.extend_from_slice(b"--");
+        if !line.starts_with(&closing) {
+            return Err(Self::broken("the closing boundary is missing after the signature"));
+        }
+        if self.signature.is_empty() {
+            return Err(Self::broken("the signature part is empty"));
+        }
+        self.phase = SplitPhase::Epilogue;
+        Ok(())
+    }
+
+    fn next_phase(&mut self, line: &[u8]) -> Result<(), MimeError> {
+        match self.phase {
+            SplitPhase::Preamble => self.phase = SplitPhase::Content,
+            SplitPhase::Content => {
+                if !self.content_seen {
+                    return Err(Self::broken("the first part is empty"));
+                }
+                self.phase = SplitPhase::Signature;
+            }
+            SplitPhase::Signature => self.check_closing(line)?,
+            SplitPhase::Epilogue => {}
+        }
+        Ok(())
+    }
+
+    /// The input has ended: the signature part (its header fields and body), or why the
+    /// multipart is broken.
+    pub fn finish(mut self, content: &mut dyn FnMut(&[u8])) -> Result<Vec<u8>, MimeError> {
+        self.drain(content, true)?;
+        match self.phase {
+            SplitPhase::Epilogue => Ok(self.signature),
+            SplitPhase::Preamble | SplitPhase::Content => {
+                Err(Self::broken("it does not have two parts between boundaries"))
+            }
+            SplitPhase::Signature => Err(Self::broken("the closing boundary is missing after the signature")),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -655,5 +846,58 @@ mod tests {
         let a = random_boundary().unwrap();
         assert_ne!(a, random_boundary().unwrap());
         assert_eq!(a.len(), "----certdesk-".len() + 32);
+    }
+
+    #[test]
+    fn the_signed_splitter_agrees_with_the_in_memory_parser() {
+        let sig = b"\x30\x03\x02\x01\x01";
+        let messages: Vec<Vec<u8>> = vec![
+            crate::mime::build_signed(&[], b"Content-Type: text/plain\r\n\r\nHello\r\n\r\n", sig, "sha-256", "b1"),
+            crate::mime::build_signed(
+                &[],
+                b"Content-Type: text/plain\r\n\r\n-b1 not a boundary\r\n--b\r\nend",
+                sig,
+                "sha-256",
+                "b1",
+            ),
+            crate::mime::build_signed(
+                &[],
+                &[b"x".repeat(300_000), b"\r\n\r\r\n".to_vec()].concat(),
+                sig,
+                "sha-512",
+                "=_z",
+            ),
+        ];
+        for message in &messages {
+            let canonical = crate::mime::canonicalize(message);
+            let (headers, start) = crate::mime::Entity::parse_headers(&canonical).unwrap();
+            let boundary = crate::mime::parameter(
+                crate::mime::Entity { headers, body: Vec::new() }.header("Content-Type").unwrap(),
+                "boundary",
+            )
+            .unwrap();
+            let body = &canonical[start..];
+            let crate::mime::SmimeBody::MultipartSigned(expected) = crate::mime::parse(message).unwrap() else {
+                panic!("not multipart/signed")
+            };
+            for chunk in [1, 2, 3, 7, 64, 4096, body.len()] {
+                let mut splitter = SignedSplitter::new(&boundary);
+                let mut content = Vec::new();
+                for piece in body.chunks(chunk) {
+                    splitter.push(piece, &mut |b| content.extend_from_slice(b)).unwrap();
+                }
+                let part = splitter.finish(&mut |b| content.extend_from_slice(b)).unwrap();
+                assert_eq!(content, expected.signed, "chunk {chunk}");
+                assert_eq!(crate::mime::signature_part(&part).unwrap(), expected.signature, "chunk {chunk}");
+            }
+        }
+        // Broken ones fail as the in-memory parser does.
+        for broken in
+            [&b"--b1\r\nno second part\r\n"[..], b"--b1\r\n\r\n--b1\r\nsig\r\n", b"--b1\r\nA\r\n--b1\r\nS\r\n--b1\r\n"]
+        {
+            let mut splitter = SignedSplitter::new("b1");
+            let whole = splitter.push(broken, &mut |_| {}).is_ok() && splitter.finish(&mut |_| {}).is_ok();
+            assert!(!whole, "{}", String::from_utf8_lossy(broken));
+        }
     }
 }
