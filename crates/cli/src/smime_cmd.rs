@@ -430,21 +430,22 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let mut hashers: Vec<(signed_data::DigestAlgorithm, aws_lc_rs::digest::Context)> =
         algorithms.iter().map(|a| (*a, aws_lc_rs::digest::Context::new(digest_of(*a)))).collect();
     let mut held = HeldOutput::new(args.out.as_deref())?;
-    let mut write_error = None;
     let mut splitter = mime::stream::SignedSplitter::new(&boundary);
+    // The first part's bytes are collected per input chunk, then hashed and written in
+    // one go (not line by line).
+    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK + 1024);
+    let mut flush = |pending: &mut Vec<u8>, held: &mut HeldOutput| -> Result<(), Failure> {
+        for (_, context) in hashers.iter_mut() {
+            context.update(pending);
+        }
+        held.write(pending)?;
+        pending.clear();
+        Ok(())
+    };
     {
-        let mut sink = |bytes: &[u8]| {
-            for (_, context) in hashers.iter_mut() {
-                context.update(bytes);
-            }
-            if write_error.is_none() {
-                if let Err(e) = held.write(bytes) {
-                    write_error = Some(e);
-                }
-            }
-        };
         let broken = |e: mime::MimeError| usage(e.to_string());
-        splitter.push(&body, &mut sink).map_err(broken)?;
+        splitter.push(&body, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
+        flush(&mut pending, &mut held)?;
         if let Some(reader) = more {
             let mut canon = reader.into_canonicalizer();
             let mut canonical = Vec::with_capacity(CHUNK + 1024);
@@ -454,17 +455,16 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
                     break;
                 }
                 canon.push(chunk, &mut canonical);
-                splitter.push(&canonical, &mut sink).map_err(broken)?;
+                splitter.push(&canonical, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
                 canonical.clear();
+                flush(&mut pending, &mut held)?;
             }
             canon.finish(&mut canonical);
-            splitter.push(&canonical, &mut sink).map_err(broken)?;
+            splitter.push(&canonical, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
         }
-        let part = splitter.finish(&mut sink).map_err(broken)?;
+        let part = splitter.finish(&mut |b| pending.extend_from_slice(b)).map_err(broken)?;
+        flush(&mut pending, &mut held)?;
         let signature = mime::signature_part(&part).map_err(broken)?;
-        if let Some(e) = write_error {
-            return Err(e);
-        }
         let digests: Vec<(signed_data::DigestAlgorithm, Vec<u8>)> =
             hashers.into_iter().map(|(a, context)| (a, context.finish().as_ref().to_vec())).collect();
         let verified = match signed_data::verify_detached_digests(&signature, &digests, &[]) {

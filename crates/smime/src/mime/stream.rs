@@ -576,9 +576,19 @@ impl SignedSplitter {
     }
 
     fn drain(&mut self, content: &mut dyn FnMut(&[u8]), at_end: bool) -> Result<(), MimeError> {
+        // Worked on outside `self`, so that lines are emitted as slices, not copies.
+        let carry = std::mem::take(&mut self.carry);
+        let result = self.drain_from(&carry, content, at_end);
+        let pos = result.as_ref().map_or(carry.len(), |p| *p);
+        self.carry = carry;
+        self.carry.drain(..pos.min(self.carry.len()));
+        result.map(|_| ())
+    }
+
+    fn drain_from(&mut self, carry: &[u8], content: &mut dyn FnMut(&[u8]), at_end: bool) -> Result<usize, MimeError> {
         let mut pos = 0;
         loop {
-            let rest = self.carry.get(pos..).unwrap_or_default();
+            let rest = carry.get(pos..).unwrap_or_default();
             if rest.is_empty() {
                 break;
             }
@@ -597,9 +607,8 @@ impl SignedSplitter {
                     let Some(end) = memchr::memmem::find(rest, b"\r\n") else {
                         if at_end && self.phase == SplitPhase::Signature && rest.starts_with(b"--") {
                             // A closing delimiter at the very end without CRLF.
-                            let line = rest.to_vec();
-                            self.check_closing(&line)?;
-                            pos = self.carry.len();
+                            self.check_closing(rest)?;
+                            pos = carry.len();
                             break;
                         }
                         if rest.len() > 4096 {
@@ -610,10 +619,9 @@ impl SignedSplitter {
                         }
                         break;
                     };
-                    let line = rest.get(..end).unwrap_or_default().to_vec();
                     // The CRLF before a delimiter belongs to it.
                     self.held_crlf = false;
-                    self.next_phase(&line)?;
+                    self.next_phase(rest.get(..end).unwrap_or_default())?;
                     pos += end + 2;
                     continue;
                 }
@@ -623,8 +631,7 @@ impl SignedSplitter {
             }
             match memchr::memmem::find(rest, b"\r\n") {
                 Some(end) => {
-                    let line = rest.get(..end).unwrap_or_default().to_vec();
-                    self.emit(&line, content)?;
+                    self.emit(rest.get(..end).unwrap_or_default(), content)?;
                     self.held_crlf = true;
                     self.at_line_start = true;
                     pos += end + 2;
@@ -632,15 +639,13 @@ impl SignedSplitter {
                 None => {
                     // Keep a final CR: it may be the start of the next CRLF.
                     let keep = usize::from(rest.last() == Some(&b'\r') && !at_end);
-                    let out = rest.get(..rest.len() - keep).unwrap_or_default().to_vec();
-                    self.emit(&out, content)?;
-                    pos = self.carry.len() - keep;
+                    self.emit(rest.get(..rest.len() - keep).unwrap_or_default(), content)?;
+                    pos = carry.len() - keep;
                     break;
                 }
             }
         }
-        self.carry.drain(..pos.min(self.carry.len()));
-        Ok(())
+        Ok(pos)
     }
 
     fn check_closing(&mut self, line: &[u8]) -> Result<(), MimeError> {
