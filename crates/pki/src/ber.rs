@@ -250,7 +250,7 @@ mod tests {
     /// panic or a hang, and whatever it accepts comes out as DER it accepts again unchanged.
     #[test]
     fn mutated_ber_never_panics() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let seeds: [&[u8]; 3] = [
             include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_firefox.p12"),
             include_bytes!("../tests/data/pkcs12-clients/ValidCertificatePathTest1EE_macos.p12"),

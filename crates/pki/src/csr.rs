@@ -203,7 +203,7 @@ mod tests {
     /// panic or a hang (the stable stand-in for the `csr_parse` fuzz target).
     #[test]
     fn mutated_csrs_never_panic() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let mut tried = never_panics("CSR", &hostile(), ValidatedCsr::parse);
         for (i, pem) in [P256_CSR, RSA1024_CSR, ED25519_CSR].into_iter().enumerate() {
             let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();

@@ -6,8 +6,6 @@ pub mod csr;
 pub mod issuance;
 pub mod key;
 pub mod lint;
-#[cfg(test)]
-mod mutation;
 pub mod ocsp;
 pub mod oid;
 pub mod password;

@@ -1722,12 +1722,12 @@ mod tests {
     }
 
     /// Requests and responses (ours, with and without nonce, several answers, every
-    /// status, error responses) mutated by `crate::mutation`: `parse_request`,
+    /// status, error responses) mutated by `certdesk_test_support::mutation`: `parse_request`,
     /// `parse_response` and `check_response` return without panicking or hanging (the
     /// stable stand-in for the `ocsp_request` and `ocsp_response` fuzz targets).
     #[test]
     fn mutated_requests_and_responses_never_panic() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let pki = pki();
         let sha1 = pki.hashes.cert_id(CertIdHash::Sha1, &pki.leaf_serial);
         let sha256 = pki.hashes.cert_id(CertIdHash::Sha256, &pki.leaf_serial);

@@ -1008,12 +1008,12 @@ mod tests {
     }
 
     /// Our files (both formats, with and without a MAC, so that mutations get past the
-    /// MAC to the bags) and the client files, mutated by `crate::mutation`: `read` returns
+    /// MAC to the bags) and the client files, mutated by `certdesk_test_support::mutation`: `read` returns
     /// without panicking or hanging (the stable stand-in for the `pkcs12_read` fuzz
     /// target). Firefox's file (600000 iterations) is only truncated, to keep it fast.
     #[test]
     fn mutated_files_never_panic() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let mut seeds: Vec<(Vec<u8>, &str)> = Vec::new();
         for format in [Format::Modern, Format::Compat] {
             let p12 = ours(format, "pw");

@@ -1479,12 +1479,12 @@ mod tests {
     }
 
     /// The RFC 9216 / cms-examples EnvelopedData and AuthEnvelopedData vectors and ours
-    /// (RSA and ECDH recipients, CBC and GCM), mutated by `crate::mutation`: `recipients`
+    /// (RSA and ECDH recipients, CBC and GCM), mutated by `certdesk_test_support::mutation`: `recipients`
     /// and `decrypt` with a fixed key return without panicking or hanging (the stable
     /// stand-in for the `cms_enveloped` fuzz target).
     #[test]
     fn mutated_envelopes_never_panic() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let mut seeds: Vec<(Vec<u8>, RecipientKey)> = [
             "encryptedForBobRSAOaep.p7m",
             "encryptedForBobAndDana.p7m",

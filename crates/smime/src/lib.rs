@@ -3,6 +3,4 @@
 pub mod envelope;
 pub mod keyring;
 pub mod mime;
-#[cfg(test)]
-mod mutation;
 pub mod signed_data;

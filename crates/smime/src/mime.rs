@@ -516,12 +516,12 @@ mod tests {
     }
 
     /// Signed and opaque messages (CRLF and LF, base64 and binary) mutated by
-    /// `crate::mutation`, and the structural bombs of [`hostile_messages`]: `parse`,
+    /// `certdesk_test_support::mutation`, and the structural bombs of [`hostile_messages`]: `parse`,
     /// `Entity::parse` and `split_for_signing` return without panicking or hanging (the
     /// stable stand-in for the `mime_parse` fuzz target).
     #[test]
     fn mutated_messages_never_panic() {
-        use crate::mutation::{mutants, never_panics, Mutant};
+        use certdesk_test_support::mutation::{mutants, never_panics, Mutant};
         let cms = std::fs::read(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cms-examples/signedByAliceRSA.p7m"),
         )

@@ -1036,11 +1036,11 @@ mod tests {
     }
 
     /// The RFC 9216 / cms-examples SignedData vectors and ours (attached and detached),
-    /// mutated by `crate::mutation`: `verify`, opaque and detached, returns without
+    /// mutated by `certdesk_test_support::mutation`: `verify`, opaque and detached, returns without
     /// panicking or hanging (the stable stand-in for the `cms_signed` fuzz target).
     #[test]
     fn mutated_signed_data_never_panics() {
-        use crate::mutation::{hostile, mutants, never_panics};
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let (alice, carlos) = lamps_certs();
         let extra = vec![alice, carlos];
         let party = p256();

@@ -387,13 +387,13 @@ fn pkits() {
     assert!(wrong.is_empty(), "{} PKITS cases:\n{}", wrong.len(), wrong.join("\n"));
 }
 
-/// PKITS certificates mutated by `crate::mutation`, each in turn the leaf or the
+/// PKITS certificates mutated by `certdesk_test_support::mutation`, each in turn the leaf or the
 /// intermediate of a path to the PKITS trust anchor (plain, name constraints, policy
 /// mapping): `validate_with` returns without panicking or hanging (the stable stand-in
 /// for the `certificate_path` fuzz target).
 #[test]
 fn mutated_certificates_never_panic() {
-    use crate::mutation::{hostile, mutants, never_panics};
+    use certdesk_test_support::mutation::{hostile, mutants, never_panics};
     let read = |name: &str| std::fs::read(dir().join("certs").join(name)).unwrap();
     let anchor = vec![read("TrustAnchorRootCertificate.crt")];
     let options = ValidationOptions { purpose: Purpose::Any, ..ValidationOptions::default() };
@@ -418,12 +418,12 @@ fn mutated_certificates_never_panic() {
     eprintln!("certificates: {tried} mutated inputs");
 }
 
-/// PKITS CRLs mutated by `crate::mutation`, checked against validated PKITS paths
+/// PKITS CRLs mutated by `certdesk_test_support::mutation`, checked against validated PKITS paths
 /// (plain, and with an issuingDistributionPoint): `check_path_crls` returns without
 /// panicking or hanging (the stable stand-in for the `crl_check` fuzz target).
 #[test]
 fn mutated_crls_never_panic() {
-    use crate::mutation::{hostile, mutants, never_panics};
+    use certdesk_test_support::mutation::{hostile, mutants, never_panics};
     let cert = |name: &str| std::fs::read(dir().join("certs").join(name)).unwrap();
     let crl = |name: &str| std::fs::read(dir().join("crls").join(name)).unwrap();
     let anchor = vec![cert("TrustAnchorRootCertificate.crt")];

@@ -6,8 +6,7 @@
 //! inflation, splicing and deep nesting, each fed through a parser that must return
 //! (`Ok` or `Err`) without panicking and within [`MAX_PER_INPUT`].
 //!
-//! A copy of `certdesk-pki`'s `crates/pki/src/mutation.rs` (keep the two in step): test
-//! code cannot be shared across crates without a published helper crate.
+//! Used by the unit tests of `certdesk-pki` and `certdesk-smime` (a dev-dependency).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -15,17 +14,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// The longest one parser call may take (debug build, busy 2-core machine).
-pub(crate) const MAX_PER_INPUT: Duration = Duration::from_secs(2);
+pub const MAX_PER_INPUT: Duration = Duration::from_secs(2);
 
 /// xorshift64*: a tiny deterministic PRNG, so every run tests the same inputs.
-pub(crate) struct XorShift(u64);
+pub struct XorShift(u64);
 
 impl XorShift {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator from `seed` (any value; 0 is made odd).
+    pub fn new(seed: u64) -> Self {
         Self(seed | 1)
     }
 
-    pub(crate) fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -35,7 +36,7 @@ impl XorShift {
     }
 
     /// A number in `0..n` (`n` > 0).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
@@ -50,9 +51,11 @@ impl XorShift {
 }
 
 /// One mutated input and how it was made (printed when it fails).
-pub(crate) struct Mutant {
-    pub(crate) how: String,
-    pub(crate) bytes: Vec<u8>,
+pub struct Mutant {
+    /// What was done to the seed.
+    pub how: String,
+    /// The input.
+    pub bytes: Vec<u8>,
 }
 
 /// Length octets that claim far more than any input holds, or are invalid.
@@ -88,7 +91,7 @@ fn length_span(input: &[u8], at: usize) -> Option<usize> {
 /// long inputs), `rounds` single-bit flips, `rounds / 4` each of insertions,
 /// deletions, splices and length inflations, and the seed wrapped in deep BER and DER
 /// nesting.
-pub(crate) fn mutants(seed: &[u8], rounds: usize, rng_seed: u64) -> Vec<Mutant> {
+pub fn mutants(seed: &[u8], rounds: usize, rng_seed: u64) -> Vec<Mutant> {
     let mut rng = XorShift::new(rng_seed ^ seed.len() as u64);
     let mut out = Vec::new();
     let len = seed.len();
@@ -164,7 +167,7 @@ pub(crate) fn mutants(seed: &[u8], rounds: usize, rng_seed: u64) -> Vec<Mutant> 
 
 /// Hostile inputs that need no seed: deep nesting, huge declared lengths, empty and
 /// one-byte input.
-pub(crate) fn hostile() -> Vec<Mutant> {
+pub fn hostile() -> Vec<Mutant> {
     let mut out = Vec::new();
     let mut push = |how: &str, bytes: Vec<u8>| out.push(Mutant { how: how.to_owned(), bytes });
     push("empty", Vec::new());
@@ -207,7 +210,7 @@ pub(crate) fn hostile() -> Vec<Mutant> {
 /// business) without panicking and within [`MAX_PER_INPUT`]. Returns how many inputs
 /// were tried. A failure prints the mutation and the input in hex: keep it as a
 /// regression test.
-pub(crate) fn never_panics<T>(what: &str, inputs: &[Mutant], mut parse: impl FnMut(&[u8]) -> T) -> usize {
+pub fn never_panics<T>(what: &str, inputs: &[Mutant], mut parse: impl FnMut(&[u8]) -> T) -> usize {
     for input in inputs {
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
