@@ -26,7 +26,7 @@ impl XorShift {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -37,15 +37,15 @@ impl XorShift {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     fn byte(&mut self) -> u8 {
         const INTERESTING: [u8; 8] = [0x00, 0x01, 0x7f, 0x80, 0x81, 0xff, 0x30, 0xa0];
-        if self.next() % 2 == 0 {
+        if self.next_u64() % 2 == 0 {
             INTERESTING[self.below(INTERESTING.len())]
         } else {
-            self.next().to_le_bytes()[0]
+            self.next_u64().to_le_bytes()[0]
         }
     }
 }
