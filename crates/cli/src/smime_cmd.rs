@@ -375,19 +375,8 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let path = args.input.as_deref();
     let mut input = open_input(path)?;
     let mut buf = vec![0u8; CHUNK];
-    let mut reader = mime::stream::HeaderReader::new();
-    let mut chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
-    let (headers, body, more) = loop {
-        if chunk.is_empty() {
-            let (headers, body) = reader.finish().map_err(|e| usage(e.to_string()))?;
-            break (headers, body, None);
-        }
-        if let Some((headers, body)) = reader.push(&chunk).map_err(|e| usage(e.to_string()))? {
-            break (headers, body, Some(reader));
-        }
-        chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
-    };
-    let entity = mime::Entity { headers, body: Vec::new() };
+    let first = read_chunk(&mut input, &mut buf, path)?.to_vec();
+    let Head { entity, body, more } = read_head(&mut input, &mut buf, path, first)?;
     let sender = sender_of(&entity);
     let content_type = entity.header("Content-Type").unwrap_or_default().to_string();
     let boundary = (entity.media_type() == "multipart/signed")
@@ -396,25 +385,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         .filter(|b| !b.is_empty());
     let Some(boundary) = boundary else {
         // Opaque signed-data (and anything else) is read whole, as before.
-        let mut message = Vec::new();
-        for header in &entity.headers {
-            message.extend_from_slice(&header.raw);
-        }
-        if !entity.headers.is_empty() {
-            message.extend_from_slice(b"\r\n");
-        }
-        message.extend_from_slice(&body);
-        if let Some(reader) = more {
-            let mut canon = reader.into_canonicalizer();
-            loop {
-                let chunk = read_chunk(&mut input, &mut buf, path)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                canon.push(chunk, &mut message);
-            }
-            canon.finish(&mut message);
-        }
+        let message = read_rest(Head { entity, body, more }, &mut input, &mut buf, path)?;
         let verified = verify_in_memory(&message)?;
         let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
         // Only now, with every check passed, is any content written.
@@ -446,8 +417,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         let broken = |e: mime::MimeError| usage(e.to_string());
         splitter.push(&body, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
         flush(&mut pending, &mut held)?;
-        if let Some(reader) = more {
-            let mut canon = reader.into_canonicalizer();
+        if let Some(mut canon) = more {
             let mut canonical = Vec::with_capacity(CHUNK + 1024);
             loop {
                 let chunk = read_chunk(&mut input, &mut buf, path)?;
@@ -821,24 +791,13 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     let mut input = open_input(path)?;
     let mut buf = vec![0u8; CHUNK];
     let mut cms = Vec::with_capacity(CHUNK);
-    let first = read_chunk(&mut input, &mut buf, path)?;
+    let first = read_chunk(&mut input, &mut buf, path)?.to_vec();
     let mut carrier = if first.first() == Some(&0x30) {
-        cms.extend_from_slice(first);
+        cms.extend_from_slice(&first);
         Carrier::Raw
     } else {
-        let mut reader = mime::stream::HeaderReader::new();
-        let mut chunk = first.to_vec();
-        let (headers, body, more) = loop {
-            if chunk.is_empty() {
-                let (headers, body) = reader.finish().map_err(|e| usage(e.to_string()))?;
-                break (headers, body, None);
-            }
-            if let Some((headers, body)) = reader.push(&chunk).map_err(|e| usage(e.to_string()))? {
-                break (headers, body, Some(reader));
-            }
-            chunk = read_chunk(&mut input, &mut buf, path)?.to_vec();
-        };
-        let entity = mime::Entity { headers, body: Vec::new() };
+        let head = read_head(&mut input, &mut buf, path, first)?;
+        let entity = &head.entity;
         let content_type = entity.header("Content-Type").unwrap_or_default();
         let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
         let signed = mime::parameter(content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
@@ -846,27 +805,10 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
             entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
         if !(opaque && !signed && base64) {
             // Anything else is read whole and handled as before.
-            let mut message = Vec::new();
-            for header in &entity.headers {
-                message.extend_from_slice(&header.raw);
-            }
-            if !entity.headers.is_empty() {
-                message.extend_from_slice(b"\r\n");
-            }
-            message.extend_from_slice(&body);
-            if let Some(reader) = more {
-                let mut canon = reader.into_canonicalizer();
-                loop {
-                    let chunk = read_chunk(&mut input, &mut buf, path)?;
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    canon.push(chunk, &mut message);
-                }
-                canon.finish(&mut message);
-            }
+            let message = read_rest(head, &mut input, &mut buf, path)?;
             return decrypt_in_memory(&args, message);
         }
+        let body = head.body;
         let mut carrier = Carrier::Base64(mime::stream::Base64Decoder::new());
         carrier.decode(&body, &mut cms)?;
         carrier
@@ -907,6 +849,65 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     decryptor.finish(&mut out).map_err(decrypt_failure)?;
     held.write(&out)?;
     held.commit()
+}
+
+/// A message's header block read from a stream: the header fields, the canonical body
+/// bytes read with them, and the canonicalizer to go on with (`None`: the input ended).
+struct Head {
+    entity: mime::Entity,
+    body: Vec<u8>,
+    more: Option<mime::stream::Canonicalizer>,
+}
+
+/// Reads input (starting with `first`) until the header block is known.
+fn read_head(
+    input: &mut dyn std::io::Read,
+    buf: &mut [u8],
+    path: Option<&Path>,
+    first: Vec<u8>,
+) -> Result<Head, Failure> {
+    let mut reader = mime::stream::HeaderReader::new();
+    let mut chunk = first;
+    let (headers, body, more) = loop {
+        if chunk.is_empty() {
+            let (headers, body) = reader.finish().map_err(|e| usage(e.to_string()))?;
+            break (headers, body, None);
+        }
+        if let Some((headers, body)) = reader.push(&chunk).map_err(|e| usage(e.to_string()))? {
+            break (headers, body, Some(reader.into_canonicalizer()));
+        }
+        chunk = read_chunk(input, buf, path)?.to_vec();
+    };
+    Ok(Head { entity: mime::Entity { headers, body: Vec::new() }, body, more })
+}
+
+/// The whole message, canonical: the header block, the body read so far and the rest of
+/// the input (for the paths that work in memory).
+fn read_rest(
+    head: Head,
+    input: &mut dyn std::io::Read,
+    buf: &mut [u8],
+    path: Option<&Path>,
+) -> Result<Vec<u8>, Failure> {
+    let mut message = Vec::new();
+    for header in &head.entity.headers {
+        message.extend_from_slice(&header.raw);
+    }
+    if !head.entity.headers.is_empty() {
+        message.extend_from_slice(b"\r\n");
+    }
+    message.extend_from_slice(&head.body);
+    if let Some(mut canon) = head.more {
+        loop {
+            let chunk = read_chunk(input, buf, path)?;
+            if chunk.is_empty() {
+                break;
+            }
+            canon.push(chunk, &mut message);
+        }
+        canon.finish(&mut message);
+    }
+    Ok(message)
 }
 
 fn decrypt_in_memory(args: &DecryptArgs, message: Vec<u8>) -> Result<(), Failure> {
