@@ -169,10 +169,28 @@ impl Ctx {
         }
     }
 
+    /// After a form's action: a redirect to `to(value)` on success, else the error page.
+    fn after<T>(&self, result: Result<T, DomainError>, to: impl FnOnce(T) -> String) -> Response {
+        match result {
+            Ok(value) => redirect(&to(value)),
+            Err(e) => self.error(&e),
+        }
+    }
+
     /// A staff member who has not yet given the second factor is sent there first.
     fn needs_second_factor(&self) -> Option<Response> {
         self.actor.as_ref().filter(|a| a.needs_second_factor()).map(|_| redirect("/second-factor").into_response())
     }
+}
+
+/// The value of a `Result<T, Response>`, or that response returned from the handler.
+macro_rules! or_return {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
 }
 
 fn csrf_error() -> DomainError {
@@ -270,14 +288,8 @@ async fn home(ctx: Ctx) -> Response {
     }
     let lang = ctx.lang;
     let Some(actor) = &ctx.actor else { return sign_in_page(&ctx, None) };
-    let apps = match ctx.portal.my_applications(actor).await {
-        Ok(a) => a,
-        Err(e) => return ctx.error(&e),
-    };
-    let certs = match ctx.portal.my_certificates(actor).await {
-        Ok(c) => c,
-        Err(e) => return ctx.error(&e),
-    };
+    let apps = or_return!(ctx.portal.my_applications(actor).await.map_err(|e| ctx.error(&e)));
+    let certs = or_return!(ctx.portal.my_certificates(actor).await.map_err(|e| ctx.error(&e)));
     let mut body = String::new();
     let _ =
         write!(body, r#"<p><a href="/apply">{}</a></p>"#, t(lang, "Apply for a certificate", "Zertifikat beantragen"));
@@ -438,10 +450,7 @@ async fn complete_sign_in(ctx: Ctx, Path(token): Path<String>) -> Response {
 }
 
 async fn sign_out(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     if let Err(e) = ctx.portal.sign_out(actor).await {
         return ctx.error(&e);
     }
@@ -454,10 +463,7 @@ async fn sign_out(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
 
 async fn second_factor_page(ctx: Ctx) -> Response {
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     if actor.role == Role::Applicant {
         return redirect("/").into_response();
     }
@@ -501,18 +507,12 @@ async fn second_factor_page(ctx: Ctx) -> Response {
 }
 
 async fn second_factor(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let result = match fields.get("sealed") {
         Some(sealed) => ctx.portal.enrol_totp(actor, sealed, field(&fields, "code")).await,
         None => ctx.portal.second_factor(actor, field(&fields, "code")).await,
     };
-    match result {
-        Ok(()) => redirect("/officer").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    ctx.after(result, |()| "/officer".to_string())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -554,10 +554,7 @@ async fn apply_page(ctx: Ctx) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     let mut options = String::new();
     for p in ctx.portal.profiles() {
         let _ = write!(options, r#"<option value="{}">{}</option>"#, p.name(), esc(&profile_label(lang, p.name())));
@@ -586,37 +583,22 @@ async fn apply_page(ctx: Ctx) -> Response {
 }
 
 async fn apply(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let form = ApplicationForm {
         given_name: field(&fields, "given_name").to_string(),
         surname: field(&fields, "surname").to_string(),
         profile: field(&fields, "profile").to_string(),
     };
-    match ctx.portal.apply(actor, &form, ctx.lang.tag()).await {
-        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    ctx.after(ctx.portal.apply(actor, &form, ctx.lang.tag()).await, |app| format!("/applications/{}", app.id))
 }
 
 async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
     if let Some(r) = ctx.needs_second_factor() {
         return r;
     }
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let app = match ctx.portal.own_application(actor, &id).await {
-        Ok(a) => a,
-        Err(e) => return ctx.error(&e),
-    };
-    let body = match application_body(&ctx, actor, &app).await {
-        Ok(b) => b,
-        Err(e) => return ctx.error(&e),
-    };
+    let actor = or_return!(ctx.signed_in());
+    let app = or_return!(ctx.portal.own_application(actor, &id).await.map_err(|e| ctx.error(&e)));
+    let body = or_return!(application_body(&ctx, actor, &app).await.map_err(|e| ctx.error(&e)));
     ctx.ok(t(ctx.lang, "Your application", "Ihr Antrag"), body)
 }
 
@@ -772,10 +754,7 @@ async fn application_body(ctx: &Ctx, actor: &Actor, app: &Application) -> Result
 
 async fn validate_page(ctx: Ctx, Path(id): Path<String>, Query(query): Query<Fields>) -> Response {
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     if let Err(e) = ctx.portal.own_application(actor, &id).await {
         return ctx.error(&e);
     }
@@ -794,65 +773,36 @@ async fn validate_page(ctx: Ctx, Path(id): Path<String>, Query(query): Query<Fie
 }
 
 async fn validate(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.validate_mailbox(actor, &id, field(&fields, "value")).await {
-        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.validate_mailbox(actor, &id, field(&fields, "value")).await, |app| {
+        format!("/applications/{}", app.id)
+    })
 }
 
 async fn resend(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.resend_validation(actor, &id).await {
-        Ok(()) => redirect(&format!("/applications/{}", esc(&id))).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.resend_validation(actor, &id).await, |()| format!("/applications/{}", esc(&id)))
 }
 
 async fn book(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.book(actor, &id, field(&fields, "slot")).await {
-        Ok(_) => redirect(&format!("/applications/{}", esc(&id))).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.book(actor, &id, field(&fields, "slot")).await, |_| format!("/applications/{}", esc(&id)))
 }
 
 async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.withdraw(actor, &id).await {
-        Ok(_) => redirect("/").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.withdraw(actor, &id).await, |_| "/".to_string())
 }
 
 async fn issue_csr(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.issue_csr(actor, &id, field(&fields, "csr").as_bytes()).await {
-        Ok(issued) => redirect(&format!("/applications/{}?issued={}", esc(&id), issued.record.serial)).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.issue_csr(actor, &id, field(&fields, "csr").as_bytes()).await, |issued| {
+        format!("/applications/{}?issued={}", esc(&id), issued.record.serial)
+    })
 }
 
 async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let password = Zeroizing::new(field(&fields, "password").to_string());
     if field(&fields, "password2") != password.as_str() {
         return ctx.error(&DomainError::new(
@@ -888,17 +838,11 @@ async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>)
 }
 
 async fn download_certificate(ctx: Ctx, Path(file): Path<String>) -> Response {
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     let Some(serial) = file.strip_suffix(".pem") else {
         return ctx.error(&DomainError::new(ErrorCode::NotFound, "no such certificate"));
     };
-    let cert = match ctx.portal.own_certificate(actor, serial).await {
-        Ok(c) => c,
-        Err(e) => return ctx.error(&e),
-    };
+    let cert = or_return!(ctx.portal.own_certificate(actor, serial).await.map_err(|e| ctx.error(&e)));
     match der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert.der) {
         Ok(pem) => (
             [
@@ -913,10 +857,7 @@ async fn download_certificate(ctx: Ctx, Path(file): Path<String>) -> Response {
 }
 
 async fn revoke(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     match ctx.portal.revoke(actor, &serial, field(&fields, "reason")).await {
         Ok(record) => {
             let body = format!(
@@ -932,14 +873,8 @@ async fn revoke(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form<Fields>
 }
 
 async fn renew(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.renew(actor, &serial, ctx.lang.tag()).await {
-        Ok(app) => redirect(&format!("/applications/{}", app.id)).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.renew(actor, &serial, ctx.lang.tag()).await, |app| format!("/applications/{}", app.id))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -950,14 +885,8 @@ async fn officer_queue(ctx: Ctx) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let apps = match ctx.portal.queue(actor).await {
-        Ok(a) => a,
-        Err(e) => return ctx.error(&e),
-    };
+    let actor = or_return!(ctx.signed_in());
+    let apps = or_return!(ctx.portal.queue(actor).await.map_err(|e| ctx.error(&e)));
     let mut body = format!(
         r#"<p><a href="/officer/slots">{}</a> · <a href="/officer/certificates">{}</a></p>"#,
         t(lang, "Appointment slots", "Termine"),
@@ -996,14 +925,8 @@ async fn officer_application(ctx: Ctx, Path(id): Path<String>) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let app = match ctx.portal.application_for_officer(actor, &id).await {
-        Ok(a) => a,
-        Err(e) => return ctx.error(&e),
-    };
+    let actor = or_return!(ctx.signed_in());
+    let app = or_return!(ctx.portal.application_for_officer(actor, &id).await.map_err(|e| ctx.error(&e)));
     let csrf = csrf_field(&actor.session.csrf);
     let id = esc(&app.id);
     let mut body = format!(
@@ -1083,10 +1006,7 @@ async fn officer_application(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 async fn officer_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let form = EvidenceForm {
         document_type: field(&fields, "document_type").to_string(),
         issuing_authority: field(&fields, "issuing_authority").to_string(),
@@ -1094,32 +1014,17 @@ async fn officer_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<F
         document_expires: field(&fields, "document_expires").to_string(),
         verified_in_person: field(&fields, "in_person") == "yes",
     };
-    match ctx.portal.record_identity(actor, &id, &form).await {
-        Ok(_) => redirect(&format!("/officer/applications/{}", esc(&id))).into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    ctx.after(ctx.portal.record_identity(actor, &id, &form).await, |_| format!("/officer/applications/{}", esc(&id)))
 }
 
 async fn officer_approve(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.approve(actor, &id).await {
-        Ok(_) => redirect("/officer").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.approve(actor, &id).await, |_| "/officer".to_string())
 }
 
 async fn officer_reject(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.reject(actor, &id, field(&fields, "reason")).await {
-        Ok(_) => redirect("/officer").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.reject(actor, &id, field(&fields, "reason")).await, |_| "/officer".to_string())
 }
 
 async fn officer_slots(ctx: Ctx) -> Response {
@@ -1127,14 +1032,8 @@ async fn officer_slots(ctx: Ctx) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let slots = match ctx.portal.all_slots(actor).await {
-        Ok(s) => s,
-        Err(e) => return ctx.error(&e),
-    };
+    let actor = or_return!(ctx.signed_in());
+    let slots = or_return!(ctx.portal.all_slots(actor).await.map_err(|e| ctx.error(&e)));
     let mut body = format!(
         r#"<form method="post" action="/officer/slots">{csrf}<label for="starts_at">{start}</label><input id="starts_at" name="starts_at" type="datetime-local" required>
 <label for="place">{place}</label><input id="place" name="place" required maxlength="100"><button type="submit">{button}</button></form><h2>{upcoming}</h2><ul>"#,
@@ -1168,18 +1067,12 @@ fn parse_local_datetime(text: &str) -> Option<time::OffsetDateTime> {
 }
 
 async fn officer_add_slot(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let Some(starts_at) = parse_local_datetime(field(&fields, "starts_at")) else {
         return ctx
             .error(&DomainError::new(ErrorCode::Refused, "the start must be a date and time (YYYY-MM-DDTHH:MM)"));
     };
-    match ctx.portal.add_slot(actor, starts_at, field(&fields, "place")).await {
-        Ok(_) => redirect("/officer/slots").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    ctx.after(ctx.portal.add_slot(actor, starts_at, field(&fields, "place")).await, |_| "/officer/slots".to_string())
 }
 
 async fn officer_certificates(ctx: Ctx, Query(query): Query<Fields>) -> Response {
@@ -1187,15 +1080,9 @@ async fn officer_certificates(ctx: Ctx, Query(query): Query<Fields>) -> Response
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     let email = field(&query, "email");
-    let certs = match ctx.portal.certificates_for_officer(actor, email).await {
-        Ok(c) => c,
-        Err(e) => return ctx.error(&e),
-    };
+    let certs = or_return!(ctx.portal.certificates_for_officer(actor, email).await.map_err(|e| ctx.error(&e)));
     let mut body = format!(
         r#"<form method="get" action="/officer/certificates"><label for="email">{label}</label><input id="email" name="email" type="email" value="{value}"><button type="submit">{button}</button></form>"#,
         label = t(lang, "E-mail address", "E-Mail-Adresse"),
@@ -1216,14 +1103,8 @@ async fn admin_page(ctx: Ctx) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let staff = match ctx.portal.staff(actor).await {
-        Ok(s) => s,
-        Err(e) => return ctx.error(&e),
-    };
+    let actor = or_return!(ctx.signed_in());
+    let staff = or_return!(ctx.portal.staff(actor).await.map_err(|e| ctx.error(&e)));
     let mut body = format!(
         r#"<p><a href="/admin/audit">{}</a></p><h2>{}</h2><ul>"#,
         t(lang, "Audit log", "Audit-Protokoll"),
@@ -1255,10 +1136,7 @@ async fn admin_page(ctx: Ctx) -> Response {
         button = t(lang, "Add and mail a sign-in link", "Hinzufügen und Anmeldelink senden"),
         profiles = t(lang, "Profiles and validity", "Profile und Gültigkeit"),
     );
-    let settings = match ctx.portal.profile_settings().await {
-        Ok(s) => s,
-        Err(e) => return ctx.error(&e),
-    };
+    let settings = or_return!(ctx.portal.profile_settings().await.map_err(|e| ctx.error(&e)));
     for (id, days, set_here) in settings {
         let _ = write!(
             body,
@@ -1284,10 +1162,7 @@ async fn admin_page(ctx: Ctx) -> Response {
 }
 
 async fn admin_add_user(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.checked(&fields));
     let Some(role) = Role::from_name(field(&fields, "role")).filter(|r| *r != Role::Applicant) else {
         return ctx.error(&DomainError::new(ErrorCode::Refused, "the role must be officer or admin"));
     };
@@ -1296,21 +1171,13 @@ async fn admin_add_user(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
         let link = ctx.portal.add_staff(Some(actor), email, role).await?;
         ctx.portal.mail_sign_in_link(email, &link, ctx.lang.tag()).await
     };
-    match result.await {
-        Ok(()) => redirect("/admin").into_response(),
-        Err(e) => ctx.error(&e),
-    }
+    ctx.after(result.await, |()| "/admin".to_string())
 }
 
 async fn admin_set_profile(ctx: Ctx, Form(fields): Form<Fields>) -> Response {
-    let actor = match ctx.checked(&fields) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match ctx.portal.set_profile_validity(actor, field(&fields, "profile"), field(&fields, "days")).await {
-        Ok(()) => redirect("/admin"),
-        Err(e) => ctx.error(&e),
-    }
+    let actor = or_return!(ctx.checked(&fields));
+    let result = ctx.portal.set_profile_validity(actor, field(&fields, "profile"), field(&fields, "days")).await;
+    ctx.after(result, |()| "/admin".to_string())
 }
 
 async fn admin_audit(ctx: Ctx, Query(query): Query<Fields>) -> Response {
@@ -1318,15 +1185,9 @@ async fn admin_audit(ctx: Ctx, Query(query): Query<Fields>) -> Response {
         return r;
     }
     let lang = ctx.lang;
-    let actor = match ctx.signed_in() {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let actor = or_return!(ctx.signed_in());
     let filter = field(&query, "q");
-    let rows = match ctx.portal.audit_log(actor, filter).await {
-        Ok(r) => r,
-        Err(e) => return ctx.error(&e),
-    };
+    let rows = or_return!(ctx.portal.audit_log(actor, filter).await.map_err(|e| ctx.error(&e)));
     if field(&query, "format") == "json" {
         let items: Vec<serde_json::Value> = rows
             .iter()
