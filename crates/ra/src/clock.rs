@@ -27,3 +27,33 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A clock that stands still until moved forward (tests of expiry: links, codes,
+/// sessions, reminders).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<OffsetDateTime>);
+
+impl ManualClock {
+    /// A clock at `at`.
+    pub fn new(at: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(at))
+    }
+
+    /// Moves the clock by `by`.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = match self.0.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> OffsetDateTime {
+        match self.0.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}

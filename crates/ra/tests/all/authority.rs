@@ -1,12 +1,13 @@
 //! The authority end to end at a fixed time, and audit tamper detection.
 
+use super::common::{example_university, PASS};
 use std::sync::Arc;
 
 use certdesk_pki::crl::RevocationReason;
 use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
 use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{EmailAddress, NameField, Person};
-use certdesk_ra::authority::{init, Authority, InitOptions, IssueInput};
+use certdesk_ra::authority::{init, Authority, IssueInput};
 use certdesk_ra::clock::FixedClock;
 use certdesk_ra::datadir::DataDir;
 use certdesk_ra::error::ErrorCode;
@@ -14,19 +15,10 @@ use certdesk_ra::store::Store;
 use time::macros::datetime;
 use zeroize::Zeroizing;
 
-const PASS: &str = "correct horse battery staple";
-
 async fn authority(dir: &std::path::Path) -> Authority {
     let clock = FixedClock(datetime!(2026-11-25 12:00 UTC));
     let data = DataDir::new(dir.join("data"));
-    let options = InitOptions {
-        organization: "Example University".into(),
-        country: "DE".into(),
-        organization_identifier: Some("VATDE-123456789".into()),
-        base_url: "http://pki.example.org".into(),
-        key: KeyAlgorithm::P384,
-        database_url: None,
-    };
+    let options = example_university(None);
     init(&data, options, Zeroizing::new(PASS.into()), &clock, "test").await.unwrap();
     Authority::open(data, Arc::new(clock)).await.unwrap()
 }

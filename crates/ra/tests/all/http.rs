@@ -1,12 +1,12 @@
 //! The HTTP service through its Router (no port is bound).
 
+use super::common::{example_university, PASS};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use certdesk_pki::key::KeyAlgorithm;
 use certdesk_pki::ocsp::{error_response, ErrorStatus};
-use certdesk_ra::authority::{init, Authority, InitOptions};
+use certdesk_ra::authority::{init, Authority};
 use certdesk_ra::clock::{Clock, FixedClock};
 use certdesk_ra::datadir::DataDir;
 use certdesk_ra::http::{router, AppState, MAX_OCSP_REQUEST};
@@ -17,19 +17,10 @@ use time::macros::datetime;
 use tower::ServiceExt;
 use zeroize::Zeroizing;
 
-const PASS: &str = "correct horse battery staple";
-
 async fn app(dir: &std::path::Path) -> (axum::Router, Arc<StatusService>, Arc<Authority>) {
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(datetime!(2026-11-25 12:00 UTC)));
     let data = DataDir::new(dir.join("data"));
-    let options = InitOptions {
-        organization: "Example University".into(),
-        country: "DE".into(),
-        organization_identifier: Some("VATDE-123456789".into()),
-        base_url: "http://pki.example.org".into(),
-        key: KeyAlgorithm::P384,
-        database_url: None,
-    };
+    let options = example_university(None);
     init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "test").await.unwrap();
     let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();

@@ -3,6 +3,7 @@
 //! and token endpoints; ID tokens signed with ES256 and RS256 keys made here). Runs on
 //! SQLite, and on PostgreSQL when `CERTDESK_TEST_POSTGRES_URL` is set.
 
+use super::common::{example_university, PASS};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +13,8 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine;
-use certdesk_pki::key::KeyAlgorithm;
-use certdesk_ra::authority::{init, Authority, InitOptions};
-use certdesk_ra::clock::Clock;
+use certdesk_ra::authority::{init, Authority};
+use certdesk_ra::clock::{Clock, ManualClock};
 use certdesk_ra::config::Config;
 use certdesk_ra::datadir::DataDir;
 use certdesk_ra::http::{router, AppState};
@@ -29,18 +29,9 @@ use time::OffsetDateTime;
 use tower::ServiceExt;
 use zeroize::Zeroizing;
 
-const PASS: &str = "correct horse battery staple";
 const CLIENT_ID: &str = "certdesk-portal";
 const CLIENT_SECRET: &str = "s3cret with spaces & symbols";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-struct TestClock(Mutex<OffsetDateTime>);
-
-impl Clock for TestClock {
-    fn now(&self) -> OffsetDateTime {
-        *self.0.lock().unwrap()
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // The fake identity provider
@@ -210,7 +201,7 @@ struct Desk {
     app: axum::Router,
     portal: Arc<Portal>,
     status: Arc<StatusService>,
-    clock: Arc<TestClock>,
+    clock: Arc<ManualClock>,
     data: DataDir,
     idp: Idp,
     keys: Keys,
@@ -257,17 +248,10 @@ async fn desk(database_url: Option<String>) -> Desk {
     tokio::spawn(async move { axum::serve(listener, routes).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(TestClock(Mutex::new(time::macros::datetime!(2026-11-25 12:00 UTC))));
+    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let data = DataDir::new(dir.path().join("data"));
-    let options = InitOptions {
-        organization: "Example University".into(),
-        country: "DE".into(),
-        organization_identifier: Some("VATDE-123456789".into()),
-        base_url: "http://pki.example.org".into(),
-        key: KeyAlgorithm::P384,
-        database_url,
-    };
+    let options = example_university(database_url);
     init(&data, options, Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
     let mut config = Config::from_toml(&std::fs::read_to_string(data.config()).unwrap()).unwrap();
     config.portal.allowed_domains = vec!["example.org".into()];
@@ -480,7 +464,7 @@ async fn single_sign_on(desk: Desk) {
     // An expired pending login (more than 10 minutes).
     let mut slow = Browser::default();
     let login = begin(&desk, &mut slow).await;
-    *desk.clock.0.lock().unwrap() += time::Duration::minutes(11);
+    desk.clock.advance(time::Duration::minutes(11));
     let code = desk.code_for(&login, sign(&desk.keys, Signing::Es256, &desk.claims(&login, "slow@example.org")));
     let reply = callback(&desk, &mut slow, &login.state, &code).await;
     assert_refused(&reply, &slow, StatusCode::UNAUTHORIZED, "has expired");
