@@ -201,6 +201,21 @@ fn validation_value() -> Result<String, DomainError> {
     Ok(groups.join("-"))
 }
 
+/// A fresh mailbox value for an application and the challenge that stores its hash,
+/// valid [`VALIDATION_HOURS`] from `now`.
+fn new_challenge(application_id: &str, now: i64) -> Result<(String, ChallengeRecord), DomainError> {
+    let value = validation_value()?;
+    let challenge = ChallengeRecord {
+        application_id: application_id.to_string(),
+        value_hash: hash_secret(&normalize_value(&value)),
+        created_at: now,
+        expires_at: now + VALIDATION_HOURS * 3600,
+        attempts: 0,
+        used_at: None,
+    };
+    Ok((value, challenge))
+}
+
 /// The canonical form of a typed mailbox value: upper case, no separators or spaces.
 fn normalize_value(value: &str) -> String {
     value.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
@@ -623,15 +638,7 @@ impl Portal {
             updated_at: now,
             version: 1,
         };
-        let value = validation_value()?;
-        let challenge = ChallengeRecord {
-            application_id: app.id.clone(),
-            value_hash: hash_secret(&normalize_value(&value)),
-            created_at: now,
-            expires_at: now + VALIDATION_HOURS * 3600,
-            attempts: 0,
-            used_at: None,
-        };
+        let (value, challenge) = new_challenge(&app.id, now)?;
         let event = AuditEvent {
             actor: actor.audit_name(),
             action: if renewal_of.is_some() { "application.renew" } else { "application.submit" },
@@ -644,13 +651,13 @@ impl Portal {
         };
         self.store().insert_application(&app, &challenge, &|seq, prev| seal(&event, now, seq, prev)).await?;
         if app.mailbox_validated_at.is_none() {
-            self.send_validation(&app, &value).await?;
+            self.send_validation(&app, &value, challenge.expires_at).await?;
         }
         Ok(app)
     }
 
-    async fn send_validation(&self, app: &Application, value: &str) -> Result<(), DomainError> {
-        let expires = self.clock.now() + time::Duration::hours(VALIDATION_HOURS);
+    async fn send_validation(&self, app: &Application, value: &str, expires_at: i64) -> Result<(), DomainError> {
+        let expires = OffsetDateTime::from_unix_timestamp(expires_at).map_err(|_| internal("bad expiry"))?;
         self.send(&app.email, |to| {
             mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, expires)
         })
@@ -664,15 +671,7 @@ impl Portal {
             return Err(DomainError::new(ErrorCode::Conflict, "the mailbox needs no validation now"));
         }
         let now = self.now();
-        let value = validation_value()?;
-        let challenge = ChallengeRecord {
-            application_id: app.id.clone(),
-            value_hash: hash_secret(&normalize_value(&value)),
-            created_at: now,
-            expires_at: now + VALIDATION_HOURS * 3600,
-            attempts: 0,
-            used_at: None,
-        };
+        let (value, challenge) = new_challenge(&app.id, now)?;
         let event = AuditEvent {
             actor: actor.audit_name(),
             action: "application.validation-resent",
@@ -680,7 +679,7 @@ impl Portal {
             details: json!({}),
         };
         self.store().replace_challenge(&challenge, &|seq, prev| seal(&event, now, seq, prev)).await?;
-        self.send_validation(&app, &value).await
+        self.send_validation(&app, &value, challenge.expires_at).await
     }
 
     /// Checks the mailed value (single use, at most 24 h old, at most five wrong tries).
