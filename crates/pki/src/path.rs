@@ -590,13 +590,8 @@ fn process(chain: &[Parsed], now: OffsetDateTime, options: &ValidationOptions) -
 )]
 mod tests {
     use super::*;
+    use certdesk_test_support::openssl;
     use std::path::Path;
-    use std::process::Command;
-
-    fn openssl(dir: &Path, args: &[&str]) {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is needed");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
 
     fn der(dir: &Path, name: &str) -> Vec<u8> {
         let pem = std::fs::read(dir.join(name)).unwrap();

@@ -723,27 +723,11 @@ fn verify_signer(
 mod tests {
     use super::*;
     use certdesk_pki::key::PrivateKey;
+    use certdesk_test_support::{openssl, pem_to_der};
     use std::path::Path;
-    use std::process::Command;
     use std::sync::OnceLock;
 
     const DATA: &[u8] = b"Content-Type: text/plain\r\n\r\nHello, S/MIME world.\r\n";
-
-    fn openssl(dir: &Path, args: &[&str]) -> std::process::Output {
-        let out = Command::new("/usr/bin/openssl").args(args).current_dir(dir).output().expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn pem_to_der(pem: &[u8]) -> Vec<u8> {
-        let (_, der) = der::pem::decode_vec(pem).expect("PEM");
-        der
-    }
 
     struct Party {
         name: &'static str,

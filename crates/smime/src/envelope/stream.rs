@@ -769,13 +769,7 @@ impl ContentDecryptor<'_> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn openssl(dir: &Path, args: &[&str]) -> std::process::Output {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        out
-    }
+    use certdesk_test_support::openssl;
 
     struct Keys {
         dir: tempfile::TempDir,

@@ -71,11 +71,7 @@ impl<'a> ContentSigner<'a> {
 mod tests {
     use super::*;
     use certdesk_pki::key::PrivateKey;
-
-    fn openssl(dir: &std::path::Path, args: &[&str]) {
-        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    use certdesk_test_support::openssl;
 
     #[test]
     fn signing_in_pieces_is_signing_at_once() {
