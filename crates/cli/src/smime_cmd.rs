@@ -288,19 +288,58 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         }
     }
     let options = SignOptions { signing_time: time::OffsetDateTime::now_utc(), detached: !args.opaque, chain };
-    if !args.opaque {
-        return sign_streaming(&args, &cert, &key, &options);
-    }
-    // Opaque signing keeps the content inside the CMS object: built in memory.
-    let input = read_input(args.input.as_deref())?;
-    let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
-    let cms = signed_data::sign(&inner, &cert, &key, &options).map_err(|e| usage(format!("signing failed: {e}")))?;
-    let message = if args.opaque {
-        mime::build_opaque(&outer, &cms, "signed-data")
+    if args.opaque {
+        sign_opaque_streaming(&args, &cert, &key, &options)
     } else {
-        mime::build_signed(&outer, &inner, &cms, micalg(key.kind()), &mime::boundary_for(&inner))
-    };
-    write_output(args.out.as_deref(), &message)
+        sign_streaming(&args, &cert, &key, &options)
+    }
+}
+
+/// application/pkcs7-mime; smime-type=signed-data in bounded memory: the content goes
+/// into the CMS object as it is read (BER with indefinite lengths, as `openssl cms
+/// -sign -stream`), base64 lines as it goes, the SignerInfo at the end. With `--out`,
+/// the file appears only when complete; stdout gets the message as it is made.
+fn sign_opaque_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &SignOptions) -> Result<(), Failure> {
+    let failed = |e: SignedDataError| usage(format!("signing failed: {e}"));
+    let mime_error = |e: mime::MimeError| usage(e.to_string());
+    let mut cms = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let mut signer = signed_data::stream::EncapsulatingSigner::new(cert, key, options, &mut cms).map_err(failed)?;
+    let mut splitter = mime::stream::EntitySplitter::new();
+    let mut lines = mime::stream::Base64Lines::new();
+    let mut input = open_input(args.input.as_deref())?;
+    let mut sink = Sink::new(args.out.as_deref())?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut inner = Vec::with_capacity(CHUNK + CHUNK / 8);
+    let mut out = Vec::with_capacity(2 * CHUNK);
+    let mut started = false;
+    loop {
+        let chunk = read_chunk(&mut input, &mut buf, args.input.as_deref())?;
+        let at_end = chunk.is_empty();
+        if at_end {
+            splitter.finish(&mut inner).map_err(mime_error)?;
+        } else {
+            splitter.push(chunk, &mut inner).map_err(mime_error)?;
+        }
+        if !started {
+            let Some(outer) = splitter.take_outer() else { continue };
+            out.extend_from_slice(&mime::stream::opaque_header(&outer, "signed-data"));
+            started = true;
+        }
+        signer.push(&inner, &mut cms);
+        inner.clear();
+        lines.push(&cms, &mut out);
+        cms.clear();
+        sink.write(&out)?;
+        out.clear();
+        if at_end {
+            break;
+        }
+    }
+    signer.finish(&mut cms).map_err(failed)?;
+    lines.push(&cms, &mut out);
+    lines.finish(&mut out);
+    sink.write(&out)?;
+    sink.commit()
 }
 
 /// multipart/signed in bounded memory: the header and first boundary are written as soon

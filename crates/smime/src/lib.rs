@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod ber_out;
 pub mod envelope;
 pub mod keyring;
 pub mod mime;

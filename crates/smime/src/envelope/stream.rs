@@ -27,13 +27,12 @@ use der::asn1::{Any, OctetString};
 use der::{Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 
+use crate::ber_out::{open_indefinite, write_length, SEGMENT_LEN};
+
 use super::{
     encoding, open_key_agree, open_key_trans, random, recipient_ids, recipient_infos, unsupported, ContentAlgorithm,
     ContentCipher, EncryptOptions, EnvelopeError, RecipientId, RecipientKey,
 };
-
-/// Largest encryptedContent segment written (64 KiB of ciphertext).
-const SEGMENT_LEN: usize = 64 * 1024;
 
 /// Largest start of a message (everything before the encrypted content) held in memory
 /// (16 MiB); a longer one is decrypted in memory.
@@ -62,24 +61,6 @@ impl std::fmt::Debug for StreamEncryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamEncryptor").field("total", &self.total).finish_non_exhaustive()
     }
-}
-
-/// BER identifier and indefinite length: `tag 80`.
-fn open_indefinite(tag: u8, out: &mut Vec<u8>) {
-    out.extend_from_slice(&[tag, 0x80]);
-}
-
-/// A definite length (X.690 8.1.3), minimal.
-fn write_length(len: usize, out: &mut Vec<u8>) {
-    if len < 0x80 {
-        out.push(len.to_be_bytes().last().copied().unwrap_or(0));
-        return;
-    }
-    let bytes = len.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count();
-    let significant = bytes.get(skip..).unwrap_or_default();
-    out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0x7f));
-    out.extend_from_slice(significant);
 }
 
 impl StreamEncryptor {
