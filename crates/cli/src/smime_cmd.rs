@@ -422,8 +422,16 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         .then(|| mime::parameter(&content_type, "boundary"))
         .flatten()
         .filter(|b| !b.is_empty());
+    let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
+    let signed_data =
+        mime::parameter(&content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
+    let base64 = entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    if boundary.is_none() && opaque && signed_data && base64 {
+        let head = Head { entity, body, more };
+        return verify_opaque_streaming(&args, &anchors, crls, head, input, buf, sender.as_deref());
+    }
     let Some(boundary) = boundary else {
-        // Opaque signed-data (and anything else) is read whole, as before.
+        // Anything else is read whole.
         let message = read_rest(Head { entity, body, more }, &mut input, &mut buf, path)?;
         let verified = verify_in_memory(&message)?;
         let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
@@ -479,16 +487,9 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         let verified = match signed_data::verify_detached_digests(&signature, &digests, &[]) {
             // A signer with another digest or without signed attributes needs the content
             // itself: a file can be read again; stdin cannot.
-            Err(SignedDataError::ContentNeeded { .. }) if path.is_some() => {
-                drop(held);
-                let message = read_input(path)?;
-                let verified = verify_in_memory(&message)?;
-                let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
-                write_output(args.out.as_deref(), &verified.content)?;
-                return print_report(report);
-            }
             Err(e @ SignedDataError::ContentNeeded { .. }) => {
-                return Err(usage(format!("{e}: give the message with --in FILE")));
+                drop(held);
+                return verify_file_in_memory(&args, &anchors, crls, sender.as_deref(), e);
             }
             other => other.map_err(verify_failure)?,
         };
@@ -497,6 +498,82 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         held.commit()?;
         print_report(report)
     }
+}
+
+/// A signer without signed attributes (or with a digest the streamed path did not
+/// compute) needs the content itself: the input file is read again and verified in
+/// memory; stdin cannot be read twice, so from stdin `needed` is the answer.
+fn verify_file_in_memory(
+    args: &VerifyArgs,
+    anchors: &[Vec<u8>],
+    crls: Vec<Vec<u8>>,
+    sender: Option<&str>,
+    needed: SignedDataError,
+) -> Result<(), Failure> {
+    let Some(path) = args.input.as_deref() else {
+        return Err(usage(format!("{needed}: give the message with --in FILE")));
+    };
+    let verified = verify_in_memory(&read_input(Some(path))?)?;
+    let report = check_signers(args, anchors, crls, &verified, sender)?;
+    write_output(args.out.as_deref(), &verified.content)?;
+    print_report(report)
+}
+
+/// Opaque signed-data in bounded memory: the base64 body is decoded and the CMS
+/// object read as it arrives; the content is hashed and held in a temporary file, and
+/// released only when every signature and the signer's path check out.
+fn verify_opaque_streaming(
+    args: &VerifyArgs,
+    anchors: &[Vec<u8>],
+    crls: Vec<Vec<u8>>,
+    head: Head,
+    mut input: Box<dyn std::io::Read>,
+    mut buf: Vec<u8>,
+    sender: Option<&str>,
+) -> Result<(), Failure> {
+    let path = args.input.as_deref();
+    let mut held = HeldOutput::new(args.out.as_deref())?;
+    let mut reader = signed_data::stream::EncapsulatedReader::new();
+    let mut carrier = Carrier::Base64(mime::stream::Base64Decoder::new());
+    let mut cms = Vec::with_capacity(CHUNK);
+    let mut content = Vec::with_capacity(CHUNK);
+    let mut step = |bytes: &[u8], carrier: &mut Carrier, held: &mut HeldOutput| -> Result<(), Failure> {
+        carrier.decode(bytes, &mut cms)?;
+        reader.push(&cms, &mut content).map_err(verify_failure)?;
+        cms.clear();
+        held.write(&content)?;
+        content.clear();
+        Ok(())
+    };
+    step(&head.body, &mut carrier, &mut held)?;
+    if let Some(mut canon) = head.more {
+        let mut canonical = Vec::with_capacity(CHUNK + 1024);
+        loop {
+            let chunk = read_chunk(&mut input, &mut buf, path)?;
+            if chunk.is_empty() {
+                break;
+            }
+            canon.push(chunk, &mut canonical);
+            step(&canonical, &mut carrier, &mut held)?;
+            canonical.clear();
+        }
+        canon.finish(&mut canonical);
+        step(&canonical, &mut carrier, &mut held)?;
+    }
+    carrier.finish()?;
+    let verified = match reader.finish() {
+        // A signer without signed attributes (or with a digest the message did not
+        // announce) needs the content itself: a file can be read again; stdin cannot.
+        Err(e @ SignedDataError::ContentNeeded { .. }) => {
+            drop(held);
+            return verify_file_in_memory(args, anchors, crls, sender, e);
+        }
+        other => other.map_err(verify_failure)?,
+    };
+    let report = check_signers(args, anchors, crls, &verified, sender)?;
+    // Only now, with every check passed, is the content released.
+    held.commit()?;
+    print_report(report)
 }
 
 /// The digests `micalg` announces (RFC 8551 3.5.3.2); all three when it names none we know.

@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-mod ber_out;
+mod ber_stream;
 pub mod envelope;
 pub mod keyring;
 pub mod mime;

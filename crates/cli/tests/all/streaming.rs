@@ -207,3 +207,58 @@ fn big_messages_verify_streaming_and_tampering_writes_nothing() {
     assert!(!ca.path("t.txt").exists(), "content written for a tampered message");
     assert!(ca.files().iter().all(|f| !f.contains(".tmp")), "{:?}", ca.files());
 }
+
+/// `smime sign --opaque` and `verify` of opaque signed-data stream: OpenSSL reads ours,
+/// we read OpenSSL's (DER and BER), from a file and from stdin, and a tampered message
+/// writes nothing.
+#[test]
+fn big_opaque_messages_stream_both_ways_and_tampering_writes_nothing() {
+    let ca = setup();
+    let body = canonical_body(&ca);
+    let mut args = vec!["sign", "--opaque", "--cert", "jane.pem", "--key", "jane.key", "--chain", "issuing.pem"];
+    args.extend_from_slice(&["--in", "big.txt", "--out", "o.eml"]);
+    smime(&ca, &args).ok();
+    let run = ca.tool("openssl", &["cms", "-verify", "-in", "o.eml", "-CAfile", "root.pem", "-out", "o.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read(ca.path("o.txt")).unwrap().ends_with(&body), "OpenSSL's content differs");
+    // OpenSSL's, as DER and as BER (-stream), opaque (-nodetach).
+    let entity = std::fs::read(ca.path("o.txt")).unwrap();
+    std::fs::write(ca.path("entity.txt"), &entity).unwrap();
+    for (name, stream) in [("der.eml", false), ("ber.eml", true)] {
+        let mut args = vec!["cms", "-sign", "-nodetach", "-binary", "-in", "entity.txt", "-signer", "jane.pem"];
+        args.extend_from_slice(&["-inkey", "jane.key", "-certfile", "issuing.pem", "-out", name]);
+        if stream {
+            args.push("-stream");
+        }
+        ca.tool("openssl", &args).ok();
+    }
+    for input in ["o.eml", "der.eml", "ber.eml"] {
+        let run =
+            smime(&ca, &["verify", "--trust", "root.pem", "--revocation", "off", "--in", input, "--out", "c.txt"]);
+        assert_eq!(run.code, 0, "{input}: {}", run.stderr);
+        assert_eq!(std::fs::read(ca.path("c.txt")).unwrap(), entity, "{input}");
+        let command = format!(
+            "'{}' smime verify --trust root.pem --revocation off < {input} > c2.txt",
+            env!("CARGO_BIN_EXE_certdesk")
+        );
+        ca.tool("sh", &["-c", &command]).ok();
+        assert_eq!(std::fs::read(ca.path("c2.txt")).unwrap(), entity, "{input} from stdin");
+    }
+    // One changed base64 character in the middle: refused, no output.
+    let mut tampered = std::fs::read(ca.path("o.eml")).unwrap();
+    let at = tampered.len() / 2;
+    let at = at + tampered[at..].iter().position(|b| b.is_ascii_alphabetic()).unwrap();
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(ca.path("t.eml"), &tampered).unwrap();
+    let run = smime(&ca, &["verify", "--trust", "root.pem", "--revocation", "off", "--in", "t.eml", "--out", "t.txt"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("NOT valid"), "{}", run.stderr);
+    assert!(!ca.path("t.txt").exists(), "content written for a tampered message");
+    // Cut short: refused, no output.
+    std::fs::write(ca.path("cut.eml"), &tampered[..at]).unwrap();
+    let run =
+        smime(&ca, &["verify", "--trust", "root.pem", "--revocation", "off", "--in", "cut.eml", "--out", "cut.txt"]);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(!ca.path("cut.txt").exists(), "content written for a truncated message");
+    assert!(ca.files().iter().all(|f| !f.contains(".tmp")), "{:?}", ca.files());
+}

@@ -27,7 +27,10 @@ use der::asn1::{Any, OctetString};
 use der::{Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 
-use crate::ber_out::{open_indefinite, write_length, SEGMENT_LEN};
+use crate::ber_stream::{
+    need, open_indefinite, read_header, write_length, BerError, Cursor, Frame, Kind, Length, Octets, Walker,
+    SEGMENT_LEN,
+};
 
 use super::{
     encoding, open_key_agree, open_key_trans, random, recipient_ids, recipient_infos, unsupported, ContentAlgorithm,
@@ -38,11 +41,14 @@ use super::{
 /// (16 MiB); a longer one is decrypted in memory.
 pub const MAX_PREFIX_LEN: usize = 16 * 1024 * 1024;
 
-/// Deepest nesting followed in the streamed part.
-const MAX_DEPTH: usize = 32;
-
 fn malformed(detail: impl Into<String>) -> EnvelopeError {
     EnvelopeError::Malformed { what: "BER encoding", detail: detail.into() }
+}
+
+impl From<BerError> for EnvelopeError {
+    fn from(e: BerError) -> Self {
+        malformed(e.0)
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -157,149 +163,6 @@ impl StreamEncryptor {
 // Reading BER
 // ---------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Length {
-    Definite(u64),
-    Indefinite,
-}
-
-/// An identifier and length: the first identifier octet, whether constructed, the
-/// length, and how many octets they took. `None` if `buf` ends first.
-fn read_header(buf: &[u8]) -> Result<Option<(u8, bool, Length, usize)>, EnvelopeError> {
-    let Some(&first) = buf.first() else { return Ok(None) };
-    let mut pos = 1;
-    if first & 0x1f == 0x1f {
-        // High tag number form (X.690 8.1.2.4).
-        loop {
-            let Some(&b) = buf.get(pos) else { return Ok(None) };
-            pos += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if pos > 5 {
-                return Err(malformed("a tag number is too large"));
-            }
-        }
-    }
-    let Some(&len0) = buf.get(pos) else { return Ok(None) };
-    pos += 1;
-    let length = match len0 {
-        0x80 => Length::Indefinite,
-        l if l < 0x80 => Length::Definite(u64::from(l)),
-        l => {
-            let count = usize::from(l & 0x7f);
-            if count > 8 {
-                return Err(malformed("a length does not fit in eight bytes"));
-            }
-            let Some(bytes) = buf.get(pos..pos + count) else { return Ok(None) };
-            pos += count;
-            Length::Definite(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
-        }
-    };
-    let constructed = first & 0x20 != 0;
-    if !constructed && length == Length::Indefinite {
-        return Err(malformed("a primitive value has an indefinite length"));
-    }
-    Ok(Some((first, constructed, length, pos)))
-}
-
-/// The length of the complete value at the start of `buf` (BER), or `None` if `buf`
-/// ends first.
-fn element_len(buf: &[u8], depth: usize) -> Result<Option<usize>, EnvelopeError> {
-    if depth > MAX_DEPTH {
-        return Err(malformed("the values are nested too deeply"));
-    }
-    let Some((_, _, length, header)) = read_header(buf)? else { return Ok(None) };
-    match length {
-        Length::Definite(len) => {
-            let len = usize::try_from(len).map_err(|_| malformed("a length is too large"))?;
-            let total = header.checked_add(len).ok_or_else(|| malformed("a length is too large"))?;
-            Ok((total <= buf.len()).then_some(total))
-        }
-        Length::Indefinite => {
-            let mut pos = header;
-            loop {
-                let rest = buf.get(pos..).unwrap_or_default();
-                match rest {
-                    [0, 0, ..] => return Ok(Some(pos + 2)),
-                    [] | [0] => return Ok(None),
-                    _ => {}
-                }
-                let Some(child) = element_len(rest, depth + 1)? else { return Ok(None) };
-                pos += child;
-            }
-        }
-    }
-}
-
-/// A cursor over the start of a message; every method returns `None` when the data
-/// ends too early.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn peek_tag(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
-    }
-
-    /// The header of a constructed value with identifier `tag`; returns its end (absolute).
-    fn open(&mut self, tag: u8, what: &str) -> Result<Option<Option<u64>>, EnvelopeError> {
-        let Some((found, constructed, length, header)) = read_header(self.buf.get(self.pos..).unwrap_or_default())?
-        else {
-            return Ok(None);
-        };
-        if found != tag || !constructed {
-            return Err(malformed(format!("{what}: unexpected identifier {found:#04x}")));
-        }
-        self.pos += header;
-        Ok(Some(match length {
-            Length::Definite(len) => Some(self.absolute()? + len),
-            Length::Indefinite => None,
-        }))
-    }
-
-    /// A complete value with identifier `tag`.
-    fn element(&mut self, tag: u8, what: &str) -> Result<Option<&'a [u8]>, EnvelopeError> {
-        let rest = self.buf.get(self.pos..).unwrap_or_default();
-        match rest.first() {
-            None => return Ok(None),
-            Some(found) if *found != tag => {
-                return Err(malformed(format!("{what}: unexpected identifier {found:#04x}")));
-            }
-            Some(_) => {}
-        }
-        let Some(len) = element_len(rest, 0)? else { return Ok(None) };
-        self.pos += len;
-        Ok(rest.get(..len))
-    }
-
-    fn absolute(&self) -> Result<u64, EnvelopeError> {
-        u64::try_from(self.pos).map_err(|_| malformed("offset"))
-    }
-}
-
-/// What may come inside a value of the streamed part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// ContentInfo, its `[0]` or the EncryptedContentInfo: nothing more after the content.
-    Closed,
-    /// EnvelopedData: unprotectedAttrs `[1]` may follow the EncryptedContentInfo.
-    EnvelopedData,
-    /// The encryptedContent `[0]` (or a nested constructed OCTET STRING): segments.
-    Content,
-    /// A value that is skipped (unprotectedAttrs).
-    Skip,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Frame {
-    kind: Kind,
-    /// Absolute end of this value, or `None` for an indefinite length.
-    end: Option<u64>,
-}
-
 /// The start of an EnvelopedData, read.
 struct Prefix {
     /// Octets taken by the start.
@@ -318,21 +181,12 @@ enum PrefixParse {
     Done(Box<Prefix>),
 }
 
-macro_rules! need {
-    ($e:expr) => {
-        match $e? {
-            Some(v) => v,
-            None => return Ok(PrefixParse::Incomplete),
-        }
-    };
-}
-
 fn parse_prefix(buf: &[u8]) -> Result<PrefixParse, EnvelopeError> {
-    let mut c = Cursor { buf, pos: 0 };
+    let mut c = Cursor::new(buf);
     let mut frames = Vec::new();
-    let end = need!(c.open(0x30, "ContentInfo"));
+    let end = need!(c.open(0x30, "ContentInfo"), PrefixParse::Incomplete);
     frames.push(Frame { kind: Kind::Closed, end });
-    let content_type = need!(c.element(0x06, "contentType"));
+    let content_type = need!(c.element(0x06, "contentType"), PrefixParse::Incomplete);
     let content_type = ObjectIdentifier::from_der(content_type).map_err(|e| malformed(e.to_string()))?;
     if content_type == oid::CMS_AUTH_ENVELOPED_DATA {
         return Ok(PrefixParse::Authenticated);
@@ -340,21 +194,22 @@ fn parse_prefix(buf: &[u8]) -> Result<PrefixParse, EnvelopeError> {
     if content_type != oid::CMS_ENVELOPED_DATA {
         return Err(EnvelopeError::NotEnvelopedData { content_type: content_type.to_string() });
     }
-    let end = need!(c.open(0xa0, "ContentInfo content"));
+    let end = need!(c.open(0xa0, "ContentInfo content"), PrefixParse::Incomplete);
     frames.push(Frame { kind: Kind::Closed, end });
-    let end = need!(c.open(0x30, "EnvelopedData"));
-    frames.push(Frame { kind: Kind::EnvelopedData, end });
-    need!(c.element(0x02, "version"));
+    let end = need!(c.open(0x30, "EnvelopedData"), PrefixParse::Incomplete);
+    // After the EncryptedContentInfo only unprotectedAttrs [1] may come (skipped).
+    frames.push(Frame { kind: Kind::After { only: Some(0xa1), octets: Octets::Skip }, end });
+    need!(c.element(0x02, "version"), PrefixParse::Incomplete);
     if c.peek_tag() == Some(0xa0) {
-        need!(c.element(0xa0, "originatorInfo"));
+        need!(c.element(0xa0, "originatorInfo"), PrefixParse::Incomplete);
     }
-    let infos = need!(c.element(0x31, "recipientInfos"));
+    let infos = need!(c.element(0x31, "recipientInfos"), PrefixParse::Incomplete);
     let infos = certdesk_pki::ber::ber_to_der(infos).map_err(|e| malformed(e.reason))?;
     let infos = RecipientInfos::from_ber(&infos).map_err(super::malformed("RecipientInfos"))?;
-    let end = need!(c.open(0x30, "EncryptedContentInfo"));
+    let end = need!(c.open(0x30, "EncryptedContentInfo"), PrefixParse::Incomplete);
     frames.push(Frame { kind: Kind::Closed, end });
-    need!(c.element(0x06, "contentType"));
-    let algorithm = need!(c.element(0x30, "contentEncryptionAlgorithm"));
+    need!(c.element(0x06, "contentType"), PrefixParse::Incomplete);
+    let algorithm = need!(c.element(0x30, "contentEncryptionAlgorithm"), PrefixParse::Incomplete);
     let algorithm = certdesk_pki::ber::ber_to_der(algorithm).map_err(|e| malformed(e.reason))?;
     let algorithm =
         AlgorithmIdentifierOwned::from_ber(&algorithm).map_err(super::malformed("contentEncryptionAlgorithm"))?;
@@ -379,23 +234,13 @@ fn parse_prefix(buf: &[u8]) -> Result<PrefixParse, EnvelopeError> {
             }
         }
         Some(0xa0) => {
-            let end = need!(c.open(0xa0, "encryptedContent"));
+            let end = need!(c.open(0xa0, "encryptedContent"), PrefixParse::Incomplete);
             frames.push(Frame { kind: Kind::Content, end });
             None
         }
         Some(_) => return Err(absent()),
     };
-    // Every definite length must hold what was read, and its parent must hold it.
-    let here = c.absolute()?;
-    let mut limit: Option<u64> = None;
-    for frame in &frames {
-        if let Some(end) = frame.end {
-            if end < here || limit.is_some_and(|l| end > l) {
-                return Err(malformed("a value runs past the end of its parent"));
-            }
-            limit = Some(end);
-        }
-    }
+    c.check_frames(&frames)?;
     Ok(PrefixParse::Done(Box::new(Prefix {
         consumed: c.pos,
         frames,
@@ -527,125 +372,8 @@ impl EnvelopeReader {
         .map_err(failed)?;
         let mut buf = self.buf;
         let pending = buf.split_off(prefix.consumed.min(buf.len()));
-        let walker = Walker {
-            offset: u64::try_from(prefix.consumed).map_err(|_| malformed("offset"))?,
-            stack: prefix.frames.clone(),
-            header: Vec::new(),
-            primitive: prefix.primitive_content.map(|len| (len, true)),
-        };
+        let walker = Walker::new(prefix.consumed, prefix.frames.clone(), prefix.primitive_content, "EnvelopedData")?;
         Ok(ContentDecryptor { mode: Mode::Stream(Box::new(Streaming { key, walker, pending, failure: first_error })) })
-    }
-}
-
-/// Follows the BER of the streamed part: the encrypted content's segments, then the
-/// end of every value around it.
-struct Walker {
-    offset: u64,
-    stack: Vec<Frame>,
-    /// Identifier and length octets read so far of the next value.
-    header: Vec<u8>,
-    /// Inside a primitive value: octets left, and whether they are ciphertext.
-    primitive: Option<(u64, bool)>,
-}
-
-impl Walker {
-    /// The nearest definite end around the current position.
-    fn limit(&self) -> Option<u64> {
-        self.stack.iter().filter_map(|f| f.end).min()
-    }
-
-    /// Takes `input`, passing ciphertext octets to `sink`.
-    fn feed(
-        &mut self,
-        mut input: &[u8],
-        sink: &mut dyn FnMut(&[u8]) -> Result<(), EnvelopeError>,
-    ) -> Result<(), EnvelopeError> {
-        loop {
-            if let Some((left, cipher)) = self.primitive {
-                let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
-                let (now, rest) = input.split_at(take);
-                if cipher {
-                    sink(now)?;
-                }
-                let taken = u64::try_from(take).map_err(|_| malformed("offset"))?;
-                self.offset += taken;
-                input = rest;
-                if left > taken {
-                    self.primitive = Some((left - taken, cipher));
-                    return Ok(());
-                }
-                self.primitive = None;
-            }
-            while let Some(frame) = self.stack.last() {
-                match frame.end {
-                    Some(end) if end == self.offset => {
-                        self.stack.pop();
-                    }
-                    Some(end) if end < self.offset => return Err(malformed("a value runs past the end of its parent")),
-                    _ => break,
-                }
-            }
-            if input.is_empty() {
-                return Ok(());
-            }
-            if self.stack.is_empty() {
-                return Err(malformed("trailing data after the outer value"));
-            }
-            // The next identifier and length, octet by octet (they may be split).
-            let Some((&byte, rest)) = input.split_first() else { return Ok(()) };
-            input = rest;
-            self.header.push(byte);
-            let Some((tag, constructed, length, len)) = read_header(&self.header)? else {
-                continue;
-            };
-            self.header.clear();
-            self.offset += u64::try_from(len).map_err(|_| malformed("offset"))?;
-            self.value(tag, constructed, length)?;
-        }
-    }
-
-    fn value(&mut self, tag: u8, constructed: bool, length: Length) -> Result<(), EnvelopeError> {
-        let top = self.stack.last().copied().ok_or_else(|| malformed("trailing data after the outer value"))?;
-        let end = match length {
-            Length::Definite(len) => {
-                let end = self.offset.checked_add(len).ok_or_else(|| malformed("a length is too large"))?;
-                if self.limit().is_some_and(|limit| end > limit) {
-                    return Err(malformed("a value runs past the end of its parent"));
-                }
-                Some(end)
-            }
-            Length::Indefinite => None,
-        };
-        if tag == 0 && !constructed {
-            // End-of-contents: closes the innermost indefinite value.
-            if length != Length::Definite(0) || top.end.is_some() {
-                return Err(malformed("an unexpected end-of-contents"));
-            }
-            self.stack.pop();
-            return Ok(());
-        }
-        if self.stack.len() > MAX_DEPTH {
-            return Err(malformed("the values are nested too deeply"));
-        }
-        let kind = match (top.kind, tag) {
-            (Kind::Content, 0x04) => {
-                self.primitive = Some((end.unwrap_or(self.offset) - self.offset, true));
-                return Ok(());
-            }
-            (Kind::Content, 0x24) => Kind::Content,
-            (Kind::Skip, _) if !constructed => {
-                self.primitive = Some((end.unwrap_or(self.offset) - self.offset, false));
-                return Ok(());
-            }
-            (Kind::Skip, _) | (Kind::EnvelopedData, 0xa1) => Kind::Skip,
-            _ => return Err(malformed(format!("an unexpected value {tag:#04x} in the EnvelopedData"))),
-        };
-        self.stack.push(Frame { kind, end });
-        Ok(())
-    }
-
-    fn complete(&self) -> bool {
-        self.stack.is_empty() && self.primitive.is_none() && self.header.is_empty()
     }
 }
 
