@@ -300,20 +300,67 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
 /// -sign -stream`), base64 lines as it goes, the SignerInfo at the end. With `--out`,
 /// the file appears only when complete; stdout gets the message as it is made.
 fn sign_opaque_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &SignOptions) -> Result<(), Failure> {
-    let failed = |e: SignedDataError| usage(format!("signing failed: {e}"));
-    let mime_error = |e: mime::MimeError| usage(e.to_string());
     let mut cms = Vec::with_capacity(CHUNK + CHUNK / 8);
-    let mut signer = signed_data::stream::EncapsulatingSigner::new(cert, key, options, &mut cms).map_err(failed)?;
+    let signer = signed_data::stream::EncapsulatingSigner::new(cert, key, options, &mut cms).map_err(sign_failed)?;
+    write_opaque_streaming(args.input.as_deref(), args.out.as_deref(), "signed-data", cms, signer)
+}
+
+fn sign_failed(e: SignedDataError) -> Failure {
+    usage(format!("signing failed: {e}"))
+}
+
+/// A CMS object whose content streams in: what [`write_opaque_streaming`] drives.
+trait CmsWriter {
+    /// Takes the next piece of content; appends CMS bytes to `out`.
+    fn push(&mut self, content: &[u8], out: &mut Vec<u8>) -> Result<(), Failure>;
+    /// Appends the end of the CMS object.
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), Failure>;
+}
+
+impl CmsWriter for signed_data::stream::EncapsulatingSigner<'_> {
+    fn push(&mut self, content: &[u8], out: &mut Vec<u8>) -> Result<(), Failure> {
+        signed_data::stream::EncapsulatingSigner::push(self, content, out);
+        Ok(())
+    }
+
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), Failure> {
+        signed_data::stream::EncapsulatingSigner::finish(self, out).map_err(sign_failed)
+    }
+}
+
+impl CmsWriter for envelope::stream::StreamEncryptor {
+    fn push(&mut self, content: &[u8], out: &mut Vec<u8>) -> Result<(), Failure> {
+        envelope::stream::StreamEncryptor::push(self, content, out).map_err(|e| usage(e.to_string()))
+    }
+
+    fn finish(self, out: &mut Vec<u8>) -> Result<(), Failure> {
+        envelope::stream::StreamEncryptor::finish(self, out).map_err(|e| usage(e.to_string()))
+    }
+}
+
+/// An opaque application/pkcs7-mime message in bounded memory: the input's header block
+/// splits into the outer header fields and the MIME entity, the entity streams through
+/// `writer` after `cms` (the start of the CMS object), base64 lines as it goes. With an
+/// output path, the file appears only when complete; stdout gets the message as it is
+/// made.
+fn write_opaque_streaming(
+    input_path: Option<&Path>,
+    out_path: Option<&Path>,
+    smime_type: &str,
+    mut cms: Vec<u8>,
+    mut writer: impl CmsWriter,
+) -> Result<(), Failure> {
+    let mime_error = |e: mime::MimeError| usage(e.to_string());
     let mut splitter = mime::stream::EntitySplitter::new();
     let mut lines = mime::stream::Base64Lines::new();
-    let mut input = open_input(args.input.as_deref())?;
-    let mut sink = Sink::new(args.out.as_deref())?;
+    let mut input = open_input(input_path)?;
+    let mut sink = Sink::new(out_path)?;
     let mut buf = vec![0u8; CHUNK];
     let mut inner = Vec::with_capacity(CHUNK + CHUNK / 8);
     let mut out = Vec::with_capacity(2 * CHUNK);
     let mut started = false;
     loop {
-        let chunk = read_chunk(&mut input, &mut buf, args.input.as_deref())?;
+        let chunk = read_chunk(&mut input, &mut buf, input_path)?;
         let at_end = chunk.is_empty();
         if at_end {
             splitter.finish(&mut inner).map_err(mime_error)?;
@@ -322,10 +369,10 @@ fn sign_opaque_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options
         }
         if !started {
             let Some(outer) = splitter.take_outer() else { continue };
-            out.extend_from_slice(&mime::stream::opaque_header(&outer, "signed-data"));
+            out.extend_from_slice(&mime::stream::opaque_header(&outer, smime_type));
             started = true;
         }
-        signer.push(&inner, &mut cms);
+        writer.push(&inner, &mut cms)?;
         inner.clear();
         lines.push(&cms, &mut out);
         cms.clear();
@@ -335,7 +382,7 @@ fn sign_opaque_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options
             break;
         }
     }
-    signer.finish(&mut cms).map_err(failed)?;
+    writer.finish(&mut cms)?;
     lines.push(&cms, &mut out);
     lines.finish(&mut out);
     sink.write(&out)?;
@@ -348,8 +395,7 @@ fn sign_opaque_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options
 /// With `--out`, the file appears only when complete; stdout gets the message as it is
 /// made.
 fn sign_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &SignOptions) -> Result<(), Failure> {
-    let failed = |e: SignedDataError| usage(format!("signing failed: {e}"));
-    let mut signer = signed_data::stream::ContentSigner::new(cert, key, options).map_err(failed)?;
+    let mut signer = signed_data::stream::ContentSigner::new(cert, key, options).map_err(sign_failed)?;
     let boundary = mime::stream::random_boundary().map_err(|e| usage(e.to_string()))?;
     let mut writer = mime::stream::MultipartSignedWriter::new(micalg(key.kind()), boundary);
     let mut input = open_input(args.input.as_deref())?;
@@ -367,7 +413,7 @@ fn sign_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &Sign
         out.clear();
     }
     writer.end_content(&mut out, &mut |signed| signer.update(signed)).map_err(mime_error)?;
-    let cms = signer.finish().map_err(failed)?;
+    let cms = signer.finish().map_err(sign_failed)?;
     writer.finish(&cms, &mut out);
     sink.write(&out)?;
     sink.commit()
@@ -462,23 +508,10 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
     };
     {
         let broken = |e: mime::MimeError| usage(e.to_string());
-        splitter.push(&body, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
-        flush(&mut pending, &mut held)?;
-        if let Some(mut canon) = more {
-            let mut canonical = Vec::with_capacity(CHUNK + 1024);
-            loop {
-                let chunk = read_chunk(&mut input, &mut buf, path)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                canon.push(chunk, &mut canonical);
-                splitter.push(&canonical, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
-                canonical.clear();
-                flush(&mut pending, &mut held)?;
-            }
-            canon.finish(&mut canonical);
-            splitter.push(&canonical, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
-        }
+        stream_body(&body, more, &mut input, &mut buf, path, &mut |piece| {
+            splitter.push(piece, &mut |b| pending.extend_from_slice(b)).map_err(broken)?;
+            flush(&mut pending, &mut held)
+        })?;
         let part = splitter.finish(&mut |b| pending.extend_from_slice(b)).map_err(broken)?;
         flush(&mut pending, &mut held)?;
         let signature = mime::signature_part(&part).map_err(broken)?;
@@ -545,21 +578,7 @@ fn verify_opaque_streaming(
         content.clear();
         Ok(())
     };
-    step(&head.body, &mut carrier, &mut held)?;
-    if let Some(mut canon) = head.more {
-        let mut canonical = Vec::with_capacity(CHUNK + 1024);
-        loop {
-            let chunk = read_chunk(&mut input, &mut buf, path)?;
-            if chunk.is_empty() {
-                break;
-            }
-            canon.push(chunk, &mut canonical);
-            step(&canonical, &mut carrier, &mut held)?;
-            canonical.clear();
-        }
-        canon.finish(&mut canonical);
-        step(&canonical, &mut carrier, &mut held)?;
-    }
+    stream_body(&head.body, head.more, &mut input, &mut buf, path, &mut |piece| step(piece, &mut carrier, &mut held))?;
     carrier.finish()?;
     let verified = match reader.finish() {
         // A signer without signed attributes (or with a digest the message did not
@@ -748,47 +767,9 @@ fn encrypt_streaming(
     options: &envelope::EncryptOptions,
 ) -> Result<(), Failure> {
     let mut cms = Vec::with_capacity(CHUNK + CHUNK / 8);
-    let mut encryptor =
+    let encryptor =
         envelope::stream::StreamEncryptor::new(recipients, options, &mut cms).map_err(|e| usage(e.to_string()))?;
-    let mut splitter = mime::stream::EntitySplitter::new();
-    let mut lines = mime::stream::Base64Lines::new();
-    let mut input = open_input(args.input.as_deref())?;
-    let mut sink = Sink::new(args.out.as_deref())?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut inner = Vec::with_capacity(CHUNK + CHUNK / 8);
-    let mut out = Vec::with_capacity(2 * CHUNK);
-    let mut started = false;
-    let mime_error = |e: mime::MimeError| usage(e.to_string());
-    let cms_error = |e: envelope::EnvelopeError| usage(e.to_string());
-    let mut at_end = false;
-    while !at_end {
-        let chunk = read_chunk(&mut input, &mut buf, args.input.as_deref())?;
-        if chunk.is_empty() {
-            splitter.finish(&mut inner).map_err(mime_error)?;
-            at_end = true;
-        } else {
-            splitter.push(chunk, &mut inner).map_err(mime_error)?;
-        }
-        if !started {
-            let Some(outer) = splitter.take_outer() else { continue };
-            out.extend_from_slice(&mime::stream::opaque_header(&outer, "enveloped-data"));
-            started = true;
-        }
-        encryptor.push(&inner, &mut cms).map_err(cms_error)?;
-        inner.clear();
-        if at_end {
-            break;
-        }
-        lines.push(&cms, &mut out);
-        cms.clear();
-        sink.write(&out)?;
-        out.clear();
-    }
-    encryptor.finish(&mut cms).map_err(cms_error)?;
-    lines.push(&cms, &mut out);
-    lines.finish(&mut out);
-    sink.write(&out)?;
-    sink.commit()
+    write_opaque_streaming(args.input.as_deref(), args.out.as_deref(), "enveloped-data", cms, encryptor)
 }
 
 fn decrypt_failure(e: envelope::EnvelopeError) -> Failure {
@@ -1012,18 +993,37 @@ fn read_rest(
     if !head.entity.headers.is_empty() {
         message.extend_from_slice(b"\r\n");
     }
-    message.extend_from_slice(&head.body);
-    if let Some(mut canon) = head.more {
-        loop {
-            let chunk = read_chunk(input, buf, path)?;
-            if chunk.is_empty() {
-                break;
-            }
-            canon.push(chunk, &mut message);
-        }
-        canon.finish(&mut message);
-    }
+    stream_body(&head.body, head.more, input, buf, path, &mut |piece| {
+        message.extend_from_slice(piece);
+        Ok(())
+    })?;
     Ok(message)
+}
+
+/// Passes a message's canonical body to `each` piece by piece: what [`read_head`] read
+/// with the header block, then the rest of the input as it is read.
+fn stream_body(
+    body: &[u8],
+    more: Option<mime::stream::Canonicalizer>,
+    input: &mut dyn std::io::Read,
+    buf: &mut [u8],
+    path: Option<&Path>,
+    each: &mut dyn FnMut(&[u8]) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    each(body)?;
+    let Some(mut canon) = more else { return Ok(()) };
+    let mut canonical = Vec::with_capacity(CHUNK + 1024);
+    loop {
+        let chunk = read_chunk(input, buf, path)?;
+        if chunk.is_empty() {
+            break;
+        }
+        canon.push(chunk, &mut canonical);
+        each(&canonical)?;
+        canonical.clear();
+    }
+    canon.finish(&mut canonical);
+    each(&canonical)
 }
 
 fn decrypt_in_memory(args: &DecryptArgs, message: Vec<u8>) -> Result<(), Failure> {

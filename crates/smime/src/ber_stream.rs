@@ -170,7 +170,9 @@ impl<'a> Cursor<'a> {
         }
         self.pos += header;
         Ok(Some(match length {
-            Length::Definite(len) => Some(self.absolute()? + len),
+            Length::Definite(len) => Some(
+                self.absolute()?.checked_add(len).ok_or_else(|| malformed(format!("{what}: a length is too large")))?,
+            ),
             Length::Indefinite => None,
         }))
     }
@@ -351,6 +353,10 @@ impl Walker {
             };
             self.offset += u64::try_from(len).map_err(|_| malformed("offset"))?;
             let header = std::mem::take(&mut self.header);
+            if tag == 0 && header != [0, 0] {
+                // X.690 8.1.5: end-of-contents is exactly two zero octets.
+                return Err(malformed("a malformed end-of-contents").into());
+            }
             if self.value(tag, constructed, length)? == Some(Octets::Keep) {
                 self.keep(&header)?;
             }
@@ -444,5 +450,33 @@ mod tests {
         let mut none = Vec::new();
         write_segments(&[], &mut none);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_length_past_the_end_of_memory_is_an_error_not_an_overflow() {
+        let buf = [0x30, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let mut c = Cursor::new(&buf);
+        assert!(c.open(0x30, "SEQUENCE").is_err());
+        // The same inside the streamed part.
+        let mut walker = Walker::new(0, vec![Frame { kind: Kind::Content, end: None }], None, "test").unwrap();
+        let mut sink = |_: &[u8]| -> Result<(), BerError> { Ok(()) };
+        assert!(walker.feed(&[0x24, 0x88, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], &mut sink).is_err());
+    }
+
+    #[test]
+    fn end_of_contents_is_exactly_two_zero_octets() {
+        let walk = |input: &[u8]| {
+            let mut walker = Walker::new(0, vec![Frame { kind: Kind::Content, end: None }], None, "test").unwrap();
+            let mut content = Vec::new();
+            let mut sink = |b: &[u8]| -> Result<(), BerError> {
+                content.extend_from_slice(b);
+                Ok(())
+            };
+            walker.feed(input, &mut sink).map(|()| walker.complete())
+        };
+        assert!(walk(&[0x04, 0x01, 0x41, 0x00, 0x00]).unwrap());
+        assert!(walk(&[0x04, 0x01, 0x41, 0x00, 0x81, 0x00]).is_err());
+        assert!(walk(&[0x04, 0x01, 0x41, 0x00, 0x01, 0x00]).is_err());
+        assert!(!walk(&[0x04, 0x01, 0x41]).unwrap(), "not complete before the end-of-contents");
     }
 }

@@ -1071,7 +1071,7 @@ pub fn decrypt(content_info: &[u8], keys: &[RecipientKey]) -> Result<Vec<u8>, En
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use certdesk_test_support::{openssl, pem_to_der};
+    use certdesk_test_support::{openssl, openssl_test_ca, pem_to_der};
     use std::path::Path;
     use std::sync::OnceLock;
 
@@ -1095,89 +1095,31 @@ mod tests {
     fn parties() -> &'static [Party] {
         static PARTIES: OnceLock<Vec<Party>> = OnceLock::new();
         PARTIES.get_or_init(|| {
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = tmp.path();
-            openssl(
-                dir,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-subj",
-                    "/CN=certdesk envelope test CA",
-                    "-days",
-                    "3650",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
-            );
-            let kinds: [(&str, &[&str], &str); 4] = [
-                ("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"], "keyEncipherment"),
-                ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], "keyAgreement"),
-                ("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], "keyAgreement"),
-                ("ed25519", &["-algorithm", "ED25519"], "digitalSignature"),
-            ];
-            let mut parties = Vec::new();
-            for (name, genargs, usage) in kinds {
-                let ext = format!("{name}.cnf");
-                std::fs::write(
-                    dir.join(&ext),
+            let ca = openssl_test_ca(
+                "certdesk envelope test CA",
+                |name| format!("/CN=Bob {name}"),
+                |name| {
+                    let usage = match name {
+                        "rsa" => "keyEncipherment",
+                        "ed25519" => "digitalSignature",
+                        _ => "keyAgreement",
+                    };
                     format!(
                         "basicConstraints=CA:FALSE\nkeyUsage=critical,{usage}\nextendedKeyUsage=emailProtection\n\
                          subjectAltName=email:{name}@example.com\nsubjectKeyIdentifier=hash\n"
-                    ),
-                )
-                .unwrap();
-                let key = format!("{name}.key");
-                let mut args = vec!["genpkey"];
-                args.extend_from_slice(genargs);
-                args.extend_from_slice(&["-out", &key]);
-                openssl(dir, &args);
-                let csr = format!("{name}.csr");
-                openssl(dir, &["req", "-new", "-key", &key, "-subj", &format!("/CN=Bob {name}"), "-out", &csr]);
-                let cert = format!("{name}.pem");
-                openssl(
-                    dir,
-                    &[
-                        "x509",
-                        "-req",
-                        "-in",
-                        &csr,
-                        "-CA",
-                        "ca.pem",
-                        "-CAkey",
-                        "ca.key",
-                        "-CAcreateserial",
-                        "-days",
-                        "365",
-                        "-extfile",
-                        &ext,
-                        "-out",
-                        &cert,
-                    ],
-                );
-                let p8 = format!("{name}.p8");
-                openssl(dir, &["pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER", "-out", &p8]);
-                let cert_pem = std::fs::read(dir.join(&cert)).unwrap();
-                parties.push(Party {
-                    name,
-                    key_pem: std::fs::read(dir.join(&key)).unwrap(),
-                    pkcs8: std::fs::read(dir.join(&p8)).unwrap(),
-                    cert_der: pem_to_der(&cert_pem),
-                    cert_pem,
-                });
-            }
-            parties
+                    )
+                },
+            );
+            ca.parties
+                .into_iter()
+                .map(|p| Party {
+                    name: p.name,
+                    key_pem: p.key_pem,
+                    pkcs8: p.pkcs8,
+                    cert_pem: p.cert_pem,
+                    cert_der: p.cert_der,
+                })
+                .collect()
         })
     }
 

@@ -723,114 +723,59 @@ fn verify_signer(
 mod tests {
     use super::*;
     use certdesk_pki::key::PrivateKey;
-    use certdesk_test_support::{openssl, pem_to_der};
+    use certdesk_test_support::{openssl, openssl_test_ca, pem_to_der};
     use std::path::Path;
     use std::sync::OnceLock;
 
     const DATA: &[u8] = b"Content-Type: text/plain\r\n\r\nHello, S/MIME world.\r\n";
 
-    struct Party {
-        name: &'static str,
-        key_pem: Vec<u8>,
-        key: PrivateKey,
-        cert_pem: Vec<u8>,
-        cert_der: Vec<u8>,
+    pub(super) struct Party {
+        pub(super) name: &'static str,
+        pub(super) key_pem: Vec<u8>,
+        pub(super) key: PrivateKey,
+        pub(super) cert_pem: Vec<u8>,
+        pub(super) cert_der: Vec<u8>,
         digest: DigestAlgorithm,
     }
 
-    struct Fixture {
+    pub(super) struct Fixture {
         ca_pem: Vec<u8>,
-        parties: Vec<Party>,
+        pub(super) parties: Vec<Party>,
     }
 
     /// A P-256 test CA issuing S/MIME certificates (emailProtection) for RSA-3072,
-    /// P-256, P-384 and Ed25519 keys, made once with OpenSSL.
-    fn fixture() -> &'static Fixture {
+    /// P-256, P-384 and Ed25519 keys, made once with OpenSSL (also used by the tests of
+    /// [`super::stream`]).
+    pub(super) fn fixture() -> &'static Fixture {
         static FIXTURE: OnceLock<Fixture> = OnceLock::new();
         FIXTURE.get_or_init(|| {
-            let tmp = tempfile::tempdir().unwrap();
-            let dir = tmp.path();
-            openssl(
-                dir,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-subj",
-                    "/CN=certdesk test CA",
-                    "-days",
-                    "3650",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
+            let ca = openssl_test_ca(
+                "certdesk test CA",
+                |name| format!("/CN=Alice {name}/emailAddress=alice@example.com"),
+                |_| {
+                    "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
+                     extendedKeyUsage=emailProtection\nsubjectAltName=email:alice@example.com\n\
+                     subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+                        .to_string()
+                },
             );
-            std::fs::write(
-                dir.join("ext.cnf"),
-                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n\
-                 extendedKeyUsage=emailProtection\nsubjectAltName=email:alice@example.com\n\
-                 subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
-            )
-            .unwrap();
-            let kinds: [(&str, &[&str], DigestAlgorithm); 4] = [
-                ("rsa", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"], DigestAlgorithm::Sha256),
-                ("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], DigestAlgorithm::Sha256),
-                ("p384", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], DigestAlgorithm::Sha384),
-                ("ed25519", &["-algorithm", "ED25519"], DigestAlgorithm::Sha512),
-            ];
-            let mut parties = Vec::new();
-            for (name, genargs, digest) in kinds {
-                let key = format!("{name}.key");
-                let mut args = vec!["genpkey"];
-                args.extend_from_slice(genargs);
-                args.extend_from_slice(&["-out", &key]);
-                openssl(dir, &args);
-                let csr = format!("{name}.csr");
-                let subj = format!("/CN=Alice {name}/emailAddress=alice@example.com");
-                openssl(dir, &["req", "-new", "-key", &key, "-subj", &subj, "-out", &csr]);
-                let cert = format!("{name}.pem");
-                openssl(
-                    dir,
-                    &[
-                        "x509",
-                        "-req",
-                        "-in",
-                        &csr,
-                        "-CA",
-                        "ca.pem",
-                        "-CAkey",
-                        "ca.key",
-                        "-CAcreateserial",
-                        "-days",
-                        "365",
-                        "-extfile",
-                        "ext.cnf",
-                        "-out",
-                        &cert,
-                    ],
-                );
-                let p8 = format!("{name}.p8");
-                openssl(dir, &["pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER", "-out", &p8]);
-                let cert_pem = std::fs::read(dir.join(&cert)).unwrap();
-                parties.push(Party {
-                    name,
-                    key_pem: std::fs::read(dir.join(&key)).unwrap(),
-                    key: PrivateKey::from_pkcs8_der(&std::fs::read(dir.join(&p8)).unwrap()).unwrap(),
-                    cert_der: pem_to_der(&cert_pem),
-                    cert_pem,
-                    digest,
-                });
-            }
-            Fixture { ca_pem: std::fs::read(dir.join("ca.pem")).unwrap(), parties }
+            let parties = ca
+                .parties
+                .into_iter()
+                .map(|p| Party {
+                    name: p.name,
+                    key: PrivateKey::from_pkcs8_der(&p.pkcs8).unwrap(),
+                    digest: match p.name {
+                        "p384" => DigestAlgorithm::Sha384,
+                        "ed25519" => DigestAlgorithm::Sha512,
+                        _ => DigestAlgorithm::Sha256,
+                    },
+                    key_pem: p.key_pem,
+                    cert_pem: p.cert_pem,
+                    cert_der: p.cert_der,
+                })
+                .collect();
+            Fixture { ca_pem: ca.ca_pem, parties }
         })
     }
 

@@ -356,32 +356,13 @@ mod tests {
     use certdesk_pki::key::PrivateKey;
     use certdesk_test_support::openssl;
 
-    /// A self-signed signer made by OpenSSL in `dir`: (certificate DER, key).
-    fn openssl_signer(dir: &std::path::Path, name: &str) -> (Vec<u8>, PrivateKey) {
-        let mut args = vec!["req", "-x509", "-newkey", if name == "rsa" { "rsa:2048" } else { "ec" }];
-        if name == "p256" {
-            args.extend_from_slice(&["-pkeyopt", "ec_paramgen_curve:P-256"]);
-        }
-        let key = format!("{name}.key");
-        let cert = format!("{name}.der");
-        args.extend_from_slice(&[
-            "-nodes",
-            "-subj",
-            "/CN=signer",
-            "-days",
-            "30",
-            "-keyout",
-            &key,
-            "-outform",
-            "DER",
-            "-out",
-            &cert,
-        ]);
-        openssl(dir, &args);
-        let p8 = format!("{name}.p8");
-        openssl(dir, &["pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER", "-out", &p8]);
-        let signer = PrivateKey::from_pkcs8_der(&std::fs::read(dir.join(&p8)).unwrap()).unwrap();
-        (std::fs::read(dir.join(&cert)).unwrap(), signer)
+    /// The signed_data tests' OpenSSL-made signer with key kind `name`, its files
+    /// (`NAME.pem`, `NAME.key`) written to `dir`.
+    fn party_files(dir: &std::path::Path, name: &str) -> &'static super::super::tests::Party {
+        let party = super::super::tests::fixture().parties.iter().find(|p| p.name == name).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), &party.cert_pem).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), &party.key_pem).unwrap();
+        party
     }
 
     fn options() -> SignOptions {
@@ -400,10 +381,11 @@ mod tests {
     fn signing_in_pieces_is_signing_at_once() {
         let tmp = tempfile::tempdir().unwrap();
         for name in ["rsa", "p256"] {
-            let (cert, signer) = openssl_signer(tmp.path(), name);
+            let party = party_files(tmp.path(), name);
+            let (cert, signer) = (party.cert_der.clone(), &party.key);
             let options = options();
             let content = content();
-            let mut streaming = ContentSigner::new(&cert, &signer, &options).unwrap();
+            let mut streaming = ContentSigner::new(&cert, signer, &options).unwrap();
             for piece in content.chunks(65_521) {
                 streaming.update(piece);
             }
@@ -413,7 +395,7 @@ mod tests {
             assert!(super::super::verify(&streamed, Some(&content[1..]), &[]).is_err());
             if name == "rsa" {
                 // PKCS #1 v1.5 is deterministic: the same bytes as the in-memory code.
-                assert_eq!(streamed, super::super::sign(&content, &cert, &signer, &options).unwrap());
+                assert_eq!(streamed, super::super::sign(&content, &cert, signer, &options).unwrap());
             }
         }
     }
@@ -423,11 +405,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         for name in ["rsa", "p256"] {
-            let (cert, signer) = openssl_signer(dir, name);
+            let party = party_files(dir, name);
+            let (cert, signer) = (party.cert_der.clone(), &party.key);
             let options = options();
             let content = content();
             let mut cms = Vec::new();
-            let mut streaming = EncapsulatingSigner::new(&cert, &signer, &options, &mut cms).unwrap();
+            let mut streaming = EncapsulatingSigner::new(&cert, signer, &options, &mut cms).unwrap();
             for piece in content.chunks(100_003) {
                 streaming.push(piece, &mut cms);
             }
@@ -452,10 +435,11 @@ mod tests {
     #[test]
     fn empty_content_is_signed_too() {
         let tmp = tempfile::tempdir().unwrap();
-        let (cert, signer) = openssl_signer(tmp.path(), "p256");
+        let party = party_files(tmp.path(), "p256");
+        let (cert, signer) = (party.cert_der.clone(), &party.key);
         let options = options();
         let mut cms = Vec::new();
-        let streaming = EncapsulatingSigner::new(&cert, &signer, &options, &mut cms).unwrap();
+        let streaming = EncapsulatingSigner::new(&cert, signer, &options, &mut cms).unwrap();
         streaming.finish(&mut cms).unwrap();
         assert!(super::super::verify(&cms, None, &[]).unwrap().content.is_empty());
     }
@@ -484,12 +468,13 @@ mod tests {
     fn reads_ours_and_openssl_der_and_ber_in_any_pieces() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let (cert, signer) = openssl_signer(dir, "p256");
+        let party = party_files(dir, "p256");
+        let (cert, signer) = (party.cert_der.clone(), &party.key);
         let content: Vec<u8> = content().into_iter().take(300_000).collect();
         std::fs::write(dir.join("content"), &content).unwrap();
-        let mut messages = vec![("ours", encapsulated(&cert, &signer, &content))];
+        let mut messages = vec![("ours", encapsulated(&cert, signer, &content))];
         for (name, stream) in [("openssl DER", false), ("openssl BER", true)] {
-            let mut args = vec!["cms", "-sign", "-nodetach", "-binary", "-in", "content", "-signer", "p256.der"];
+            let mut args = vec!["cms", "-sign", "-nodetach", "-binary", "-in", "content", "-signer", "p256.pem"];
             args.extend_from_slice(&["-inkey", "p256.key", "-outform", "DER", "-out", "o.p7"]);
             if stream {
                 args.push("-stream");
@@ -514,9 +499,10 @@ mod tests {
     #[test]
     fn tampering_truncation_and_trailing_data_fail() {
         let tmp = tempfile::tempdir().unwrap();
-        let (cert, signer) = openssl_signer(tmp.path(), "rsa");
+        let party = party_files(tmp.path(), "rsa");
+        let (cert, signer) = (party.cert_der.clone(), &party.key);
         let content = b"Content-Type: text/plain\r\n\r\nPay 100 EUR to Alice.\r\n".to_vec();
-        let cms = encapsulated(&cert, &signer, &content);
+        let cms = encapsulated(&cert, signer, &content);
         // One changed content byte.
         let mut tampered = cms.clone();
         let at = tampered.windows(3).position(|w| w == b"100").unwrap();
@@ -534,8 +520,9 @@ mod tests {
     #[test]
     fn detached_and_enveloped_messages_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let (cert, signer) = openssl_signer(tmp.path(), "p256");
-        let detached = super::super::sign(b"x", &cert, &signer, &options()).unwrap();
+        let party = party_files(tmp.path(), "p256");
+        let (cert, signer) = (party.cert_der.clone(), &party.key);
+        let detached = super::super::sign(b"x", &cert, signer, &options()).unwrap();
         assert!(matches!(read_in_pieces(&detached, 10), Err(SignedDataError::DetachedContentMissing)));
         // ContentInfo { id-envelopedData, [0] { SEQUENCE {} } }
         let enveloped =
@@ -547,8 +534,9 @@ mod tests {
     fn mutants_never_panic_and_never_pass_where_the_in_memory_code_fails() {
         use certdesk_test_support::mutation::{hostile, mutants, never_panics};
         let tmp = tempfile::tempdir().unwrap();
-        let (cert, signer) = openssl_signer(tmp.path(), "p256");
-        let seed = encapsulated(&cert, &signer, b"Content-Type: text/plain\r\n\r\nhello\r\n");
+        let party = party_files(tmp.path(), "p256");
+        let (cert, signer) = (party.cert_der.clone(), &party.key);
+        let seed = encapsulated(&cert, signer, b"Content-Type: text/plain\r\n\r\nhello\r\n");
         let mut inputs = hostile();
         inputs.extend(mutants(&seed, 400, 7));
         let tried = never_panics("EncapsulatedReader", &inputs, |b| {
