@@ -271,8 +271,80 @@ pub(crate) struct Parsed {
 }
 
 pub(crate) fn parse(der: &[u8]) -> Result<Parsed, PathError> {
-    let cert = Certificate::from_der(der).map_err(|e| PathError::Malformed { reason: e.to_string() })?;
+    let cert = match Certificate::from_der(der) {
+        Ok(cert) => cert,
+        Err(e) => {
+            // Only if the certificate as received does not decode.
+            let clamped = clamp_pre_1970(der).ok_or_else(|| PathError::Malformed { reason: e.to_string() })?;
+            Certificate::from_der(&clamped).map_err(|_| PathError::Malformed { reason: e.to_string() })?
+        }
+    };
     Ok(Parsed { der: der.to_vec(), cert })
+}
+
+/// RFC 5280 4.1.2.5.1: a UTCTime year of 50 to 69 means 1950 to 1969, which der 0.8
+/// cannot represent (its dates start in 1970). For any validation time since 1970 a
+/// validity bound that early is the same as 1970-01-01T00:00:00Z, so the certificate is
+/// decoded with such bounds moved there (same length, same structure). Its signature is
+/// still checked over the bytes as received ([`Parsed::der`]). `None` when the
+/// validity has no such bound or the DER cannot be followed.
+fn clamp_pre_1970(der: &[u8]) -> Option<Vec<u8>> {
+    /// (identifier, offset of the value, value length) of the DER value at `pos`.
+    fn tlv(der: &[u8], pos: usize) -> Option<(u8, usize, usize)> {
+        let tag = *der.get(pos)?;
+        let first = *der.get(pos + 1)?;
+        let (len, header) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 {
+                return None;
+            }
+            let bytes = der.get(pos + 2..pos + 2 + count)?;
+            (bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), 2 + count)
+        };
+        Some((tag, pos + header, len))
+    }
+    let (_, certificate, _) = tlv(der, 0).filter(|(tag, ..)| *tag == 0x30)?;
+    let (_, tbs, _) = tlv(der, certificate).filter(|(tag, ..)| *tag == 0x30)?;
+    let mut pos = tbs;
+    // version [0] (optional), serialNumber, signature, issuer, then validity.
+    let mut skip = |expected: &[u8]| -> Option<()> {
+        let (tag, start, len) = tlv(der, pos)?;
+        if !expected.contains(&tag) {
+            return None;
+        }
+        pos = start + len;
+        Some(())
+    };
+    if der.get(tbs) == Some(&0xa0) {
+        skip(&[0xa0])?;
+    }
+    skip(&[0x02])?;
+    skip(&[0x30])?;
+    skip(&[0x30])?;
+    let (_, validity, _) = tlv(der, pos).filter(|(tag, ..)| *tag == 0x30)?;
+    let mut out = der.to_vec();
+    let mut changed = false;
+    let mut at = validity;
+    for _ in 0..2 {
+        let (tag, start, len) = tlv(der, at)?;
+        let value = der.get(start..start + len)?;
+        let early = match (tag, value) {
+            // UTCTime YYMMDDHHMMSSZ with YY 50..69.
+            (0x17, [y1, y2, ..]) if len == 13 => matches!((y1, y2), (b'5' | b'6', b'0'..=b'9')),
+            // GeneralizedTime YYYYMMDDHHMMSSZ before 1970.
+            (0x18, [a, b, c, _, ..]) if len == 15 => *a < b'1' || (*a == b'1' && (*b < b'9' || *c < b'7')),
+            _ => false,
+        };
+        if early {
+            let replacement: &[u8] = if tag == 0x17 { b"700101000000Z" } else { b"19700101000000Z" };
+            out.get_mut(start..start + len)?.copy_from_slice(replacement);
+            changed = true;
+        }
+        at = start + len;
+    }
+    changed.then_some(out)
 }
 
 pub(crate) fn subject_of(cert: &Certificate) -> String {

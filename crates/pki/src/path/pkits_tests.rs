@@ -271,7 +271,6 @@ const CASES: &str = "
 const KNOWN_FAILURES: &[(&str, &str)] = &[
     ("4.1.4", "DSA signatures are not supported (aws-lc-rs verifies no DSA): fails closed"),
     ("4.1.5", "DSA signatures and DSA parameter inheritance are not supported: fails closed"),
-    ("4.2.3", "notBefore in 1950: der 0.8 represents no date before 1970, the certificate does not parse"),
 ];
 
 fn dir() -> PathBuf {
@@ -455,4 +454,25 @@ fn mutated_crls_never_panic() {
         });
     }
     eprintln!("CRLs: {tried} mutated inputs");
+}
+
+/// A 1950 notBefore (PKITS 4.2.3) decodes with its bound moved to 1970; a certificate
+/// that decodes as it is, or DER that cannot be followed, is left alone.
+#[test]
+fn validity_before_1970_is_moved_to_1970_only_when_needed() {
+    let certs = dir().join("certs");
+    let early = std::fs::read(certs.join("Validpre2000UTCnotBeforeDateTest3EE.crt")).unwrap();
+    assert!(Certificate::from_der(&early).is_err(), "der 0.8 learnt dates before 1970: drop the clamp");
+    let clamped = clamp_pre_1970(&early).unwrap();
+    assert_eq!(clamped.len(), early.len());
+    assert_eq!(early.iter().zip(&clamped).filter(|(a, b)| a != b).count(), 4, "only digits of the one early time");
+    let cert = Certificate::from_der(&clamped).unwrap();
+    let not_before = cert.tbs_certificate().validity().not_before.to_unix_duration();
+    assert_eq!(not_before.as_secs(), 0);
+    // What we verify is still what was received.
+    assert_eq!(parse(&early).unwrap().der, early);
+    let normal = std::fs::read(certs.join("Invalidpre2000UTCEEnotAfterDateTest7EE.crt")).unwrap();
+    assert!(clamp_pre_1970(&normal).is_none());
+    assert!(clamp_pre_1970(&early[..40]).is_none());
+    assert!(clamp_pre_1970(b"\x30\x80garbage").is_none());
 }
