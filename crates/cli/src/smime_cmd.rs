@@ -396,7 +396,8 @@ fn write_opaque_streaming(
 /// made.
 fn sign_streaming(args: &SignArgs, cert: &[u8], key: &PrivateKey, options: &SignOptions) -> Result<(), Failure> {
     let mut signer = signed_data::stream::ContentSigner::new(cert, key, options).map_err(sign_failed)?;
-    let boundary = mime::stream::random_boundary().map_err(|e| usage(e.to_string()))?;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let boundary = mime::stream::random_boundary(&rng).map_err(|e| usage(e.to_string()))?;
     let mut writer = mime::stream::MultipartSignedWriter::new(micalg(key.kind()), boundary);
     let mut input = open_input(args.input.as_deref())?;
     let mut sink = Sink::new(args.out.as_deref())?;
@@ -753,7 +754,8 @@ fn encrypt(args: EncryptArgs) -> Result<(), Failure> {
     // AES-GCM (AuthEnvelopedData) is built in memory.
     let input = read_input(args.input.as_deref())?;
     let (outer, inner) = mime::split_for_signing(&input).map_err(|e| usage(e.to_string()))?;
-    let cms = envelope::encrypt(&inner, &recipients, &options).map_err(|e| usage(e.to_string()))?;
+    let cms = envelope::encrypt(&inner, &recipients, &options, &aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|e| usage(e.to_string()))?;
     let smime_type = if matches!(args.cipher, Cipher::Aes256Gcm) { "authEnveloped-data" } else { "enveloped-data" };
     write_output(args.out.as_deref(), &mime::build_opaque(&outer, &cms, smime_type))
 }
@@ -768,7 +770,8 @@ fn encrypt_streaming(
 ) -> Result<(), Failure> {
     let mut cms = Vec::with_capacity(CHUNK + CHUNK / 8);
     let encryptor =
-        envelope::stream::StreamEncryptor::new(recipients, options, &mut cms).map_err(|e| usage(e.to_string()))?;
+        envelope::stream::StreamEncryptor::new(recipients, options, &aws_lc_rs::rand::SystemRandom::new(), &mut cms)
+            .map_err(|e| usage(e.to_string()))?;
     write_opaque_streaming(args.input.as_deref(), args.out.as_deref(), "enveloped-data", cms, encryptor)
 }
 

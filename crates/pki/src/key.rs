@@ -527,7 +527,8 @@ impl Signer for PrivateKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let failed = KeyError::Crypto { operation: "sign" };
         // aws-lc draws signing randomness from its own DRBG; the argument is for API
-        // compatibility only.
+        // compatibility only, so no caller's generator could be used here.
+        #[allow(clippy::disallowed_methods)]
         let rng = SystemRandom::new();
         match &self.inner {
             KeyPairInner::Rsa(pair) => {
@@ -550,7 +551,7 @@ pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

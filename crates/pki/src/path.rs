@@ -654,6 +654,7 @@ fn process(chain: &[Parsed], now: OffsetDateTime, options: &ValidationOptions) -
 
 #[cfg(test)]
 #[allow(
+    clippy::disallowed_methods,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -454,7 +454,7 @@ fn pbkdf2_by_hand(algorithm: hmac::Algorithm, rounds: NonZeroU32, salt: &[u8], p
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;

@@ -848,7 +848,7 @@ fn random_bytes<const N: usize>(rng: &dyn SecureRandom) -> Result<[u8; N], Error
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use aws_lc_rs::rand::SystemRandom;

@@ -419,7 +419,7 @@ impl Walker {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

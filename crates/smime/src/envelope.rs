@@ -470,9 +470,9 @@ impl ContentAlgorithm {
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N], EnvelopeError> {
+fn random<const N: usize>(rng: &dyn rand::SecureRandom) -> Result<[u8; N], EnvelopeError> {
     let mut out = [0u8; N];
-    rand::fill(&mut out).map_err(|_| EnvelopeError::Crypto { operation: "generate random bytes" })?;
+    rng.fill(&mut out).map_err(|_| EnvelopeError::Crypto { operation: "generate random bytes" })?;
     Ok(out)
 }
 
@@ -638,10 +638,14 @@ fn recipient_infos(
 /// issuerAndSerialNumber. Ed25519 certificates fail with
 /// [`EnvelopeError::RecipientCannotEncrypt`]. Key usage and validity of the
 /// certificates are the caller's to check.
+///
+/// `rng` gives the content-encryption key and the IV or nonce. The ephemeral ECDH keys
+/// and the RSA padding come from aws-lc's own generator: the aws-lc-rs API takes none.
 pub fn encrypt(
     content: &[u8],
     recipient_certs: &[Vec<u8>],
     options: &EncryptOptions,
+    rng: &dyn rand::SecureRandom,
 ) -> Result<Vec<u8>, EnvelopeError> {
     if recipient_certs.is_empty() {
         return Err(EnvelopeError::NoRecipients);
@@ -649,7 +653,7 @@ pub fn encrypt(
     if content.len() > MAX_MESSAGE_LEN {
         return Err(EnvelopeError::TooLarge { len: content.len(), max: MAX_MESSAGE_LEN });
     }
-    let key_material: [u8; 32] = random()?;
+    let key_material: [u8; 32] = random(rng)?;
     let cek = match options.cipher {
         ContentCipher::Aes128Cbc => key_material.get(..16).unwrap_or(&key_material),
         ContentCipher::Aes256Cbc | ContentCipher::Aes256Gcm => &key_material[..],
@@ -665,7 +669,7 @@ pub fn encrypt(
                 (&cipher::AES_256, oid::AES256_CBC)
             };
             let failed = |_| EnvelopeError::Crypto { operation: "AES-CBC encryption" };
-            let iv: [u8; 16] = random()?;
+            let iv: [u8; 16] = random(rng)?;
             let key = cipher::PaddedBlockEncryptingKey::cbc_pkcs7(
                 cipher::UnboundCipherKey::new(algorithm, cek).map_err(failed)?,
             )
@@ -694,7 +698,7 @@ pub fn encrypt(
         }
         ContentCipher::Aes256Gcm => {
             let failed = |_| EnvelopeError::Crypto { operation: "AES-GCM encryption" };
-            let nonce: [u8; 12] = random()?;
+            let nonce: [u8; 12] = random(rng)?;
             let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, cek).map_err(failed)?);
             let mut buf = content.to_vec();
             let tag = key
@@ -1068,7 +1072,7 @@ pub fn decrypt(content_info: &[u8], keys: &[RecipientKey]) -> Result<Vec<u8>, En
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use certdesk_test_support::{openssl, openssl_test_ca, pem_to_der};
@@ -1135,8 +1139,13 @@ mod tests {
             let p = party(name);
             for cipher in CIPHERS {
                 for oaep in [false, true] {
-                    let msg =
-                        encrypt(DATA, std::slice::from_ref(&p.cert_der), &EncryptOptions { cipher, oaep }).unwrap();
+                    let msg = encrypt(
+                        DATA,
+                        std::slice::from_ref(&p.cert_der),
+                        &EncryptOptions { cipher, oaep },
+                        &rand::SystemRandom::new(),
+                    )
+                    .unwrap();
                     assert_eq!(decrypt(&msg, &[p.key()]).unwrap(), DATA, "{name} {cipher:?} oaep={oaep}");
                     let ids = recipients(&msg).unwrap();
                     assert_eq!(ids.len(), 1);
@@ -1152,21 +1161,24 @@ mod tests {
     fn several_recipients() {
         let certs: Vec<Vec<u8>> = ["rsa", "p256", "p384"].iter().map(|n| party(n).cert_der.clone()).collect();
         for cipher in CIPHERS {
-            let msg = encrypt(DATA, &certs, &EncryptOptions { cipher, oaep: false }).unwrap();
+            let msg =
+                encrypt(DATA, &certs, &EncryptOptions { cipher, oaep: false }, &rand::SystemRandom::new()).unwrap();
             assert_eq!(recipients(&msg).unwrap().len(), 3);
             for name in ["rsa", "p256", "p384"] {
                 assert_eq!(decrypt(&msg, &[party(name).key()]).unwrap(), DATA, "{name} {cipher:?}");
             }
         }
         // Empty content works too.
-        let msg = encrypt(b"", &certs, &EncryptOptions::default()).unwrap();
+        let msg = encrypt(b"", &certs, &EncryptOptions::default(), &rand::SystemRandom::new()).unwrap();
         assert_eq!(decrypt(&msg, &[party("p384").key()]).unwrap(), b"");
     }
 
     #[test]
     fn refuses_what_cannot_encrypt() {
         let ed = party("ed25519");
-        let err = encrypt(DATA, std::slice::from_ref(&ed.cert_der), &EncryptOptions::default()).unwrap_err();
+        let err =
+            encrypt(DATA, std::slice::from_ref(&ed.cert_der), &EncryptOptions::default(), &rand::SystemRandom::new())
+                .unwrap_err();
         assert!(matches!(err, EnvelopeError::RecipientCannotEncrypt { ref key, .. } if key == "Ed25519"), "{err}");
         assert!(err.to_string().contains("Bob ed25519"), "{err}");
         assert!(matches!(
@@ -1177,16 +1189,21 @@ mod tests {
             RecipientKey::new(&party("rsa").pkcs8, &party("p256").cert_der),
             Err(EnvelopeError::KeyCertificateMismatch)
         ));
-        assert!(matches!(encrypt(DATA, &[], &EncryptOptions::default()), Err(EnvelopeError::NoRecipients)));
         assert!(matches!(
-            encrypt(DATA, &[b"junk".to_vec()], &EncryptOptions::default()),
+            encrypt(DATA, &[], &EncryptOptions::default(), &rand::SystemRandom::new()),
+            Err(EnvelopeError::NoRecipients)
+        ));
+        assert!(matches!(
+            encrypt(DATA, &[b"junk".to_vec()], &EncryptOptions::default(), &rand::SystemRandom::new()),
             Err(EnvelopeError::InvalidCertificate { index: 0, .. })
         ));
     }
 
     #[test]
     fn wrong_key_is_no_matching_recipient() {
-        let msg = encrypt(DATA, &[party("rsa").cert_der.clone()], &EncryptOptions::default()).unwrap();
+        let msg =
+            encrypt(DATA, &[party("rsa").cert_der.clone()], &EncryptOptions::default(), &rand::SystemRandom::new())
+                .unwrap();
         let err = decrypt(&msg, &[party("p256").key(), party("p384").key()]).unwrap_err();
         let EnvelopeError::NoMatchingRecipient { recipients } = &err else { panic!("{err:?}") };
         assert_eq!(recipients.len(), 1);
@@ -1203,7 +1220,13 @@ mod tests {
         let rsa = party("rsa");
         for cipher in CIPHERS {
             for oaep in [false, true] {
-                let msg = encrypt(DATA, std::slice::from_ref(&rsa.cert_der), &EncryptOptions { cipher, oaep }).unwrap();
+                let msg = encrypt(
+                    DATA,
+                    std::slice::from_ref(&rsa.cert_der),
+                    &EncryptOptions { cipher, oaep },
+                    &rand::SystemRandom::new(),
+                )
+                .unwrap();
                 // Flip a bit of the RSA-encrypted key (it is 384 bytes, right after its length).
                 let enc_key_at = find(&msg, &[0x04, 0x82, 0x01, 0x80]) + 4;
                 let mut bad = msg.clone();
@@ -1232,7 +1255,9 @@ mod tests {
         }
         // EC: a flipped bit in the wrapped key fails the RFC 3394 integrity check.
         let p256 = party("p256");
-        let msg = encrypt(DATA, std::slice::from_ref(&p256.cert_der), &EncryptOptions::default()).unwrap();
+        let msg =
+            encrypt(DATA, std::slice::from_ref(&p256.cert_der), &EncryptOptions::default(), &rand::SystemRandom::new())
+                .unwrap();
         let wrapped_at = find(&msg, &[0x04, 0x28]) + 2;
         let mut bad = msg.clone();
         bad[wrapped_at + 3] ^= 0x80;
@@ -1243,7 +1268,9 @@ mod tests {
     fn garbage_and_truncation_are_malformed() {
         assert!(matches!(decrypt(b"", &[]), Err(EnvelopeError::Malformed { .. })));
         assert!(matches!(decrypt(b"hello world", &[]), Err(EnvelopeError::Malformed { .. })));
-        let msg = encrypt(DATA, &[party("p256").cert_der.clone()], &EncryptOptions::default()).unwrap();
+        let msg =
+            encrypt(DATA, &[party("p256").cert_der.clone()], &EncryptOptions::default(), &rand::SystemRandom::new())
+                .unwrap();
         let key = party("p256").key();
         for len in 0..msg.len() {
             assert!(decrypt(&msg[..len], std::slice::from_ref(&key)).is_err(), "truncated at {len}");
@@ -1323,8 +1350,13 @@ mod tests {
             std::fs::write(dir.join("recip.key"), &p.key_pem).unwrap();
             for cipher in CIPHERS {
                 for oaep in [false, true] {
-                    let msg =
-                        encrypt(DATA, std::slice::from_ref(&p.cert_der), &EncryptOptions { cipher, oaep }).unwrap();
+                    let msg = encrypt(
+                        DATA,
+                        std::slice::from_ref(&p.cert_der),
+                        &EncryptOptions { cipher, oaep },
+                        &rand::SystemRandom::new(),
+                    )
+                    .unwrap();
                     std::fs::write(dir.join("msg.der"), &msg).unwrap();
                     std::fs::remove_file(dir.join("out.txt")).ok();
                     openssl(
@@ -1351,7 +1383,7 @@ mod tests {
         }
         // Several recipients in one message.
         let certs: Vec<Vec<u8>> = ["rsa", "p256", "p384"].iter().map(|n| party(n).cert_der.clone()).collect();
-        let msg = encrypt(DATA, &certs, &EncryptOptions::default()).unwrap();
+        let msg = encrypt(DATA, &certs, &EncryptOptions::default(), &rand::SystemRandom::new()).unwrap();
         std::fs::write(dir.join("msg.der"), &msg).unwrap();
         for name in ["rsa", "p256", "p384"] {
             let p = party(name);
@@ -1426,7 +1458,10 @@ mod tests {
         .collect();
         let both = [party("rsa").cert_der.clone(), party("p256").cert_der.clone()];
         for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
-            seeds.push((encrypt(DATA, &both, &EncryptOptions { cipher, oaep: false }).unwrap(), party("p256").key()));
+            seeds.push((
+                encrypt(DATA, &both, &EncryptOptions { cipher, oaep: false }, &rand::SystemRandom::new()).unwrap(),
+                party("p256").key(),
+            ));
         }
         let mut tried = never_panics("EnvelopedData recipients", &hostile(), recipients);
         tried += never_panics("EnvelopedData", &hostile(), |b| decrypt(b, &[bob()]));

@@ -299,7 +299,7 @@ impl NameConstraintsState {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::str::FromStr;

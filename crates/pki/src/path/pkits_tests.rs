@@ -7,7 +7,7 @@
 //! not to be revoked, and (for a specific user-initial-policy-set) the user-constrained
 //! policy set is not empty.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

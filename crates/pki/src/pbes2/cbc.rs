@@ -142,7 +142,7 @@ fn strip_pkcs7(data: &mut Zeroizing<Vec<u8>>, block_len: usize) -> Result<(), Cb
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -175,7 +175,7 @@ fn unwrap_aes192(kek: &[u8], wrapped: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

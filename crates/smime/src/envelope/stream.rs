@@ -76,6 +76,7 @@ impl StreamEncryptor {
     pub fn new(
         recipient_certs: &[Vec<u8>],
         options: &EncryptOptions,
+        rng: &dyn aws_lc_rs::rand::SecureRandom,
         out: &mut Vec<u8>,
     ) -> Result<Self, EnvelopeError> {
         if recipient_certs.is_empty() {
@@ -86,11 +87,11 @@ impl StreamEncryptor {
             ContentCipher::Aes256Cbc => (&cipher::AES_256, oid::AES256_CBC, 32),
             ContentCipher::Aes256Gcm => return Err(unsupported("streamed content-encryption", &oid::AES256_GCM)),
         };
-        let key_material: [u8; 32] = random()?;
+        let key_material: [u8; 32] = random(rng)?;
         let cek = key_material.get(..key_len).unwrap_or(&key_material);
         let (recip_infos, any_kari) = recipient_infos(recipient_certs, cek, options)?;
         let failed = |_| EnvelopeError::Crypto { operation: "AES-CBC encryption" };
-        let iv: [u8; 16] = random()?;
+        let iv: [u8; 16] = random(rng)?;
         let key = cipher::StreamingEncryptingKey::less_safe_cbc_pkcs7(
             cipher::UnboundCipherKey::new(algorithm, cek).map_err(failed)?,
             cipher::EncryptionContext::Iv128(aws_lc_rs::iv::FixedLength::from(iv)),
@@ -475,9 +476,10 @@ impl ContentDecryptor<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use aws_lc_rs::rand::SystemRandom;
     use certdesk_test_support::openssl;
 
     struct Keys {
@@ -552,8 +554,13 @@ mod tests {
 
     fn encrypt_in_pieces(plain: &[u8], cert: &[u8], cipher: ContentCipher, piece: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut encryptor =
-            StreamEncryptor::new(&[cert.to_vec()], &EncryptOptions { cipher, oaep: false }, &mut out).unwrap();
+        let mut encryptor = StreamEncryptor::new(
+            &[cert.to_vec()],
+            &EncryptOptions { cipher, oaep: false },
+            &SystemRandom::new(),
+            &mut out,
+        )
+        .unwrap();
         for chunk in plain.chunks(piece.max(1)) {
             encryptor.push(chunk, &mut out).unwrap();
         }
@@ -593,6 +600,7 @@ mod tests {
                     plain,
                     std::slice::from_ref(&k.cert_der),
                     &EncryptOptions { cipher, oaep: false },
+                    &SystemRandom::new(),
                 )
                 .unwrap();
                 for input in [&cms, &der] {
@@ -645,6 +653,7 @@ mod tests {
             &plain,
             std::slice::from_ref(&k.cert_der),
             &EncryptOptions { cipher: ContentCipher::Aes256Gcm, oaep: false },
+            &SystemRandom::new(),
         )
         .unwrap();
         assert_eq!(decrypt_in_pieces(&gcm, std::slice::from_ref(&k.key), 100).unwrap(), plain);
@@ -653,6 +662,7 @@ mod tests {
             StreamEncryptor::new(
                 std::slice::from_ref(&k.cert_der),
                 &EncryptOptions { cipher: ContentCipher::Aes256Gcm, oaep: false },
+                &SystemRandom::new(),
                 &mut out
             ),
             Err(EnvelopeError::UnsupportedAlgorithm { .. })
@@ -662,6 +672,7 @@ mod tests {
             &plain,
             &[k.cert_der.clone(), k.cert_der.clone()],
             &EncryptOptions { cipher: ContentCipher::Aes256Cbc, oaep: false },
+            &SystemRandom::new(),
         )
         .unwrap();
         let mut reader = EnvelopeReader::new();

@@ -232,12 +232,10 @@ impl EntitySplitter {
 ///
 /// It carries 128 random bits, so the chance that a line of the content starts with it
 /// (RFC 2046 5.1.1: only such a line could be taken for a delimiter) is about 2^-128 per
-/// line: it is not checked against the content, which is not at hand yet. (The
-/// in-memory [`super::boundary_for`] checks, with 96 bits.)
-pub fn random_boundary() -> Result<String, MimeError> {
+/// line: it is not checked against the content, which is not at hand yet.
+pub fn random_boundary(rng: &dyn aws_lc_rs::rand::SecureRandom) -> Result<String, MimeError> {
     let mut random = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut random)
-        .map_err(|_| MimeError::BadHeaders { reason: "no random bytes for a boundary" })?;
+    rng.fill(&mut random).map_err(|_| MimeError::BadHeaders { reason: "no random bytes for a boundary" })?;
     Ok(format!("----certdesk-{}", hex::encode(random)))
 }
 
@@ -691,7 +689,7 @@ impl SignedSplitter {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::super::{base64_lines, build_opaque, build_signed, canonicalize, parse, split_for_signing, SmimeBody};
     use super::*;
@@ -848,8 +846,9 @@ mod tests {
 
     #[test]
     fn random_boundaries_differ() {
-        let a = random_boundary().unwrap();
-        assert_ne!(a, random_boundary().unwrap());
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let a = random_boundary(&rng).unwrap();
+        assert_ne!(a, random_boundary(&rng).unwrap());
         assert_eq!(a.len(), "----certdesk-".len() + 32);
     }
 
