@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use certdesk_pki::ocsp::{self, CertIdHash, CertStatus, IssuerHashes};
 use certdesk_pki::path::{check_crls, PathError, RevocationStatus, ValidatedPath};
+use certdesk_ra::http_client::{parse_response, request_bytes, HttpUrl, Request};
 use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -217,44 +218,6 @@ pub fn crl_urls(cert: &Certificate) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// An `http(s)://host[:port]/path` URL taken apart.
-struct HttpUrl {
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-fn parse_url(url: &str) -> Result<HttpUrl, String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else {
-        return Err("only http:// and https:// URLs are supported".into());
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') || path.chars().any(|c| c.is_ascii_control() || c == ' ') {
-        return Err("the URL is not a plain http://host/path URL".into());
-    }
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-            (host.to_string(), port.parse::<u16>().map_err(|_| "the URL's port is not a number".to_string())?)
-        }
-        _ => (authority.to_string(), default_port),
-    };
-    Ok(HttpUrl {
-        tls,
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
-        port,
-        path: path.to_string(),
-    })
-}
-
 /// A connection, plain or TLS (rustls with the aws-lc-rs provider).
 enum Conn {
     Plain(TcpStream),
@@ -286,36 +249,7 @@ impl Write for Conn {
     }
 }
 
-/// TLS settings: the system's trust store plus, optionally, extra CA certificates (PEM)
-/// for a portal under a private CA.
-pub fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(pem) = extra_roots_pem {
-        let text = std::str::from_utf8(pem).map_err(|_| "the CA file is not PEM text".to_string())?;
-        let mut added = 0;
-        for block in text.split_inclusive("-----END CERTIFICATE-----") {
-            if let Ok(("CERTIFICATE", der)) = der::pem::decode_vec(block.trim().as_bytes()) {
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(der))
-                    .map_err(|e| format!("bad CA certificate: {e}"))?;
-                added += 1;
-            }
-        }
-        if added == 0 {
-            return Err("the CA file holds no PEM certificate".into());
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
-}
+pub use certdesk_ra::http_client::tls_config;
 
 /// One HTTP request/response exchange.
 pub struct Exchange<'a> {
@@ -337,7 +271,11 @@ pub struct Exchange<'a> {
 
 /// Runs one HTTP/1.0 exchange; returns the status and the body.
 pub fn exchange(request: &Exchange<'_>) -> Result<(u16, Vec<u8>), String> {
-    let parsed = parse_url(request.url)?;
+    let parsed = HttpUrl::parse(request.url)?;
+    let bytes = request_bytes(
+        &parsed,
+        &Request { method: request.method, url: request.url, headers: request.headers, body: request.body },
+    )?;
     let deadline = Instant::now() + request.timeout;
     let addrs = (parsed.host.as_str(), parsed.port)
         .to_socket_addrs()
@@ -377,32 +315,9 @@ pub fn exchange(request: &Exchange<'_>) -> Result<(u16, Vec<u8>), String> {
     } else {
         Conn::Plain(stream)
     };
-    let default_port = if parsed.tls { 443 } else { 80 };
-    let host_header =
-        if parsed.port == default_port { parsed.host.clone() } else { format!("{}:{}", parsed.host, parsed.port) };
-    let mut head =
-        format!("{} {} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: certdesk\r\n", request.method, parsed.path);
-    for (name, value) in request.headers {
-        if name.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
-            return Err("a header contains a line break".into());
-        }
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let mut bytes = match request.body {
-        Some((content_type, body)) => {
-            head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()));
-            let mut bytes = head.into_bytes();
-            bytes.extend_from_slice(body);
-            bytes
-        }
-        None => {
-            head.push_str("\r\n");
-            head.into_bytes()
-        }
-    };
     conn.write_all(&bytes).map_err(|e| format!("sending failed: {e}"))?;
-    bytes.clear();
-    let mut raw = bytes;
+    drop(bytes);
+    let mut raw = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let left = remaining()?;
@@ -428,24 +343,7 @@ pub fn exchange(request: &Exchange<'_>) -> Result<(u16, Vec<u8>), String> {
             Err(e) => return Err(format!("receiving failed: {e}")),
         }
     }
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("the answer is not an HTTP response")?;
-    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default()).to_string();
-    let body = raw.get(split + 4..).unwrap_or_default();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or("no HTTP status")?;
-    let declared = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok()).flatten()
-    });
-    if let Some(len) = declared {
-        if body.len() < len {
-            return Err("the answer was cut short".into());
-        }
-        return Ok((status, body.get(..len).unwrap_or_default().to_vec()));
-    }
-    if body.len() > request.max {
-        return Err(format!("the answer is larger than {} bytes", request.max));
-    }
-    Ok((status, body.to_vec()))
+    parse_response(&raw, request.max)
 }
 
 /// One plain-HTTP request (GET, or POST with `body`) for revocation data; returns the
@@ -469,17 +367,17 @@ mod tests {
 
     #[test]
     fn urls_are_taken_apart_or_refused() {
-        let u = parse_url("http://pki.example.org/ocsp").unwrap();
+        let u = HttpUrl::parse("http://pki.example.org/ocsp").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("pki.example.org", 80, "/ocsp"));
-        let u = parse_url("http://127.0.0.1:8080").unwrap();
+        let u = HttpUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/"));
-        let u = parse_url("http://[::1]:81/crl/issuing.crl").unwrap();
+        let u = HttpUrl::parse("http://[::1]:81/crl/issuing.crl").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 81));
-        assert!(parse_url("https://x/").unwrap().tls);
-        assert_eq!(parse_url("https://x/").unwrap().port, 443);
+        assert!(HttpUrl::parse("https://x/").unwrap().tls);
+        assert_eq!(HttpUrl::parse("https://x/").unwrap().port, 443);
         assert!(http("https://x/", None, Duration::from_secs(1), 10).unwrap_err().contains("only http://"));
         for bad in ["ldap://x/", "http://", "http://user@x/", "http://x:port/", "http://x/a b"] {
-            assert!(parse_url(bad).is_err(), "{bad}");
+            assert!(HttpUrl::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod datadir;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod issuer;
 pub mod mail;
 pub mod oidc;

@@ -28,6 +28,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
+use crate::http_client::{parse_response, request_bytes, tls_config, HttpUrl, Request};
+
 /// A pending login is valid 10 minutes.
 pub const PENDING_MINUTES: i64 = 10;
 /// Clock skew tolerated on `exp`, `iat` and `nbf`, in seconds.
@@ -400,21 +402,12 @@ impl OidcClient {
     /// Builds the client (no network yet). `redirect_uri` is the portal's callback URL.
     pub fn new(section: OidcSection, client_secret: Zeroizing<String>, redirect_uri: String) -> Result<Self, String> {
         section.check()?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = tls_config(None)?;
         Ok(Self {
             section,
             client_secret,
             redirect_uri,
-            tls: Arc::new(tls),
+            tls,
             provider: tokio::sync::Mutex::new(None),
             keys: tokio::sync::Mutex::new(None),
         })
@@ -687,56 +680,6 @@ fn split_token(token: &str) -> Result<SplitToken, OidcError> {
 // ---------------------------------------------------------------------------------------
 // A minimal HTTP/1.0 client (one request per connection) over tokio and rustls.
 
-struct HttpUrl {
-    tls: bool,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl HttpUrl {
-    fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
-        } else {
-            return Err(format!("{url:?} is not an http(s):// URL"));
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, "/"),
-        };
-        let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
-        if authority.is_empty()
-            || authority.contains('@')
-            || path.contains('#')
-            || path.chars().any(|c| c.is_ascii_control() || c == ' ')
-        {
-            return Err(format!("{url:?} is not a plain URL"));
-        }
-        let default_port = if tls { 443 } else { 80 };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, port.parse::<u16>().map_err(|_| format!("{url:?} has a bad port"))?)
-            }
-            _ => (authority, default_port),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
-        }
-        Ok(Self { tls, host, port, path })
-    }
-}
-
-struct Request<'a> {
-    method: &'a str,
-    url: &'a str,
-    headers: &'a [(&'a str, &'a str)],
-    body: Option<(&'a str, &'a [u8])>,
-}
-
 async fn fetch(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result<(u16, Vec<u8>), OidcError> {
     let unreachable = |reason: String| OidcError::Unreachable { reason };
     allowed_url(request.url).map_err(unreachable)?;
@@ -748,34 +691,10 @@ async fn fetch(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result
 
 async fn exchange(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result<(u16, Vec<u8>), String> {
     let url = HttpUrl::parse(request.url)?;
+    let bytes = request_bytes(&url, request)?;
     let stream = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
         .await
         .map_err(|e| format!("cannot connect to {}: {e}", url.host))?;
-    let default_port = if url.tls { 443 } else { 80 };
-    let host = if url.host.contains(':') { format!("[{}]", url.host) } else { url.host.clone() };
-    let host_header = if url.port == default_port { host } else { format!("{host}:{}", url.port) };
-    let mut head = Zeroizing::new(format!(
-        "{} {} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: certdesk\r\nConnection: close\r\n",
-        request.method, url.path
-    ));
-    for (name, value) in request.headers {
-        if name.contains(['\r', '\n', ':']) || value.contains(['\r', '\n']) {
-            return Err("a header contains a line break".into());
-        }
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    match request.body {
-        Some((content_type, body)) => {
-            head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()));
-            bytes.extend_from_slice(head.as_bytes());
-            bytes.extend_from_slice(body);
-        }
-        None => {
-            head.push_str("\r\n");
-            bytes.extend_from_slice(head.as_bytes());
-        }
-    }
     let raw = if url.tls {
         let name = rustls::pki_types::ServerName::try_from(url.host.clone())
             .map_err(|_| format!("{} is not a valid server name", url.host))?;
@@ -787,7 +706,7 @@ async fn exchange(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Res
     } else {
         round_trip(stream, &bytes).await?
     };
-    parse_response(&raw)
+    parse_response(&raw, MAX_ANSWER)
 }
 
 async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> Result<Vec<u8>, String> {
@@ -810,31 +729,6 @@ async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &
         }
     }
     Ok(raw)
-}
-
-fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("the answer is not an HTTP response")?;
-    let head = String::from_utf8_lossy(raw.get(..split).unwrap_or_default()).to_string();
-    let body = raw.get(split + 4..).unwrap_or_default();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or("no HTTP status")?;
-    let header = |wanted: &str| {
-        head.lines().skip(1).find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.trim().eq_ignore_ascii_case(wanted).then(|| value.trim().to_string())
-        })
-    };
-    if header("transfer-encoding").is_some() {
-        return Err("the answer uses a transfer encoding".into());
-    }
-    let body = match header("content-length").map(|v| v.parse::<usize>()) {
-        Some(Ok(len)) => body.get(..len).ok_or("the answer was cut short")?,
-        Some(Err(_)) => return Err("the answer has a bad Content-Length".into()),
-        None => body,
-    };
-    if body.len() > MAX_ANSWER {
-        return Err(format!("the answer is larger than {MAX_ANSWER} bytes"));
-    }
-    Ok((status, body.to_vec()))
 }
 
 #[cfg(test)]
@@ -887,19 +781,6 @@ mod tests {
         assert!(sig.is_empty());
         let crit = format!("{}.{}.", part(r#"{"alg":"ES256","crit":["x"]}"#), part("{}"));
         assert!(split_token(&crit).is_err());
-    }
-
-    #[test]
-    fn responses_are_parsed_strictly() {
-        assert_eq!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi").unwrap(), (200, b"hi".to_vec()));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhi").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi").is_err());
-        assert!(parse_response(b"garbage").is_err());
-        let url = HttpUrl::parse("https://idp.example.org:8443/t?x=1").unwrap();
-        assert_eq!(
-            (url.tls, url.host.as_str(), url.port, url.path.as_str()),
-            (true, "idp.example.org", 8443, "/t?x=1")
-        );
     }
 
     #[test]
