@@ -1127,6 +1127,11 @@ mod tests {
         })
     }
 
+    /// [`encrypt`] of `DATA` to `certs`, with the system's generator.
+    fn sealed(certs: &[Vec<u8>], options: EncryptOptions) -> Vec<u8> {
+        encrypt(DATA, certs, &options, &rand::SystemRandom::new()).unwrap()
+    }
+
     fn party(name: &str) -> &'static Party {
         parties().iter().find(|p| p.name == name).unwrap()
     }
@@ -1139,13 +1144,7 @@ mod tests {
             let p = party(name);
             for cipher in CIPHERS {
                 for oaep in [false, true] {
-                    let msg = encrypt(
-                        DATA,
-                        std::slice::from_ref(&p.cert_der),
-                        &EncryptOptions { cipher, oaep },
-                        &rand::SystemRandom::new(),
-                    )
-                    .unwrap();
+                    let msg = sealed(std::slice::from_ref(&p.cert_der), EncryptOptions { cipher, oaep });
                     assert_eq!(decrypt(&msg, &[p.key()]).unwrap(), DATA, "{name} {cipher:?} oaep={oaep}");
                     let ids = recipients(&msg).unwrap();
                     assert_eq!(ids.len(), 1);
@@ -1161,8 +1160,7 @@ mod tests {
     fn several_recipients() {
         let certs: Vec<Vec<u8>> = ["rsa", "p256", "p384"].iter().map(|n| party(n).cert_der.clone()).collect();
         for cipher in CIPHERS {
-            let msg =
-                encrypt(DATA, &certs, &EncryptOptions { cipher, oaep: false }, &rand::SystemRandom::new()).unwrap();
+            let msg = sealed(&certs, EncryptOptions { cipher, oaep: false });
             assert_eq!(recipients(&msg).unwrap().len(), 3);
             for name in ["rsa", "p256", "p384"] {
                 assert_eq!(decrypt(&msg, &[party(name).key()]).unwrap(), DATA, "{name} {cipher:?}");
@@ -1201,9 +1199,7 @@ mod tests {
 
     #[test]
     fn wrong_key_is_no_matching_recipient() {
-        let msg =
-            encrypt(DATA, &[party("rsa").cert_der.clone()], &EncryptOptions::default(), &rand::SystemRandom::new())
-                .unwrap();
+        let msg = sealed(&[party("rsa").cert_der.clone()], EncryptOptions::default());
         let err = decrypt(&msg, &[party("p256").key(), party("p384").key()]).unwrap_err();
         let EnvelopeError::NoMatchingRecipient { recipients } = &err else { panic!("{err:?}") };
         assert_eq!(recipients.len(), 1);
@@ -1220,13 +1216,7 @@ mod tests {
         let rsa = party("rsa");
         for cipher in CIPHERS {
             for oaep in [false, true] {
-                let msg = encrypt(
-                    DATA,
-                    std::slice::from_ref(&rsa.cert_der),
-                    &EncryptOptions { cipher, oaep },
-                    &rand::SystemRandom::new(),
-                )
-                .unwrap();
+                let msg = sealed(std::slice::from_ref(&rsa.cert_der), EncryptOptions { cipher, oaep });
                 // Flip a bit of the RSA-encrypted key (it is 384 bytes, right after its length).
                 let enc_key_at = find(&msg, &[0x04, 0x82, 0x01, 0x80]) + 4;
                 let mut bad = msg.clone();
@@ -1255,9 +1245,7 @@ mod tests {
         }
         // EC: a flipped bit in the wrapped key fails the RFC 3394 integrity check.
         let p256 = party("p256");
-        let msg =
-            encrypt(DATA, std::slice::from_ref(&p256.cert_der), &EncryptOptions::default(), &rand::SystemRandom::new())
-                .unwrap();
+        let msg = sealed(std::slice::from_ref(&p256.cert_der), EncryptOptions::default());
         let wrapped_at = find(&msg, &[0x04, 0x28]) + 2;
         let mut bad = msg.clone();
         bad[wrapped_at + 3] ^= 0x80;
@@ -1268,9 +1256,7 @@ mod tests {
     fn garbage_and_truncation_are_malformed() {
         assert!(matches!(decrypt(b"", &[]), Err(EnvelopeError::Malformed { .. })));
         assert!(matches!(decrypt(b"hello world", &[]), Err(EnvelopeError::Malformed { .. })));
-        let msg =
-            encrypt(DATA, &[party("p256").cert_der.clone()], &EncryptOptions::default(), &rand::SystemRandom::new())
-                .unwrap();
+        let msg = sealed(&[party("p256").cert_der.clone()], EncryptOptions::default());
         let key = party("p256").key();
         for len in 0..msg.len() {
             assert!(decrypt(&msg[..len], std::slice::from_ref(&key)).is_err(), "truncated at {len}");
@@ -1350,13 +1336,7 @@ mod tests {
             std::fs::write(dir.join("recip.key"), &p.key_pem).unwrap();
             for cipher in CIPHERS {
                 for oaep in [false, true] {
-                    let msg = encrypt(
-                        DATA,
-                        std::slice::from_ref(&p.cert_der),
-                        &EncryptOptions { cipher, oaep },
-                        &rand::SystemRandom::new(),
-                    )
-                    .unwrap();
+                    let msg = sealed(std::slice::from_ref(&p.cert_der), EncryptOptions { cipher, oaep });
                     std::fs::write(dir.join("msg.der"), &msg).unwrap();
                     std::fs::remove_file(dir.join("out.txt")).ok();
                     openssl(
@@ -1383,7 +1363,7 @@ mod tests {
         }
         // Several recipients in one message.
         let certs: Vec<Vec<u8>> = ["rsa", "p256", "p384"].iter().map(|n| party(n).cert_der.clone()).collect();
-        let msg = encrypt(DATA, &certs, &EncryptOptions::default(), &rand::SystemRandom::new()).unwrap();
+        let msg = sealed(&certs, EncryptOptions::default());
         std::fs::write(dir.join("msg.der"), &msg).unwrap();
         for name in ["rsa", "p256", "p384"] {
             let p = party(name);
@@ -1458,10 +1438,7 @@ mod tests {
         .collect();
         let both = [party("rsa").cert_der.clone(), party("p256").cert_der.clone()];
         for cipher in [ContentCipher::Aes256Cbc, ContentCipher::Aes256Gcm] {
-            seeds.push((
-                encrypt(DATA, &both, &EncryptOptions { cipher, oaep: false }, &rand::SystemRandom::new()).unwrap(),
-                party("p256").key(),
-            ));
+            seeds.push((sealed(&both, EncryptOptions { cipher, oaep: false }), party("p256").key()));
         }
         let mut tried = never_panics("EnvelopedData recipients", &hostile(), recipients);
         tried += never_panics("EnvelopedData", &hostile(), |b| decrypt(b, &[bob()]));
