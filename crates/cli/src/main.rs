@@ -192,6 +192,10 @@ struct RevokeArgs {
 
 #[derive(Args)]
 struct CrlArgs {
+    /// Re-sign the root's CRL of CA certificates (DATA/ca/root.crl, published at
+    /// /crl/root.crl; due at least every twelve months) instead of the issuing CA's CRL.
+    #[arg(long)]
+    root: bool,
     /// Write to this file instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -402,8 +406,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Crl(args) => {
             let passphrase = ca_passphrase(passphrase_file)?;
             let authority = open(&cli.data).await?;
-            let issuer = authority.unlock(passphrase).await?;
-            let crl = authority.issue_crl(&issuer, &actor()).await?;
+            let crl = if args.root {
+                authority.issue_root_crl(passphrase, &actor()).await?
+            } else {
+                let issuer = authority.unlock(passphrase).await?;
+                authority.issue_crl(&issuer, &actor()).await?
+            };
             let bytes = if args.pem { pem("X509 CRL", &crl.der)?.into_bytes() } else { crl.der };
             write_output(args.out.as_deref(), &bytes)?;
             eprintln!("certdesk: CRL number {} issued", crl.number);
@@ -572,7 +580,16 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             certdesk_ra::portal::SIGN_IN_MINUTES
         );
     }
-    let state = Arc::new(certdesk_ra::http::AppState { status, chain, clock, portal: Some(portal) });
+    if let Some(warning) = certdesk_ra::authority::root_crl_warning(&dir, time::OffsetDateTime::now_utc()) {
+        eprintln!("certdesk: WARNING: {warning}");
+    }
+    let state = Arc::new(certdesk_ra::http::AppState {
+        status,
+        chain,
+        clock,
+        portal: Some(portal),
+        root_crl: Some(dir.root_crl()),
+    });
     certdesk_ra::http::serve(listener, state, std::time::Duration::from_secs(args.refresh_seconds)).await?;
     Ok(())
 }

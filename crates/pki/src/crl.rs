@@ -16,13 +16,21 @@ use crate::key::Signer;
 /// 10 days after thisUpdate for subscriber CRLs).
 pub const MAX_CRL_VALIDITY_DAYS: i64 = 10;
 
+/// The longest validity of a CRL that covers CA certificates (an ARL, signed by the
+/// root): BR 4.9.7 allows nextUpdate at most twelve months after thisUpdate; 365 days.
+pub const MAX_CA_CRL_VALIDITY_DAYS: i64 = 365;
+
 /// Errors when building a CRL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrlError {
-    /// nextUpdate is not within (thisUpdate, thisUpdate + 10 days].
-    #[error("nextUpdate must be after thisUpdate and at most {MAX_CRL_VALIDITY_DAYS} days later")]
-    BadValidity,
+    /// nextUpdate is not within (thisUpdate, thisUpdate + the limit]: 10 days
+    /// ([`MAX_CRL_VALIDITY_DAYS`]), or [`MAX_CA_CRL_VALIDITY_DAYS`] for [`build_ca_crl`].
+    #[error("nextUpdate must be after thisUpdate and at most {max_days} days later")]
+    BadValidity {
+        /// The limit that applies.
+        max_days: i64,
+    },
     /// Building or signing failed.
     #[error(transparent)]
     Issue(#[from] IssueError),
@@ -125,9 +133,25 @@ pub struct CrlContent<'a> {
 
 /// Builds and signs a CRL v2 for the issuing CA.
 pub fn build_crl(issuer: &IssuerInfo, content: &CrlContent<'_>, signer: &dyn Signer) -> Result<Vec<u8>, CrlError> {
+    build(issuer, content, signer, MAX_CRL_VALIDITY_DAYS)
+}
+
+/// Builds and signs a CRL v2 of CA certificates (an ARL) for the root: the same as
+/// [`build_crl`], with nextUpdate up to [`MAX_CA_CRL_VALIDITY_DAYS`] after thisUpdate,
+/// since an offline root signs rarely (BR 4.9.7).
+pub fn build_ca_crl(issuer: &IssuerInfo, content: &CrlContent<'_>, signer: &dyn Signer) -> Result<Vec<u8>, CrlError> {
+    build(issuer, content, signer, MAX_CA_CRL_VALIDITY_DAYS)
+}
+
+fn build(
+    issuer: &IssuerInfo,
+    content: &CrlContent<'_>,
+    signer: &dyn Signer,
+    max_days: i64,
+) -> Result<Vec<u8>, CrlError> {
     let span = content.next_update - content.this_update;
-    if span <= time::Duration::ZERO || span > time::Duration::days(MAX_CRL_VALIDITY_DAYS) {
-        return Err(CrlError::BadValidity);
+    if span <= time::Duration::ZERO || span > time::Duration::days(max_days) {
+        return Err(CrlError::BadValidity { max_days });
     }
     let mut revoked: Vec<RevokedCert> = Vec::with_capacity(content.entries.len());
     for entry in content.entries {

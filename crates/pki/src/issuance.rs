@@ -406,6 +406,9 @@ pub struct CaCertificateRequest {
     pub path_len: Option<u8>,
     /// Restrict the CA to S/MIME (EKU emailProtection, BR 7.1.2.2 (g)).
     pub email_protection_only: bool,
+    /// For a subordinate CA: where the issuer's CRL of CA certificates is published
+    /// (cRLDistributionPoints, BR 7.1.2.2 (c)), so relying parties can check it.
+    pub crl_url: Option<String>,
 }
 
 /// Builds and signs a CA certificate. For a root, `issuer` is `None` and `signer` holds
@@ -438,6 +441,18 @@ pub fn build_ca_certificate(
     }
     if request.email_protection_only {
         extensions.push(extension(false, &ExtendedKeyUsage(vec![oid::KP_EMAIL_PROTECTION]))?);
+    }
+    if let Some(url) = &request.crl_url {
+        extensions.push(extension(
+            false,
+            &CrlDistributionPoints(vec![DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![
+                    GeneralName::UniformResourceIdentifier(ia5(url)?),
+                ])),
+                reasons: None,
+                crl_issuer: None,
+            }]),
+        )?);
     }
     let tbs = TbsCertificateOut {
         version: Version::V3,

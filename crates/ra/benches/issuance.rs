@@ -159,6 +159,7 @@ fn crl_times() {
         not_after: now + time::Duration::days(365),
         path_len: Some(0),
         email_protection_only: true,
+        crl_url: None,
     };
     let rng = SystemRandom::new();
     let ca = build_ca_certificate(&request, None, &key, &rng).unwrap();

@@ -96,7 +96,13 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
     let mailer = Arc::new(MemoryMailer::default());
     let key = certdesk_ra::portal::load_portal_key(&data).unwrap();
     let portal = Arc::new(Portal::new(status.clone(), mailer.clone(), key, clock.clone()).unwrap());
-    let app = router(Arc::new(AppState { status, chain, clock: clock.clone(), portal: Some(portal.clone()) }));
+    let app = router(Arc::new(AppState {
+        status,
+        chain,
+        clock: clock.clone(),
+        portal: Some(portal.clone()),
+        root_crl: None,
+    }));
 
     // The officer, signed in with TOTP (untimed).
     let link = portal.add_staff(None, "desk@example.org", Role::Officer).await.unwrap();

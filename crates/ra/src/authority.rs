@@ -194,6 +194,7 @@ async fn build_data_dir(
             not_after: now + time::Duration::days(ROOT_DAYS),
             path_len: None,
             email_protection_only: false,
+            crl_url: None,
         },
         None,
         &root_key,
@@ -209,12 +210,16 @@ async fn build_data_dir(
             not_after: now + time::Duration::days(ISSUING_DAYS),
             path_len: Some(0),
             email_protection_only: true,
+            crl_url: Some(validated.root_crl_url.clone()),
         },
         Some((&root_name, &root_key_id)),
         &root_key,
         &rng,
     )
     .map_err(internal)?;
+
+    // The root's CRL of CA certificates (empty), named in the issuing CA certificate.
+    let root_crl = sign_root_crl(&root_der, &root_key, validated, 1, now)?;
 
     let ocsp_key = PrivateKey::generate(KeyAlgorithm::P256).map_err(internal)?;
     let issuing_info =
@@ -233,6 +238,7 @@ async fn build_data_dir(
     write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
     write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
     write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
+    write(&data.root_crl(), &root_crl, false)?;
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
     let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
@@ -607,6 +613,45 @@ impl Authority {
         Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(i64::from(reason.code())), ..record })
     }
 
+    /// Re-signs the root's CRL of CA certificates with the next crlNumber (the root key
+    /// is unlocked with `passphrase` for this alone), writes it to `DATA/ca/root.crl`
+    /// and records it in the audit log. Due at least every twelve months (BR 4.9.7);
+    /// `serve` warns a month ahead.
+    pub async fn issue_root_crl(&self, passphrase: Zeroizing<String>, actor: &str) -> Result<CrlRecord, DomainError> {
+        let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
+        let data = self.data.clone();
+        let config = self.config.clone();
+        let der = blocking(move || -> Result<Vec<u8>, DomainError> {
+            let root_key = crate::issuer::unlock_key(&read(&data.root_key())?, &passphrase)?;
+            let root_der = read_cert_pem(&read(&data.root_cert())?)?;
+            // The next number after the current CRL's (1 when there is none yet).
+            let number = match std::fs::read(data.root_crl()) {
+                Ok(bytes) => root_crl_number(&bytes)? + 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+                Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
+            };
+            let der = sign_root_crl(&root_der, &root_key, &config, number, now)?;
+            crate::datadir::replace(&data.root_crl(), &der)?;
+            Ok(der)
+        })
+        .await??;
+        let number = i64::try_from(root_crl_number(&der)?).map_err(internal)?;
+        let event = AuditEvent {
+            actor: actor.to_string(),
+            action: "crl.root",
+            subject: "root".to_string(),
+            details: json!({ "crl_number": number, "sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der)) }),
+        };
+        let at = now.unix_timestamp();
+        self.store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
+        Ok(CrlRecord {
+            number,
+            der,
+            this_update: at,
+            next_update: (now + time::Duration::days(ROOT_CRL_DAYS)).unix_timestamp(),
+        })
+    }
+
     /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
     pub async fn issue_crl(&self, issuer: &Issuer, actor: &str) -> Result<CrlRecord, DomainError> {
         let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
@@ -669,6 +714,76 @@ struct Pending {
     key_kind: String,
     prepared: PreparedCertificate,
     token: Option<IssuanceToken>,
+}
+
+/// Validity of the root's CRL of CA certificates: the BR 4.9.7 maximum (twelve months),
+/// less a week, so a CRL re-signed on schedule is never late.
+const ROOT_CRL_DAYS: i64 = certdesk_pki::crl::MAX_CA_CRL_VALIDITY_DAYS - 7;
+
+/// Signs the root's CRL of CA certificates with `number`. No CA certificate is ever
+/// revoked by certdesk (a compromised issuing CA means a new CA), so it is empty.
+fn sign_root_crl(
+    root_der: &[u8],
+    root_key: &PrivateKey,
+    config: &ValidatedConfig,
+    number: u64,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    let info = certdesk_pki::issuance::IssuerInfo::from_certificate(
+        root_der,
+        root_key.signature_algorithm(),
+        config.urls.clone(),
+    )
+    .map_err(internal)?;
+    let content =
+        CrlContent { number, this_update: now, next_update: now + time::Duration::days(ROOT_CRL_DAYS), entries: &[] };
+    certdesk_pki::crl::build_ca_crl(&info, &content, root_key).map_err(internal)
+}
+
+/// A warning for `serve` when the root's CRL of CA certificates is missing or due within
+/// 30 days (it must be re-signed with `certdesk crl --root`); `None` when it is current.
+pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
+    use der::Decode;
+    let path = data.root_crl();
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(_) => return Some(format!("there is no root CRL at {}: run `certdesk crl --root`", path.display())),
+    };
+    let next_update = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&bytes)
+        .ok()
+        .and_then(|crl| crl.tbs_cert_list.next_update)
+        .map(|t| t.to_unix_duration().as_secs());
+    let Some(next_update) = next_update.and_then(|s| i64::try_from(s).ok()) else {
+        return Some(format!("the root CRL at {} is damaged: run `certdesk crl --root`", path.display()));
+    };
+    let left = next_update - now.unix_timestamp();
+    (left < 30 * 86_400).then(|| {
+        format!(
+            "the root CRL expires in {} days: run `certdesk crl --root` before then (BR 4.9.7)",
+            left.max(0) / 86_400
+        )
+    })
+}
+
+/// The crlNumber of a CRL (DER).
+fn root_crl_number(der: &[u8]) -> Result<u64, DomainError> {
+    use der::Decode;
+    let damaged = |detail: String| DomainError::new(ErrorCode::DataDir, format!("the root CRL is damaged: {detail}"));
+    let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+        .map_err(|e| damaged(e.to_string()))?;
+    let number = crl
+        .tbs_cert_list
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == certdesk_pki::oid::CE_CRL_NUMBER)
+        .ok_or_else(|| damaged("it has no crlNumber".into()))?;
+    let value = der::asn1::Uint::from_der(number.extn_value.as_bytes()).map_err(|e| damaged(e.to_string()))?;
+    let bytes = value.as_bytes();
+    if bytes.len() > 8 {
+        return Err(damaged("its crlNumber is too large".into()));
+    }
+    Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
 }
 
 fn already_revoked(serial: &str, at: i64) -> DomainError {

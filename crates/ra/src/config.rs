@@ -118,6 +118,9 @@ pub struct ValidatedConfig {
     pub organization: Organization,
     /// Where CRL, OCSP and CA certificate are published.
     pub urls: PublicationUrls,
+    /// Where the root's CRL of CA certificates is published (`BASE/crl/root.crl`), named
+    /// in the issuing CA certificate.
+    pub root_crl_url: String,
     /// Each profile with its validity.
     pub profiles: BTreeMap<&'static str, SubscriberProfile>,
     /// PBKDF2 iterations for .p12 files.
@@ -154,6 +157,7 @@ impl Config {
             ca_issuers: format!("{base}/ca/issuing.crt"),
             ocsp: format!("{base}/ocsp"),
         };
+        let root_crl_url = format!("{base}/crl/root.crl");
         let private_policy = match &self.ca.private_policy_oid {
             None => None,
             Some(text) => Some(
@@ -186,7 +190,7 @@ impl Config {
             oidc.check().map_err(bad)?;
         }
         let pkcs12_iterations = self.pkcs12.iterations;
-        Ok(ValidatedConfig { raw: self, organization, urls, profiles, pkcs12_iterations })
+        Ok(ValidatedConfig { raw: self, organization, urls, root_crl_url, profiles, pkcs12_iterations })
     }
 }
 

@@ -68,6 +68,12 @@ impl DataDir {
         self.root.join("ca/issuing-key.pem")
     }
 
+    /// `ca/root.crl`: the root's CRL of CA certificates (DER), published at
+    /// `/crl/root.crl`; re-signed by `certdesk crl --root`.
+    pub fn root_crl(&self) -> PathBuf {
+        self.root.join("ca/root.crl")
+    }
+
     /// `ca/ocsp.pem`: the delegated OCSP responder certificate (renewed by `serve`).
     pub fn ocsp_cert(&self) -> PathBuf {
         self.root.join("ca/ocsp.pem")

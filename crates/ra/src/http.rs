@@ -7,6 +7,7 @@
 //! | `GET /ca/issuing.crt`, `GET /ca/root.crt` | CA certificates, DER (`application/pkix-cert`) |
 //! | `GET /ca/chain.pem` | issuing CA then root, PEM |
 //! | `GET /crl/issuing.crl` | the current CRL, DER (`application/pkix-crl`), cacheable until nextUpdate |
+//! | `GET /crl/root.crl` | the root's CRL of CA certificates, DER (`DATA/ca/root.crl`) |
 //! | `POST /ocsp`, `GET /ocsp/{base64}` | OCSP (RFC 6960 appendix A; RFC 5019 caching headers on GET) |
 
 use std::sync::Arc;
@@ -51,6 +52,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The registration desk (web pages and REST API), if enabled.
     pub portal: Option<Arc<crate::portal::Portal>>,
+    /// The root's CRL of CA certificates (`DATA/ca/root.crl`), read at each request:
+    /// `certdesk crl --root` replaces it while `serve` runs.
+    pub root_crl: Option<std::path::PathBuf>,
 }
 
 /// Security headers for every answer: no framing, no sniffing, no referrer (sign-in
@@ -84,6 +88,7 @@ fn status_routes(state: Arc<AppState>) -> Router {
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/chain.pem", get(chain_pem))
         .route("/crl/issuing.crl", get(crl))
+        .route("/crl/root.crl", get(root_crl))
         .route("/ocsp", axum::routing::post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
         // The OCSP handler enforces its own limit and answers malformedRequest.
@@ -110,6 +115,15 @@ async fn root_cert(State(state): State<Arc<AppState>>) -> Response {
     match state.chain.last() {
         Some(der) => der_response("application/pkix-cert", der.clone()),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn root_crl(State(state): State<Arc<AppState>>) -> Response {
+    let Some(path) = state.root_crl.clone() else { return StatusCode::NOT_FOUND.into_response() };
+    match tokio::fs::read(&path).await {
+        Ok(der) => der_response("application/pkix-crl", der),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

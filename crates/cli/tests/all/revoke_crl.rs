@@ -79,3 +79,47 @@ fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
 
     assert_eq!(ca.audit_records(), records, "a refused revocation was audited as done");
 }
+
+/// The issuing CA certificate names the root's CRL of CA certificates, which `init`
+/// signs and `crl --root` re-signs with the next number; OpenSSL checks the whole chain
+/// against both CRLs (`-crl_check_all`).
+#[test]
+fn the_root_crl_covers_the_issuing_ca_and_openssl_checks_the_whole_chain() {
+    let ca = Ca::new("p384");
+    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let leaf = ca.issue_csr(&csr, "strict", "leaf.pem");
+    let text = String::from_utf8(
+        ca.tool("openssl", &["x509", "-in", "data/ca/issuing.pem", "-noout", "-ext", "crlDistributionPoints"])
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("URI:http://pki.example.org/crl/root.crl"), "{text}");
+    let verified = ca.tool(
+        "openssl",
+        &["crl", "-in", "data/ca/root.crl", "-inform", "DER", "-CAfile", "data/ca/root.pem", "-noout", "-crlnumber"],
+    );
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    assert!(verified.stderr.contains("verify OK"), "{}", verified.stderr);
+    assert_eq!(String::from_utf8(verified.stdout).unwrap().trim(), "crlNumber=0x01");
+
+    ca.run(&["crl", "--root", "--pem", "--out", "root-crl.pem"]).ok();
+    let number = ca.tool("openssl", &["crl", "-in", "root-crl.pem", "-noout", "-crlnumber", "-nextupdate"]).ok();
+    let out = String::from_utf8(number.stdout).unwrap();
+    assert!(out.contains("crlNumber=0x02"), "{out}");
+    ca.run(&["crl", "--pem", "--out", "issuing-crl.pem"]).ok();
+    let mut trust = std::fs::read_to_string(ca.path("chain.pem")).unwrap();
+    trust.push_str(&std::fs::read_to_string(ca.path("root-crl.pem")).unwrap());
+    trust.push_str(&std::fs::read_to_string(ca.path("issuing-crl.pem")).unwrap());
+    std::fs::write(ca.path("trust.pem"), trust).unwrap();
+    let run = ca.tool("openssl", &["verify", "-crl_check_all", "-CAfile", "trust.pem", leaf.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", String::from_utf8_lossy(&run.stdout), run.stderr);
+    // Without the root's CRL, the issuing CA's status is unknown to OpenSSL.
+    let mut without = std::fs::read_to_string(ca.path("chain.pem")).unwrap();
+    without.push_str(&std::fs::read_to_string(ca.path("issuing-crl.pem")).unwrap());
+    std::fs::write(ca.path("without.pem"), without).unwrap();
+    let run = ca.tool("openssl", &["verify", "-crl_check_all", "-CAfile", "without.pem", leaf.to_str().unwrap()]);
+    assert_ne!(run.code, 0);
+    // Both re-signings are in the audit log, which still verifies.
+    ca.run(&["audit", "verify"]).ok();
+}

@@ -27,7 +27,8 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<StatusService>, Arc<Au
     let responder = OcspResponder::unlock(&data, PASS).unwrap();
     let chain = authority.chain().unwrap();
     let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, clock.clone()).unwrap());
-    let state = Arc::new(AppState { status: status.clone(), chain, clock, portal: None });
+    let state =
+        Arc::new(AppState { status: status.clone(), chain, clock, portal: None, root_crl: Some(data.root_crl()) });
     (router(state), status, authority)
 }
 
@@ -90,4 +91,29 @@ async fn hostile_ocsp_requests_get_malformed_request() {
         let (code, _, answer) = send(&app, get(path)).await;
         assert_eq!((code, answer), (StatusCode::OK, malformed.clone()), "{path}");
     }
+}
+
+/// `/crl/root.crl` serves the root's CRL that init signed, and the one that replaced it;
+/// without one it answers 404. `root_crl_warning` says when it is missing or due.
+#[tokio::test]
+async fn root_crl_is_served_from_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _, authority) = app(dir.path()).await;
+    let data = DataDir::new(dir.path().join("data"));
+    let (code, headers, body) = send(&app, get("/crl/root.crl")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pkix-crl");
+    assert_eq!(body, std::fs::read(data.root_crl()).unwrap());
+    let now = datetime!(2026-11-25 12:00 UTC);
+    assert_eq!(certdesk_ra::authority::root_crl_warning(&data, now), None);
+    let late = certdesk_ra::authority::root_crl_warning(&data, now + time::Duration::days(340)).unwrap();
+    assert!(late.contains("certdesk crl --root"), "{late}");
+    let renewed = authority.issue_root_crl(Zeroizing::new(PASS.into()), "test").await.unwrap();
+    assert_eq!(renewed.number, 2);
+    assert_eq!(send(&app, get("/crl/root.crl")).await.2, renewed.der);
+    assert!(authority.issue_root_crl(Zeroizing::new("wrong".into()), "test").await.is_err());
+    assert_eq!(std::fs::read(data.root_crl()).unwrap(), renewed.der, "a failed re-signing changes nothing");
+    std::fs::remove_file(data.root_crl()).unwrap();
+    assert_eq!(send(&app, get("/crl/root.crl")).await.0, StatusCode::NOT_FOUND);
+    assert!(certdesk_ra::authority::root_crl_warning(&data, now).unwrap().contains("no root CRL"));
 }

@@ -230,7 +230,13 @@ async fn process(data: &DataDir, clock: Arc<dyn Clock>) -> (axum::Router, Arc<Po
     let mailer = certdesk_ra::mail::build_mailer(&Default::default(), &data.outbox(), clock.clone()).unwrap();
     let key = certdesk_ra::portal::load_portal_key(data).unwrap();
     let portal = Arc::new(Portal::new(status.clone(), mailer, key, clock.clone()).unwrap());
-    let app = router(Arc::new(AppState { status: status.clone(), chain, clock, portal: Some(portal.clone()) }));
+    let app = router(Arc::new(AppState {
+        status: status.clone(),
+        chain,
+        clock,
+        portal: Some(portal.clone()),
+        root_crl: None,
+    }));
     (app, portal, status)
 }
 

@@ -58,7 +58,13 @@ async fn desk(database_url: Option<String>) -> Desk {
     let mailer = certdesk_ra::mail::build_mailer(&Default::default(), &data.outbox(), dyn_clock.clone()).unwrap();
     let key = certdesk_ra::portal::load_portal_key(&data).unwrap();
     let portal = Arc::new(Portal::new(status.clone(), mailer, key, dyn_clock.clone()).unwrap());
-    let state = Arc::new(AppState { status: status.clone(), chain, clock: dyn_clock, portal: Some(portal.clone()) });
+    let state = Arc::new(AppState {
+        status: status.clone(),
+        chain,
+        clock: dyn_clock,
+        portal: Some(portal.clone()),
+        root_crl: None,
+    });
     Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
 }
 
@@ -74,7 +80,7 @@ async fn second_process(desk: &Desk) -> axum::Router {
     let mailer = certdesk_ra::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
     let key = certdesk_ra::portal::load_portal_key(&desk.data).unwrap();
     let portal = Arc::new(Portal::new(status.clone(), mailer, key, clock.clone()).unwrap());
-    router(Arc::new(AppState { status, chain, clock, portal: Some(portal) }))
+    router(Arc::new(AppState { status, chain, clock, portal: Some(portal), root_crl: None }))
 }
 
 struct Reply {
