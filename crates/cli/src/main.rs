@@ -136,8 +136,14 @@ enum CaCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of the audit log.
-    Verify,
+    /// Check the hash chain of the audit log; prints the head as SEQ:HASH, to be noted
+    /// somewhere the CA machine cannot write (a ticket, a mail to the auditor).
+    Verify {
+        /// A head noted earlier (SEQ:HASH): also check that the log still holds it
+        /// unchanged, so records cut off the end or a rebuilt log show.
+        #[arg(long)]
+        checkpoint: Option<certdesk_ra::audit::Checkpoint>,
+    },
 }
 
 #[derive(Args)]
@@ -439,10 +445,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify { checkpoint }) => {
             let authority = open(&cli.data).await?;
-            let chain = authority.verify_audit().await?;
-            println!("audit log intact: {} records, head {}", chain.records, chain.head);
+            let chain = match &checkpoint {
+                Some(checkpoint) => authority.verify_audit_since(checkpoint).await?,
+                None => authority.verify_audit().await?,
+            };
+            let held = checkpoint.map(|c| format!(", checkpoint {}:{} held", c.seq, c.hash)).unwrap_or_default();
+            println!("audit log intact: {} records, head {}:{}{held}", chain.records, chain.records, chain.head);
             Ok(())
         }
     }

@@ -61,6 +61,50 @@ pub struct VerifiedChain {
     pub head: String,
 }
 
+/// A record of the chain noted elsewhere (its sequence number and hash, as
+/// `certdesk audit verify` prints the head): a later check against it shows that no
+/// record up to it was removed or rewritten, which the chain alone cannot show for
+/// records cut off its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The record's sequence number.
+    pub seq: i64,
+    /// Its hash (hex).
+    pub hash: String,
+}
+
+impl std::str::FromStr for Checkpoint {
+    type Err = String;
+
+    /// `SEQ:HASH`, e.g. `42:9f86d0...`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a checkpoint SEQ:HASH (as `audit verify` prints the head)");
+        let (seq, hash) = text.split_once(':').ok_or_else(bad)?;
+        let seq = seq.trim().parse::<i64>().ok().filter(|s| *s >= 1).ok_or_else(bad)?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Self { seq, hash })
+    }
+}
+
+/// Checks the chain ([`verify`]) and that it still holds `checkpoint` unchanged.
+pub fn verify_with_checkpoint(rows: &[AuditRow], checkpoint: &Checkpoint) -> Result<VerifiedChain, BrokenChain> {
+    let verified = verify(rows)?;
+    let index = usize::try_from(checkpoint.seq - 1)
+        .map_err(|_| BrokenChain { seq: checkpoint.seq, reason: "no such record" })?;
+    match rows.get(index) {
+        None => {
+            Err(BrokenChain { seq: checkpoint.seq, reason: "records up to the checkpoint were removed from the end" })
+        }
+        Some(row) if row.hash != checkpoint.hash => {
+            Err(BrokenChain { seq: checkpoint.seq, reason: "it differs from the checkpoint: the log was rewritten" })
+        }
+        Some(_) => Ok(verified),
+    }
+}
+
 /// Where and how the chain is broken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the audit log is broken at record {seq}: {reason}")]
@@ -132,5 +176,38 @@ mod tests {
         rehashed[3].hash =
             hash(4, rehashed[3].at, "cli:test", "certificate.issue", "serial-4", "{}", &rehashed[3].prev_hash);
         assert_eq!(verify(&rehashed).unwrap_err().seq, 5);
+    }
+
+    #[test]
+    fn checkpoints_catch_truncation_and_rewriting() {
+        let rows = chain(5);
+        let at = |n: usize| Checkpoint { seq: n as i64, hash: rows[n - 1].hash.clone() };
+        assert_eq!(verify_with_checkpoint(&rows, &at(3)).unwrap().records, 5);
+        assert_eq!(verify_with_checkpoint(&rows, &at(5)).unwrap().records, 5);
+        // The last two records cut off: the chain alone still verifies, the checkpoint does not.
+        assert!(verify(&rows[..3]).is_ok());
+        let err = verify_with_checkpoint(&rows[..3], &at(5)).unwrap_err();
+        assert!(err.reason.contains("removed"), "{err}");
+        // A whole new chain (every hash recomputed) in place of the old one.
+        let mut rebuilt: Vec<AuditRow> = Vec::new();
+        for seq in 1..=5 {
+            let prev = rebuilt.last().map(|r| r.hash.clone()).unwrap_or_else(|| GENESIS.to_string());
+            let event = AuditEvent {
+                actor: "cli:test".into(),
+                action: "certificate.issue",
+                subject: format!("forged-{seq}"),
+                details: serde_json::json!({ "n": seq }),
+            };
+            rebuilt.push(seal(&event, 1_700_000_000 + seq, seq, &prev));
+        }
+        assert!(verify(&rebuilt).is_ok());
+        let err = verify_with_checkpoint(&rebuilt, &at(3)).unwrap_err();
+        assert!(err.reason.contains("rewritten"), "{err}");
+        // Parsing.
+        let text = format!("3:{}", rows[2].hash.to_ascii_uppercase());
+        assert_eq!(text.parse::<Checkpoint>().unwrap(), at(3));
+        for bad in ["", "3", "0:ab", "x:ab", "3:zz", &format!("-1:{}", rows[0].hash)] {
+            assert!(bad.parse::<Checkpoint>().is_err(), "{bad}");
+        }
     }
 }

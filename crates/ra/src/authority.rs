@@ -693,6 +693,17 @@ impl Authority {
         let rows = self.store.audit_log().await?;
         verify(&rows).map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
     }
+
+    /// [`Authority::verify_audit`], and that the log still holds `checkpoint` (a head
+    /// noted earlier) unchanged: records cut off the end show here.
+    pub async fn verify_audit_since(
+        &self,
+        checkpoint: &crate::audit::Checkpoint,
+    ) -> Result<VerifiedChain, DomainError> {
+        let rows = self.store.audit_log().await?;
+        crate::audit::verify_with_checkpoint(&rows, checkpoint)
+            .map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
+    }
 }
 
 /// The issuance input of an application: its person and profile, validated again.

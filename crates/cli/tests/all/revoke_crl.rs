@@ -123,3 +123,37 @@ fn the_root_crl_covers_the_issuing_ca_and_openssl_checks_the_whole_chain() {
     // Both re-signings are in the audit log, which still verifies.
     ca.run(&["audit", "verify"]).ok();
 }
+
+/// `audit verify` prints the head as SEQ:HASH; `--checkpoint` with a head noted earlier
+/// holds while the log grows, and fails once records are cut off its end (which the
+/// chain alone cannot show). The cut is made as an attacker with database access would:
+/// dropping the append-only trigger first.
+#[test]
+fn an_audit_checkpoint_catches_records_cut_off_the_end() {
+    let ca = Ca::new("p384");
+    let head = |ca: &Ca| {
+        let out = String::from_utf8(ca.run(&["audit", "verify"]).ok().stdout).unwrap();
+        out.split_whitespace().nth(6).unwrap().trim_end_matches(',').to_string()
+    };
+    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    ca.issue_csr(&csr, "strict", "a.pem");
+    let noted = head(&ca);
+    assert!(noted.starts_with(&format!("{}:", ca.audit_records())), "{noted}");
+    ca.issue_csr(&csr, "strict", "b.pem");
+    let out = String::from_utf8(ca.run(&["audit", "verify", "--checkpoint", &noted]).ok().stdout).unwrap();
+    assert!(out.contains("held"), "{out}");
+    let later = head(&ca);
+    let seq: i64 = noted.split(':').next().unwrap().parse().unwrap();
+    let script = format!(
+        "import sqlite3; c = sqlite3.connect('data/certdesk.db'); \
+         c.execute('DROP TRIGGER audit_log_no_delete'); c.execute('DELETE FROM audit_log WHERE seq > {seq}'); c.commit()"
+    );
+    ca.tool("python3", &["-c", &script]).ok();
+    // The chain alone still verifies; the later checkpoint does not.
+    ca.run(&["audit", "verify", "--checkpoint", &noted]).ok();
+    let run = ca.run(&["audit", "verify", "--checkpoint", &later]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("removed"), "{}", run.stderr);
+    let run = ca.run(&["audit", "verify", "--checkpoint", "1:abc"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
