@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use certdesk_pki::ocsp::{self, CertIdHash, CertStatus, IssuerHashes};
-use certdesk_pki::path::{check_crls, PathError, RevocationStatus, ValidatedPath};
+use certdesk_pki::path::{check_crls_at, PathError, RevocationStatus, ValidatedPath};
 use certdesk_ra::http_client::{parse_response, request_bytes, HttpUrl, Request};
 use der::Decode;
 use time::OffsetDateTime;
@@ -60,15 +60,14 @@ impl Fetcher {
         Self { timeout, cache_dir, memory: HashMap::new() }
     }
 
-    /// Checks the leaf of `path` online at `now`.
-    pub fn check(&mut self, path: &ValidatedPath, now: OffsetDateTime) -> OnlineVerdict {
-        let (Some(leaf_der), Some(issuer_der)) = (path.chain().first(), path.chain().get(1)) else {
-            return OnlineVerdict::Unknown {
-                reasons: vec!["the signer's certificate is itself a trust anchor".into()],
-            };
+    /// Checks certificate `index` of `path` (0: the leaf, 1: its issuer, ...) online at
+    /// `now`, against the certificate after it.
+    pub fn check_at(&mut self, path: &ValidatedPath, index: usize, now: OffsetDateTime) -> OnlineVerdict {
+        let (Some(leaf_der), Some(issuer_der)) = (path.chain().get(index), path.chain().get(index + 1)) else {
+            return OnlineVerdict::Unknown { reasons: vec!["the certificate is itself a trust anchor".into()] };
         };
         let Ok(leaf) = Certificate::from_der(leaf_der) else {
-            return OnlineVerdict::Unknown { reasons: vec!["the signer's certificate cannot be read".into()] };
+            return OnlineVerdict::Unknown { reasons: vec!["the certificate cannot be read".into()] };
         };
         let mut reasons = Vec::new();
         for url in ocsp_urls(&leaf) {
@@ -88,7 +87,7 @@ impl Fetcher {
             }
         }
         for url in crl_urls(&leaf) {
-            match self.crl(&url, path, now) {
+            match self.crl(&url, path, index, now) {
                 Ok(RevocationStatus::NotRevoked) => return OnlineVerdict::Good { source: format!("CRL {url}") },
                 Ok(RevocationStatus::Unknown) => reasons.push(format!("CRL {url}: not a current CRL of the issuer")),
                 Err(revoked @ PathError::Revoked { .. }) => return OnlineVerdict::Revoked(revoked),
@@ -128,15 +127,21 @@ impl Fetcher {
         Ok(checked)
     }
 
-    fn crl(&mut self, url: &str, path: &ValidatedPath, now: OffsetDateTime) -> Result<RevocationStatus, PathError> {
+    fn crl(
+        &mut self,
+        url: &str,
+        path: &ValidatedPath,
+        index: usize,
+        now: OffsetDateTime,
+    ) -> Result<RevocationStatus, PathError> {
         let key = cache_key("crl", &[url.as_bytes()]);
         if let Some(cached) = self.cached(&key) {
-            if check_crls(path, std::slice::from_ref(&cached), now)? == RevocationStatus::NotRevoked {
+            if check_crls_at(path, std::slice::from_ref(&cached), now, index)? == RevocationStatus::NotRevoked {
                 return Ok(RevocationStatus::NotRevoked);
             }
         }
         let body = http(url, None, self.timeout, MAX_CRL_BODY).map_err(|reason| PathError::Malformed { reason })?;
-        let status = check_crls(path, std::slice::from_ref(&body), now)?;
+        let status = check_crls_at(path, std::slice::from_ref(&body), now, index)?;
         if status == RevocationStatus::NotRevoked {
             self.store(&key, &body);
         }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use certdesk_pki::key::{PrivateKey, PublicKeyKind};
-use certdesk_pki::path::{check_crls, validate, RevocationStatus};
+use certdesk_pki::path::{check_crls_at, validate, RevocationStatus};
 use certdesk_smime::envelope;
 use certdesk_smime::mime::{self, SmimeBody};
 use certdesk_smime::signed_data::{self, SignOptions, SignedDataError};
@@ -659,6 +659,25 @@ fn print_report(report: Report) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The revocation status of certificate `index` of `path` (0: the signer): from the CRLs
+/// given or carried in the message, else online unless `--offline`.
+fn status_of(
+    path: &certdesk_pki::path::ValidatedPath,
+    index: usize,
+    crls: &[Vec<u8>],
+    fetcher: Option<&mut online::Fetcher>,
+    now: time::OffsetDateTime,
+) -> Result<online::OnlineVerdict, Failure> {
+    let offline = check_crls_at(path, crls, now, index).map_err(|e| invalid(e.to_string()))?;
+    Ok(match (offline, fetcher) {
+        (RevocationStatus::NotRevoked, _) => online::OnlineVerdict::Good { source: "a current CRL given".to_string() },
+        (RevocationStatus::Unknown, Some(fetcher)) => fetcher.check_at(path, index, now),
+        (RevocationStatus::Unknown, None) => {
+            online::OnlineVerdict::Unknown { reasons: vec!["no current CRL given and --offline".to_string()] }
+        }
+    })
+}
+
 /// Path validation, the sender rule and revocation for every signer (RFC 5280, RFC 8550).
 fn check_signers(
     args: &VerifyArgs,
@@ -692,30 +711,42 @@ fn check_signers(
         let revocation = if args.revocation == RevocationMode::Off {
             "not checked (--revocation off)".to_string()
         } else {
-            let offline = check_crls(&path, &crls, now).map_err(|e| invalid(e.to_string()))?;
-            let verdict = match (offline, fetcher.as_mut()) {
-                (RevocationStatus::NotRevoked, _) => {
-                    online::OnlineVerdict::Good { source: "a current CRL given".to_string() }
+            // The signer, then each CA up to (not including) the trust anchor.
+            let mut parts = Vec::new();
+            for index in 0..path.chain().len().saturating_sub(1) {
+                let cert = path.chain().get(index).and_then(|c| x509_cert::Certificate::from_der(c).ok());
+                let ca = match (&cert, index) {
+                    (_, 0) => None,
+                    (Some(c), _) => Some(certdesk_pki::subject::rfc4514(c.tbs_certificate().subject())),
+                    (None, _) => Some("a CA".to_string()),
+                };
+                if let (Some(ca), Some(c)) = (&ca, &cert) {
+                    if online::ocsp_urls(c).is_empty() && online::crl_urls(c).is_empty() {
+                        // As NSS and OpenSSL's default: nothing published, nothing to check.
+                        parts.push(format!("CA {ca}: publishes no revocation information"));
+                        continue;
+                    }
                 }
-                (RevocationStatus::Unknown, Some(fetcher)) => fetcher.check(&path, now),
-                (RevocationStatus::Unknown, None) => {
-                    online::OnlineVerdict::Unknown { reasons: vec!["no current CRL given and --offline".to_string()] }
-                }
-            };
-            match verdict {
-                online::OnlineVerdict::Good { source } => format!("not revoked ({source})"),
-                online::OnlineVerdict::Revoked(e) => return Err(invalid(e.to_string())),
-                online::OnlineVerdict::Unknown { reasons } if args.revocation == RevocationMode::Require => {
-                    return Err(invalid(format!(
-                        "revocation status unknown (--revocation require): {}",
-                        reasons.join("; ")
-                    )));
-                }
-                online::OnlineVerdict::Unknown { reasons } => {
-                    warnings.push(format!("revocation status unknown: {}", reasons.join("; ")));
-                    "unknown".to_string()
+                let of = ca.as_ref().map(|ca| format!(" of CA {ca}")).unwrap_or_default();
+                match status_of(&path, index, &crls, fetcher.as_mut(), now)? {
+                    online::OnlineVerdict::Good { source } => match &ca {
+                        None => parts.push(format!("not revoked ({source})")),
+                        Some(ca) => parts.push(format!("CA {ca} not revoked ({source})")),
+                    },
+                    online::OnlineVerdict::Revoked(e) => return Err(invalid(e.to_string())),
+                    online::OnlineVerdict::Unknown { reasons } if args.revocation == RevocationMode::Require => {
+                        return Err(invalid(format!(
+                            "revocation status{of} unknown (--revocation require): {}",
+                            reasons.join("; ")
+                        )));
+                    }
+                    online::OnlineVerdict::Unknown { reasons } => {
+                        warnings.push(format!("revocation status{of} unknown: {}", reasons.join("; ")));
+                        parts.push(if ca.is_none() { "unknown".to_string() } else { format!("CA{of}: unknown") });
+                    }
                 }
             }
+            parts.join("; ")
         };
         let chain: Vec<String> = path
             .chain()

@@ -47,7 +47,7 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::Certificate;
 
-pub use crl::{check_crls, check_crls_with, check_path_crls, RevocationStatus};
+pub use crl::{check_crls, check_crls_at, check_crls_with, check_path_crls, RevocationStatus};
 
 use crate::key::verify_signature;
 use crate::oid;

@@ -263,6 +263,8 @@ fn smime_verify_asks_the_running_responder() {
 
     let good = verify("cache-a", "require").ok();
     assert!(good.stderr.contains(&format!("not revoked (OCSP {base}/ocsp)")), "{}", good.stderr);
+    // The issuing CA too, through the root's CRL that serve publishes.
+    assert!(good.stderr.contains(&format!("not revoked (CRL {base}/crl/root.crl)")), "{}", good.stderr);
 
     let serial = ca.serial_of(&ca.path("jane.pem"));
     ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();

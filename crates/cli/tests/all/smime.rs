@@ -156,7 +156,18 @@ fn tampered_untrusted_revoked_and_misaddressed_messages_are_refused() {
     assert!(run.stderr.contains("revocation status unknown"), "{}", run.stderr);
     std::fs::remove_file(ca.path("content.txt")).ok();
     ca.run(&["crl", "--out", "before.crl"]).ok();
-    verify(&ca, "s.eml", &["--revocation", "require", "--crl", "before.crl"]).ok();
+    // The signer's CRL alone: the issuing CA's status (the root's CRL) is still unknown.
+    let run = verify(&ca, "s.eml", &["--revocation", "require", "--offline", "--crl", "before.crl"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("revocation status of CA CN=Example University S/MIME Issuing CA"), "{}", run.stderr);
+    std::fs::remove_file(ca.path("content.txt")).ok();
+    ca.run(&["crl", "--root", "--pem", "--out", "root-crl.pem"]).ok();
+    let run = verify(&ca, "s.eml", &["--revocation", "require", "--crl", "before.crl", "--crl", "root-crl.pem"]).ok();
+    assert!(
+        run.stderr.contains("CA CN=Example University S/MIME Issuing CA,O=Example University,C=DE not revoked"),
+        "{}",
+        run.stderr
+    );
     std::fs::remove_file(ca.path("content.txt")).ok();
     let serial = ca.serial_of(&ca.path("jane.pem"));
     ca.run(&["revoke", &serial, "--reason", "key-compromise"]).ok();

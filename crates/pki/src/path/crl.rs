@@ -319,7 +319,7 @@ impl Context<'_> {
             let Ok(path) = validate_with(der, &pool, std::slice::from_ref(&anchor.der), self.now, &options) else {
                 continue;
             };
-            let status = check(&path, self.raw_crls, self.crl_issuers, self.now, self.depth + 1, path.chain.len());
+            let status = check(&path, self.raw_crls, self.crl_issuers, self.now, self.depth + 1, 0, path.chain.len());
             if status == Ok(RevocationStatus::NotRevoked) {
                 return Some(candidate.cert);
             }
@@ -395,21 +395,22 @@ impl Context<'_> {
     }
 }
 
-/// Checks the first `count` certificates of `path` (leaf first), never the anchor.
+/// Checks `count` certificates of `path` from `start` (0: the leaf), never the anchor.
 fn check(
     path: &ValidatedPath,
     crls: &[Vec<u8>],
     crl_issuers: &[Vec<u8>],
     now: OffsetDateTime,
     depth: u8,
+    start: usize,
     count: usize,
 ) -> Result<RevocationStatus, PathError> {
     let path: Vec<Parsed> = path.chain.iter().map(|c| parse(c)).collect::<Result<_, _>>()?;
     let parsed: Vec<Crl> = crls.iter().filter_map(|c| parse_crl(c)).collect();
     let context = Context { path, crls: &parsed, raw_crls: crls, crl_issuers, now, depth };
-    let checked = count.min(context.path.len().saturating_sub(1));
-    let mut status = if checked == 0 { RevocationStatus::Unknown } else { RevocationStatus::NotRevoked };
-    for index in 0..checked {
+    let end = start.saturating_add(count).min(context.path.len().saturating_sub(1));
+    let mut status = if start >= end { RevocationStatus::Unknown } else { RevocationStatus::NotRevoked };
+    for index in start..end {
         if context.status(index)? == RevocationStatus::Unknown {
             status = RevocationStatus::Unknown;
         }
@@ -433,7 +434,19 @@ pub fn check_crls_with(
     crl_issuers: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<RevocationStatus, PathError> {
-    check(path, crls, crl_issuers, now, 0, 1)
+    check(path, crls, crl_issuers, now, 0, 0, 1)
+}
+
+/// The revocation status of certificate `index` of a validated path (0: the leaf, 1: its
+/// issuer, ...), from `crls` (DER), as [`check_crls`] gives the leaf's. The trust anchor
+/// (the last certificate) has none: [`RevocationStatus::Unknown`].
+pub fn check_crls_at(
+    path: &ValidatedPath,
+    crls: &[Vec<u8>],
+    now: OffsetDateTime,
+    index: usize,
+) -> Result<RevocationStatus, PathError> {
+    check(path, crls, &[], now, 0, index, 1)
 }
 
 /// The revocation status of every certificate of the path but the trust anchor:
@@ -445,5 +458,5 @@ pub fn check_path_crls(
     crl_issuers: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<RevocationStatus, PathError> {
-    check(path, crls, crl_issuers, now, 0, usize::MAX)
+    check(path, crls, crl_issuers, now, 0, 0, usize::MAX)
 }
