@@ -310,14 +310,22 @@ pub fn split_for_signing(input: &[u8]) -> Result<(Vec<Header>, Vec<u8>), MimeErr
     let (headers, body_start) = Entity::parse_headers(&canonical)?;
     let body = canonical.get(body_start..).unwrap_or_default();
     let mut inner = Vec::with_capacity(body.len() + 1024);
+    let outer = entity_start(headers, body, &mut inner);
+    Ok((outer, inner))
+}
+
+/// Appends to `inner` the start of the MIME entity to sign or encrypt (its Content-*
+/// fields, or a text/plain one, and `body_start`); returns the outer header fields
+/// (without MIME-Version). Shared by [`split_for_signing`] and
+/// [`stream::EntitySplitter`].
+pub(crate) fn entity_start(headers: Vec<Header>, body_start: &[u8], inner: &mut Vec<u8>) -> Vec<Header> {
     if headers.is_empty() {
         inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n\r\n");
-        inner.extend_from_slice(body);
-        return Ok((Vec::new(), inner));
+        inner.extend_from_slice(body_start);
+        return Vec::new();
     }
     let (content, outer): (Vec<Header>, Vec<Header>) =
         headers.into_iter().partition(|h| h.name.to_ascii_lowercase().starts_with("content-"));
-    let outer: Vec<Header> = outer.into_iter().filter(|h| !h.name.eq_ignore_ascii_case("MIME-Version")).collect();
     if content.is_empty() {
         inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     }
@@ -325,8 +333,8 @@ pub fn split_for_signing(input: &[u8]) -> Result<(Vec<Header>, Vec<u8>), MimeErr
         inner.extend_from_slice(&header.raw);
     }
     inner.extend_from_slice(b"\r\n");
-    inner.extend_from_slice(body);
-    Ok((outer, inner))
+    inner.extend_from_slice(body_start);
+    outer.into_iter().filter(|h| !h.name.eq_ignore_ascii_case("MIME-Version")).collect()
 }
 
 fn outer_headers(outer: &[Header]) -> Vec<u8> {

@@ -140,27 +140,6 @@ impl HeaderReader {
     }
 }
 
-/// The outer (RFC 5322) header fields and the start of the MIME entity to sign or
-/// encrypt, as [`super::split_for_signing`] splits them.
-fn entity_start(headers: Vec<Header>, body_start: &[u8], inner: &mut Vec<u8>) -> Vec<Header> {
-    if headers.is_empty() {
-        inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n\r\n");
-        inner.extend_from_slice(body_start);
-        return Vec::new();
-    }
-    let (content, outer): (Vec<Header>, Vec<Header>) =
-        headers.into_iter().partition(|h| h.name.to_ascii_lowercase().starts_with("content-"));
-    if content.is_empty() {
-        inner.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
-    }
-    for header in &content {
-        inner.extend_from_slice(&header.raw);
-    }
-    inner.extend_from_slice(b"\r\n");
-    inner.extend_from_slice(body_start);
-    outer.into_iter().filter(|h| !h.name.eq_ignore_ascii_case("MIME-Version")).collect()
-}
-
 #[derive(Debug)]
 enum Split {
     Headers(HeaderReader),
@@ -200,7 +179,7 @@ impl EntitySplitter {
             Split::Body(canon) => canon.push(input, inner),
             Split::Headers(reader) => {
                 if let Some((headers, body_start)) = reader.push(input)? {
-                    self.outer = Some(entity_start(headers, &body_start, inner));
+                    self.outer = Some(super::entity_start(headers, &body_start, inner));
                     let reader = std::mem::take(reader);
                     self.split = Split::Body(reader.into_canonicalizer());
                 }
@@ -215,7 +194,7 @@ impl EntitySplitter {
             Split::Body(canon) => canon.finish(inner),
             Split::Headers(reader) => {
                 let (headers, body) = std::mem::take(reader).finish()?;
-                self.outer = Some(entity_start(headers, &body, inner));
+                self.outer = Some(super::entity_start(headers, &body, inner));
                 self.split = Split::Body(Canonicalizer::new());
             }
         }
