@@ -469,11 +469,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         .then(|| mime::parameter(&content_type, "boundary"))
         .flatten()
         .filter(|b| !b.is_empty());
-    let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
-    let signed_data =
-        mime::parameter(&content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
-    let base64 = entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
-    if boundary.is_none() && opaque && signed_data && base64 {
+    if boundary.is_none() && streamable_opaque(&entity) == Some(true) {
         let head = Head { entity, body, more };
         return verify_opaque_streaming(&args, &anchors, crls, head, input, buf, sender.as_deref());
     }
@@ -551,6 +547,16 @@ fn verify_file_in_memory(
     let report = check_signers(args, anchors, crls, &verified, sender)?;
     write_output(args.out.as_deref(), &verified.content)?;
     print_report(report)
+}
+
+/// For a base64 application/pkcs7-mime message (what the streaming paths read): whether
+/// its smime-type says signed-data. `None` for anything else, which is read whole.
+fn streamable_opaque(entity: &mime::Entity) -> Option<bool> {
+    let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
+    let base64 = entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    let content_type = entity.header("Content-Type").unwrap_or_default();
+    let signed = mime::parameter(content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
+    (opaque && base64).then_some(signed)
 }
 
 /// Opaque signed-data in bounded memory: the base64 body is decoded and the CMS
@@ -929,12 +935,7 @@ fn decrypt(args: DecryptArgs) -> Result<(), Failure> {
     } else {
         let head = read_head(&mut input, &mut buf, path, first)?;
         let entity = &head.entity;
-        let content_type = entity.header("Content-Type").unwrap_or_default();
-        let opaque = matches!(entity.media_type().as_str(), "application/pkcs7-mime" | "application/x-pkcs7-mime");
-        let signed = mime::parameter(content_type, "smime-type").is_some_and(|t| t.eq_ignore_ascii_case("signed-data"));
-        let base64 =
-            entity.header("Content-Transfer-Encoding").is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
-        if !(opaque && !signed && base64) {
+        if streamable_opaque(entity) != Some(false) {
             // Anything else is read whole and handled as before.
             let message = read_rest(head, &mut input, &mut buf, path)?;
             return decrypt_in_memory(&args, message);
