@@ -626,7 +626,7 @@ impl Authority {
             let root_der = read_cert_pem(&read(&data.root_cert())?)?;
             // The next number after the current CRL's (1 when there is none yet).
             let number = match std::fs::read(data.root_crl()) {
-                Ok(bytes) => root_crl_number(&bytes)? + 1,
+                Ok(bytes) => read_root_crl(&bytes)?.0 + 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
                 Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
             };
@@ -635,7 +635,8 @@ impl Authority {
             Ok(der)
         })
         .await??;
-        let number = i64::try_from(root_crl_number(&der)?).map_err(internal)?;
+        let (number, next_update) = read_root_crl(&der)?;
+        let number = i64::try_from(number).map_err(internal)?;
         let event = AuditEvent {
             actor: actor.to_string(),
             action: "crl.root",
@@ -644,12 +645,7 @@ impl Authority {
         };
         let at = now.unix_timestamp();
         self.store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
-        Ok(CrlRecord {
-            number,
-            der,
-            this_update: at,
-            next_update: (now + time::Duration::days(ROOT_CRL_DAYS)).unix_timestamp(),
-        })
+        Ok(CrlRecord { number, der, this_update: at, next_update })
     }
 
     /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
@@ -754,17 +750,12 @@ fn sign_root_crl(
 /// A warning for `serve` when the root's CRL of CA certificates is missing or due within
 /// 30 days (it must be re-signed with `certdesk crl --root`); `None` when it is current.
 pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
-    use der::Decode;
     let path = data.root_crl();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(_) => return Some(format!("there is no root CRL at {}: run `certdesk crl --root`", path.display())),
     };
-    let next_update = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(&bytes)
-        .ok()
-        .and_then(|crl| crl.tbs_cert_list.next_update)
-        .map(|t| t.to_unix_duration().as_secs());
-    let Some(next_update) = next_update.and_then(|s| i64::try_from(s).ok()) else {
+    let Ok((_, next_update)) = read_root_crl(&bytes) else {
         return Some(format!("the root CRL at {} is damaged: run `certdesk crl --root`", path.display()));
     };
     let left = next_update - now.unix_timestamp();
@@ -776,8 +767,8 @@ pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
     })
 }
 
-/// The crlNumber of a CRL (DER).
-fn root_crl_number(der: &[u8]) -> Result<u64, DomainError> {
+/// What the root CRL says of itself: its crlNumber and nextUpdate (Unix seconds).
+fn read_root_crl(der: &[u8]) -> Result<(u64, i64), DomainError> {
     use der::Decode;
     let damaged = |detail: String| DomainError::new(ErrorCode::DataDir, format!("the root CRL is damaged: {detail}"));
     let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
@@ -794,7 +785,13 @@ fn root_crl_number(der: &[u8]) -> Result<u64, DomainError> {
     if bytes.len() > 8 {
         return Err(damaged("its crlNumber is too large".into()));
     }
-    Ok(bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    let number = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let next_update = crl
+        .tbs_cert_list
+        .next_update
+        .and_then(|t| i64::try_from(t.to_unix_duration().as_secs()).ok())
+        .ok_or_else(|| damaged("it has no nextUpdate".into()))?;
+    Ok((number, next_update))
 }
 
 fn already_revoked(serial: &str, at: i64) -> DomainError {
