@@ -31,11 +31,7 @@ fn setup(key: &str, format: &str) -> Ca {
     let ca = Ca::new("p384");
     ca.split_chain();
     ca.issue_p12(key, format, "jane.p12").ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
-    )
-    .ok();
+    ca.jane_pem(false);
     std::fs::write(
         ca.path("msg.txt"),
         "From: bob@example.org\nTo: jane.doe@example.org\nSubject: secret\n\nThe plan.\n",

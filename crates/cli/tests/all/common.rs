@@ -170,6 +170,22 @@ impl Ca {
         String::from_utf8(run.stdout).unwrap().trim().trim_start_matches("serial=").to_ascii_lowercase()
     }
 
+    /// Jane's certificate (`jane.pem`) and, with `key`, her unencrypted key (`jane.key`)
+    /// out of `jane.p12` (password file `p12pass`), through OpenSSL.
+    pub fn jane_pem(&self, key: bool) {
+        let mut outputs = vec![("-clcerts", "jane.pem")];
+        if key {
+            outputs.push(("-nocerts", "jane.key"));
+        }
+        for (what, out) in outputs {
+            let mut args = vec!["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nodes", what, "-out", out];
+            if what == "-clcerts" {
+                args.push("-nokeys");
+            }
+            self.tool("openssl", &args).ok();
+        }
+    }
+
     /// Splits `chain.pem` into `issuing.pem` and `root.pem`.
     pub fn split_chain(&self) {
         let chain = std::fs::read_to_string(self.path("chain.pem")).unwrap();

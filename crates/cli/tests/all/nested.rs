@@ -8,16 +8,7 @@ fn sign_then_encrypt_both_ways_with_openssl() {
     let ca = Ca::new("p384");
     ca.split_chain();
     ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
-    )
-    .ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nocerts", "-nodes", "-out", "jane.key"],
-    )
-    .ok();
+    ca.jane_pem(true);
     std::fs::write(ca.path("note.txt"), "From: jane.doe@example.org\nSubject: note\n\nThe plan, signed and sealed.\n")
         .unwrap();
     let smime = |args: &[&str]| {

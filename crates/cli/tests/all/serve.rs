@@ -232,11 +232,7 @@ fn smime_verify_asks_the_running_responder() {
     let ca = Ca::with_init_args(&["--key", "p384", "--base-url", &base]);
     ca.split_chain();
     ca.issue_p12("p256", "modern", "jane.p12").ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
-    )
-    .ok();
+    ca.jane_pem(false);
     std::fs::write(ca.path("msg.txt"), "From: jane.doe@example.org\nSubject: Hi\n\nHello\n").unwrap();
     ca.run(&["smime", "sign", "--p12", "jane.p12", "--password-file", "p12pass", "--in", "msg.txt", "--out", "s.eml"])
         .ok();

@@ -7,16 +7,7 @@ fn setup(key: &str) -> Ca {
     let ca = Ca::new("p384");
     ca.split_chain();
     ca.issue_p12(key, "modern", "jane.p12").ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nodes", "-nocerts", "-out", "jane.key"],
-    )
-    .ok();
-    ca.tool(
-        "openssl",
-        &["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-clcerts", "-nokeys", "-out", "jane.pem"],
-    )
-    .ok();
+    ca.jane_pem(true);
     std::fs::write(
         ca.path("msg.txt"),
         "From: Jane Doe <jane.doe@example.org>\nTo: bob@example.org\nSubject: Report\n\nHello Bob,\nall fine.\n",

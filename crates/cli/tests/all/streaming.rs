@@ -9,13 +9,7 @@ fn setup() -> Ca {
     let ca = Ca::new("p384");
     ca.split_chain();
     ca.issue_p12("rsa3072", "modern", "jane.p12").ok();
-    for (what, out) in [("-nocerts", "jane.key"), ("-clcerts", "jane.pem")] {
-        let mut args = vec!["pkcs12", "-in", "jane.p12", "-passin", "file:p12pass", "-nodes", what, "-out", out];
-        if what == "-clcerts" {
-            args.push("-nokeys");
-        }
-        ca.tool("openssl", &args).ok();
-    }
+    ca.jane_pem(true);
     let mut text = String::from("From: Jane Doe <jane.doe@example.org>\nTo: bob@example.org\nSubject: big\n\n");
     let mut n = 0u64;
     while text.len() < 5 * 1024 * 1024 {
