@@ -113,6 +113,12 @@ async fn root_crl_is_served_from_the_data_directory() {
     assert_eq!(send(&app, get("/crl/root.crl")).await.2, renewed.der);
     assert!(authority.issue_root_crl(Zeroizing::new("wrong".into()), "test").await.is_err());
     assert_eq!(std::fs::read(data.root_crl()).unwrap(), renewed.der, "a failed re-signing changes nothing");
+    // A damaged root CRL: warned about, and re-signing refuses rather than restart at 1.
+    std::fs::write(data.root_crl(), b"not a CRL").unwrap();
+    assert!(certdesk_ra::authority::root_crl_warning(&data, now).unwrap().contains("damaged"));
+    let err = authority.issue_root_crl(Zeroizing::new(PASS.into()), "test").await.unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
+    assert_eq!(std::fs::read(data.root_crl()).unwrap(), b"not a CRL");
     std::fs::remove_file(data.root_crl()).unwrap();
     assert_eq!(send(&app, get("/crl/root.crl")).await.0, StatusCode::NOT_FOUND);
     assert!(certdesk_ra::authority::root_crl_warning(&data, now).unwrap().contains("no root CRL"));
