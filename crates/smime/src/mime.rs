@@ -350,6 +350,15 @@ fn outer_headers(outer: &[Header]) -> Vec<u8> {
 /// was signed. `micalg` is e.g. `sha-256`; `boundary` must not occur in `signed`.
 pub fn build_signed(outer: &[Header], signed: &[u8], signature_der: &[u8], micalg: &str, boundary: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(signed.len() + signature_der.len() * 2 + 4096);
+    signed_preamble(outer, micalg, boundary, &mut out);
+    out.extend_from_slice(signed);
+    signature_trailer(boundary, signature_der, &mut out);
+    out
+}
+
+/// The part of a multipart/signed message before the signed entity: the outer header
+/// fields, the multipart/signed Content-Type, the preamble and the first delimiter.
+pub(crate) fn signed_preamble(outer: &[Header], micalg: &str, boundary: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&outer_headers(outer));
     out.extend_from_slice(
         format!(
@@ -359,14 +368,17 @@ pub fn build_signed(outer: &[Header], signed: &[u8], signature_der: &[u8], mical
     );
     out.extend_from_slice(b"This is an S/MIME signed message\r\n\r\n");
     out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-    out.extend_from_slice(signed);
+}
+
+/// The part of a multipart/signed message after the signed entity: the delimiter, the
+/// application/pkcs7-signature part in base64 lines, and the close delimiter.
+pub(crate) fn signature_trailer(boundary: &str, signature_der: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
     out.extend_from_slice(
         b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
     );
     out.extend_from_slice(&base64_lines(signature_der));
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    out
 }
 
 /// Builds an opaque application/pkcs7-mime message (RFC 8551 3.2) with `smime_type`

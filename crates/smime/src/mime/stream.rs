@@ -218,20 +218,6 @@ pub fn random_boundary(rng: &dyn aws_lc_rs::rand::SecureRandom) -> Result<String
     Ok(format!("----certdesk-{}", hex::encode(random)))
 }
 
-/// The part of a multipart/signed message before the signed entity (what
-/// [`super::build_signed`] writes first).
-fn signed_preamble(outer: &[Header], micalg: &str, boundary: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&super::outer_headers(outer));
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(b"This is an S/MIME signed message\r\n\r\n");
-    out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-}
-
 /// Writes a `multipart/signed` message (RFC 8551 3.5.3) while the content streams
 /// through: the header and first boundary as soon as the input's header block is read,
 /// the canonical entity as it arrives, the signature part at the end.
@@ -270,7 +256,7 @@ impl MultipartSignedWriter {
 
     fn emit_scratch(&mut self, out: &mut Vec<u8>, signed: &mut dyn FnMut(&[u8])) {
         if let Some(outer) = self.splitter.take_outer() {
-            signed_preamble(&outer, &self.micalg, &self.boundary, out);
+            super::signed_preamble(&outer, &self.micalg, &self.boundary, out);
         }
         signed(&self.scratch);
         out.extend_from_slice(&self.scratch);
@@ -289,15 +275,7 @@ impl MultipartSignedWriter {
 
     /// Appends the signature part (the DER SignedData) and the closing boundary.
     pub fn finish(self, signature_der: &[u8], out: &mut Vec<u8>) {
-        let boundary = &self.boundary;
-        out.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-        out.extend_from_slice(
-            b"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n",
-        );
-        let mut lines = Base64Lines::new();
-        lines.push(signature_der, out);
-        lines.finish(out);
-        out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        super::signature_trailer(&self.boundary, signature_der, out);
     }
 }
 
