@@ -44,7 +44,7 @@ pub(crate) fn write_segments(data: &[u8], out: &mut Vec<u8>) {
 /// Deepest nesting followed.
 pub(crate) const MAX_DEPTH: usize = 32;
 
-/// Largest part of a message kept after the content ([`Octets::Keep`]): 16 MiB.
+/// Largest part of a message kept after the content ([`Kind::After`]): 16 MiB.
 pub(crate) const MAX_KEPT_LEN: usize = 16 * 1024 * 1024;
 
 /// What is wrong with the BER read (the callers wrap it in their own error type).
@@ -234,18 +234,11 @@ pub(crate) enum Kind {
     /// The content (a constructed OCTET STRING or `[0]`): segments, passed on.
     Content,
     /// The SEQUENCE around the content: after the content, values with these
-    /// identifiers (`None`: any) may follow, skipped or kept.
-    After { only: Option<u8>, octets: Octets },
-    /// Inside a value that is skipped or kept.
-    Inside(Octets),
-}
-
-/// What becomes of the octets of a value after the content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Octets {
-    Skip,
-    /// Appended, identifiers and lengths included, to [`Walker::kept`].
-    Keep,
+    /// identifiers (`None`: any) may follow, appended, identifiers and lengths
+    /// included, to [`Walker::kept`] (the reader decodes them at the end).
+    After { only: Option<u8> },
+    /// Inside a value after the content (kept).
+    Inside,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -263,8 +256,8 @@ pub(crate) struct Walker {
     stack: Vec<Frame>,
     /// Identifier and length octets read so far of the next value.
     header: Vec<u8>,
-    /// Inside a primitive value: octets left, and what they are (`None`: content).
-    primitive: Option<(u64, Option<Octets>)>,
+    /// Inside a primitive value: octets left, and whether they are kept (else content).
+    primitive: Option<(u64, bool)>,
     /// The values after the content that are kept, as received.
     pub(crate) kept: Vec<u8>,
     /// Which structure this is (for error messages).
@@ -284,7 +277,7 @@ impl Walker {
             offset: u64::try_from(offset).map_err(|_| malformed("offset"))?,
             stack,
             header: Vec::new(),
-            primitive: primitive.map(|len| (len, None)),
+            primitive: primitive.map(|len| (len, false)),
             kept: Vec::new(),
             what,
         })
@@ -310,19 +303,19 @@ impl Walker {
         sink: &mut dyn FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
         loop {
-            if let Some((left, octets)) = self.primitive {
+            if let Some((left, kept)) = self.primitive {
                 let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
                 let (now, rest) = input.split_at(take);
-                match octets {
-                    None => sink(now)?,
-                    Some(Octets::Keep) => self.keep(now)?,
-                    Some(Octets::Skip) => {}
+                if kept {
+                    self.keep(now)?;
+                } else {
+                    sink(now)?;
                 }
                 let taken = u64::try_from(take).map_err(|_| malformed("offset"))?;
                 self.offset += taken;
                 input = rest;
                 if left > taken {
-                    self.primitive = Some((left - taken, octets));
+                    self.primitive = Some((left - taken, kept));
                     return Ok(());
                 }
                 self.primitive = None;
@@ -357,14 +350,14 @@ impl Walker {
                 // X.690 8.1.5: end-of-contents is exactly two zero octets.
                 return Err(malformed("a malformed end-of-contents").into());
             }
-            if self.value(tag, constructed, length)? == Some(Octets::Keep) {
+            if self.value(tag, constructed, length)? {
                 self.keep(&header)?;
             }
         }
     }
 
     /// Opens the value whose header was just read; says whether its header is kept.
-    fn value(&mut self, tag: u8, constructed: bool, length: Length) -> Result<Option<Octets>, BerError> {
+    fn value(&mut self, tag: u8, constructed: bool, length: Length) -> Result<bool, BerError> {
         let top = self.stack.last().copied().ok_or_else(|| malformed("trailing data after the outer value"))?;
         let end = match length {
             Length::Definite(len) => {
@@ -382,34 +375,31 @@ impl Walker {
                 return Err(malformed("an unexpected end-of-contents"));
             }
             self.stack.pop();
-            return Ok(match top.kind {
-                Kind::Inside(octets) => Some(octets),
-                _ => None,
-            });
+            return Ok(top.kind == Kind::Inside);
         }
         if self.stack.len() > MAX_DEPTH {
             return Err(malformed("the values are nested too deeply"));
         }
         let len = end.unwrap_or(self.offset) - self.offset;
-        let octets = match (top.kind, tag) {
+        match (top.kind, tag) {
             (Kind::Content, 0x04) => {
-                self.primitive = Some((len, None));
-                return Ok(None);
+                self.primitive = Some((len, false));
+                return Ok(false);
             }
             (Kind::Content, 0x24) => {
                 self.stack.push(Frame { kind: Kind::Content, end });
-                return Ok(None);
+                return Ok(false);
             }
-            (Kind::Inside(octets), _) => octets,
-            (Kind::After { only, octets }, _) if only.is_none_or(|t| t == tag) => octets,
+            (Kind::Inside, _) => {}
+            (Kind::After { only }, _) if only.is_none_or(|t| t == tag) => {}
             _ => return Err(malformed(format!("an unexpected value {tag:#04x} in the {}", self.what))),
-        };
-        if constructed {
-            self.stack.push(Frame { kind: Kind::Inside(octets), end });
-        } else {
-            self.primitive = Some((len, Some(octets)));
         }
-        Ok(Some(octets))
+        if constructed {
+            self.stack.push(Frame { kind: Kind::Inside, end });
+        } else {
+            self.primitive = Some((len, true));
+        }
+        Ok(true)
     }
 
     /// Whether every value has ended.

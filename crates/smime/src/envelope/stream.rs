@@ -28,8 +28,7 @@ use der::{Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 
 use crate::ber_stream::{
-    need, open_indefinite, read_header, write_length, BerError, Cursor, Frame, Kind, Length, Octets, Walker,
-    SEGMENT_LEN,
+    need, open_indefinite, read_header, write_length, BerError, Cursor, Frame, Kind, Length, Walker, SEGMENT_LEN,
 };
 
 use super::{
@@ -173,6 +172,45 @@ struct Prefix {
     primitive_content: Option<u64>,
     recipient_infos: Vec<RecipientInfo>,
     algorithm: AlgorithmIdentifierOwned,
+    /// The fields around the encrypted content, for [`Skeleton::check`].
+    skeleton: Skeleton,
+}
+
+/// The EnvelopedData fields other than the encrypted content, in DER: the streaming
+/// reader checks them with the decoder [`super::decrypt`] uses, so that it accepts no
+/// message the in-memory path refuses (a bad version, originatorInfo, contentType or
+/// unprotectedAttrs would otherwise pass unread).
+#[derive(Clone)]
+struct Skeleton {
+    /// version, originatorInfo and recipientInfos.
+    head: Vec<u8>,
+    /// The EncryptedContentInfo's contentType and contentEncryptionAlgorithm.
+    content_head: Vec<u8>,
+}
+
+impl Skeleton {
+    /// Decodes an EnvelopedData made of these fields, an empty encryptedContent and
+    /// `trailer` (what followed the EncryptedContentInfo: unprotectedAttrs, BER).
+    fn check(&self, trailer: &[u8]) -> Result<(), EnvelopeError> {
+        let mut content_info = self.content_head.clone();
+        content_info.extend_from_slice(&[0x80, 0x00]);
+        let mut body = self.head.clone();
+        body.push(0x30);
+        write_length(content_info.len(), &mut body);
+        body.extend_from_slice(&content_info);
+        if !trailer.is_empty() {
+            body.extend_from_slice(&to_der(trailer)?);
+        }
+        let mut data = vec![0x30];
+        write_length(body.len(), &mut data);
+        data.extend_from_slice(&body);
+        super::EnvelopedDataBer::from_ber(&data).map_err(super::malformed("EnvelopedData"))?;
+        Ok(())
+    }
+}
+
+fn to_der(ber: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    certdesk_pki::ber::ber_to_der(ber).map_err(|e| malformed(e.reason))
 }
 
 enum PrefixParse {
@@ -198,22 +236,24 @@ fn parse_prefix(buf: &[u8]) -> Result<PrefixParse, EnvelopeError> {
     let end = need!(c.open(0xa0, "ContentInfo content"), PrefixParse::Incomplete);
     frames.push(Frame { kind: Kind::Closed, end });
     let end = need!(c.open(0x30, "EnvelopedData"), PrefixParse::Incomplete);
-    // After the EncryptedContentInfo only unprotectedAttrs [1] may come (skipped).
-    frames.push(Frame { kind: Kind::After { only: Some(0xa1), octets: Octets::Skip }, end });
-    need!(c.element(0x02, "version"), PrefixParse::Incomplete);
+    // After the EncryptedContentInfo only unprotectedAttrs [1] may come (kept, checked at the end).
+    frames.push(Frame { kind: Kind::After { only: Some(0xa1) }, end });
+    let mut head = to_der(need!(c.element(0x02, "version"), PrefixParse::Incomplete))?;
     if c.peek_tag() == Some(0xa0) {
-        need!(c.element(0xa0, "originatorInfo"), PrefixParse::Incomplete);
+        head.extend_from_slice(&to_der(need!(c.element(0xa0, "originatorInfo"), PrefixParse::Incomplete))?);
     }
-    let infos = need!(c.element(0x31, "recipientInfos"), PrefixParse::Incomplete);
-    let infos = certdesk_pki::ber::ber_to_der(infos).map_err(|e| malformed(e.reason))?;
+    let infos = to_der(need!(c.element(0x31, "recipientInfos"), PrefixParse::Incomplete))?;
+    head.extend_from_slice(&infos);
     let infos = RecipientInfos::from_ber(&infos).map_err(super::malformed("RecipientInfos"))?;
     let end = need!(c.open(0x30, "EncryptedContentInfo"), PrefixParse::Incomplete);
     frames.push(Frame { kind: Kind::Closed, end });
-    need!(c.element(0x06, "contentType"), PrefixParse::Incomplete);
-    let algorithm = need!(c.element(0x30, "contentEncryptionAlgorithm"), PrefixParse::Incomplete);
-    let algorithm = certdesk_pki::ber::ber_to_der(algorithm).map_err(|e| malformed(e.reason))?;
+    let mut content_head = to_der(need!(c.element(0x06, "contentType"), PrefixParse::Incomplete))?;
+    let algorithm = to_der(need!(c.element(0x30, "contentEncryptionAlgorithm"), PrefixParse::Incomplete))?;
+    content_head.extend_from_slice(&algorithm);
     let algorithm =
         AlgorithmIdentifierOwned::from_ber(&algorithm).map_err(super::malformed("contentEncryptionAlgorithm"))?;
+    let skeleton = Skeleton { head, content_head };
+    skeleton.check(&[])?;
     let eci_ended = frames.last().and_then(|f| f.end).is_some_and(|end| c.absolute().ok() == Some(end));
     let absent = || EnvelopeError::Malformed {
         what: "encryptedContent",
@@ -248,6 +288,7 @@ fn parse_prefix(buf: &[u8]) -> Result<PrefixParse, EnvelopeError> {
         primitive_content,
         recipient_infos: infos.0.into_vec(),
         algorithm,
+        skeleton,
     })))
 }
 
@@ -374,7 +415,10 @@ impl EnvelopeReader {
         let mut buf = self.buf;
         let pending = buf.split_off(prefix.consumed.min(buf.len()));
         let walker = Walker::new(prefix.consumed, prefix.frames.clone(), prefix.primitive_content, "EnvelopedData")?;
-        Ok(ContentDecryptor { mode: Mode::Stream(Box::new(Streaming { key, walker, pending, failure: first_error })) })
+        let skeleton = prefix.skeleton;
+        Ok(ContentDecryptor {
+            mode: Mode::Stream(Box::new(Streaming { key, walker, pending, failure: first_error, skeleton })),
+        })
     }
 }
 
@@ -386,6 +430,7 @@ struct Streaming {
     /// An earlier recipient's error, reported if the content does not decrypt (as
     /// [`super::decrypt`] reports the first error).
     failure: Option<EnvelopeError>,
+    skeleton: Skeleton,
 }
 
 impl Streaming {
@@ -461,7 +506,8 @@ impl ContentDecryptor<'_> {
                 if !streaming.walker.complete() {
                     return Err(malformed("the message ends early"));
                 }
-                let Streaming { key, failure, .. } = *streaming;
+                let Streaming { key, failure, skeleton, walker, .. } = *streaming;
+                skeleton.check(&walker.kept)?;
                 let mut last = [0u8; 32];
                 match key.finish(&mut last) {
                     Ok(update) => {
@@ -643,6 +689,78 @@ mod tests {
             decrypt_in_pieces(&tampered, std::slice::from_ref(&k.key), 1000),
             Err(EnvelopeError::DecryptionFailed)
         ));
+    }
+
+    /// The fields around the encrypted content are decoded as the in-memory path decodes
+    /// them: the streaming reader accepts nothing `decrypt` refuses (fuzzing found a
+    /// version of 40 that it let through unread) and refuses nothing it accepts.
+    #[test]
+    fn the_fields_around_the_content_are_checked_as_in_memory() {
+        let k = keys();
+        let plain = content(1000);
+        let cms = encrypt_in_pieces(&plain, &k.cert_der, ContentCipher::Aes256Cbc, 300);
+        let one = std::slice::from_ref(&k.key);
+        let both = |input: &[u8]| {
+            let whole = super::super::decrypt(input, one);
+            let streamed = [1, 7, 4096].map(|piece| decrypt_in_pieces(input, one, piece));
+            (whole, streamed)
+        };
+        let refused = |input: &[u8], why: &str| {
+            let (whole, streamed) = both(input);
+            assert!(whole.is_err(), "{why}: in memory");
+            for got in streamed {
+                assert!(matches!(got, Err(EnvelopeError::Malformed { .. })), "{why}: streamed {got:?}");
+            }
+        };
+        // The EnvelopedData version, the first INTEGER: 40 is no CMSVersion.
+        let at = cms.windows(3).position(|w| w == [0x02, 0x01, 0x00]).unwrap() + 2;
+        let mut version = cms.clone();
+        version[at] = 40;
+        refused(&version, "version 40");
+        // The EncryptedContentInfo's contentType (id-data) ending inside an arc.
+        let data = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+        let at = cms.windows(data.len()).position(|w| w == data).unwrap() + 10;
+        let mut content_type = cms.clone();
+        content_type[at] = 0x81;
+        refused(&content_type, "contentType");
+        // unprotectedAttrs [1] go after the EncryptedContentInfo's end-of-contents, before
+        // those of the EnvelopedData, its [0] and the ContentInfo.
+        let with_attrs = |attrs: &[u8]| {
+            let mut out = cms[..cms.len() - 6].to_vec();
+            out.extend_from_slice(attrs);
+            out.extend_from_slice(&[0; 6]);
+            out
+        };
+        let attribute = [0xa1, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x03, 0x31, 0x03, 0x0c, 0x01, 0x41];
+        let (whole, streamed) = both(&with_attrs(&attribute));
+        assert_eq!(whole.unwrap(), plain);
+        for got in streamed {
+            assert!(got.unwrap() == plain);
+        }
+        refused(&with_attrs(&[0xa1, 0x03, 0x02, 0x01, 0x00]), "an INTEGER as an attribute");
+        refused(&with_attrs(&[attribute, attribute].concat()), "unprotectedAttrs twice");
+    }
+
+    #[test]
+    fn mutants_never_panic_and_never_pass_where_the_in_memory_code_fails() {
+        use certdesk_test_support::mutation::{hostile, mutants, never_panics};
+        let k = keys();
+        let plain = content(100);
+        let one = std::slice::from_ref(&k.key);
+        let ber = encrypt_in_pieces(&plain, &k.cert_der, ContentCipher::Aes128Cbc, 40);
+        let options = EncryptOptions { cipher: ContentCipher::Aes128Cbc, oaep: false };
+        let der = super::super::encrypt(&plain, std::slice::from_ref(&k.cert_der), &options, &SystemRandom::new())
+            .unwrap();
+        let mut inputs = hostile();
+        inputs.extend(mutants(&ber, 400, 11));
+        inputs.extend(mutants(&der, 400, 12));
+        let tried = never_panics("EnvelopeReader", &inputs, |b| {
+            if let Ok(streamed) = decrypt_in_pieces(b, one, 13) {
+                let whole = super::super::decrypt(b, one).expect("the in-memory code accepts it too");
+                assert!(whole == streamed, "other plaintext");
+            }
+        });
+        assert!(tried > 1000);
     }
 
     #[test]

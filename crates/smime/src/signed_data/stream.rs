@@ -26,7 +26,7 @@ use der::{Decode, Encode};
 
 use super::{encoding, DigestAlgorithm, Prepared, SignOptions, SignedDataError, VerifiedMessage};
 use crate::ber_stream::{
-    need, open_indefinite, read_header, write_segments, BerError, Cursor, Frame, Kind, Length, Octets, Walker,
+    need, open_indefinite, read_header, write_segments, BerError, Cursor, Frame, Kind, Length, Walker,
 };
 
 /// A detached signature in the making: feed the content with [`ContentSigner::update`],
@@ -197,7 +197,7 @@ fn parse_start(buf: &[u8]) -> Result<Option<Start>, SignedDataError> {
     frames.push(Frame { kind: Kind::Closed, end });
     let end = need!(c.open(0x30, "SignedData"), None);
     // After the EncapsulatedContentInfo: certificates, CRLs and SignerInfos, kept.
-    frames.push(Frame { kind: Kind::After { only: None, octets: Octets::Keep }, end });
+    frames.push(Frame { kind: Kind::After { only: None }, end });
     let version = need!(c.element(0x02, "version"), None).to_vec();
     let digest_algorithms = need!(c.element(0x31, "digestAlgorithms"), None).to_vec();
     let end = need!(c.open(0x30, "EncapsulatedContentInfo"), None);
