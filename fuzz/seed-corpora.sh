@@ -7,6 +7,12 @@ SMIME=../crates/smime/tests/data/cms-examples
 for t in mime_parse cms_signed cms_enveloped pkcs12_read csr_parse ocsp_request ocsp_response certificate_path crl_check; do
     mkdir -p "corpus/$t"
 done
+# Inputs that once crashed a target (fuzz/regressions/<target>/), run again every time.
+for d in regressions/*/; do
+    t=$(basename "$d")
+    mkdir -p "corpus/$t"
+    cp "$d"* "corpus/$t/"
+done
 cp "$SMIME"/signed*.p7m corpus/cms_signed/
 cp "$SMIME"/encrypted*.p7m "$SMIME"/authEnveloped*.p7m corpus/cms_enveloped/
 cp "$PKI"/pkcs12-clients/*.p12 "$PKI"/pkcs12-clients/*.pfx corpus/pkcs12_read/
