@@ -144,6 +144,9 @@ enum AuditCommand {
         #[arg(long)]
         checkpoint: Option<certdesk_ra::audit::Checkpoint>,
     },
+    /// Verify the log and mail its head to the auditors of `[audit] checkpoint_to` now
+    /// (`serve` does so once per `checkpoint_hours`); an alert instead if it fails.
+    Checkpoint,
 }
 
 #[derive(Args)]
@@ -454,6 +457,44 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let held = checkpoint.map(|c| format!(", checkpoint {}:{} held", c.seq, c.hash)).unwrap_or_default();
             println!("audit log intact: {} records, head {}:{}{held}", chain.records, chain.records, chain.head);
             Ok(())
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let dir = DataDir::new(&cli.data);
+            let clock: Arc<dyn certdesk_ra::clock::Clock> = Arc::new(SystemClock);
+            let authority = Authority::open(dir.clone(), clock.clone()).await?;
+            let config = authority.config();
+            if config.checkpoints.to.is_empty() {
+                return Err(usage("no auditors to mail: set [audit] checkpoint_to in certdesk.toml"));
+            }
+            let mailer = certdesk_ra::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
+                .map_err(certdesk_ra::error::DomainError::from)?;
+            let to: Vec<&str> = config.checkpoints.to.iter().map(|a| a.as_str()).collect();
+            let outcome = certdesk_ra::checkpoint::send_due(
+                authority.store(),
+                mailer.as_ref(),
+                &config.checkpoints,
+                &config.raw.ca.organization,
+                clock.now(),
+                true,
+            )
+            .await?;
+            match outcome {
+                certdesk_ra::checkpoint::CheckpointOutcome::Sent(checkpoint) => {
+                    println!("{checkpoint}");
+                    eprintln!("certdesk: audit log intact; checkpoint {checkpoint} mailed to {}", to.join(", "));
+                    Ok(())
+                }
+                certdesk_ra::checkpoint::CheckpointOutcome::Alert(reason) => {
+                    Err(Failure::from(certdesk_ra::error::DomainError::new(
+                        certdesk_ra::error::ErrorCode::AuditBroken,
+                        format!("{reason}; the auditors ({}) were alerted", to.join(", ")),
+                    )))
+                }
+                certdesk_ra::checkpoint::CheckpointOutcome::Off
+                | certdesk_ra::checkpoint::CheckpointOutcome::NotDue => {
+                    Err(usage("the audit log is empty: nothing to mail"))
+                }
+            }
         }
     }
 }

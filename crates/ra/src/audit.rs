@@ -73,6 +73,13 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
+impl std::fmt::Display for Checkpoint {
+    /// `SEQ:HASH`, as [`Checkpoint::from_str`](std::str::FromStr) reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
 impl std::str::FromStr for Checkpoint {
     type Err = String;
 

@@ -124,6 +124,7 @@ pub async fn init(
         database: crate::config::DatabaseSection { url: options.database_url.clone() },
         portal: Default::default(),
         mail: Default::default(),
+        audit: Default::default(),
     };
     let validated = config.clone().validate()?;
 

@@ -34,6 +34,37 @@ pub struct Config {
     /// Outgoing mail (default: .eml files in DATA/outbox).
     #[serde(default)]
     pub mail: crate::mail::MailSection,
+    /// The audit log's checkpoints mailed to auditors (default: none).
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: who gets the audit log's head (SEQ:HASH) by mail, and how often. A copy
+/// the CA machine cannot rewrite is what shows records cut off the end of the log
+/// (`certdesk audit verify --checkpoint SEQ:HASH`, see [`crate::checkpoint`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Auditors' addresses (empty: no checkpoint mails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_to: Vec<String>,
+    /// Hours between checkpoint mails, 1 to 168 (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_hours: Option<u32>,
+    /// Language of the checkpoint mails, `en` or `de` (default `en`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_language: Option<String>,
+}
+
+/// `[audit]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// The auditors (empty: off).
+    pub to: Vec<crate::mail::MailAddress>,
+    /// Seconds between checkpoint mails.
+    pub period_seconds: i64,
+    /// The language of the mails.
+    pub lang: crate::mail::Lang,
 }
 
 /// `[portal]`.
@@ -125,6 +156,8 @@ pub struct ValidatedConfig {
     pub profiles: BTreeMap<&'static str, SubscriberProfile>,
     /// PBKDF2 iterations for .p12 files.
     pub pkcs12_iterations: u32,
+    /// The audit checkpoint mails.
+    pub checkpoints: CheckpointSettings,
 }
 
 impl Config {
@@ -189,8 +222,31 @@ impl Config {
         if let Some(oidc) = &self.portal.oidc {
             oidc.check().map_err(bad)?;
         }
+        let checkpoints = self.audit.check().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
-        Ok(ValidatedConfig { raw: self, organization, urls, root_crl_url, profiles, pkcs12_iterations })
+        Ok(ValidatedConfig { raw: self, organization, urls, root_crl_url, profiles, pkcs12_iterations, checkpoints })
+    }
+}
+
+impl AuditSection {
+    /// Checks the section.
+    pub fn check(&self) -> Result<CheckpointSettings, String> {
+        let mut to = Vec::with_capacity(self.checkpoint_to.len());
+        for address in &self.checkpoint_to {
+            let parsed = crate::mail::MailAddress::parse(address)
+                .map_err(|e| format!("audit.checkpoint_to {address:?} is not a mail address: {e}"))?;
+            to.push(parsed);
+        }
+        let hours = self.checkpoint_hours.unwrap_or(24);
+        if !(1..=168).contains(&hours) {
+            return Err(format!("audit.checkpoint_hours must be between 1 and 168 (a week), not {hours}"));
+        }
+        let lang = match self.checkpoint_language.as_deref() {
+            None | Some("en") => crate::mail::Lang::En,
+            Some("de") => crate::mail::Lang::De,
+            Some(other) => return Err(format!("audit.checkpoint_language must be en or de, not {other:?}")),
+        };
+        Ok(CheckpointSettings { to, period_seconds: i64::from(hours) * 3600, lang })
     }
 }
 

@@ -245,6 +245,13 @@ pub async fn serve(
                 if let Err(e) = portal.send_reminders().await {
                     eprintln!("certdesk serve: expiry reminders failed: {e}");
                 }
+                match portal.send_audit_checkpoint().await {
+                    Ok(crate::checkpoint::CheckpointOutcome::Alert(reason)) => {
+                        eprintln!("certdesk serve: ALERT: {reason}; the auditors were told");
+                    }
+                    Ok(_) => {}
+                    Err(e) => eprintln!("certdesk serve: audit checkpoint failed: {e}"),
+                }
             }
         }
     });

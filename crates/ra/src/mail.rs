@@ -1061,6 +1061,88 @@ pub fn revocation_mail(
     }
 }
 
+/// The audit log's head at `at`, for an auditor to keep where the CA machine cannot
+/// write (see `crate::checkpoint`): `checkpoint` is `SEQ:HASH`.
+pub fn audit_checkpoint_mail(
+    lang: Lang,
+    to: &MailAddress,
+    organization: &str,
+    checkpoint: &str,
+    records: i64,
+    at: OffsetDateTime,
+) -> Mail {
+    let when = human_time(lang, at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            &format!("Audit checkpoint of {organization}: record {records}"),
+            &format!(
+                "Hello,\n\n\
+                 the audit log of the certificate desk of {organization} verified intact on {when}. It \
+                 held {records} records; the newest one is this checkpoint:\n\n\
+                 {checkpoint}\n\n\
+                 Please keep this message where the operators of the certificate desk cannot change it. \
+                 To check later that no record up to this one was removed or rewritten, run on the CA \
+                 machine:\n\n\
+                 certdesk audit verify --checkpoint {checkpoint}\n\n\
+                 An error from that command means the log was changed after this message was sent.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            &format!("Prüfpunkt des Audit-Protokolls von {organization}: Eintrag {records}"),
+            &format!(
+                "Guten Tag,\n\n\
+                 das Audit-Protokoll der Zertifikatsstelle von {organization} war am {when} unversehrt. \
+                 Es enthielt {records} Einträge; der neueste ist dieser Prüfpunkt:\n\n\
+                 {checkpoint}\n\n\
+                 Bitte bewahren Sie diese Nachricht dort auf, wo die Betreiber der Zertifikatsstelle sie \
+                 nicht ändern können. Um später zu prüfen, dass kein Eintrag bis zu diesem entfernt oder \
+                 umgeschrieben wurde, führen Sie auf dem CA-Rechner aus:\n\n\
+                 certdesk audit verify --checkpoint {checkpoint}\n\n\
+                 Meldet der Befehl einen Fehler, wurde das Protokoll nach dem Versand dieser Nachricht \
+                 verändert.\n"
+            ),
+        ),
+    }
+}
+
+/// The alert that the audit log failed its check at `at` (`reason` says where and how).
+pub fn audit_alert_mail(lang: Lang, to: &MailAddress, organization: &str, reason: &str, at: OffsetDateTime) -> Mail {
+    let when = human_time(lang, at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            &format!("ALERT: the audit log of {organization} fails verification"),
+            &format!(
+                "Hello,\n\n\
+                 the audit log of the certificate desk of {organization} failed its check on {when}:\n\n\
+                 {reason}\n\n\
+                 Records were changed, removed or added outside the certificate desk. Compare the log with \
+                 the last checkpoint you hold (certdesk audit verify --checkpoint SEQ:HASH) and find out who \
+                 had access to the database.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            &format!("WARNUNG: das Audit-Protokoll von {organization} ist nicht unversehrt"),
+            &format!(
+                "Guten Tag,\n\n\
+                 die Prüfung des Audit-Protokolls der Zertifikatsstelle von {organization} ist am {when} \
+                 fehlgeschlagen:\n\n\
+                 {reason}\n\n\
+                 Einträge wurden außerhalb der Zertifikatsstelle geändert, entfernt oder hinzugefügt. \
+                 Vergleichen Sie das Protokoll mit dem letzten Prüfpunkt, den Sie haben (certdesk audit \
+                 verify --checkpoint SEQ:HASH), und klären Sie, wer Zugriff auf die Datenbank hatte.\n"
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -1429,6 +1511,31 @@ mod tests {
         let smtp = Smtp::new(settings, sender(), clock()).unwrap();
         let err = smtp.send(&Mail::new(alice(), "Test", "Text")).await.unwrap_err();
         assert!(matches!(err, MailError::Smtp { port: p, .. } if p == port), "{err:?}");
+    }
+
+    #[test]
+    fn audit_mails_in_both_languages() {
+        let at = datetime!(2025-06-30 08:05 UTC);
+        let checkpoint = format!("42:{}", "ab".repeat(32));
+        let ok_en = audit_checkpoint_mail(Lang::En, &alice(), "Example Org", &checkpoint, 42, at);
+        let ok_de = audit_checkpoint_mail(Lang::De, &alice(), "Example Org", &checkpoint, 42, at);
+        let alert_en = audit_alert_mail(Lang::En, &alice(), "Example Org", "record 7: hash mismatch", at);
+        let alert_de = audit_alert_mail(Lang::De, &alice(), "Example Org", "record 7: hash mismatch", at);
+        assert_eq!(ok_en.subject(), "Audit checkpoint of Example Org: record 42");
+        assert!(ok_de.subject().starts_with("Prüfpunkt"));
+        for mail in [&ok_en, &ok_de] {
+            assert!(mail.body().contains(&format!("\ncertdesk audit verify --checkpoint {checkpoint}\n")));
+            assert!(mail.body().contains(&format!("\n{checkpoint}\n")));
+        }
+        assert!(ok_en.body().contains("2025-06-30 08:05 UTC"));
+        assert!(alert_en.subject().starts_with("ALERT") && alert_de.subject().starts_with("WARNUNG"));
+        for mail in [&ok_en, &ok_de, &alert_en, &alert_de] {
+            assert!(!mail.body().contains('{') && !mail.body().contains('}'), "{}", mail.body());
+            assert!(mail.body().contains("Example Org") && mail.body().contains("\n-- \n"));
+        }
+        for mail in [&alert_en, &alert_de] {
+            assert!(mail.body().contains("\nrecord 7: hash mismatch\n"));
+        }
     }
 
     #[test]

@@ -1102,6 +1102,21 @@ impl Portal {
             .collect())
     }
 
+    /// Mails the audit log's checkpoint to the auditors when this period's is due
+    /// (`[audit]`, see [`crate::checkpoint`]).
+    pub async fn send_audit_checkpoint(&self) -> Result<crate::checkpoint::CheckpointOutcome, DomainError> {
+        let config = self.authority().config();
+        crate::checkpoint::send_due(
+            self.store(),
+            self.mailer.as_ref(),
+            &config.checkpoints,
+            &config.raw.ca.organization,
+            self.clock.now(),
+            false,
+        )
+        .await
+    }
+
     /// Sends the expiry reminders due now (60, 30 and 7 days before), each once even
     /// with several processes. Returns how many went out.
     pub async fn send_reminders(&self) -> Result<usize, DomainError> {

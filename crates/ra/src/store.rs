@@ -20,12 +20,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_portal.sql")),
     (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
     (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
+    (5, include_str!("../migrations/sqlite/0005_audit_checkpoints.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_portal.sql")),
     (3, include_str!("../migrations/postgres/0003_oidc.sql")),
     (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
+    (5, include_str!("../migrations/postgres/0005_audit_checkpoints.sql")),
 ];
 
 /// The database.
@@ -483,6 +485,66 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Whether checkpoint period `period` is claimed (its mail sent or being sent).
+    pub async fn checkpoint_claimed(&self, period: i64) -> Result<bool, DomainError> {
+        let row = sqlx::query("SELECT period FROM audit_checkpoints WHERE period = $1")
+            .bind(period)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Claims checkpoint period `period` for the mail of `seq:hash` (`seq` 0: an alert),
+    /// so that one process of a deployment sends it; `false` if another one has.
+    pub async fn claim_checkpoint(&self, period: i64, seq: i64, hash: &str, now: i64) -> Result<bool, DomainError> {
+        let done = sqlx::query(
+            "INSERT INTO audit_checkpoints (period, seq, hash, sent_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (period) DO NOTHING",
+        )
+        .bind(period)
+        .bind(seq)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the checkpoint `seq:hash` of `period` mailed outside the schedule
+    /// (`certdesk audit checkpoint`): it replaces the period's row only when newer, so an
+    /// alert (`seq` 0) never hides a checkpoint.
+    pub async fn record_checkpoint(&self, period: i64, seq: i64, hash: &str, now: i64) -> Result<(), DomainError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (period, seq, hash, sent_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (period) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sent_at = excluded.sent_at \
+             WHERE audit_checkpoints.seq < excluded.seq",
+        )
+        .bind(period)
+        .bind(seq)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back the claim of `period` (its mail failed), so that the next run retries.
+    pub async fn release_checkpoint(&self, period: i64) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM audit_checkpoints WHERE period = $1").bind(period).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The newest checkpoint mailed (alerts left out).
+    pub async fn last_checkpoint(&self) -> Result<Option<crate::audit::Checkpoint>, DomainError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints WHERE seq > 0 ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(crate::audit::Checkpoint { seq: row.try_get("seq")?, hash: row.try_get("hash")? })),
+        }
     }
 
     /// Runs a raw statement (tests that tamper with the database on purpose).

@@ -4,6 +4,7 @@
 
 mod all {
     mod authority;
+    mod checkpoint;
     mod common;
     mod http;
     mod oidc;

@@ -157,3 +157,50 @@ fn an_audit_checkpoint_catches_records_cut_off_the_end() {
     let run = ca.run(&["audit", "verify", "--checkpoint", "1:abc"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+/// `audit checkpoint` mails the verified head to the auditors of `[audit]
+/// checkpoint_to` (here into the outbox) and prints it; the printed checkpoint then holds
+/// in `audit verify --checkpoint`. Once records up to it are cut off, the next run mails
+/// an alert instead and exits 1.
+#[test]
+fn audit_checkpoint_mails_the_head_and_then_the_alert() {
+    let ca = Ca::new("p384");
+    let run = ca.run(&["audit", "checkpoint"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("checkpoint_to"), "{}", run.stderr);
+
+    let config = ca.path("data/certdesk.toml");
+    // init writes every section, [audit] empty.
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("\n[audit]\n"), "{text}");
+    let text = text.replace("\n[audit]\n", "\n[audit]\ncheckpoint_to = [\"auditor@example.org\"]\n");
+    std::fs::write(&config, text).unwrap();
+    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    ca.issue_csr(&csr, "strict", "a.pem");
+    let run = ca.run(&["audit", "checkpoint"]).ok();
+    let checkpoint = String::from_utf8(run.stdout).unwrap().trim().to_string();
+    assert!(checkpoint.starts_with(&format!("{}:", ca.audit_records() - 1)), "{checkpoint}");
+    assert!(run.stderr.contains("auditor@example.org"), "{}", run.stderr);
+    let mails = |needle: &str| -> Vec<String> {
+        std::fs::read_dir(ca.path("data/outbox"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            // Quoted-printable soft line breaks (lines over 76 characters).
+            .map(|m| m.replace("=\r\n", "").replace("=\n", ""))
+            .filter(|m| m.contains(needle))
+            .collect()
+    };
+    let sent = mails(&format!("certdesk audit verify --checkpoint {checkpoint}"));
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains("To: auditor@example.org"), "{}", sent[0]);
+    ca.run(&["audit", "verify", "--checkpoint", &checkpoint]).ok();
+
+    let script = "import sqlite3; c = sqlite3.connect('data/certdesk.db'); \
+         c.execute('DROP TRIGGER audit_log_no_delete'); c.execute('DELETE FROM audit_log WHERE seq > 1'); c.commit()";
+    ca.tool("python3", &["-c", script]).ok();
+    let run = ca.run(&["audit", "checkpoint"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("removed") && run.stderr.contains("alerted"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert_eq!(mails("ALERT").len(), 1);
+}

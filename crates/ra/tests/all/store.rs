@@ -97,6 +97,30 @@ async fn conformance(store: &Store) {
     assert_eq!(log.len(), 6);
     assert_eq!(verify(&log).unwrap().records, 6);
 
+    // Audit checkpoints: one claim per period, given back when its mail fails; alerts
+    // (seq 0) are no checkpoint.
+    let head = certdesk_ra::audit::Checkpoint { seq: 6, hash: log[5].hash.clone() };
+    assert_eq!(store.last_checkpoint().await.unwrap(), None);
+    assert!(!store.checkpoint_claimed(7).await.unwrap());
+    assert!(store.claim_checkpoint(7, 6, &head.hash, 10).await.unwrap());
+    assert!(!store.claim_checkpoint(7, 6, &head.hash, 11).await.unwrap());
+    assert!(store.checkpoint_claimed(7).await.unwrap());
+    assert!(store.claim_checkpoint(8, 0, "an alert", 12).await.unwrap());
+    assert_eq!(store.last_checkpoint().await.unwrap(), Some(head));
+    // Recorded outside the schedule: a newer checkpoint replaces the period's, an alert
+    // does not.
+    store.record_checkpoint(7, 0, "an alert", 13).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.seq), Some(6));
+    store.record_checkpoint(7, 9, "later", 14).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.seq), Some(9));
+    store.record_checkpoint(9, 10, "forced", 15).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.hash), Some("forced".into()));
+    for period in [7, 9] {
+        store.release_checkpoint(period).await.unwrap();
+        assert!(!store.checkpoint_claimed(period).await.unwrap());
+    }
+    assert_eq!(store.last_checkpoint().await.unwrap(), None);
+
     // The database refuses to change or delete audit records.
     assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await.is_err());
     assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());

@@ -749,8 +749,8 @@ mod tests {
         let one = std::slice::from_ref(&k.key);
         let ber = encrypt_in_pieces(&plain, &k.cert_der, ContentCipher::Aes128Cbc, 40);
         let options = EncryptOptions { cipher: ContentCipher::Aes128Cbc, oaep: false };
-        let der = super::super::encrypt(&plain, std::slice::from_ref(&k.cert_der), &options, &SystemRandom::new())
-            .unwrap();
+        let der =
+            super::super::encrypt(&plain, std::slice::from_ref(&k.cert_der), &options, &SystemRandom::new()).unwrap();
         let mut inputs = hostile();
         inputs.extend(mutants(&ber, 400, 11));
         inputs.extend(mutants(&der, 400, 12));

@@ -1,0 +1,119 @@
+//! Checkpoints of the audit log mailed to the auditors (`[audit] checkpoint_to`).
+//!
+//! The hash chain shows a record changed or removed in the middle of the log, but not
+//! records cut off its end, nor a log rebuilt from scratch: only a head noted where the
+//! CA machine cannot write shows those (`certdesk audit verify --checkpoint SEQ:HASH`).
+//! [`send_due`] notes it there: once per period (`checkpoint_hours`, default a day) it
+//! verifies the whole log, and against the last checkpoint it sent, and mails the head to
+//! every auditor; when the log does not verify it mails an alert instead. `serve` runs it
+//! with every status refresh; `certdesk audit checkpoint` runs it now.
+//!
+//! A period is claimed in the database before its mail goes out, so several `serve`
+//! processes send one mail; a mail that fails gives the claim back and the next run
+//! tries again. Each mail sent is itself audited (`audit.checkpoint`, `audit.alert`).
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{seal, verify, verify_with_checkpoint, AuditEvent, Checkpoint};
+use crate::config::CheckpointSettings;
+use crate::error::{DomainError, ErrorCode};
+use crate::mail::{self, Mailer};
+use crate::store::Store;
+
+/// What [`send_due`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointOutcome {
+    /// `[audit] checkpoint_to` is empty.
+    Off,
+    /// This period's mail has gone out already (or the log is empty).
+    NotDue,
+    /// The head was mailed to every auditor.
+    Sent(Checkpoint),
+    /// The log failed verification; the auditors were told why.
+    Alert(String),
+}
+
+/// Verifies the audit log and mails its head (or an alert) to the auditors, unless this
+/// period's mail has gone out already; `force` sends in any case (`certdesk audit
+/// checkpoint`). `organization` names the CA in the mails.
+pub async fn send_due(
+    store: &Store,
+    mailer: &dyn Mailer,
+    settings: &CheckpointSettings,
+    organization: &str,
+    now: OffsetDateTime,
+    force: bool,
+) -> Result<CheckpointOutcome, DomainError> {
+    if settings.to.is_empty() {
+        return Ok(CheckpointOutcome::Off);
+    }
+    let at = now.unix_timestamp();
+    let period = at.div_euclid(settings.period_seconds.max(1));
+    if !force && store.checkpoint_claimed(period).await? {
+        return Ok(CheckpointOutcome::NotDue);
+    }
+    let rows = store.audit_log().await?;
+    let verified = match store.last_checkpoint().await? {
+        Some(last) => verify_with_checkpoint(&rows, &last),
+        None => verify(&rows),
+    };
+    let (seq, hash, event, mails) = match verified {
+        Ok(chain) => {
+            let seq = i64::try_from(chain.records).map_err(|_| internal("too many audit records"))?;
+            if seq == 0 {
+                return Ok(CheckpointOutcome::NotDue);
+            }
+            let checkpoint = Checkpoint { seq, hash: chain.head };
+            let text = checkpoint.to_string();
+            let mails: Vec<mail::Mail> = settings
+                .to
+                .iter()
+                .map(|to| mail::audit_checkpoint_mail(settings.lang, to, organization, &text, seq, now))
+                .collect();
+            (seq, checkpoint.hash.clone(), ("audit.checkpoint", text), mails)
+        }
+        Err(broken) => {
+            let reason = broken.to_string();
+            let mails: Vec<mail::Mail> = settings
+                .to
+                .iter()
+                .map(|to| mail::audit_alert_mail(settings.lang, to, organization, &reason, now))
+                .collect();
+            (0, reason.clone(), ("audit.alert", reason), mails)
+        }
+    };
+    // Scheduled: claimed first, so that one process sends, and given back if a mail
+    // fails. Forced: recorded once sent.
+    if !force && !store.claim_checkpoint(period, seq, &hash, at).await? {
+        return Ok(CheckpointOutcome::NotDue);
+    }
+    for mail in &mails {
+        if let Err(e) = mailer.send(mail).await {
+            if !force {
+                store.release_checkpoint(period).await?;
+            }
+            return Err(DomainError::new(
+                ErrorCode::Internal,
+                format!("the audit checkpoint could not be mailed to {}: {e}", mail.to().as_str()),
+            ));
+        }
+    }
+    if force {
+        store.record_checkpoint(period, seq, &hash, at).await?;
+    }
+    let (action, subject) = event;
+    let recipients: Vec<&str> = settings.to.iter().map(|a| a.as_str()).collect();
+    let record = AuditEvent {
+        actor: "system:audit-checkpoint".to_string(),
+        action,
+        subject: subject.clone(),
+        details: json!({ "to": recipients, "period": period }),
+    };
+    store.append_audit(&|next, prev| seal(&record, at, next, prev)).await?;
+    Ok(if seq == 0 { CheckpointOutcome::Alert(subject) } else { CheckpointOutcome::Sent(Checkpoint { seq, hash }) })
+}
+
+fn internal(message: &str) -> DomainError {
+    DomainError::new(ErrorCode::Internal, message)
+}
