@@ -41,6 +41,15 @@ mod single_sign_on;
 pub const SIGN_IN_MINUTES: i64 = 15;
 /// At most this many sign-in links per address per 15 minutes.
 pub const SIGN_IN_LINKS_PER_WINDOW: i64 = 5;
+
+/// Authenticator codes a user may try per [`TOTP_ATTEMPT_MINUTES`] and per day before
+/// further tries are refused (a right code resets both): with codes valid for three
+/// 30-second steps, guessing succeeds with odds of about 1 in 16,000 a day.
+pub const TOTP_ATTEMPTS_PER_WINDOW: i64 = 5;
+/// See [`TOTP_ATTEMPTS_PER_WINDOW`].
+pub const TOTP_ATTEMPT_MINUTES: i64 = 15;
+/// See [`TOTP_ATTEMPTS_PER_WINDOW`].
+pub const TOTP_ATTEMPTS_PER_DAY: i64 = 20;
 /// Sessions last 12 hours.
 pub const SESSION_HOURS: i64 = 12;
 /// The mailbox value is valid 24 hours (BR 3.2.2.2 allows at most 24).
@@ -540,11 +549,34 @@ impl Portal {
             .ok_or_else(|| DomainError::new(ErrorCode::Conflict, "no second factor is enrolled yet"))?;
         let secret = self.open_secret(sealed).ok_or_else(|| internal("the stored TOTP secret cannot be opened"))?;
         let now = self.now();
+        // Throttled (RFC 4226 section 7.3): a 6-digit code falls to guessing otherwise.
+        let limits = [TOTP_ATTEMPTS_PER_WINDOW, TOTP_ATTEMPTS_PER_DAY];
+        let noted = self
+            .store()
+            .note_totp_attempt(actor.email(), now, [now - TOTP_ATTEMPT_MINUTES * 60, now - 86_400], limits)
+            .await?;
+        let throttled = || {
+            DomainError::new(
+                ErrorCode::TooManyRequests,
+                "too many wrong authenticator codes; wait 15 minutes (after 20 in a day, a day) before the next try",
+            )
+        };
+        match noted {
+            None => return Err(throttled()),
+            Some([recent, today]) if recent > TOTP_ATTEMPTS_PER_WINDOW || today > TOTP_ATTEMPTS_PER_DAY => {
+                // The first refused try of a window: audited (later ones are not noted).
+                let details = json!({ "tries_15_minutes": recent - 1, "tries_day": today - 1 });
+                self.audit(&actor.audit_name(), "user.totp-throttled", actor.email(), details).await?;
+                return Err(throttled());
+            }
+            Some(_) => {}
+        }
         let wrong = || DomainError::new(ErrorCode::Unauthenticated, "the code is wrong or was already used");
         let step = crate::totp::verify(&secret, code, now).ok_or_else(wrong)?;
         if !self.store().accept_totp_step(actor.email(), step).await? {
             return Err(wrong());
         }
+        self.store().clear_totp_attempts(actor.email()).await?;
         self.store().mark_second_factor(&actor.session.id_hash, now).await?;
         self.audit(&actor.audit_name(), "session.second-factor", actor.email(), json!({})).await
     }

@@ -21,6 +21,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
     (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
     (5, include_str!("../migrations/sqlite/0005_audit_checkpoints.sql")),
+    (6, include_str!("../migrations/sqlite/0006_totp_attempts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -28,6 +29,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_oidc.sql")),
     (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
     (5, include_str!("../migrations/postgres/0005_audit_checkpoints.sql")),
+    (6, include_str!("../migrations/postgres/0006_totp_attempts.sql")),
 ];
 
 /// The database.

@@ -252,6 +252,55 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Notes a second-factor attempt by `email` at `now`, before its code is checked (so
+    /// that attempts made at once all count), and returns how many it has made since each
+    /// of `since`, this one included. `None`, and nothing noted, when it had already made
+    /// more than `max` in one of those windows: throttled attempts do not grow the table.
+    /// Attempts older than the earliest window are dropped.
+    pub async fn note_totp_attempt<const N: usize>(
+        &self,
+        email: &str,
+        now: i64,
+        since: [i64; N],
+        max: [i64; N],
+    ) -> Result<Option<[i64; N]>, DomainError> {
+        let oldest = since.iter().copied().min().unwrap_or(now);
+        sqlx::query("DELETE FROM totp_attempts WHERE email = $1 AND at < $2")
+            .bind(email)
+            .bind(oldest)
+            .execute(&self.pool)
+            .await?;
+        let before = self.totp_attempts_since(email, since).await?;
+        if before.iter().zip(max).any(|(count, max)| *count > max) {
+            return Ok(None);
+        }
+        sqlx::query("INSERT INTO totp_attempts (email, at) VALUES ($1, $2)")
+            .bind(email)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(self.totp_attempts_since(email, since).await?))
+    }
+
+    async fn totp_attempts_since<const N: usize>(&self, email: &str, since: [i64; N]) -> Result<[i64; N], DomainError> {
+        let mut counts = [0; N];
+        for (count, since) in counts.iter_mut().zip(since) {
+            *count = sqlx::query("SELECT COUNT(*) AS n FROM totp_attempts WHERE email = $1 AND at >= $2")
+                .bind(email)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        }
+        Ok(counts)
+    }
+
+    /// Forgets `email`'s second-factor attempts (a code was right).
+    pub async fn clear_totp_attempts(&self, email: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM totp_attempts WHERE email = $1").bind(email).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Stores a sign-in token (its hash).
     pub async fn insert_sign_in_token(
         &self,

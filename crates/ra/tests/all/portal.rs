@@ -852,3 +852,66 @@ async fn administrators_set_profile_validity_within_the_br_limits() {
     let audit = admin.get(&desk, "/admin/audit?q=profile.validity").await.text();
     assert!(audit.contains("profile.validity") && audit.contains("365"));
 }
+
+/// Guessing authenticator codes is throttled (RFC 4226 section 7.3): after 5 tries in 15
+/// minutes even the right code is refused (429), the first refusal is audited, and a
+/// right code later resets the count; 20 tries a day are the other bound.
+#[tokio::test]
+async fn authenticator_codes_cannot_be_guessed() {
+    let desk = desk(None).await;
+    let (_, secret) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let right = |desk: &Desk| {
+        certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(desk.clock.now().unix_timestamp()))
+    };
+    let throttled = || async {
+        let log = desk.status.authority().store().audit_log().await.unwrap();
+        log.iter().filter(|r| r.action == "user.totp-throttled").count()
+    };
+    // A new session of the enrolled officer, at the code form.
+    async fn session(desk: &Desk) -> (Browser, String) {
+        let link = desk.portal.add_staff(None, "desk@example.org", Role::Officer).await.unwrap();
+        let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+        let mut browser = Browser::default();
+        assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+        let csrf = hidden(&browser.get(desk, "/second-factor").await.text(), "csrf");
+        (browser, csrf)
+    }
+    async fn give(desk: &Desk, browser: &mut Browser, csrf: &str, code: &str) -> Reply {
+        browser.post(desk, "/second-factor", &[("csrf", csrf), ("code", code)]).await
+    }
+
+    let (mut browser, csrf) = session(&desk).await;
+    desk.clock.advance(time::Duration::seconds(31));
+    for _ in 0..5 {
+        assert_eq!(give(&desk, &mut browser, &csrf, "000000").await.status, StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..3 {
+        let refused = give(&desk, &mut browser, &csrf, &right(&desk)).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.text());
+        assert!(refused.text().contains("too many wrong authenticator codes"), "{}", refused.text());
+    }
+    assert_eq!(throttled().await, 1, "the first refusal is audited, the later ones not");
+    assert_eq!(browser.get(&desk, "/officer").await.location(), "/second-factor");
+
+    // 15 minutes later the right code works, and resets the count.
+    desk.clock.advance(time::Duration::minutes(16));
+    assert_eq!(give(&desk, &mut browser, &csrf, &right(&desk)).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get(&desk, "/officer").await.status, StatusCode::OK);
+
+    // A day allows 20 wrong tries, however spread.
+    let (mut other, csrf) = session(&desk).await;
+    for _ in 0..5 {
+        for _ in 0..4 {
+            assert_eq!(give(&desk, &mut other, &csrf, "000000").await.status, StatusCode::UNAUTHORIZED);
+        }
+        desk.clock.advance(time::Duration::minutes(16));
+    }
+    let refused = give(&desk, &mut other, &csrf, &right(&desk)).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.text());
+    assert_eq!(throttled().await, 2);
+    // Once the first four tries are a day old.
+    desk.clock.advance(time::Duration::hours(23));
+    let (mut other, csrf) = session(&desk).await;
+    let r = give(&desk, &mut other, &csrf, &right(&desk)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+}

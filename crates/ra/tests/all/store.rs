@@ -121,6 +121,18 @@ async fn conformance(store: &Store) {
     }
     assert_eq!(store.last_checkpoint().await.unwrap(), None);
 
+    // Second-factor attempts: counted per window, not noted once over the limit,
+    // forgotten after a right code.
+    let mail = "desk@example.org";
+    for at in [100, 200, 300] {
+        store.note_totp_attempt(mail, at, [at - 150, at - 1_000], [5, 20]).await.unwrap().unwrap();
+    }
+    assert_eq!(store.note_totp_attempt(mail, 400, [250, 0], [5, 20]).await.unwrap(), Some([2, 4]));
+    assert_eq!(store.note_totp_attempt(mail, 401, [250, 0], [1, 20]).await.unwrap(), None);
+    assert_eq!(store.note_totp_attempt("other@example.org", 401, [250, 0], [1, 20]).await.unwrap(), Some([1, 1]));
+    store.clear_totp_attempts(mail).await.unwrap();
+    assert_eq!(store.note_totp_attempt(mail, 402, [0, 0], [5, 20]).await.unwrap(), Some([1, 1]));
+
     // The database refuses to change or delete audit records.
     assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await.is_err());
     assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
