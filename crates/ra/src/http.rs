@@ -245,6 +245,9 @@ pub async fn serve(
                 if let Err(e) = portal.send_reminders().await {
                     eprintln!("certdesk serve: expiry reminders failed: {e}");
                 }
+                if let Err(e) = portal.send_appointment_reminders().await {
+                    eprintln!("certdesk serve: appointment reminders failed: {e}");
+                }
                 match portal.send_audit_checkpoint().await {
                     Ok(crate::checkpoint::CheckpointOutcome::Alert(reason)) => {
                         eprintln!("certdesk serve: ALERT: {reason}; the auditors were told");

@@ -2,7 +2,8 @@
 //! its two transports ([`Outbox`], [`Smtp`]), the `[mail]` configuration section
 //! ([`MailSection`], [`build_mailer`]) and the texts of every mail the portal sends, in
 //! English and German ([`validation_mail`], [`sign_in_mail`], [`appointment_mail`],
-//! [`certificate_ready_mail`], [`expiry_reminder_mail`], [`revocation_mail`]).
+//! [`appointment_reminder_mail`], [`certificate_ready_mail`], [`expiry_reminder_mail`],
+//! [`revocation_mail`], [`audit_checkpoint_mail`], [`audit_alert_mail`]).
 //!
 //! Messages are RFC 5322 `text/plain; charset=utf-8` single parts built with lettre:
 //! non-ASCII subjects become RFC 2047 encoded words, and the body gets whichever
@@ -921,6 +922,41 @@ pub fn appointment_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, plac
     }
 }
 
+/// The reminder, the day before, of an appointment booked earlier.
+pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+    let at = human_time(lang, when);
+    let place = place_note.trim();
+    let place_line = if place.is_empty() { String::new() } else { format!("  {place}\n") };
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            "Reminder: your appointment for the identity check",
+            &format!(
+                "Hello,\n\n\
+                 this is a reminder of your appointment at the certificate desk:\n\n\
+                 \x20 {at}\n\
+                 {place_line}\n\
+                 Please bring an official photo ID (identity card or passport). If you cannot come, please \
+                 let the certificate desk know.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            "Erinnerung: Ihr Termin zur Identitätsprüfung",
+            &format!(
+                "Guten Tag,\n\n\
+                 wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:\n\n\
+                 \x20 {at}\n\
+                 {place_line}\n\
+                 Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls \
+                 Sie den Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.\n"
+            ),
+        ),
+    }
+}
+
 /// The certificate has been issued; `link` leads to the download.
 pub fn certificate_ready_mail(lang: Lang, to: &MailAddress, serial: &str, link: &str) -> Mail {
     match lang {
@@ -1550,6 +1586,8 @@ mod tests {
             sign_in_mail(Lang::De, &alice(), link, at),
             appointment_mail(Lang::En, &alice(), local, "Room 1.23, Main Street 1"),
             appointment_mail(Lang::De, &alice(), local, ""),
+            appointment_reminder_mail(Lang::En, &alice(), local, "Room 1.23"),
+            appointment_reminder_mail(Lang::De, &alice(), local, ""),
             certificate_ready_mail(Lang::En, &alice(), "01AB", link),
             certificate_ready_mail(Lang::De, &alice(), "01AB", link),
             expiry_reminder_mail(Lang::En, &alice(), "01AB", at, 30, link),
@@ -1566,8 +1604,10 @@ mod tests {
             assert!(mail.body().ends_with("\n"), "{}", mail.body());
             assert!(mail.body().contains("\n-- \n"));
         }
-        let [val_en, val_de, sign_en, sign_de, appt_en, appt_de, ready_en, ready_de, exp_en, exp_de, rev_en, rev_de] =
+        let [val_en, val_de, sign_en, sign_de, appt_en, appt_de, remind_en, remind_de, ready_en, ready_de, exp_en, exp_de, rev_en, rev_de] =
             &mails;
+        assert!(remind_en.subject().starts_with("Reminder") && remind_en.body().contains("Room 1.23"));
+        assert!(remind_de.body().contains("30.06.2025, 10:00 Uhr (UTC+02:00)"));
         assert!(val_en.body().contains("https://pki.example.org/validate/id%201%2F2?value=v%2Ba%3Dl"));
         assert!(val_en.body().contains("\nv+a=l\n"));
         assert!(val_en.body().contains("2025-06-30 08:05 UTC"));

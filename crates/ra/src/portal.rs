@@ -1134,6 +1134,34 @@ impl Portal {
             .collect())
     }
 
+    /// Sends the reminders of appointments starting within a day (booked more than a day
+    /// before), each once even with several processes; a failed mail is retried at the
+    /// next run. Returns how many went out.
+    pub async fn send_appointment_reminders(&self) -> Result<usize, DomainError> {
+        let now = self.now();
+        let mut sent = 0;
+        for slot in self.store().appointments_to_remind(now, now + 86_400, 86_400).await? {
+            let Some(app_id) = slot.application_id.as_deref() else { continue };
+            let Some(app) = self.store().application(app_id).await? else { continue };
+            if app.state != ApplicationState::AwaitingChecks || app.identity.is_some() {
+                continue;
+            }
+            if !self.store().claim_appointment_reminder(&slot.id, now).await? {
+                continue;
+            }
+            let when = OffsetDateTime::from_unix_timestamp(slot.starts_at).map_err(|_| internal("bad slot time"))?;
+            let mailed = self
+                .send(&app.email, |to| mail::appointment_reminder_mail(lang_of(&app.lang), to, when, &slot.place))
+                .await;
+            if let Err(e) = mailed {
+                self.store().release_appointment_reminder(&slot.id).await?;
+                return Err(e);
+            }
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
     /// Mails the audit log's checkpoint to the auditors when this period's is due
     /// (`[audit]`, see [`crate::checkpoint`]).
     pub async fn send_audit_checkpoint(&self) -> Result<crate::checkpoint::CheckpointOutcome, DomainError> {

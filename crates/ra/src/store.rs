@@ -22,6 +22,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
     (5, include_str!("../migrations/sqlite/0005_audit_checkpoints.sql")),
     (6, include_str!("../migrations/sqlite/0006_totp_attempts.sql")),
+    (7, include_str!("../migrations/sqlite/0007_appointment_reminders.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
@@ -30,6 +31,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
     (5, include_str!("../migrations/postgres/0005_audit_checkpoints.sql")),
     (6, include_str!("../migrations/postgres/0006_totp_attempts.sql")),
+    (7, include_str!("../migrations/postgres/0007_appointment_reminders.sql")),
 ];
 
 /// The database.

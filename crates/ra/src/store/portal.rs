@@ -252,6 +252,47 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Booked appointments starting after `now` and up to `until`, booked more than
+    /// `lead` seconds before they start (a later booking has just had its confirmation),
+    /// whose reminder has not gone out.
+    pub async fn appointments_to_remind(
+        &self,
+        now: i64,
+        until: i64,
+        lead: i64,
+    ) -> Result<Vec<SlotRecord>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT * FROM appointment_slots WHERE application_id IS NOT NULL AND reminded_at IS NULL \
+             AND starts_at > $1 AND starts_at <= $2 AND booked_at < starts_at - $3 ORDER BY starts_at, id",
+        )
+        .bind(now)
+        .bind(until)
+        .bind(lead)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(slot_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Claims the reminder of appointment `slot_id` (one process sends it); `false` if
+    /// it went out already.
+    pub async fn claim_appointment_reminder(&self, slot_id: &str, now: i64) -> Result<bool, DomainError> {
+        let done = sqlx::query("UPDATE appointment_slots SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
+            .bind(now)
+            .bind(slot_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives the claim back (the mail failed), so that the next run retries.
+    pub async fn release_appointment_reminder(&self, slot_id: &str) -> Result<(), DomainError> {
+        sqlx::query("UPDATE appointment_slots SET reminded_at = NULL WHERE id = $1")
+            .bind(slot_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Notes a second-factor attempt by `email` at `now`, before its code is checked (so
     /// that attempts made at once all count), and returns how many it has made since each
     /// of `since`, this one included. `None`, and nothing noted, when it had already made

@@ -315,6 +315,8 @@ async fn workflow(desk: Desk) {
     let booked = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await;
     assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.text());
     assert!(mails_to(&desk.outbox, jane).iter().any(|(s, b)| s.contains("appointment") && b.contains("Room 1.01")));
+    // Its reminder is due only the day before (and the query runs on either database).
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0);
 
     // At the desk: approval before the identity check is refused; the evidence form
     // needs the in-person box; then approve.
@@ -914,4 +916,50 @@ async fn authenticator_codes_cannot_be_guessed() {
     let (mut other, csrf) = session(&desk).await;
     let r = give(&desk, &mut other, &csrf, &right(&desk)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+}
+
+/// The day before an appointment booked earlier, the applicant gets a reminder, once
+/// even with two runs; an appointment booked less than a day ahead gets none (its
+/// confirmation has just gone out).
+#[tokio::test]
+async fn appointment_reminders_go_out_the_day_before_once() {
+    let desk = desk(None).await;
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    for (starts_at, place) in [("2026-11-27T09:30", "Room 1.01"), ("2026-11-26T09:00", "Room 2.02")] {
+        let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", starts_at), ("place", place)]).await;
+        assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
+    }
+    let mut booked = Vec::new();
+    for (email, place) in [("jane.doe@example.org", "Room 1.01"), ("john.roe@example.org", "Room 2.02")] {
+        let mut applicant = sign_in(&desk, email).await;
+        let id = apply(&desk, &mut applicant).await;
+        let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+        let slot_id = page
+            .split(r#"<option value=""#)
+            .skip(1)
+            .find(|option| option.contains(place))
+            .and_then(|option| option.split('"').next())
+            .unwrap()
+            .to_string();
+        let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+        booked.push(id);
+    }
+    let reminders =
+        |to: &str| mails_to(&desk.outbox, to).into_iter().filter(|(s, _)| s.starts_with("Reminder")).count();
+    // Jane's appointment is two days ahead; John's is 21 hours ahead, but he booked it
+    // just now.
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0);
+
+    // Jane's appointment is 45.5 hours after she booked it: reminded 24 hours before.
+    let store = desk.status.authority().store();
+    let starts_at = store.slot_of(&booked[0]).await.unwrap().unwrap().starts_at;
+    desk.clock.advance(time::Duration::seconds(starts_at - 86_400 + 60 - desk.clock.now().unix_timestamp()));
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 1);
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0, "sent twice");
+    assert_eq!(reminders("jane.doe@example.org"), 1);
+    let (_, body) =
+        mails_to(&desk.outbox, "jane.doe@example.org").into_iter().find(|(s, _)| s.starts_with("Reminder")).unwrap();
+    assert!(body.contains("Room 1.01") && body.contains("2026-11-27 09:30"), "{body}");
+    assert_eq!(reminders("john.roe@example.org"), 0);
 }
