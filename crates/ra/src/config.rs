@@ -83,6 +83,49 @@ pub struct PortalSection {
     /// `[portal.oidc]`: single sign-on through an OpenID Connect provider (absent: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<crate::oidc::OidcSection>,
+    /// Form posts, API calls that change something and directory searches one client (an
+    /// IP address; IPv6 by /64) may make per minute, 0 for no limit (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// How many of those may come at once before the per-minute rate applies (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_burst: Option<u32>,
+    /// Reverse proxies in front of `serve` (IP addresses) whose `X-Forwarded-For` names
+    /// the client; from any other peer the header is ignored (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[portal]`'s request limit, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Requests per minute per client (0: off).
+    pub per_minute: u32,
+    /// Requests at once.
+    pub burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl PortalSection {
+    /// Checks the request-limit keys.
+    pub fn rate_limit(&self) -> Result<RateLimitSettings, String> {
+        let per_minute = self.rate_limit_per_minute.unwrap_or(60);
+        if per_minute > 100_000 {
+            return Err(format!("portal.rate_limit_per_minute must be at most 100000, not {per_minute}"));
+        }
+        let burst = self.rate_limit_burst.unwrap_or(30);
+        if !(1..=10_000).contains(&burst) {
+            return Err(format!("portal.rate_limit_burst must be between 1 and 10000, not {burst}"));
+        }
+        let mut trusted_proxies = Vec::with_capacity(self.trusted_proxies.len());
+        for text in &self.trusted_proxies {
+            let ip =
+                text.trim().parse().map_err(|_| format!("portal.trusted_proxies: {text:?} is not an IP address"))?;
+            trusted_proxies.push(ip);
+        }
+        Ok(RateLimitSettings { per_minute, burst, trusted_proxies })
+    }
 }
 
 /// `[ca]`.
@@ -222,6 +265,7 @@ impl Config {
         if let Some(oidc) = &self.portal.oidc {
             oidc.check().map_err(bad)?;
         }
+        self.portal.rate_limit().map_err(bad)?;
         let checkpoints = self.audit.check().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
         Ok(ValidatedConfig { raw: self, organization, urls, root_crl_url, profiles, pkcs12_iterations, checkpoints })

@@ -76,9 +76,34 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
 
 /// The router of `certdesk serve`.
 pub fn router(state: Arc<AppState>) -> Router {
-    let portal =
-        portal::routes().merge(api::routes()).layer(DefaultBodyLimit::max(MAX_PORTAL_BODY)).with_state(state.clone());
+    let portal = portal::routes()
+        .merge(api::routes())
+        .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
+        .with_state(state.clone());
     status_routes(state).merge(portal).layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The portal's per-client limit (`crate::ratelimit`) on requests that change
+/// something and on directory searches; the client comes from the connection
+/// (`serve` runs with `ConnectInfo`), requests without one are not limited.
+async fn rate_limit(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let limited = !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        || path == "/directory"
+        || path == "/api/v1/directory";
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if let (true, Some(portal), Some(peer)) = (limited, &state.portal, peer) {
+        let client = portal.limiter().client(peer, request.headers());
+        if let Err(wait) = portal.limiter().take(client, tokio::time::Instant::now()) {
+            return portal::too_many_requests(portal, request.headers(), path.starts_with("/api/"), wait);
+        }
+    }
+    next.run(request).await
 }
 
 fn status_routes(state: Arc<AppState>) -> Router {
@@ -258,7 +283,8 @@ pub async fn serve(
             }
         }
     });
-    axum::serve(listener, router(state)).await.map_err(|e| {
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).await.map_err(|e| {
         crate::error::DomainError::new(crate::error::ErrorCode::Internal, format!("the server stopped: {e}"))
     })
 }

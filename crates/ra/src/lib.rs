@@ -13,6 +13,7 @@ pub mod issuer;
 pub mod mail;
 pub mod oidc;
 pub mod portal;
+pub mod ratelimit;
 pub mod status;
 pub mod store;
 pub mod totp;

@@ -168,6 +168,8 @@ pub struct Portal {
     profiles: Vec<ProfileId>,
     /// OpenID Connect single sign-on, when `[portal.oidc]` is configured.
     oidc: Option<Arc<crate::oidc::OidcClient>>,
+    /// The per-client request limit (`[portal] rate_limit_per_minute`).
+    limiter: crate::ratelimit::RateLimiter,
 }
 
 fn random_token(bytes: usize) -> Result<String, DomainError> {
@@ -320,6 +322,7 @@ impl Portal {
             Some(oidc) => Some(Arc::new(single_sign_on::client(oidc, status.authority().data(), &public_url)?)),
             None => None,
         };
+        let limits = section.rate_limit().map_err(|e| DomainError::new(ErrorCode::Config, e))?;
         Ok(Self {
             status,
             mailer,
@@ -329,7 +332,13 @@ impl Portal {
             allowed_domains: section.allowed_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             profiles,
             oidc,
+            limiter: crate::ratelimit::RateLimiter::new(limits),
         })
+    }
+
+    /// The per-client request limit.
+    pub fn limiter(&self) -> &crate::ratelimit::RateLimiter {
+        &self.limiter
     }
 
     fn authority(&self) -> &Authority {

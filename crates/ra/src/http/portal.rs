@@ -225,6 +225,22 @@ fn error_page(portal: &Portal, lang: Lang, actor: Option<&Actor>, e: &DomainErro
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
+/// The answer to a client over the request limit: 429 with `Retry-After`, a problem
+/// document for the REST API, an error page for the portal.
+pub(super) fn too_many_requests(portal: &Portal, headers: &HeaderMap, api: bool, wait: u64) -> Response {
+    let error = DomainError::new(
+        ErrorCode::TooManyRequests,
+        format!("too many requests from your address; try again in {wait} seconds"),
+    );
+    let mut response = if api {
+        super::error::Problem(error).into_response()
+    } else {
+        error_page(portal, accept_lang(headers), None, &error)
+    };
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
 /// A 303 redirect that never panics: a target that is not a valid header value (it
 /// cannot be: targets are our own paths and ids) goes to the start page instead.
 fn redirect(to: &str) -> Response {

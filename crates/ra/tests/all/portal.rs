@@ -963,3 +963,38 @@ async fn appointment_reminders_go_out_the_day_before_once() {
     assert!(body.contains("Room 1.01") && body.contains("2026-11-27 09:30"), "{body}");
     assert_eq!(reminders("john.roe@example.org"), 0);
 }
+
+/// One client (by address) may post 30 times at once and then one a second; the 31st
+/// gets 429 with Retry-After, an error page on the portal and a problem document on the
+/// REST API. Other clients, and pages that only read, are not affected; directory
+/// searches count.
+#[tokio::test]
+async fn one_client_cannot_flood_the_portal() {
+    let desk = desk(None).await;
+    let send = |method: &str, path: &str, peer: &str| {
+        let mut request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        desk.app.clone().oneshot(request)
+    };
+    for _ in 0..30 {
+        let r = send("POST", "/signin", "192.0.2.10").await.unwrap();
+        assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let r = send("POST", "/signin", "192.0.2.10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let body = String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(body.contains("too many requests from your address"), "{body}");
+    let r = send("POST", "/api/v1/sign-in", "192.0.2.10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(send("GET", "/directory?q=jane", "192.0.2.10").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Reading pages is not limited; another client is not affected; neither are
+    // requests without a known peer.
+    assert_eq!(send("GET", "/", "192.0.2.10").await.unwrap().status(), StatusCode::OK);
+    assert_ne!(send("POST", "/signin", "192.0.2.11").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = desk.app.clone().oneshot(Request::post("/signin").body(Body::empty()).unwrap()).await.unwrap();
+    assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
