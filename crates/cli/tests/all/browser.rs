@@ -2,7 +2,8 @@
 //! over the W3C WebDriver protocol): apply, read the validation mail from the outbox,
 //! the officer signs in with TOTP, records the ID and approves; the applicant sets a
 //! .p12 password and downloads it; `openssl pkcs12` opens the file; the directory
-//! shows the certificate; the applicant revokes; the CRL lists it.
+//! shows the certificate; a renewal is issued for a DER CSR file chosen in the form
+//! (multipart/form-data as Chromium sends it); the applicant revokes; the CRL lists it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -376,6 +377,46 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     applicant.go(&format!("{base}/directory?email={jane}"));
     applicant.wait_for(&serial);
     assert!(applicant.text("#directory-result").contains(&serial), "{}", applicant.source());
+
+    // Renewal (identity and mailbox carried over), approved by the officer, with the
+    // applicant's own key: a DER CSR file chosen in the form, which Chromium sends as
+    // multipart/form-data.
+    applicant.go(&format!("{base}/"));
+    applicant.click(&format!(r#"form[action="/certificates/{serial}/renew"] button"#));
+    applicant.wait_for("Your application<");
+    let renewal_url = applicant.url();
+    officer.go(&format!("{base}/officer"));
+    let renewal_id = renewal_url.rsplit('/').next().unwrap().to_string();
+    officer.click(&format!(r#"a[href="/officer/applications/{renewal_id}"]"#));
+    officer.click(r#"form[action$="/approve"] button"#);
+    officer.wait_for("Service desk queue");
+    let made = tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=jane",
+            "-keyout",
+            "own.key",
+            "-outform",
+            "DER",
+            "-out",
+            "own.der",
+        ],
+        dir.path(),
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    applicant.go(&renewal_url);
+    applicant.type_into("#csr_file", dir.path().join("own.der").to_str().unwrap());
+    applicant.click(r#"form[action$="/csr"] button"#);
+    applicant.wait_for("certificate issued");
+    assert!(applicant.url().contains("?issued="), "{}", applicant.url());
 
     // The applicant revokes; the CRL lists it.
     applicant.go(&format!("{base}/"));

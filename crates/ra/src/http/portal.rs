@@ -722,8 +722,10 @@ async fn application_body(ctx: &Ctx, actor: &Actor, app: &Application) -> Result
 <label for="format">{fmt}</label><select id="format" name="format"><option value="modern">{modern}</option><option value="compat">{compat}</option></select>
 <label for="key">{keyl}</label><select id="key" name="key"><option value="rsa3072">RSA 3072 ({rsa})</option><option value="p256">ECDSA P-256</option></select>
 <button type="submit">{button}</button></form></fieldset>
-<fieldset><legend>{b}</legend><p>{b_text}</p><form method="post" action="/applications/{id}/csr">{csrf}
-<label for="csr">{csrl}</label><textarea id="csr" name="csr" required></textarea><button type="submit">{button2}</button></form></fieldset>"#,
+<fieldset><legend>{b}</legend><p>{b_text}</p><form method="post" action="/applications/{id}/csr" enctype="multipart/form-data">{csrf}
+<label for="csr_file">{csrf_file}</label><input id="csr_file" name="csr_file" type="file" accept=".csr,.req,.pem,.der,.p10">
+<label for="csr">{csrl}</label><textarea id="csr" name="csr"></textarea><button type="submit">{button2}</button></form></fieldset>"#,
+            csrf_file = t(lang, "CSR file (PEM or DER)", "CSR-Datei (PEM oder DER)"),
             h = t(lang, "Choose how you get your key", "Wählen Sie, wie Sie Ihren Schlüssel erhalten"),
             a = t(lang, "A key made for you, as a password-protected file (.p12)", "Ein für Sie erzeugter Schlüssel als passwortgeschützte Datei (.p12)"),
             a_text = t(
@@ -742,10 +744,10 @@ async fn application_body(ctx: &Ctx, actor: &Actor, app: &Application) -> Result
             b = t(lang, "My own key (advanced)", "Eigener Schlüssel (für Fortgeschrittene)"),
             b_text = t(
                 lang,
-                "Paste a certificate signing request (PEM). Your key never leaves your device. `certdesk enroll` does this for you.",
-                "Fügen Sie einen Zertifikatsantrag (CSR, PEM) ein. Ihr Schlüssel verlässt Ihr Gerät nie. `certdesk enroll` erledigt das für Sie."
+                "Upload or paste a certificate signing request (CSR, PEM or DER). Your key never leaves your device. `certdesk enroll` does this for you.",
+                "Laden Sie einen Zertifikatsantrag (CSR, PEM oder DER) hoch oder fügen Sie ihn ein. Ihr Schlüssel verlässt Ihr Gerät nie. `certdesk enroll` erledigt das für Sie."
             ),
-            csrl = t(lang, "Certificate signing request (PEM)", "Zertifikatsantrag (PEM)"),
+            csrl = t(lang, "or paste it (PEM)", "oder fügen Sie ihn ein (PEM)"),
             button2 = t(lang, "Issue my certificate", "Mein Zertifikat ausstellen"),
         );
     }
@@ -810,9 +812,75 @@ async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) 
     ctx.after(ctx.portal.withdraw(actor, &id).await, |_| "/".to_string())
 }
 
-async fn issue_csr(ctx: Ctx, Path(id): Path<String>, Form(fields): Form<Fields>) -> Response {
-    let actor = or_return!(ctx.checked(&fields));
-    ctx.after(ctx.portal.issue_csr(actor, &id, field(&fields, "csr").as_bytes()).await, |issued| {
+/// The CSR form: url-encoded (the CSR pasted) or `multipart/form-data` (the page's own
+/// form: a CSR file, PEM or DER, in `csr_file`, or the CSR pasted in `csr`).
+struct CsrForm {
+    fields: Fields,
+    file: Vec<u8>,
+}
+
+impl axum::extract::FromRequest<Arc<AppState>> for CsrForm {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        if !multipart {
+            let Form(fields) =
+                Form::<Fields>::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+            return Ok(Self { fields, file: Vec::new() });
+        }
+        let unreadable = |e: &dyn std::fmt::Display| {
+            (StatusCode::BAD_REQUEST, format!("the form could not be read: {e}")).into_response()
+        };
+        let mut form = axum::extract::Multipart::from_request(request, state).await.map_err(|e| unreadable(&e))?;
+        let (mut fields, mut file) = (Fields::new(), Vec::new());
+        while let Some(part) = form.next_field().await.map_err(|e| unreadable(&e))? {
+            let name = part.name().unwrap_or_default().to_string();
+            let bytes = part.bytes().await.map_err(|e| unreadable(&e))?;
+            if name == "csr_file" {
+                file = bytes.to_vec();
+            } else {
+                let text =
+                    String::from_utf8(bytes.to_vec()).map_err(|_| unreadable(&format!("{name} is not UTF-8")))?;
+                fields.insert(name, text);
+            }
+        }
+        Ok(Self { fields, file })
+    }
+}
+
+async fn issue_csr(ctx: Ctx, Path(id): Path<String>, form: CsrForm) -> Response {
+    let actor = or_return!(ctx.checked(&form.fields));
+    let pasted = field(&form.fields, "csr").trim();
+    let csr = match (form.file.is_empty(), pasted.is_empty()) {
+        (true, false) => pasted.as_bytes(),
+        (false, true) => form.file.as_slice(),
+        (true, true) => {
+            return ctx.error(&DomainError::new(
+                ErrorCode::BadInput,
+                t(
+                    ctx.lang,
+                    "Choose a CSR file or paste the CSR.",
+                    "Wählen Sie eine CSR-Datei oder fügen Sie den CSR ein.",
+                ),
+            ))
+        }
+        (false, false) => {
+            return ctx.error(&DomainError::new(
+                ErrorCode::BadInput,
+                t(
+                    ctx.lang,
+                    "Give the CSR once: as a file or pasted, not both.",
+                    "Geben Sie den CSR nur einmal an: als Datei oder eingefügt, nicht beides.",
+                ),
+            ))
+        }
+    };
+    ctx.after(ctx.portal.issue_csr(actor, &id, csr).await, |issued| {
         format!("/applications/{}?issued={}", esc(&id), issued.record.serial)
     })
 }

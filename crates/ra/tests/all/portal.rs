@@ -998,3 +998,68 @@ async fn one_client_cannot_flood_the_portal() {
     let r = desk.app.clone().oneshot(Request::post("/signin").body(Body::empty()).unwrap()).await.unwrap();
     assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// The own-key form is `multipart/form-data` with a CSR file input (PEM or DER) next to
+/// the text area: a DER file from OpenSSL is issued; no CSR, both, a bad file or a cut
+/// multipart body are refused with nothing issued.
+#[tokio::test]
+async fn a_csr_file_is_uploaded_as_the_page_sends_it() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains(r#"enctype="multipart/form-data""#) && page.contains(r#"name="csr_file" type="file""#));
+    let csrf = hidden(&page, "csrf");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=jane"])
+        .args(["-outform", "DER", "-keyout"])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("r.der"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let der = std::fs::read(dir.path().join("r.der")).unwrap();
+
+    let multipart = |file: &[u8], pasted: &str, close: bool| {
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+        );
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"csr_file\"; filename=\"jane.der\"\r\n\
+              Content-Type: application/octet-stream\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(
+            format!("\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csr\"\r\n\r\n{pasted}\r\n").as_bytes(),
+        );
+        if close {
+            body.extend_from_slice(b"--XyZ--\r\n");
+        }
+        body
+    };
+    let path = format!("/applications/{id}/csr");
+    let mut upload = async |body: Vec<u8>| {
+        let request = Request::post(&path).header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ");
+        jane.send(&desk, request, Body::from(body)).await
+    };
+    let issued = async || desk.status.authority().store().application(&id).await.unwrap().unwrap().serial;
+    let r = upload(multipart(b"", "", true)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("Choose a CSR file"), "{}", r.text());
+    let pem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----";
+    let r = upload(multipart(&der, pem, true)).await;
+    assert!(r.status == StatusCode::BAD_REQUEST && r.text().contains("not both"), "{}", r.text());
+    let r = upload(multipart(&der[..der.len() / 2], "", true)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = upload(multipart(&der, "", false)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("could not be read"), "{}", r.text());
+    assert_eq!(issued().await, None);
+
+    let r = upload(multipart(&der, "", true)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let serial = issued().await.expect("issued");
+    assert!(r.location().contains(&serial), "{}", r.location());
+}
