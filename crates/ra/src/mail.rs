@@ -889,72 +889,48 @@ pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: Offset
 /// The confirmation of an appointment for the identity check. `when` is shown in the
 /// offset it carries (pass the desk's local time); `place_note` (room, address) may be empty.
 pub fn appointment_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
-    let at = human_time(lang, when);
-    let place = place_note.trim();
-    let place_line = if place.is_empty() { String::new() } else { format!("  {place}\n") };
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            "Your appointment for the identity check",
-            &format!(
-                "Hello,\n\n\
-                 your appointment at the certificate desk is confirmed:\n\n\
-                 \x20 {at}\n\
-                 {place_line}\n\
-                 Please bring an official photo ID (identity card or passport). If you cannot come, please \
-                 let the certificate desk know.\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            "Ihr Termin zur Identitätsprüfung",
-            &format!(
-                "Guten Tag,\n\n\
-                 Ihr Termin bei der Zertifikatsstelle ist bestätigt:\n\n\
-                 \x20 {at}\n\
-                 {place_line}\n\
-                 Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls \
-                 Sie den Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.\n"
-            ),
-        ),
-    }
+    appointment(lang, to, when, place_note, false)
 }
 
 /// The reminder, the day before, of an appointment booked earlier.
 pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+    appointment(lang, to, when, place_note, true)
+}
+
+/// The appointment's confirmation or (`reminder`) its reminder.
+fn appointment(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str, reminder: bool) -> Mail {
     let at = human_time(lang, when);
     let place = place_note.trim();
     let place_line = if place.is_empty() { String::new() } else { format!("  {place}\n") };
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
+    let (subject, opening) = match (lang, reminder) {
+        (Lang::En, false) => {
+            ("Your appointment for the identity check", "your appointment at the certificate desk is confirmed:")
+        }
+        (Lang::En, true) => (
             "Reminder: your appointment for the identity check",
-            &format!(
-                "Hello,\n\n\
-                 this is a reminder of your appointment at the certificate desk:\n\n\
-                 \x20 {at}\n\
-                 {place_line}\n\
-                 Please bring an official photo ID (identity card or passport). If you cannot come, please \
-                 let the certificate desk know.\n"
-            ),
+            "this is a reminder of your appointment at the certificate desk:",
         ),
-        Lang::De => finish(
-            lang,
-            to,
+        (Lang::De, false) => {
+            ("Ihr Termin zur Identitätsprüfung", "Ihr Termin bei der Zertifikatsstelle ist bestätigt:")
+        }
+        (Lang::De, true) => (
             "Erinnerung: Ihr Termin zur Identitätsprüfung",
-            &format!(
-                "Guten Tag,\n\n\
-                 wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:\n\n\
-                 \x20 {at}\n\
-                 {place_line}\n\
-                 Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls \
-                 Sie den Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.\n"
-            ),
+            "wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:",
         ),
-    }
+    };
+    let (greeting, bring) = match lang {
+        Lang::En => (
+            "Hello,",
+            "Please bring an official photo ID (identity card or passport). If you cannot come, please let the \
+             certificate desk know.",
+        ),
+        Lang::De => (
+            "Guten Tag,",
+            "Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls Sie den \
+             Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.",
+        ),
+    };
+    finish(lang, to, subject, &format!("{greeting}\n\n{opening}\n\n\x20 {at}\n{place_line}\n{bring}\n"))
 }
 
 /// The certificate has been issued; `link` leads to the download.

@@ -10,7 +10,7 @@ use certdesk_ra::checkpoint::{send_due, CheckpointOutcome};
 use certdesk_ra::clock::FixedClock;
 use certdesk_ra::config::AuditSection;
 use certdesk_ra::datadir::DataDir;
-use certdesk_ra::error::ErrorCode;
+use certdesk_ra::error::{DomainError, ErrorCode};
 use certdesk_ra::mail::{Mail, MailError, Mailer, SendFuture};
 use certdesk_ra::store::Store;
 use time::macros::datetime;
@@ -61,18 +61,33 @@ fn auditors() -> certdesk_ra::config::CheckpointSettings {
     .unwrap()
 }
 
-#[tokio::test]
-async fn the_head_is_mailed_once_a_day_and_checks_later() {
+struct Fixture {
+    dir: tempfile::TempDir,
+    authority: Authority,
+    mailer: Recorder,
+}
+
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let authority = authority(dir.path()).await;
-    let store = authority.store();
-    let mailer = Recorder::default();
-    let settings = auditors();
-    let org = "Example University";
+    Fixture { dir, authority, mailer: Recorder::default() }
+}
+
+impl Fixture {
+    /// [`send_due`] to [`auditors`] at `at`.
+    async fn send(&self, at: OffsetDateTime, force: bool) -> Result<CheckpointOutcome, DomainError> {
+        send_due(self.authority.store(), &self.mailer, &auditors(), "Example University", at, force).await
+    }
+}
+
+#[tokio::test]
+async fn the_head_is_mailed_once_a_day_and_checks_later() {
+    let f = fixture().await;
+    let (authority, store, mailer) = (&f.authority, f.authority.store(), &f.mailer);
 
     // init wrote one record: that is the first checkpoint, mailed to both auditors.
     let first = authority.verify_audit().await.unwrap();
-    let outcome = send_due(store, &mailer, &settings, org, T0, false).await.unwrap();
+    let outcome = f.send(T0, false).await.unwrap();
     let expected = Checkpoint { seq: 1, hash: first.head.clone() };
     assert_eq!(outcome, CheckpointOutcome::Sent(expected.clone()));
     let mails = mailer.take();
@@ -90,28 +105,25 @@ async fn the_head_is_mailed_once_a_day_and_checks_later() {
 
     // The same day: nothing more, even hours later.
     for later in [Duration::ZERO, Duration::hours(11)] {
-        assert_eq!(
-            send_due(store, &mailer, &settings, org, T0 + later, false).await.unwrap(),
-            CheckpointOutcome::NotDue
-        );
+        assert_eq!(f.send(T0 + later, false).await.unwrap(), CheckpointOutcome::NotDue);
     }
     assert!(mailer.take().is_empty());
 
     // The next day: the new head (the checkpoint record itself).
-    let outcome = send_due(store, &mailer, &settings, org, T0 + Duration::days(1), false).await.unwrap();
+    let outcome = f.send(T0 + Duration::days(1), false).await.unwrap();
     let second = store.audit_log().await.unwrap()[1].hash.clone();
     assert_eq!(outcome, CheckpointOutcome::Sent(Checkpoint { seq: 2, hash: second }));
     assert_eq!(mailer.take().len(), 2);
 
     // Forced (`certdesk audit checkpoint`): sent although the day's mail went out.
-    let outcome = send_due(store, &mailer, &settings, org, T0 + Duration::days(1), true).await.unwrap();
+    let outcome = f.send(T0 + Duration::days(1), true).await.unwrap();
     assert!(matches!(outcome, CheckpointOutcome::Sent(Checkpoint { seq: 3, .. })), "{outcome:?}");
     assert_eq!(mailer.take().len(), 2);
 
     // No auditors configured: off.
     let off = AuditSection::default().check().unwrap();
     assert_eq!(
-        send_due(store, &mailer, &off, org, T0 + Duration::days(9), false).await.unwrap(),
+        send_due(store, mailer, &off, "Example University", T0 + Duration::days(9), false).await.unwrap(),
         CheckpointOutcome::Off
     );
     assert!(mailer.take().is_empty());
@@ -119,45 +131,38 @@ async fn the_head_is_mailed_once_a_day_and_checks_later() {
 
 #[tokio::test]
 async fn a_failed_mail_is_retried_at_the_next_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = authority(dir.path()).await;
-    let store = authority.store();
-    let mailer = Recorder::default();
+    let f = fixture().await;
+    let (store, mailer) = (f.authority.store(), &f.mailer);
     *mailer.fail.lock().unwrap() = true;
-    let err = send_due(store, &mailer, &auditors(), "Example University", T0, false).await.unwrap_err();
+    let err = f.send(T0, false).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Internal);
     assert!(err.to_string().contains("auditor@example.org"), "{err}");
     // Nothing was audited, and the period is free again.
     assert_eq!(store.audit_log().await.unwrap().len(), 1);
     *mailer.fail.lock().unwrap() = false;
-    let outcome =
-        send_due(store, &mailer, &auditors(), "Example University", T0 + Duration::minutes(5), false).await.unwrap();
+    let outcome = f.send(T0 + Duration::minutes(5), false).await.unwrap();
     assert!(matches!(outcome, CheckpointOutcome::Sent(Checkpoint { seq: 1, .. })), "{outcome:?}");
     assert_eq!(mailer.take().len(), 2);
 }
 
 #[tokio::test]
 async fn a_log_cut_short_or_changed_raises_an_alert() {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = authority(dir.path()).await;
-    let store = authority.store();
-    let mailer = Recorder::default();
-    let settings = auditors();
-    let org = "Example University";
+    let f = fixture().await;
+    let (authority, store, mailer) = (&f.authority, f.authority.store(), &f.mailer);
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     authority.issue_crl(&issuer, "test").await.unwrap();
     // Checkpoint at record 2 (the CRL), then the checkpoint record 3.
-    let outcome = send_due(store, &mailer, &settings, org, T0, false).await.unwrap();
+    let outcome = f.send(T0, false).await.unwrap();
     assert!(matches!(outcome, CheckpointOutcome::Sent(Checkpoint { seq: 2, .. })), "{outcome:?}");
     mailer.take();
 
     // Someone with database access cuts the log back to record 1: the chain alone still
     // verifies, the checkpoint sent does not.
-    let url = format!("sqlite://{}", dir.path().join("data/certdesk.db").display());
+    let url = format!("sqlite://{}", f.dir.path().join("data/certdesk.db").display());
     let raw = Store::open(&url).await.unwrap();
     raw.danger_execute("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= 2").await.unwrap();
     assert_eq!(authority.verify_audit().await.unwrap().records, 1);
-    let outcome = send_due(store, &mailer, &settings, org, T0 + Duration::days(1), false).await.unwrap();
+    let outcome = f.send(T0 + Duration::days(1), false).await.unwrap();
     let CheckpointOutcome::Alert(reason) = outcome else { panic!("no alert: {outcome:?}") };
     assert!(reason.contains("record 2") && reason.contains("removed"), "{reason}");
     let mails = mailer.take();
@@ -165,7 +170,7 @@ async fn a_log_cut_short_or_changed_raises_an_alert() {
     assert!(mails[0].subject().starts_with("ALERT") && mails[0].body().contains(&reason), "{}", mails[0].body());
     // The alert is audited, and the alert is no checkpoint: the next day alerts again.
     assert_eq!(store.audit_log().await.unwrap().last().unwrap().action, "audit.alert");
-    let outcome = send_due(store, &mailer, &settings, org, T0 + Duration::days(2), false).await.unwrap();
+    let outcome = f.send(T0 + Duration::days(2), false).await.unwrap();
     assert!(matches!(outcome, CheckpointOutcome::Alert(_)), "{outcome:?}");
 }
 
