@@ -118,6 +118,9 @@ pub async fn init(
             organization_identifier: options.organization_identifier.clone(),
             base_url: options.base_url.clone(),
             private_policy_oid: None,
+            caa: None,
+            caa_identities: Vec::new(),
+            caa_resolvers: Vec::new(),
         },
         profiles: Default::default(),
         pkcs12: Default::default(),
@@ -275,6 +278,8 @@ pub struct Authority {
     config: ValidatedConfig,
     store: Store,
     clock: Arc<dyn Clock>,
+    /// CAA checking before issuance (`[ca] caa = "check"`).
+    caa: Option<crate::caa::CaaCheck>,
 }
 
 /// A certificate just issued.
@@ -333,7 +338,15 @@ impl Authority {
             }
         };
         let store = Store::open(&url).await?;
-        Ok(Self { data, config, store, clock })
+        let caa = config.caa.as_ref().map(|settings| {
+            let resolvers = if settings.resolvers.is_empty() {
+                crate::caa::CaaCheck::system_resolvers()
+            } else {
+                settings.resolvers.clone()
+            };
+            crate::caa::CaaCheck::new(resolvers, settings.identities.clone(), std::time::Duration::from_secs(5))
+        });
+        Ok(Self { data, config, store, clock, caa })
     }
 
     /// The data directory.
@@ -456,6 +469,19 @@ impl Authority {
         if app.is_some() && requests.len() != 1 {
             return Err(internal("an application gets exactly one certificate"));
         }
+        // CAA (S/MIME BR 3.2.2.3) for every mailbox domain, before anything is prepared.
+        let mut caa = std::collections::BTreeMap::new();
+        for (input, _) in &requests {
+            let domain = input.person.email.domain().to_string();
+            if caa.contains_key(&domain) {
+                continue;
+            }
+            let note = match &self.caa {
+                Some(check) => check.check(&domain).await?,
+                None => "not checked ([ca] caa = off)".to_string(),
+            };
+            caa.insert(domain, note);
+        }
         let now = self.clock.now();
         let at = now.unix_timestamp();
         let rng = SystemRandom::new();
@@ -496,6 +522,7 @@ impl Authority {
                     "not_before": p.prepared.not_before.unix_timestamp(),
                     "not_after": p.prepared.not_after.unix_timestamp(),
                     "tbs_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p.prepared.tbs_der)),
+                    "caa": caa.get(p.input.person.email.domain()),
                 }),
             })
             .collect();

@@ -145,6 +145,27 @@ pub struct CaSection {
     /// The organisation's own certificate-policy OID for the `private` profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_policy_oid: Option<String>,
+    /// CAA checking of every mailbox domain before issuance (S/MIME BR 3.2.2.3, RFC 9495
+    /// `issuemail`): `check` or `off` (default `off`; publicly-trusted CAs must check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caa: Option<String>,
+    /// The issuer domains that name this CA in `issuemail` records, as disclosed in its
+    /// CPS (default: the host of `base_url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caa_identities: Vec<String>,
+    /// Recursive DNS resolvers for CAA lookups, `IP` or `IP:PORT`, ideally a validating
+    /// one next to the CA (default: the nameservers of /etc/resolv.conf).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caa_resolvers: Vec<String>,
+}
+
+/// `[ca] caa`, checked: who this CA is in `issuemail` records and whom to ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaaSettings {
+    /// Issuer domains naming this CA (lower case).
+    pub identities: Vec<String>,
+    /// Resolvers (empty: /etc/resolv.conf).
+    pub resolvers: Vec<std::net::SocketAddr>,
 }
 
 /// `[profiles.NAME]`.
@@ -201,6 +222,8 @@ pub struct ValidatedConfig {
     pub pkcs12_iterations: u32,
     /// The audit checkpoint mails.
     pub checkpoints: CheckpointSettings,
+    /// CAA checking before issuance (`None`: off).
+    pub caa: Option<CaaSettings>,
 }
 
 impl Config {
@@ -267,8 +290,60 @@ impl Config {
         }
         self.portal.rate_limit().map_err(bad)?;
         let checkpoints = self.audit.check().map_err(bad)?;
+        let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
-        Ok(ValidatedConfig { raw: self, organization, urls, root_crl_url, profiles, pkcs12_iterations, checkpoints })
+        Ok(ValidatedConfig {
+            raw: self,
+            organization,
+            urls,
+            root_crl_url,
+            profiles,
+            pkcs12_iterations,
+            checkpoints,
+            caa,
+        })
+    }
+}
+
+impl CaSection {
+    /// Checks the CAA keys.
+    pub fn caa_settings(&self) -> Result<Option<CaaSettings>, String> {
+        match self.caa.as_deref() {
+            None | Some("off") => return Ok(None),
+            Some("check") => {}
+            Some(other) => return Err(format!("ca.caa must be check or off, not {other:?}")),
+        }
+        let mut identities = Vec::new();
+        for identity in &self.caa_identities {
+            let domain = identity.trim().to_ascii_lowercase();
+            if crate::caa::issuer_domain(domain.as_bytes()) != Some(Some(domain.clone())) {
+                return Err(format!("ca.caa_identities: {identity:?} is not a domain name"));
+            }
+            identities.push(domain);
+        }
+        if identities.is_empty() {
+            let host = self
+                .base_url
+                .trim_start_matches("http://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if crate::caa::issuer_domain(host.as_bytes()) != Some(Some(host.clone())) {
+                return Err("ca.caa = \"check\" needs ca.caa_identities (the host of ca.base_url is no domain)".into());
+            }
+            identities.push(host);
+        }
+        let mut resolvers = Vec::new();
+        for text in &self.caa_resolvers {
+            let text = text.trim();
+            let address = text
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("ca.caa_resolvers: {text:?} is not IP or IP:PORT"))?;
+            resolvers.push(address);
+        }
+        Ok(Some(CaaSettings { identities, resolvers }))
     }
 }
 

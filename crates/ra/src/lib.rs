@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod authority;
+pub mod caa;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;
