@@ -349,6 +349,15 @@ impl Authority {
         Ok(Self { data, config, store, clock, caa })
     }
 
+    /// What CAA says about issuing for mailboxes at `domain` (`[ca] caa`; see
+    /// [`crate::caa`]): the note for the audit record, or the refusal.
+    pub async fn check_caa(&self, domain: &str) -> Result<String, DomainError> {
+        match &self.caa {
+            Some(check) => check.check(domain).await,
+            None => Ok("not checked ([ca] caa = off)".to_string()),
+        }
+    }
+
     /// The data directory.
     pub fn data(&self) -> &DataDir {
         &self.data
@@ -476,10 +485,7 @@ impl Authority {
             if caa.contains_key(&domain) {
                 continue;
             }
-            let note = match &self.caa {
-                Some(check) => check.check(&domain).await?,
-                None => "not checked ([ca] caa = off)".to_string(),
-            };
+            let note = self.check_caa(&domain).await?;
             caa.insert(domain, note);
         }
         let now = self.clock.now();

@@ -571,6 +571,9 @@ mod tests {
         };
         let key = || PrivateKey::generate(KeyAlgorithm::P256).unwrap().accepted_public_key().unwrap();
         let log_before = authority.store().audit_log().await.unwrap().len();
+        // What the portal asks when an application is made.
+        assert!(authority.check_caa("other.example").await.is_err());
+        assert!(authority.check_caa("example.org").await.unwrap().contains("permits"));
 
         let refused = authority.issue(&issuer, &input("jane@other.example"), key(), "test").await.unwrap_err();
         assert_eq!(refused.code(), ErrorCode::Refused);

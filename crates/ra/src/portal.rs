@@ -656,6 +656,10 @@ impl Portal {
         if open.iter().filter(|a| !a.state.is_final()).count() >= 3 {
             return Err(DomainError::new(ErrorCode::Conflict, "you already have three open applications"));
         }
+        // CAA now as well as at issuance: an applicant whose domain does not let this CA
+        // issue learns it before the appointment, not after.
+        let domain = actor.email().rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        self.authority().check_caa(domain).await?;
         let now = self.now();
         let (identity, mailbox) = match renewal_of {
             Some((_, previous)) => previous.reusable_for_renewal(now),
