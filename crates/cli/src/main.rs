@@ -613,6 +613,22 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             certdesk_ra::mail::MailTransport::Smtp => "the SMTP server".to_string(),
         }
     );
+    eprintln!(
+        "certdesk: CAA issuemail checks {}; audit checkpoints {}",
+        match &config.caa {
+            Some(caa) => format!("on (this CA is {})", caa.identities.join(", ")),
+            None => "off ([ca] caa = \"check\" turns them on; publicly-trusted CAs must)".to_string(),
+        },
+        if config.checkpoints.to.is_empty() {
+            "not mailed ([audit] checkpoint_to)".to_string()
+        } else {
+            format!(
+                "mailed to {} every {} hours",
+                config.checkpoints.to.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "),
+                config.checkpoints.period_seconds / 3600
+            )
+        }
+    );
     if !certdesk_ra::portal::has_enrolled_admin(status.authority().store()).await? {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let link = certdesk_ra::portal::add_staff(

@@ -417,7 +417,7 @@ pub fn openapi_document() -> Value {
     let id_param = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
     let serial_param = json!([{ "name": "serial", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]+$" } }]);
     let s = json!({ "type": "string" });
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": { "title": "certdesk registration desk API", "version": "1",
                   "description": "Apply for S/MIME certificates, prove the mailbox, book the identification appointment, get the certificate (own key via CSR or a server-made .p12), revoke and renew. Officers record identity evidence (CA/B Forum S/MIME BR 3.2.4) and decide." },
@@ -487,7 +487,24 @@ pub fn openapi_document() -> Value {
             "/api/v1/officer/applications/{id}/reject": { "parameters": id_param, "post": { "summary": "Reject with a reason",
                 "requestBody": body(json!({ "reason": s }), json!(["reason"])), "responses": { "200": app, "403": problem, "409": problem } } }
         }
-    })
+    });
+    // The per-client limit (`crate::ratelimit`) applies to every POST and to directory
+    // searches: 429 with Retry-After.
+    let limited = json!({ "description": "too many requests from this client; try again after Retry-After seconds",
+        "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            for (method, operation) in item.as_object_mut().into_iter().flatten() {
+                if method == "post" || (method == "get" && path == "/api/v1/directory") {
+                    if let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) {
+                        responses.insert("429".into(), limited.clone());
+                    }
+                }
+            }
+        }
+    }
+    document
 }
 
 async fn openapi() -> Response {

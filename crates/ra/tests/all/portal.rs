@@ -594,6 +594,13 @@ async fn the_rest_api_covers_the_workflow() {
     let doc = json(&doc);
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/applications/{id}/csr"]["post"].is_object());
+    // The request limit is documented on every POST and on directory searches.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if let Some(post) = item.get("post") {
+            assert!(post["responses"]["429"]["headers"]["Retry-After"].is_object(), "{path}");
+        }
+    }
+    assert!(doc["paths"]["/api/v1/directory"]["get"]["responses"]["429"].is_object());
 
     let r =
         call(&desk, "POST", "/api/v1/sign-in", None, Some(serde_json::json!({"email": "jane.doe@example.org"}))).await;
