@@ -33,6 +33,7 @@ use crate::error::{DomainError, ErrorCode};
 const TYPE_CAA: u16 = 257;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
+const TYPE_CNAME: u16 = 5;
 /// Property tags we understand (RFC 8659, RFC 8657, RFC 9495, CA/B BR).
 const KNOWN_TAGS: [&str; 6] = ["issue", "issuewild", "iodef", "issuemail", "contactemail", "contactphone"];
 /// Longest DNS message read over TCP.
@@ -266,6 +267,7 @@ fn query(id: u16, name: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+#[derive(Debug)]
 enum Parsed {
     Truncated,
     Answer(Answer),
@@ -304,7 +306,9 @@ fn u16_at(message: &[u8], pos: usize) -> Result<u16, String> {
     Ok(u16::from_be_bytes(bytes))
 }
 
-/// Checks the answer to query `id` for `name` and collects its CAA records.
+/// Checks the answer to query `id` for `name` and collects its CAA records: only those
+/// of class IN owned by `name` or by a name a CNAME of the answer leads to from it
+/// (RFC 8659 4.2); anything else a resolver put in the answer section is ignored.
 fn parse_response(message: &[u8], id: u16, name: &str) -> Result<Parsed, String> {
     if u16_at(message, 0)? != id {
         return Err("an answer to another question".into());
@@ -313,7 +317,22 @@ fn parse_response(message: &[u8], id: u16, name: &str) -> Result<Parsed, String>
     if flags & 0x8000 == 0 || flags & 0x7800 != 0 {
         return Err("not an answer to a standard query".into());
     }
-    if flags & 0x0200 != 0 {
+    // The question first: an answer, NXDOMAIN included, counts only for ours. A
+    // truncated answer may come without it; it is asked again over TCP in any case.
+    let truncated = flags & 0x0200 != 0;
+    let questions = u16_at(message, 4)?;
+    if truncated && questions == 0 {
+        return Ok(Parsed::Truncated);
+    }
+    if questions != 1 {
+        return Err("an answer without our question".into());
+    }
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let (qname, pos) = read_name(message, 12)?;
+    if qname != name || u16_at(message, pos)? != TYPE_CAA || u16_at(message, pos + 2)? != CLASS_IN {
+        return Err("an answer to another question".into());
+    }
+    if truncated {
         return Ok(Parsed::Truncated);
     }
     match flags & 0x000f {
@@ -323,29 +342,43 @@ fn parse_response(message: &[u8], id: u16, name: &str) -> Result<Parsed, String>
         5 => return Err("the resolver refused the query".into()),
         rcode => return Err(format!("the resolver answered RCODE {rcode}")),
     }
-    if u16_at(message, 4)? != 1 {
-        return Err("an answer without our question".into());
-    }
     let answers = u16_at(message, 6)?;
-    let (qname, pos) = read_name(message, 12)?;
-    if qname != name.trim_end_matches('.').to_ascii_lowercase()
-        || u16_at(message, pos)? != TYPE_CAA
-        || u16_at(message, pos + 2)? != CLASS_IN
-    {
-        return Err("an answer to another question".into());
-    }
     let mut pos = pos + 4;
-    let mut records = Vec::new();
+    // (owner, type, class, rdata offset, rdata)
+    let mut section = Vec::with_capacity(usize::from(answers.min(64)));
     for _ in 0..answers {
-        let (_, after) = read_name(message, pos)?;
+        let (owner, after) = read_name(message, pos)?;
         let rtype = u16_at(message, after)?;
+        let class = u16_at(message, after + 2)?;
         let rdlen = usize::from(u16_at(message, after + 8)?);
         let start = after + 10;
         let rdata = message.get(start..start + rdlen).ok_or("a record runs past the answer")?;
-        if rtype == TYPE_CAA {
+        section.push((owner, rtype, class, start, rdata));
+        pos = start + rdlen;
+    }
+    // The names the question leads to through the answer's CNAMEs (a chain is at most
+    // as long as the section).
+    let mut owners = vec![name];
+    for _ in 0..section.len() {
+        let mut grew = false;
+        for (owner, rtype, class, start, _) in &section {
+            if *rtype == TYPE_CNAME && *class == CLASS_IN && owners.contains(owner) {
+                let (target, _) = read_name(message, *start)?;
+                if !owners.contains(&target) {
+                    owners.push(target);
+                    grew = true;
+                }
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    let mut records = Vec::new();
+    for (owner, rtype, class, _, rdata) in &section {
+        if *rtype == TYPE_CAA && *class == CLASS_IN && owners.contains(owner) {
             records.push(CaaRecord::parse(rdata)?);
         }
-        pos = start + rdlen;
     }
     Ok(Parsed::Answer(Answer::Records(records)))
 }
@@ -609,6 +642,88 @@ mod tests {
         assert_eq!(named.identities, ["ca.example.net"]);
         assert!(section(Some("check"), &["not a domain"], &[]).caa_settings().unwrap_err().contains("caa_identities"));
         assert!(section(Some("check"), &[], &["dns.example"]).caa_settings().unwrap_err().contains("caa_resolvers"));
+    }
+
+    /// A DNS answer to `qname`, names written out in full.
+    fn message(id: u16, flags: u16, qname: &str, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
+        let encode = |name: &str| {
+            let mut out = Vec::new();
+            for label in name.split('.') {
+                out.push(label.len() as u8);
+                out.extend_from_slice(label.as_bytes());
+            }
+            out.push(0);
+            out
+        };
+        let mut out = id.to_be_bytes().to_vec();
+        out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&[0, 1]);
+        out.extend_from_slice(&(records.len() as u16).to_be_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(&encode(qname));
+        out.extend_from_slice(&TYPE_CAA.to_be_bytes());
+        out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        for (owner, rtype, rdata) in records {
+            out.extend_from_slice(&encode(owner));
+            out.extend_from_slice(&rtype.to_be_bytes());
+            out.extend_from_slice(&CLASS_IN.to_be_bytes());
+            out.extend_from_slice(&[0, 0, 1, 0]);
+            out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            out.extend_from_slice(rdata);
+        }
+        out
+    }
+
+    fn caa_rdata(tag: &str, value: &str) -> Vec<u8> {
+        let mut rdata = vec![0, tag.len() as u8];
+        rdata.extend_from_slice(tag.as_bytes());
+        rdata.extend_from_slice(value.as_bytes());
+        rdata
+    }
+
+    #[test]
+    fn only_the_records_of_the_name_asked_count() {
+        let records = |answer: &[u8]| match parse_response(answer, 7, "Mail.Example.org.") {
+            Ok(Parsed::Answer(Answer::Records(r))) => r.into_iter().map(|r| r.value).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        // Ours, a CNAME's target's, and a stray record of another name a resolver added.
+        let cname = {
+            let mut rdata = Vec::new();
+            for label in ["alias", "example", "net"] {
+                rdata.push(label.len() as u8);
+                rdata.extend_from_slice(label.as_bytes());
+            }
+            rdata.push(0);
+            rdata
+        };
+        let answer = message(
+            7,
+            0x8180,
+            "mail.example.org",
+            &[
+                ("mail.example.org", TYPE_CNAME, cname),
+                ("alias.example.net", TYPE_CAA, caa_rdata("issuemail", "pki.example.org")),
+                ("evil.example", TYPE_CAA, caa_rdata("issuemail", "ca.other")),
+            ],
+        );
+        assert_eq!(records(&answer), [b"pki.example.org".to_vec()]);
+        let answer =
+            message(7, 0x8180, "mail.example.org", &[("other.example.org", TYPE_CAA, caa_rdata("issuemail", ";"))]);
+        assert!(records(&answer).is_empty());
+        // NXDOMAIN, SERVFAIL and truncation count only for our question.
+        for flags in [0x8183, 0x8182, 0x8380] {
+            let other = message(7, flags, "other.example.org", &[]);
+            assert_eq!(parse_response(&other, 7, "mail.example.org").unwrap_err(), "an answer to another question");
+        }
+        assert!(matches!(
+            parse_response(&message(7, 0x8183, "mail.example.org", &[]), 7, "mail.example.org"),
+            Ok(Parsed::Answer(Answer::Records(r))) if r.is_empty()
+        ));
+        assert!(matches!(
+            parse_response(&message(7, 0x8380, "mail.example.org", &[]), 7, "mail.example.org"),
+            Ok(Parsed::Truncated)
+        ));
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! with every status refresh; `certdesk audit checkpoint` runs it now.
 //!
 //! A period is claimed in the database before its mail goes out, so several `serve`
-//! processes send one mail; a mail that fails gives the claim back and the next run
-//! tries again. Each mail sent is itself audited (`audit.checkpoint`, `audit.alert`).
+//! processes send one mail. When no auditor could be mailed the claim is given back and
+//! the next run tries again; when only some could, the period stays done (retrying
+//! would mail the others every refresh), the audit record lists who was not reached and
+//! the error says so. Each mail sent is itself audited (`audit.checkpoint`,
+//! `audit.alert`).
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -88,29 +91,53 @@ pub async fn send_due(
     if !force && !store.claim_checkpoint(period, seq, &hash, at).await? {
         return Ok(CheckpointOutcome::NotDue);
     }
+    // Every auditor is tried. When none got it the claim is given back and the next run
+    // tries again; when some did, the period is done (a retry would mail them again
+    // every refresh) and the record names who did not get it.
+    let mut delivered = Vec::new();
+    let mut failed = Vec::new();
     for mail in &mails {
-        if let Err(e) = mailer.send(mail).await {
-            if !force {
-                store.release_checkpoint(period).await?;
-            }
-            return Err(DomainError::new(
-                ErrorCode::Internal,
-                format!("the audit checkpoint could not be mailed to {}: {e}", mail.to().as_str()),
-            ));
+        match mailer.send(mail).await {
+            Ok(()) => delivered.push(mail.to().as_str()),
+            Err(e) => failed.push((mail.to().as_str(), e.to_string())),
         }
+    }
+    if delivered.is_empty() {
+        if !force {
+            store.release_checkpoint(period, seq, &hash).await?;
+        }
+        let (to, e) = failed.first().map_or(("", ""), |(to, e)| (*to, e.as_str()));
+        return Err(DomainError::new(
+            ErrorCode::Internal,
+            format!("the audit checkpoint could not be mailed to {to} (nor to any other auditor): {e}"),
+        ));
     }
     if force {
         store.record_checkpoint(period, seq, &hash, at).await?;
     }
     let (action, subject) = event;
-    let recipients: Vec<&str> = settings.to.iter().map(|a| a.as_str()).collect();
+    let not_delivered: Vec<&str> = failed.iter().map(|(to, _)| *to).collect();
     let record = AuditEvent {
         actor: "system:audit-checkpoint".to_string(),
         action,
         subject: subject.clone(),
-        details: json!({ "to": recipients, "period": period }),
+        details: if not_delivered.is_empty() {
+            json!({ "to": delivered, "period": period })
+        } else {
+            json!({ "to": delivered, "not_delivered": not_delivered, "period": period })
+        },
     };
     store.append_audit(&|next, prev| seal(&record, at, next, prev)).await?;
+    if let Some((to, e)) = failed.first() {
+        return Err(DomainError::new(
+            ErrorCode::Internal,
+            format!(
+                "the audit checkpoint went to {} but could not be mailed to {to}: {e}; the next period's mail \
+                 tries again",
+                delivered.join(", ")
+            ),
+        ));
+    }
     Ok(if seq == 0 { CheckpointOutcome::Alert(subject) } else { CheckpointOutcome::Sent(Checkpoint { seq, hash }) })
 }
 

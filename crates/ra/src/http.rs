@@ -97,8 +97,11 @@ async fn rate_limit(
         || path == "/directory"
         || path == "/api/v1/directory";
     let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    if let (true, Some(portal), Some(peer)) = (limited, &state.portal, peer) {
-        let client = portal.limiter().client(peer, request.headers());
+    let client = match (limited, &state.portal, peer) {
+        (true, Some(portal), Some(peer)) => portal.limiter().client(peer, request.headers()).map(|c| (portal, c)),
+        _ => None,
+    };
+    if let Some((portal, client)) = client {
         if let Err(wait) = portal.limiter().take(client, tokio::time::Instant::now()) {
             return portal::too_many_requests(portal, request.headers(), path.starts_with("/api/"), wait);
         }

@@ -1148,31 +1148,47 @@ impl Portal {
     }
 
     /// Sends the reminders of appointments starting within a day (booked more than a day
-    /// before), each once even with several processes; a failed mail is retried at the
-    /// next run. Returns how many went out.
+    /// before), each once even with several processes. A failed mail gives its claim back
+    /// (retried at the next run) and does not hold up the others; the error then names
+    /// how many failed. Returns how many went out.
     pub async fn send_appointment_reminders(&self) -> Result<usize, DomainError> {
         let now = self.now();
         let mut sent = 0;
+        let mut failed: Vec<DomainError> = Vec::new();
         for slot in self.store().appointments_to_remind(now, now + 86_400, 86_400).await? {
             let Some(app_id) = slot.application_id.as_deref() else { continue };
             let Some(app) = self.store().application(app_id).await? else { continue };
             if app.state != ApplicationState::AwaitingChecks || app.identity.is_some() {
                 continue;
             }
+            let Ok(when) = OffsetDateTime::from_unix_timestamp(slot.starts_at) else {
+                failed.push(internal("bad slot time"));
+                continue;
+            };
             if !self.store().claim_appointment_reminder(&slot.id, now).await? {
                 continue;
             }
-            let when = OffsetDateTime::from_unix_timestamp(slot.starts_at).map_err(|_| internal("bad slot time"))?;
             let mailed = self
                 .send(&app.email, |to| mail::appointment_reminder_mail(lang_of(&app.lang), to, when, &slot.place))
                 .await;
-            if let Err(e) = mailed {
-                self.store().release_appointment_reminder(&slot.id).await?;
-                return Err(e);
+            match mailed {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    self.store().release_appointment_reminder(&slot.id, now).await?;
+                    failed.push(e);
+                }
             }
-            sent += 1;
         }
-        Ok(sent)
+        match failed.len() {
+            0 => Ok(sent),
+            n => Err(DomainError::new(
+                ErrorCode::Internal,
+                format!(
+                    "{n} appointment reminder(s) could not be mailed ({sent} went out; the next run retries): {}",
+                    failed.swap_remove(0)
+                ),
+            )),
+        }
     }
 
     /// Mails the audit log's checkpoint to the auditors when this period's is due

@@ -5,14 +5,22 @@
 //! account; this stops one client from mailing or searching through many.
 //!
 //! The client is the TCP peer, or, when the peer is one of `[portal] trusted_proxies`,
-//! the nearest untrusted address in `X-Forwarded-For`. Requests without a known peer
-//! (in-process tests) are not limited. The table holds at most [`MAX_CLIENTS`] buckets:
-//! full ones are dropped when it is full, and a client that still finds no room is
-//! let through rather than refused (the limit is a brake, not a lock).
+//! the nearest untrusted address in `X-Forwarded-For`, read hop by hop from the right
+//! (what a client forges stands left of what the proxies append, so a garbage entry of
+//! its own cannot make it count as the proxy). Requests without a known peer
+//! (in-process tests) are not limited, and neither are requests forwarded by a proxy on
+//! this host that is not a trusted proxy: all its clients would share one bucket and
+//! lock each other out, so serve says once, loudly, to list it in `trusted_proxies`.
+//! The table holds at most [`MAX_CLIENTS`] buckets: full ones are dropped when it is
+//! full (at most once a second, so a flood of new addresses costs no more than that),
+//! and a client that still finds no room is let through rather than refused (the limit
+//! is a brake, not a lock).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use tokio::time::Instant;
@@ -28,41 +36,62 @@ struct Bucket {
     at: Instant,
 }
 
+/// How often a full table is swept for full buckets at most.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+struct Table {
+    buckets: HashMap<IpAddr, Bucket>,
+    swept: Option<Instant>,
+}
+
 /// Token buckets per client.
 #[derive(Debug)]
 pub struct RateLimiter {
     settings: RateLimitSettings,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
+    warned_untrusted_proxy: AtomicBool,
 }
 
 impl RateLimiter {
     /// A limiter with these settings (`per_minute` 0: nothing is limited).
     pub fn new(settings: RateLimitSettings) -> Self {
-        Self { settings, buckets: Mutex::new(HashMap::new()) }
+        Self { settings, table: Mutex::new(Table::default()), warned_untrusted_proxy: AtomicBool::new(false) }
     }
 
-    /// The client of a request from `peer` with these headers, as the limit counts it.
-    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    /// The client of a request from `peer` with these headers, as the limit counts it;
+    /// `None` for a request forwarded by an untrusted proxy on this host (not limited,
+    /// see the module text).
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
         let mut client = canonical(peer);
-        if !self.settings.trusted_proxies.iter().any(|p| canonical(*p) == client) {
-            return network(client);
+        let trusted = |ip: IpAddr| self.settings.trusted_proxies.iter().any(|p| canonical(*p) == ip);
+        let forwarded = headers.get_all("x-forwarded-for");
+        if !trusted(client) {
+            if client.is_loopback() && forwarded.iter().next().is_some() {
+                if !self.warned_untrusted_proxy.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "certdesk serve: WARNING: requests come through a proxy at {client} that is not in \
+                         [portal] trusted_proxies; its clients cannot be told apart, so they are not rate-limited \
+                         until it is listed there"
+                    );
+                }
+                return None;
+            }
+            return Some(network(client));
         }
-        // Right to left: each trusted proxy names the hop before it.
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|hop| hop.trim().parse::<IpAddr>())
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        for hop in forwarded.iter().rev() {
-            if !self.settings.trusted_proxies.iter().any(|p| canonical(*p) == client) {
+        // Right to left: each trusted proxy names the hop before it; an entry that is
+        // not an address ends the walk and the proxy that wrote it counts.
+        let hops: Vec<&str> = forwarded.iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+        for hop in hops.iter().rev() {
+            if !trusted(client) {
                 break;
             }
-            client = canonical(*hop);
+            match parse_hop(hop) {
+                Some(ip) => client = canonical(ip),
+                None => break,
+            }
         }
-        network(client)
+        Some(network(client))
     }
 
     /// Takes one request of `client` at `now`; `Err(seconds)` to wait when its bucket is
@@ -73,17 +102,20 @@ impl RateLimiter {
         }
         let rate = f64::from(self.settings.per_minute) / 60.0;
         let burst = f64::from(self.settings.burst);
-        let Ok(mut buckets) = self.buckets.lock() else {
+        let Ok(mut table) = self.table.lock() else {
             return Ok(());
         };
         let refill = |bucket: &Bucket| (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
-        if !buckets.contains_key(&client) && buckets.len() >= MAX_CLIENTS {
-            buckets.retain(|_, bucket| refill(bucket) < burst);
-            if buckets.len() >= MAX_CLIENTS {
+        if !table.buckets.contains_key(&client) && table.buckets.len() >= MAX_CLIENTS {
+            if table.swept.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY) {
+                table.buckets.retain(|_, bucket| refill(bucket) < burst);
+                table.swept = Some(now);
+            }
+            if table.buckets.len() >= MAX_CLIENTS {
                 return Ok(());
             }
         }
-        let bucket = buckets.entry(client).or_insert(Bucket { tokens: burst, at: now });
+        let bucket = table.buckets.entry(client).or_insert(Bucket { tokens: burst, at: now });
         let tokens = refill(bucket);
         if tokens >= 1.0 {
             *bucket = Bucket { tokens: tokens - 1.0, at: now };
@@ -93,6 +125,16 @@ impl RateLimiter {
             Err(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
         }
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (`192.0.2.1:443`,
+/// `[2001:db8::1]:443`, `[2001:db8::1]`); anything else (`unknown`, garbage) is `None`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4.
@@ -118,7 +160,6 @@ fn network(ip: IpAddr) -> IpAddr {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn limiter(per_minute: u32, burst: u32, proxies: &[&str]) -> RateLimiter {
         RateLimiter::new(RateLimitSettings {
@@ -172,15 +213,15 @@ mod tests {
     fn clients_are_addresses_and_ipv6_networks() {
         let limiter = limiter(60, 1, &[]);
         let none = HeaderMap::new();
-        assert_eq!(limiter.client(ip("2001:db8:1:2:3:4:5:6"), &none), ip("2001:db8:1:2::"));
-        assert_eq!(limiter.client(ip("::ffff:192.0.2.7"), &none), ip("192.0.2.7"));
+        assert_eq!(limiter.client(ip("2001:db8:1:2:3:4:5:6"), &none), Some(ip("2001:db8:1:2::")));
+        assert_eq!(limiter.client(ip("::ffff:192.0.2.7"), &none), Some(ip("192.0.2.7")));
         // An untrusted peer's X-Forwarded-For is ignored.
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "198.51.100.9".parse().unwrap());
-        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), ip("192.0.2.7"));
+        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), Some(ip("192.0.2.7")));
         let t0 = Instant::now();
         limiter.take(ip("2001:db8:1:2::"), t0).unwrap();
-        assert!(limiter.take(limiter.client(ip("2001:db8:1:2:ffff::1"), &none), t0).is_err());
+        assert!(limiter.take(limiter.client(ip("2001:db8:1:2:ffff::1"), &none).unwrap(), t0).is_err());
     }
 
     #[test]
@@ -189,12 +230,43 @@ mod tests {
         let mut headers = HeaderMap::new();
         // Forged left part, then the client, then the inner proxy.
         headers.insert("x-forwarded-for", "203.0.113.66, 198.51.100.9, 10.0.0.2".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("198.51.100.9"));
-        // Garbage in the header: the proxy itself counts.
-        headers.insert("x-forwarded-for", "not-an-address".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("198.51.100.9")));
+        // A forged entry the client put first that is not an address changes nothing:
+        // the hops the proxies appended still name it.
+        headers.insert("x-forwarded-for", "not-an-address, 198.51.100.9".parse().unwrap());
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("198.51.100.9")));
+        // Ports and brackets, as some proxies write them; two header lines read in order.
+        headers.insert("x-forwarded-for", "[2001:db8:5::1]:443".parse().unwrap());
+        headers.append("x-forwarded-for", "10.0.0.2:8080".parse().unwrap());
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("2001:db8:5::")));
+        // What a trusted proxy wrote that is not an address: that proxy counts.
+        headers.insert("x-forwarded-for", "198.51.100.9, unknown".parse().unwrap());
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("10.0.0.1")));
         // No header: the proxy.
-        assert_eq!(limiter.client(ip("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &HeaderMap::new()), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn an_untrusted_proxy_on_this_host_is_not_one_client() {
+        let limiter = limiter(60, 1, &[]);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.9".parse().unwrap());
+        // Behind a local reverse proxy nobody listed: not limited (and serve warns).
+        assert_eq!(limiter.client(ip("127.0.0.1"), &headers), None);
+        assert_eq!(limiter.client(ip("::1"), &headers), None);
+        assert!(limiter.warned_untrusted_proxy.load(Ordering::Relaxed));
+        // A local client without the header is limited as itself; a remote peer that
+        // sends the header only to escape the limit does not escape it.
+        assert_eq!(limiter.client(ip("127.0.0.1"), &HeaderMap::new()), Some(ip("127.0.0.1")));
+        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), Some(ip("192.0.2.7")));
+        // Listed: its clients are told apart.
+        let listed = super::RateLimiter::new(RateLimitSettings {
+            per_minute: 60,
+            burst: 1,
+            trusted_proxies: vec![ip("127.0.0.1")],
+        });
+        assert_eq!(listed.client(ip("127.0.0.1"), &headers), Some(ip("198.51.100.9")));
+        assert!(!listed.warned_untrusted_proxy.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -209,11 +281,13 @@ mod tests {
         for _ in 0..5 {
             limiter.take(newcomer, t0).unwrap();
         }
+        // Swept once, not for every newcomer: the table was not touched again.
+        assert_eq!(limiter.table.lock().unwrap().swept, Some(t0));
         // A second later every bucket is full again: dropped, the newcomer is tracked.
         let later = t0 + Duration::from_secs(1);
         limiter.take(newcomer, later).unwrap();
         limiter.take(newcomer, later).unwrap();
         assert!(limiter.take(newcomer, later).is_err());
-        assert_eq!(limiter.buckets.lock().unwrap().len(), 1);
+        assert_eq!(limiter.table.lock().unwrap().buckets.len(), 1);
     }
 }

@@ -534,9 +534,16 @@ impl Store {
         Ok(())
     }
 
-    /// Gives back the claim of `period` (its mail failed), so that the next run retries.
-    pub async fn release_checkpoint(&self, period: i64) -> Result<(), DomainError> {
-        sqlx::query("DELETE FROM audit_checkpoints WHERE period = $1").bind(period).execute(&self.pool).await?;
+    /// Gives back the claim of `period` for `seq:hash` (its mail failed), so that the next
+    /// run retries; a row that holds anything else (a forced checkpoint recorded since)
+    /// stays.
+    pub async fn release_checkpoint(&self, period: i64, seq: i64, hash: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM audit_checkpoints WHERE period = $1 AND seq = $2 AND hash = $3")
+            .bind(period)
+            .bind(seq)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -284,10 +284,12 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives the claim back (the mail failed), so that the next run retries.
-    pub async fn release_appointment_reminder(&self, slot_id: &str) -> Result<(), DomainError> {
-        sqlx::query("UPDATE appointment_slots SET reminded_at = NULL WHERE id = $1")
+    /// Gives back the claim made at `claimed_at` (the mail failed), so that the next run
+    /// retries; a claim made since by another process stays.
+    pub async fn release_appointment_reminder(&self, slot_id: &str, claimed_at: i64) -> Result<(), DomainError> {
+        sqlx::query("UPDATE appointment_slots SET reminded_at = NULL WHERE id = $1 AND reminded_at = $2")
             .bind(slot_id)
+            .bind(claimed_at)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -19,11 +19,13 @@ use zeroize::Zeroizing;
 
 const T0: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
-/// Keeps what it is given; refuses everything while `fail` is set.
+/// Keeps what it is given; refuses everything while `fail` is set, and mail to
+/// `unreachable`.
 #[derive(Debug, Default)]
 struct Recorder {
     sent: Mutex<Vec<Mail>>,
     fail: Mutex<bool>,
+    unreachable: Mutex<Option<&'static str>>,
 }
 
 impl Recorder {
@@ -35,7 +37,7 @@ impl Recorder {
 impl Mailer for Recorder {
     fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
         Box::pin(async move {
-            if *self.fail.lock().unwrap() {
+            if *self.fail.lock().unwrap() || *self.unreachable.lock().unwrap() == Some(mail.to().as_str()) {
                 return Err(MailError::Random);
             }
             self.sent.lock().unwrap().push(mail.clone());
@@ -142,6 +144,38 @@ async fn a_failed_mail_is_retried_at_the_next_run() {
     *mailer.fail.lock().unwrap() = false;
     let outcome = f.send(T0 + Duration::minutes(5), false).await.unwrap();
     assert!(matches!(outcome, CheckpointOutcome::Sent(Checkpoint { seq: 1, .. })), "{outcome:?}");
+    assert_eq!(mailer.take().len(), 2);
+}
+
+/// One auditor's mailbox refuses: the other gets the checkpoint, the record names who
+/// did not, the error says so, and the period is done (no mail to the first auditor at
+/// every refresh).
+#[tokio::test]
+async fn an_unreachable_auditor_does_not_make_the_others_mailed_again() {
+    let f = fixture().await;
+    let (store, mailer) = (f.authority.store(), &f.mailer);
+    *mailer.unreachable.lock().unwrap() = Some("second.auditor@example.org");
+    let err = f.send(T0, false).await.unwrap_err();
+    assert!(
+        err.to_string().contains("went to auditor@example.org but could not be mailed to second.auditor@example.org"),
+        "{err}"
+    );
+    let mails = mailer.take();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to().as_str(), "auditor@example.org");
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].action, "audit.checkpoint");
+    let details: serde_json::Value = serde_json::from_str(&log[1].details).unwrap();
+    assert_eq!(details["to"], serde_json::json!(["auditor@example.org"]));
+    assert_eq!(details["not_delivered"], serde_json::json!(["second.auditor@example.org"]));
+    for later in [Duration::seconds(10), Duration::hours(3)] {
+        assert_eq!(f.send(T0 + later, false).await.unwrap(), CheckpointOutcome::NotDue);
+    }
+    assert!(mailer.take().is_empty());
+    // The next period tries both again.
+    *mailer.unreachable.lock().unwrap() = None;
+    assert!(matches!(f.send(T0 + Duration::days(1), false).await.unwrap(), CheckpointOutcome::Sent(_)));
     assert_eq!(mailer.take().len(), 2);
 }
 

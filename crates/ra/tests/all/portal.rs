@@ -962,6 +962,16 @@ async fn appointment_reminders_go_out_the_day_before_once() {
     let store = desk.status.authority().store();
     let starts_at = store.slot_of(&booked[0]).await.unwrap().unwrap().starts_at;
     desk.clock.advance(time::Duration::seconds(starts_at - 86_400 + 60 - desk.clock.now().unix_timestamp()));
+    // The mail system fails (the outbox is a file): the error says so, the claim is
+    // given back, and the next run sends it.
+    let outbox = desk.outbox.clone();
+    let kept = outbox.with_extension("kept");
+    std::fs::rename(&outbox, &kept).unwrap();
+    std::fs::write(&outbox, b"not a directory").unwrap();
+    let err = desk.portal.send_appointment_reminders().await.unwrap_err();
+    assert!(err.to_string().starts_with("1 appointment reminder(s) could not be mailed (0 went out"), "{err}");
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::rename(&kept, &outbox).unwrap();
     assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 1);
     assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0, "sent twice");
     assert_eq!(reminders("jane.doe@example.org"), 1);

@@ -106,7 +106,7 @@ async fn conformance(store: &Store) {
     assert!(!store.claim_checkpoint(7, 6, &head.hash, 11).await.unwrap());
     assert!(store.checkpoint_claimed(7).await.unwrap());
     assert!(store.claim_checkpoint(8, 0, "an alert", 12).await.unwrap());
-    assert_eq!(store.last_checkpoint().await.unwrap(), Some(head));
+    assert_eq!(store.last_checkpoint().await.unwrap(), Some(head.clone()));
     // Recorded outside the schedule: a newer checkpoint replaces the period's, an alert
     // does not.
     store.record_checkpoint(7, 0, "an alert", 13).await.unwrap();
@@ -115,8 +115,11 @@ async fn conformance(store: &Store) {
     assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.seq), Some(9));
     store.record_checkpoint(9, 10, "forced", 15).await.unwrap();
     assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.hash), Some("forced".into()));
-    for period in [7, 9] {
-        store.release_checkpoint(period).await.unwrap();
+    // Given back only for what was claimed: period 7 now holds 9:later.
+    store.release_checkpoint(7, 6, &head.hash).await.unwrap();
+    assert!(store.checkpoint_claimed(7).await.unwrap());
+    for (period, seq, hash) in [(7, 9, "later"), (9, 10, "forced")] {
+        store.release_checkpoint(period, seq, hash).await.unwrap();
         assert!(!store.checkpoint_claimed(period).await.unwrap());
     }
     assert_eq!(store.last_checkpoint().await.unwrap(), None);
