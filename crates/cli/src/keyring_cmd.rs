@@ -5,6 +5,7 @@
 //! DIR/                 0700
 //! DIR/check.p8         a throw-away key encrypted under the keyring passphrase (checks it)
 //! DIR/keys/ID.pem      a certificate (ID = SHA-256 of it, hex)
+//! DIR/keys/ID.chain    the CA certificates that came with it (PEM), when there were any
 //! DIR/keys/ID.key.p8   its private key, PKCS#8 PBES2 (PBKDF2-SHA256 600k, AES-256-CBC), 0600
 //! DIR/keys/ID.revoked  present when the key was marked revoked
 //! ```
@@ -23,10 +24,10 @@ use crate::{read_secret_file, usage, Failure};
 #[derive(Args, Clone)]
 pub struct KeyringArgs {
     /// The keyring directory (default: env CERTDESK_KEYRING, else ~/.certdesk/keyring).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub keyring: Option<PathBuf>,
     /// File holding the keyring passphrase (else env CERTDESK_KEYRING_PASSPHRASE).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub keyring_passphrase_file: Option<PathBuf>,
 }
 
@@ -43,7 +44,8 @@ pub enum KeyringCommand {
     },
     /// List every key with its state.
     List,
-    /// Export one key and certificate as a .p12 (to install on another client).
+    /// Export one key and certificate, with the CA certificates it came with, as a .p12
+    /// (to install on another client).
     Export {
         /// The entry id (or a unique prefix of it).
         id: String,
@@ -53,9 +55,10 @@ pub enum KeyringCommand {
         /// File holding the new .p12's password.
         #[arg(long)]
         password_file: PathBuf,
-        /// modern or compat.
-        #[arg(long, default_value = "modern")]
-        p12_format: String,
+        /// modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS before 14, older
+        /// Windows, gpgsm 2.2).
+        #[arg(long, value_enum, default_value_t = crate::P12Format::Modern)]
+        p12_format: crate::P12Format,
     },
     /// Mark a key revoked (kept for decryption, never used to sign).
     MarkRevoked {
@@ -164,6 +167,17 @@ impl Keyring {
         Ok(der::pem::decode_vec(&pem).map_err(|e| usage(e.to_string()))?.1)
     }
 
+    /// The CA certificates an entry came with (none for entries imported without them).
+    pub fn chain(&self, info: &EntryInfo) -> Result<Vec<Vec<u8>>, Failure> {
+        let path = self.keys_dir().join(format!("{}.chain", info.id));
+        let pem = match std::fs::read(&path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&path, e)),
+        };
+        crate::smime_cmd::pem_blocks(&pem, "CERTIFICATE", &path)
+    }
+
     /// Decrypts the key of an entry.
     pub fn private_key(&self, key_file: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
         let passphrase = self.unlock(false)?;
@@ -246,8 +260,19 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
                 return Ok(());
             }
             let key_path = keyring.keys_dir().join(format!("{}.key.p8", info.id));
-            // The key first: an entry is listed only once its certificate file exists.
+            // The key and the chain first: an entry is listed only once its certificate
+            // file exists.
             write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
+            if !identity.others.is_empty() {
+                let mut chain = String::new();
+                for other in &identity.others {
+                    chain.push_str(
+                        &der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, other)
+                            .map_err(|e| usage(e.to_string()))?,
+                    );
+                }
+                write_secret(&keyring.keys_dir().join(format!("{}.chain", info.id)), chain.as_bytes())?;
+            }
             let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert)
                 .map_err(|e| usage(e.to_string()))?;
             write_secret(&cert_path, pem.as_bytes())?;
@@ -270,17 +295,14 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             Ok(())
         }
         KeyringCommand::Export { id, p12, password_file, p12_format } => {
-            let format = match p12_format.as_str() {
-                "modern" => certdesk_pki::pkcs12::Format::Modern,
-                "compat" => certdesk_pki::pkcs12::Format::Compat,
-                other => return Err(usage(format!("unknown .p12 format {other:?}; use modern or compat"))),
-            };
+            let format = p12_format.format();
             let (info, _, key_file) = keyring.find(&id)?;
             let password = read_secret_file(&password_file, "password")?;
             certdesk_pki::password::check_strength(&password, &[])
                 .map_err(|e| Failure { code: 1, message: format!(".p12 password: {e}") })?;
             let key = keyring.private_key(&key_file)?;
             let cert = keyring.certificate(&info)?;
+            let chain = keyring.chain(&info)?;
             let options = certdesk_pki::pkcs12::WriteOptions {
                 format,
                 iterations: certdesk_pki::pbes2::DEFAULT_ITERATIONS,
@@ -289,7 +311,7 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             let bytes = certdesk_pki::pkcs12::write(
                 &key,
                 &cert,
-                &[],
+                &chain,
                 &password,
                 &options,
                 &aws_lc_rs::rand::SystemRandom::new(),

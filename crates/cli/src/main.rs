@@ -184,10 +184,23 @@ struct IssueArgs {
     key: String,
 }
 
+/// The .p12 formats we write.
 #[derive(Clone, Copy, ValueEnum)]
-enum P12Format {
+pub(crate) enum P12Format {
+    /// AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC: Windows 10 1709+, macOS 14+, Thunderbird, OpenSSL 3.
     Modern,
+    /// 3DES, SHA-1 MAC: macOS before 14, older Windows, gpgsm 2.2.
     Compat,
+}
+
+impl P12Format {
+    /// The writer's format.
+    pub(crate) fn format(self) -> Format {
+        match self {
+            P12Format::Modern => Format::Modern,
+            P12Format::Compat => Format::Compat,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -536,10 +549,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let key = KeyAlgorithm::from_name(&args.key)
         .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
     let password = read_secret_file(password_file, "password")?;
-    let format = match args.p12_format {
-        P12Format::Modern => Format::Modern,
-        P12Format::Compat => Format::Compat,
-    };
+    let format = args.p12_format.format();
     let output = TempOutput::create(p12_path)?;
     let passphrase = ca_passphrase(passphrase_file)?;
     let authority = open(data).await?;

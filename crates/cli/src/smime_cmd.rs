@@ -172,7 +172,7 @@ fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
 }
 
 /// Every PEM block with `label` in `text`, as DER; DER input is one item.
-fn pem_blocks(bytes: &[u8], label: &str, what: &Path) -> Result<Vec<Vec<u8>>, Failure> {
+pub(crate) fn pem_blocks(bytes: &[u8], label: &str, what: &Path) -> Result<Vec<Vec<u8>>, Failure> {
     let text = String::from_utf8_lossy(bytes);
     if !text.contains("-----BEGIN") {
         return Ok(vec![bytes.to_vec()]);
@@ -430,21 +430,11 @@ fn sender_of(entity: &mime::Entity) -> Option<String> {
     Some(address.trim().to_ascii_lowercase())
 }
 
+/// The mailboxes of a certificate (subjectAltName, then the subject's emailAddress, RFC
+/// 8550 section 3), lower case.
 fn certificate_addresses(cert: &[u8]) -> Vec<String> {
     let Ok(cert) = x509_cert::Certificate::from_der(cert) else { return Vec::new() };
-    let san = certdesk_pki::issuance::find_extension::<x509_cert::ext::pkix::SubjectAltName>(
-        cert.tbs_certificate().extensions(),
-    );
-    san.map(|san| {
-        san.0
-            .iter()
-            .filter_map(|name| match name {
-                x509_cert::ext::pkix::name::GeneralName::Rfc822Name(m) => Some(m.as_str().to_ascii_lowercase()),
-                _ => None,
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    certdesk_pki::subject::certificate_mailboxes(&cert).iter().map(|m| m.to_ascii_lowercase()).collect()
 }
 
 fn invalid(message: impl Into<String>) -> Failure {

@@ -114,6 +114,8 @@ pub const CMS_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
 pub const CMS_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
 /// `id-signingTime` (RFC 5652 section 11.3).
 pub const CMS_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// PKCS #9 emailAddress (RFC 2985), where older certificates keep the mailbox.
+pub const AT_EMAIL_ADDRESS: Oid = Oid::new_unwrap("1.2.840.113549.1.9.1");
 /// `smimeCapabilities` (RFC 8551 section 2.5.2).
 pub const SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
 /// `id-aa-signingCertificateV2` (RFC 5035 section 3).

@@ -259,6 +259,7 @@ pub fn rfc4514(name: &Name) -> String {
         o if o == oid::AT_ORGANIZATION => Some("O"),
         o if o == oid::AT_COUNTRY => Some("C"),
         o if o == oid::AT_ORGANIZATION_IDENTIFIER => Some("organizationIdentifier"),
+        o if o == oid::AT_EMAIL_ADDRESS => Some("emailAddress"),
         _ => None,
     };
     let mut rdns: Vec<String> = Vec::new();
@@ -280,6 +281,30 @@ pub fn rfc4514(name: &Name) -> String {
     }
     rdns.reverse();
     rdns.join(",")
+}
+
+/// The mailboxes a certificate is issued to, as RFC 8550 section 3 reads them: the
+/// rfc822Name entries of its subjectAltName, then the PKCS #9 emailAddress attributes of
+/// its subject (where older certificates keep them), each once, as written.
+pub fn certificate_mailboxes(cert: &x509_cert::Certificate) -> Vec<String> {
+    let tbs = cert.tbs_certificate();
+    let mut out: Vec<String> = Vec::new();
+    if let Some(san) = crate::issuance::find_extension::<x509_cert::ext::pkix::SubjectAltName>(tbs.extensions()) {
+        for name in san.0 {
+            if let x509_cert::ext::pkix::name::GeneralName::Rfc822Name(mailbox) = name {
+                out.push(mailbox.as_str().to_owned());
+            }
+        }
+    }
+    for attribute in tbs.subject().iter().filter(|a| a.oid == oid::AT_EMAIL_ADDRESS) {
+        if let Ok(mailbox) = attribute.value.decode_as::<Ia5String>() {
+            let mailbox = mailbox.as_str().to_owned();
+            if !out.iter().any(|m| m.eq_ignore_ascii_case(&mailbox)) {
+                out.push(mailbox);
+            }
+        }
+    }
+    out
 }
 
 /// RFC 4514 2.4 escaping of an attribute value.

@@ -1207,10 +1207,13 @@ impl Portal {
     }
 
     /// Sends the expiry reminders due now (60, 30 and 7 days before), each once even
-    /// with several processes. Returns how many went out.
+    /// with several processes, none for a certificate already renewed. A failed mail
+    /// gives its claim back (retried at the next run) and does not hold up the others;
+    /// the error then names how many failed. Returns how many went out.
     pub async fn send_reminders(&self) -> Result<usize, DomainError> {
         let now = self.now();
         let mut sent = 0;
+        let mut failed: Vec<DomainError> = Vec::new();
         for days in REMINDER_DAYS {
             let due = self.store().certificates_expiring(now, now + days * 86_400).await?;
             for cert in due {
@@ -1234,14 +1237,30 @@ impl Portal {
                     .unwrap_or_default();
                 let link = format!("{}/", self.public_url);
                 let days_left = u32::try_from(left).unwrap_or(0);
-                self.send(&cert.email, |to| {
-                    mail::expiry_reminder_mail(lang_of(&lang), to, &cert.serial, not_after, days_left, &link)
-                })
-                .await?;
-                sent += 1;
+                let mailed = self
+                    .send(&cert.email, |to| {
+                        mail::expiry_reminder_mail(lang_of(&lang), to, &cert.serial, not_after, days_left, &link)
+                    })
+                    .await;
+                match mailed {
+                    Ok(()) => sent += 1,
+                    Err(e) => {
+                        self.store().release_reminder(&cert.serial, days, now).await?;
+                        failed.push(e);
+                    }
+                }
             }
         }
-        Ok(sent)
+        match failed.len() {
+            0 => Ok(sent),
+            n => Err(DomainError::new(
+                ErrorCode::Internal,
+                format!(
+                    "{n} expiry reminder(s) could not be mailed ({sent} went out; the next run retries): {}",
+                    failed.swap_remove(0)
+                ),
+            )),
+        }
     }
 }
 

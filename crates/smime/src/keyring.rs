@@ -82,17 +82,7 @@ impl EntryInfo {
         let key_id = certdesk_pki::issuance::find_extension::<SubjectKeyIdentifier>(tbs.extensions())
             .map(|ski| ski.0.as_bytes().to_vec())
             .unwrap_or_else(|| certdesk_pki::key::key_identifier(tbs.subject_public_key_info()));
-        let emails = certdesk_pki::issuance::find_extension::<x509_cert::ext::pkix::SubjectAltName>(tbs.extensions())
-            .map(|san| {
-                san.0
-                    .iter()
-                    .filter_map(|n| match n {
-                        x509_cert::ext::pkix::name::GeneralName::Rfc822Name(m) => Some(m.as_str().to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let emails = certdesk_pki::subject::certificate_mailboxes(&cert);
         let not_before = time_of(&tbs.validity().not_before).ok_or_else(|| bad("unreadable notBefore".into()))?;
         let not_after = time_of(&tbs.validity().not_after).ok_or_else(|| bad("unreadable notAfter".into()))?;
         let _ = tbs.to_der().map_err(|e| bad(e.to_string()))?;

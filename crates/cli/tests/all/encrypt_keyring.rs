@@ -131,12 +131,14 @@ fn the_keyring_keeps_every_key_and_decrypts_old_mail() {
     ca.issue_p12("p256", "compat", "new.p12").ok();
     pem_of(&ca, "old.p12", "old.pem");
     smime(&ca, &["encrypt", "--to", "old.pem", "--in", "msg.txt", "--out", "old-mail.eml"]).ok();
-    for p12 in ["old.p12", "new.p12"] {
-        let mut args = vec!["keyring"];
-        args.extend_from_slice(&kr);
-        args.extend_from_slice(&["import", p12, "--password-file", "p12pass"]);
-        smime(&ca, &args).ok();
-    }
+    let mut args = vec!["keyring"];
+    args.extend_from_slice(&kr);
+    args.extend_from_slice(&["import", "old.p12", "--password-file", "p12pass"]);
+    smime(&ca, &args).ok();
+    // The keyring options may also follow the verb.
+    let mut args = vec!["keyring", "import", "new.p12", "--password-file", "p12pass"];
+    args.extend_from_slice(&kr);
+    smime(&ca, &args).ok();
     // The four client-made files (Firefox, macOS RC2-40, Windows AES and 3DES).
     let vectors = concat!(env!("CARGO_MANIFEST_DIR"), "/../pki/tests/data/pkcs12-clients");
     std::fs::write(ca.path("vpass"), "password\n").unwrap();
@@ -185,6 +187,27 @@ fn the_keyring_keeps_every_key_and_decrypts_old_mail() {
     args.extend_from_slice(&["export", &old_id, "--p12", "exported.p12", "--password-file", "p12pass"]);
     smime(&ca, &args).ok();
     ca.tool("openssl", &["pkcs12", "-in", "exported.p12", "-passin", "file:p12pass", "-nodes", "-noout"]).ok();
+    // With the CA certificates it came with, so the other client builds the chain.
+    let cas = ca
+        .tool("openssl", &["pkcs12", "-in", "exported.p12", "-passin", "file:p12pass", "-nokeys", "-cacerts"])
+        .ok()
+        .stdout;
+    let cas = String::from_utf8(cas).unwrap();
+    assert!(cas.contains("CN = Example University S/MIME Issuing CA"), "{cas}");
+    // In the compat format for older clients; an unknown format is bad usage.
+    let mut args = vec!["keyring"];
+    args.extend_from_slice(&kr);
+    args.extend_from_slice(&["export", &old_id, "--p12", "compat.p12", "--password-file", "p12pass"]);
+    let mut compat = args.clone();
+    compat.extend_from_slice(&["--p12-format", "compat"]);
+    smime(&ca, &compat).ok();
+    let info = ca.tool("openssl", &["pkcs12", "-in", "compat.p12", "-passin", "file:p12pass", "-info", "-noout"]).ok();
+    assert!(info.stderr.contains("pbeWithSHA1And3-KeyTripleDES-CBC"), "{}", info.stderr);
+    let at = args.len() - 3;
+    args[at] = "bogus.p12";
+    args.extend_from_slice(&["--p12-format", "bogus"]);
+    assert_eq!(smime(&ca, &args).code, 2);
+    assert!(!ca.path("bogus.p12").exists());
 
     // A wrong keyring passphrase opens nothing.
     std::fs::write(ca.path("wrongpass"), "not the keyring passphrase\n").unwrap();

@@ -182,3 +182,117 @@ fn tampered_untrusted_revoked_and_misaddressed_messages_are_refused() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!ca.path("x.eml").exists());
 }
+
+/// A certificate of the older kind keeps the mailbox only in the subject's emailAddress
+/// (no subjectAltName): RFC 8550 section 3 says that address counts, so a message from
+/// someone else is refused, and `keyring list` shows it. Certificates and signature are
+/// OpenSSL's.
+#[test]
+fn the_subject_email_address_of_older_certificates_is_matched_against_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let openssl = |args: &[&str]| tool("openssl", args, cwd).ok();
+    std::fs::write(
+        cwd.join("ext.cnf"),
+        "[root]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\n\
+         [leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "root.key"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-key",
+        "root.key",
+        "-subj",
+        "/CN=Legacy Root",
+        "-days",
+        "30",
+        "-extensions",
+        "root",
+        "-config",
+        "ext.cnf",
+        "-out",
+        "root.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-subj",
+        "/CN=Jane Legacy/emailAddress=Jane@Legacy.Example",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "root.pem",
+        "-CAkey",
+        "root.key",
+        "-days",
+        "30",
+        "-extfile",
+        "ext.cnf",
+        "-extensions",
+        "leaf",
+        "-out",
+        "leaf.pem",
+    ]);
+    let text =
+        String::from_utf8(tool("openssl", &["x509", "-in", "leaf.pem", "-noout", "-text"], cwd).ok().stdout).unwrap();
+    assert!(!text.contains("Subject Alternative Name"), "{text}");
+    for (name, from) in [("good", "jane@legacy.example"), ("forged", "mallory@example.org")] {
+        std::fs::write(cwd.join(format!("{name}.txt")), "Hello.\n").unwrap();
+        openssl(&[
+            "cms",
+            "-sign",
+            "-in",
+            &format!("{name}.txt"),
+            "-signer",
+            "leaf.pem",
+            "-inkey",
+            "leaf.key",
+            "-text",
+            "-from",
+            from,
+            "-subject",
+            "hi",
+            "-out",
+            &format!("{name}.eml"),
+        ]);
+    }
+    let verify = |name: &str| {
+        certdesk_in(
+            cwd,
+            &["smime", "verify", "--trust", "root.pem", "--revocation", "off", "--in", &format!("{name}.eml")],
+        )
+    };
+    let run = verify("good");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = verify("forged");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the message is from mallory@example.org, but the certificate is for jane@legacy.example"),
+        "{}",
+        run.stderr
+    );
+    // The keyring shows the address too.
+    let both = [std::fs::read(cwd.join("leaf.key")).unwrap(), std::fs::read(cwd.join("leaf.pem")).unwrap()].concat();
+    std::fs::write(cwd.join("both.pem"), both).unwrap();
+    std::fs::write(cwd.join("kpass"), "a keyring passphrase of some length\n").unwrap();
+    let kr = ["--keyring", "kr", "--keyring-passphrase-file", "kpass"];
+    certdesk_in(cwd, &[&["smime", "keyring", "import", "both.pem"][..], &kr].concat()).ok();
+    let listed =
+        String::from_utf8(certdesk_in(cwd, &[&["smime", "keyring", "list"][..], &kr].concat()).ok().stdout).unwrap();
+    assert!(listed.contains("Jane@Legacy.Example"), "{listed}");
+}

@@ -653,15 +653,19 @@ impl Store {
         Ok(rows.iter().map(super::cert_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Certificates valid at `now`, not revoked, expiring before `until` (reminders).
+    /// Certificates valid at `now`, not revoked, expiring before `until` (reminders),
+    /// leaving out those already renewed: a certificate of the same mailbox and profile,
+    /// not revoked, that lasts longer.
     pub async fn certificates_expiring(
         &self,
         now: i64,
         until: i64,
     ) -> Result<Vec<super::CertificateRecord>, DomainError> {
         let rows = sqlx::query(
-            "SELECT * FROM certificates WHERE revoked_at IS NULL AND not_after >= $1 AND not_after <= $2 \
-             ORDER BY not_after, serial",
+            "SELECT * FROM certificates c WHERE c.revoked_at IS NULL AND c.not_after >= $1 AND c.not_after <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.email = c.email AND n.profile = c.profile \
+             AND n.revoked_at IS NULL AND n.not_after > c.not_after) \
+             ORDER BY c.not_after, c.serial",
         )
         .bind(now)
         .bind(until)
@@ -701,6 +705,18 @@ impl Store {
         .await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives back the claim of [`Store::claim_reminder`] made at `claimed_at` (its mail
+    /// failed), so that the next run retries.
+    pub async fn release_reminder(&self, serial: &str, days: i64, claimed_at: i64) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM reminders_sent WHERE serial = $1 AND days = $2 AND sent_at = $3")
+            .bind(serial)
+            .bind(days)
+            .bind(claimed_at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -835,6 +835,52 @@ async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
     }
 }
 
+/// A reminder whose mail fails is sent at the next run, and a certificate renewed in
+/// the meantime (a longer-lasting one of the same profile) gets no more reminders.
+#[tokio::test]
+async fn failed_reminders_are_retried_and_renewed_certificates_get_none() {
+    let desk = desk(None).await;
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let (mut jane, id) = approved_application(&desk).await;
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await.status, StatusCode::OK);
+    let store = desk.status.authority().store();
+    let first = store.certificates_of("jane.doe@example.org").await.unwrap()[0].clone();
+    let reminders =
+        || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
+
+    desk.clock.advance(time::Duration::seconds(first.not_after - 59 * 86_400 - desk.clock.now().unix_timestamp()));
+    let kept = desk.outbox.with_extension("kept");
+    std::fs::rename(&desk.outbox, &kept).unwrap();
+    std::fs::write(&desk.outbox, b"not a directory").unwrap();
+    let err = desk.portal.send_reminders().await.unwrap_err();
+    assert!(err.to_string().starts_with("1 expiry reminder(s) could not be mailed (0 went out"), "{err}");
+    std::fs::remove_file(&desk.outbox).unwrap();
+    std::fs::rename(&kept, &desk.outbox).unwrap();
+    assert_eq!(reminders(), 0);
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(), 1);
+
+    // Jane has a new certificate of the same profile that outlasts the first, which
+    // gets no 30-day mail.
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = certdesk_ra::authority::IssueInput {
+        person: certdesk_pki::subject::Person {
+            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
+            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
+            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
+        },
+        profile: certdesk_pki::profile::ProfileId::parse(&first.profile).unwrap(),
+    };
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "test").await.unwrap();
+    assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 2);
+    desk.clock.advance(time::Duration::seconds(first.not_after - 29 * 86_400 - desk.clock.now().unix_timestamp()));
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 0);
+    assert_eq!(reminders(), 1);
+}
+
 #[tokio::test]
 async fn administrators_set_profile_validity_within_the_br_limits() {
     let desk = desk(None).await;
