@@ -340,6 +340,13 @@ impl TempOutput {
         file.write_all(bytes).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))
     }
 
+    /// What was written so far, read back from the temporary file.
+    fn read_back(&mut self) -> Result<Vec<u8>, Failure> {
+        let file = self.file.as_mut().ok_or_else(|| usage("output already written"))?;
+        file.flush().map_err(|e| usage(format!("cannot write {}: {e}", self.dest.display())))?;
+        std::fs::read(&self.temp).map_err(|e| usage(format!("cannot read back {}: {e}", self.temp.display())))
+    }
+
     /// Writes and renames into place: readers see all of it or nothing.
     fn commit(self, bytes: &[u8]) -> Result<(), Failure> {
         self.finish(bytes, false)

@@ -506,10 +506,17 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
             hashers.into_iter().map(|(a, context)| (a, context.finish().as_ref().to_vec())).collect();
         let verified = match signed_data::verify_detached_digests(&signature, &digests, &[]) {
             // A signer with another digest or without signed attributes needs the content
-            // itself: a file can be read again; stdin cannot.
-            Err(e @ SignedDataError::ContentNeeded { .. }) => {
+            // itself: a file is read again; from stdin the held first part is read back.
+            Err(SignedDataError::ContentNeeded { .. }) if path.is_some() => {
                 drop(held);
-                return verify_file_in_memory(&args, &anchors, crls, sender.as_deref(), e);
+                return verify_file_in_memory(&args, &anchors, crls, sender.as_deref());
+            }
+            Err(SignedDataError::ContentNeeded { .. }) => {
+                let content = held.read_back()?;
+                let verified = signed_data::verify(&signature, Some(&content), &[]).map_err(verify_failure)?;
+                let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
+                held.commit()?;
+                return print_report(report);
             }
             other => other.map_err(verify_failure)?,
         };
@@ -522,18 +529,14 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
 
 /// A signer without signed attributes (or with a digest the streamed path did not
 /// compute) needs the content itself: the input file is read again and verified in
-/// memory; stdin cannot be read twice, so from stdin `needed` is the answer.
+/// memory.
 fn verify_file_in_memory(
     args: &VerifyArgs,
     anchors: &[Vec<u8>],
     crls: Vec<Vec<u8>>,
     sender: Option<&str>,
-    needed: SignedDataError,
 ) -> Result<(), Failure> {
-    let Some(path) = args.input.as_deref() else {
-        return Err(usage(format!("{needed}: give the message with --in FILE")));
-    };
-    let verified = verify_in_memory(&read_input(Some(path))?)?;
+    let verified = verify_in_memory(&read_input(args.input.as_deref())?)?;
     let report = check_signers(args, anchors, crls, &verified, sender)?;
     write_output(args.out.as_deref(), &verified.content)?;
     print_report(report)
@@ -579,10 +582,14 @@ fn verify_opaque_streaming(
     carrier.finish()?;
     let verified = match reader.finish() {
         // A signer without signed attributes (or with a digest the message did not
-        // announce) needs the content itself: a file can be read again; stdin cannot.
+        // announce) needs the content itself: a file can be read again; stdin (whose
+        // CMS object streamed past) cannot.
         Err(e @ SignedDataError::ContentNeeded { .. }) => {
             drop(held);
-            return verify_file_in_memory(args, anchors, crls, sender, e);
+            if path.is_none() {
+                return Err(usage(format!("{e}: give the message with --in FILE")));
+            }
+            return verify_file_in_memory(args, anchors, crls, sender);
         }
         other => other.map_err(verify_failure)?,
     };
@@ -1160,6 +1167,21 @@ impl HeldOutput {
             HeldOutput::File(temp) => temp.write(bytes),
             HeldOutput::Unnamed(file) => {
                 file.write_all(bytes).map_err(|e| usage(format!("cannot write a temporary file: {e}")))
+            }
+        }
+    }
+
+    /// Everything written so far (for a check that needs the content itself).
+    fn read_back(&mut self) -> Result<Vec<u8>, Failure> {
+        use std::io::{Read, Seek};
+        match self {
+            HeldOutput::File(temp) => temp.read_back(),
+            HeldOutput::Unnamed(file) => {
+                let fail = |e: std::io::Error| usage(format!("cannot read a temporary file: {e}"));
+                let mut out = Vec::new();
+                file.rewind().map_err(fail)?;
+                file.read_to_end(&mut out).map_err(fail)?;
+                Ok(out)
             }
         }
     }

@@ -60,7 +60,7 @@ fn our_signatures_verify_in_openssl_and_in_certdesk() {
 #[test]
 fn openssl_signatures_verify_in_certdesk() {
     let ca = setup("rsa3072");
-    for extra in [&[][..], &["-nodetach"][..], &["-md", "sha512"][..]] {
+    for extra in [&[][..], &["-nodetach"][..], &["-md", "sha512"][..], &["-noattr"][..]] {
         let mut args = vec![
             "smime",
             "-sign",
@@ -80,6 +80,29 @@ fn openssl_signatures_verify_in_certdesk() {
         ca.tool("openssl", &args).ok();
         let run = verify(&ca, "o.eml", &[]);
         assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
+        // From stdin too (a signer without signed attributes signs the content itself,
+        // which the streamed check reads back), writing the content to stdout.
+        let message = std::fs::read(ca.path("o.eml")).unwrap();
+        let run = tool_stdin(
+            env!("CARGO_BIN_EXE_certdesk"),
+            &["smime", "verify", "--trust", "root.pem"],
+            ca.dir.path(),
+            &message,
+        );
+        assert_eq!(run.code, 0, "{extra:?} from stdin: {}", run.stderr);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("all fine."), "{extra:?}");
+        if extra == ["-noattr"] {
+            // Tampered, from stdin: refused, nothing written.
+            let text = String::from_utf8(message).unwrap().replace("all fine.", "all lost.");
+            let run = tool_stdin(
+                env!("CARGO_BIN_EXE_certdesk"),
+                &["smime", "verify", "--trust", "root.pem"],
+                ca.dir.path(),
+                text.as_bytes(),
+            );
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            assert!(run.stdout.is_empty());
+        }
     }
     // CMS with RSA-PSS and streaming (indefinite-length BER).
     ca.tool(
