@@ -214,10 +214,15 @@ struct RevokeArgs {
 
 #[derive(Args)]
 struct CrlArgs {
-    /// Re-sign the root's CRL of CA certificates (DATA/ca/root.crl, published at
-    /// /crl/root.crl; due at least every twelve months) instead of the issuing CA's CRL.
+    /// The root's CRL of CA certificates (DATA/ca/root.crl, published at /crl/root.crl;
+    /// re-signed at least every twelve months) instead of the issuing CA's CRL.
     #[arg(long)]
     root: bool,
+    /// Sign a new CRL (needs the CA passphrase) even if the current one is up to date;
+    /// without it a new one is signed only when the current one is past its nextUpdate
+    /// or a certificate was revoked since.
+    #[arg(long)]
+    new: bool,
     /// Write to this file instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -310,6 +315,16 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     }
 }
 
+/// As [`write_output`], for what is public anyway (certificates, CA chains, CRLs): the
+/// file is readable by all (0644), so a web server running as another user can publish
+/// it.
+fn write_public_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
+    match path {
+        None => write_output(None, bytes),
+        Some(path) => TempOutput::create_public(path)?.commit(bytes),
+    }
+}
+
 /// A temporary file next to the destination, removed unless committed.
 struct TempOutput {
     temp: PathBuf,
@@ -318,7 +333,20 @@ struct TempOutput {
 }
 
 impl TempOutput {
+    /// A file only its owner reads (0600): decrypted mail, keys, .p12 files.
     fn create(dest: &Path) -> Result<Self, Failure> {
+        Self::create_with_mode(dest, 0o600)
+    }
+
+    /// A file anyone may read (0644): certificates, CA chains, CRLs.
+    fn create_public(dest: &Path) -> Result<Self, Failure> {
+        Self::create_with_mode(dest, 0o644)
+    }
+
+    fn create_with_mode(
+        dest: &Path,
+        #[cfg_attr(not(unix), allow(unused_variables))] mode: u32,
+    ) -> Result<Self, Failure> {
         let name = dest.file_name().ok_or_else(|| usage(format!("{} is not a file name", dest.display())))?;
         let temp = dest.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
         let mut options = std::fs::OpenOptions::new();
@@ -326,7 +354,7 @@ impl TempOutput {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+            options.mode(mode);
         }
         let file = options.open(&temp).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
         Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
@@ -412,7 +440,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             for der in authority.chain()? {
                 text.push_str(&pem("CERTIFICATE", &der)?);
             }
-            write_output(out.as_deref(), text.as_bytes())
+            write_public_output(out.as_deref(), text.as_bytes())
         }
         Command::Issue(args) => issue(&cli.data, passphrase_file, args).await,
         Command::Revoke(args) => {
@@ -433,17 +461,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Crl(args) => {
-            let passphrase = ca_passphrase(passphrase_file)?;
             let authority = open(&cli.data).await?;
-            let crl = if args.root {
-                authority.issue_root_crl(passphrase, &actor()).await?
-            } else {
-                let issuer = authority.unlock(passphrase).await?;
-                authority.issue_crl(&issuer, &actor()).await?
+            // The current CRL as it is, unless --new or it is out of date (past its
+            // nextUpdate, or a certificate was revoked since): then a new one, which
+            // needs the CA passphrase.
+            let current = match (args.new, args.root) {
+                (true, _) => None,
+                (false, true) => authority.current_root_crl().await?,
+                (false, false) => authority.current_crl().await?,
             };
+            let (crl, fresh) = match current {
+                Some(crl) => (crl, false),
+                None => {
+                    let passphrase = ca_passphrase(passphrase_file)?;
+                    let crl = if args.root {
+                        authority.issue_root_crl(passphrase, &actor()).await?
+                    } else {
+                        let issuer = authority.unlock(passphrase).await?;
+                        authority.issue_crl(&issuer, &actor()).await?
+                    };
+                    (crl, true)
+                }
+            };
+            let next_update = time::OffsetDateTime::from_unix_timestamp(crl.next_update)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_default();
             let bytes = if args.pem { pem("X509 CRL", &crl.der)?.into_bytes() } else { crl.der };
-            write_output(args.out.as_deref(), &bytes)?;
-            eprintln!("certdesk: CRL number {} issued", crl.number);
+            write_public_output(args.out.as_deref(), &bytes)?;
+            let what = if fresh { "issued" } else { "is current" };
+            eprintln!("certdesk: CRL number {} {what} (next update {next_update})", crl.number);
             Ok(())
         }
         Command::Smime(command) => smime_cmd::run(command).await,
@@ -533,7 +580,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             certdesk_pki::csr::CsrError::Malformed { .. } => usage(e.to_string()),
             other => refused(other.to_string()),
         })?;
-        let output = args.out.as_deref().map(TempOutput::create).transpose()?;
+        let output = args.out.as_deref().map(TempOutput::create_public).transpose()?;
         let passphrase = ca_passphrase(passphrase_file)?;
         let authority = open(data).await?;
         let issuer = authority.unlock(passphrase).await?;

@@ -669,7 +669,7 @@ impl Authority {
             Ok(der)
         })
         .await??;
-        let (number, next_update) = read_root_crl(&der)?;
+        let (number, _, next_update) = read_root_crl(&der)?;
         let number = i64::try_from(number).map_err(internal)?;
         let event = AuditEvent {
             actor: actor.to_string(),
@@ -680,6 +680,53 @@ impl Authority {
         let at = now.unix_timestamp();
         self.store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
         Ok(CrlRecord { number, der, this_update: at, next_update })
+    }
+
+    /// The newest CRL if it is still current: before its nextUpdate, and no certificate
+    /// revoked since its thisUpdate. `None` when a new one is needed.
+    pub async fn current_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let now = self.clock.now().unix_timestamp();
+        let Some(latest) = self.store.latest_crl().await? else { return Ok(None) };
+        if latest.next_update <= now {
+            return Ok(None);
+        }
+        // Revoked in the CRL's second or later: out of date unless the CRL lists it
+        // (a revocation and a CRL within one second).
+        let changes = self.store.status_changes_since(latest.this_update).await?;
+        let mut listed: Option<Vec<String>> = None;
+        for change in changes {
+            match change.revoked_at {
+                Some(at) if at > latest.this_update => return Ok(None),
+                Some(_) => {
+                    if listed.is_none() {
+                        listed = Some(crl_serials(&latest.der)?);
+                    }
+                    if !listed.iter().flatten().any(|s| *s == change.serial) {
+                        return Ok(None);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(Some(latest))
+    }
+
+    /// The root's CRL of CA certificates (`DATA/ca/root.crl`) if it is before its
+    /// nextUpdate; `None` when there is none or it must be re-signed. A damaged file is
+    /// an error.
+    pub async fn current_root_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let now = self.clock.now().unix_timestamp();
+        let bytes = match std::fs::read(self.data.root_crl()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
+        };
+        let (number, this_update, next_update) = read_root_crl(&bytes)?;
+        if next_update <= now {
+            return Ok(None);
+        }
+        let number = i64::try_from(number).map_err(internal)?;
+        Ok(Some(CrlRecord { number, this_update, next_update, der: bytes }))
     }
 
     /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
@@ -789,7 +836,7 @@ pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
         Ok(bytes) => bytes,
         Err(_) => return Some(format!("there is no root CRL at {}: run `certdesk crl --root`", path.display())),
     };
-    let Ok((_, next_update)) = read_root_crl(&bytes) else {
+    let Ok((_, _, next_update)) = read_root_crl(&bytes) else {
         return Some(format!("the root CRL at {} is damaged: run `certdesk crl --root`", path.display()));
     };
     let left = next_update - now.unix_timestamp();
@@ -801,8 +848,23 @@ pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
     })
 }
 
-/// What the root CRL says of itself: its crlNumber and nextUpdate (Unix seconds).
-fn read_root_crl(der: &[u8]) -> Result<(u64, i64), DomainError> {
+/// The serials (lower-case hex, as the store keeps them) a CRL lists.
+fn crl_serials(der: &[u8]) -> Result<Vec<String>, DomainError> {
+    use der::Decode;
+    let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("a stored CRL does not decode: {e}")))?;
+    Ok(crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| hex::encode(entry.serial_number.as_bytes()))
+        .collect())
+}
+
+/// What the root CRL says of itself: its crlNumber, thisUpdate and nextUpdate (Unix
+/// seconds).
+fn read_root_crl(der: &[u8]) -> Result<(u64, i64, i64), DomainError> {
     use der::Decode;
     let damaged = |detail: String| DomainError::new(ErrorCode::DataDir, format!("the root CRL is damaged: {detail}"));
     let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
@@ -825,7 +887,9 @@ fn read_root_crl(der: &[u8]) -> Result<(u64, i64), DomainError> {
         .next_update
         .and_then(|t| i64::try_from(t.to_unix_duration().as_secs()).ok())
         .ok_or_else(|| damaged("it has no nextUpdate".into()))?;
-    Ok((number, next_update))
+    let this_update = i64::try_from(crl.tbs_cert_list.this_update.to_unix_duration().as_secs())
+        .map_err(|_| damaged("its thisUpdate is out of range".into()))?;
+    Ok((number, this_update, next_update))
 }
 
 fn already_revoked(serial: &str, at: i64) -> DomainError {

@@ -24,14 +24,31 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     assert!(out.contains("Key Compromise"), "{out}");
     assert!(out.contains("X509v3 CRL Number"), "{out}");
     assert!(out.contains("X509v3 Authority Key Identifier"), "{out}");
-    // crlNumber increases: empty.crl was 1, crl.der 2, crl.pem 3.
+    // empty.crl was 1; the revocation made it out of date, so crl.der is a new one, 2;
+    // crl.pem is that current CRL again (no passphrase needed), --new signs 3.
     let number = |file: &str, form: &str| {
         let run = ca.tool("openssl", &["crl", "-in", file, "-inform", form, "-noout", "-crlnumber"]).ok();
         String::from_utf8(run.stdout).unwrap().trim().to_string()
     };
     assert_eq!(number("empty.crl", "DER"), "crlNumber=0x01");
     assert_eq!(number("crl.der", "DER"), "crlNumber=0x02");
-    assert_eq!(number("crl.pem", "PEM"), "crlNumber=0x03");
+    assert_eq!(number("crl.pem", "PEM"), "crlNumber=0x02");
+    let current = certdesk_in(ca.dir.path(), &["--data", "data", "crl", "--out", "again.crl"]);
+    assert_eq!(current.code, 0, "{}", current.stderr);
+    assert!(current.stderr.contains("CRL number 2 is current"), "{}", current.stderr);
+    assert_eq!(std::fs::read(ca.path("again.crl")).unwrap(), std::fs::read(ca.path("crl.der")).unwrap());
+    let new = certdesk_in(ca.dir.path(), &["--data", "data", "crl", "--new", "--out", "new.crl"]);
+    assert_eq!(new.code, 2, "a new CRL needs the CA passphrase: {}", new.stderr);
+    assert!(!ca.path("new.crl").exists());
+    ca.run(&["crl", "--new", "--out", "new.crl"]).ok();
+    assert_eq!(number("new.crl", "DER"), "crlNumber=0x03");
+    // Public files: readable by a web server running as another user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(ca.path("new.crl")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
     // nextUpdate within 10 days.
     let dates = String::from_utf8(
         ca.tool("openssl", &["crl", "-in", "crl.pem", "-noout", "-lastupdate", "-nextupdate"]).ok().stdout,
@@ -103,7 +120,11 @@ fn the_root_crl_covers_the_issuing_ca_and_openssl_checks_the_whole_chain() {
     assert!(verified.stderr.contains("verify OK"), "{}", verified.stderr);
     assert_eq!(String::from_utf8(verified.stdout).unwrap().trim(), "crlNumber=0x01");
 
+    // The current one as it is; --new re-signs it.
     ca.run(&["crl", "--root", "--pem", "--out", "root-crl.pem"]).ok();
+    let number = ca.tool("openssl", &["crl", "-in", "root-crl.pem", "-noout", "-crlnumber", "-nextupdate"]).ok();
+    assert!(String::from_utf8(number.stdout).unwrap().contains("crlNumber=0x01"));
+    ca.run(&["crl", "--root", "--new", "--pem", "--out", "root-crl.pem"]).ok();
     let number = ca.tool("openssl", &["crl", "-in", "root-crl.pem", "-noout", "-crlnumber", "-nextupdate"]).ok();
     let out = String::from_utf8(number.stdout).unwrap();
     assert!(out.contains("crlNumber=0x02"), "{out}");

@@ -56,6 +56,41 @@ async fn issue_revoke_crl_at_a_fixed_time() {
     assert_eq!(authority.verify_audit().await.unwrap().records, 4);
 }
 
+/// `certdesk crl` hands out the current CRL as it is: until its nextUpdate, and until a
+/// certificate is revoked that it does not list.
+#[tokio::test]
+async fn the_current_crl_is_current_until_next_update_or_a_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(certdesk_ra::clock::ManualClock::new(datetime!(2026-11-25 12:00 UTC)));
+    let data = DataDir::new(dir.path().join("data"));
+    init(&data, example_university(None), Zeroizing::new(PASS.into()), clock.as_ref(), "test").await.unwrap();
+    let authority = Authority::open(data, clock.clone()).await.unwrap();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    assert_eq!(authority.current_crl().await.unwrap(), None, "no CRL yet");
+    let key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
+    let issued = authority.issue(&issuer, &jane(), key.accepted_public_key().unwrap(), "test").await.unwrap();
+    // A revocation in the same second as the CRL that lists it: current.
+    authority.revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test").await.unwrap();
+    let first = authority.issue_crl(&issuer, "test").await.unwrap();
+    assert_eq!(authority.current_crl().await.unwrap(), Some(first.clone()));
+    // A later revocation it does not list: out of date.
+    clock.advance(time::Duration::hours(1));
+    let other = authority.issue(&issuer, &jane(), key.accepted_public_key().unwrap(), "test").await.unwrap();
+    assert_eq!(authority.current_crl().await.unwrap(), Some(first), "an issuance changes no CRL");
+    authority.revoke(&other.record.serial, RevocationReason::Superseded, "test").await.unwrap();
+    assert_eq!(authority.current_crl().await.unwrap(), None);
+    let second = authority.issue_crl(&issuer, "test").await.unwrap();
+    assert_eq!(authority.current_crl().await.unwrap().map(|c| c.number), Some(second.number));
+    // Past its nextUpdate: out of date.
+    clock.advance(time::Duration::seconds(second.next_update - second.this_update));
+    assert_eq!(authority.current_crl().await.unwrap(), None);
+    // The root's CRL (signed by init) is current for almost a year.
+    let root = authority.current_root_crl().await.unwrap().unwrap();
+    assert_eq!(root.number, 1);
+    clock.advance(time::Duration::days(360));
+    assert_eq!(authority.current_root_crl().await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn audit_verify_detects_a_changed_record_even_past_the_trigger() {
     let dir = tempfile::tempdir().unwrap();
