@@ -701,7 +701,8 @@ impl Authority {
                     if listed.is_none() {
                         listed = Some(crl_serials(&latest.der)?);
                     }
-                    if !listed.iter().flatten().any(|s| *s == change.serial) {
+                    let serial = change.serial.trim_start_matches("00");
+                    if !listed.iter().flatten().any(|s| s.trim_start_matches("00") == serial) {
                         return Ok(None);
                     }
                 }

@@ -1138,13 +1138,21 @@ impl Portal {
     pub async fn directory(&self, email: &str) -> Result<Vec<crate::store::CertificateRecord>, DomainError> {
         let email = self.check_address(email)?;
         let now = self.now();
-        Ok(self
-            .store()
-            .certificates_of(&email)
-            .await?
-            .into_iter()
-            .filter(|c| c.revoked_at.is_none() && c.not_before <= now && now <= c.not_after)
-            .collect())
+        let mut certs: Vec<_> =
+            self.store().certificates_of(&email).await?.into_iter().filter(|c| in_directory(c, now)).collect();
+        // The one to encrypt to first: the longest-lasting.
+        certs.sort_by(|a, b| b.not_after.cmp(&a.not_after).then_with(|| a.serial.cmp(&b.serial)));
+        Ok(certs)
+    }
+
+    /// One certificate of the directory by serial (public, as the directory is): only
+    /// while it is listed there.
+    pub async fn directory_certificate(&self, serial: &str) -> Result<crate::store::CertificateRecord, DomainError> {
+        let serial = crate::authority::normalize_serial(serial).map_err(|_| not_found("certificate"))?;
+        match self.store().certificate(&serial).await? {
+            Some(cert) if in_directory(&cert, self.now()) => Ok(cert),
+            _ => Err(not_found("certificate")),
+        }
     }
 
     /// Sends the reminders of appointments starting within a day (booked more than a day
@@ -1261,6 +1269,22 @@ impl Portal {
                 ),
             )),
         }
+    }
+}
+
+/// What the directory lists: certificates valid now, not revoked, whose key can be
+/// encrypted to (keyUsage keyEncipherment or keyAgreement; an Ed25519 certificate only
+/// signs).
+fn in_directory(cert: &crate::store::CertificateRecord, now: i64) -> bool {
+    use der::Decode;
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    if cert.revoked_at.is_some() || cert.not_before > now || now > cert.not_after {
+        return false;
+    }
+    let Ok(parsed) = x509_cert::Certificate::from_der(&cert.der) else { return false };
+    match certdesk_pki::issuance::find_extension::<KeyUsage>(parsed.tbs_certificate().extensions()) {
+        Some(usage) => usage.0.contains(KeyUsages::KeyEncipherment) || usage.0.contains(KeyUsages::KeyAgreement),
+        None => true,
     }
 }
 

@@ -475,7 +475,7 @@ pub fn openapi_document() -> Value {
                 "responses": { "200": cert, "404": problem, "409": problem } } },
             "/api/v1/certificates/{serial}/renew": { "parameters": serial_param, "post": { "summary": "Start a renewal (reuses evidence within BR 4.2.1)",
                 "responses": { "201": app, "404": problem } } },
-            "/api/v1/directory": { "get": { "summary": "Current certificates of an address (public)", "security": [],
+            "/api/v1/directory": { "get": { "summary": "Current certificates of an address that one can encrypt to, longest-lasting first (public)", "security": [],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": s }],
                 "responses": { "200": { "description": "email and certificates" }, "422": problem } } },
             "/api/v1/officer/queue": { "get": { "summary": "Applications waiting (officers)", "responses": { "200": { "description": "a list of Application" }, "403": problem } } },

@@ -292,6 +292,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/profiles", post(admin_set_profile))
         .route("/admin/audit", get(admin_audit))
         .route("/directory", get(directory_page))
+        .route("/directory/{file}", get(directory_download))
         .merge(oidc::routes())
 }
 
@@ -927,6 +928,11 @@ async fn download_certificate(ctx: Ctx, Path(file): Path<String>) -> Response {
         return ctx.error(&DomainError::new(ErrorCode::NotFound, "no such certificate"));
     };
     let cert = or_return!(ctx.portal.own_certificate(actor, serial).await.map_err(|e| ctx.error(&e)));
+    certificate_file(&ctx, &cert)
+}
+
+/// A certificate as a PEM file to save.
+fn certificate_file(ctx: &Ctx, cert: &crate::store::CertificateRecord) -> Response {
     match der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert.der) {
         Ok(pem) => (
             [
@@ -938,6 +944,16 @@ async fn download_certificate(ctx: Ctx, Path(file): Path<String>) -> Response {
             .into_response(),
         Err(_) => ctx.error(&DomainError::new(ErrorCode::Internal, "the certificate cannot be encoded")),
     }
+}
+
+/// A certificate of the directory as a file for the mail client (public, as the
+/// directory is).
+async fn directory_download(ctx: Ctx, Path(file): Path<String>) -> Response {
+    let Some(serial) = file.strip_suffix(".pem") else {
+        return ctx.error(&DomainError::new(ErrorCode::NotFound, "no such certificate"));
+    };
+    let cert = or_return!(ctx.portal.directory_certificate(serial).await.map_err(|e| ctx.error(&e)));
+    certificate_file(&ctx, &cert)
 }
 
 async fn revoke(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form<Fields>) -> Response {
@@ -1362,11 +1378,13 @@ async fn directory_page(ctx: Ctx, Query(query): Query<Fields>) -> Response {
                         der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &c.der).unwrap_or_default();
                     let _ = write!(
                         body,
-                        "<li>{} · <code>{}</code> · {} {}<details><summary>PEM</summary><pre>{}</pre></details></li>",
+                        r#"<li>{} · <code>{}</code> · {} {} · <a href="/directory/{}.pem" download>{}</a><details><summary>PEM</summary><pre>{}</pre></details></li>"#,
                         esc(&c.subject),
                         esc(&c.serial),
                         t(lang, "valid until", "gültig bis"),
                         day(c.not_after),
+                        esc(&c.serial),
+                        t(lang, "Download certificate", "Zertifikat herunterladen"),
                         esc(&pem)
                     );
                 }

@@ -383,6 +383,11 @@ async fn workflow(desk: Desk) {
     assert!(page.contains(&serial), "{page}");
     let download = applicant.get(&desk, &format!("/certificates/{serial}.pem")).await;
     assert!(download.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    // Anyone may save it from the directory, for their mail client.
+    assert!(page.contains(&format!(r#"href="/directory/{serial}.pem""#)), "{page}");
+    let saved = Browser::default().get(&desk, &format!("/directory/{serial}.pem")).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(saved.text(), download.text());
 
     // Revocation by the applicant: the CRL of this process lists it at once.
     let revoked =
@@ -399,6 +404,8 @@ async fn workflow(desk: Desk) {
     assert!(listed, "the CRL does not list {serial}");
     let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
     assert!(page.contains("No current certificate"), "{page}");
+    let gone = Browser::default().get(&desk, &format!("/directory/{serial}.pem")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
     assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("revoked")));
 
     // Renewal reuses the identity evidence (BR 4.2.1) and the mailbox (within 30 days).
@@ -833,6 +840,42 @@ async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
         sent += 1;
         assert_eq!(reminders(), sent);
     }
+}
+
+/// The directory is for encrypting: a signing-only (Ed25519) certificate is not listed,
+/// and the longest-lasting certificate comes first.
+#[tokio::test]
+async fn the_directory_lists_certificates_one_can_encrypt_to() {
+    let desk = desk(None).await;
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = certdesk_ra::authority::IssueInput {
+        person: certdesk_pki::subject::Person {
+            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
+            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
+            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
+        },
+        profile: certdesk_pki::profile::ProfileId::SponsorStrict,
+    };
+    let ed25519 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let keys = [
+        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap(),
+        certdesk_pki::key::PrivateKey::from_pkcs8_der(ed25519.as_ref()).unwrap(),
+        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P384).unwrap(),
+    ];
+    let mut serials = Vec::new();
+    for key in keys {
+        desk.clock.advance(time::Duration::hours(1));
+        let issued = authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "test").await.unwrap();
+        serials.push(issued.record.serial);
+    }
+    let listed: Vec<String> =
+        desk.portal.directory("jane.doe@example.org").await.unwrap().into_iter().map(|c| c.serial).collect();
+    assert_eq!(listed, [serials[2].clone(), serials[0].clone()]);
+    let signing_only = Browser::default().get(&desk, &format!("/directory/{}.pem", serials[1])).await;
+    assert_eq!(signing_only.status, StatusCode::NOT_FOUND);
+    let garbage = Browser::default().get(&desk, "/directory/not-a-serial.pem").await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
 }
 
 /// A reminder whose mail fails is sent at the next run, and a certificate renewed in
