@@ -166,8 +166,27 @@ async fn chain_pem(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "application/pem-certificate-chain")], text).into_response()
 }
 
-/// `Cache-Control` and `Expires` so caches keep a response until `next_update`.
-fn cache_headers(headers: &mut HeaderMap, now: OffsetDateTime, next_update: OffsetDateTime) {
+/// A cacheable DER response (RFC 5019 6.2): `Cache-Control` and `Expires` so caches
+/// keep it until `next_update`, `Last-Modified` (when it was signed) and an `ETag` (the
+/// SHA-256 of the body); a request whose `If-None-Match` names that ETag gets 304.
+fn cacheable(
+    request: &HeaderMap,
+    content_type: &'static str,
+    der: &[u8],
+    now: OffsetDateTime,
+    produced_at: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Response {
+    let etag = format!("\"{}\"", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)));
+    let matches = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim().trim_start_matches("W/") == etag || tag.trim() == "*");
+    let mut response =
+        if matches { StatusCode::NOT_MODIFIED.into_response() } else { der_response(content_type, der.to_vec()) };
+    let headers = response.headers_mut();
     let max_age = (next_update - now).whole_seconds().max(0);
     if let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}, public, no-transform, must-revalidate")) {
         headers.insert(header::CACHE_CONTROL, value);
@@ -175,33 +194,42 @@ fn cache_headers(headers: &mut HeaderMap, now: OffsetDateTime, next_update: Offs
     let http_date = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
-    if let Ok(value) = next_update.format(&http_date) {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(header::EXPIRES, value);
+    for (name, at) in [(header::EXPIRES, next_update), (header::LAST_MODIFIED, produced_at)] {
+        if let Ok(value) = at.to_offset(time::UtcOffset::UTC).format(&http_date) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
         }
     }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    response
 }
 
-async fn crl(State(state): State<Arc<AppState>>) -> Response {
+async fn crl(State(state): State<Arc<AppState>>, request: HeaderMap) -> Response {
     let Some(crl) = state.status.crl() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no CRL has been issued yet").into_response();
     };
-    let mut response = der_response("application/pkix-crl", crl.der.clone());
-    if let Ok(next_update) = OffsetDateTime::from_unix_timestamp(crl.next_update) {
-        cache_headers(response.headers_mut(), state.clock.now(), next_update);
+    match (OffsetDateTime::from_unix_timestamp(crl.this_update), OffsetDateTime::from_unix_timestamp(crl.next_update)) {
+        (Ok(this_update), Ok(next_update)) => {
+            cacheable(&request, "application/pkix-crl", &crl.der, state.clock.now(), this_update, next_update)
+        }
+        _ => der_response("application/pkix-crl", crl.der.clone()),
     }
-    response
 }
 
-fn ocsp_response(state: &AppState, answer: OcspAnswer, cacheable: bool) -> Response {
-    let mut response = der_response("application/ocsp-response", answer.der.as_ref().clone());
-    match answer.next_update {
-        Some(next_update) if cacheable => cache_headers(response.headers_mut(), state.clock.now(), next_update),
+fn ocsp_response(state: &AppState, answer: OcspAnswer, request: Option<&HeaderMap>) -> Response {
+    match (request, answer.produced_at, answer.next_update) {
+        (Some(request), Some(produced_at), Some(next_update)) => {
+            cacheable(request, "application/ocsp-response", &answer.der, state.clock.now(), produced_at, next_update)
+        }
         _ => {
+            let mut response = der_response("application/ocsp-response", answer.der.as_ref().clone());
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         }
     }
-    response
 }
 
 async fn ocsp_post(State(state): State<Arc<AppState>>, body: Body) -> Response {
@@ -210,7 +238,7 @@ async fn ocsp_post(State(state): State<Arc<AppState>>, body: Body) -> Response {
         Ok(bytes) => state.status.answer(&bytes).await,
         Err(_) => malformed(),
     };
-    ocsp_response(&state, answer, false)
+    ocsp_response(&state, answer, None)
 }
 
 /// Decodes `%XX` escapes; `None` for a broken escape.
@@ -235,10 +263,11 @@ fn malformed() -> OcspAnswer {
     OcspAnswer {
         der: Arc::new(certdesk_pki::ocsp::error_response(certdesk_pki::ocsp::ErrorStatus::MalformedRequest)),
         next_update: None,
+        produced_at: None,
     }
 }
 
-async fn ocsp_get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
+async fn ocsp_get(State(state): State<Arc<AppState>>, uri: Uri, request: HeaderMap) -> Response {
     // RFC 6960 appendix A.1: base64 of the DER request, URL-encoded. Anything that does
     // not decode is a malformed OCSP request, answered as such.
     let encoded = uri.path().strip_prefix("/ocsp/").unwrap_or_default();
@@ -247,7 +276,7 @@ async fn ocsp_get(State(state): State<Arc<AppState>>, uri: Uri) -> Response {
         Some(der) if der.len() <= MAX_OCSP_REQUEST => state.status.answer(&der).await,
         _ => malformed(),
     };
-    ocsp_response(&state, answer, true)
+    ocsp_response(&state, answer, Some(&request))
 }
 
 /// Runs the service on `listener` until the process ends, refreshing OCSP responses,

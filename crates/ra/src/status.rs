@@ -66,6 +66,8 @@ pub struct OcspAnswer {
     pub der: Arc<Vec<u8>>,
     /// For successful single answers: how long a cache may keep it.
     pub next_update: Option<OffsetDateTime>,
+    /// For successful answers: when it was signed (HTTP `Last-Modified`, RFC 5019 6.2).
+    pub produced_at: Option<OffsetDateTime>,
 }
 
 /// The status service of one `serve` process.
@@ -237,7 +239,11 @@ impl StatusService {
             if id.hash == ocsp::CertIdHash::Sha1 {
                 let cached = self.cache.read().map_err(|_| internal("lock poisoned"))?.get(&id.serial).cloned();
                 if let Some(cached) = cached.filter(|c| c.next_update > now) {
-                    return Ok(OcspAnswer { der: cached.der, next_update: Some(cached.next_update) });
+                    return Ok(OcspAnswer {
+                        der: cached.der,
+                        next_update: Some(cached.next_update),
+                        produced_at: Some(cached.this_update),
+                    });
                 }
             }
         }
@@ -258,10 +264,10 @@ impl StatusService {
         }
         let der = self.responder().sign_response(&answers, now, request.nonce.as_deref())?;
         let next_update = if answers.len() == 1 { answers.first().map(|a| a.next_update) } else { None };
-        Ok(OcspAnswer { der: Arc::new(der), next_update })
+        Ok(OcspAnswer { der: Arc::new(der), next_update, produced_at: Some(now) })
     }
 }
 
 fn error_answer(status: ErrorStatus) -> OcspAnswer {
-    OcspAnswer { der: Arc::new(ocsp::error_response(status)), next_update: None }
+    OcspAnswer { der: Arc::new(ocsp::error_response(status)), next_update: None, produced_at: None }
 }

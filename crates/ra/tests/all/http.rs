@@ -72,6 +72,62 @@ async fn ca_certificates_crl_and_health() {
     assert_eq!(send(&app, get("/nowhere")).await.0, StatusCode::NOT_FOUND);
 }
 
+/// RFC 5019 6.2: CRLs and OCSP answers fetched with GET carry Last-Modified and an
+/// ETag, and a cache asking again with If-None-Match gets 304 without a body; a POST
+/// answer (it may carry a nonce) is not cached.
+#[tokio::test]
+async fn crl_and_ocsp_answers_can_be_revalidated_by_caches() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, status, authority) = app(dir.path()).await;
+    status.refresh().await.unwrap();
+    let conditional =
+        |path: &str, etag: &str| Request::get(path).header("if-none-match", etag).body(Body::empty()).unwrap();
+
+    let (code, headers, body) = send(&app, get("/crl/issuing.crl")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers["last-modified"], "Wed, 25 Nov 2026 12:00:00 GMT");
+    assert_eq!(headers["expires"], "Wed, 02 Dec 2026 12:00:00 GMT");
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert_eq!(etag, format!("\"{}\"", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body))));
+    let (code, headers, body) = send(&app, conditional("/crl/issuing.crl", &etag)).await;
+    assert_eq!((code, body.len()), (StatusCode::NOT_MODIFIED, 0));
+    assert_eq!(headers["etag"], etag.as_str());
+    let (code, _, body) = send(&app, conditional("/crl/issuing.crl", "\"another\"")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(!body.is_empty());
+
+    // A certificate of ours: its answer is signed ahead and served as it is.
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = certdesk_ra::authority::IssueInput {
+        person: certdesk_pki::subject::Person {
+            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
+            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
+            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
+        },
+        profile: certdesk_pki::profile::ProfileId::SponsorStrict,
+    };
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    let issued = authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "test").await.unwrap();
+    status.refresh().await.unwrap();
+    let hashes = certdesk_pki::ocsp::IssuerHashes::new(&authority.chain().unwrap()[0]).unwrap();
+    let id = hashes.cert_id(certdesk_pki::ocsp::CertIdHash::Sha1, &hex::decode(&issued.record.serial).unwrap());
+    let request = certdesk_pki::ocsp::build_request(&[id], None).unwrap();
+    let path = format!("/ocsp/{}", base64::engine::general_purpose::STANDARD.encode(&request).replace('/', "%2F"));
+    let (code, headers, body) = send(&app, get(&path)).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(headers.contains_key("last-modified") && headers["cache-control"].to_str().unwrap().contains("public"));
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    assert!(!body.is_empty());
+    assert_eq!(send(&app, conditional(&path, &etag)).await.0, StatusCode::NOT_MODIFIED);
+    let post =
+        Request::post("/ocsp").header("content-type", "application/ocsp-request").body(Body::from(request)).unwrap();
+    let (code, headers, _) = send(&app, post).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!headers.contains_key("etag"));
+}
+
 #[tokio::test]
 async fn hostile_ocsp_requests_get_malformed_request() {
     let dir = tempfile::tempdir().unwrap();
