@@ -5,17 +5,23 @@
 //!
 //! 1. no session: mails a sign-in link (`--link LINK` on the next run signs in);
 //! 2. no application: applies (`--given-name`, `--surname`), the portal mails a code;
-//! 3. `--code CODE`: confirms the mailbox; then the applicant visits the desk;
+//! 3. `--code CODE`: confirms the mailbox; then the applicant visits the desk: the
+//!    run lists the free appointments and `--book ID` books one;
 //! 4. once approved: generates the key here, sends only a CSR, and writes the
 //!    certificate and a password-protected .p12 (`--password-file`) into the state
 //!    directory. The private key never leaves this device unencrypted.
+//!
+//! Besides: `--renew SERIAL` starts a renewal (it continues as above; with the identity
+//! and mailbox checks reused it waits only for an officer's approval), `--revoke SERIAL [--reason
+//! R]` revokes one's own certificate. A session that has ended (after 12 hours) is
+//! forgotten and the next run mails a new sign-in link.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
 use certdesk_pki::pkcs12;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use serde_json::{json, Value};
 
 use crate::online::{exchange, tls_config, Exchange};
@@ -51,9 +57,24 @@ pub struct EnrollArgs {
     /// File with the password for the .p12 written at the end.
     #[arg(long)]
     password_file: Option<PathBuf>,
-    /// .p12 format.
-    #[arg(long, value_enum, default_value_t = EnrollFormat::Modern)]
-    p12_format: EnrollFormat,
+    /// .p12 format: modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS
+    /// before 14, older Windows, gpgsm 2.2).
+    #[arg(long, value_enum, default_value_t = crate::P12Format::Modern)]
+    p12_format: crate::P12Format,
+    /// Book this appointment at the service desk (the run before lists the free ones).
+    #[arg(long)]
+    book: Option<String>,
+    /// Renew this certificate of yours (serial in hex): a new application that reuses
+    /// the identity and mailbox checks while they are recent enough.
+    #[arg(long, conflicts_with = "revoke")]
+    renew: Option<String>,
+    /// Revoke this certificate of yours (serial in hex), e.g. when its key is lost.
+    #[arg(long)]
+    revoke: Option<String>,
+    /// Why, with --revoke: unspecified, key-compromise, affiliation-changed,
+    /// superseded or cessation-of-operation.
+    #[arg(long, default_value = "unspecified", requires = "revoke")]
+    reason: String,
     /// Where progress, the certificate and the .p12 are kept.
     #[arg(long, default_value = "certdesk-enroll")]
     dir: PathBuf,
@@ -62,19 +83,12 @@ pub struct EnrollArgs {
     ca_file: Option<PathBuf>,
 }
 
-/// .p12 formats.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum EnrollFormat {
-    /// AES-256 + PBKDF2 (current clients).
-    Modern,
-    /// 3DES + SHA-1 MAC (older Windows and macOS, gpgsm).
-    Compat,
-}
-
 struct Api {
     server: String,
     tls: std::sync::Arc<rustls::ClientConfig>,
     token: Option<String>,
+    /// Where the session token is kept (removed when the portal says it has ended).
+    session_file: PathBuf,
 }
 
 impl Api {
@@ -103,6 +117,16 @@ impl Api {
             return Ok(value);
         }
         let detail = get(&value, "detail").as_str().unwrap_or("no explanation given").to_string();
+        // 401 is also a wrong mailbox code: the session has ended only if the portal
+        // no longer knows it at all.
+        if status == 401 && self.token.is_some() && path != "/api/v1/me" {
+            if let Ok((401, _)) = self.call("GET", "/api/v1/me", None) {
+                let _ = std::fs::remove_file(&self.session_file);
+                return Err(refused(format!(
+                    "{detail}: your session has ended; run this command again to be mailed a new sign-in link"
+                )));
+            }
+        }
         Err(if status >= 500 { usage(format!("the portal failed: {detail}")) } else { refused(detail) })
     }
 }
@@ -149,7 +173,8 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
-    let mut api = Api { server: server.clone(), tls, token: read_state(dir, "session") };
+    let session_file = dir.join("session");
+    let mut api = Api { server: server.clone(), tls, token: read_state(dir, "session"), session_file };
 
     // 1. Sign in.
     if api.token.is_none() {
@@ -164,6 +189,29 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         write_private(&dir.join("session"), &token)?;
         api.token = Some(token);
         eprintln!("certdesk: signed in as {}", args.email);
+    }
+
+    // Revoking one's own certificate needs only the session.
+    if let Some(serial) = &args.revoke {
+        let cert = api.json(
+            "POST",
+            &format!("/api/v1/certificates/{}/revoke", path_segment(serial)?),
+            Some(json!({ "reason": args.reason })),
+        )?;
+        eprintln!(
+            "certdesk: certificate {} revoked ({}); mail encrypted to it can still be decrypted with its key",
+            get(&cert, "serial").as_str().unwrap_or(serial),
+            args.reason
+        );
+        return Ok(());
+    }
+    // A renewal is a new application; the steps below carry it on.
+    if let Some(serial) = &args.renew {
+        let app =
+            api.json("POST", &format!("/api/v1/certificates/{}/renew", path_segment(serial)?), Some(json!({})))?;
+        let id = get(&app, "id").as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
+        write_private(&dir.join("application"), &id)?;
+        eprintln!("certdesk: renewal of {serial} applied for (application {id})");
     }
 
     // 2. Apply.
@@ -204,13 +252,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
 
     // 4. The key, once approved.
     match get(&app, "state").as_str().unwrap_or_default() {
-        "awaiting-checks" => {
-            eprintln!(
-                "certdesk: next: show your ID at the service desk (book an appointment at {server}/applications/{id}); \
-                 run this command again after the approval"
-            );
-            Ok(())
-        }
+        "awaiting-checks" => appointment(&api, &id, &app, args.book.as_deref()),
         "approved" => {
             let Some(password_file) = &args.password_file else {
                 return Err(usage("approved: give --password-file FILE with the password for your .p12"));
@@ -218,7 +260,9 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let password = read_secret_file(password_file, "password")?;
             certdesk_pki::password::check_strength(&password, &[&args.email])
                 .map_err(|e| refused(format!(".p12 password: {e}")))?;
-            let p12_path = dir.join("certificate.p12");
+            // A renewal never replaces the files of an earlier certificate: its key may
+            // exist nowhere else.
+            let (p12_path, pem_path) = fresh_names(dir);
             let p12_out = TempOutput::create(&p12_path)?;
             eprintln!("certdesk: approved; making a {} key on this device", key.name());
             let private = PrivateKey::generate(key).map_err(|e| usage(e.to_string()))?;
@@ -235,10 +279,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                     chain.push(der);
                 }
             }
-            let format = match args.p12_format {
-                EnrollFormat::Modern => pkcs12::Format::Modern,
-                EnrollFormat::Compat => pkcs12::Format::Compat,
-            };
+            let format = args.p12_format.format();
             let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some(args.email.clone()) };
             let rng = aws_lc_rs::rand::SystemRandom::new();
             let p12 = pkcs12::write(private.pkcs8_der(), &cert_der, &chain, &password, &options, &rng)
@@ -250,7 +291,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                     f.message
                 ),
             })?;
-            write_private(&dir.join("certificate.pem"), &format!("{cert_pem}{chain_pem}"))?;
+            write_private(&pem_path, &format!("{cert_pem}{chain_pem}"))?;
             println!("{}", p12_path.display());
             eprintln!(
                 "certdesk: issued serial {serial}; your key and certificate are in {} (import it into your mail \
@@ -271,5 +312,81 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             "the application is {other}{}",
             get(&app, "decision_reason").as_str().map(|r| format!(": {r}")).unwrap_or_default()
         ))),
+    }
+}
+
+/// A serial or id as one URL path segment: hex digits, colons and letters only.
+fn path_segment(text: &str) -> Result<&str, Failure> {
+    let text = text.trim();
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-') {
+        return Err(usage(format!("{text:?} is not a certificate serial")));
+    }
+    Ok(text)
+}
+
+/// Awaiting the desk: books `--book` when given, else shows the appointment booked or
+/// the free ones.
+fn appointment(api: &Api, id: &str, app: &Value, book: Option<&str>) -> Result<(), Failure> {
+    let when = |v: &Value| {
+        v.as_i64()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())
+            .unwrap_or_else(|| "?".into())
+    };
+    if get(app, "identity_verified") == true {
+        eprintln!("certdesk: your ID was checked; run this command again once the application is approved");
+        return Ok(());
+    }
+    if let Some(slot) = book {
+        let booked =
+            api.json("POST", &format!("/api/v1/applications/{id}/appointment"), Some(json!({ "slot_id": slot })))?;
+        eprintln!(
+            "certdesk: booked: {} at {}; bring an official photo ID. Run this command again after the approval",
+            when(get(&booked, "starts_at")),
+            get(&booked, "place").as_str().unwrap_or("?")
+        );
+        return Ok(());
+    }
+    let booked = get(app, "appointment");
+    if !booked.is_null() {
+        eprintln!(
+            "certdesk: your appointment: {} at {}; bring an official photo ID. Run this command again after the \
+             approval",
+            when(get(booked, "starts_at")),
+            get(booked, "place").as_str().unwrap_or("?")
+        );
+        return Ok(());
+    }
+    let slots = api.json("GET", "/api/v1/slots", None)?;
+    let free = slots.as_array().map(Vec::as_slice).unwrap_or_default();
+    if free.is_empty() {
+        eprintln!("certdesk: next: show your ID at the service desk; no appointment is free yet, try again later");
+        return Ok(());
+    }
+    println!("free appointments at the service desk:");
+    for slot in free {
+        println!(
+            "  {}  {}  {}",
+            get(slot, "id").as_str().unwrap_or("?"),
+            when(get(slot, "starts_at")),
+            get(slot, "place").as_str().unwrap_or("?")
+        );
+    }
+    eprintln!("certdesk: next: book one with --book ID and show your ID at the service desk");
+    Ok(())
+}
+
+/// `certificate.p12` and `certificate.pem` in `dir`, or with the first number from 2 on
+/// for which neither exists yet.
+fn fresh_names(dir: &Path) -> (PathBuf, PathBuf) {
+    let names =
+        |suffix: String| (dir.join(format!("certificate{suffix}.p12")), dir.join(format!("certificate{suffix}.pem")));
+    let mut n = 1u32;
+    loop {
+        let (p12, pem) = names(if n == 1 { String::new() } else { format!("-{n}") });
+        if !p12.exists() && !pem.exists() {
+            return (p12, pem);
+        }
+        n += 1;
     }
 }

@@ -51,9 +51,9 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
     assert!(run.stderr.contains("attempts left"), "{}", run.stderr);
     let run = enroll(&["--code", &validation_code(&outbox, jane)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("service desk"), "{}", run.stderr);
+    assert!(run.stderr.contains("no appointment is free yet"), "{}", run.stderr);
 
-    // The officer approves over the API (with TOTP enrolment).
+    // The officer (signed in over the API, with TOTP enrolment) opens an appointment.
     let added =
         certdesk_in(dir.path(), &["--data", "demo", "user", "add", "--email", "desk@example.org", "--role", "officer"]);
     let officer_link = String::from_utf8_lossy(&added.stdout).trim().to_string();
@@ -64,6 +64,24 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
     let code = totp_now(enrolment["secret"].as_str().unwrap());
     let body = json!({ "code": code, "sealed": enrolment["sealed"] });
     json_of(http_auth(port, "POST", "/api/v1/sessions/second-factor", Some(&officer), Some(&body)), 200);
+    let tomorrow = time::OffsetDateTime::now_utc().unix_timestamp() / 3600 * 3600 + 86_400;
+    let slot = json!({ "starts_at": tomorrow, "place": "Room 1.01" });
+    let slot = json_of(http_auth(port, "POST", "/api/v1/slots", Some(&officer), Some(&slot)), 201);
+    let slot_id = slot["id"].as_str().unwrap().to_string();
+    // The applicant sees it and books it.
+    let run = enroll(&[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let listed = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(listed.contains(&slot_id) && listed.contains("Room 1.01"), "{listed}");
+    let run = enroll(&["--book", &slot_id]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("booked") && run.stderr.contains("Room 1.01"), "{}", run.stderr);
+    let run = enroll(&[]);
+    assert!(run.stderr.contains("your appointment") && run.stderr.contains("Room 1.01"), "{}", run.stderr);
+    let run = enroll(&["--book", "no-such-slot"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    // The officer checks the ID and approves.
     let queue = json_of(http_auth(port, "GET", "/api/v1/officer/queue", Some(&officer), None), 200);
     let id = queue[0]["id"].as_str().unwrap().to_string();
     let evidence = json!({"document_type": "identity-card", "issuing_authority": "Stadt Köln", "document_number": "L01",
@@ -107,4 +125,50 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
     // Again: nothing more to do.
     let run = enroll(&[]);
     assert!(run.code == 0 && run.stderr.contains("already issued"), "{}", run.stderr);
+
+    // Renewal: the ID check and the mailbox are recent and reused, so it waits only for
+    // the approval; it is issued into new files, and the first certificate's .p12 stays
+    // as it was.
+    let first_p12 = std::fs::read(dir.path().join("e/certificate.p12")).unwrap();
+    let serial = {
+        let run = tool("openssl", &["x509", "-in", "e/certificate.pem", "-noout", "-serial"], dir.path());
+        String::from_utf8(run.stdout).unwrap().trim().trim_start_matches("serial=").to_ascii_lowercase()
+    };
+    let run = enroll(&["--renew", &serial, "--password-file", "pw"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("renewal of") && run.stderr.contains("once the application is approved"),
+        "{}",
+        run.stderr
+    );
+    let queue = json_of(http_auth(port, "GET", "/api/v1/officer/queue", Some(&officer), None), 200);
+    let renewal = queue[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(queue[0]["identity_verified"], true);
+    let approve = format!("/api/v1/officer/applications/{renewal}/approve");
+    json_of(http_auth(port, "POST", &approve, Some(&officer), None), 200);
+    let run = enroll(&["--password-file", "pw"]);
+    assert!(run.code == 0 && run.stderr.contains("issued serial"), "{}", run.stderr);
+    assert_eq!(std::fs::read(dir.path().join("e/certificate.p12")).unwrap(), first_p12);
+    let renewed = tool(
+        "openssl",
+        &["pkcs12", "-in", "e/certificate-2.p12", "-passin", "file:pw", "-nodes", "-noout"],
+        dir.path(),
+    );
+    assert_eq!(renewed.code, 0, "{}", renewed.stderr);
+    // Revocation of the first: listed as revoked by the portal.
+    let run = enroll(&["--revoke", &serial, "--reason", "superseded"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("revoked (superseded)"), "{}", run.stderr);
+    let run = enroll(&["--revoke", &serial]);
+    assert_eq!(run.code, 1, "revoked twice: {}", run.stderr);
+    let run = enroll(&["--revoke", "../officer/queue"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // A session the portal no longer knows is forgotten; the next run mails a link.
+    std::fs::write(dir.path().join("e/session"), "an-ended-session").unwrap();
+    let run = enroll(&[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("session has ended"), "{}", run.stderr);
+    assert!(!dir.path().join("e/session").exists());
+    let run = enroll(&[]);
+    assert!(run.code == 0 && run.stderr.contains("--link"), "{}", run.stderr);
 }
