@@ -566,12 +566,18 @@ fn verify_opaque_streaming(
 ) -> Result<(), Failure> {
     let path = args.input.as_deref();
     let mut held = HeldOutput::new(args.out.as_deref())?;
+    // From stdin the CMS object is also kept (an unnamed temporary file): a signer
+    // without signed attributes is checked against it at the end.
+    let mut spool = if path.is_none() { Some(HeldOutput::new(None)?) } else { None };
     let mut reader = signed_data::stream::EncapsulatedReader::new();
     let mut carrier = Carrier::Base64(mime::stream::Base64Decoder::new());
     let mut cms = Vec::with_capacity(CHUNK);
     let mut content = Vec::with_capacity(CHUNK);
     let mut step = |bytes: &[u8], carrier: &mut Carrier, held: &mut HeldOutput| -> Result<(), Failure> {
         carrier.decode(bytes, &mut cms)?;
+        if let Some(spool) = spool.as_mut() {
+            spool.write(&cms)?;
+        }
         reader.push(&cms, &mut content).map_err(verify_failure)?;
         cms.clear();
         held.write(&content)?;
@@ -582,15 +588,15 @@ fn verify_opaque_streaming(
     carrier.finish()?;
     let verified = match reader.finish() {
         // A signer without signed attributes (or with a digest the message did not
-        // announce) needs the content itself: a file can be read again; stdin (whose
-        // CMS object streamed past) cannot.
-        Err(e @ SignedDataError::ContentNeeded { .. }) => {
-            drop(held);
-            if path.is_none() {
-                return Err(usage(format!("{e}: give the message with --in FILE")));
+        // announce) needs the content itself: the file is read again, or the kept CMS
+        // object of stdin read back.
+        Err(SignedDataError::ContentNeeded { .. }) => match spool.as_mut() {
+            None => {
+                drop(held);
+                return verify_file_in_memory(args, anchors, crls, sender);
             }
-            return verify_file_in_memory(args, anchors, crls, sender);
-        }
+            Some(spool) => signed_data::verify(&spool.read_back()?, None, &[]).map_err(verify_failure)?,
+        },
         other => other.map_err(verify_failure)?,
     };
     let report = check_signers(args, anchors, crls, &verified, sender)?;

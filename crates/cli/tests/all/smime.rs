@@ -60,7 +60,8 @@ fn our_signatures_verify_in_openssl_and_in_certdesk() {
 #[test]
 fn openssl_signatures_verify_in_certdesk() {
     let ca = setup("rsa3072");
-    for extra in [&[][..], &["-nodetach"][..], &["-md", "sha512"][..], &["-noattr"][..]] {
+    for extra in [&[][..], &["-nodetach"][..], &["-md", "sha512"][..], &["-noattr"][..], &["-nodetach", "-noattr"][..]]
+    {
         let mut args = vec![
             "smime",
             "-sign",
@@ -81,7 +82,8 @@ fn openssl_signatures_verify_in_certdesk() {
         let run = verify(&ca, "o.eml", &[]);
         assert_eq!(run.code, 0, "{extra:?}: {}", run.stderr);
         // From stdin too (a signer without signed attributes signs the content itself,
-        // which the streamed check reads back), writing the content to stdout.
+        // which the streamed check reads back: the first part, or the kept CMS object),
+        // writing the content to stdout.
         let message = std::fs::read(ca.path("o.eml")).unwrap();
         let run = tool_stdin(
             env!("CARGO_BIN_EXE_certdesk"),
