@@ -51,7 +51,7 @@ enum Command {
     Issue(IssueArgs),
     /// Revoke a certificate.
     Revoke(RevokeArgs),
-    /// Issue a new CRL and write it.
+    /// Write the current CRL (a new one is signed when it is out of date, or with --new).
     Crl(CrlArgs),
     /// The audit log.
     #[command(subcommand)]
@@ -67,6 +67,9 @@ enum Command {
     /// Portal users (registration officers, administrators).
     #[command(subcommand)]
     User(UserCommand),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +134,16 @@ enum CaCommand {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file as `serve` and every command would, without starting
+    /// anything; prints what it sets. Exit 0 when valid, 2 with the reason when not.
+    Check {
+        /// The file (default DATA/certdesk.toml).
+        file: Option<PathBuf>,
     },
 }
 
@@ -302,6 +315,50 @@ fn ca_passphrase(cli_file: Option<&Path>) -> Result<Zeroizing<String>, Failure> 
         Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
         _ => Err(usage("the CA passphrase is needed: give --passphrase-file FILE or set CERTDESK_CA_PASSPHRASE")),
     }
+}
+
+/// What a valid configuration sets, a line each (`config check`).
+fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> {
+    let raw = &config.raw;
+    let mut lines = vec![
+        format!("organisation: {} ({})", raw.ca.organization, raw.ca.country),
+        format!("publication: CRL {}, OCSP {}, CA {}", config.urls.crl, config.urls.ocsp, config.urls.ca_issuers),
+        format!("portal: {}", certdesk_ra::portal::public_url(config)),
+    ];
+    let profiles: Vec<String> =
+        config.profiles.iter().map(|(name, profile)| format!("{name} {} days", profile.validity_days())).collect();
+    lines.push(format!("profiles: {}", profiles.join(", ")));
+    lines.push(format!(
+        "database: {}",
+        raw.database.url.as_deref().map_or("SQLite in the data directory".to_string(), |url| {
+            url.split_once('@').map_or(url.to_string(), |(_, host)| format!("…@{host}"))
+        })
+    ));
+    lines.push(format!(
+        "mail: {}",
+        match raw.mail.transport {
+            certdesk_ra::mail::MailTransport::Outbox => "outbox folder".to_string(),
+            certdesk_ra::mail::MailTransport::Smtp =>
+                format!("SMTP {}:{}", raw.mail.smtp_host.as_deref().unwrap_or("?"), raw.mail.smtp_port),
+        }
+    ));
+    lines.push(format!(
+        "CAA: {}",
+        match &config.caa {
+            Some(caa) => format!("checked, for {}", caa.identities.join(", ")),
+            None => "not checked".to_string(),
+        }
+    ));
+    lines.push(format!(
+        "audit checkpoints: {}",
+        if config.checkpoints.to.is_empty() {
+            "off".to_string()
+        } else {
+            format!("to {} every {} h", config.checkpoints.to.len(), config.checkpoints.period_seconds / 3600)
+        }
+    ));
+    lines.push(format!("single sign-on: {}", if raw.portal.oidc.is_some() { "OpenID Connect" } else { "off" }));
+    lines
 }
 
 /// Writes `bytes` to `path` via a temporary file and a rename, or to stdout.
@@ -513,6 +570,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 role.name(),
                 certdesk_ra::portal::SIGN_IN_MINUTES
             );
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let path = file.unwrap_or_else(|| DataDir::new(&cli.data).config());
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            let config = certdesk_ra::config::Config::from_toml(&text)
+                .and_then(certdesk_ra::config::Config::validate)
+                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+            certdesk_ra::mail::check_section(&config.raw.mail)
+                .map_err(|e| usage(format!("{}: [mail] {e}", path.display())))?;
+            for line in config_summary(&config) {
+                println!("{line}");
+            }
+            eprintln!("certdesk: {} is valid", path.display());
             Ok(())
         }
         Command::Audit(AuditCommand::Verify { checkpoint }) => {

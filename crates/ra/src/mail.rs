@@ -701,6 +701,17 @@ pub fn build_mailer(
     }
 }
 
+/// Checks `section` as [`build_mailer`] would (the sender, and for SMTP the host,
+/// timeout, credentials and the password and CA files), without opening the outbox or
+/// a connection.
+pub fn check_section(section: &MailSection) -> Result<(), MailError> {
+    Sender::parse(&section.from)?;
+    if section.transport == MailTransport::Smtp {
+        smtp_settings(section)?;
+    }
+    Ok(())
+}
+
 /// The validated SMTP part of `section`, with the password and CA files read.
 fn smtp_settings(section: &MailSection) -> Result<SmtpSettings, MailError> {
     let host = section.smtp_host.as_deref().map(str::trim).filter(|host| !host.is_empty());

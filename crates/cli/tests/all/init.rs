@@ -117,3 +117,32 @@ fn wrong_passphrase_is_refused_without_output() {
     assert!(!ca.path("x.crl").exists());
     assert_eq!(ca.audit_records(), 1);
 }
+
+/// `config check` validates a configuration as every command would, without starting
+/// anything: the file `init` wrote passes and is summarised; a bad value, an unknown key
+/// and an SMTP transport without a host are each refused with the reason (exit 2).
+#[test]
+fn config_check_validates_without_starting() {
+    let ca = Ca::new("p384");
+    let run = certdesk_in(ca.dir.path(), &["--data", "data", "config", "check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(out.contains("publication: CRL http://pki.example.org/crl/issuing.crl"), "{out}");
+    assert!(out.contains("CAA: not checked") && out.contains("mail: outbox folder"), "{out}");
+    let original = std::fs::read_to_string(ca.path("data/certdesk.toml")).unwrap();
+    for (broken, reason) in [
+        (
+            original.replace("base_url = \"http://pki.example.org\"", "base_url = \"ftp://x\""),
+            "must be a plain http://",
+        ),
+        (format!("{original}\n[nonsense]\nx = 1\n"), "unknown field"),
+        (original.replace("transport = \"outbox\"", "transport = \"smtp\""), "needs mail.smtp_host"),
+    ] {
+        std::fs::write(ca.path("other.toml"), &broken).unwrap();
+        let run = certdesk_in(ca.dir.path(), &["config", "check", "other.toml"]);
+        assert_eq!(run.code, 2, "{broken}");
+        assert!(run.stderr.contains(reason), "{reason}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert_eq!(std::fs::read_to_string(ca.path("data/certdesk.toml")).unwrap(), original, "the checked file changed");
+}
