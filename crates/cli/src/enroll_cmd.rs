@@ -205,18 +205,28 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         );
         return Ok(());
     }
-    // A renewal is a new application; the steps below carry it on.
+    // A renewal is a new application; the steps below carry it on. An application of
+    // this directory still under way is finished first, not forgotten.
     if let Some(serial) = &args.renew {
+        if let Some(open) = read_state(dir, "application") {
+            let app = api.json("GET", &format!("/api/v1/applications/{}", path_segment(&open)?), None)?;
+            let state = get(&app, "state").as_str().unwrap_or_default();
+            if !matches!(state, "issued" | "rejected" | "withdrawn") {
+                return Err(refused(format!(
+                    "application {open} is still {state}: finish it first (run without --renew)"
+                )));
+            }
+        }
         let app =
             api.json("POST", &format!("/api/v1/certificates/{}/renew", path_segment(serial)?), Some(json!({})))?;
-        let id = get(&app, "id").as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
+        let id = application_id(&app)?;
         write_private(&dir.join("application"), &id)?;
         eprintln!("certdesk: renewal of {serial} applied for (application {id})");
     }
 
     // 2. Apply.
     let id = match read_state(dir, "application") {
-        Some(id) => id,
+        Some(id) => path_segment(&id)?.to_string(),
         None => {
             let (Some(given), Some(surname)) = (&args.given_name, &args.surname) else {
                 return Err(usage("give --given-name and --surname (as on your ID) to apply"));
@@ -226,7 +236,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                 "/api/v1/applications",
                 Some(json!({ "given_name": given, "surname": surname, "profile": args.profile })),
             )?;
-            let id = get(&app, "id").as_str().ok_or_else(|| usage("the portal sent no application id"))?.to_string();
+            let id = application_id(&app)?;
             write_private(&dir.join("application"), &id)?;
             eprintln!(
                 "certdesk: applied (application {id}); a code was mailed to {}: run again with --code CODE",
@@ -315,13 +325,20 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
     }
 }
 
-/// A serial or id as one URL path segment: hex digits, colons and letters only.
+/// A serial or application id as one URL path segment: letters, digits, `:`, `-` and
+/// `_` only (no `/`, `.`, `%`, `?` or `#` that would point elsewhere).
 fn path_segment(text: &str) -> Result<&str, Failure> {
     let text = text.trim();
-    if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-') {
-        return Err(usage(format!("{text:?} is not a certificate serial")));
+    if text.is_empty() || !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_')) {
+        return Err(usage(format!("{text:?} is not a certificate serial or application id")));
     }
     Ok(text)
+}
+
+/// The id of an application the portal sent.
+fn application_id(app: &Value) -> Result<String, Failure> {
+    let id = get(app, "id").as_str().ok_or_else(|| usage("the portal sent no application id"))?;
+    Ok(path_segment(id)?.to_string())
 }
 
 /// Awaiting the desk: books `--book` when given, else shows the appointment booked or

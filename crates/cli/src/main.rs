@@ -414,6 +414,13 @@ impl TempOutput {
             options.mode(mode);
         }
         let file = options.open(&temp).map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
+        // The mode given at creation is narrowed by the umask; set it as meant.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
+        }
         Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
     }
 

@@ -682,12 +682,13 @@ impl Authority {
         Ok(CrlRecord { number, der, this_update: at, next_update })
     }
 
-    /// The newest CRL if it is still current: before its nextUpdate, and no certificate
-    /// revoked since its thisUpdate. `None` when a new one is needed.
+    /// The newest CRL if it is still current: signed less than a day ago (`serve`
+    /// re-signs daily, so a CRL handed out lasts six days or more), and no certificate
+    /// revoked since that it does not list. `None` when a new one is needed.
     pub async fn current_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
         let now = self.clock.now().unix_timestamp();
         let Some(latest) = self.store.latest_crl().await? else { return Ok(None) };
-        if latest.next_update <= now {
+        if latest.next_update <= now || now - latest.this_update >= crate::status::CRL_REISSUE_HOURS * 3600 {
             return Ok(None);
         }
         // Revoked in the CRL's second or later: out of date unless the CRL lists it
@@ -712,9 +713,9 @@ impl Authority {
         Ok(Some(latest))
     }
 
-    /// The root's CRL of CA certificates (`DATA/ca/root.crl`) if it is before its
-    /// nextUpdate; `None` when there is none or it must be re-signed. A damaged file is
-    /// an error.
+    /// The root's CRL of CA certificates (`DATA/ca/root.crl`) while more than
+    /// [`ROOT_CRL_RENEW_DAYS`] remain before its nextUpdate (when `serve` starts to warn);
+    /// `None` when there is none or it is due to be re-signed. A damaged file is an error.
     pub async fn current_root_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
         let now = self.clock.now().unix_timestamp();
         let bytes = match std::fs::read(self.data.root_crl()) {
@@ -723,7 +724,7 @@ impl Authority {
             Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
         };
         let (number, this_update, next_update) = read_root_crl(&bytes)?;
-        if next_update <= now {
+        if next_update - now <= ROOT_CRL_RENEW_DAYS * 86_400 {
             return Ok(None);
         }
         let number = i64::try_from(number).map_err(internal)?;
@@ -805,6 +806,10 @@ struct Pending {
     token: Option<IssuanceToken>,
 }
 
+/// How many days before the root CRL's nextUpdate `serve` warns and `certdesk crl --root`
+/// re-signs it.
+pub const ROOT_CRL_RENEW_DAYS: i64 = 30;
+
 /// Validity of the root's CRL of CA certificates: the BR 4.9.7 maximum (twelve months),
 /// less a week, so a CRL re-signed on schedule is never late.
 const ROOT_CRL_DAYS: i64 = certdesk_pki::crl::MAX_CA_CRL_VALIDITY_DAYS - 7;
@@ -841,7 +846,7 @@ pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
         return Some(format!("the root CRL at {} is damaged: run `certdesk crl --root`", path.display()));
     };
     let left = next_update - now.unix_timestamp();
-    (left < 30 * 86_400).then(|| {
+    (left <= ROOT_CRL_RENEW_DAYS * 86_400).then(|| {
         format!(
             "the root CRL expires in {} days: run `certdesk crl --root` before then (BR 4.9.7)",
             left.max(0) / 86_400
@@ -861,6 +866,11 @@ fn crl_serials(der: &[u8]) -> Result<Vec<String>, DomainError> {
         .flatten()
         .map(|entry| hex::encode(entry.serial_number.as_bytes()))
         .collect())
+}
+
+/// A root CRL's thisUpdate and nextUpdate (Unix seconds), for the HTTP cache headers.
+pub fn root_crl_dates(der: &[u8]) -> Result<(i64, i64), DomainError> {
+    read_root_crl(der).map(|(_, this_update, next_update)| (this_update, next_update))
 }
 
 /// What the root CRL says of itself: its crlNumber, thisUpdate and nextUpdate (Unix

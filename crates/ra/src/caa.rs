@@ -34,6 +34,10 @@ const TYPE_CAA: u16 = 257;
 const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 const TYPE_CNAME: u16 = 5;
+/// Records of one answer read at most (a CAA RRset is a handful).
+const MAX_ANSWER_RECORDS: u16 = 256;
+/// CNAMEs followed within one answer.
+const MAX_CNAME_HOPS: usize = 16;
 /// Property tags we understand (RFC 8659, RFC 8657, RFC 9495, CA/B BR).
 const KNOWN_TAGS: [&str; 6] = ["issue", "issuewild", "iodef", "issuemail", "contactemail", "contactphone"];
 /// Longest DNS message read over TCP.
@@ -343,6 +347,9 @@ fn parse_response(message: &[u8], id: u16, name: &str) -> Result<Parsed, String>
         rcode => return Err(format!("the resolver answered RCODE {rcode}")),
     }
     let answers = u16_at(message, 6)?;
+    if answers > MAX_ANSWER_RECORDS {
+        return Err(format!("an answer of {answers} records (at most {MAX_ANSWER_RECORDS} are read)"));
+    }
     let mut pos = pos + 4;
     // (owner, type, class, rdata offset, rdata)
     let mut section = Vec::with_capacity(usize::from(answers.min(64)));
@@ -356,10 +363,10 @@ fn parse_response(message: &[u8], id: u16, name: &str) -> Result<Parsed, String>
         section.push((owner, rtype, class, start, rdata));
         pos = start + rdlen;
     }
-    // The names the question leads to through the answer's CNAMEs (a chain is at most
-    // as long as the section).
+    // The names the question leads to through the answer's CNAMEs (at most
+    // MAX_CNAME_HOPS of them).
     let mut owners = vec![name];
-    for _ in 0..section.len() {
+    for _ in 0..MAX_CNAME_HOPS {
         let mut grew = false;
         for (owner, rtype, class, start, _) in &section {
             if *rtype == TYPE_CNAME && *class == CLASS_IN && owners.contains(owner) {

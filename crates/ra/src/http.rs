@@ -97,11 +97,8 @@ async fn rate_limit(
         || path == "/directory"
         || path == "/api/v1/directory";
     let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let client = match (limited, &state.portal, peer) {
-        (true, Some(portal), Some(peer)) => portal.limiter().client(peer, request.headers()).map(|c| (portal, c)),
-        _ => None,
-    };
-    if let Some((portal, client)) = client {
+    if let (true, Some(portal), Some(peer)) = (limited, &state.portal, peer) {
+        let client = portal.limiter().client(peer, request.headers());
         if let Err(wait) = portal.limiter().take(client, tokio::time::Instant::now()) {
             return portal::too_many_requests(portal, request.headers(), path.starts_with("/api/"), wait);
         }
@@ -146,10 +143,23 @@ async fn root_cert(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn root_crl(State(state): State<Arc<AppState>>) -> Response {
+async fn root_crl(State(state): State<Arc<AppState>>, request: HeaderMap) -> Response {
     let Some(path) = state.root_crl.clone() else { return StatusCode::NOT_FOUND.into_response() };
     match tokio::fs::read(&path).await {
-        Ok(der) => der_response("application/pkix-crl", der),
+        Ok(der) => {
+            let dates = crate::authority::root_crl_dates(&der).ok().and_then(|(this_update, next_update)| {
+                Some((
+                    OffsetDateTime::from_unix_timestamp(this_update).ok()?,
+                    OffsetDateTime::from_unix_timestamp(next_update).ok()?,
+                ))
+            });
+            match dates {
+                Some((this_update, next_update)) => {
+                    cacheable(&request, "application/pkix-crl", &der, state.clock.now(), this_update, next_update)
+                }
+                None => der_response("application/pkix-crl", der),
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

@@ -8,9 +8,10 @@
 //! the nearest untrusted address in `X-Forwarded-For`, read hop by hop from the right
 //! (what a client forges stands left of what the proxies append, so a garbage entry of
 //! its own cannot make it count as the proxy). Requests without a known peer
-//! (in-process tests) are not limited, and neither are requests forwarded by a proxy on
-//! this host that is not a trusted proxy: all its clients would share one bucket and
-//! lock each other out, so serve says once, loudly, to list it in `trusted_proxies`.
+//! (in-process tests) are not limited. Requests forwarded by a proxy on this host that
+//! is not listed in `trusted_proxies` count as that proxy's (fail closed: the header
+//! could be the client's own), so all its clients share one bucket; serve says so once,
+//! loudly, naming the setting that fixes it.
 //! The table holds at most [`MAX_CLIENTS`] buckets: full ones are dropped when it is
 //! full (at most once a second, so a flood of new addresses costs no more than that),
 //! and a client that still finds no room is let through rather than refused (the limit
@@ -59,39 +60,39 @@ impl RateLimiter {
         Self { settings, table: Mutex::new(Table::default()), warned_untrusted_proxy: AtomicBool::new(false) }
     }
 
-    /// The client of a request from `peer` with these headers, as the limit counts it;
-    /// `None` for a request forwarded by an untrusted proxy on this host (not limited,
-    /// see the module text).
-    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Option<IpAddr> {
+    /// The client of a request from `peer` with these headers, as the limit counts it.
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = canonical(peer);
         let trusted = |ip: IpAddr| self.settings.trusted_proxies.iter().any(|p| canonical(*p) == ip);
         let forwarded = headers.get_all("x-forwarded-for");
         if !trusted(client) {
-            if client.is_loopback() && forwarded.iter().next().is_some() {
-                if !self.warned_untrusted_proxy.swap(true, Ordering::Relaxed) {
-                    eprintln!(
-                        "certdesk serve: WARNING: requests come through a proxy at {client} that is not in \
-                         [portal] trusted_proxies; its clients cannot be told apart, so they are not rate-limited \
-                         until it is listed there"
-                    );
-                }
-                return None;
+            if client.is_loopback()
+                && forwarded.iter().next().is_some()
+                && self.settings.per_minute > 0
+                && !self.warned_untrusted_proxy.swap(true, Ordering::Relaxed)
+            {
+                eprintln!(
+                    "certdesk serve: WARNING: requests come through a proxy at {client} that is not in [portal] \
+                     trusted_proxies; its clients cannot be told apart and share one request limit until it is \
+                     listed there"
+                );
             }
-            return Some(network(client));
+            return network(client);
         }
         // Right to left: each trusted proxy names the hop before it; an entry that is
         // not an address ends the walk and the proxy that wrote it counts.
-        let hops: Vec<&str> = forwarded.iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+        // Split as bytes: a hop that is not ASCII (a client's own) spoils only itself.
+        let hops: Vec<&[u8]> = forwarded.iter().flat_map(|v| v.as_bytes().split(|b| *b == b',')).collect();
         for hop in hops.iter().rev() {
             if !trusted(client) {
                 break;
             }
-            match parse_hop(hop) {
+            match std::str::from_utf8(hop).ok().and_then(parse_hop) {
                 Some(ip) => client = canonical(ip),
                 None => break,
             }
         }
-        Some(network(client))
+        network(client)
     }
 
     /// Takes one request of `client` at `now`; `Err(seconds)` to wait when its bucket is
@@ -160,6 +161,7 @@ fn network(ip: IpAddr) -> IpAddr {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn limiter(per_minute: u32, burst: u32, proxies: &[&str]) -> RateLimiter {
         RateLimiter::new(RateLimitSettings {
@@ -213,15 +215,15 @@ mod tests {
     fn clients_are_addresses_and_ipv6_networks() {
         let limiter = limiter(60, 1, &[]);
         let none = HeaderMap::new();
-        assert_eq!(limiter.client(ip("2001:db8:1:2:3:4:5:6"), &none), Some(ip("2001:db8:1:2::")));
-        assert_eq!(limiter.client(ip("::ffff:192.0.2.7"), &none), Some(ip("192.0.2.7")));
+        assert_eq!(limiter.client(ip("2001:db8:1:2:3:4:5:6"), &none), ip("2001:db8:1:2::"));
+        assert_eq!(limiter.client(ip("::ffff:192.0.2.7"), &none), ip("192.0.2.7"));
         // An untrusted peer's X-Forwarded-For is ignored.
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "198.51.100.9".parse().unwrap());
-        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), Some(ip("192.0.2.7")));
+        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), ip("192.0.2.7"));
         let t0 = Instant::now();
         limiter.take(ip("2001:db8:1:2::"), t0).unwrap();
-        assert!(limiter.take(limiter.client(ip("2001:db8:1:2:ffff::1"), &none).unwrap(), t0).is_err());
+        assert!(limiter.take(limiter.client(ip("2001:db8:1:2:ffff::1"), &none), t0).is_err());
     }
 
     #[test]
@@ -230,42 +232,42 @@ mod tests {
         let mut headers = HeaderMap::new();
         // Forged left part, then the client, then the inner proxy.
         headers.insert("x-forwarded-for", "203.0.113.66, 198.51.100.9, 10.0.0.2".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("198.51.100.9")));
-        // A forged entry the client put first that is not an address changes nothing:
-        // the hops the proxies appended still name it.
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("198.51.100.9"));
+        // A forged entry the client put first that is not an address, or not even ASCII,
+        // changes nothing: the hops the proxies appended still name it.
         headers.insert("x-forwarded-for", "not-an-address, 198.51.100.9".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("198.51.100.9")));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("198.51.100.9"));
+        headers.insert("x-forwarded-for", HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.9").unwrap());
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("198.51.100.9"));
         // Ports and brackets, as some proxies write them; two header lines read in order.
         headers.insert("x-forwarded-for", "[2001:db8:5::1]:443".parse().unwrap());
         headers.append("x-forwarded-for", "10.0.0.2:8080".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("2001:db8:5::")));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("2001:db8:5::"));
         // What a trusted proxy wrote that is not an address: that proxy counts.
         headers.insert("x-forwarded-for", "198.51.100.9, unknown".parse().unwrap());
-        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), Some(ip("10.0.0.1")));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
         // No header: the proxy.
-        assert_eq!(limiter.client(ip("10.0.0.1"), &HeaderMap::new()), Some(ip("10.0.0.1")));
+        assert_eq!(limiter.client(ip("10.0.0.1"), &HeaderMap::new()), ip("10.0.0.1"));
     }
 
     #[test]
-    fn an_untrusted_proxy_on_this_host_is_not_one_client() {
+    fn an_untrusted_proxy_on_this_host_counts_as_one_client() {
         let limiter = limiter(60, 1, &[]);
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "198.51.100.9".parse().unwrap());
-        // Behind a local reverse proxy nobody listed: not limited (and serve warns).
-        assert_eq!(limiter.client(ip("127.0.0.1"), &headers), None);
-        assert_eq!(limiter.client(ip("::1"), &headers), None);
+        // Behind a local reverse proxy nobody listed: the header may be the client's
+        // own, so the proxy counts (and serve warns).
+        assert_eq!(limiter.client(ip("127.0.0.1"), &headers), ip("127.0.0.1"));
+        assert_eq!(limiter.client(ip("::1"), &headers), ip("::"));
         assert!(limiter.warned_untrusted_proxy.load(Ordering::Relaxed));
-        // A local client without the header is limited as itself; a remote peer that
-        // sends the header only to escape the limit does not escape it.
-        assert_eq!(limiter.client(ip("127.0.0.1"), &HeaderMap::new()), Some(ip("127.0.0.1")));
-        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), Some(ip("192.0.2.7")));
+        assert_eq!(limiter.client(ip("192.0.2.7"), &headers), ip("192.0.2.7"));
         // Listed: its clients are told apart.
         let listed = super::RateLimiter::new(RateLimitSettings {
             per_minute: 60,
             burst: 1,
             trusted_proxies: vec![ip("127.0.0.1")],
         });
-        assert_eq!(listed.client(ip("127.0.0.1"), &headers), Some(ip("198.51.100.9")));
+        assert_eq!(listed.client(ip("127.0.0.1"), &headers), ip("198.51.100.9"));
         assert!(!listed.warned_untrusted_proxy.load(Ordering::Relaxed));
     }
 

@@ -141,7 +141,12 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
         "{}",
         run.stderr
     );
+    // Renewing again while this renewal is under way: refused, nothing forgotten.
+    let run = enroll(&["--renew", &serial]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("is still awaiting-checks"), "{}", run.stderr);
     let queue = json_of(http_auth(port, "GET", "/api/v1/officer/queue", Some(&officer), None), 200);
+    assert_eq!(queue.as_array().unwrap().len(), 1);
     let renewal = queue[0]["id"].as_str().unwrap().to_string();
     assert_eq!(queue[0]["identity_verified"], true);
     let approve = format!("/api/v1/officer/applications/{renewal}/approve");

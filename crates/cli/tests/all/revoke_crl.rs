@@ -42,12 +42,19 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     assert!(!ca.path("new.crl").exists());
     ca.run(&["crl", "--new", "--out", "new.crl"]).ok();
     assert_eq!(number("new.crl", "DER"), "crlNumber=0x03");
-    // Public files: readable by a web server running as another user.
+    // Public files: readable by a web server running as another user, even under a
+    // strict umask.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(ca.path("new.crl")).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o644);
+        let mode = |name: &str| std::fs::metadata(ca.path(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("new.crl"), 0o644);
+        let script = format!(
+            "umask 077; exec {} --data data --passphrase-file pass crl --out strict.crl",
+            env!("CARGO_BIN_EXE_certdesk")
+        );
+        ca.tool("sh", &["-c", &script]).ok();
+        assert_eq!(mode("strict.crl"), 0o644);
     }
     // nextUpdate within 10 days.
     let dates = String::from_utf8(

@@ -81,13 +81,19 @@ async fn the_current_crl_is_current_until_next_update_or_a_revocation() {
     assert_eq!(authority.current_crl().await.unwrap(), None);
     let second = authority.issue_crl(&issuer, "test").await.unwrap();
     assert_eq!(authority.current_crl().await.unwrap().map(|c| c.number), Some(second.number));
-    // Past its nextUpdate: out of date.
-    clock.advance(time::Duration::seconds(second.next_update - second.this_update));
+    // A day old: re-signed (as serve does), so what is handed out lasts six days more.
+    clock.advance(time::Duration::hours(23));
+    assert!(authority.current_crl().await.unwrap().is_some());
+    clock.advance(time::Duration::hours(1));
     assert_eq!(authority.current_crl().await.unwrap(), None);
-    // The root's CRL (signed by init) is current for almost a year.
+    // The root's CRL (signed by init, 358 days) is current until 30 days before its
+    // nextUpdate, when serve starts to warn.
     let root = authority.current_root_crl().await.unwrap().unwrap();
     assert_eq!(root.number, 1);
-    clock.advance(time::Duration::days(360));
+    let left = root.next_update - certdesk_ra::clock::Clock::now(clock.as_ref()).unix_timestamp();
+    clock.advance(time::Duration::seconds(left - 30 * 86_400 - 60));
+    assert!(authority.current_root_crl().await.unwrap().is_some());
+    clock.advance(time::Duration::seconds(60));
     assert_eq!(authority.current_root_crl().await.unwrap(), None);
 }
 

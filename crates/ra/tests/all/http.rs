@@ -160,6 +160,8 @@ async fn root_crl_is_served_from_the_data_directory() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/pkix-crl");
     assert_eq!(body, std::fs::read(data.root_crl()).unwrap());
+    assert_eq!(headers["last-modified"], "Wed, 25 Nov 2026 12:00:00 GMT");
+    assert!(headers.contains_key("etag") && headers.contains_key("expires"), "{headers:?}");
     let now = datetime!(2026-11-25 12:00 UTC);
     assert_eq!(certdesk_ra::authority::root_crl_warning(&data, now), None);
     let late = certdesk_ra::authority::root_crl_warning(&data, now + time::Duration::days(340)).unwrap();
