@@ -1187,16 +1187,7 @@ impl Portal {
                 }
             }
         }
-        match failed.len() {
-            0 => Ok(sent),
-            n => Err(DomainError::new(
-                ErrorCode::Internal,
-                format!(
-                    "{n} appointment reminder(s) could not be mailed ({sent} went out; the next run retries): {}",
-                    failed.swap_remove(0)
-                ),
-            )),
-        }
+        batch_outcome("appointment reminder", sent, failed)
     }
 
     /// Mails the audit log's checkpoint to the auditors when this period's is due
@@ -1259,16 +1250,19 @@ impl Portal {
                 }
             }
         }
-        match failed.len() {
-            0 => Ok(sent),
-            n => Err(DomainError::new(
-                ErrorCode::Internal,
-                format!(
-                    "{n} expiry reminder(s) could not be mailed ({sent} went out; the next run retries): {}",
-                    failed.swap_remove(0)
-                ),
-            )),
-        }
+        batch_outcome("expiry reminder", sent, failed)
+    }
+}
+
+/// How a batch of mails went: how many were sent, or an error naming how many of
+/// `what` failed (each retried at the next run) and the first reason.
+fn batch_outcome(what: &str, sent: usize, failed: Vec<DomainError>) -> Result<usize, DomainError> {
+    match failed.first() {
+        None => Ok(sent),
+        Some(first) => Err(DomainError::new(
+            ErrorCode::Internal,
+            format!("{} {what}(s) could not be mailed ({sent} went out; the next run retries): {first}", failed.len()),
+        )),
     }
 }
 

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use certdesk_pki::crl::RevocationReason;
 use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
 use certdesk_pki::profile::ProfileId;
-use certdesk_pki::subject::{EmailAddress, NameField, Person};
 use certdesk_ra::authority::{init, Authority, IssueInput};
 use certdesk_ra::clock::FixedClock;
 use certdesk_ra::datadir::DataDir;
@@ -24,14 +23,7 @@ async fn authority(dir: &std::path::Path) -> Authority {
 }
 
 fn jane() -> IssueInput {
-    IssueInput {
-        person: Person {
-            email: EmailAddress::parse("jane.doe@example.org").unwrap(),
-            given_name: NameField::parse("given name", "Jane").unwrap(),
-            surname: NameField::parse("surname", "Doe").unwrap(),
-        },
-        profile: ProfileId::SponsorStrict,
-    }
+    super::common::jane_input(ProfileId::SponsorStrict)
 }
 
 #[tokio::test]

@@ -17,3 +17,15 @@ pub fn example_university(database_url: Option<String>) -> InitOptions {
         database_url,
     }
 }
+
+/// Jane Doe's issuance input in `profile`.
+pub fn jane_input(profile: certdesk_pki::profile::ProfileId) -> certdesk_ra::authority::IssueInput {
+    certdesk_ra::authority::IssueInput {
+        person: certdesk_pki::subject::Person {
+            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
+            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
+            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
+        },
+        profile,
+    }
+}

@@ -99,14 +99,7 @@ async fn crl_and_ocsp_answers_can_be_revalidated_by_caches() {
 
     // A certificate of ours: its answer is signed ahead and served as it is.
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let input = certdesk_ra::authority::IssueInput {
-        person: certdesk_pki::subject::Person {
-            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
-            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
-            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
-        },
-        profile: certdesk_pki::profile::ProfileId::SponsorStrict,
-    };
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
     let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
     let issued = authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "test").await.unwrap();
     status.refresh().await.unwrap();

@@ -849,14 +849,7 @@ async fn the_directory_lists_certificates_one_can_encrypt_to() {
     let desk = desk(None).await;
     let authority = desk.status.authority();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let input = certdesk_ra::authority::IssueInput {
-        person: certdesk_pki::subject::Person {
-            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
-            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
-            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
-        },
-        profile: certdesk_pki::profile::ProfileId::SponsorStrict,
-    };
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
     let ed25519 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
     let keys = [
         certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap(),
@@ -908,14 +901,7 @@ async fn failed_reminders_are_retried_and_renewed_certificates_get_none() {
     // gets no 30-day mail.
     let authority = desk.status.authority();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let input = certdesk_ra::authority::IssueInput {
-        person: certdesk_pki::subject::Person {
-            email: certdesk_pki::subject::EmailAddress::parse("jane.doe@example.org").unwrap(),
-            given_name: certdesk_pki::subject::NameField::parse("given name", "Jane").unwrap(),
-            surname: certdesk_pki::subject::NameField::parse("surname", "Doe").unwrap(),
-        },
-        profile: certdesk_pki::profile::ProfileId::parse(&first.profile).unwrap(),
-    };
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::parse(&first.profile).unwrap());
     let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
     authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "test").await.unwrap();
     assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 2);
