@@ -43,7 +43,11 @@ pub enum KeyringCommand {
         password_file: Option<PathBuf>,
     },
     /// List every key with its state.
-    List,
+    List {
+        /// One JSON array on stdout instead of a line per key.
+        #[arg(long)]
+        json: bool,
+    },
     /// Export one key and certificate, with the CA certificates it came with, as a .p12
     /// (to install on another client).
     Export {
@@ -279,7 +283,29 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             eprintln!("certdesk: imported {} ({})", info.subject, &info.id.get(..16).unwrap_or(&info.id));
             Ok(())
         }
-        KeyringCommand::List => {
+        KeyringCommand::List { json: true } => {
+            let now = time::OffsetDateTime::now_utc();
+            let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+            let entries: Vec<serde_json::Value> = keyring
+                .entries()?
+                .into_iter()
+                .map(|(info, revoked, _)| {
+                    serde_json::json!({
+                        "id": info.id,
+                        "state": info.state(now, revoked).name(),
+                        "subject": info.subject,
+                        "issuer": info.issuer,
+                        "serial": info.serial,
+                        "emails": info.emails,
+                        "not_before": rfc3339(info.not_before),
+                        "not_after": rfc3339(info.not_after),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(entries));
+            Ok(())
+        }
+        KeyringCommand::List { json: false } => {
             let now = time::OffsetDateTime::now_utc();
             for (info, revoked, _) in keyring.entries()? {
                 let until = info.not_after.date();

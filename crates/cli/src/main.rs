@@ -284,7 +284,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("certdesk: {}", failure.message);
+            // An empty message: the command has said it already (e.g. as JSON).
+            if !failure.message.is_empty() {
+                eprintln!("certdesk: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

@@ -157,6 +157,11 @@ pub struct VerifyArgs {
     /// Where to write the signed content (default stdout).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The verdict as one JSON object on stderr instead of text (for mail gateways and
+    /// scripts): `{"valid": true, "signers": [...], "warnings": [...]}` or `{"valid":
+    /// false, "exit": 1|2, "reason": "..."}`.
+    #[arg(long)]
+    json: bool,
 }
 
 fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
@@ -261,7 +266,17 @@ pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
 pub fn run_blocking(command: SmimeCommand) -> Result<(), Failure> {
     match command {
         SmimeCommand::Sign(args) => sign(args),
-        SmimeCommand::Verify(args) => verify(args),
+        SmimeCommand::Verify(args) => {
+            let json = args.json;
+            verify(args).map_err(|failure| {
+                if !json {
+                    return failure;
+                }
+                eprintln!("{}", serde_json::json!({ "valid": false, "exit": failure.code, "reason": failure.message }));
+                // Said already, as JSON.
+                Failure { code: failure.code, message: String::new() }
+            })
+        }
         SmimeCommand::Encrypt(args) => encrypt(args),
         SmimeCommand::Decrypt(args) => decrypt(args),
         SmimeCommand::Keyring { args, command } => crate::keyring_cmd::run(&args, command),
@@ -654,13 +669,21 @@ fn verify_in_memory(message: &[u8]) -> Result<signed_data::VerifiedMessage, Fail
     verified.map_err(verify_failure)
 }
 
-/// What `verify` prints once everything passed: the report and any warnings.
+/// What `verify` prints once everything passed: the report and any warnings, as text
+/// or (`--json`) as one object.
 struct Report {
     lines: Vec<String>,
+    signers: Vec<serde_json::Value>,
     warnings: Vec<String>,
+    json: bool,
 }
 
 fn print_report(report: Report) -> Result<(), Failure> {
+    if report.json {
+        let verdict = serde_json::json!({ "valid": true, "signers": report.signers, "warnings": report.warnings });
+        eprintln!("{verdict}");
+        return Ok(());
+    }
     eprintln!("certdesk: signature valid\n{}", report.lines.join("\n"));
     for warning in report.warnings {
         eprintln!("certdesk: warning: {warning}");
@@ -704,6 +727,7 @@ fn check_signers(
         )
     });
     let mut report = Vec::new();
+    let mut signers = Vec::new();
     let mut warnings = Vec::new();
     for signature in &verified.signatures {
         let path = validate(signature.signer_certificate(), &verified.certificates, anchors, now)
@@ -773,8 +797,17 @@ fn check_signers(
             if addresses.is_empty() { "none".to_string() } else { addresses.join(", ") },
             chain.join(" -> ")
         ));
+        signers.push(serde_json::json!({
+            "signer": chain.first(),
+            "addresses": addresses,
+            "chain": chain,
+            "signing_time": signature
+                .signing_time()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            "revocation": revocation,
+        }));
     }
-    Ok(Report { lines: report, warnings })
+    Ok(Report { lines: report, signers, warnings, json: args.json })
 }
 
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {

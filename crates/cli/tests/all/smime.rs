@@ -148,6 +148,22 @@ fn tampered_untrusted_revoked_and_misaddressed_messages_are_refused() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!ca.path("content.txt").exists(), "content written for a bad signature");
 
+    // --json: the verdict as one JSON object on stderr, nothing else there.
+    let run = verify(&ca, "s.eml", &["--json", "--revocation", "off"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let verdict: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!(verdict["valid"], true);
+    assert_eq!(verdict["signers"][0]["addresses"], serde_json::json!(["jane.doe@example.org"]));
+    assert_eq!(verdict["signers"][0]["chain"].as_array().unwrap().len(), 3, "{verdict}");
+    assert!(verdict["signers"][0]["signing_time"].is_string(), "{verdict}");
+    std::fs::remove_file(ca.path("content.txt")).unwrap();
+    let run = verify(&ca, "t.eml", &["--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let verdict: serde_json::Value = serde_json::from_str(run.stderr.trim()).unwrap();
+    assert_eq!((verdict["valid"].clone(), verdict["exit"].clone()), (serde_json::json!(false), serde_json::json!(1)));
+    assert!(verdict["reason"].as_str().unwrap().contains("NOT valid"), "{verdict}");
+    assert!(!ca.path("content.txt").exists());
+
     // Another sender.
     std::fs::write(
         ca.path("f.eml"),
@@ -320,4 +336,8 @@ fn the_subject_email_address_of_older_certificates_is_matched_against_from() {
     let listed =
         String::from_utf8(certdesk_in(cwd, &[&["smime", "keyring", "list"][..], &kr].concat()).ok().stdout).unwrap();
     assert!(listed.contains("Jane@Legacy.Example"), "{listed}");
+    let json = certdesk_in(cwd, &[&["smime", "keyring", "list", "--json"][..], &kr].concat()).ok().stdout;
+    let entries: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(entries[0]["emails"], serde_json::json!(["Jane@Legacy.Example"]));
+    assert_eq!(entries[0]["state"], "current", "{entries}");
 }
