@@ -333,7 +333,9 @@ fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> 
     lines.push(format!("profiles: {}", profiles.join(", ")));
     lines.push(format!(
         "database: {}",
+        // Never the credentials: no user:password@, no ?password=.
         raw.database.url.as_deref().map_or("SQLite in the data directory".to_string(), |url| {
+            let url = url.split_once('?').map_or(url, |(base, _)| base);
             url.split_once('@').map_or(url.to_string(), |(_, host)| format!("…@{host}"))
         })
     ));

@@ -144,5 +144,16 @@ fn config_check_validates_without_starting() {
         assert!(run.stderr.contains(reason), "{reason}: {}", run.stderr);
         assert!(run.stdout.is_empty());
     }
+    // A database URL is shown without its credentials.
+    let with_db = original
+        .replace("[database]\n", "[database]\nurl = \"postgres://pki:s3cret@db.example.org/pki?password=more\"\n");
+    std::fs::write(ca.path("db.toml"), &with_db).unwrap();
+    let run = certdesk_in(ca.dir.path(), &["config", "check", "db.toml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(
+        out.contains("database: …@db.example.org/pki") && !out.contains("s3cret") && !out.contains("more"),
+        "{out}"
+    );
     assert_eq!(std::fs::read_to_string(ca.path("data/certdesk.toml")).unwrap(), original, "the checked file changed");
 }
