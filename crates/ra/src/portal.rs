@@ -930,9 +930,16 @@ impl Portal {
     pub async fn renew(&self, actor: &Actor, serial: &str, lang: &str) -> Result<Application, DomainError> {
         let cert = self.own_certificate(actor, serial).await?;
         let apps = self.store().applications_of(actor.email()).await?;
-        let previous = apps.iter().find(|a| a.serial.as_deref() == Some(cert.serial.as_str())).ok_or_else(|| {
-            DomainError::new(ErrorCode::Conflict, "this certificate was not issued through the portal")
-        })?;
+        let Some(previous) = apps.iter().find(|a| a.serial.as_deref() == Some(cert.serial.as_str())) else {
+            // Issued by `certdesk issue`, with no application and no evidence here to
+            // reuse: a new application with the certificate's names and profile, which
+            // goes through the mailbox and desk checks.
+            let (given_name, surname) = names_of(&cert.der).ok_or_else(|| {
+                DomainError::new(ErrorCode::Conflict, "this certificate names no person: apply for a new one")
+            })?;
+            let form = ApplicationForm { given_name, surname, profile: cert.profile.clone() };
+            return self.create_application(actor, &form, lang, None).await;
+        };
         let form = ApplicationForm {
             given_name: previous.given_name.clone(),
             surname: previous.surname.clone(),
@@ -1264,6 +1271,20 @@ fn batch_outcome(what: &str, sent: usize, failed: Vec<DomainError>) -> Result<us
             format!("{} {what}(s) could not be mailed ({sent} went out; the next run retries): {first}", failed.len()),
         )),
     }
+}
+
+/// The givenName and surname of a certificate's subject.
+fn names_of(der: &[u8]) -> Option<(String, String)> {
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let subject = cert.tbs_certificate().subject();
+    let text = |oid| {
+        subject
+            .iter()
+            .find(|a| a.oid == oid)
+            .and_then(|a| std::str::from_utf8(a.value.value()).ok().map(str::to_string))
+    };
+    Some((text(certdesk_pki::oid::AT_GIVEN_NAME)?, text(certdesk_pki::oid::AT_SURNAME)?))
 }
 
 /// What the directory lists: certificates valid now, not revoked, whose key can be

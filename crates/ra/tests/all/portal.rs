@@ -871,6 +871,30 @@ async fn the_directory_lists_certificates_one_can_encrypt_to() {
     assert_eq!(garbage.status, StatusCode::NOT_FOUND);
 }
 
+/// A certificate issued with `certdesk issue` (no application on the portal) can still
+/// be renewed from the portal, as its expiry reminder says: a new application with its
+/// names and profile, through the mailbox and desk checks (no evidence to reuse).
+#[tokio::test]
+async fn a_certificate_issued_by_the_cli_is_renewed_with_fresh_checks() {
+    let desk = desk(None).await;
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
+    let issued = authority.issue(&issuer, &input, key.accepted_public_key().unwrap(), "cli:test").await.unwrap();
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let renewal = jane.submit(&desk, &format!("/certificates/{}/renew", issued.record.serial), &[]).await;
+    assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
+    let id = renewal.location().trim_start_matches("/applications/").to_string();
+    let app = authority.store().application(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (app.given_name.as_str(), app.surname.as_str(), app.profile.as_str()),
+        ("Jane", "Doe", "sponsor-strict")
+    );
+    assert!(app.identity.is_none() && app.mailbox_validated_at.is_none() && app.renewal_of.is_none(), "{app:?}");
+    assert!(!validation_value(&desk.outbox, "jane.doe@example.org").is_empty());
+}
+
 /// A reminder whose mail fails is sent at the next run, and a certificate renewed in
 /// the meantime (a longer-lasting one of the same profile) gets no more reminders.
 #[tokio::test]
