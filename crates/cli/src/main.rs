@@ -777,6 +777,22 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             )
         }
     );
+    let limit = config.raw.portal.rate_limit().map_err(usage)?;
+    if limit.per_minute == 0 {
+        eprintln!("certdesk: request limit per client off ([portal] rate_limit_per_minute = 0)");
+    } else {
+        eprintln!(
+            "certdesk: request limit per client: {} at once, then {} a minute; behind a reverse proxy, list it in \
+             [portal] trusted_proxies (now: {})",
+            limit.burst,
+            limit.per_minute,
+            if limit.trusted_proxies.is_empty() {
+                "none".to_string()
+            } else {
+                limit.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            }
+        );
+    }
     if !certdesk_ra::portal::has_enrolled_admin(status.authority().store()).await? {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let link = certdesk_ra::portal::add_staff(
