@@ -292,7 +292,7 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
                 .map(|(info, revoked, _)| {
                     serde_json::json!({
                         "id": info.id,
-                        "state": info.state(now, revoked).name(),
+                        "state": info.state(now, revoked).name().replace(' ', "_"),
                         "subject": info.subject,
                         "issuer": info.issuer,
                         "serial": info.serial,

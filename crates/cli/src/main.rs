@@ -320,6 +320,19 @@ fn ca_passphrase(cli_file: Option<&Path>) -> Result<Zeroizing<String>, Failure> 
     }
 }
 
+/// A database URL as `config check` shows it: the scheme and host only, never the
+/// user, password (which may hold `@`, `?` or `#`), path or query.
+fn database_host(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split(['?', '#']).next().unwrap_or_default().to_string();
+    };
+    // The authority ends at the first '/' after the last '@' (a password may hold '/').
+    let authority_end = rest.rfind('@').map_or(0, |at| at + 1);
+    let host = rest.get(authority_end..).unwrap_or_default();
+    let host = host.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}
+
 /// What a valid configuration sets, a line each (`config check`).
 fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> {
     let raw = &config.raw;
@@ -333,11 +346,7 @@ fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> 
     lines.push(format!("profiles: {}", profiles.join(", ")));
     lines.push(format!(
         "database: {}",
-        // Never the credentials: no user:password@, no ?password=.
-        raw.database.url.as_deref().map_or("SQLite in the data directory".to_string(), |url| {
-            let url = url.split_once('?').map_or(url, |(base, _)| base);
-            url.split_once('@').map_or(url.to_string(), |(_, host)| format!("…@{host}"))
-        })
+        raw.database.url.as_deref().map_or("SQLite in the data directory".to_string(), database_host)
     ));
     lines.push(format!(
         "mail: {}",

@@ -228,9 +228,21 @@ pub struct ValidatedConfig {
 
 impl Config {
     /// Parses TOML.
+    /// An error names the line and column and what is wrong, but never quotes the line
+    /// (it may hold a secret written where it does not belong).
     pub fn from_toml(text: &str) -> Result<Self, DomainError> {
-        toml::from_str(text)
-            .map_err(|e| DomainError::new(ErrorCode::Config, format!("the configuration is invalid: {e}")))
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| {
+                let before = text.get(..span.start).unwrap_or_default();
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            DomainError::new(
+                ErrorCode::Config,
+                format!("the configuration is invalid{}: {}", at.unwrap_or_default(), e.message().trim_end()),
+            )
+        })
     }
 
     /// Writes TOML.

@@ -641,7 +641,7 @@ impl Portal {
         actor: &Actor,
         form: &ApplicationForm,
         lang: &str,
-        renewal_of: Option<(&str, &Application)>,
+        renewal_of: Option<(&str, Option<&Application>)>,
     ) -> Result<Application, DomainError> {
         if !self.domain_allowed(actor.email()) {
             return Err(forbidden("addresses of this domain cannot apply here"));
@@ -662,8 +662,8 @@ impl Portal {
         self.authority().check_caa(domain).await?;
         let now = self.now();
         let (identity, mailbox) = match renewal_of {
-            Some((_, previous)) => previous.reusable_for_renewal(now),
-            None => (None, None),
+            Some((_, Some(previous))) => previous.reusable_for_renewal(now),
+            _ => (None, None),
         };
         let lang = if lang == "de" { "de" } else { "en" };
         let app = Application {
@@ -938,14 +938,14 @@ impl Portal {
                 DomainError::new(ErrorCode::Conflict, "this certificate names no person: apply for a new one")
             })?;
             let form = ApplicationForm { given_name, surname, profile: cert.profile.clone() };
-            return self.create_application(actor, &form, lang, None).await;
+            return self.create_application(actor, &form, lang, Some((&cert.serial, None))).await;
         };
         let form = ApplicationForm {
             given_name: previous.given_name.clone(),
             surname: previous.surname.clone(),
             profile: previous.profile.clone(),
         };
-        self.create_application(actor, &form, lang, Some((&cert.serial, previous))).await
+        self.create_application(actor, &form, lang, Some((&cert.serial, Some(previous)))).await
     }
 
     // -------------------------------------------------------------------------------
