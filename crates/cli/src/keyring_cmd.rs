@@ -268,13 +268,8 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             // file exists.
             write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
             if !identity.others.is_empty() {
-                let mut chain = String::new();
-                for other in &identity.others {
-                    chain.push_str(
-                        &der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, other)
-                            .map_err(|e| usage(e.to_string()))?,
-                    );
-                }
+                let chain =
+                    identity.others.iter().map(|c| crate::pem("CERTIFICATE", c)).collect::<Result<String, _>>()?;
                 write_secret(&keyring.keys_dir().join(format!("{}.chain", info.id)), chain.as_bytes())?;
             }
             let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert)

@@ -527,11 +527,7 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
                 return verify_file_in_memory(&args, &anchors, crls, sender.as_deref());
             }
             Err(SignedDataError::ContentNeeded { .. }) => {
-                let content = held.read_back()?;
-                let verified = signed_data::verify(&signature, Some(&content), &[]).map_err(verify_failure)?;
-                let report = check_signers(&args, &anchors, crls, &verified, sender.as_deref())?;
-                held.commit()?;
-                return print_report(report);
+                signed_data::verify(&signature, Some(&held.read_back()?), &[]).map_err(verify_failure)?
             }
             other => other.map_err(verify_failure)?,
         };
@@ -669,22 +665,55 @@ fn verify_in_memory(message: &[u8]) -> Result<signed_data::VerifiedMessage, Fail
     verified.map_err(verify_failure)
 }
 
-/// What `verify` prints once everything passed: the report and any warnings, as text
+/// What `verify` prints once everything passed: each signer and any warnings, as text
 /// or (`--json`) as one object.
 struct Report {
-    lines: Vec<String>,
-    signers: Vec<serde_json::Value>,
+    signers: Vec<SignerReport>,
     warnings: Vec<String>,
     json: bool,
 }
 
+/// One signer's verdict: its addresses, its chain (signer first, as RFC 4514 names),
+/// the signingTime it states and what revocation checking found.
+struct SignerReport {
+    addresses: Vec<String>,
+    chain: Vec<String>,
+    signing_time: Option<String>,
+    revocation: String,
+}
+
+impl SignerReport {
+    fn text(&self) -> String {
+        format!(
+            "  signer:     {}\n  addresses:  {}\n  chain:      {}\n  signed at:  {}\n  revocation: {}",
+            self.chain.first().map(String::as_str).unwrap_or_default(),
+            if self.addresses.is_empty() { "none".to_string() } else { self.addresses.join(", ") },
+            self.chain.join(" -> "),
+            self.signing_time.as_deref().unwrap_or("not stated"),
+            self.revocation
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "signer": self.chain.first(),
+            "addresses": self.addresses,
+            "chain": self.chain,
+            "signing_time": self.signing_time,
+            "revocation": self.revocation,
+        })
+    }
+}
+
 fn print_report(report: Report) -> Result<(), Failure> {
     if report.json {
-        let verdict = serde_json::json!({ "valid": true, "signers": report.signers, "warnings": report.warnings });
+        let signers: Vec<serde_json::Value> = report.signers.iter().map(SignerReport::json).collect();
+        let verdict = serde_json::json!({ "valid": true, "signers": signers, "warnings": report.warnings });
         eprintln!("{verdict}");
         return Ok(());
     }
-    eprintln!("certdesk: signature valid\n{}", report.lines.join("\n"));
+    let lines: Vec<String> = report.signers.iter().map(SignerReport::text).collect();
+    eprintln!("certdesk: signature valid\n{}", lines.join("\n"));
     for warning in report.warnings {
         eprintln!("certdesk: warning: {warning}");
     }
@@ -726,7 +755,6 @@ fn check_signers(
             args.cache_dir.clone().or_else(online::default_cache_dir),
         )
     });
-    let mut report = Vec::new();
     let mut signers = Vec::new();
     let mut warnings = Vec::new();
     for signature in &verified.signatures {
@@ -787,27 +815,11 @@ fn check_signers(
             .filter_map(|c| x509_cert::Certificate::from_der(c).ok())
             .map(|c| certdesk_pki::subject::rfc4514(c.tbs_certificate().subject()))
             .collect();
-        let signed_at = signature
-            .signing_time()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "not stated".into());
-        report.push(format!(
-            "  signer:     {}\n  addresses:  {}\n  chain:      {}\n  signed at:  {signed_at}\n  revocation: {revocation}",
-            chain.first().cloned().unwrap_or_default(),
-            if addresses.is_empty() { "none".to_string() } else { addresses.join(", ") },
-            chain.join(" -> ")
-        ));
-        signers.push(serde_json::json!({
-            "signer": chain.first(),
-            "addresses": addresses,
-            "chain": chain,
-            "signing_time": signature
-                .signing_time()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            "revocation": revocation,
-        }));
+        let signing_time =
+            signature.signing_time().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        signers.push(SignerReport { addresses, chain, signing_time, revocation });
     }
-    Ok(Report { lines: report, signers, warnings, json: args.json })
+    Ok(Report { signers, warnings, json: args.json })
 }
 
 fn encrypt(args: EncryptArgs) -> Result<(), Failure> {

@@ -691,26 +691,22 @@ impl Authority {
         if latest.next_update <= now || now - latest.this_update >= crate::status::CRL_REISSUE_HOURS * 3600 {
             return Ok(None);
         }
-        // Revoked in the CRL's second or later: out of date unless the CRL lists it
-        // (a revocation and a CRL within one second).
-        let changes = self.store.status_changes_since(latest.this_update).await?;
-        let mut listed: Option<Vec<String>> = None;
-        for change in changes {
-            match change.revoked_at {
-                Some(at) if at > latest.this_update => return Ok(None),
-                Some(_) => {
-                    if listed.is_none() {
-                        listed = Some(crl_serials(&latest.der)?);
-                    }
-                    let serial = change.serial.trim_start_matches("00");
-                    if !listed.iter().flatten().any(|s| s.trim_start_matches("00") == serial) {
-                        return Ok(None);
-                    }
-                }
-                None => {}
-            }
+        // Revoked in the CRL's second or later: out of date unless the CRL lists it (a
+        // revocation and a CRL can share a second). Serials compare without the leading
+        // zero byte of DER.
+        let revoked_since: Vec<String> = self
+            .store
+            .status_changes_since(latest.this_update)
+            .await?
+            .into_iter()
+            .filter(|c| c.revoked_at.is_some_and(|at| at >= latest.this_update))
+            .map(|c| c.serial.trim_start_matches("00").to_string())
+            .collect();
+        if revoked_since.is_empty() {
+            return Ok(Some(latest));
         }
-        Ok(Some(latest))
+        let listed = crl_serials(&latest.der)?;
+        Ok(revoked_since.iter().all(|s| listed.contains(s)).then_some(latest))
     }
 
     /// The root's CRL of CA certificates (`DATA/ca/root.crl`) while more than
@@ -854,7 +850,7 @@ pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
     })
 }
 
-/// The serials (lower-case hex, as the store keeps them) a CRL lists.
+/// The serials a CRL lists, lower-case hex without a leading zero byte.
 fn crl_serials(der: &[u8]) -> Result<Vec<String>, DomainError> {
     use der::Decode;
     let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
@@ -864,7 +860,7 @@ fn crl_serials(der: &[u8]) -> Result<Vec<String>, DomainError> {
         .revoked_certificates
         .iter()
         .flatten()
-        .map(|entry| hex::encode(entry.serial_number.as_bytes()))
+        .map(|entry| hex::encode(entry.serial_number.as_bytes()).trim_start_matches("00").to_string())
         .collect())
 }
 

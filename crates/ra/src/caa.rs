@@ -651,17 +651,19 @@ mod tests {
         assert!(section(Some("check"), &[], &["dns.example"]).caa_settings().unwrap_err().contains("caa_resolvers"));
     }
 
+    /// A name in DNS wire form, written out in full.
+    fn encode(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.split('.') {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
     /// A DNS answer to `qname`, names written out in full.
     fn message(id: u16, flags: u16, qname: &str, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
-        let encode = |name: &str| {
-            let mut out = Vec::new();
-            for label in name.split('.') {
-                out.push(label.len() as u8);
-                out.extend_from_slice(label.as_bytes());
-            }
-            out.push(0);
-            out
-        };
         let mut out = id.to_be_bytes().to_vec();
         out.extend_from_slice(&flags.to_be_bytes());
         out.extend_from_slice(&[0, 1]);
@@ -695,15 +697,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // Ours, a CNAME's target's, and a stray record of another name a resolver added.
-        let cname = {
-            let mut rdata = Vec::new();
-            for label in ["alias", "example", "net"] {
-                rdata.push(label.len() as u8);
-                rdata.extend_from_slice(label.as_bytes());
-            }
-            rdata.push(0);
-            rdata
-        };
+        let cname = encode("alias.example.net");
         let answer = message(
             7,
             0x8180,

@@ -146,20 +146,12 @@ async fn root_cert(State(state): State<Arc<AppState>>) -> Response {
 async fn root_crl(State(state): State<Arc<AppState>>, request: HeaderMap) -> Response {
     let Some(path) = state.root_crl.clone() else { return StatusCode::NOT_FOUND.into_response() };
     match tokio::fs::read(&path).await {
-        Ok(der) => {
-            let dates = crate::authority::root_crl_dates(&der).ok().and_then(|(this_update, next_update)| {
-                Some((
-                    OffsetDateTime::from_unix_timestamp(this_update).ok()?,
-                    OffsetDateTime::from_unix_timestamp(next_update).ok()?,
-                ))
-            });
-            match dates {
-                Some((this_update, next_update)) => {
-                    cacheable(&request, "application/pkix-crl", &der, state.clock.now(), this_update, next_update)
-                }
-                None => der_response("application/pkix-crl", der),
+        Ok(der) => match crate::authority::root_crl_dates(&der) {
+            Ok((this_update, next_update)) => {
+                cacheable(&request, "application/pkix-crl", &der, state.clock.now(), this_update, next_update)
             }
-        }
+            Err(_) => der_response("application/pkix-crl", der),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusCode::NOT_FOUND.into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -177,15 +169,16 @@ async fn chain_pem(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// A cacheable DER response (RFC 5019 6.2): `Cache-Control` and `Expires` so caches
-/// keep it until `next_update`, `Last-Modified` (when it was signed) and an `ETag` (the
-/// SHA-256 of the body); a request whose `If-None-Match` names that ETag gets 304.
+/// keep it until `next_update`, `Last-Modified` (`produced_at`, when it was signed) and
+/// an `ETag` (the SHA-256 of the body); a request whose `If-None-Match` names that ETag
+/// gets 304. Times are Unix seconds.
 fn cacheable(
     request: &HeaderMap,
     content_type: &'static str,
     der: &[u8],
     now: OffsetDateTime,
-    produced_at: OffsetDateTime,
-    next_update: OffsetDateTime,
+    produced_at: i64,
+    next_update: i64,
 ) -> Response {
     let etag = format!("\"{}\"", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)));
     let matches = request
@@ -197,7 +190,7 @@ fn cacheable(
     let mut response =
         if matches { StatusCode::NOT_MODIFIED.into_response() } else { der_response(content_type, der.to_vec()) };
     let headers = response.headers_mut();
-    let max_age = (next_update - now).whole_seconds().max(0);
+    let max_age = (next_update - now.unix_timestamp()).max(0);
     if let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}, public, no-transform, must-revalidate")) {
         headers.insert(header::CACHE_CONTROL, value);
     }
@@ -205,10 +198,9 @@ fn cacheable(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
     );
     for (name, at) in [(header::EXPIRES, next_update), (header::LAST_MODIFIED, produced_at)] {
-        if let Ok(value) = at.to_offset(time::UtcOffset::UTC).format(&http_date) {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(name, value);
-            }
+        let value = OffsetDateTime::from_unix_timestamp(at).ok().and_then(|at| at.format(&http_date).ok());
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
         }
     }
     if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -221,19 +213,19 @@ async fn crl(State(state): State<Arc<AppState>>, request: HeaderMap) -> Response
     let Some(crl) = state.status.crl() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no CRL has been issued yet").into_response();
     };
-    match (OffsetDateTime::from_unix_timestamp(crl.this_update), OffsetDateTime::from_unix_timestamp(crl.next_update)) {
-        (Ok(this_update), Ok(next_update)) => {
-            cacheable(&request, "application/pkix-crl", &crl.der, state.clock.now(), this_update, next_update)
-        }
-        _ => der_response("application/pkix-crl", crl.der.clone()),
-    }
+    cacheable(&request, "application/pkix-crl", &crl.der, state.clock.now(), crl.this_update, crl.next_update)
 }
 
 fn ocsp_response(state: &AppState, answer: OcspAnswer, request: Option<&HeaderMap>) -> Response {
     match (request, answer.produced_at, answer.next_update) {
-        (Some(request), Some(produced_at), Some(next_update)) => {
-            cacheable(request, "application/ocsp-response", &answer.der, state.clock.now(), produced_at, next_update)
-        }
+        (Some(request), Some(produced_at), Some(next_update)) => cacheable(
+            request,
+            "application/ocsp-response",
+            &answer.der,
+            state.clock.now(),
+            produced_at.unix_timestamp(),
+            next_update.unix_timestamp(),
+        ),
         _ => {
             let mut response = der_response("application/ocsp-response", answer.der.as_ref().clone());
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -28,11 +28,6 @@ use x509_cert::Certificate;
 
 use super::{decode_extension, subject_of, PathError};
 
-/// `emailAddress` (PKCS #9, RFC 2985), an rfc822Name for name constraints
-/// (RFC 5280 section 4.2.1.10: "the rfc822Name constraint MUST be applied to the
-/// attribute of type emailAddress in the subject distinguished name").
-const AT_EMAIL_ADDRESS: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.1");
-
 /// The value of an attribute prepared for comparison (RFC 5280 section 7.1, a
 /// simplification of RFC 4518 string preparation): case folded, leading and trailing
 /// white space removed, inner runs of white space collapsed to one space. `None` for
@@ -204,7 +199,10 @@ fn names_of(cert: &Certificate) -> Result<Vec<GeneralName>, PathError> {
     if !subject.is_empty() {
         names.push(GeneralName::DirectoryName(subject.clone()));
     }
-    for attribute in subject.iter().filter(|a| a.oid == AT_EMAIL_ADDRESS) {
+    // emailAddress is an rfc822Name for name constraints (RFC 5280 section 4.2.1.10:
+    // "the rfc822Name constraint MUST be applied to the attribute of type emailAddress
+    // in the subject distinguished name").
+    for attribute in subject.iter().filter(|a| a.oid == crate::oid::AT_EMAIL_ADDRESS) {
         let mailbox = attribute
             .value
             .decode_as::<der::asn1::Ia5String>()
