@@ -8,19 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use certdesk_ca::authority::{init, Authority, InitOptions};
+use certdesk_core::clock::SystemClock;
+use certdesk_core::datadir::DataDir;
+use certdesk_core::error::DomainError;
+use certdesk_core::ports::{IssueInput, IssueRequest, Pkcs12Delivery};
 use certdesk_pki::crl::RevocationReason;
 use certdesk_pki::csr::ValidatedCsr;
 use certdesk_pki::key::KeyAlgorithm;
 use certdesk_pki::pkcs12::Format;
 use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{EmailAddress, NameField, Person};
-use certdesk_ra::authority::{init, Authority, InitOptions, IssueInput, Pkcs12Delivery};
-use certdesk_ra::clock::SystemClock;
-use certdesk_ra::datadir::DataDir;
-use certdesk_ra::error::DomainError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod enroll_cmd;
+mod jobs;
 mod keyring_cmd;
 mod online;
 mod smime_cmd;
@@ -155,7 +157,7 @@ enum AuditCommand {
         /// A head noted earlier (SEQ:HASH): also check that the log still holds it
         /// unchanged, so records cut off the end or a rebuilt log show.
         #[arg(long)]
-        checkpoint: Option<certdesk_ra::audit::Checkpoint>,
+        checkpoint: Option<certdesk_core::audit::Checkpoint>,
     },
     /// Verify the log and mail its head to the auditors of `[audit] checkpoint_to` now
     /// (`serve` does so once per `checkpoint_hours`); an alert instead if it fails.
@@ -195,6 +197,10 @@ struct IssueArgs {
     /// Key type for a server-generated key: rsa3072 | rsa4096 | p256 | p384.
     #[arg(long, default_value = "rsa3072", requires = "p12")]
     key: String,
+    /// Replace an existing --p12 (or --out) file; without it an existing .p12 is refused,
+    /// since it may hold the only copy of an earlier key.
+    #[arg(long)]
+    force: bool,
 }
 
 /// The .p12 formats we write.
@@ -334,12 +340,12 @@ fn database_host(url: &str) -> String {
 }
 
 /// What a valid configuration sets, a line each (`config check`).
-fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> {
+fn config_summary(config: &certdesk_core::config::ValidatedConfig) -> Vec<String> {
     let raw = &config.raw;
     let mut lines = vec![
         format!("organisation: {} ({})", raw.ca.organization, raw.ca.country),
         format!("publication: CRL {}, OCSP {}, CA {}", config.urls.crl, config.urls.ocsp, config.urls.ca_issuers),
-        format!("portal: {}", certdesk_ra::portal::public_url(config)),
+        format!("portal: {}", certdesk_desk::portal::public_url(config)),
     ];
     let profiles: Vec<String> =
         config.profiles.iter().map(|(name, profile)| format!("{name} {} days", profile.validity_days())).collect();
@@ -351,8 +357,8 @@ fn config_summary(config: &certdesk_ra::config::ValidatedConfig) -> Vec<String> 
     lines.push(format!(
         "mail: {}",
         match raw.mail.transport {
-            certdesk_ra::mail::MailTransport::Outbox => "outbox folder".to_string(),
-            certdesk_ra::mail::MailTransport::Smtp =>
+            certdesk_desk::mail::MailTransport::Outbox => "outbox folder".to_string(),
+            certdesk_desk::mail::MailTransport::Smtp =>
                 format!("SMTP {}:{}", raw.mail.smtp_host.as_deref().unwrap_or("?"), raw.mail.smtp_port),
         }
     ));
@@ -419,7 +425,12 @@ impl TempOutput {
         #[cfg_attr(not(unix), allow(unused_variables))] mode: u32,
     ) -> Result<Self, Failure> {
         let name = dest.file_name().ok_or_else(|| usage(format!("{} is not a file name", dest.display())))?;
-        let temp = dest.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        if dest.is_dir() {
+            return Err(usage(format!("{} is a directory; give a file name", dest.display())));
+        }
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        remove_stale_temporaries(dest, &prefix);
+        let temp = dest.with_file_name(format!("{prefix}{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -436,6 +447,20 @@ impl TempOutput {
                 .map_err(|e| usage(format!("cannot write {}: {e}", dest.display())))?;
         }
         Ok(Self { temp, dest: dest.to_path_buf(), file: Some(file) })
+    }
+
+    /// Makes sure `bytes` fit where the file goes (writes and syncs that many zeros, then
+    /// empties the file), so that a full filesystem is found before anything is signed.
+    fn reserved(mut self, bytes: usize) -> Result<Self, Failure> {
+        use std::io::{Seek, SeekFrom};
+        let dest = self.dest.clone();
+        let fail = |e: std::io::Error| usage(format!("cannot write {}: {e}", dest.display()));
+        let file = self.file.as_mut().ok_or_else(|| usage("output already written"))?;
+        file.write_all(&vec![0u8; bytes]).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        file.set_len(0).map_err(fail)?;
+        file.seek(SeekFrom::Start(0)).map_err(fail)?;
+        Ok(self)
     }
 
     /// Appends to the temporary file; nothing shows under the destination name until
@@ -472,6 +497,33 @@ impl TempOutput {
             file.sync_all().map_err(fail)?;
         }
         std::fs::rename(&self.temp, &self.dest).map_err(fail)
+    }
+}
+
+/// Room checked for before anything is signed: a .p12 with an RSA-4096 key and the
+/// chain, or a certificate PEM, is far smaller.
+const RESERVE_BYTES: usize = 64 * 1024;
+
+/// Removes temporary files `PREFIX<pid>` next to `dest` left by a process of ours that
+/// no longer runs (killed before it could clean up). Files of running processes, and
+/// anything not named so, stay.
+fn remove_stale_temporaries(dest: &Path, prefix: &str) {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(prefix)).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -528,7 +580,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     args.reason
                 ))
             })?;
-            let authority = open(&cli.data).await?;
+            let authority = open_for_change(&cli.data).await?;
             let record = authority.revoke(&args.serial, reason, &actor()).await?;
             eprintln!(
                 "certdesk: revoked {} ({}), reason {}; run `certdesk crl` to publish a new CRL",
@@ -552,6 +604,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Some(crl) => (crl, false),
                 None => {
                     let passphrase = ca_passphrase(passphrase_file)?;
+                    report_recovery(&authority.recover("system:recovery").await?);
                     let crl = if args.root {
                         authority.issue_root_crl(passphrase, &actor()).await?
                     } else {
@@ -577,19 +630,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await
             .map_err(|e| usage(format!("enroll failed: {e}")))?,
         Command::User(UserCommand::Add { email, role }) => {
-            let role = match certdesk_ra::portal::Role::from_name(&role) {
-                Some(r) if r != certdesk_ra::portal::Role::Applicant => r,
+            let role = match certdesk_desk::portal::Role::from_name(&role) {
+                Some(r) if r != certdesk_desk::portal::Role::Applicant => r,
                 _ => return Err(usage(format!("--role {role:?}: use officer or admin"))),
             };
             let authority = open(&cli.data).await?;
-            let url = certdesk_ra::portal::public_url(authority.config());
+            let url = certdesk_desk::portal::public_url(authority.config());
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let link = certdesk_ra::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
+            let link = certdesk_desk::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
             println!("{link}");
             eprintln!(
                 "certdesk: {email} is now {}; the link above signs them in once within {} minutes",
                 role.name(),
-                certdesk_ra::portal::SIGN_IN_MINUTES
+                certdesk_desk::portal::SIGN_IN_MINUTES
             );
             Ok(())
         }
@@ -597,10 +650,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let path = file.unwrap_or_else(|| DataDir::new(&cli.data).config());
             let text =
                 std::fs::read_to_string(&path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-            let config = certdesk_ra::config::Config::from_toml(&text)
-                .and_then(certdesk_ra::config::Config::validate)
+            let config = certdesk_core::config::Config::from_toml(&text)
+                .and_then(certdesk_core::config::Config::validate)
                 .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-            certdesk_ra::mail::check_section(&config.raw.mail)
+            certdesk_desk::mail::check_section(&config.raw.mail)
                 .map_err(|e| usage(format!("{}: [mail] {e}", path.display())))?;
             for line in config_summary(&config) {
                 println!("{line}");
@@ -620,16 +673,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Audit(AuditCommand::Checkpoint) => {
             let dir = DataDir::new(&cli.data);
-            let clock: Arc<dyn certdesk_ra::clock::Clock> = Arc::new(SystemClock);
+            let clock: Arc<dyn certdesk_core::clock::Clock> = Arc::new(SystemClock);
             let authority = Authority::open(dir.clone(), clock.clone()).await?;
             let config = authority.config();
             if config.checkpoints.to.is_empty() {
                 return Err(usage("no auditors to mail: set [audit] checkpoint_to in certdesk.toml"));
             }
-            let mailer = certdesk_ra::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
-                .map_err(certdesk_ra::error::DomainError::from)?;
+            let mailer = certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
+                .map_err(certdesk_core::error::DomainError::from)?;
             let to: Vec<&str> = config.checkpoints.to.iter().map(|a| a.as_str()).collect();
-            let outcome = certdesk_ra::checkpoint::send_due(
+            let outcome = certdesk_desk::checkpoint::send_due(
                 authority.store(),
                 mailer.as_ref(),
                 &config.checkpoints,
@@ -639,19 +692,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await?;
             match outcome {
-                certdesk_ra::checkpoint::CheckpointOutcome::Sent(checkpoint) => {
+                certdesk_desk::checkpoint::CheckpointOutcome::Sent(checkpoint) => {
                     println!("{checkpoint}");
                     eprintln!("certdesk: audit log intact; checkpoint {checkpoint} mailed to {}", to.join(", "));
                     Ok(())
                 }
-                certdesk_ra::checkpoint::CheckpointOutcome::Alert(reason) => {
-                    Err(Failure::from(certdesk_ra::error::DomainError::new(
-                        certdesk_ra::error::ErrorCode::AuditBroken,
+                certdesk_desk::checkpoint::CheckpointOutcome::Alert(reason) => {
+                    Err(Failure::from(certdesk_core::error::DomainError::new(
+                        certdesk_core::error::ErrorCode::AuditBroken,
                         format!("{reason}; the auditors ({}) were alerted", to.join(", ")),
                     )))
                 }
-                certdesk_ra::checkpoint::CheckpointOutcome::Off
-                | certdesk_ra::checkpoint::CheckpointOutcome::NotDue => {
+                certdesk_desk::checkpoint::CheckpointOutcome::Off
+                | certdesk_desk::checkpoint::CheckpointOutcome::NotDue => {
                     Err(usage("the audit log is empty: nothing to mail"))
                 }
             }
@@ -660,7 +713,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> Result<(), Failure> {
-    // Validate every input before touching the CA.
+    // Validate every input, and open every destination, before touching the CA: nothing
+    // is signed that cannot be handed over.
     let email = EmailAddress::parse(&args.email).map_err(|e| usage(e.to_string()))?;
     let given_name = NameField::parse("given name", &args.given_name).map_err(|e| usage(e.to_string()))?;
     let surname = NameField::parse("surname", &args.surname).map_err(|e| usage(e.to_string()))?;
@@ -673,16 +727,27 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             certdesk_pki::csr::CsrError::Malformed { .. } => usage(e.to_string()),
             other => refused(other.to_string()),
         })?;
-        let output = args.out.as_deref().map(TempOutput::create_public).transpose()?;
+        let output =
+            args.out.as_deref().map(|out| TempOutput::create_public(out)?.reserved(RESERVE_BYTES)).transpose()?;
         let passphrase = ca_passphrase(passphrase_file)?;
-        let authority = open(data).await?;
+        let authority = open_for_change(data).await?;
+        let request = issue_request(&authority, input).await?;
         let issuer = authority.unlock(passphrase).await?;
-        let issued = authority.issue(&issuer, &input, csr.into_public_key(), &actor()).await?;
+        let issued = authority.issue(&issuer, request, csr.into_public_key(), &actor()).await?;
+        let serial = issued.record.serial.clone();
         let text = pem("CERTIFICATE", &issued.record.der)?;
-        match output {
-            Some(out) => out.commit(text.as_bytes())?,
-            None => write_output(None, text.as_bytes())?,
-        }
+        let written = match output {
+            Some(out) => out.commit(text.as_bytes()),
+            None => write_output(None, text.as_bytes()),
+        };
+        written.map_err(|f| Failure {
+            code: f.code,
+            message: format!(
+                "{}; certificate {serial} was issued and recorded: `certdesk cert show {serial}` is not needed, \
+                 it is in the directory and at /directory/{serial}.pem of `serve`",
+                f.message
+            ),
+        })?;
         eprintln!(
             "certdesk: issued serial {} to {} ({})",
             issued.record.serial, issued.record.email, issued.record.profile
@@ -697,19 +762,50 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
     let password = read_secret_file(password_file, "password")?;
     let format = args.p12_format.format();
-    let output = TempOutput::create(p12_path)?;
+    if !args.force && p12_path.exists() {
+        return Err(usage(format!(
+            "{} exists and may hold the only copy of an earlier key; choose another file or give --force",
+            p12_path.display()
+        )));
+    }
+    let output = TempOutput::create(p12_path)?.reserved(RESERVE_BYTES)?;
     let passphrase = ca_passphrase(passphrase_file)?;
-    let authority = open(data).await?;
+    let authority = open_for_change(data).await?;
+    let request = issue_request(&authority, input).await?;
     let issuer = authority.unlock(passphrase).await?;
-    let (issued, p12) =
-        authority.issue_with_generated_key(&issuer, &input, key, Pkcs12Delivery { password, format }, &actor()).await?;
-    output.commit_durable(&p12).map_err(|f| Failure {
-        code: f.code,
-        message: format!(
-            "{}; certificate {} was issued but its key is lost: revoke it with `certdesk revoke {} --reason cessation-of-operation`",
-            f.message, issued.record.serial, issued.record.serial
-        ),
-    })?;
+    let destination = std::path::absolute(p12_path).unwrap_or_else(|_| p12_path.clone());
+    let (issued, p12) = authority
+        .issue_with_generated_key(
+            &issuer,
+            request,
+            key,
+            Pkcs12Delivery { password, format },
+            Some(&destination),
+            &actor(),
+        )
+        .await?;
+    let serial = issued.record.serial.clone();
+    if let Err(f) = output.commit_durable(&p12) {
+        // The key exists only in the stored .p12: revoke rather than leave a certificate
+        // that colleagues would encrypt to and nobody can read.
+        let note = format!("its .p12 could not be written to {}: {}", p12_path.display(), f.message);
+        let revoked = authority
+            .revoke_noted(&serial, RevocationReason::CessationOfOperation, &actor(), Some(&note))
+            .await
+            .and(authority.delivered(&serial).await);
+        let outcome = match revoked {
+            Ok(()) => "it was revoked (its key was never delivered)".to_string(),
+            Err(e) => {
+                format!("revoking it failed too ({e}): run `certdesk revoke {serial} --reason cessation-of-operation`")
+            }
+        };
+        return Err(Failure {
+            code: f.code,
+            message: format!("{}; certificate {serial} was issued and {outcome}", f.message),
+        });
+    }
+    certdesk_ca::recovery::fault_point("written");
+    authority.delivered(&serial).await?;
     eprintln!(
         "certdesk: issued serial {} to {} ({}), key and certificate in {}",
         issued.record.serial,
@@ -718,6 +814,35 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         p12_path.display()
     );
     Ok(())
+}
+
+/// What the CA is asked for a certificate issued here: the person and profile, and what
+/// CAA says for the mailbox's domain (`[ca] caa`).
+async fn issue_request(authority: &Authority, input: IssueInput) -> Result<IssueRequest, Failure> {
+    let caa =
+        certdesk_desk::caa::CaaPolicy::from_config(authority.config()).evidence(input.person.email.domain()).await?;
+    Ok(IssueRequest { input, caa, application: None })
+}
+
+/// Opens the data directory for a command that changes CA state, after resolving what
+/// crashed issuances left behind (`certdesk_ca::recovery`).
+async fn open_for_change(data: &Path) -> Result<Authority, Failure> {
+    let authority = open(data).await?;
+    let report = authority.recover("system:recovery").await?;
+    report_recovery(&report);
+    Ok(authority)
+}
+
+fn report_recovery(report: &certdesk_ca::recovery::RecoveryReport) {
+    for serial in &report.abandoned {
+        eprintln!("certdesk: recovery: the issuance of serial {serial} never completed; abandoned (audited)");
+    }
+    for serial in &report.delivered {
+        eprintln!("certdesk: recovery: the .p12 of serial {serial} had been delivered");
+    }
+    for serial in &report.revoked_undelivered {
+        eprintln!("certdesk: recovery: the .p12 of serial {serial} was never delivered; the certificate is revoked");
+    }
 }
 
 async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> Result<(), Failure> {
@@ -731,7 +856,7 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let dir = DataDir::new(data);
     if !data.exists() {
         eprintln!("certdesk: {} does not exist: creating a DEMO CA there.", data.display());
-        certdesk_ra::authority::init_demo(&dir, &format!("http://{listen}"), &SystemClock).await?;
+        certdesk_ca::authority::init_demo(&dir, &format!("http://{listen}"), &SystemClock).await?;
         eprintln!(
             "certdesk: WARNING: the demo CA's passphrase is stored next to its keys in {}. \
              Never use a demo CA for real certificates: run `certdesk init` with your own passphrase.",
@@ -742,32 +867,46 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         (None, Err(_)) if dir.demo_passphrase().is_file() => read_secret_file(&dir.demo_passphrase(), "passphrase")?,
         _ => ca_passphrase(passphrase_file)?,
     };
-    let clock: Arc<dyn certdesk_ra::clock::Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn certdesk_core::clock::Clock> = Arc::new(SystemClock);
     let authority = Arc::new(Authority::open(dir.clone(), clock.clone()).await?);
+    report_recovery(&authority.recover(jobs::ACTOR).await?);
     let issuer = authority.unlock(passphrase.clone()).await?;
     let responder_dir = dir.clone();
     let responder =
-        tokio::task::spawn_blocking(move || certdesk_ra::issuer::OcspResponder::unlock(&responder_dir, &passphrase))
+        tokio::task::spawn_blocking(move || certdesk_ca::issuer::OcspResponder::unlock(&responder_dir, &passphrase))
             .await
             .map_err(|e| usage(e.to_string()))??;
     let chain = authority.chain()?;
-    let status = Arc::new(certdesk_ra::status::StatusService::new(authority, issuer, responder, clock.clone())?);
+    let store = authority.store().clone();
+    let config = authority.config().clone();
+    let status =
+        Arc::new(certdesk_ca::status::StatusService::new(authority.clone(), issuer, responder, clock.clone())?);
     let report = status.refresh().await?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
     let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
-    let config = status.authority().config().clone();
-    let mailer = certdesk_ra::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
-        .map_err(certdesk_ra::error::DomainError::from)?;
-    let portal_key = certdesk_ra::portal::load_portal_key(&dir)?;
-    let portal = Arc::new(certdesk_ra::portal::Portal::new(status.clone(), mailer, portal_key, clock.clone())?);
+    let mailer = certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
+        .map_err(certdesk_core::error::DomainError::from)?;
+    let portal_key = certdesk_desk::portal::load_portal_key(&dir)?;
+    // The desk and the web tier get the CA only through its ports (certdesk_core::ports).
+    let ca: Arc<dyn certdesk_core::ports::CertificateAuthority> =
+        Arc::new(certdesk_ca::service::CaService::new(status.clone()));
+    let portal = Arc::new(certdesk_desk::portal::Portal::new(
+        ca,
+        store.clone(),
+        config.clone(),
+        &dir,
+        mailer,
+        portal_key,
+        clock.clone(),
+    )?);
     eprintln!(
         "certdesk: serving on http://{bound} (portal /, REST API /api/v1 with OpenAPI /api/openapi.json, OCSP /ocsp, \
          CRL /crl/issuing.crl, CA /ca/chain.pem); {} OCSP responses pre-signed; mail goes to {}",
         report.signed,
         match config.raw.mail.transport {
-            certdesk_ra::mail::MailTransport::Outbox => dir.outbox().display().to_string(),
-            certdesk_ra::mail::MailTransport::Smtp => "the SMTP server".to_string(),
+            certdesk_desk::mail::MailTransport::Outbox => dir.outbox().display().to_string(),
+            certdesk_desk::mail::MailTransport::Smtp => "the SMTP server".to_string(),
         }
     );
     eprintln!(
@@ -802,14 +941,14 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             }
         );
     }
-    if !certdesk_ra::portal::has_enrolled_admin(status.authority().store()).await? {
+    if !certdesk_desk::portal::has_enrolled_admin(&store).await? {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let link = certdesk_ra::portal::add_staff(
-            status.authority().store(),
+        let link = certdesk_desk::portal::add_staff(
+            &store,
             now,
             portal.public_url(),
             &args.admin_email,
-            certdesk_ra::portal::Role::Admin,
+            certdesk_desk::portal::Role::Admin,
             "system:serve-bootstrap",
         )
         .await?;
@@ -817,19 +956,16 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             "certdesk: first administrator ({}): sign in once within {} minutes with\n  {link}\n\
              then enrol an authenticator app (TOTP) and add officers on /admin",
             args.admin_email,
-            certdesk_ra::portal::SIGN_IN_MINUTES
+            certdesk_desk::portal::SIGN_IN_MINUTES
         );
     }
-    if let Some(warning) = certdesk_ra::authority::root_crl_warning(&dir, time::OffsetDateTime::now_utc()) {
+    if let Some(warning) = certdesk_ca::authority::root_crl_warning(&dir, time::OffsetDateTime::now_utc()) {
         eprintln!("certdesk: WARNING: {warning}");
     }
-    let state = Arc::new(certdesk_ra::http::AppState {
-        status,
-        chain,
-        clock,
-        portal: Some(portal),
-        root_crl: Some(dir.root_crl()),
-    });
-    certdesk_ra::http::serve(listener, state, std::time::Duration::from_secs(args.refresh_seconds)).await?;
+    let publisher: Arc<dyn certdesk_core::ports::StatusPublisher> = status.clone();
+    let state =
+        Arc::new(certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?);
+    jobs::spawn(authority, status, Some(portal), std::time::Duration::from_secs(args.refresh_seconds));
+    certdesk_web::serve(listener, state).await?;
     Ok(())
 }

@@ -15,9 +15,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use certdesk_desk::http_client::{parse_response, request_bytes, HttpUrl, Request};
 use certdesk_pki::ocsp::{self, CertIdHash, CertStatus, IssuerHashes};
 use certdesk_pki::path::{check_crls_at, PathError, RevocationStatus, ValidatedPath};
-use certdesk_ra::http_client::{parse_response, request_bytes, HttpUrl, Request};
 use der::Decode;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -254,7 +254,7 @@ impl Write for Conn {
     }
 }
 
-pub use certdesk_ra::http_client::tls_config;
+pub use certdesk_desk::http_client::tls_config;
 
 /// One HTTP request/response exchange.
 pub struct Exchange<'a> {

@@ -240,9 +240,9 @@ pub(super) fn validation_code(outbox: &Path, to: &str) -> String {
 }
 
 pub(super) fn totp_now(secret_base32: &str) -> String {
-    let secret = certdesk_ra::totp::base32_decode(secret_base32).unwrap();
+    let secret = certdesk_desk::totp::base32_decode(secret_base32).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    certdesk_ra::totp::code_at_step(&secret, certdesk_ra::totp::step_at(now))
+    certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(now))
 }
 
 /// `certdesk serve` on a fresh demo data directory `demo` in `dir`.

@@ -1,0 +1,866 @@
+//! The certificate authority's operations: `init`, issue, revoke, CRL, audit check.
+//!
+//! Each operation validates first, changes state in one database transaction together
+//! with its audit record, and leaves nothing behind when it fails.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use certdesk_pki::crl::{CrlContent, RevocationReason, RevokedEntry};
+use certdesk_pki::issuance::{
+    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, IssuerInfo, PreparedCertificate,
+    SubscriberRequest,
+};
+use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
+use certdesk_pki::password::check_strength;
+use certdesk_pki::pkcs12;
+use certdesk_pki::profile::ProfileId;
+use certdesk_pki::subject::ca_name;
+use serde_json::json;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::issuer::{read_cert_pem, Issuer};
+use certdesk_core::audit::{seal, verify, AuditEvent, VerifiedChain};
+use certdesk_core::clock::Clock;
+use certdesk_core::config::{CaSection, Config, ValidatedConfig};
+use certdesk_core::datadir::{read, write, DataDir};
+use certdesk_core::error::{DomainError, ErrorCode};
+use certdesk_store::{CertificateRecord, CrlRecord, Store};
+use certdesk_store::{IssuanceIntent, PendingDelivery};
+
+/// Validity of the root CA (20 years) and the issuing CA (10 years).
+const ROOT_DAYS: i64 = 7305;
+const ISSUING_DAYS: i64 = 3653;
+/// CRLs are valid 7 days (BR 4.9.7 allows at most 10).
+const CRL_DAYS: i64 = 7;
+/// How often `issue_crl` signs again after losing the crlNumber to another process.
+const CRL_NUMBER_ATTEMPTS: u32 = 8;
+
+/// What `certdesk init` is given.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Organisation name.
+    pub organization: String,
+    /// Country code.
+    pub country: String,
+    /// organizationIdentifier.
+    pub organization_identifier: Option<String>,
+    /// Public base URL.
+    pub base_url: String,
+    /// CA key type: `p384` (default) or `rsa4096`.
+    pub key: KeyAlgorithm,
+    /// `postgres://...` to keep the database in PostgreSQL (shared by several `serve`
+    /// processes); `None` for the embedded SQLite file.
+    pub database_url: Option<String>,
+}
+
+/// What `init` made.
+#[derive(Clone, Debug)]
+pub struct InitReport {
+    /// Root CA certificate (DER).
+    pub root_der: Vec<u8>,
+    /// Issuing CA certificate (DER).
+    pub issuing_der: Vec<u8>,
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
+    DomainError::new(ErrorCode::Internal, e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, DomainError> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)
+}
+
+pub(crate) fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(internal)
+}
+
+pub(crate) fn encrypt_key(key: &PrivateKey, passphrase: &str) -> Result<String, DomainError> {
+    let rng = SystemRandom::new();
+    let der = certdesk_pki::pbes2::encrypt_private_key_info(
+        key.pkcs8_der(),
+        passphrase.as_bytes(),
+        certdesk_pki::pbes2::DEFAULT_ITERATIONS,
+        &rng,
+    )
+    .map_err(internal)?;
+    pem("ENCRYPTED PRIVATE KEY", &der)
+}
+
+/// Creates a data directory with a root CA, an issuing CA, the database and the config.
+/// Refuses a non-empty directory; on failure nothing is left behind.
+pub async fn init(
+    data: &DataDir,
+    options: InitOptions,
+    passphrase: Zeroizing<String>,
+    clock: &dyn Clock,
+    actor: &str,
+) -> Result<InitReport, DomainError> {
+    let root = data.root();
+    if root.exists() {
+        let empty = std::fs::read_dir(root).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                format!("{} already exists and is not empty; certdesk init changes nothing there", root.display()),
+            ));
+        }
+    }
+    if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
+        return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
+    }
+    check_strength(&passphrase, &[])
+        .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
+    let config = Config {
+        ca: CaSection {
+            organization: options.organization.clone(),
+            country: options.country.clone(),
+            organization_identifier: options.organization_identifier.clone(),
+            base_url: options.base_url.clone(),
+            private_policy_oid: None,
+            caa: None,
+            caa_identities: Vec::new(),
+            caa_resolvers: Vec::new(),
+        },
+        profiles: Default::default(),
+        pkcs12: Default::default(),
+        database: certdesk_core::config::DatabaseSection { url: options.database_url.clone() },
+        portal: Default::default(),
+        mail: Default::default(),
+        audit: Default::default(),
+    };
+    let validated = config.clone().validate()?;
+
+    // Build everything in a sibling directory, then rename it into place.
+    let parent = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", parent.display())))?;
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "certdesk-data".into());
+    let staging = parent.join(format!(".{name}.init-{}", std::process::id()));
+    let result = build_data_dir(&DataDir::new(&staging), &config, &validated, options, &passphrase, clock, actor).await;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    if root.exists() {
+        // Known empty (checked above).
+        let _ = std::fs::remove_dir(root);
+    }
+    if let Err(e) = std::fs::rename(&staging, root) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", root.display())));
+    }
+    Ok(report)
+}
+
+async fn build_data_dir(
+    data: &DataDir,
+    config: &Config,
+    validated: &ValidatedConfig,
+    options: InitOptions,
+    passphrase: &str,
+    clock: &dyn Clock,
+    actor: &str,
+) -> Result<InitReport, DomainError> {
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p)
+            .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("cannot create {}: {e}", p.display())))
+    };
+    mkdir(data.root())?;
+    mkdir(&data.root().join("ca"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(data.root(), std::fs::Permissions::from_mode(0o700));
+    }
+    let alg = options.key;
+    let (root_key, issuing_key) = blocking(move || {
+        Ok::<_, certdesk_pki::key::KeyError>((PrivateKey::generate(alg)?, PrivateKey::generate(alg)?))
+    })
+    .await?
+    .map_err(internal)?;
+    let org = &validated.organization;
+    let now = clock.now().replace_nanosecond(0).map_err(internal)?;
+    let rng = SystemRandom::new();
+    let root_name = ca_name(&format!("{} S/MIME Root CA", org.name.as_str()), org).map_err(internal)?;
+    let issuing_name = ca_name(&format!("{} S/MIME Issuing CA", org.name.as_str()), org).map_err(internal)?;
+    let root_der = build_ca_certificate(
+        &CaCertificateRequest {
+            subject: root_name.clone(),
+            public_key: root_key.public_key().clone(),
+            not_before: now,
+            not_after: now + time::Duration::days(ROOT_DAYS),
+            path_len: None,
+            email_protection_only: false,
+            crl_url: None,
+        },
+        None,
+        &root_key,
+        &rng,
+    )
+    .map_err(internal)?;
+    let root_key_id = certdesk_pki::key::key_identifier(root_key.public_key());
+    let issuing_der = build_ca_certificate(
+        &CaCertificateRequest {
+            subject: issuing_name,
+            public_key: issuing_key.public_key().clone(),
+            not_before: now,
+            not_after: now + time::Duration::days(ISSUING_DAYS),
+            path_len: Some(0),
+            email_protection_only: true,
+            crl_url: Some(validated.root_crl_url.clone()),
+        },
+        Some((&root_name, &root_key_id)),
+        &root_key,
+        &rng,
+    )
+    .map_err(internal)?;
+
+    // The root's CRL of CA certificates (empty), named in the issuing CA certificate.
+    let root_crl = sign_root_crl(&root_der, &root_key, validated, 1, now)?;
+
+    let ocsp_key = PrivateKey::generate(KeyAlgorithm::P256).map_err(internal)?;
+    let issuing_info =
+        IssuerInfo::from_certificate(&issuing_der, issuing_key.signature_algorithm(), validated.urls.clone())
+            .map_err(internal)?;
+    let ocsp_der = crate::issuer::certify_ocsp_responder(&issuing_info, &issuing_key, ocsp_key.public_key(), org, now)?;
+
+    let pass = passphrase.to_string();
+    let (root_pem, issuing_pem, ocsp_pem) = blocking(move || -> Result<(String, String, String), DomainError> {
+        Ok((encrypt_key(&root_key, &pass)?, encrypt_key(&issuing_key, &pass)?, encrypt_key(&ocsp_key, &pass)?))
+    })
+    .await??;
+    write(&data.ocsp_key(), ocsp_pem.as_bytes(), true)?;
+    write(&data.ocsp_cert(), pem("CERTIFICATE", &ocsp_der)?.as_bytes(), false)?;
+    write(&data.root_key(), root_pem.as_bytes(), true)?;
+    write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
+    write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
+    write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
+    write(&data.root_crl(), &root_crl, false)?;
+    write(&data.config(), config.to_toml()?.as_bytes(), false)?;
+
+    let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
+    let store = Store::open(&url).await?;
+    if store.holds_records().await? {
+        store.close().await;
+        return Err(DomainError::new(
+            ErrorCode::DataDir,
+            "the database already holds a certdesk CA; give init an empty database",
+        ));
+    }
+    let event = AuditEvent {
+        actor: actor.to_string(),
+        action: "ca.init",
+        subject: org.name.as_str().to_string(),
+        details: json!({
+            "root_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &root_der)),
+            "issuing_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &issuing_der)),
+            "key": alg.name(),
+        }),
+    };
+    let at = now.unix_timestamp();
+    let appended = store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await;
+    store.close().await;
+    appended?;
+    Ok(InitReport { root_der, issuing_der })
+}
+
+/// An opened data directory: config and database; the CA key stays locked until
+/// [`Authority::unlock`].
+pub struct Authority {
+    data: DataDir,
+    config: ValidatedConfig,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Who records intents: this host and process (see [`crate::recovery`]).
+    owner: crate::recovery::Owner,
+}
+
+pub use certdesk_core::ports::{ApplicationClaim, IssueInput, IssueRequest, Issued, Pkcs12Delivery};
+pub use certdesk_core::records::normalize_serial;
+
+impl Authority {
+    /// Opens an initialised data directory.
+    pub async fn open(data: DataDir, clock: Arc<dyn Clock>) -> Result<Self, DomainError> {
+        data.check_complete()?;
+        let text = String::from_utf8(read(&data.config())?)
+            .map_err(|_| DomainError::new(ErrorCode::Config, "certdesk.toml is not UTF-8"))?;
+        let config = Config::from_toml(&text)?.validate()?;
+        let url = match config.raw.database.url.clone() {
+            Some(url) => url,
+            None => {
+                if !data.database().is_file() {
+                    return Err(DomainError::new(
+                        ErrorCode::DataDir,
+                        format!("the data directory is incomplete (missing {})", data.database().display()),
+                    ));
+                }
+                data.sqlite_url()
+            }
+        };
+        let store = Store::open(&url).await?;
+        Ok(Self { data, config, store, clock, owner: crate::recovery::Owner::this_process() })
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ValidatedConfig {
+        &self.config
+    }
+
+    /// The store (read access for listings).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn owner(&self) -> &crate::recovery::Owner {
+        &self.owner
+    }
+
+    /// Issuing CA then root, DER; needs no passphrase.
+    pub fn chain(&self) -> Result<Vec<Vec<u8>>, DomainError> {
+        Ok(vec![read_cert_pem(&read(&self.data.issuing_cert())?)?, read_cert_pem(&read(&self.data.root_cert())?)?])
+    }
+
+    /// Unlocks the issuing CA key (PBKDF2 with 600,000 iterations: run off the async
+    /// threads).
+    pub async fn unlock(&self, passphrase: Zeroizing<String>) -> Result<Issuer, DomainError> {
+        let data = self.data.clone();
+        let urls = self.config.urls.clone();
+        blocking(move || Issuer::unlock(&data, &passphrase, urls)).await?
+    }
+
+    /// Profiles with the validity issuance uses now: (profile, days, set on the portal).
+    pub async fn profile_settings(&self) -> Result<Vec<(ProfileId, u32, bool)>, DomainError> {
+        let overrides = self.store.profile_validity().await?;
+        Ok(self.config.profile_settings(&overrides))
+    }
+
+    /// Issues a certificate for a key the subscriber holds (from a validated CSR).
+    pub async fn issue(
+        &self,
+        issuer: &Issuer,
+        request: IssueRequest,
+        public_key: AcceptedPublicKey,
+        actor: &str,
+    ) -> Result<Issued, DomainError> {
+        let mut issued = self.issue_batch(issuer, vec![(request, public_key)], actor).await?;
+        issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))
+    }
+
+    /// Issues several certificates, in Boulder's order (see [`crate::recovery`]): every
+    /// request is prepared and linted first, and if any is refused nothing is signed.
+    /// Then, with one durable commit, the serials are reserved and the intents recorded
+    /// (serial, hash of the to-be-signed certificate, application); all are signed; and
+    /// with a second commit the certificates are stored with their audit records. A
+    /// crash between the two leaves intents that [`Authority::recover`] resolves; a
+    /// failure the process survives resolves them at once.
+    pub async fn issue_batch(
+        &self,
+        issuer: &Issuer,
+        requests: Vec<(IssueRequest, AcceptedPublicKey)>,
+        actor: &str,
+    ) -> Result<Vec<Issued>, DomainError> {
+        self.issue_batch_with(issuer, requests, actor, |_| Ok(None)).await.map(|(issued, _)| issued)
+    }
+
+    /// The protocol of [`Authority::issue_batch`]; `deliver` makes, from the certificate
+    /// of a single request, what must be stored with it in the same commit (a .p12 to
+    /// deliver), so a server-made key is durable no later than its certificate.
+    async fn issue_batch_with(
+        &self,
+        issuer: &Issuer,
+        requests: Vec<(IssueRequest, AcceptedPublicKey)>,
+        actor: &str,
+        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError>,
+    ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
+        let claims = requests.iter().filter(|(r, _)| r.application.is_some()).count();
+        if claims > 0 && requests.len() != 1 {
+            return Err(internal("an application gets exactly one certificate, in an issuance of its own"));
+        }
+        let now = self.clock.now();
+        let at = now.unix_timestamp();
+        let rng = SystemRandom::new();
+        let several = requests.len() > 1;
+        let overrides = self.store.profile_validity().await?;
+        let mut pending = Vec::with_capacity(requests.len());
+        for (index, (request, public_key)) in requests.into_iter().enumerate() {
+            let profile = self.config.profile_with(request.input.profile, &overrides)?;
+            let key_kind = public_key.kind().to_string();
+            let subscriber = SubscriberRequest {
+                person: request.input.person.clone(),
+                organization: self.config.organization.clone(),
+                public_key,
+            };
+            let (prepared, token) = prepare(&profile, issuer.info(), &subscriber, now, &rng).map_err(|e| {
+                let code = match e {
+                    certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => ErrorCode::Config,
+                    _ => ErrorCode::Refused,
+                };
+                let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
+                DomainError::new(code, format!("{prefix}{e}"))
+            })?;
+            pending.push(Pending { request, key_kind, prepared, token: Some(token) });
+        }
+        let claim = pending.first().and_then(|p| p.request.application.clone());
+        let intents: Vec<IssuanceIntent> = pending
+            .iter()
+            .map(|p| IssuanceIntent {
+                serial: hex::encode(&p.prepared.serial),
+                tbs_sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p.prepared.tbs_der)),
+                email: p.request.input.person.email.as_str().to_string(),
+                profile: p.request.input.profile.name().to_string(),
+                not_after: p.prepared.not_after.unix_timestamp(),
+                application_id: p.request.application.as_ref().map(|c| c.id.clone()),
+                owner: self.owner.to_string(),
+                created_at: at,
+            })
+            .collect();
+        // Step 1: the intent, durable before anything is signed.
+        self.store.record_intents(&intents, claim.as_ref(), at).await?;
+        crate::recovery::fault_point("intent-recorded");
+        let outcome = self.sign_and_record(issuer, &mut pending, &intents, actor, at, deliver).await;
+        if outcome.is_err() {
+            // This process lives on: resolve its intents now rather than at the next start.
+            for intent in &intents {
+                let _ = crate::recovery::abandon(self, intent, actor, "the issuance failed").await;
+            }
+        }
+        outcome
+    }
+
+    async fn sign_and_record(
+        &self,
+        issuer: &Issuer,
+        pending: &mut [Pending],
+        intents: &[IssuanceIntent],
+        actor: &str,
+        at: i64,
+        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError>,
+    ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
+        // Step 2: sign.
+        let mut records = Vec::with_capacity(pending.len());
+        for p in pending.iter_mut() {
+            let token = p.token.take().ok_or_else(|| internal("a request was signed twice"))?;
+            let signed = issuer.sign_certificate(token)?;
+            records.push(CertificateRecord {
+                serial: hex::encode(&p.prepared.serial),
+                email: p.request.input.person.email.as_str().to_string(),
+                subject: p.prepared.subject.clone(),
+                profile: p.request.input.profile.name().to_string(),
+                key_kind: p.key_kind.clone(),
+                not_before: p.prepared.not_before.unix_timestamp(),
+                not_after: p.prepared.not_after.unix_timestamp(),
+                der: signed.der,
+                issued_at: at,
+                revoked_at: None,
+                revocation_reason: None,
+            });
+        }
+        crate::recovery::fault_point("signed");
+        let events: Vec<AuditEvent> = pending
+            .iter()
+            .zip(intents)
+            .map(|(p, intent)| {
+                let mut details = json!({
+                    "email": intent.email,
+                    "profile": intent.profile,
+                    "key": p.key_kind,
+                    "not_before": p.prepared.not_before.unix_timestamp(),
+                    "not_after": intent.not_after,
+                    "tbs_sha256": intent.tbs_sha256,
+                    "caa": p.request.caa,
+                });
+                if let (Some(claim), Some(map)) = (&p.request.application, details.as_object_mut()) {
+                    map.insert("application".into(), json!(claim.id));
+                }
+                AuditEvent {
+                    actor: actor.to_string(),
+                    action: "certificate.issue",
+                    subject: intent.serial.clone(),
+                    details,
+                }
+            })
+            .collect();
+        let chain = issuer.chain().to_vec();
+        let issued: Vec<Issued> = records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect();
+        let delivery = match issued.as_slice() {
+            [single] => deliver(single)?,
+            _ => None,
+        };
+        // Step 3: the certificates, their audit records (and a .p12 to deliver), durable
+        // before anyone receives a certificate.
+        let certificates: Vec<&CertificateRecord> = issued.iter().map(|i| &i.record).collect();
+        self.store.record_issued(&certificates, &events, at, delivery.as_ref()).await?;
+        crate::recovery::fault_point("recorded");
+        Ok((issued, delivery))
+    }
+
+    /// Generates the key on the server, issues, and returns the .p12 bytes. The password
+    /// is checked before anything is generated or signed. The .p12 is stored with the
+    /// certificate (it is encrypted under the subscriber's password) until
+    /// [`Authority::delivered`] says it reached the subscriber; `destination` names the
+    /// file a command line delivers it to (see [`crate::recovery`]).
+    pub async fn issue_with_generated_key(
+        &self,
+        issuer: &Issuer,
+        request: IssueRequest,
+        key: KeyAlgorithm,
+        delivery: Pkcs12Delivery,
+        destination: Option<&Path>,
+        actor: &str,
+    ) -> Result<(Issued, Vec<u8>), DomainError> {
+        let person = &request.input.person;
+        let personal = [person.email.local_part(), person.given_name.as_str(), person.surname.as_str()];
+        check_strength(&delivery.password, &personal)
+            .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
+        let friendly = format!("{} ({})", person.personal_name(), person.email);
+        let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
+        let public_key = private.accepted_public_key().map_err(internal)?;
+        let iterations = self.config.pkcs12_iterations;
+        let application_id = request.application.as_ref().map(|c| c.id.clone());
+        let destination = destination.map(|p| p.display().to_string());
+        let owner = self.owner.to_string();
+        let created_at = self.clock.now().unix_timestamp();
+        let (mut issued, delivery) = self
+            .issue_batch_with(issuer, vec![(request, public_key)], actor, move |issued| {
+                let options =
+                    pkcs12::WriteOptions { format: delivery.format, iterations, friendly_name: Some(friendly) };
+                let p12 = pkcs12::write(
+                    private.pkcs8_der(),
+                    &issued.record.der,
+                    &issued.chain,
+                    &delivery.password,
+                    &options,
+                    &SystemRandom::new(),
+                )
+                .map_err(internal)?;
+                Ok(Some(PendingDelivery {
+                    serial: issued.record.serial.clone(),
+                    application_id,
+                    destination,
+                    sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p12)),
+                    pkcs12: p12,
+                    owner,
+                    created_at,
+                }))
+            })
+            .await?;
+        let issued = issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))?;
+        let p12 = delivery.map(|d| d.pkcs12).ok_or_else(|| internal("the .p12 was not made"))?;
+        Ok((issued, p12))
+    }
+
+    /// Marks the .p12 of `serial` delivered: the stored copy is deleted.
+    pub async fn delivered(&self, serial: &str) -> Result<(), DomainError> {
+        self.store.delete_pending_delivery(serial).await
+    }
+
+    /// Revokes a certificate.
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+    ) -> Result<CertificateRecord, DomainError> {
+        self.revoke_noted(serial, reason, actor, None).await
+    }
+
+    /// [`Authority::revoke`] with a note for the audit record (why the CA revoked).
+    pub async fn revoke_noted(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<CertificateRecord, DomainError> {
+        let serial = normalize_serial(serial)?;
+        let record = self.store.certificate(&serial).await?.ok_or_else(|| {
+            DomainError::new(ErrorCode::NotFound, format!("no certificate with serial {serial} was issued by this CA"))
+        })?;
+        if let Some(at) = record.revoked_at {
+            return Err(already_revoked(&serial, at));
+        }
+        let now = self.clock.now().unix_timestamp();
+        let event = AuditEvent {
+            actor: actor.to_string(),
+            action: "certificate.revoke",
+            subject: serial.clone(),
+            details: match note {
+                None => json!({ "reason": reason.name(), "email": record.email }),
+                Some(note) => json!({ "reason": reason.name(), "email": record.email, "note": note }),
+            },
+        };
+        let changed = self
+            .store
+            .revoke(&serial, now, i64::from(reason.code()), &|seq, prev| seal(&event, now, seq, prev))
+            .await?;
+        if !changed {
+            return Err(already_revoked(&serial, now));
+        }
+        Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(i64::from(reason.code())), ..record })
+    }
+
+    /// Re-signs the root's CRL of CA certificates with the next crlNumber (the root key
+    /// is unlocked with `passphrase` for this alone), writes it to `DATA/ca/root.crl`
+    /// and records it in the audit log. Due at least every twelve months (BR 4.9.7);
+    /// `serve` warns a month ahead.
+    pub async fn issue_root_crl(&self, passphrase: Zeroizing<String>, actor: &str) -> Result<CrlRecord, DomainError> {
+        let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
+        let data = self.data.clone();
+        let config = self.config.clone();
+        let der = blocking(move || -> Result<Vec<u8>, DomainError> {
+            let root_key = crate::issuer::unlock_key(&read(&data.root_key())?, &passphrase)?;
+            let root_der = read_cert_pem(&read(&data.root_cert())?)?;
+            // The next number after the current CRL's (1 when there is none yet).
+            let number = match std::fs::read(data.root_crl()) {
+                Ok(bytes) => read_root_crl(&bytes)?.0 + 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+                Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
+            };
+            let der = sign_root_crl(&root_der, &root_key, &config, number, now)?;
+            certdesk_core::datadir::replace(&data.root_crl(), &der)?;
+            Ok(der)
+        })
+        .await??;
+        let (number, _, next_update) = read_root_crl(&der)?;
+        let number = i64::try_from(number).map_err(internal)?;
+        let event = AuditEvent {
+            actor: actor.to_string(),
+            action: "crl.root",
+            subject: "root".to_string(),
+            details: json!({ "crl_number": number, "sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der)) }),
+        };
+        let at = now.unix_timestamp();
+        self.store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
+        Ok(CrlRecord { number, der, this_update: at, next_update })
+    }
+
+    /// The newest CRL if it is still current: signed less than a day ago (`serve`
+    /// re-signs daily, so a CRL handed out lasts six days or more), and no certificate
+    /// revoked since that it does not list. `None` when a new one is needed.
+    pub async fn current_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let now = self.clock.now().unix_timestamp();
+        let Some(latest) = self.store.latest_crl().await? else { return Ok(None) };
+        if latest.next_update <= now || now - latest.this_update >= crate::status::CRL_REISSUE_HOURS * 3600 {
+            return Ok(None);
+        }
+        // Revoked in the CRL's second or later: out of date unless the CRL lists it (a
+        // revocation and a CRL can share a second). Serials compare without the leading
+        // zero byte of DER.
+        let revoked_since: Vec<String> = self
+            .store
+            .status_changes_since(latest.this_update)
+            .await?
+            .into_iter()
+            .filter(|c| c.revoked_at.is_some_and(|at| at >= latest.this_update))
+            .map(|c| c.serial.trim_start_matches("00").to_string())
+            .collect();
+        if revoked_since.is_empty() {
+            return Ok(Some(latest));
+        }
+        let listed = crl_serials(&latest.der)?;
+        Ok(revoked_since.iter().all(|s| listed.contains(s)).then_some(latest))
+    }
+
+    /// The root's CRL of CA certificates (`DATA/ca/root.crl`) while more than
+    /// [`ROOT_CRL_RENEW_DAYS`] remain before its nextUpdate (when `serve` starts to warn);
+    /// `None` when there is none or it is due to be re-signed. A damaged file is an error.
+    pub async fn current_root_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let now = self.clock.now().unix_timestamp();
+        let bytes = match std::fs::read(self.data.root_crl()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
+        };
+        let (number, this_update, next_update) = read_root_crl(&bytes)?;
+        if next_update - now <= ROOT_CRL_RENEW_DAYS * 86_400 {
+            return Ok(None);
+        }
+        let number = i64::try_from(number).map_err(internal)?;
+        Ok(Some(CrlRecord { number, this_update, next_update, der: bytes }))
+    }
+
+    /// Issues a new CRL (next crlNumber) listing every revoked, unexpired certificate.
+    pub async fn issue_crl(&self, issuer: &Issuer, actor: &str) -> Result<CrlRecord, DomainError> {
+        // Two processes may take the same crlNumber; the loser signs again with the
+        // next one (and the revocations as they are then).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_issue_crl(issuer, actor).await {
+                Err(e) if e.code() == ErrorCode::Contention && attempt < CRL_NUMBER_ATTEMPTS => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_issue_crl(&self, issuer: &Issuer, actor: &str) -> Result<CrlRecord, DomainError> {
+        let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
+        let revoked = self.store.revoked_unexpired(now.unix_timestamp()).await?;
+        let mut entries = Vec::with_capacity(revoked.len());
+        for r in &revoked {
+            entries.push(RevokedEntry {
+                serial: hex::decode(&r.serial).map_err(internal)?,
+                revoked_at: OffsetDateTime::from_unix_timestamp(r.revoked_at).map_err(internal)?,
+                reason: u8::try_from(r.reason)
+                    .ok()
+                    .and_then(RevocationReason::from_code)
+                    .unwrap_or(RevocationReason::Unspecified),
+            });
+        }
+        let number = self.store.next_crl_number().await?;
+        let next_update = now + time::Duration::days(CRL_DAYS);
+        let der = issuer.sign_crl(&CrlContent {
+            number: u64::try_from(number).map_err(internal)?,
+            this_update: now,
+            next_update,
+            entries: &entries,
+        })?;
+        let record =
+            CrlRecord { number, this_update: now.unix_timestamp(), next_update: next_update.unix_timestamp(), der };
+        let event = AuditEvent {
+            actor: actor.to_string(),
+            action: "crl.issue",
+            subject: number.to_string(),
+            details: json!({ "entries": entries.len(), "next_update": record.next_update }),
+        };
+        let at = now.unix_timestamp();
+        self.store.insert_crl(&record, &|seq, prev| seal(&event, at, seq, prev)).await?;
+        Ok(record)
+    }
+
+    /// Checks the audit log's hash chain.
+    pub async fn verify_audit(&self) -> Result<VerifiedChain, DomainError> {
+        let rows = self.store.audit_log().await?;
+        verify(&rows).map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
+    }
+
+    /// [`Authority::verify_audit`], and that the log still holds `checkpoint` (a head
+    /// noted earlier) unchanged: records cut off the end show here.
+    pub async fn verify_audit_since(
+        &self,
+        checkpoint: &certdesk_core::audit::Checkpoint,
+    ) -> Result<VerifiedChain, DomainError> {
+        let rows = self.store.audit_log().await?;
+        certdesk_core::audit::verify_with_checkpoint(&rows, checkpoint)
+            .map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
+    }
+}
+
+/// A prepared request waiting for its signature.
+struct Pending {
+    request: IssueRequest,
+    key_kind: String,
+    prepared: PreparedCertificate,
+    token: Option<IssuanceToken>,
+}
+
+/// How many days before the root CRL's nextUpdate `serve` warns and `certdesk crl --root`
+/// re-signs it.
+pub const ROOT_CRL_RENEW_DAYS: i64 = 30;
+
+/// Validity of the root's CRL of CA certificates: the BR 4.9.7 maximum (twelve months),
+/// less a week, so a CRL re-signed on schedule is never late.
+const ROOT_CRL_DAYS: i64 = certdesk_pki::crl::MAX_CA_CRL_VALIDITY_DAYS - 7;
+
+/// Signs the root's CRL of CA certificates with `number`. No CA certificate is ever
+/// revoked by certdesk (a compromised issuing CA means a new CA), so it is empty.
+fn sign_root_crl(
+    root_der: &[u8],
+    root_key: &PrivateKey,
+    config: &ValidatedConfig,
+    number: u64,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    let info = certdesk_pki::issuance::IssuerInfo::from_certificate(
+        root_der,
+        root_key.signature_algorithm(),
+        config.urls.clone(),
+    )
+    .map_err(internal)?;
+    let content =
+        CrlContent { number, this_update: now, next_update: now + time::Duration::days(ROOT_CRL_DAYS), entries: &[] };
+    certdesk_pki::crl::build_ca_crl(&info, &content, root_key).map_err(internal)
+}
+
+/// A warning for `serve` when the root's CRL of CA certificates is missing or due within
+/// 30 days (it must be re-signed with `certdesk crl --root`); `None` when it is current.
+pub fn root_crl_warning(data: &DataDir, now: OffsetDateTime) -> Option<String> {
+    let path = data.root_crl();
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(_) => return Some(format!("there is no root CRL at {}: run `certdesk crl --root`", path.display())),
+    };
+    let Ok((_, _, next_update)) = read_root_crl(&bytes) else {
+        return Some(format!("the root CRL at {} is damaged: run `certdesk crl --root`", path.display()));
+    };
+    let left = next_update - now.unix_timestamp();
+    (left <= ROOT_CRL_RENEW_DAYS * 86_400).then(|| {
+        format!(
+            "the root CRL expires in {} days: run `certdesk crl --root` before then (BR 4.9.7)",
+            left.max(0) / 86_400
+        )
+    })
+}
+
+/// The serials a CRL lists, lower-case hex without a leading zero byte.
+fn crl_serials(der: &[u8]) -> Result<Vec<String>, DomainError> {
+    use der::Decode;
+    let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("a stored CRL does not decode: {e}")))?;
+    Ok(crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| hex::encode(entry.serial_number.as_bytes()).trim_start_matches("00").to_string())
+        .collect())
+}
+
+use certdesk_core::records::read_root_crl;
+pub use certdesk_core::records::root_crl_dates;
+
+fn already_revoked(serial: &str, at: i64) -> DomainError {
+    let when = OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string());
+    DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
+}
+
+/// Creates a demo data directory for `certdesk serve` on a fresh machine: a local demo
+/// CA whose passphrase is generated and kept in `DATA/ca-passphrase` (0600). Never for
+/// production: there the passphrase must not sit next to the keys.
+pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Result<(), DomainError> {
+    let mut random = [0u8; 24];
+    aws_lc_rs::rand::fill(&mut random).map_err(internal)?;
+    let passphrase = Zeroizing::new(hex::encode(random));
+    let options = InitOptions {
+        organization: "certdesk demo".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-000000000".into()),
+        base_url: base_url.to_string(),
+        key: KeyAlgorithm::P384,
+        database_url: None,
+    };
+    init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
+    write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)
+}

@@ -1,0 +1,200 @@
+//! The issuer: the only code that holds or calls the CA's signing key.
+//!
+//! It unlocks the issuing CA key with the passphrase, and signs exactly what
+//! `certdesk_pki::issuance::prepare` linted, and CRLs.
+
+use certdesk_pki::crl::{build_crl, CrlContent};
+use certdesk_pki::issuance::{issue, IssuanceToken, IssuedCertificate, IssuerInfo, PublicationUrls};
+use certdesk_pki::key::{PrivateKey, Signer};
+use zeroize::Zeroizing;
+
+use certdesk_core::datadir::{read, DataDir};
+use certdesk_core::error::{DomainError, ErrorCode};
+
+/// The unlocked issuing CA.
+pub struct Issuer {
+    key: PrivateKey,
+    info: IssuerInfo,
+    chain_der: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer").field("name", &self.info.name().to_string()).finish_non_exhaustive()
+    }
+}
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM file's content.
+pub fn unlock_key(pem: &[u8], passphrase: &str) -> Result<PrivateKey, DomainError> {
+    let (label, der) = der::pem::decode_vec(pem)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key file is damaged: {e}")))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(DomainError::new(ErrorCode::DataDir, "the CA key file is not an encrypted private key"));
+    }
+    let plain: Zeroizing<Vec<u8>> = match certdesk_pki::pbes2::decrypt_private_key_info(&der, passphrase.as_bytes()) {
+        Ok(plain) => plain,
+        Err(certdesk_pki::pbes2::Error::WrongPassword) => {
+            return Err(DomainError::new(ErrorCode::Passphrase, "the CA passphrase is wrong"))
+        }
+        Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("the CA key cannot be decrypted: {e}"))),
+    };
+    PrivateKey::from_pkcs8_der(&plain)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key is damaged: {e}")))
+}
+
+/// Reads the first certificate of a PEM file as DER.
+pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
+    let (label, der) = der::pem::decode_vec(bytes)
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("a CA certificate file is damaged: {e}")))?;
+    if label != "CERTIFICATE" {
+        return Err(DomainError::new(ErrorCode::DataDir, "a CA certificate file holds no certificate"));
+    }
+    Ok(der)
+}
+
+impl Issuer {
+    /// Unlocks the issuing CA of a data directory.
+    pub fn unlock(data: &DataDir, passphrase: &str, urls: PublicationUrls) -> Result<Self, DomainError> {
+        let key = unlock_key(&read(&data.issuing_key())?, passphrase)?;
+        let issuing = read_cert_pem(&read(&data.issuing_cert())?)?;
+        let root = read_cert_pem(&read(&data.root_cert())?)?;
+        let info = IssuerInfo::from_certificate(&issuing, key.signature_algorithm(), urls)
+            .map_err(|e| DomainError::new(ErrorCode::DataDir, e.to_string()))?;
+        if info.public_key() != key.public_key() {
+            return Err(DomainError::new(ErrorCode::DataDir, "the issuing CA key does not match its certificate"));
+        }
+        Ok(Self { key, info, chain_der: vec![issuing, root] })
+    }
+
+    /// What issuance needs to know of this CA.
+    pub fn info(&self) -> &IssuerInfo {
+        &self.info
+    }
+
+    /// Issuing CA then root, DER.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain_der
+    }
+
+    /// Signs a linted certificate.
+    pub fn sign_certificate(&self, token: IssuanceToken) -> Result<IssuedCertificate, DomainError> {
+        issue(token, &self.key).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+
+    /// Builds and signs a CRL.
+    pub fn sign_crl(&self, content: &CrlContent<'_>) -> Result<Vec<u8>, DomainError> {
+        build_crl(&self.info, content, &self.key).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+}
+
+/// Validity of the delegated OCSP responder certificate. It carries
+/// id-pkix-ocsp-nocheck, so it is kept short and renewed by `serve` when less than
+/// [`OCSP_RENEW_BEFORE_DAYS`] remain.
+pub const OCSP_RESPONDER_DAYS: i64 = 90;
+/// Renew the OCSP responder certificate when fewer days than this remain.
+pub const OCSP_RENEW_BEFORE_DAYS: i64 = 30;
+
+/// Makes the delegated OCSP responder certificate for `public_key`, signed by the
+/// issuing CA.
+pub fn certify_ocsp_responder(
+    issuer: &IssuerInfo,
+    issuer_key: &PrivateKey,
+    public_key: &spki::SubjectPublicKeyInfoOwned,
+    org: &certdesk_pki::subject::Organization,
+    now: time::OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    let subject = certdesk_pki::subject::ca_name(&format!("{} S/MIME OCSP Responder", org.name.as_str()), org)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
+    certdesk_pki::issuance::build_ocsp_responder_certificate(
+        &subject,
+        public_key,
+        now,
+        now + time::Duration::days(OCSP_RESPONDER_DAYS),
+        issuer,
+        issuer_key,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// The delegated OCSP responder: its key (unlocked) and certificate.
+pub struct OcspResponder {
+    key: PrivateKey,
+    cert_der: Vec<u8>,
+    not_after: time::OffsetDateTime,
+}
+
+impl std::fmt::Debug for OcspResponder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OcspResponder").field("not_after", &self.not_after).finish_non_exhaustive()
+    }
+}
+
+impl OcspResponder {
+    /// Unlocks the responder key and reads its certificate.
+    pub fn unlock(data: &DataDir, passphrase: &str) -> Result<Self, DomainError> {
+        let key = unlock_key(&read(&data.ocsp_key())?, passphrase)?;
+        let cert_der = read_cert_pem(&read(&data.ocsp_cert())?)?;
+        Self::new(key, cert_der)
+    }
+
+    fn new(key: PrivateKey, cert_der: Vec<u8>) -> Result<Self, DomainError> {
+        use der::Decode;
+        let cert = x509_cert::Certificate::from_der(&cert_der).map_err(|e| {
+            DomainError::new(ErrorCode::DataDir, format!("the OCSP responder certificate is damaged: {e}"))
+        })?;
+        if cert.tbs_certificate().subject_public_key_info() != key.public_key() {
+            return Err(DomainError::new(ErrorCode::DataDir, "the OCSP responder key does not match its certificate"));
+        }
+        let not_after = time::OffsetDateTime::from_unix_timestamp(
+            i64::try_from(cert.tbs_certificate().validity().not_after.to_unix_duration().as_secs()).unwrap_or(i64::MAX),
+        )
+        .map_err(|e| DomainError::new(ErrorCode::DataDir, e.to_string()))?;
+        Ok(Self { key, cert_der, not_after })
+    }
+
+    /// The responder certificate (DER).
+    pub fn certificate(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// When the responder certificate expires.
+    pub fn not_after(&self) -> time::OffsetDateTime {
+        self.not_after
+    }
+
+    /// Whether the certificate should be renewed at `now`.
+    pub fn needs_renewal(&self, now: time::OffsetDateTime) -> bool {
+        self.not_after - now < time::Duration::days(OCSP_RENEW_BEFORE_DAYS)
+    }
+
+    /// Signs an OCSP response with the responder key.
+    pub fn sign_response(
+        &self,
+        answers: &[certdesk_pki::ocsp::SingleAnswer],
+        produced_at: time::OffsetDateTime,
+        nonce: Option<&[u8]>,
+    ) -> Result<Vec<u8>, DomainError> {
+        certdesk_pki::ocsp::build_response(&self.key, &self.cert_der, answers, produced_at, nonce)
+            .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+
+    /// Issues a new responder certificate for the same key, writes it to the data
+    /// directory (atomically) and returns the renewed responder.
+    pub fn renew(
+        &self,
+        data: &DataDir,
+        issuer: &Issuer,
+        org: &certdesk_pki::subject::Organization,
+        now: time::OffsetDateTime,
+    ) -> Result<Self, DomainError> {
+        let cert_der = certify_ocsp_responder(&issuer.info, &issuer.key, self.key.public_key(), org, now)?;
+        certdesk_core::datadir::replace(
+            &data.ocsp_cert(),
+            crate::authority::pem("CERTIFICATE", &cert_der)?.as_bytes(),
+        )?;
+        let key = PrivateKey::from_pkcs8_der(self.key.pkcs8_der())
+            .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
+        Self::new(key, cert_der)
+    }
+}

@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod authority;
+pub mod issuer;
+pub mod recovery;
+pub mod service;
+pub mod status;

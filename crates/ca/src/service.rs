@@ -1,0 +1,90 @@
+//! The CA behind the desk's port ([`certdesk_core::ports::CertificateAuthority`]): the
+//! unlocked issuing CA of one `serve` process, which issues and revokes for the desk
+//! and refreshes its own OCSP responses and CRL at once afterwards.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use certdesk_core::error::DomainError;
+use certdesk_core::ports::{CertificateAuthority, IssueRequest, Issued, Pkcs12Delivery};
+use certdesk_core::records::CertificateRecord;
+use certdesk_pki::crl::RevocationReason;
+use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm};
+
+use crate::authority::Authority;
+use crate::status::StatusService;
+
+/// The CA as the desk reaches it. Holds the status service (and through it the
+/// unlocked issuing key); hands out neither.
+pub struct CaService {
+    status: Arc<StatusService>,
+}
+
+impl std::fmt::Debug for CaService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaService").finish_non_exhaustive()
+    }
+}
+
+impl CaService {
+    /// The CA of `status`'s process.
+    pub fn new(status: Arc<StatusService>) -> Self {
+        Self { status }
+    }
+
+    fn authority(&self) -> &Authority {
+        self.status.authority()
+    }
+
+    /// Signs what changed at once, so this process answers OCSP and serves the CRL
+    /// with the new state (the other processes follow within their refresh interval).
+    async fn refresh(&self) {
+        if let Err(e) = self.status.refresh().await {
+            eprintln!("certdesk: status refresh after a change failed (the next refresh retries): {e}");
+        }
+    }
+}
+
+#[async_trait]
+impl CertificateAuthority for CaService {
+    async fn issue(
+        &self,
+        request: IssueRequest,
+        public_key: AcceptedPublicKey,
+        actor: &str,
+    ) -> Result<Issued, DomainError> {
+        let issued = self.authority().issue(self.status.issuer(), request, public_key, actor).await?;
+        self.refresh().await;
+        Ok(issued)
+    }
+
+    async fn issue_pkcs12(
+        &self,
+        request: IssueRequest,
+        key: KeyAlgorithm,
+        delivery: Pkcs12Delivery,
+        actor: &str,
+    ) -> Result<(Issued, Vec<u8>), DomainError> {
+        let issued = self
+            .authority()
+            .issue_with_generated_key(self.status.issuer(), request, key, delivery, None, actor)
+            .await?;
+        self.refresh().await;
+        Ok(issued)
+    }
+
+    fn chain(&self) -> &[Vec<u8>] {
+        self.status.issuer().chain()
+    }
+
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        actor: &str,
+    ) -> Result<CertificateRecord, DomainError> {
+        let record = self.authority().revoke(serial, reason, actor).await?;
+        self.refresh().await;
+        Ok(record)
+    }
+}

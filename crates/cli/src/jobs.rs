@@ -1,0 +1,59 @@
+//! The background jobs of `certdesk serve`, every refresh interval: certificate status
+//! (OCSP responses, CRL, responder certificate), recovery of crashed issuances (of
+//! other processes of this deployment), expiry and appointment reminders, and audit
+//! checkpoints. Each job's failure is reported and retried at the next tick; none
+//! stops the others or the service.
+
+use std::sync::Arc;
+
+use certdesk_ca::authority::Authority;
+use certdesk_ca::status::StatusService;
+use certdesk_desk::checkpoint::CheckpointOutcome;
+use certdesk_desk::portal::Portal;
+
+/// The actor of what the jobs change, in the audit log.
+pub const ACTOR: &str = "system:serve";
+
+/// Starts the jobs on the runtime; the first run is one interval after start (the
+/// caller has refreshed the status once already).
+pub fn spawn(
+    authority: Arc<Authority>,
+    status: Arc<StatusService>,
+    portal: Option<Arc<Portal>>,
+    every: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            run_once(&authority, &status, portal.as_deref()).await;
+        }
+    });
+}
+
+async fn run_once(authority: &Authority, status: &StatusService, portal: Option<&Portal>) {
+    match authority.recover(ACTOR).await {
+        Ok(report) => crate::report_recovery(&report),
+        Err(e) => eprintln!("certdesk serve: recovery of crashed issuances failed: {e}"),
+    }
+    if let Err(e) = status.refresh().await {
+        // Keep serving the last good state; say why the refresh failed.
+        eprintln!("certdesk serve: status refresh failed: {e}");
+    }
+    let Some(portal) = portal else { return };
+    if let Err(e) = portal.send_reminders().await {
+        eprintln!("certdesk serve: expiry reminders failed: {e}");
+    }
+    if let Err(e) = portal.send_appointment_reminders().await {
+        eprintln!("certdesk serve: appointment reminders failed: {e}");
+    }
+    match portal.send_audit_checkpoint().await {
+        Ok(CheckpointOutcome::Alert(reason)) => {
+            eprintln!("certdesk serve: ALERT: {reason}; the auditors were told");
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("certdesk serve: audit checkpoint failed: {e}"),
+    }
+}

@@ -1,0 +1,455 @@
+//! The configuration file `certdesk.toml` in the data directory: one typed [`Config`]
+//! (unknown keys are refused), turned into a [`ValidatedConfig`] before use.
+//!
+//! Secrets are never in this file: the CA passphrase comes from a file or the
+//! environment (see the README).
+
+use std::collections::BTreeMap;
+
+use certdesk_pki::issuance::PublicationUrls;
+use certdesk_pki::profile::{ProfileId, SubscriberProfile};
+use certdesk_pki::subject::Organization;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, ErrorCode};
+
+/// The configuration as written in TOML.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The organisation and the CA.
+    pub ca: CaSection,
+    /// Validity per profile, in days (missing profiles take their default).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileSection>,
+    /// PKCS#12 delivery.
+    #[serde(default)]
+    pub pkcs12: Pkcs12Section,
+    /// The database.
+    #[serde(default)]
+    pub database: DatabaseSection,
+    /// The registration desk (web portal).
+    #[serde(default)]
+    pub portal: PortalSection,
+    /// Outgoing mail (default: .eml files in DATA/outbox).
+    #[serde(default)]
+    pub mail: crate::mail_settings::MailSection,
+    /// The audit log's checkpoints mailed to auditors (default: none).
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: who gets the audit log's head (SEQ:HASH) by mail, and how often. A copy
+/// the CA machine cannot rewrite is what shows records cut off the end of the log
+/// (`certdesk audit verify --checkpoint SEQ:HASH`, see the desk's `checkpoint`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Auditors' addresses (empty: no checkpoint mails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_to: Vec<String>,
+    /// Hours between checkpoint mails, 1 to 168 (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_hours: Option<u32>,
+    /// Language of the checkpoint mails, `en` or `de` (default `en`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_language: Option<String>,
+}
+
+/// `[audit]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// The auditors (empty: off).
+    pub to: Vec<crate::mail_settings::MailAddress>,
+    /// Seconds between checkpoint mails.
+    pub period_seconds: i64,
+    /// The language of the mails.
+    pub lang: crate::mail_settings::Lang,
+}
+
+/// `[portal]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSection {
+    /// The portal's public URL for links in mails (default: `ca.base_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Mail domains whose owners may apply (e.g. `["example.org"]`); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_domains: Vec<String>,
+    /// Profiles applicants may choose (default: sponsor-strict, sponsor-multipurpose, private).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
+    /// `[portal.oidc]`: single sign-on through an OpenID Connect provider (absent: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<crate::oidc_settings::OidcSection>,
+    /// Form posts, API calls that change something and directory searches one client (an
+    /// IP address; IPv6 by /64) may make per minute, 0 for no limit (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// How many of those may come at once before the per-minute rate applies (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_burst: Option<u32>,
+    /// Reverse proxies in front of `serve` (IP addresses) whose `X-Forwarded-For` names
+    /// the client; from any other peer the header is ignored (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// `[portal]`'s request limit, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Requests per minute per client (0: off).
+    pub per_minute: u32,
+    /// Requests at once.
+    pub burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl PortalSection {
+    /// Checks the request-limit keys.
+    pub fn rate_limit(&self) -> Result<RateLimitSettings, String> {
+        let per_minute = self.rate_limit_per_minute.unwrap_or(60);
+        if per_minute > 100_000 {
+            return Err(format!("portal.rate_limit_per_minute must be at most 100000, not {per_minute}"));
+        }
+        let burst = self.rate_limit_burst.unwrap_or(30);
+        if !(1..=10_000).contains(&burst) {
+            return Err(format!("portal.rate_limit_burst must be between 1 and 10000, not {burst}"));
+        }
+        let mut trusted_proxies = Vec::with_capacity(self.trusted_proxies.len());
+        for text in &self.trusted_proxies {
+            let ip =
+                text.trim().parse().map_err(|_| format!("portal.trusted_proxies: {text:?} is not an IP address"))?;
+            trusted_proxies.push(ip);
+        }
+        Ok(RateLimitSettings { per_minute, burst, trusted_proxies })
+    }
+}
+
+/// `[ca]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaSection {
+    /// organizationName of the sponsor (the organisation).
+    pub organization: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    /// organizationIdentifier (BR 7.1.4.2.2 (d)), e.g. `VATDE-123456789`; required by
+    /// the sponsor-validated BR profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_identifier: Option<String>,
+    /// Public base URL for CRL, OCSP and CA-certificate links, e.g. `http://pki.example.org`.
+    pub base_url: String,
+    /// The organisation's own certificate-policy OID for the `private` profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_policy_oid: Option<String>,
+    /// CAA checking of every mailbox domain before issuance (S/MIME BR 3.2.2.3, RFC 9495
+    /// `issuemail`): `check` or `off` (default `off`; publicly-trusted CAs must check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caa: Option<String>,
+    /// The issuer domains that name this CA in `issuemail` records, as disclosed in its
+    /// CPS (default: the host of `base_url`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caa_identities: Vec<String>,
+    /// Recursive DNS resolvers for CAA lookups, `IP` or `IP:PORT`, ideally a validating
+    /// one next to the CA (default: the nameservers of /etc/resolv.conf).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caa_resolvers: Vec<String>,
+}
+
+/// `[ca] caa`, checked: who this CA is in `issuemail` records and whom to ask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaaSettings {
+    /// Issuer domains naming this CA (lower case).
+    pub identities: Vec<String>,
+    /// Resolvers (empty: /etc/resolv.conf).
+    pub resolvers: Vec<std::net::SocketAddr>,
+}
+
+/// `[profiles.NAME]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileSection {
+    /// Validity in days.
+    pub validity_days: u32,
+}
+
+/// `[pkcs12]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs12Section {
+    /// PBKDF2 iterations for new .p12 files.
+    #[serde(default = "default_iterations")]
+    pub iterations: u32,
+}
+
+impl Default for Pkcs12Section {
+    fn default() -> Self {
+        Self { iterations: default_iterations() }
+    }
+}
+
+fn default_iterations() -> u32 {
+    600_000
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://...` or `postgres://...`; default: `certdesk.db` in the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A configuration whose values have been checked.
+#[derive(Clone, Debug)]
+pub struct ValidatedConfig {
+    /// The raw config (for writing back).
+    pub raw: Config,
+    /// The organisation.
+    pub organization: Organization,
+    /// Where CRL, OCSP and CA certificate are published.
+    pub urls: PublicationUrls,
+    /// Where the root's CRL of CA certificates is published (`BASE/crl/root.crl`), named
+    /// in the issuing CA certificate.
+    pub root_crl_url: String,
+    /// Each profile with its validity.
+    pub profiles: BTreeMap<&'static str, SubscriberProfile>,
+    /// PBKDF2 iterations for .p12 files.
+    pub pkcs12_iterations: u32,
+    /// The audit checkpoint mails.
+    pub checkpoints: CheckpointSettings,
+    /// CAA checking before issuance (`None`: off).
+    pub caa: Option<CaaSettings>,
+}
+
+impl Config {
+    /// Parses TOML.
+    /// An error names the line and column and what is wrong, but never quotes the line
+    /// (it may hold a secret written where it does not belong).
+    pub fn from_toml(text: &str) -> Result<Self, DomainError> {
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|span| {
+                let before = text.get(..span.start).unwrap_or_default();
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            DomainError::new(
+                ErrorCode::Config,
+                format!("the configuration is invalid{}: {}", at.unwrap_or_default(), e.message().trim_end()),
+            )
+        })
+    }
+
+    /// Writes TOML.
+    pub fn to_toml(&self) -> Result<String, DomainError> {
+        toml::to_string_pretty(self).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+    }
+
+    /// Checks every value.
+    pub fn validate(self) -> Result<ValidatedConfig, DomainError> {
+        let bad = |msg: String| DomainError::new(ErrorCode::Config, msg);
+        let organization =
+            Organization::new(&self.ca.organization, &self.ca.country, self.ca.organization_identifier.as_deref())
+                .map_err(|e| bad(e.to_string()))?;
+        let base = self.ca.base_url.trim_end_matches('/');
+        if !base.starts_with("http://") || base.len() <= "http://".len() || base.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "ca.base_url {:?} must be a plain http:// URL (CRL and OCSP are served over HTTP, BR 7.1.2.3)",
+                self.ca.base_url
+            )));
+        }
+        let urls = PublicationUrls {
+            crl: format!("{base}/crl/issuing.crl"),
+            ca_issuers: format!("{base}/ca/issuing.crt"),
+            ocsp: format!("{base}/ocsp"),
+        };
+        let root_crl_url = format!("{base}/crl/root.crl");
+        let private_policy = match &self.ca.private_policy_oid {
+            None => None,
+            Some(text) => Some(
+                const_oid::ObjectIdentifier::new(text)
+                    .map_err(|_| bad(format!("ca.private_policy_oid {text:?} is not an OID")))?,
+            ),
+        };
+        for name in self.profiles.keys() {
+            if ProfileId::ALL.iter().all(|p| p.name() != name) {
+                return Err(bad(format!("[profiles.{name}] is not a profile")));
+            }
+        }
+        let mut profiles = BTreeMap::new();
+        for id in ProfileId::ALL {
+            let days =
+                self.profiles.get(id.name()).map(|p| p.validity_days).unwrap_or_else(|| id.default_validity_days());
+            let profile = SubscriberProfile::new(id, days, private_policy).map_err(|e| bad(e.to_string()))?;
+            profiles.insert(id.name(), profile);
+        }
+        if !(10_000..=10_000_000).contains(&self.pkcs12.iterations) {
+            return Err(bad("pkcs12.iterations must be between 10000 and 10000000".into()));
+        }
+        if let Some(url) = &self.database.url {
+            let known = ["sqlite:", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p));
+            if !known {
+                return Err(bad("database.url must start with sqlite: or postgres://".into()));
+            }
+        }
+        if let Some(oidc) = &self.portal.oidc {
+            oidc.check().map_err(bad)?;
+        }
+        self.portal.rate_limit().map_err(bad)?;
+        let checkpoints = self.audit.check().map_err(bad)?;
+        let caa = self.ca.caa_settings().map_err(bad)?;
+        let pkcs12_iterations = self.pkcs12.iterations;
+        Ok(ValidatedConfig {
+            raw: self,
+            organization,
+            urls,
+            root_crl_url,
+            profiles,
+            pkcs12_iterations,
+            checkpoints,
+            caa,
+        })
+    }
+}
+
+impl CaSection {
+    /// Checks the CAA keys.
+    pub fn caa_settings(&self) -> Result<Option<CaaSettings>, String> {
+        match self.caa.as_deref() {
+            None | Some("off") => return Ok(None),
+            Some("check") => {}
+            Some(other) => return Err(format!("ca.caa must be check or off, not {other:?}")),
+        }
+        let mut identities = Vec::new();
+        for identity in &self.caa_identities {
+            let domain = identity.trim().to_ascii_lowercase();
+            if crate::caa_syntax::issuer_domain(domain.as_bytes()) != Some(Some(domain.clone())) {
+                return Err(format!("ca.caa_identities: {identity:?} is not a domain name"));
+            }
+            identities.push(domain);
+        }
+        if identities.is_empty() {
+            let host = self
+                .base_url
+                .trim_start_matches("http://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if crate::caa_syntax::issuer_domain(host.as_bytes()) != Some(Some(host.clone())) {
+                return Err("ca.caa = \"check\" needs ca.caa_identities (the host of ca.base_url is no domain)".into());
+            }
+            identities.push(host);
+        }
+        let mut resolvers = Vec::new();
+        for text in &self.caa_resolvers {
+            let text = text.trim();
+            let address = text
+                .parse::<std::net::SocketAddr>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| std::net::SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("ca.caa_resolvers: {text:?} is not IP or IP:PORT"))?;
+            resolvers.push(address);
+        }
+        Ok(Some(CaaSettings { identities, resolvers }))
+    }
+}
+
+impl AuditSection {
+    /// Checks the section.
+    pub fn check(&self) -> Result<CheckpointSettings, String> {
+        let mut to = Vec::with_capacity(self.checkpoint_to.len());
+        for address in &self.checkpoint_to {
+            let parsed = crate::mail_settings::MailAddress::parse(address)
+                .map_err(|e| format!("audit.checkpoint_to {address:?} is not a mail address: {e}"))?;
+            to.push(parsed);
+        }
+        let hours = self.checkpoint_hours.unwrap_or(24);
+        if !(1..=168).contains(&hours) {
+            return Err(format!("audit.checkpoint_hours must be between 1 and 168 (a week), not {hours}"));
+        }
+        let lang = match self.checkpoint_language.as_deref() {
+            None | Some("en") => crate::mail_settings::Lang::En,
+            Some("de") => crate::mail_settings::Lang::De,
+            Some(other) => return Err(format!("audit.checkpoint_language must be en or de, not {other:?}")),
+        };
+        Ok(CheckpointSettings { to, period_seconds: i64::from(hours) * 3600, lang })
+    }
+}
+
+impl ValidatedConfig {
+    /// The profile with its configured validity.
+    pub fn profile(&self, id: ProfileId) -> Result<&SubscriberProfile, DomainError> {
+        self.profiles
+            .get(id.name())
+            .ok_or_else(|| DomainError::new(ErrorCode::Config, format!("profile {id} is not configured")))
+    }
+
+    /// A profile as issuance uses it: this configuration's, with the validity an
+    /// administrator set on the portal (`overrides`: profile name, days; kept by the
+    /// store) if any.
+    pub fn profile_with(&self, id: ProfileId, overrides: &[(String, i64)]) -> Result<SubscriberProfile, DomainError> {
+        let configured = self.profile(id)?;
+        match overrides.iter().find(|(name, _)| name == id.name()) {
+            Some((_, days)) => configured
+                .with_validity(u32::try_from(*days).unwrap_or(0))
+                .map_err(|e| DomainError::new(ErrorCode::Config, format!("the validity set on the portal: {e}"))),
+            None => Ok(configured.clone()),
+        }
+    }
+
+    /// Every profile with the validity issuance uses under `overrides`: (profile, days,
+    /// whether it was set on the portal).
+    pub fn profile_settings(&self, overrides: &[(String, i64)]) -> Vec<(ProfileId, u32, bool)> {
+        let mut out = Vec::new();
+        for id in ProfileId::ALL {
+            if let Ok(profile) = self.profile_with(id, overrides) {
+                let set = overrides.iter().any(|(name, _)| name == id.name());
+                out.push((id, profile.validity_days(), set));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[ca]
+organization = "Example University"
+country = "DE"
+organization_identifier = "VATDE-123456789"
+base_url = "http://pki.example.org/"
+
+[profiles.private]
+validity_days = 1095
+"#;
+
+    #[test]
+    fn good_config_validates_with_defaults() {
+        let config = Config::from_toml(GOOD).unwrap().validate().unwrap();
+        assert_eq!(config.urls.crl, "http://pki.example.org/crl/issuing.crl");
+        assert_eq!(config.profile(ProfileId::SponsorStrict).unwrap().validity_days(), 730);
+        assert_eq!(config.profile(ProfileId::Private).unwrap().validity_days(), 1095);
+        assert_eq!(config.pkcs12_iterations, 600_000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::from_toml(&format!("{GOOD}\n[extra]\nx = 1\n")).is_err());
+        let too_long =
+            GOOD.replace("[profiles.private]", "[profiles.sponsor-strict]\nvalidity_days = 900\n[profiles.private]");
+        assert!(Config::from_toml(&too_long).unwrap().validate().is_err());
+        let https = GOOD.replace("http://pki", "https://pki");
+        assert!(Config::from_toml(&https).unwrap().validate().is_err());
+        let bad_profile = GOOD.replace("[profiles.private]", "[profiles.gold]\nvalidity_days = 1\n[profiles.private]");
+        assert!(Config::from_toml(&bad_profile).unwrap().validate().is_err());
+    }
+}

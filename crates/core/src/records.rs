@@ -1,0 +1,202 @@
+//! Records as the store keeps them and the service crates pass them around: plain
+//! data, no behaviour beyond what the record itself knows.
+
+/// A certificate as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Subscriber mailbox.
+    pub email: String,
+    /// Subject, RFC 4514 string.
+    pub subject: String,
+    /// Profile name.
+    pub profile: String,
+    /// Key kind, e.g. "RSA-3072".
+    pub key_kind: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// The certificate.
+    pub der: Vec<u8>,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// CRLReason code, when revoked.
+    pub revocation_reason: Option<i64>,
+}
+
+/// A revoked entry for the CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedRecord {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Unix seconds.
+    pub revoked_at: i64,
+    /// CRLReason code.
+    pub reason: i64,
+}
+
+/// One audit record as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Sequence number, from 1, without gaps.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What (e.g. `certificate.issue`).
+    pub action: String,
+    /// On what (a serial, an e-mail address).
+    pub subject: String,
+    /// JSON details.
+    pub details: String,
+    /// Hash of the previous record (hex).
+    pub prev_hash: String,
+    /// Hash of this record (hex).
+    pub hash: String,
+}
+
+/// A certificate's status, as the OCSP responder needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRow {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+    /// CRLReason code, when revoked.
+    pub revocation_reason: Option<i64>,
+}
+
+/// A stored CRL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// crlNumber.
+    pub number: i64,
+    /// Unix seconds.
+    pub this_update: i64,
+    /// Unix seconds.
+    pub next_update: i64,
+    /// DER.
+    pub der: Vec<u8>,
+}
+
+/// What the portal keeps about a login in progress (server-side, single use).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingLogin {
+    /// SHA-256 of `state` (hex): the key.
+    pub state_hash: String,
+    /// SHA-256 of `nonce` (hex).
+    pub nonce_hash: String,
+    /// The PKCE code verifier (RFC 7636 §4.1).
+    pub code_verifier: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// A serial number as the store keeps it: lower-case hex without separators. Accepts
+/// `:`-separated and upper-case input, and a `0x` prefix.
+pub fn normalize_serial(input: &str) -> Result<String, crate::error::DomainError> {
+    use crate::error::{DomainError, ErrorCode};
+    let cleaned: String = input.chars().filter(|c| *c != ':').collect::<String>().to_ascii_lowercase();
+    let cleaned = cleaned.trim_start_matches("0x").to_string();
+    if cleaned.is_empty() || cleaned.len() > 42 || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(DomainError::new(ErrorCode::BadInput, format!("{input:?} is not a serial number in hex")));
+    }
+    Ok(cleaned)
+}
+
+/// An issuance intent, recorded before the certificate is signed (see
+/// `certdesk_ca::recovery`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuanceIntent {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// SHA-256 of the to-be-signed certificate (hex).
+    pub tbs_sha256: String,
+    /// Subscriber mailbox.
+    pub email: String,
+    /// Profile name.
+    pub profile: String,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// The application the certificate is for.
+    pub application_id: Option<String>,
+    /// The process that signs (`host/pid/instance`).
+    pub owner: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A server-made key's .p12 not yet delivered (encrypted under the subscriber's
+/// password), stored with its certificate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingDelivery {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The application (a portal delivery: resumable).
+    pub application_id: Option<String>,
+    /// The file a command line delivers it to.
+    pub destination: Option<String>,
+    /// SHA-256 of the .p12 (hex).
+    pub sha256: String,
+    /// The .p12.
+    pub pkcs12: Vec<u8>,
+    /// The process that delivers (`host/pid/instance`).
+    pub owner: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for PendingDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDelivery")
+            .field("serial", &self.serial)
+            .field("application_id", &self.application_id)
+            .field("destination", &self.destination)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A root CRL's thisUpdate and nextUpdate (Unix seconds), for the HTTP cache headers.
+pub fn root_crl_dates(der: &[u8]) -> Result<(i64, i64), crate::error::DomainError> {
+    read_root_crl(der).map(|(_, this_update, next_update)| (this_update, next_update))
+}
+
+/// What the root CRL says of itself: its crlNumber, thisUpdate and nextUpdate (Unix
+/// seconds).
+pub fn read_root_crl(der: &[u8]) -> Result<(u64, i64, i64), crate::error::DomainError> {
+    use der::Decode;
+    let damaged = |detail: String| {
+        crate::error::DomainError::new(crate::error::ErrorCode::DataDir, format!("the root CRL is damaged: {detail}"))
+    };
+    let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+        .map_err(|e| damaged(e.to_string()))?;
+    let number = crl
+        .tbs_cert_list
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == certdesk_pki::oid::CE_CRL_NUMBER)
+        .ok_or_else(|| damaged("it has no crlNumber".into()))?;
+    let value = der::asn1::Uint::from_der(number.extn_value.as_bytes()).map_err(|e| damaged(e.to_string()))?;
+    let bytes = value.as_bytes();
+    if bytes.len() > 8 {
+        return Err(damaged("its crlNumber is too large".into()));
+    }
+    let number = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let next_update = crl
+        .tbs_cert_list
+        .next_update
+        .and_then(|t| i64::try_from(t.to_unix_duration().as_secs()).ok())
+        .ok_or_else(|| damaged("it has no nextUpdate".into()))?;
+    let this_update = i64::try_from(crl.tbs_cert_list.this_update.to_unix_duration().as_secs())
+        .map_err(|_| damaged("its thisUpdate is out of range".into()))?;
+    Ok((number, this_update, next_update))
+}

@@ -1,0 +1,52 @@
+//! Plain http(s) URLs taken apart (no user information, no fragment).
+
+/// An `http(s)://host[:port]/path[?query]` URL taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `https://`.
+    pub tls: bool,
+    /// The host name or address (IPv6 without brackets), lower case.
+    pub host: String,
+    /// The port (80 or 443 unless given).
+    pub port: u16,
+    /// The path and query, starting with `/`.
+    pub path: String,
+}
+
+impl HttpUrl {
+    /// Parses a plain URL: no user information, no fragment, no spaces or control
+    /// characters.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("{url:?} is not an http(s):// URL"));
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, "/"),
+        };
+        let path = if path.starts_with('?') { format!("/{path}") } else { path.to_string() };
+        if authority.is_empty()
+            || authority.contains('@')
+            || path.contains('#')
+            || path.chars().any(|c| c.is_ascii_control() || c == ' ')
+        {
+            return Err(format!("{url:?} is not a plain URL"));
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
+                (host, port.parse::<u16>().map_err(|_| format!("{url:?} has a bad port"))?)
+            }
+            _ => (authority, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(Self { tls, host, port, path })
+    }
+}

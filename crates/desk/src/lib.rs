@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod caa;
+pub mod checkpoint;
+pub mod http_client;
+pub mod mail;
+pub mod oidc;
+pub mod portal;
+pub mod totp;

@@ -1,0 +1,1478 @@
+//! Outgoing mail of the registration desk: the [`Mail`] value, the [`Mailer`] trait with
+//! its two transports ([`Outbox`], [`Smtp`]), the `[mail]` configuration section
+//! ([`MailSection`], [`build_mailer`]) and the texts of every mail the portal sends, in
+//! English and German ([`validation_mail`], [`sign_in_mail`], [`appointment_mail`],
+//! [`appointment_reminder_mail`], [`certificate_ready_mail`], [`expiry_reminder_mail`],
+//! [`revocation_mail`], [`audit_checkpoint_mail`], [`audit_alert_mail`]).
+//!
+//! Messages are RFC 5322 `text/plain; charset=utf-8` single parts built with lettre:
+//! non-ASCII subjects become RFC 2047 encoded words, and the body gets whichever
+//! content-transfer-encoding (7bit, quoted-printable, base64) lettre finds shortest.
+//! Every message carries `Date` (from the injected [`Clock`]), a `Message-ID` at the
+//! sender's domain, `Auto-Submitted: auto-generated` (RFC 3834, so that vacation
+//! responders stay quiet) and, when the mail has a language, `Content-Language`.
+//!
+//! The default transport is the [`Outbox`]: one `.eml` file per message in
+//! `DATA/outbox/`, for a demo, a test, or an operator who hands the files to another
+//! mail system. Each file appears complete or not at all.
+//!
+//! Mail bodies never carry private keys or passwords; they do carry the mailbox
+//! validation value, so [`Mail`]'s `Debug` leaves the body out, and nothing here logs.
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use certdesk_pki::crl::RevocationReason;
+use lettre::address::AddressError;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use certdesk_core::clock::Clock;
+use certdesk_core::error::{DomainError, ErrorCode};
+
+/// The days before `notAfter` on which [`expiry_reminder_mail`] is sent.
+pub const EXPIRY_REMINDER_DAYS: [u32; 3] = [60, 30, 7];
+
+/// The longest SMTP timeout `mail.smtp_timeout_seconds` may ask for.
+const MAX_SMTP_TIMEOUT_SECONDS: u64 = 600;
+
+pub use certdesk_core::mail_settings::{InvalidMailAddress, Lang, MailAddress, MailSection, MailTransport, SmtpTls};
+
+const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+
+/// An error of the mail component.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// A recipient address does not parse.
+    #[error("not a valid e-mail address: {input:?}")]
+    InvalidAddress {
+        /// What was given.
+        input: String,
+        /// Why lettre refused it.
+        #[source]
+        source: AddressError,
+    },
+    /// `mail.from` does not parse as a mailbox.
+    #[error("mail.from is not a mailbox like \"certdesk <certdesk@example.org>\": {input:?}")]
+    InvalidSender {
+        /// What was given.
+        input: String,
+        /// Why lettre refused it.
+        #[source]
+        source: AddressError,
+    },
+    /// `transport = "smtp"` without `smtp_host`.
+    #[error("mail.transport = \"smtp\" needs mail.smtp_host")]
+    MissingSmtpHost,
+    /// Only one of `smtp_username` and `smtp_password_file` is set.
+    #[error("mail.smtp_username and mail.smtp_password_file go together; {missing} is missing")]
+    IncompleteCredentials {
+        /// The key that is missing.
+        missing: &'static str,
+    },
+    /// Credentials with `smtp_tls = "none"` would cross the network in clear text.
+    #[error(
+        "SMTP credentials are refused over an unencrypted connection: set mail.smtp_tls to \"starttls\" or \"tls\""
+    )]
+    CredentialsWithoutTls,
+    /// `smtp_timeout_seconds` is zero or too large.
+    #[error("mail.smtp_timeout_seconds must be between 1 and {max}, not {value}")]
+    InvalidTimeout {
+        /// What was given.
+        value: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
+    /// The password file can't be read.
+    #[error("cannot read the SMTP password file {path}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The password file holds nothing but line breaks.
+    #[error("the SMTP password file {path} is empty")]
+    EmptyPassword {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The extra CA file can't be read.
+    #[error("cannot read the SMTP CA file {path}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// TLS parameters (trust roots, extra CA) could not be set up.
+    #[error("TLS setup for the SMTP server {host} failed")]
+    Tls {
+        /// The SMTP host.
+        host: String,
+        /// lettre's error.
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+    /// lettre refused to build the message.
+    #[error("cannot build the message")]
+    Compose {
+        /// lettre's error.
+        #[source]
+        source: lettre::error::Error,
+    },
+    /// The system random generator failed (Message-ID, file name).
+    #[error("the system random generator failed")]
+    Random,
+    /// The outbox directory can't be created.
+    #[error("cannot create the outbox directory {path}")]
+    OutboxDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A message file can't be written; nothing was left behind.
+    #[error("cannot write the message file {path}")]
+    OutboxWrite {
+        /// The file that was being written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The background task writing a message file died.
+    #[error("the outbox write task failed")]
+    Task {
+        /// tokio's error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The SMTP server could not be reached or refused the message.
+    #[error("SMTP delivery via {host}:{port} failed")]
+    Smtp {
+        /// The SMTP host.
+        host: String,
+        /// The port.
+        port: u16,
+        /// lettre's error (connection, TLS, timeout or the server's reply).
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+impl MailError {
+    /// The stable code under which the service reports this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            MailError::InvalidAddress { .. } => ErrorCode::BadInput,
+            MailError::InvalidSender { .. }
+            | MailError::MissingSmtpHost
+            | MailError::IncompleteCredentials { .. }
+            | MailError::CredentialsWithoutTls
+            | MailError::InvalidTimeout { .. }
+            | MailError::PasswordFile { .. }
+            | MailError::EmptyPassword { .. }
+            | MailError::CaFile { .. }
+            | MailError::Tls { .. } => ErrorCode::Config,
+            MailError::Compose { .. }
+            | MailError::Random
+            | MailError::OutboxDirectory { .. }
+            | MailError::OutboxWrite { .. }
+            | MailError::Task { .. }
+            | MailError::Smtp { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<InvalidMailAddress> for MailError {
+    fn from(e: InvalidMailAddress) -> Self {
+        MailError::InvalidAddress { input: e.input, source: e.source }
+    }
+}
+
+impl From<MailError> for DomainError {
+    fn from(error: MailError) -> Self {
+        // The sentence only: sources may carry server replies, which belong in the log.
+        DomainError::new(error.code(), error.to_string())
+    }
+}
+
+/// The `From` of every message: `Name <address>` or a bare address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender(Mailbox);
+
+impl Sender {
+    /// Parses `mail.from`.
+    pub fn parse(input: &str) -> Result<Self, MailError> {
+        Mailbox::from_str(input.trim())
+            .map(Sender)
+            .map_err(|source| MailError::InvalidSender { input: input.to_string(), source })
+    }
+
+    /// The address part (the SMTP envelope sender).
+    pub fn address(&self) -> &str {
+        self.0.email.as_ref()
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// One plain-text mail to one recipient.
+///
+/// `Debug` shows the body's length, never the body: it may carry a validation value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    to: MailAddress,
+    subject: String,
+    body: String,
+    language: Option<Lang>,
+}
+
+impl Mail {
+    /// A mail. Control characters in the subject (line breaks included) become spaces, so
+    /// a subject can't add header lines; line breaks in the body become `\n` (lettre
+    /// writes CRLF).
+    pub fn new(to: MailAddress, subject: &str, body: &str) -> Self {
+        let subject: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let body = body.replace("\r\n", "\n").replace('\r', "\n");
+        Self { to, subject: subject.trim().to_string(), body, language: None }
+    }
+
+    /// The same mail, marked as written in `language` (`Content-Language`).
+    pub fn with_language(mut self, language: Lang) -> Self {
+        self.language = Some(language);
+        self
+    }
+
+    /// The recipient.
+    pub fn to(&self) -> &MailAddress {
+        &self.to
+    }
+
+    /// The subject (UTF-8; encoded per RFC 2047 when sent).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The plain-text body.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// The language of subject and body, if known.
+    pub fn language(&self) -> Option<Lang> {
+        self.language
+    }
+}
+
+impl fmt::Debug for Mail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("body_len", &self.body.len())
+            .field("language", &self.language)
+            .finish()
+    }
+}
+
+/// The future a [`Mailer`] returns.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+
+/// Something that sends mail. Object-safe, so the service holds an `Arc<dyn Mailer>`
+/// chosen by configuration, and tests can hand in their own.
+pub trait Mailer: Send + Sync + fmt::Debug {
+    /// Sends one mail; `Ok` means the transport accepted it (file written, SMTP server
+    /// replied 250 to the data).
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a>;
+}
+
+/// Builds the RFC 5322 message for `mail`.
+fn compose(from: &Sender, mail: &Mail, now: OffsetDateTime) -> Result<Message, MailError> {
+    let message_id = format!("<{}.{}@{}>", now.unix_timestamp(), random_hex(16)?, from.0.email.domain());
+    let mut builder = Message::builder()
+        .from(from.0.clone())
+        .to(Mailbox::new(None, mail.to.address().clone()))
+        .subject(mail.subject.clone())
+        .date(SystemTime::from(now))
+        .message_id(Some(message_id))
+        .header(ContentType::TEXT_PLAIN)
+        .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".to_string()));
+    if let Some(language) = mail.language {
+        builder = builder.raw_header(HeaderValue::new(CONTENT_LANGUAGE, language.tag().to_string()));
+    }
+    builder.body(mail.body.clone()).map_err(|source| MailError::Compose { source })
+}
+
+/// `bytes` random bytes from the system generator, hex-encoded.
+fn random_hex(bytes: usize) -> Result<String, MailError> {
+    let mut buffer = vec![0u8; bytes];
+    aws_lc_rs::rand::fill(&mut buffer).map_err(|_| MailError::Random)?;
+    Ok(hex::encode(buffer))
+}
+
+/// Writes every message as an `.eml` file into a directory.
+///
+/// Names are `<UTC time>-<random>.eml` (e.g. `20250301T143000.123456Z-3f9a0c1b2d4e5f60.eml`),
+/// so a plain sort is the order of sending. A file is written under a hidden temporary
+/// name (`.<name>.tmp`) in the same directory, synced, then renamed: a reader that
+/// lists `*.eml` sees complete messages only. Files are mode 0600.
+pub struct Outbox {
+    directory: PathBuf,
+    from: Sender,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outbox").field("directory", &self.directory).field("from", &self.from).finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// Opens the outbox, creating the directory (mode 0700, parents as needed) if it is
+    /// missing. An existing directory keeps its mode.
+    pub fn open(directory: &Path, from: Sender, clock: Arc<dyn Clock>) -> Result<Self, MailError> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder
+            .create(directory)
+            .map_err(|source| MailError::OutboxDirectory { path: directory.to_path_buf(), source })?;
+        Ok(Self { directory: directory.to_path_buf(), from, clock })
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Writes `mail` and returns the path of the new file.
+    pub async fn deliver(&self, mail: &Mail) -> Result<PathBuf, MailError> {
+        let now = self.clock.now();
+        let message = compose(&self.from, mail, now)?;
+        let name = format!("{}-{}.eml", file_time(now), random_hex(8)?);
+        let directory = self.directory.clone();
+        let bytes = message.formatted();
+        tokio::task::spawn_blocking(move || write_atomically(&directory, &name, &bytes))
+            .await
+            .map_err(|source| MailError::Task { source })?
+    }
+}
+
+impl Mailer for Outbox {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move { self.deliver(mail).await.map(|_| ()) })
+    }
+}
+
+/// `20250301T143000.123456Z`: sorts as text in time order.
+fn file_time(now: OffsetDateTime) -> String {
+    const FORMAT: &[FormatItem<'static>] =
+        format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:6]Z");
+    let utc = now.to_offset(time::UtcOffset::UTC);
+    // Formatting a complete OffsetDateTime only fails for years beyond 9999 without the
+    // `large-dates` feature; the Unix time still sorts correctly in that impossible case.
+    utc.format(FORMAT).unwrap_or_else(|_| utc.unix_timestamp().to_string())
+}
+
+/// Writes `dir/.name.tmp`, syncs it and renames it to `dir/name`; on failure removes
+/// the temporary file.
+fn write_atomically(directory: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, MailError> {
+    let target = directory.join(name);
+    let temporary = directory.join(format!(".{name}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    if let Err(source) = write() {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(MailError::OutboxWrite { path: temporary, source });
+    }
+    if let Err(source) = std::fs::rename(&temporary, &target) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(MailError::OutboxWrite { path: target, source });
+    }
+    // Make the rename itself durable. The message is already visible and complete, so a
+    // failure here must not be reported as "not sent" (the caller would send it again).
+    #[cfg(unix)]
+    if let Ok(dir) = std::fs::File::open(directory) {
+        let _ = dir.sync_all();
+    }
+    Ok(target)
+}
+
+/// SMTP login data. `Debug` hides the password.
+#[derive(Clone)]
+pub struct SmtpCredentials {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Zeroizing<String>,
+}
+
+impl fmt::Debug for SmtpCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpCredentials").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// Everything [`Smtp::new`] needs, with secrets already read.
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    /// Server name (also the name the TLS certificate must carry).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Connection protection.
+    pub tls: SmtpTls,
+    /// Login, if the server wants one.
+    pub credentials: Option<SmtpCredentials>,
+    /// Timeout for connecting and for each SMTP command.
+    pub timeout: Duration,
+    /// Extra trust anchors (PEM) besides the system store, for a relay with a private CA.
+    pub extra_roots_pem: Option<Vec<u8>>,
+}
+
+/// Sends through an SMTP server (one connection per message).
+///
+/// TLS is rustls with the aws-lc-rs provider; server certificates are checked against the
+/// system trust store (plus [`SmtpSettings::extra_roots_pem`]) and the host name.
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    from: Sender,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    /// Sets up the transport (no connection is made yet).
+    pub fn new(settings: SmtpSettings, from: Sender, clock: Arc<dyn Clock>) -> Result<Self, MailError> {
+        let SmtpSettings { host, port, tls, credentials, timeout, extra_roots_pem } = settings;
+        let tls_error = |source| MailError::Tls { host: host.clone(), source };
+        let tls_parameters = || -> Result<TlsParameters, MailError> {
+            let mut builder = TlsParameters::builder(host.clone());
+            if let Some(pem) = &extra_roots_pem {
+                builder = builder.add_root_certificate(Certificate::from_pem(pem).map_err(tls_error)?);
+            }
+            builder.build().map_err(tls_error)
+        };
+        let tls = match tls {
+            SmtpTls::StartTls => Tls::Required(tls_parameters()?),
+            SmtpTls::Implicit => Tls::Wrapper(tls_parameters()?),
+            SmtpTls::Plaintext => {
+                if credentials.is_some() {
+                    return Err(MailError::CredentialsWithoutTls);
+                }
+                Tls::None
+            }
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+            .port(port)
+            .tls(tls)
+            .timeout(Some(timeout));
+        if let Some(credentials) = credentials {
+            builder = builder
+                .credentials(Credentials::new(credentials.username.clone(), credentials.password.as_str().to_string()));
+        }
+        Ok(Self { transport: builder.build(), host, port, from, clock })
+    }
+}
+
+impl Mailer for Smtp {
+    fn send<'a>(&'a self, mail: &'a Mail) -> SendFuture<'a> {
+        Box::pin(async move {
+            let message = compose(&self.from, mail, self.clock.now())?;
+            self.transport.send(message).await.map(|_| ()).map_err(|source| MailError::Smtp {
+                host: self.host.clone(),
+                port: self.port,
+                source,
+            })
+        })
+    }
+}
+
+/// Checks `section` and builds its mailer: an [`Outbox`] in `outbox_dir` (normally
+/// `DATA/outbox`, created 0700 if missing) or an [`Smtp`] transport. Reads the password
+/// and CA files named in the section; connects to nothing.
+///
+/// With `transport = "outbox"` the `smtp_*` keys are not checked beyond their TOML types,
+/// so an SMTP setup can be prepared before it is switched on.
+pub fn build_mailer(
+    section: &MailSection,
+    outbox_dir: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Mailer>, MailError> {
+    let from = Sender::parse(&section.from)?;
+    match section.transport {
+        MailTransport::Outbox => Ok(Arc::new(Outbox::open(outbox_dir, from, clock)?)),
+        MailTransport::Smtp => Ok(Arc::new(Smtp::new(smtp_settings(section)?, from, clock)?)),
+    }
+}
+
+/// Checks `section` as [`build_mailer`] would (the sender, and for SMTP the host,
+/// timeout, credentials and the password and CA files), without opening the outbox or
+/// a connection.
+pub fn check_section(section: &MailSection) -> Result<(), MailError> {
+    Sender::parse(&section.from)?;
+    if section.transport == MailTransport::Smtp {
+        smtp_settings(section)?;
+    }
+    Ok(())
+}
+
+/// The validated SMTP part of `section`, with the password and CA files read.
+fn smtp_settings(section: &MailSection) -> Result<SmtpSettings, MailError> {
+    let host = section.smtp_host.as_deref().map(str::trim).filter(|host| !host.is_empty());
+    let host = host.ok_or(MailError::MissingSmtpHost)?.to_string();
+    let seconds = section.smtp_timeout_seconds;
+    if seconds == 0 || seconds > MAX_SMTP_TIMEOUT_SECONDS {
+        return Err(MailError::InvalidTimeout { value: seconds, max: MAX_SMTP_TIMEOUT_SECONDS });
+    }
+    let credentials = match (&section.smtp_username, &section.smtp_password_file) {
+        (None, None) => None,
+        (Some(_), None) => return Err(MailError::IncompleteCredentials { missing: "smtp_password_file" }),
+        (None, Some(_)) => return Err(MailError::IncompleteCredentials { missing: "smtp_username" }),
+        (Some(username), Some(path)) => {
+            // Checked before the file is read, so the password is never even loaded.
+            if section.smtp_tls == SmtpTls::Plaintext {
+                return Err(MailError::CredentialsWithoutTls);
+            }
+            Some(SmtpCredentials { username: username.clone(), password: read_password(path)? })
+        }
+    };
+    let extra_roots_pem = match &section.smtp_ca_file {
+        None => None,
+        Some(path) => Some(std::fs::read(path).map_err(|source| MailError::CaFile { path: path.clone(), source })?),
+    };
+    Ok(SmtpSettings {
+        host,
+        port: section.smtp_port,
+        tls: section.smtp_tls,
+        credentials,
+        timeout: Duration::from_secs(seconds),
+        extra_roots_pem,
+    })
+}
+
+/// Reads a one-line password file; a trailing `\n` or `\r\n` is not part of the password.
+fn read_password(path: &Path) -> Result<Zeroizing<String>, MailError> {
+    let content = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| MailError::PasswordFile { path: path.to_path_buf(), source })?,
+    );
+    let password = content.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err(MailError::EmptyPassword { path: path.to_path_buf() });
+    }
+    Ok(Zeroizing::new(password.to_string()))
+}
+
+// ----------------------------------------------------------------------------------
+// Texts
+// ----------------------------------------------------------------------------------
+
+/// A time for people: `2025-03-01 14:30 UTC` or `01.03.2025, 14:30 Uhr (UTC)`, in the
+/// offset the value carries (`UTC+01:00` for others).
+fn human_time(lang: Lang, at: OffsetDateTime) -> String {
+    const EN: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]");
+    const DE: &[FormatItem<'static>] = format_description!("[day].[month].[year], [hour]:[minute] Uhr");
+    const OFFSET: &[FormatItem<'static>] = format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    let zone = if at.offset().is_utc() {
+        "UTC".to_string()
+    } else {
+        format!("UTC{}", at.offset().format(OFFSET).unwrap_or_default())
+    };
+    let format = match lang {
+        Lang::En => EN,
+        Lang::De => DE,
+    };
+    // Formatting a complete OffsetDateTime can't fail for years 0..=9999; fall back to the
+    // Display form rather than send an empty time.
+    let local = at.format(format).unwrap_or_else(|_| at.to_string());
+    match lang {
+        Lang::En => format!("{local} {zone}"),
+        Lang::De => format!("{local} ({zone})"),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(component: &str) -> String {
+    let mut out = String::with_capacity(component.len());
+    for byte in component.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The closing lines of every mail.
+fn footer(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "-- \nThis message was sent automatically by the certificate desk. Please do not reply to it.\n",
+        Lang::De => {
+            "-- \nDiese Nachricht wurde automatisch von der Zertifikatsstelle versandt. Bitte antworten Sie nicht darauf.\n"
+        }
+    }
+}
+
+fn finish(lang: Lang, to: &MailAddress, subject: &str, text: &str) -> Mail {
+    Mail::new(to.clone(), subject, &format!("{text}\n{}", footer(lang))).with_language(lang)
+}
+
+/// The mailbox validation mail (BR 3.2.2.2): the random `value` and a link that carries
+/// it, `{portal_base_url}/validate/{application_id}?value={value}` (both percent-encoded);
+/// the portal serves that route and also accepts the value typed in.
+pub fn validation_mail(
+    lang: Lang,
+    to: &MailAddress,
+    portal_base_url: &str,
+    application_id: &str,
+    value: &str,
+    expires_at: OffsetDateTime,
+) -> Mail {
+    let link = format!(
+        "{}/validate/{}?value={}",
+        portal_base_url.trim_end_matches('/'),
+        percent_encode(application_id),
+        percent_encode(value)
+    );
+    let until = human_time(lang, expires_at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            "Please confirm your e-mail address",
+            &format!(
+                "Hello,\n\n\
+                 an S/MIME certificate has been requested for this e-mail address (application {application_id}).\n\n\
+                 To confirm that this mailbox is yours, please open this link:\n\n\
+                 {link}\n\n\
+                 or enter this code on the application page:\n\n\
+                 {value}\n\n\
+                 The code is valid until {until}.\n\n\
+                 If you did not request a certificate, you can ignore this message: without confirmation, no \
+                 certificate will be issued.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            "Bitte bestätigen Sie Ihre E-Mail-Adresse",
+            &format!(
+                "Guten Tag,\n\n\
+                 für diese E-Mail-Adresse wurde ein S/MIME-Zertifikat beantragt (Antrag {application_id}).\n\n\
+                 Bitte bestätigen Sie, dass dieses Postfach Ihnen gehört, indem Sie diesen Link öffnen:\n\n\
+                 {link}\n\n\
+                 oder diesen Code auf der Antragsseite eingeben:\n\n\
+                 {value}\n\n\
+                 Der Code ist gültig bis {until}.\n\n\
+                 Wenn Sie kein Zertifikat beantragt haben, können Sie diese Nachricht ignorieren: Ohne Bestätigung \
+                 wird kein Zertifikat ausgestellt.\n"
+            ),
+        ),
+    }
+}
+
+/// The sign-in link for the portal.
+pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: OffsetDateTime) -> Mail {
+    let until = human_time(lang, expires_at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            "Your sign-in link",
+            &format!(
+                "Hello,\n\n\
+                 please open this link to sign in to the certificate portal:\n\n\
+                 {link}\n\n\
+                 The link is valid until {until}. If you did not ask to sign in, you can ignore this message.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            "Ihr Anmeldelink",
+            &format!(
+                "Guten Tag,\n\n\
+                 mit diesem Link melden Sie sich im Zertifikatsportal an:\n\n\
+                 {link}\n\n\
+                 Der Link ist gültig bis {until}. Wenn Sie keine Anmeldung angefordert haben, können Sie diese \
+                 Nachricht ignorieren.\n"
+            ),
+        ),
+    }
+}
+
+/// The confirmation of an appointment for the identity check. `when` is shown in the
+/// offset it carries (pass the desk's local time); `place_note` (room, address) may be empty.
+pub fn appointment_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+    appointment(lang, to, when, place_note, false)
+}
+
+/// The reminder, the day before, of an appointment booked earlier.
+pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+    appointment(lang, to, when, place_note, true)
+}
+
+/// The appointment's confirmation or (`reminder`) its reminder.
+fn appointment(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str, reminder: bool) -> Mail {
+    let at = human_time(lang, when);
+    let place = place_note.trim();
+    let place_line = if place.is_empty() { String::new() } else { format!("  {place}\n") };
+    let (subject, opening) = match (lang, reminder) {
+        (Lang::En, false) => {
+            ("Your appointment for the identity check", "your appointment at the certificate desk is confirmed:")
+        }
+        (Lang::En, true) => (
+            "Reminder: your appointment for the identity check",
+            "this is a reminder of your appointment at the certificate desk:",
+        ),
+        (Lang::De, false) => {
+            ("Ihr Termin zur Identitätsprüfung", "Ihr Termin bei der Zertifikatsstelle ist bestätigt:")
+        }
+        (Lang::De, true) => (
+            "Erinnerung: Ihr Termin zur Identitätsprüfung",
+            "wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:",
+        ),
+    };
+    let (greeting, bring) = match lang {
+        Lang::En => (
+            "Hello,",
+            "Please bring an official photo ID (identity card or passport). If you cannot come, please let the \
+             certificate desk know.",
+        ),
+        Lang::De => (
+            "Guten Tag,",
+            "Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls Sie den \
+             Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.",
+        ),
+    };
+    finish(lang, to, subject, &format!("{greeting}\n\n{opening}\n\n\x20 {at}\n{place_line}\n{bring}\n"))
+}
+
+/// The certificate has been issued; `link` leads to the download.
+pub fn certificate_ready_mail(lang: Lang, to: &MailAddress, serial: &str, link: &str) -> Mail {
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            "Your certificate is ready",
+            &format!(
+                "Hello,\n\n\
+                 your S/MIME certificate (serial number {serial}) has been issued. You can download it here:\n\n\
+                 {link}\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            "Ihr Zertifikat ist bereit",
+            &format!(
+                "Guten Tag,\n\n\
+                 Ihr S/MIME-Zertifikat (Seriennummer {serial}) wurde ausgestellt. Sie können es hier \
+                 herunterladen:\n\n\
+                 {link}\n"
+            ),
+        ),
+    }
+}
+
+/// A reminder that a certificate expires in `days_left` days (see [`EXPIRY_REMINDER_DAYS`]).
+pub fn expiry_reminder_mail(
+    lang: Lang,
+    to: &MailAddress,
+    serial: &str,
+    not_after: OffsetDateTime,
+    days_left: u32,
+    renew_link: &str,
+) -> Mail {
+    let end = human_time(lang, not_after);
+    match lang {
+        Lang::En => {
+            let subject = match days_left {
+                0 => "Your certificate expires today".to_string(),
+                1 => "Your certificate expires tomorrow".to_string(),
+                days => format!("Your certificate expires in {days} days"),
+            };
+            finish(
+                lang,
+                to,
+                &subject,
+                &format!(
+                    "Hello,\n\n\
+                     your S/MIME certificate (serial number {serial}) expires on {end}. To keep signing mail and \
+                     receiving encrypted mail, please request a new certificate in time:\n\n\
+                     {renew_link}\n\n\
+                     Keep the old certificate and its key even after it has expired: you need them to read \
+                     messages that were encrypted to it.\n"
+                ),
+            )
+        }
+        Lang::De => {
+            let subject = match days_left {
+                0 => "Ihr Zertifikat läuft heute ab".to_string(),
+                1 => "Ihr Zertifikat läuft morgen ab".to_string(),
+                days => format!("Ihr Zertifikat läuft in {days} Tagen ab"),
+            };
+            finish(
+                lang,
+                to,
+                &subject,
+                &format!(
+                    "Guten Tag,\n\n\
+                     Ihr S/MIME-Zertifikat (Seriennummer {serial}) läuft am {end} ab. Damit Sie weiterhin \
+                     E-Mails signieren und verschlüsselte E-Mails empfangen können, beantragen Sie bitte \
+                     rechtzeitig ein neues Zertifikat:\n\n\
+                     {renew_link}\n\n\
+                     Bewahren Sie das alte Zertifikat und seinen Schlüssel auch nach dem Ablauf auf: Sie brauchen \
+                     beides, um E-Mails zu lesen, die damit verschlüsselt wurden.\n"
+                ),
+            )
+        }
+    }
+}
+
+/// The notice that a certificate was revoked at `at`.
+pub fn revocation_mail(
+    lang: Lang,
+    to: &MailAddress,
+    serial: &str,
+    reason: RevocationReason,
+    at: OffsetDateTime,
+) -> Mail {
+    let when = human_time(lang, at);
+    match lang {
+        Lang::En => {
+            let reason = match reason {
+                RevocationReason::Unspecified => "no reason given",
+                RevocationReason::KeyCompromise => "the private key may have been compromised",
+                RevocationReason::AffiliationChanged => "the details in the certificate are no longer correct",
+                RevocationReason::Superseded => "it has been replaced by a new certificate",
+                RevocationReason::CessationOfOperation => "it is no longer needed",
+            };
+            finish(
+                lang,
+                to,
+                "Your certificate has been revoked",
+                &format!(
+                    "Hello,\n\n\
+                     your S/MIME certificate (serial number {serial}) was revoked on {when}.\n\
+                     Reason: {reason}.\n\n\
+                     From now on it can no longer be used: new signatures made with it will be rejected, and \
+                     mail to you should no longer be encrypted with it. Keep its key to read messages you have \
+                     already received. If you did not expect this, please contact the certificate desk.\n"
+                ),
+            )
+        }
+        Lang::De => {
+            let reason = match reason {
+                RevocationReason::Unspecified => "kein Grund angegeben",
+                RevocationReason::KeyCompromise => "der private Schlüssel ist möglicherweise kompromittiert",
+                RevocationReason::AffiliationChanged => "die Angaben im Zertifikat stimmen nicht mehr",
+                RevocationReason::Superseded => "es wurde durch ein neues Zertifikat ersetzt",
+                RevocationReason::CessationOfOperation => "es wird nicht mehr benötigt",
+            };
+            finish(
+                lang,
+                to,
+                "Ihr Zertifikat wurde widerrufen",
+                &format!(
+                    "Guten Tag,\n\n\
+                     Ihr S/MIME-Zertifikat (Seriennummer {serial}) wurde am {when} widerrufen.\n\
+                     Grund: {reason}.\n\n\
+                     Ab jetzt kann es nicht mehr verwendet werden: Neue Signaturen damit werden abgelehnt, und \
+                     E-Mails an Sie sollten nicht mehr damit verschlüsselt werden. Bewahren Sie den Schlüssel auf, \
+                     um bereits empfangene Nachrichten lesen zu können. Falls Sie das nicht erwartet haben, wenden \
+                     Sie sich bitte an die Zertifikatsstelle.\n"
+                ),
+            )
+        }
+    }
+}
+
+/// The audit log's head at `at`, for an auditor to keep where the CA machine cannot
+/// write (see `crate::checkpoint`): `checkpoint` is `SEQ:HASH`.
+pub fn audit_checkpoint_mail(
+    lang: Lang,
+    to: &MailAddress,
+    organization: &str,
+    checkpoint: &str,
+    records: i64,
+    at: OffsetDateTime,
+) -> Mail {
+    let when = human_time(lang, at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            &format!("Audit checkpoint of {organization}: record {records}"),
+            &format!(
+                "Hello,\n\n\
+                 the audit log of the certificate desk of {organization} verified intact on {when}. It \
+                 held {records} records; the newest one is this checkpoint:\n\n\
+                 {checkpoint}\n\n\
+                 Please keep this message where the operators of the certificate desk cannot change it. \
+                 To check later that no record up to this one was removed or rewritten, run on the CA \
+                 machine:\n\n\
+                 certdesk audit verify --checkpoint {checkpoint}\n\n\
+                 An error from that command means the log was changed after this message was sent.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            &format!("Prüfpunkt des Audit-Protokolls von {organization}: Eintrag {records}"),
+            &format!(
+                "Guten Tag,\n\n\
+                 das Audit-Protokoll der Zertifikatsstelle von {organization} war am {when} unversehrt. \
+                 Es enthielt {records} Einträge; der neueste ist dieser Prüfpunkt:\n\n\
+                 {checkpoint}\n\n\
+                 Bitte bewahren Sie diese Nachricht dort auf, wo die Betreiber der Zertifikatsstelle sie \
+                 nicht ändern können. Um später zu prüfen, dass kein Eintrag bis zu diesem entfernt oder \
+                 umgeschrieben wurde, führen Sie auf dem CA-Rechner aus:\n\n\
+                 certdesk audit verify --checkpoint {checkpoint}\n\n\
+                 Meldet der Befehl einen Fehler, wurde das Protokoll nach dem Versand dieser Nachricht \
+                 verändert.\n"
+            ),
+        ),
+    }
+}
+
+/// The alert that the audit log failed its check at `at` (`reason` says where and how).
+pub fn audit_alert_mail(lang: Lang, to: &MailAddress, organization: &str, reason: &str, at: OffsetDateTime) -> Mail {
+    let when = human_time(lang, at);
+    match lang {
+        Lang::En => finish(
+            lang,
+            to,
+            &format!("ALERT: the audit log of {organization} fails verification"),
+            &format!(
+                "Hello,\n\n\
+                 the audit log of the certificate desk of {organization} failed its check on {when}:\n\n\
+                 {reason}\n\n\
+                 Records were changed, removed or added outside the certificate desk. Compare the log with \
+                 the last checkpoint you hold (certdesk audit verify --checkpoint SEQ:HASH) and find out who \
+                 had access to the database.\n"
+            ),
+        ),
+        Lang::De => finish(
+            lang,
+            to,
+            &format!("WARNUNG: das Audit-Protokoll von {organization} ist nicht unversehrt"),
+            &format!(
+                "Guten Tag,\n\n\
+                 die Prüfung des Audit-Protokolls der Zertifikatsstelle von {organization} ist am {when} \
+                 fehlgeschlagen:\n\n\
+                 {reason}\n\n\
+                 Einträge wurden außerhalb der Zertifikatsstelle geändert, entfernt oder hinzugefügt. \
+                 Vergleichen Sie das Protokoll mit dem letzten Prüfpunkt, den Sie haben (certdesk audit \
+                 verify --checkpoint SEQ:HASH), und klären Sie, wer Zugriff auf die Datenbank hatte.\n"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use time::macros::datetime;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use certdesk_core::clock::FixedClock;
+
+    const NOW: OffsetDateTime = datetime!(2025-03-01 14:30:05.25 UTC);
+
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(FixedClock(NOW))
+    }
+
+    fn alice() -> MailAddress {
+        MailAddress::parse("alice@example.org").unwrap()
+    }
+
+    fn sender() -> Sender {
+        Sender::parse("PKI Desk <pki@example.org>").unwrap()
+    }
+
+    /// Names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    fn normalize(text: &str) -> String {
+        text.replace("\r\n", "\n")
+    }
+
+    #[tokio::test]
+    async fn outbox_writes_a_parseable_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("outbox");
+        let outbox = Outbox::open(&dir, sender(), clock()).unwrap();
+        let expires = datetime!(2025-03-02 14:30 UTC);
+        let mail = validation_mail(Lang::De, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", expires);
+        let path = outbox.deliver(&mail).await.unwrap();
+
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.starts_with("20250301T143005.250000Z-"), "{name}");
+        assert!(name.ends_with(".eml"), "{name}");
+        assert_eq!(names(&dir), vec![name]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+
+        let raw = std::fs::read(&path).unwrap();
+        // The whole message is 7-bit: the German subject and body are encoded.
+        assert!(raw.is_ascii(), "{}", String::from_utf8_lossy(&raw));
+        let text = String::from_utf8(raw.clone()).unwrap();
+        let subject_line = text.lines().find(|line| line.starts_with("Subject:")).unwrap();
+        assert!(subject_line.to_ascii_lowercase().contains("=?utf-8?"), "{subject_line}");
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8\r\n"), "{text}");
+        assert!(text.contains("Content-Language: de\r\n"), "{text}");
+        assert!(text.contains("Auto-Submitted: auto-generated\r\n"), "{text}");
+
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(parsed.subject(), Some("Bitte bestätigen Sie Ihre E-Mail-Adresse"));
+        let to = parsed.to().unwrap().first().unwrap();
+        assert_eq!(to.address(), Some("alice@example.org"));
+        let from = parsed.from().unwrap().first().unwrap();
+        assert_eq!(from.address(), Some("pki@example.org"));
+        assert_eq!(from.name(), Some("PKI Desk"));
+        assert_eq!(parsed.date().unwrap().to_timestamp(), NOW.unix_timestamp());
+        let message_id = parsed.message_id().unwrap();
+        assert!(message_id.ends_with("@example.org"), "{message_id}");
+        let body = parsed.body_text(0).unwrap();
+        assert_eq!(normalize(&body).trim_end(), mail.body().trim_end());
+        assert!(body.contains("7Kq9-xZ2mP4vW8rT"));
+        assert!(body.contains("https://pki.example.org/validate/A-42?value=7Kq9-xZ2mP4vW8rT"));
+        assert!(body.contains("Der Code ist gültig bis 02.03.2025, 14:30 Uhr (UTC)."), "{body}");
+    }
+
+    #[tokio::test]
+    async fn files_appear_only_complete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("outbox");
+        let outbox = Arc::new(Outbox::open(&dir, sender(), clock()).unwrap());
+
+        // A reader polls the folder the whole time and keeps every .eml it sees.
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (dir, stop) = (dir.clone(), Arc::clone(&stop));
+            tokio::task::spawn_blocking(move || {
+                let mut seen: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+                while !stop.load(Ordering::SeqCst) {
+                    for name in names(&dir).into_iter().filter(|name| name.ends_with(".eml")) {
+                        if let Ok(bytes) = std::fs::read(dir.join(&name)) {
+                            seen.entry(name).or_default().push(bytes);
+                        }
+                    }
+                }
+                seen
+            })
+        };
+        // Large bodies, so that a non-atomic write would be caught half-way.
+        let line = "Zeile mit Umlauten: äöü ß – ".repeat(40);
+        let mut sends = Vec::new();
+        for i in 0..12 {
+            let outbox = Arc::clone(&outbox);
+            let body = format!("{}\nEND {i}\n", format!("{line}\n").repeat(200));
+            sends.push(tokio::spawn(async move {
+                outbox.deliver(&Mail::new(alice(), &format!("Nachricht {i}"), &body)).await.unwrap()
+            }));
+        }
+        for send in sends {
+            send.await.unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        let seen = reader.await.unwrap();
+
+        let final_names = names(&dir);
+        assert_eq!(final_names.len(), 12, "{final_names:?}");
+        assert!(final_names.iter().all(|name| name.ends_with(".eml")), "temporary files left: {final_names:?}");
+        for name in &final_names {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+            let i: usize = parsed.subject().unwrap().trim_start_matches("Nachricht ").parse().unwrap();
+            assert!(parsed.body_text(0).unwrap().contains(&format!("END {i}")));
+            for observed in seen.get(name).into_iter().flatten() {
+                assert!(observed == &bytes, "{name} was seen incomplete ({} of {} bytes)", observed.len(), bytes.len());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn unwritable_outbox_fails_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+
+        // A file where the directory should be: opening fails.
+        let blocked = tmp.path().join("blocked");
+        std::fs::write(&blocked, b"not a directory").unwrap();
+        let err = Outbox::open(&blocked, sender(), clock()).unwrap_err();
+        assert!(matches!(err, MailError::OutboxDirectory { .. }), "{err:?}");
+
+        // The directory disappears after opening and a file takes its place: sending
+        // fails (root ignores mode bits, so a read-only directory would prove nothing).
+        let dir = tmp.path().join("outbox");
+        let outbox = Outbox::open(&dir, sender(), clock()).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        std::fs::write(&dir, b"in the way").unwrap();
+        let err = outbox.send(&Mail::new(alice(), "Test", "Text")).await.unwrap_err();
+        assert!(matches!(err, MailError::OutboxWrite { .. }), "{err:?}");
+        assert_eq!(err.code(), ErrorCode::Internal);
+        assert_eq!(names(tmp.path()), vec!["blocked".to_string(), "outbox".to_string()]);
+        assert_eq!(std::fs::read(&dir).unwrap(), b"in the way");
+
+        // A missing directory (removed after opening): nothing is created.
+        let gone = tmp.path().join("gone");
+        let outbox = Outbox::open(&gone, sender(), clock()).unwrap();
+        std::fs::remove_dir(&gone).unwrap();
+        let err = outbox.send(&Mail::new(alice(), "Test", "Text")).await.unwrap_err();
+        assert!(matches!(err, MailError::OutboxWrite { .. }), "{err:?}");
+        assert!(!gone.exists());
+    }
+
+    #[test]
+    fn invalid_addresses_are_refused() {
+        for bad in ["", "alice", "alice@", "@example.org", "Alice <alice@example.org>", "a@b\r\nBcc: eve@example.org"] {
+            let err = MailError::from(MailAddress::parse(bad).unwrap_err());
+            assert!(matches!(err, MailError::InvalidAddress { .. }), "{bad:?}: {err:?}");
+            assert_eq!(err.code(), ErrorCode::BadInput);
+        }
+        assert_eq!(MailAddress::parse(" alice@example.org ").unwrap().as_str(), "alice@example.org");
+        assert!(matches!(Sender::parse("no address here"), Err(MailError::InvalidSender { .. })));
+        assert_eq!(Sender::parse(&MailSection::default().from).unwrap().address(), "certdesk@localhost");
+    }
+
+    #[test]
+    fn subject_cannot_add_header_lines() {
+        let mail = Mail::new(alice(), "Hello\r\nBcc: eve@example.org", "a\r\nb\rc\n");
+        assert_eq!(mail.subject(), "Hello  Bcc: eve@example.org");
+        assert_eq!(mail.body(), "a\nb\nc\n");
+        let debug = format!("{mail:?}");
+        assert!(!debug.contains("a\\nb"), "{debug}");
+    }
+
+    #[test]
+    fn lang_from_tag() {
+        assert_eq!(Lang::from_tag("de"), Lang::De);
+        assert_eq!(Lang::from_tag("DE-at"), Lang::De);
+        assert_eq!(Lang::from_tag("de_CH"), Lang::De);
+        assert_eq!(Lang::from_tag("en-GB"), Lang::En);
+        assert_eq!(Lang::from_tag("fr"), Lang::En);
+        assert_eq!(Lang::from_tag(""), Lang::En);
+        assert_eq!(Lang::from_tag("deu"), Lang::En);
+    }
+
+    #[test]
+    fn section_defaults_and_unknown_keys() {
+        let section: MailSection = toml::from_str("").unwrap();
+        assert_eq!(section, MailSection::default());
+        assert_eq!(section.from, "certdesk <certdesk@localhost>");
+        assert_eq!(section.transport, MailTransport::Outbox);
+        assert_eq!(section.smtp_port, 587);
+        assert_eq!(section.smtp_tls, SmtpTls::StartTls);
+
+        let section: MailSection = toml::from_str(
+            "transport = \"smtp\"\nsmtp_host = \"mail.example.org\"\nsmtp_tls = \"tls\"\nsmtp_port = 465",
+        )
+        .unwrap();
+        assert_eq!(section.smtp_tls, SmtpTls::Implicit);
+        assert!(toml::from_str::<MailSection>("smtp_password = \"secret\"").is_err());
+        assert!(toml::from_str::<MailSection>("smtp_tls = \"maybe\"").is_err());
+    }
+
+    #[tokio::test]
+    async fn build_mailer_checks_the_section() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outbox_dir = tmp.path().join("outbox");
+
+        // Default: the outbox, created on the way.
+        let mailer = build_mailer(&MailSection::default(), &outbox_dir, clock()).unwrap();
+        assert!(format!("{mailer:?}").starts_with("Outbox"));
+        assert!(outbox_dir.is_dir());
+
+        let smtp = MailSection { transport: MailTransport::Smtp, ..MailSection::default() };
+        let err = build_mailer(&smtp, &outbox_dir, clock()).unwrap_err();
+        assert!(matches!(err, MailError::MissingSmtpHost), "{err:?}");
+        assert_eq!(err.code(), ErrorCode::Config);
+        let blank = MailSection { smtp_host: Some("  ".into()), ..smtp.clone() };
+        assert!(matches!(build_mailer(&blank, &outbox_dir, clock()), Err(MailError::MissingSmtpHost)));
+
+        let smtp = MailSection { smtp_host: Some("mail.example.org".into()), ..smtp };
+        let password_file = tmp.path().join("smtp-password");
+        std::fs::write(&password_file, "s3cret pass\n").unwrap();
+
+        let only_user = MailSection { smtp_username: Some("pki".into()), ..smtp.clone() };
+        assert!(matches!(
+            build_mailer(&only_user, &outbox_dir, clock()),
+            Err(MailError::IncompleteCredentials { missing: "smtp_password_file" })
+        ));
+        let only_file = MailSection { smtp_password_file: Some(password_file.clone()), ..smtp.clone() };
+        assert!(matches!(
+            build_mailer(&only_file, &outbox_dir, clock()),
+            Err(MailError::IncompleteCredentials { missing: "smtp_username" })
+        ));
+        let with_login = MailSection { smtp_username: Some("pki".into()), ..only_file };
+        let plaintext_login = MailSection { smtp_tls: SmtpTls::Plaintext, ..with_login.clone() };
+        assert!(matches!(build_mailer(&plaintext_login, &outbox_dir, clock()), Err(MailError::CredentialsWithoutTls)));
+        let missing_file = MailSection { smtp_password_file: Some(tmp.path().join("nope")), ..with_login.clone() };
+        assert!(matches!(build_mailer(&missing_file, &outbox_dir, clock()), Err(MailError::PasswordFile { .. })));
+        let empty_file = tmp.path().join("empty");
+        std::fs::write(&empty_file, "\r\n").unwrap();
+        let empty = MailSection { smtp_password_file: Some(empty_file), ..with_login.clone() };
+        assert!(matches!(build_mailer(&empty, &outbox_dir, clock()), Err(MailError::EmptyPassword { .. })));
+        let zero_timeout = MailSection { smtp_timeout_seconds: 0, ..smtp.clone() };
+        assert!(matches!(build_mailer(&zero_timeout, &outbox_dir, clock()), Err(MailError::InvalidTimeout { .. })));
+
+        let missing_ca = MailSection { smtp_ca_file: Some(tmp.path().join("no-ca.pem")), ..smtp.clone() };
+        assert!(matches!(build_mailer(&missing_ca, &outbox_dir, clock()), Err(MailError::CaFile { .. })));
+
+        // A complete setup builds (no connection yet), and the password shows nowhere.
+        let mailer = build_mailer(&with_login, &outbox_dir, clock()).unwrap();
+        let debug = format!("{mailer:?}");
+        assert!(debug.starts_with("Smtp") && debug.contains("mail.example.org"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert_eq!(read_password(&password_file).unwrap().as_str(), "s3cret pass");
+        let settings = smtp_settings(&with_login).unwrap();
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+
+    /// A one-connection SMTP server speaking just enough of RFC 5321. Returns the
+    /// envelope commands and the message as received (dot-unstuffed).
+    async fn fake_smtp_server(listener: TcpListener) -> (Vec<String>, Vec<u8>) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        let mut commands = Vec::new();
+        let mut data = Vec::new();
+        write.write_all(b"220 fake.test ESMTP\r\n").await.unwrap();
+        loop {
+            let mut line = Vec::new();
+            if read.read_until(b'\n', &mut line).await.unwrap() == 0 {
+                break;
+            }
+            let command = String::from_utf8_lossy(&line).trim_end().to_string();
+            let verb = command.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "EHLO" | "HELO" => b"250 fake.test\r\n",
+                "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                "DATA" => {
+                    write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await.unwrap();
+                    loop {
+                        let mut line = Vec::new();
+                        assert!(read.read_until(b'\n', &mut line).await.unwrap() > 0, "connection closed in DATA");
+                        if line == b".\r\n" {
+                            break;
+                        }
+                        let unstuffed = if line.starts_with(b"..") { &line[1..] } else { &line[..] };
+                        data.extend_from_slice(unstuffed);
+                    }
+                    b"250 OK queued\r\n"
+                }
+                "QUIT" => {
+                    write.write_all(b"221 Bye\r\n").await.unwrap();
+                    commands.push(command);
+                    break;
+                }
+                _ => b"502 Command not implemented\r\n",
+            };
+            commands.push(command);
+            write.write_all(reply).await.unwrap();
+        }
+        (commands, data)
+    }
+
+    #[tokio::test]
+    async fn smtp_delivers_to_a_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(fake_smtp_server(listener));
+
+        let section = MailSection {
+            from: "PKI Desk <pki@example.org>".into(),
+            transport: MailTransport::Smtp,
+            smtp_host: Some("127.0.0.1".into()),
+            smtp_port: port,
+            smtp_tls: SmtpTls::Plaintext,
+            smtp_timeout_seconds: 5,
+            ..MailSection::default()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let mailer = build_mailer(&section, &tmp.path().join("outbox"), clock()).unwrap();
+        let mail =
+            certificate_ready_mail(Lang::En, &alice(), "7A3F00C1", "https://pki.example.org/certificates/7A3F00C1");
+        tokio::time::timeout(Duration::from_secs(10), mailer.send(&mail)).await.unwrap().unwrap();
+        let (commands, data) = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+
+        assert!(commands.iter().any(|c| c == "MAIL FROM:<pki@example.org>"), "{commands:?}");
+        assert!(commands.iter().any(|c| c == "RCPT TO:<alice@example.org>"), "{commands:?}");
+        let parsed = mail_parser::MessageParser::default().parse(&data).unwrap();
+        assert_eq!(parsed.subject(), Some("Your certificate is ready"));
+        assert_eq!(parsed.to().unwrap().first().unwrap().address(), Some("alice@example.org"));
+        assert_eq!(normalize(&parsed.body_text(0).unwrap()).trim_end(), mail.body().trim_end());
+        // The outbox was not used.
+        assert!(!tmp.path().join("outbox").exists());
+    }
+
+    #[tokio::test]
+    async fn smtp_failure_is_an_error() {
+        // Nothing listens on the port once the listener is dropped.
+        let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+        let settings = SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            tls: SmtpTls::Plaintext,
+            credentials: None,
+            timeout: Duration::from_secs(5),
+            extra_roots_pem: None,
+        };
+        let smtp = Smtp::new(settings, sender(), clock()).unwrap();
+        let err = smtp.send(&Mail::new(alice(), "Test", "Text")).await.unwrap_err();
+        assert!(matches!(err, MailError::Smtp { port: p, .. } if p == port), "{err:?}");
+    }
+
+    #[test]
+    fn audit_mails_in_both_languages() {
+        let at = datetime!(2025-06-30 08:05 UTC);
+        let checkpoint = format!("42:{}", "ab".repeat(32));
+        let ok_en = audit_checkpoint_mail(Lang::En, &alice(), "Example Org", &checkpoint, 42, at);
+        let ok_de = audit_checkpoint_mail(Lang::De, &alice(), "Example Org", &checkpoint, 42, at);
+        let alert_en = audit_alert_mail(Lang::En, &alice(), "Example Org", "record 7: hash mismatch", at);
+        let alert_de = audit_alert_mail(Lang::De, &alice(), "Example Org", "record 7: hash mismatch", at);
+        assert_eq!(ok_en.subject(), "Audit checkpoint of Example Org: record 42");
+        assert!(ok_de.subject().starts_with("Prüfpunkt"));
+        for mail in [&ok_en, &ok_de] {
+            assert!(mail.body().contains(&format!("\ncertdesk audit verify --checkpoint {checkpoint}\n")));
+            assert!(mail.body().contains(&format!("\n{checkpoint}\n")));
+        }
+        assert!(ok_en.body().contains("2025-06-30 08:05 UTC"));
+        assert!(alert_en.subject().starts_with("ALERT") && alert_de.subject().starts_with("WARNUNG"));
+        for mail in [&ok_en, &ok_de, &alert_en, &alert_de] {
+            assert!(!mail.body().contains('{') && !mail.body().contains('}'), "{}", mail.body());
+            assert!(mail.body().contains("Example Org") && mail.body().contains("\n-- \n"));
+        }
+        for mail in [&alert_en, &alert_de] {
+            assert!(mail.body().contains("\nrecord 7: hash mismatch\n"));
+        }
+    }
+
+    #[test]
+    fn texts_in_both_languages() {
+        let at = datetime!(2025-06-30 08:05 UTC);
+        let local = datetime!(2025-06-30 10:00 +02:00);
+        let link = "https://pki.example.org/x";
+        let mails = [
+            validation_mail(Lang::En, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at),
+            validation_mail(Lang::De, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at),
+            sign_in_mail(Lang::En, &alice(), link, at),
+            sign_in_mail(Lang::De, &alice(), link, at),
+            appointment_mail(Lang::En, &alice(), local, "Room 1.23, Main Street 1"),
+            appointment_mail(Lang::De, &alice(), local, ""),
+            appointment_reminder_mail(Lang::En, &alice(), local, "Room 1.23"),
+            appointment_reminder_mail(Lang::De, &alice(), local, ""),
+            certificate_ready_mail(Lang::En, &alice(), "01AB", link),
+            certificate_ready_mail(Lang::De, &alice(), "01AB", link),
+            expiry_reminder_mail(Lang::En, &alice(), "01AB", at, 30, link),
+            expiry_reminder_mail(Lang::De, &alice(), "01AB", at, 7, link),
+            revocation_mail(Lang::En, &alice(), "01AB", RevocationReason::KeyCompromise, at),
+            revocation_mail(Lang::De, &alice(), "01AB", RevocationReason::Superseded, at),
+        ];
+        for (i, mail) in mails.iter().enumerate() {
+            let lang = if i % 2 == 0 { Lang::En } else { Lang::De };
+            assert_eq!(mail.language(), Some(lang));
+            assert_eq!(mail.to(), &alice());
+            assert!(!mail.subject().is_empty());
+            assert!(!mail.body().contains('{') && !mail.body().contains('}'), "{}", mail.body());
+            assert!(mail.body().ends_with("\n"), "{}", mail.body());
+            assert!(mail.body().contains("\n-- \n"));
+        }
+        let [val_en, val_de, sign_en, sign_de, appt_en, appt_de, remind_en, remind_de, ready_en, ready_de, exp_en, exp_de, rev_en, rev_de] =
+            &mails;
+        assert!(remind_en.subject().starts_with("Reminder") && remind_en.body().contains("Room 1.23"));
+        assert!(remind_de.body().contains("30.06.2025, 10:00 Uhr (UTC+02:00)"));
+        assert!(val_en.body().contains("https://pki.example.org/validate/id%201%2F2?value=v%2Ba%3Dl"));
+        assert!(val_en.body().contains("\nv+a=l\n"));
+        assert!(val_en.body().contains("2025-06-30 08:05 UTC"));
+        assert!(val_de.body().contains("gültig bis 30.06.2025, 08:05 Uhr (UTC)"));
+        assert_eq!(val_de.subject(), "Bitte bestätigen Sie Ihre E-Mail-Adresse");
+        assert!(sign_en.body().contains(link) && sign_de.body().contains(link));
+        assert!(appt_en.body().contains("2025-06-30 10:00 UTC+02:00") && appt_en.body().contains("Room 1.23"));
+        assert!(appt_de.body().contains("30.06.2025, 10:00 Uhr (UTC+02:00)"));
+        assert_eq!(appt_de.subject(), "Ihr Termin zur Identitätsprüfung");
+        assert!(ready_en.body().contains("01AB") && ready_de.body().contains("Seriennummer 01AB"));
+        assert_eq!(exp_en.subject(), "Your certificate expires in 30 days");
+        assert_eq!(exp_de.subject(), "Ihr Zertifikat läuft in 7 Tagen ab");
+        assert!(exp_de.body().contains("läuft am 30.06.2025, 08:05 Uhr (UTC) ab"));
+        assert_eq!(
+            expiry_reminder_mail(Lang::De, &alice(), "01", at, 1, link).subject(),
+            "Ihr Zertifikat läuft morgen ab"
+        );
+        assert_eq!(
+            expiry_reminder_mail(Lang::En, &alice(), "01", at, 0, link).subject(),
+            "Your certificate expires today"
+        );
+        assert!(rev_en.body().contains("the private key may have been compromised"));
+        assert!(rev_de.body().contains("Grund: es wurde durch ein neues Zertifikat ersetzt."));
+        assert_eq!(rev_de.subject(), "Ihr Zertifikat wurde widerrufen");
+    }
+}

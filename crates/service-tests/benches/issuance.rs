@@ -1,0 +1,215 @@
+//! Issuance benchmark: certificates per second from CSRs (lint, serial reservation,
+//! signature, database write with audit record) beside the raw signing rate of the
+//! same CA key in the same run, and PKCS#12 creation time per format.
+//!
+//! Run with `scripts/bench` (or `cargo bench -p certdesk-service-tests --bench issuance -- N`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lc_rs::rand::SystemRandom;
+use certdesk_ca::authority::{init, Authority, InitOptions, IssueInput, IssueRequest};
+use certdesk_pki::key::{KeyAlgorithm, PrivateKey, Signer};
+use certdesk_pki::pkcs12;
+use certdesk_pki::profile::ProfileId;
+use certdesk_pki::subject::{EmailAddress, NameField, Person};
+
+use certdesk_core::clock::SystemClock;
+use certdesk_core::datadir::DataDir;
+use zeroize::Zeroizing;
+
+const PASS: &str = "correct horse battery staple";
+
+fn person(i: usize) -> Person {
+    Person {
+        email: EmailAddress::parse(&format!("user{i}@example.org")).unwrap(),
+        given_name: NameField::parse("given name", "Bench").unwrap(),
+        surname: NameField::parse("surname", &format!("User{i}")).unwrap(),
+    }
+}
+
+async fn run(ca_key: KeyAlgorithm, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path().join("data"));
+    let options = InitOptions {
+        organization: "Bench University".into(),
+        country: "DE".into(),
+        organization_identifier: Some("VATDE-123456789".into()),
+        base_url: "http://pki.example.org".into(),
+        key: ca_key,
+        database_url: None,
+    };
+    init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
+    let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let raw_key = certdesk_ca::issuer::unlock_key(&std::fs::read(data.issuing_key()).unwrap(), PASS).unwrap();
+
+    // Subscriber keys are made by the applicants, not by the CA: prepare them untimed.
+    // Their CSRs are validated when submitted, before issuance: untimed too.
+    let keys: Vec<_> = (0..n.min(50))
+        .map(|_| PrivateKey::generate(KeyAlgorithm::P256).unwrap().accepted_public_key().unwrap())
+        .collect();
+    let tbs_like = vec![0x5au8; 900];
+
+    let start = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(raw_key.sign(&tbs_like).unwrap());
+    }
+    let raw_rate = n as f64 / start.elapsed().as_secs_f64();
+
+    // Phase 1 alone: build + lint (no signature, no database).
+    let start = Instant::now();
+    for i in 0..n {
+        let request = certdesk_pki::issuance::SubscriberRequest {
+            person: person(i),
+            organization: authority.config().organization.clone(),
+            public_key: keys[i % keys.len()].clone(),
+        };
+        let profile = authority.config().profile(ProfileId::SponsorStrict).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        std::hint::black_box(
+            certdesk_pki::issuance::prepare(profile, issuer.info(), &request, now, &SystemRandom::new()).unwrap(),
+        );
+    }
+    let prepare_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+
+    // One durable commit per certificate (what `certdesk issue` does).
+    let single_n = n / 4;
+    let start = Instant::now();
+    for i in 0..single_n {
+        let input = IssueInput { person: person(i), profile: ProfileId::SponsorStrict };
+        let key = keys[i % keys.len()].clone();
+        authority.issue(&issuer, request(input), key, "bench").await.unwrap();
+    }
+    let single_rate = single_n as f64 / start.elapsed().as_secs_f64();
+
+    // Group commit: batches of 100 per transaction (bulk enrolment, concurrent requests).
+    let start = Instant::now();
+    let mut done = 0;
+    while done < n {
+        let batch: Vec<_> = (done..(done + 100).min(n))
+            .map(|i| {
+                let input = IssueInput { person: person(i), profile: ProfileId::SponsorStrict };
+                (request(input), keys[i % keys.len()].clone())
+            })
+            .collect();
+        done += batch.len();
+        authority.issue_batch(&issuer, batch, "bench").await.unwrap();
+    }
+    let batch_rate = n as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "CA {:<8} raw signing {:>7.0}/s | prepare+lint {:>5.1} us/cert | issue, commit each {:>6.0}/s ({:>4.1}%) | issue, 100 per commit {:>6.0}/s ({:>4.1}%)",
+        ca_key.name(),
+        raw_rate,
+        prepare_us,
+        single_rate,
+        100.0 * single_rate / raw_rate,
+        batch_rate,
+        100.0 * batch_rate / raw_rate
+    );
+}
+
+fn p12_times() {
+    let key = PrivateKey::generate(KeyAlgorithm::Rsa3072).unwrap();
+    let cert = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/leaf.der")).ok();
+    let Some(cert) = cert else {
+        println!("(benches/data/leaf.der missing: PKCS#12 timing skipped)");
+        return;
+    };
+    for (format, name) in [(pkcs12::Format::Modern, "modern"), (pkcs12::Format::Compat, "compat")] {
+        let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some("bench".into()) };
+        let start = Instant::now();
+        let rounds = 3;
+        for _ in 0..rounds {
+            std::hint::black_box(
+                pkcs12::write(key.pkcs8_der(), &cert, &[], "Tq7#mv!2pLx9-river", &options, &SystemRandom::new())
+                    .unwrap(),
+            );
+        }
+        println!(
+            "PKCS#12 {name:<7} 600000 iterations: {:>7.1} ms per file",
+            start.elapsed().as_secs_f64() * 1000.0 / rounds as f64
+        );
+    }
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CRL generation (build + sign) with many entries.
+fn crl_times() {
+    use certdesk_pki::crl::{build_crl, CrlContent, RevocationReason, RevokedEntry};
+    use certdesk_pki::issuance::{build_ca_certificate, CaCertificateRequest, IssuerInfo, PublicationUrls};
+    let key = PrivateKey::generate(KeyAlgorithm::P384).unwrap();
+    let org = certdesk_pki::subject::Organization::new("Bench", "DE", None).unwrap();
+    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let request = CaCertificateRequest {
+        subject: certdesk_pki::subject::ca_name("Bench CA", &org).unwrap(),
+        public_key: key.public_key().clone(),
+        not_before: now,
+        not_after: now + time::Duration::days(365),
+        path_len: Some(0),
+        email_protection_only: true,
+        crl_url: None,
+    };
+    let rng = SystemRandom::new();
+    let ca = build_ca_certificate(&request, None, &key, &rng).unwrap();
+    let urls = PublicationUrls { crl: String::new(), ca_issuers: String::new(), ocsp: String::new() };
+    let issuer = IssuerInfo::from_certificate(&ca, key.signature_algorithm(), urls).unwrap();
+    for n in [100_000usize, 1_000_000] {
+        let entries: Vec<RevokedEntry> = (0..n)
+            .map(|_| RevokedEntry {
+                serial: certdesk_pki::issuance::random_serial(&rng).unwrap(),
+                revoked_at: now,
+                reason: RevocationReason::KeyCompromise,
+            })
+            .collect();
+        let before = peak_mib();
+        let start = Instant::now();
+        let content =
+            CrlContent { number: 1, this_update: now, next_update: now + time::Duration::days(7), entries: &entries };
+        let der = build_crl(&issuer, &content, &key).unwrap();
+        let elapsed = start.elapsed().as_secs_f64();
+        println!(
+            "CRL {n:>9} entries: {elapsed:>6.2} s, {:>6.1} MB DER, peak RSS {:>7.1} MiB (entries alone {:>6.1} MiB before building)",
+            der.len() as f64 / 1e6,
+            peak_mib(),
+            before
+        );
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!("issuing {n} certificates per CA key type");
+    // An optional word limits the run: `p384`, `rsa4096` or `p12` (for profiling).
+    let only: Option<String> = std::env::args().skip(1).find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if wanted("p384") {
+        rt.block_on(run(KeyAlgorithm::P384, n));
+    }
+    if wanted("rsa4096") {
+        rt.block_on(run(KeyAlgorithm::Rsa4096, n / 4));
+    }
+    if wanted("p12") {
+        p12_times();
+    }
+    if wanted("crl") {
+        crl_times();
+    }
+}
+
+/// A request as `certdesk issue` makes it (CAA off).
+fn request(input: IssueInput) -> IssueRequest {
+    IssueRequest { input, caa: "not checked ([ca] caa = off)".into(), application: None }
+}

@@ -1,0 +1,1186 @@
+//! The registration desk through its Router (no port bound): the whole workflow on the
+//! web pages and over the REST API, and what hostile users get. Runs on SQLite, and on
+//! PostgreSQL when `CERTDESK_TEST_POSTGRES_URL` is set (CI sets it).
+
+use super::common::{example_university, PASS};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use certdesk_ca::authority::{init, Authority};
+use certdesk_ca::issuer::OcspResponder;
+use certdesk_ca::status::StatusService;
+use certdesk_core::clock::{Clock, ManualClock};
+use certdesk_core::datadir::DataDir;
+use certdesk_desk::portal::{Portal, Role};
+use certdesk_web::router;
+use http_body_util::BodyExt;
+use sqlx::Connection;
+use tower::ServiceExt;
+use zeroize::Zeroizing;
+
+struct Desk {
+    app: axum::Router,
+    portal: Arc<Portal>,
+    status: Arc<StatusService>,
+    clock: Arc<ManualClock>,
+    outbox: PathBuf,
+    data: DataDir,
+    _dir: tempfile::TempDir,
+}
+
+async fn postgres_url() -> Option<String> {
+    let base = std::env::var("CERTDESK_TEST_POSTGRES_URL").ok()?;
+    sqlx::any::install_default_drivers();
+    let name =
+        format!("certdesk_portal_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
+}
+
+async fn desk(database_url: Option<String>) -> Desk {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let data = DataDir::new(dir.path().join("data"));
+    let options = example_university(database_url);
+    init(&data, options, Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
+    let authority = Arc::new(Authority::open(data.clone(), dyn_clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, dyn_clock.clone()).unwrap());
+    status.refresh().await.unwrap();
+    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &data.outbox(), dyn_clock.clone()).unwrap();
+    let key = certdesk_desk::portal::load_portal_key(&data).unwrap();
+    let portal = Arc::new(super::common::portal(&status, &data, mailer, key, dyn_clock.clone()));
+    let state = super::common::state(status.clone(), chain, dyn_clock, Some(portal.clone()), None);
+    Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
+}
+
+/// A second "process" on the same data directory and database: its own pool, status
+/// service, portal and router.
+async fn second_process(desk: &Desk) -> axum::Router {
+    let clock: Arc<dyn Clock> = desk.clock.clone();
+    let authority = Arc::new(Authority::open(desk.data.clone(), clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&desk.data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority, issuer, responder, clock.clone()).unwrap());
+    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
+    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
+    let portal = Arc::new(super::common::portal(&status, &desk.data, mailer, key, clock.clone()));
+    router(super::common::state(status, chain, clock, Some(portal), None))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+
+    fn location(&self) -> String {
+        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    }
+}
+
+/// A browser: keeps cookies.
+#[derive(Default, Clone)]
+struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| -> String {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            char::from(b).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Browser {
+    async fn send(&mut self, desk: &Desk, request: axum::http::request::Builder, body: Body) -> Reply {
+        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let request = if cookie.is_empty() { request } else { request.header(header::COOKIE, cookie) };
+        let response = desk.app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for value in headers.get_all(header::SET_COOKIE) {
+            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+
+    async fn get(&mut self, desk: &Desk, path: &str) -> Reply {
+        self.send(desk, Request::get(path), Body::empty()).await
+    }
+
+    async fn post(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.send(desk, request, Body::from(form_body(fields))).await
+    }
+
+    /// Posts a form with this session's CSRF token (read from a page).
+    async fn submit(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let page = self.get(desk, "/").await.text();
+        let csrf = hidden(&page, "csrf");
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(desk, path, &all).await
+    }
+}
+
+/// The value of the first hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Mails in the outbox to `to`, oldest first, decoded: (subject, body).
+fn mails_to(outbox: &Path, to: &str) -> Vec<(String, String)> {
+    let mut names: Vec<_> = std::fs::read_dir(outbox)
+        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+        .iter()
+        .filter_map(|p| {
+            let raw = std::fs::read(p).unwrap();
+            let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let recipient =
+                message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
+            (recipient == to)
+                .then(|| (message.subject().unwrap_or_default().to_string(), message.body_text(0).unwrap().to_string()))
+        })
+        .collect()
+}
+
+/// The first line of the last mail to `to` that contains `needle`.
+fn from_last_mail(outbox: &Path, to: &str, needle: &str) -> String {
+    let mails = mails_to(outbox, to);
+    let (_, body) = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
+    body.lines()
+        .map(str::trim)
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle} in {body}"))
+        .to_string()
+}
+
+/// The validation value: the line after "enter this code".
+fn validation_value(outbox: &Path, to: &str) -> String {
+    let mails = mails_to(outbox, to);
+    let (_, body) = mails.iter().rev().find(|(s, _)| s.contains("confirm")).unwrap();
+    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let at = lines.iter().position(|l| l.contains("enter this code")).unwrap();
+    lines[at + 1].to_string()
+}
+
+async fn sign_in(desk: &Desk, email: &str) -> Browser {
+    let mut browser = Browser::default();
+    let page = browser.get(desk, "/").await;
+    let csrf = hidden(&page.text(), "csrf");
+    let sent = browser.post(desk, "/signin", &[("csrf", &csrf), ("email", email)]).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    let link = from_last_mail(&desk.outbox, email, "/signin/");
+    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    // The link opens a confirmation page; the POST uses the token.
+    assert_eq!(browser.get(desk, &path).await.status, StatusCode::OK);
+    let done = browser.post(desk, &path, &[]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert!(browser.cookies.contains_key("certdesk_session"));
+    browser
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// Signs a staff member in, enrols TOTP and returns the browser and the TOTP secret.
+async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8>) {
+    let link = desk.portal.add_staff(None, email, role).await.unwrap();
+    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    let mut browser = Browser::default();
+    assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+    // Staff must give the second factor first.
+    let home = browser.get(desk, "/").await;
+    assert_eq!((home.status, home.location().as_str()), (StatusCode::SEE_OTHER, "/second-factor"));
+    assert_eq!(browser.get(desk, "/officer").await.location(), "/second-factor");
+    let page = browser.get(desk, "/second-factor").await.text();
+    let secret_text = page.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
+    let secret = base32_decode(&secret_text);
+    let sealed = hidden(&page, "sealed");
+    let csrf = hidden(&page, "csrf");
+    let now = desk.clock.now().unix_timestamp();
+    let wrong = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let code = certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(now));
+    let ok = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    assert_eq!(browser.get(desk, "/officer").await.status, StatusCode::OK);
+    (browser, secret)
+}
+
+async fn apply(desk: &Desk, browser: &mut Browser) -> String {
+    let reply = browser
+        .submit(desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "sponsor-strict")])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    reply.location().trim_start_matches("/applications/").to_string()
+}
+
+/// The whole workflow on the web pages.
+async fn workflow(desk: Desk) {
+    let jane = "jane.doe@example.org";
+    let mut applicant = sign_in(&desk, jane).await;
+    let id = apply(&desk, &mut applicant).await;
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains("checks pending"), "{page}");
+
+    // Nothing can be issued before the checks: the key forms are not even offered,
+    // and a direct POST is refused.
+    let early =
+        applicant.submit(&desk, &format!("/applications/{id}/p12"), &[("password", "x"), ("password2", "x")]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+
+    // Mailbox: a wrong value counts an attempt; the mailed one validates.
+    let wrong = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "AAAA-BBBB")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().contains("4 attempts left"), "{}", wrong.text());
+    let value = validation_value(&desk.outbox, jane);
+    assert!(value.replace('-', "").len() >= 24, "{value}");
+    let ok =
+        applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value.to_lowercase())]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    // Used once: replaying it is refused.
+    let replay = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.text());
+
+    // The officer publishes a slot; the applicant books it and gets a confirmation.
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let slot =
+        officer.submit(&desk, "/officer/slots", &[("starts_at", "2026-11-27T09:30"), ("place", "Room 1.01")]).await;
+    assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    let slot_id = page.split(r#"<option value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    let booked = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await;
+    assert_eq!(booked.status, StatusCode::SEE_OTHER, "{}", booked.text());
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, b)| s.contains("appointment") && b.contains("Room 1.01")));
+    // Its reminder is due only the day before (and the query runs on either database).
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0);
+
+    // At the desk: approval before the identity check is refused; the evidence form
+    // needs the in-person box; then approve.
+    let queue = officer.get(&desk, "/officer").await.text();
+    assert!(queue.contains(&id) && queue.contains("Jane"), "{queue}");
+    let early = officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+    let evidence = [
+        ("document_type", "identity-card"),
+        ("issuing_authority", "Stadt Köln"),
+        ("document_number", "L01X00T47"),
+        ("document_expires", "2031-03-01"),
+    ];
+    let not_in_person = officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    assert_eq!(not_in_person.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", not_in_person.text());
+    let mut with_box = evidence.to_vec();
+    with_box.push(("in_person", "yes"));
+    let recorded = officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &with_box).await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.text());
+    let approved = officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text());
+
+    // The applicant chooses a .p12: weak and mismatched passwords are refused, then the
+    // file is delivered once.
+    let p12_path = format!("/applications/{id}/p12");
+    let weak = applicant.submit(&desk, &p12_path, &[("password", "password123"), ("password2", "password123")]).await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", weak.text());
+    let differ = applicant
+        .submit(&desk, &p12_path, &[("password", "Blue-Otter-Canyon-42"), ("password2", "Blue-Otter-Canyon-43")])
+        .await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = applicant
+        .submit(
+            &desk,
+            &p12_path,
+            &[("password", password), ("password2", password), ("format", "compat"), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    assert_eq!(p12.headers[header::CONTENT_TYPE], "application/x-pkcs12");
+    let contents = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    let again = applicant.submit(&desk, &p12_path, &[("password", password), ("password2", password)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "issued twice: {}", again.text());
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("ready")));
+
+    // The certificate is in the directory (page and JSON), and the .p12 holds its key.
+    let app = desk.status.authority().store().application(&id).await.unwrap().unwrap();
+    let serial = app.serial.clone().unwrap();
+    let stored = desk.status.authority().store().certificate(&serial).await.unwrap().unwrap();
+    assert_eq!(contents.leaf.as_deref(), Some(stored.der.as_slice()), "the .p12 holds another certificate");
+    let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(contents.key_pkcs8_der.as_ref().unwrap()).unwrap();
+    let leaf = <x509_cert::Certificate as der::Decode>::from_der(&stored.der).unwrap();
+    assert_eq!(
+        certdesk_pki::key::Signer::public_key(&key),
+        leaf.tbs_certificate().subject_public_key_info(),
+        "the .p12's key does not match its certificate"
+    );
+    let json = applicant.get(&desk, "/api/v1/directory?email=jane.doe@example.org").await;
+    assert_eq!(json.status, StatusCode::OK);
+    let value: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(value["certificates"][0]["serial"], serial.as_str());
+    let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
+    assert!(page.contains(&serial), "{page}");
+    let download = applicant.get(&desk, &format!("/certificates/{serial}.pem")).await;
+    assert!(download.text().starts_with("-----BEGIN CERTIFICATE-----"));
+    // Anyone may save it from the directory, for their mail client.
+    assert!(page.contains(&format!(r#"href="/directory/{serial}.pem""#)), "{page}");
+    let saved = Browser::default().get(&desk, &format!("/directory/{serial}.pem")).await;
+    assert_eq!(saved.status, StatusCode::OK);
+    assert_eq!(saved.text(), download.text());
+
+    // Revocation by the applicant: the CRL of this process lists it at once.
+    let revoked =
+        applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise")]).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
+    let crl = desk.status.crl().unwrap();
+    let parsed = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl.der).unwrap();
+    let listed = parsed
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .any(|r| hex::encode(r.serial_number.as_bytes()) == serial.trim_start_matches("00"));
+    assert!(listed, "the CRL does not list {serial}");
+    let page = Browser::default().get(&desk, "/directory?email=jane.doe@example.org").await.text();
+    assert!(page.contains("No current certificate"), "{page}");
+    let gone = Browser::default().get(&desk, &format!("/directory/{serial}.pem")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("revoked")));
+
+    // Renewal reuses the identity evidence (BR 4.2.1) and the mailbox (within 30 days).
+    let renewal = applicant.submit(&desk, &format!("/certificates/{serial}/renew"), &[]).await;
+    assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
+    let new_id = renewal.location().trim_start_matches("/applications/").to_string();
+    let renewed = desk.status.authority().store().application(&new_id).await.unwrap().unwrap();
+    assert!(renewed.identity.is_some() && renewed.mailbox_validated_at.is_some());
+
+    // The audit log names every step, and its chain is intact.
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let audit = admin.get(&desk, "/admin/audit").await.text();
+    for action in [
+        "session.sign-in",
+        "application.submit",
+        "application.mailbox-validated",
+        "appointment.book",
+        "application.identity-recorded",
+        "application.approve",
+        "certificate.issue",
+        "certificate.revoke",
+        "application.renew",
+    ] {
+        assert!(audit.contains(action), "{action} missing from the audit log");
+    }
+    assert!(audit.contains("The hash chain is intact"), "{audit}");
+    let export = admin.get(&desk, "/admin/audit?format=json&q=certificate.issue").await;
+    let rows: serde_json::Value = serde_json::from_slice(&export.body).unwrap();
+    assert!(rows.as_array().unwrap().iter().all(|r| r["action"] == "certificate.issue"));
+    // The document number itself is not in the audit details, only its hash.
+    assert!(!audit.contains("L01X00T47"));
+}
+
+#[tokio::test]
+async fn the_whole_workflow_on_sqlite() {
+    workflow(desk(None).await).await;
+}
+
+#[tokio::test]
+async fn the_whole_workflow_on_postgresql() {
+    let Some(url) = postgres_url().await else {
+        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped here (CI runs it)");
+        return;
+    };
+    workflow(desk(Some(url)).await).await;
+}
+
+#[tokio::test]
+async fn hostile_users_get_404_403_and_refusals() {
+    let desk = desk(None).await;
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let mut eve = sign_in(&desk, "eve@example.org").await;
+    let id = apply(&desk, &mut jane).await;
+
+    // Another applicant's application: 404, also for its forms.
+    assert_eq!(eve.get(&desk, &format!("/applications/{id}")).await.status, StatusCode::NOT_FOUND);
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let stolen = eve.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    assert_eq!(eve.submit(&desk, &format!("/applications/{id}/withdraw"), &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(eve.get(&desk, "/certificates/0123abcd.pem").await.status, StatusCode::NOT_FOUND);
+
+    // Applicants on officer and admin routes: 403.
+    for path in ["/officer", "/officer/slots", &format!("/officer/applications/{id}"), "/admin", "/admin/audit"] {
+        assert_eq!(eve.get(&desk, path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let approve = eve.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approve.status, StatusCode::FORBIDDEN);
+
+    // Missing or wrong CSRF token: 403, nothing changes.
+    let before = mails_to(&desk.outbox, "jane.doe@example.org").len();
+    let no_csrf = jane.post(&desk, &format!("/applications/{id}/resend"), &[]).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let wrong = jane.post(&desk, &format!("/applications/{id}/resend"), &[("csrf", "forged")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(mails_to(&desk.outbox, "jane.doe@example.org").len(), before);
+    // The sign-in form needs its double-submit token too.
+    let mut stranger = Browser::default();
+    assert_eq!(stranger.post(&desk, "/signin", &[("email", "x@example.org")]).await.status, StatusCode::FORBIDDEN);
+
+    // Sign-in links: single use, 15 minutes.
+    let mut browser = Browser::default();
+    let page = browser.get(&desk, "/").await;
+    let csrf = hidden(&page.text(), "csrf");
+    browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "bob@example.org")]).await;
+    let link = from_last_mail(&desk.outbox, "bob@example.org", "/signin/");
+    let path = format!("/signin/{}", link.rsplit('/').next().unwrap());
+    assert_eq!(Browser::default().post(&desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(Browser::default().post(&desk, &path, &[]).await.status, StatusCode::UNAUTHORIZED, "replayed");
+    browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "bob@example.org")]).await;
+    let link = from_last_mail(&desk.outbox, "bob@example.org", "/signin/");
+    desk.clock.advance(time::Duration::minutes(16));
+    let late = Browser::default().post(&desk, &format!("/signin/{}", link.rsplit('/').next().unwrap()), &[]).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "expired link accepted");
+    // Rate limit on sign-in links.
+    for _ in 0..5 {
+        browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "carol@example.org")]).await;
+    }
+    let limited = browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "carol@example.org")]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    // Malformed address: a clear message, no mail.
+    let bad = browser.post(&desk, "/signin", &[("csrf", &csrf), ("email", "not an address")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Validation values: five wrong tries void the value; an expired value is refused.
+    for _ in 0..5 {
+        jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "WRONG")]).await;
+    }
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let blocked = jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(blocked.status, StatusCode::UNAUTHORIZED);
+    assert!(blocked.text().contains("request a new one"), "{}", blocked.text());
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/resend"), &[]).await.status, StatusCode::SEE_OTHER);
+    let fresh = validation_value(&desk.outbox, "jane.doe@example.org");
+    assert_ne!(fresh, value);
+    desk.clock.advance(time::Duration::hours(25));
+    // The session (12 h) has expired too: sign in again.
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let expired = jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &fresh)]).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED, "{}", expired.text());
+
+    // Malformed form fields: a clear message, nothing stored.
+    let apps_before = desk.status.authority().store().applications_of("jane.doe@example.org").await.unwrap();
+    let bad =
+        jane.submit(&desk, "/apply", &[("given_name", ""), ("surname", "Doe"), ("profile", "sponsor-strict")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = jane.submit(&desk, "/apply", &[("given_name", "Jane"), ("surname", "Doe"), ("profile", "root-ca")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(desk.status.authority().store().applications_of("jane.doe@example.org").await.unwrap(), apps_before);
+    // Oversized uploads: 413.
+    let huge = "A".repeat(200 * 1024);
+    let big = jane.submit(&desk, &format!("/applications/{id}/csr"), &[("csr", &huge)]).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Garbage CSR on an approved application: 400, nothing issued.
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let id2 = apply(&desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(&desk, &format!("/applications/{id2}/validate"), &[("value", &value)]).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(&desk, &format!("/officer/applications/{id2}/identity"), &evidence).await;
+    officer.submit(&desk, &format!("/officer/applications/{id2}/approve"), &[]).await;
+    let garbage = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id2}/csr"),
+            &[("csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")],
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.text());
+    assert!(desk.status.authority().store().application(&id2).await.unwrap().unwrap().serial.is_none());
+
+    // An officer may not check or approve their own application.
+    let mut own = officer.clone();
+    let own_id = apply(&desk, &mut own).await;
+    let refused = officer.submit(&desk, &format!("/officer/applications/{own_id}/identity"), &evidence).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.text());
+}
+
+/// The same workflow over the REST API, with problem documents for errors.
+#[tokio::test]
+async fn the_rest_api_covers_the_workflow() {
+    let desk = desk(None).await;
+    async fn call(
+        desk: &Desk,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(b) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(b.to_string())
+            }
+            None => Body::empty(),
+        };
+        Browser::default().send(desk, request, body).await
+    }
+    let json = |r: &Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+
+    let doc = call(&desk, "GET", "/api/openapi.json", None, None).await;
+    let doc = json(&doc);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/applications/{id}/csr"]["post"].is_object());
+    // The request limit is documented on every POST and on directory searches.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if let Some(post) = item.get("post") {
+            assert!(post["responses"]["429"]["headers"]["Retry-After"].is_object(), "{path}");
+        }
+    }
+    assert!(doc["paths"]["/api/v1/directory"]["get"]["responses"]["429"].is_object());
+
+    let r =
+        call(&desk, "POST", "/api/v1/sign-in", None, Some(serde_json::json!({"email": "jane.doe@example.org"}))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let link = from_last_mail(&desk.outbox, "jane.doe@example.org", "/signin/");
+    let r = call(&desk, "POST", "/api/v1/sessions", None, Some(serde_json::json!({ "token": link }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let token = json(&r)["token"].as_str().unwrap().to_string();
+
+    // No token, a bad token, cookies instead of a token: 401 problem documents.
+    let r = call(&desk, "GET", "/api/v1/applications", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(json(&r)["code"], 1010);
+    assert_eq!(call(&desk, "GET", "/api/v1/me", Some("bogus"), None).await.status, StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON: 400 problem.
+    let bad = Browser::default()
+        .send(
+            &desk,
+            Request::post("/api/v1/applications")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json"),
+            Body::from("{not json"),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.headers[header::CONTENT_TYPE], "application/problem+json");
+
+    let r = call(
+        &desk,
+        "POST",
+        "/api/v1/applications",
+        Some(&token),
+        Some(serde_json::json!({"given_name": "Jane", "surname": "Doe"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = json(&r)["id"].as_str().unwrap().to_string();
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/mailbox"),
+        Some(&token),
+        Some(serde_json::json!({ "value": value })),
+    )
+    .await;
+    assert_eq!(json(&r)["mailbox_validated"], true, "{}", r.text());
+
+    // Officer over the API: without the second factor 403, with it the queue.
+    let (_, secret) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let link = desk.portal.add_staff(None, "desk@example.org", Role::Officer).await.unwrap();
+    let r = call(&desk, "POST", "/api/v1/sessions", None, Some(serde_json::json!({ "token": link }))).await;
+    let officer = json(&r)["token"].as_str().unwrap().to_string();
+    assert_eq!(call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await.status, StatusCode::FORBIDDEN);
+    desk.clock.advance(time::Duration::seconds(31)); // a fresh TOTP step: codes work once
+    let code =
+        certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(desk.clock.now().unix_timestamp()));
+    let r = call(
+        &desk,
+        "POST",
+        "/api/v1/sessions/second-factor",
+        Some(&officer),
+        Some(serde_json::json!({ "code": code })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let replay = call(
+        &desk,
+        "POST",
+        "/api/v1/sessions/second-factor",
+        Some(&officer),
+        Some(serde_json::json!({ "code": code })),
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a TOTP code worked twice");
+    let queue = call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await;
+    assert!(json(&queue).as_array().unwrap().iter().any(|a| a["id"] == id.as_str()));
+    let evidence = serde_json::json!({"document_type": "passport", "issuing_authority": "Stadt Bonn", "document_number": "C01", "document_expires": "2030-01-01", "verified_in_person": true});
+    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/identity"), Some(&officer), Some(evidence))
+        .await;
+    assert_eq!(json(&r)["identity_verified"], true, "{}", r.text());
+    let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/approve"), Some(&officer), None).await;
+    assert_eq!(json(&r)["state"], "approved");
+
+    // The applicant's own key: a CSR made by OpenSSL.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=x",
+            "-keyout",
+        ])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("r.csr"))
+        .output()
+        .expect("openssl is needed");
+    assert!(out.status.success());
+    let csr = std::fs::read_to_string(dir.path().join("r.csr")).unwrap();
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/csr"),
+        Some(&token),
+        Some(serde_json::json!({ "csr": csr })),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let cert = json(&r);
+    assert!(cert["pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let again = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/applications/{id}/csr"),
+        Some(&token),
+        Some(serde_json::json!({ "csr": csr })),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // Another user's application through the API: 404.
+    let r = call(&desk, "GET", &format!("/api/v1/applications/{id}"), Some(&officer), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let serial = cert["serial"].as_str().unwrap();
+    let r = call(
+        &desk,
+        "POST",
+        &format!("/api/v1/certificates/{serial}/revoke"),
+        Some(&token),
+        Some(serde_json::json!({ "reason": "superseded" })),
+    )
+    .await;
+    assert!(json(&r)["revoked_at"].is_i64(), "{}", r.text());
+}
+
+/// Two portals ("processes") on one database race to issue for one application:
+/// exactly one certificate is issued.
+#[tokio::test]
+async fn two_processes_never_issue_twice_for_one_application() {
+    let desk = desk(None).await;
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let id = apply(&desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let page = jane.get(&desk, "/").await.text();
+    let csrf = hidden(&page, "csrf");
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(&fields);
+    let other = Desk {
+        app: second_process(&desk).await,
+        portal: desk.portal.clone(),
+        status: desk.status.clone(),
+        clock: desk.clock.clone(),
+        outbox: desk.outbox.clone(),
+        data: desk.data.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let (mut a, mut b) = (jane.clone(), jane.clone());
+    let path = format!("/applications/{id}/p12");
+    let (ra, rb) = tokio::join!(a.post(&desk, &path, &all), b.post(&other, &path, &all));
+    let statuses = [ra.status, rb.status];
+    assert!(statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::CONFLICT), "{statuses:?}");
+    let certs = desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap().len();
+    assert_eq!(certs, 1);
+}
+
+/// An approved application of Jane's: her browser and the application id.
+async fn approved_application(desk: &Desk) -> (Browser, String) {
+    let mut jane = sign_in(desk, "jane.doe@example.org").await;
+    let id = apply(desk, &mut jane).await;
+    let value = validation_value(&desk.outbox, "jane.doe@example.org");
+    jane.submit(desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    let (mut officer, _) = staff_sign_in(desk, "desk@example.org", Role::Officer).await;
+    let evidence = [
+        ("document_type", "passport"),
+        ("issuing_authority", "Stadt Bonn"),
+        ("document_number", "C01X00T47"),
+        ("document_expires", "2030-01-01"),
+        ("in_person", "yes"),
+    ];
+    officer.submit(desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
+    let approved = officer.submit(desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text());
+    (jane, id)
+}
+
+#[tokio::test]
+async fn expiry_reminders_go_out_60_30_and_7_days_before_once_each() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK);
+    let cert = &desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap()[0];
+    let reminders =
+        || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 0, "a reminder for a new certificate");
+    let mut sent = 0;
+    for days_before in [59, 29, 6] {
+        let target = cert.not_after - days_before * 86_400;
+        desk.clock.advance(time::Duration::seconds(target - desk.clock.now().unix_timestamp()));
+        assert_eq!(desk.portal.send_reminders().await.unwrap(), 1, "{days_before} days before expiry");
+        assert_eq!(desk.portal.send_reminders().await.unwrap(), 0, "sent twice");
+        sent += 1;
+        assert_eq!(reminders(), sent);
+    }
+}
+
+/// The directory is for encrypting: a signing-only (Ed25519) certificate is not listed,
+/// and the longest-lasting certificate comes first.
+#[tokio::test]
+async fn the_directory_lists_certificates_one_can_encrypt_to() {
+    let desk = desk(None).await;
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
+    let ed25519 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let keys = [
+        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap(),
+        certdesk_pki::key::PrivateKey::from_pkcs8_der(ed25519.as_ref()).unwrap(),
+        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P384).unwrap(),
+    ];
+    let mut serials = Vec::new();
+    for key in keys {
+        desk.clock.advance(time::Duration::hours(1));
+        let issued = authority
+            .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
+            .await
+            .unwrap();
+        serials.push(issued.record.serial);
+    }
+    let listed: Vec<String> =
+        desk.portal.directory("jane.doe@example.org").await.unwrap().into_iter().map(|c| c.serial).collect();
+    assert_eq!(listed, [serials[2].clone(), serials[0].clone()]);
+    let signing_only = Browser::default().get(&desk, &format!("/directory/{}.pem", serials[1])).await;
+    assert_eq!(signing_only.status, StatusCode::NOT_FOUND);
+    let garbage = Browser::default().get(&desk, "/directory/not-a-serial.pem").await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
+}
+
+/// A certificate issued with `certdesk issue` (no application on the portal) can still
+/// be renewed from the portal, as its expiry reminder says: a new application with its
+/// names and profile, through the mailbox and desk checks (no evidence to reuse).
+#[tokio::test]
+async fn a_certificate_issued_by_the_cli_is_renewed_with_fresh_checks() {
+    let desk = desk(None).await;
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
+    let issued = authority
+        .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "cli:test")
+        .await
+        .unwrap();
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
+    let renewal = jane.submit(&desk, &format!("/certificates/{}/renew", issued.record.serial), &[]).await;
+    assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
+    let id = renewal.location().trim_start_matches("/applications/").to_string();
+    let app = authority.store().application(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (app.given_name.as_str(), app.surname.as_str(), app.profile.as_str()),
+        ("Jane", "Doe", "sponsor-strict")
+    );
+    assert!(app.identity.is_none() && app.mailbox_validated_at.is_none(), "{app:?}");
+    assert_eq!(app.renewal_of.as_deref(), Some(issued.record.serial.as_str()));
+    assert!(!validation_value(&desk.outbox, "jane.doe@example.org").is_empty());
+}
+
+/// A reminder whose mail fails is sent at the next run, and a certificate renewed in
+/// the meantime (a longer-lasting one of the same profile) gets no more reminders.
+#[tokio::test]
+async fn failed_reminders_are_retried_and_renewed_certificates_get_none() {
+    let desk = desk(None).await;
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let (mut jane, id) = approved_application(&desk).await;
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await.status, StatusCode::OK);
+    let store = desk.status.authority().store();
+    let first = store.certificates_of("jane.doe@example.org").await.unwrap()[0].clone();
+    let reminders =
+        || mails_to(&desk.outbox, "jane.doe@example.org").into_iter().filter(|(s, _)| s.contains("expires")).count();
+
+    desk.clock.advance(time::Duration::seconds(first.not_after - 59 * 86_400 - desk.clock.now().unix_timestamp()));
+    let kept = desk.outbox.with_extension("kept");
+    std::fs::rename(&desk.outbox, &kept).unwrap();
+    std::fs::write(&desk.outbox, b"not a directory").unwrap();
+    let err = desk.portal.send_reminders().await.unwrap_err();
+    assert!(err.to_string().starts_with("1 expiry reminder(s) could not be mailed (0 went out"), "{err}");
+    std::fs::remove_file(&desk.outbox).unwrap();
+    std::fs::rename(&kept, &desk.outbox).unwrap();
+    assert_eq!(reminders(), 0);
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 1);
+    assert_eq!(reminders(), 1);
+
+    // Jane has a new certificate of the same profile that outlasts the first, which
+    // gets no 30-day mail.
+    let authority = desk.status.authority();
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::parse(&first.profile).unwrap());
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    authority
+        .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
+        .await
+        .unwrap();
+    assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 2);
+    desk.clock.advance(time::Duration::seconds(first.not_after - 29 * 86_400 - desk.clock.now().unix_timestamp()));
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 0);
+    assert_eq!(reminders(), 1);
+}
+
+#[tokio::test]
+async fn administrators_set_profile_validity_within_the_br_limits() {
+    let desk = desk(None).await;
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let page = admin.get(&desk, "/admin").await.text();
+    assert!(page.contains(r#"id="days-sponsor-strict""#), "{page}");
+    let too_long = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "826")]).await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_long.text());
+    let garbage = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "soon")]).await;
+    assert_eq!(garbage.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let set = admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "365")]).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text());
+    assert!(admin.get(&desk, "/admin").await.text().contains(r#"value="365""#));
+
+    // An applicant may not; the next certificate lasts 365 days.
+    let (mut jane, id) = approved_application(&desk).await;
+    let refused = jane.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "800")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    assert_eq!(jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await.status, StatusCode::OK);
+    let cert = &desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap()[0];
+    assert_eq!((cert.not_after - cert.not_before + 1) / 86_400, 365, "{cert:?}");
+    let audit = admin.get(&desk, "/admin/audit?q=profile.validity").await.text();
+    assert!(audit.contains("profile.validity") && audit.contains("365"));
+}
+
+/// Guessing authenticator codes is throttled (RFC 4226 section 7.3): after 5 tries in 15
+/// minutes even the right code is refused (429), the first refusal is audited, and a
+/// right code later resets the count; 20 tries a day are the other bound.
+#[tokio::test]
+async fn authenticator_codes_cannot_be_guessed() {
+    let desk = desk(None).await;
+    let (_, secret) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    let right = |desk: &Desk| {
+        certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(desk.clock.now().unix_timestamp()))
+    };
+    let throttled = || async {
+        let log = desk.status.authority().store().audit_log().await.unwrap();
+        log.iter().filter(|r| r.action == "user.totp-throttled").count()
+    };
+    // A new session of the enrolled officer, at the code form.
+    async fn session(desk: &Desk) -> (Browser, String) {
+        let link = desk.portal.add_staff(None, "desk@example.org", Role::Officer).await.unwrap();
+        let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+        let mut browser = Browser::default();
+        assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
+        let csrf = hidden(&browser.get(desk, "/second-factor").await.text(), "csrf");
+        (browser, csrf)
+    }
+    async fn give(desk: &Desk, browser: &mut Browser, csrf: &str, code: &str) -> Reply {
+        browser.post(desk, "/second-factor", &[("csrf", csrf), ("code", code)]).await
+    }
+
+    let (mut browser, csrf) = session(&desk).await;
+    desk.clock.advance(time::Duration::seconds(31));
+    for _ in 0..5 {
+        assert_eq!(give(&desk, &mut browser, &csrf, "000000").await.status, StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..3 {
+        let refused = give(&desk, &mut browser, &csrf, &right(&desk)).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.text());
+        assert!(refused.text().contains("too many wrong authenticator codes"), "{}", refused.text());
+    }
+    assert_eq!(throttled().await, 1, "the first refusal is audited, the later ones not");
+    assert_eq!(browser.get(&desk, "/officer").await.location(), "/second-factor");
+
+    // 15 minutes later the right code works, and resets the count.
+    desk.clock.advance(time::Duration::minutes(16));
+    assert_eq!(give(&desk, &mut browser, &csrf, &right(&desk)).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.get(&desk, "/officer").await.status, StatusCode::OK);
+
+    // A day allows 20 wrong tries, however spread.
+    let (mut other, csrf) = session(&desk).await;
+    for _ in 0..5 {
+        for _ in 0..4 {
+            assert_eq!(give(&desk, &mut other, &csrf, "000000").await.status, StatusCode::UNAUTHORIZED);
+        }
+        desk.clock.advance(time::Duration::minutes(16));
+    }
+    let refused = give(&desk, &mut other, &csrf, &right(&desk)).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.text());
+    assert_eq!(throttled().await, 2);
+    // Once the first four tries are a day old.
+    desk.clock.advance(time::Duration::hours(23));
+    let (mut other, csrf) = session(&desk).await;
+    let r = give(&desk, &mut other, &csrf, &right(&desk)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+}
+
+/// The day before an appointment booked earlier, the applicant gets a reminder, once
+/// even with two runs; an appointment booked less than a day ahead gets none (its
+/// confirmation has just gone out).
+#[tokio::test]
+async fn appointment_reminders_go_out_the_day_before_once() {
+    let desk = desk(None).await;
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    for (starts_at, place) in [("2026-11-27T09:30", "Room 1.01"), ("2026-11-26T09:00", "Room 2.02")] {
+        let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", starts_at), ("place", place)]).await;
+        assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
+    }
+    let mut booked = Vec::new();
+    for (email, place) in [("jane.doe@example.org", "Room 1.01"), ("john.roe@example.org", "Room 2.02")] {
+        let mut applicant = sign_in(&desk, email).await;
+        let id = apply(&desk, &mut applicant).await;
+        let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+        let slot_id = page
+            .split(r#"<option value=""#)
+            .skip(1)
+            .find(|option| option.contains(place))
+            .and_then(|option| option.split('"').next())
+            .unwrap()
+            .to_string();
+        let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+        booked.push(id);
+    }
+    let reminders =
+        |to: &str| mails_to(&desk.outbox, to).into_iter().filter(|(s, _)| s.starts_with("Reminder")).count();
+    // Jane's appointment is two days ahead; John's is 21 hours ahead, but he booked it
+    // just now.
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0);
+
+    // Jane's appointment is 45.5 hours after she booked it: reminded 24 hours before.
+    let store = desk.status.authority().store();
+    let starts_at = store.slot_of(&booked[0]).await.unwrap().unwrap().starts_at;
+    desk.clock.advance(time::Duration::seconds(starts_at - 86_400 + 60 - desk.clock.now().unix_timestamp()));
+    // The mail system fails (the outbox is a file): the error says so, the claim is
+    // given back, and the next run sends it.
+    let outbox = desk.outbox.clone();
+    let kept = outbox.with_extension("kept");
+    std::fs::rename(&outbox, &kept).unwrap();
+    std::fs::write(&outbox, b"not a directory").unwrap();
+    let err = desk.portal.send_appointment_reminders().await.unwrap_err();
+    assert!(err.to_string().starts_with("1 appointment reminder(s) could not be mailed (0 went out"), "{err}");
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::rename(&kept, &outbox).unwrap();
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 1);
+    assert_eq!(desk.portal.send_appointment_reminders().await.unwrap(), 0, "sent twice");
+    assert_eq!(reminders("jane.doe@example.org"), 1);
+    let (_, body) =
+        mails_to(&desk.outbox, "jane.doe@example.org").into_iter().find(|(s, _)| s.starts_with("Reminder")).unwrap();
+    assert!(body.contains("Room 1.01") && body.contains("2026-11-27 09:30"), "{body}");
+    assert_eq!(reminders("john.roe@example.org"), 0);
+}
+
+/// One client (by address) may post 30 times at once and then one a second; the 31st
+/// gets 429 with Retry-After, an error page on the portal and a problem document on the
+/// REST API. Other clients, and pages that only read, are not affected; directory
+/// searches count.
+#[tokio::test]
+async fn one_client_cannot_flood_the_portal() {
+    let desk = desk(None).await;
+    let send = |method: &str, path: &str, peer: &str| {
+        let mut request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let peer: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        desk.app.clone().oneshot(request)
+    };
+    for _ in 0..30 {
+        let r = send("POST", "/signin", "192.0.2.10").await.unwrap();
+        assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let r = send("POST", "/signin", "192.0.2.10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let body = String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(body.contains("too many requests from your address"), "{body}");
+    let r = send("POST", "/api/v1/sign-in", "192.0.2.10").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(send("GET", "/directory?q=jane", "192.0.2.10").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Reading pages is not limited; another client is not affected; neither are
+    // requests without a known peer.
+    assert_eq!(send("GET", "/", "192.0.2.10").await.unwrap().status(), StatusCode::OK);
+    assert_ne!(send("POST", "/signin", "192.0.2.11").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = desk.app.clone().oneshot(Request::post("/signin").body(Body::empty()).unwrap()).await.unwrap();
+    assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The own-key form is `multipart/form-data` with a CSR file input (PEM or DER) next to
+/// the text area: a DER file from OpenSSL is issued; no CSR, both, a bad file or a cut
+/// multipart body are refused with nothing issued.
+#[tokio::test]
+async fn a_csr_file_is_uploaded_as_the_page_sends_it() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains(r#"enctype="multipart/form-data""#) && page.contains(r#"name="csr_file" type="file""#));
+    let csrf = hidden(&page, "csrf");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=jane"])
+        .args(["-outform", "DER", "-keyout"])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("r.der"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let der = std::fs::read(dir.path().join("r.der")).unwrap();
+
+    let multipart = |file: &[u8], pasted: &str, close: bool| {
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+        );
+        body.extend_from_slice(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"csr_file\"; filename=\"jane.der\"\r\n\
+              Content-Type: application/octet-stream\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(
+            format!("\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csr\"\r\n\r\n{pasted}\r\n").as_bytes(),
+        );
+        if close {
+            body.extend_from_slice(b"--XyZ--\r\n");
+        }
+        body
+    };
+    let path = format!("/applications/{id}/csr");
+    let mut upload = async |body: Vec<u8>| {
+        let request = Request::post(&path).header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ");
+        jane.send(&desk, request, Body::from(body)).await
+    };
+    let issued = async || desk.status.authority().store().application(&id).await.unwrap().unwrap().serial;
+    let r = upload(multipart(b"", "", true)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("Choose a CSR file"), "{}", r.text());
+    let pem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----";
+    let r = upload(multipart(&der, pem, true)).await;
+    assert!(r.status == StatusCode::BAD_REQUEST && r.text().contains("not both"), "{}", r.text());
+    let r = upload(multipart(&der[..der.len() / 2], "", true)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = upload(multipart(&der, "", false)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("could not be read"), "{}", r.text());
+    assert_eq!(issued().await, None);
+
+    let r = upload(multipart(&der, "", true)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let serial = issued().await.expect("issued");
+    assert!(r.location().contains(&serial), "{}", r.location());
+}

@@ -1,0 +1,224 @@
+//! One conformance suite for every store backend.
+
+use certdesk_core::audit::{seal, verify, AuditEvent};
+use certdesk_store::{CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, Store};
+use sqlx::Connection;
+
+fn record(serial: &str, not_after: i64) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        email: "jane.doe@example.org".into(),
+        subject: "CN=Jane Doe".into(),
+        profile: "sponsor-strict".into(),
+        key_kind: "RSA-3072".into(),
+        not_before: 1_000,
+        not_after,
+        der: vec![0x30, 0x00],
+        issued_at: 1_000,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+fn intent(serial: &str) -> IssuanceIntent {
+    IssuanceIntent {
+        serial: serial.into(),
+        tbs_sha256: "00".repeat(32),
+        email: "jane.doe@example.org".into(),
+        profile: "sponsor-strict".into(),
+        not_after: 5_000,
+        application_id: None,
+        owner: "host/1/a".into(),
+        created_at: 1,
+    }
+}
+
+fn event(action: &'static str, subject: &str) -> AuditEvent {
+    AuditEvent { actor: "test".into(), action, subject: subject.into(), details: serde_json::json!({}) }
+}
+
+async fn conformance(store: &Store) {
+    // A batch: intents (serials reserved) in one commit, then the certificates with
+    // their audit records in another.
+    let events = |list: &[&str]| list.iter().map(|s| event("certificate.issue", s)).collect::<Vec<_>>();
+    store.record_intents(&[intent("0a"), intent("0b")], None, 1).await.unwrap();
+    assert_eq!(store.intents().await.unwrap().len(), 2);
+    let (a, b) = (record("0a", 5_000), record("0b", 500));
+    store.record_issued(&[&a, &b], &events(&["0a", "0b"]), 1, None).await.unwrap();
+    assert!(store.intents().await.unwrap().is_empty(), "recording kept the intents");
+    // A taken serial fails before anything is signed, even inside a batch, and keeps
+    // nothing (0c stays free).
+    assert!(store.record_intents(&[intent("0c"), intent("0a")], None, 2).await.is_err());
+    assert!(store.intents().await.unwrap().is_empty());
+    // A certificate without an intent (abandoned meanwhile) is not recorded.
+    let c = record("0c", 50);
+    let err = store.record_issued(&[&c], &events(&["0c"]), 3, None).await.unwrap_err();
+    assert_eq!(err.code(), certdesk_core::error::ErrorCode::Conflict);
+    assert!(store.certificate("0c").await.unwrap().is_none());
+    // Events must match the certificates one to one; nothing is kept otherwise.
+    store.record_intents(&[intent("0c")], None, 4).await.unwrap();
+    assert!(store.record_issued(&[&c], &[], 4, None).await.is_err());
+    assert_eq!(store.intents().await.unwrap().len(), 1, "a failed record lost the intent");
+    store.record_issued(&[&c], &events(&["0c"]), 4, None).await.unwrap();
+    assert_eq!(store.audit_log().await.unwrap().len(), 3, "a failed issuance left an audit record");
+
+    assert_eq!(store.certificate("0a").await.unwrap().unwrap().email, "jane.doe@example.org");
+    assert!(store.certificate("ff").await.unwrap().is_none());
+    assert_eq!(store.certificates().await.unwrap().len(), 3);
+
+    let ev = event("certificate.revoke", "0a");
+    assert!(store.revoke("0a", 100, 1, &|seq, prev| seal(&ev, 100, seq, prev)).await.unwrap());
+    assert!(!store.revoke("0a", 101, 1, &|seq, prev| seal(&ev, 101, seq, prev)).await.unwrap());
+    let ev = event("certificate.revoke", "0b");
+    assert!(store.revoke("0b", 102, 4, &|seq, prev| seal(&ev, 102, seq, prev)).await.unwrap());
+    // Only unexpired revoked certificates go on the CRL.
+    let revoked = store.revoked_unexpired(1_000).await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!((revoked[0].serial.as_str(), revoked[0].reason), ("0a", 1));
+
+    assert_eq!(store.next_crl_number().await.unwrap(), 1);
+    let crl = CrlRecord { number: 1, this_update: 1, next_update: 2, der: vec![1, 2, 3] };
+    let ev = event("crl.issue", "1");
+    store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.unwrap();
+    assert!(store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.is_err());
+    assert_eq!(store.next_crl_number().await.unwrap(), 2);
+    assert_eq!(store.latest_crl().await.unwrap().unwrap(), crl);
+
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), 6);
+    assert_eq!(verify(&log).unwrap().records, 6);
+
+    // Audit checkpoints: one claim per period, given back when its mail fails; alerts
+    // (seq 0) are no checkpoint.
+    let head = certdesk_core::audit::Checkpoint { seq: 6, hash: log[5].hash.clone() };
+    assert_eq!(store.last_checkpoint().await.unwrap(), None);
+    assert!(!store.checkpoint_claimed(7).await.unwrap());
+    assert!(store.claim_checkpoint(7, 6, &head.hash, 10).await.unwrap());
+    assert!(!store.claim_checkpoint(7, 6, &head.hash, 11).await.unwrap());
+    assert!(store.checkpoint_claimed(7).await.unwrap());
+    assert!(store.claim_checkpoint(8, 0, "an alert", 12).await.unwrap());
+    assert_eq!(store.last_checkpoint().await.unwrap(), Some(head.clone()));
+    // Recorded outside the schedule: a newer checkpoint replaces the period's, an alert
+    // does not.
+    store.record_checkpoint(7, 0, "an alert", 13).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.seq), Some(6));
+    store.record_checkpoint(7, 9, "later", 14).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.seq), Some(9));
+    store.record_checkpoint(9, 10, "forced", 15).await.unwrap();
+    assert_eq!(store.last_checkpoint().await.unwrap().map(|c| c.hash), Some("forced".into()));
+    // Given back only for what was claimed: period 7 now holds 9:later.
+    store.release_checkpoint(7, 6, &head.hash).await.unwrap();
+    assert!(store.checkpoint_claimed(7).await.unwrap());
+    for (period, seq, hash) in [(7, 9, "later"), (9, 10, "forced")] {
+        store.release_checkpoint(period, seq, hash).await.unwrap();
+        assert!(!store.checkpoint_claimed(period).await.unwrap());
+    }
+    assert_eq!(store.last_checkpoint().await.unwrap(), None);
+
+    // Second-factor attempts: counted per window, not noted once over the limit,
+    // forgotten after a right code.
+    let mail = "desk@example.org";
+    for at in [100, 200, 300] {
+        store.note_totp_attempt(mail, at, [at - 150, at - 1_000], [5, 20]).await.unwrap().unwrap();
+    }
+    assert_eq!(store.note_totp_attempt(mail, 400, [250, 0], [5, 20]).await.unwrap(), Some([2, 4]));
+    assert_eq!(store.note_totp_attempt(mail, 401, [250, 0], [1, 20]).await.unwrap(), None);
+    assert_eq!(store.note_totp_attempt("other@example.org", 401, [250, 0], [1, 20]).await.unwrap(), Some([1, 1]));
+    store.clear_totp_attempts(mail).await.unwrap();
+    assert_eq!(store.note_totp_attempt(mail, 402, [0, 0], [5, 20]).await.unwrap(), Some([1, 1]));
+
+    // The database refuses to change or delete audit records.
+    assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await.is_err());
+    assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
+    assert_eq!(store.audit_log().await.unwrap(), log);
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Store::open(&url).await.unwrap();
+    conformance(&store).await;
+    concurrent_audit_appends_chain(&store).await;
+    intents_and_deliveries_conform(&store).await;
+    // Reopening applies no migration twice.
+    store.close().await;
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.audit_log().await.unwrap().len(), 32);
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let Ok(base) = std::env::var("CERTDESK_TEST_POSTGRES_URL") else {
+        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: PostgreSQL conformance not run here (CI runs it)");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name =
+        format!("certdesk_test_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
+    let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{name}");
+    let store = Store::open(&url).await.unwrap();
+    conformance(&store).await;
+    concurrent_audit_appends_chain(&store).await;
+    intents_and_deliveries_conform(&store).await;
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+}
+
+/// Many transactions appending audit records at once (several portal requests, several
+/// processes): every record lands and the chain stays intact.
+async fn concurrent_audit_appends_chain(store: &Store) {
+    let before = store.audit_log().await.unwrap().len();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let event = event("test.concurrent", &format!("t{i}"));
+            store.append_audit(&|seq, prev| seal(&event, 100 + i, seq, prev)).await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rows = store.audit_log().await.unwrap();
+    assert_eq!(rows.len(), before + 24);
+    verify(&rows).unwrap();
+}
+
+/// Abandoned intents and pending .p12 deliveries (crash recovery's part of the store).
+async fn intents_and_deliveries_conform(store: &Store) {
+    let before = store.audit_log().await.unwrap().len();
+    store.record_intents(&[intent("1a")], None, 10).await.unwrap();
+    let ev = event("certificate.abandoned", "1a");
+    let pending = store.intents().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(store.abandon_intent(&pending[0], 11, &|seq, prev| seal(&ev, 11, seq, prev)).await.unwrap());
+    // Once only, and the serial is never free again.
+    assert!(!store.abandon_intent(&pending[0], 12, &|seq, prev| seal(&ev, 12, seq, prev)).await.unwrap());
+    assert!(store.record_intents(&[intent("1a")], None, 13).await.is_err(), "an abandoned serial was reused");
+    let late = record("1a", 5_000);
+    assert!(store.record_issued(&[&late], &[event("certificate.issue", "1a")], 14, None).await.is_err());
+    assert_eq!(store.audit_log().await.unwrap().len(), before + 1);
+
+    // A .p12 stored with its certificate, found by application, deleted once delivered.
+    store.record_intents(&[intent("1b")], None, 20).await.unwrap();
+    let delivery = PendingDelivery {
+        serial: "1b".into(),
+        application_id: None,
+        destination: Some("/tmp/jane.p12".into()),
+        sha256: "ab".repeat(32),
+        pkcs12: vec![0x30, 0x03, 0x02, 0x01, 0x03],
+        owner: "host/1/a".into(),
+        created_at: 20,
+    };
+    let cert = record("1b", 5_000);
+    store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery)).await.unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap(), vec![delivery.clone()]);
+    assert_eq!(store.pending_delivery_of("nobody").await.unwrap(), None);
+    store.delete_pending_delivery("1b").await.unwrap();
+    assert!(store.pending_deliveries().await.unwrap().is_empty());
+    verify(&store.audit_log().await.unwrap()).unwrap();
+}

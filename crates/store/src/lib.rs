@@ -1,0 +1,697 @@
+//! The store: the only code that speaks SQL.
+#![doc = include_str!("../README.md")]
+//!
+//! One schema per backend (`migrations/sqlite`, `migrations/postgres`), the same
+//! queries for both through sqlx's `Any` driver (`$1` placeholders work on both).
+//! Times are Unix seconds; serials are lower-case hex.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+mod oidc;
+mod portal;
+
+pub use portal::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, UserRecord};
+
+use certdesk_core::audit::{seal, AuditEvent};
+use certdesk_core::error::{DomainError, ErrorCode};
+use certdesk_core::ports::ApplicationClaim;
+pub use certdesk_core::records::{
+    AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, RevokedRecord, StatusRow,
+};
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_portal.sql")),
+    (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
+    (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
+    (5, include_str!("../migrations/sqlite/0005_audit_checkpoints.sql")),
+    (6, include_str!("../migrations/sqlite/0006_totp_attempts.sql")),
+    (7, include_str!("../migrations/sqlite/0007_appointment_reminders.sql")),
+    (8, include_str!("../migrations/sqlite/0008_issuance_intents.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_portal.sql")),
+    (3, include_str!("../migrations/postgres/0003_oidc.sql")),
+    (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
+    (5, include_str!("../migrations/postgres/0005_audit_checkpoints.sql")),
+    (6, include_str!("../migrations/postgres/0006_totp_attempts.sql")),
+    (7, include_str!("../migrations/postgres/0007_appointment_reminders.sql")),
+    (8, include_str!("../migrations/postgres/0008_issuance_intents.sql")),
+];
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which database we talk to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (embedded default).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+fn status_from_row(row: &AnyRow) -> Result<StatusRow, DomainError> {
+    Ok(StatusRow {
+        serial: row.try_get("serial")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+    })
+}
+
+fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        email: row.try_get("email")?,
+        subject: row.try_get("subject")?,
+        profile: row.try_get("profile")?,
+        key_kind: row.try_get("key_kind")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        der: row.try_get("der")?,
+        issued_at: row.try_get("issued_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+    })
+}
+
+/// The hash-chained audit record to append at (seq, prev_hash), computed by `audit`.
+pub type AuditAppend<'a> = &'a (dyn Fn(i64, &str) -> AuditRow + Sync);
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, DomainError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DomainError::new(ErrorCode::Config, "the database URL must start with sqlite: or postgres://"));
+        };
+        let max = if backend == Backend::Sqlite { 1 } else { 8 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        if backend == Backend::Sqlite {
+            // Write-ahead log: one fsync per commit instead of several, same durability
+            // (synchronous stays FULL, the SQLite default).
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Whether the database already holds a CA (any audit record).
+    pub async fn holds_records(&self) -> Result<bool, DomainError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n > 0)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (so a SQLite file can be moved).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<(), DomainError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await?;
+        let current: Option<i64> =
+            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&self.pool).await?.try_get("v")?;
+        let current = current.unwrap_or(0);
+        let migrations = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+            let mut tx = self.pool.begin().await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(*version).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Step 1 of issuance (see `certdesk_ca::recovery`): in one transaction, reserves
+    /// every serial (unique forever by primary key: a collision fails before anything is
+    /// signed), records the intents and, for an application, moves it from `approved` to
+    /// `issued` only if it still has the version it was read with (so two processes can
+    /// never issue twice for one application).
+    pub async fn record_intents(
+        &self,
+        intents: &[IssuanceIntent],
+        claim: Option<&ApplicationClaim>,
+        now: i64,
+    ) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(claim) = claim {
+            let claimed = sqlx::query(
+                "UPDATE applications SET state = 'issued', updated_at = $1, version = version + 1 \
+                 WHERE id = $2 AND version = $3 AND state = 'approved' AND serial IS NULL",
+            )
+            .bind(now)
+            .bind(&claim.id)
+            .bind(claim.version)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() != 1 {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "a certificate was already issued for this application, or it changed meanwhile",
+                ));
+            }
+        }
+        for chunk in intents.chunks(ROWS_PER_INSERT) {
+            let sql = format!("INSERT INTO serials (serial, reserved_at) VALUES {}", placeholders(chunk.len(), 2));
+            let mut query = sqlx::query(&sql);
+            for intent in chunk {
+                query = query.bind(&intent.serial).bind(now);
+            }
+            match query.execute(&mut *tx).await {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    return Err(DomainError::new(
+                        ErrorCode::Internal,
+                        "a serial number is already taken; nothing was signed",
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let sql = format!(
+                "INSERT INTO issuance_intents (serial, tbs_sha256, email, profile, not_after, application_id, owner, \
+                 created_at) VALUES {}",
+                placeholders(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(&sql);
+            for intent in chunk {
+                query = query
+                    .bind(&intent.serial)
+                    .bind(&intent.tbs_sha256)
+                    .bind(&intent.email)
+                    .bind(&intent.profile)
+                    .bind(intent.not_after)
+                    .bind(&intent.application_id)
+                    .bind(&intent.owner)
+                    .bind(intent.created_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Step 3 of issuance: in one transaction, stores the signed certificates, appends
+    /// `events[i]` for each (sealed into the hash chain at `now`), gives an application
+    /// its serial, stores `delivery` (a .p12 to hand over) and deletes the intents. Fails
+    /// (and keeps nothing) if an intent is gone: recovery abandoned it.
+    pub async fn record_issued(
+        &self,
+        certificates: &[&CertificateRecord],
+        events: &[AuditEvent],
+        now: i64,
+        delivery: Option<&PendingDelivery>,
+    ) -> Result<(), DomainError> {
+        if events.len() != certificates.len() {
+            return Err(DomainError::new(ErrorCode::Internal, "every issuance needs exactly one audit event"));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut applications = Vec::new();
+        for cert in certificates {
+            let row = sqlx::query("DELETE FROM issuance_intents WHERE serial = $1 RETURNING application_id")
+                .bind(&cert.serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "the issuance of {} was abandoned meanwhile; the certificate was not recorded",
+                        cert.serial
+                    ),
+                ));
+            };
+            if let Some(application) = row.try_get::<Option<String>, _>("application_id")? {
+                applications.push((application, cert.serial.clone()));
+            }
+        }
+        for chunk in certificates.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO certificates (serial, email, subject, profile, key_kind, not_before, not_after, der, issued_at) \
+                 VALUES {}",
+                placeholders(chunk.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for cert in chunk {
+                query = query
+                    .bind(&cert.serial)
+                    .bind(&cert.email)
+                    .bind(&cert.subject)
+                    .bind(&cert.profile)
+                    .bind(&cert.key_kind)
+                    .bind(cert.not_before)
+                    .bind(cert.not_after)
+                    .bind(&cert.der)
+                    .bind(cert.issued_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let (mut seq, mut prev) = audit_head(&mut tx).await?;
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            let row = seal(event, now, seq, &prev);
+            seq += 1;
+            prev = row.hash.clone();
+            rows.push(row);
+        }
+        insert_audit_rows(&mut tx, &rows).await?;
+        for (application, serial) in &applications {
+            sqlx::query("UPDATE applications SET serial = $1 WHERE id = $2")
+                .bind(serial)
+                .bind(application)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(delivery) = delivery {
+            sqlx::query(
+                "INSERT INTO pending_deliveries (serial, application_id, destination, sha256, pkcs12, owner, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&delivery.serial)
+            .bind(&delivery.application_id)
+            .bind(&delivery.destination)
+            .bind(&delivery.sha256)
+            .bind(&delivery.pkcs12)
+            .bind(&delivery.owner)
+            .bind(delivery.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every issuance intent not yet resolved, oldest first.
+    pub async fn intents(&self) -> Result<Vec<IssuanceIntent>, DomainError> {
+        let rows =
+            sqlx::query("SELECT * FROM issuance_intents ORDER BY created_at, serial").fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(IssuanceIntent {
+                serial: row.try_get("serial")?,
+                tbs_sha256: row.try_get("tbs_sha256")?,
+                email: row.try_get("email")?,
+                profile: row.try_get("profile")?,
+                not_after: row.try_get("not_after")?,
+                application_id: row.try_get("application_id")?,
+                owner: row.try_get("owner")?,
+                created_at: row.try_get("created_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Abandons an intent: deletes it, moves its application (if any, and still
+    /// `issued` without a serial) back to `approved`, and appends the audit record, in
+    /// one transaction. `false` if the intent was resolved meanwhile.
+    pub async fn abandon_intent(
+        &self,
+        intent: &IssuanceIntent,
+        now: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM issuance_intents WHERE serial = $1")
+            .bind(&intent.serial)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(application) = &intent.application_id {
+            sqlx::query(
+                "UPDATE applications SET state = 'approved', updated_at = $1, version = version + 1 \
+                 WHERE id = $2 AND state = 'issued' AND serial IS NULL",
+            )
+            .bind(now)
+            .bind(application)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every .p12 not yet delivered.
+    pub async fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, DomainError> {
+        let rows =
+            sqlx::query("SELECT * FROM pending_deliveries ORDER BY created_at, serial").fetch_all(&self.pool).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// The .p12 of an application's certificate not yet delivered.
+    pub async fn pending_delivery_of(&self, application_id: &str) -> Result<Option<PendingDelivery>, DomainError> {
+        let row = sqlx::query("SELECT * FROM pending_deliveries WHERE application_id = $1")
+            .bind(application_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    /// Deletes the stored .p12 of `serial` (delivered, or its certificate revoked).
+    pub async fn delete_pending_delivery(&self, serial: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM pending_deliveries WHERE serial = $1").bind(serial).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, DomainError> {
+        let row =
+            sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(cert_from_row).transpose()?)
+    }
+
+    /// Every certificate, newest first.
+    pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, DomainError> {
+        let rows =
+            sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(cert_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a certificate revoked (only if it is not yet) and appends the audit record,
+    /// in one transaction. Returns `false` if it was already revoked.
+    pub async fn revoke(
+        &self,
+        serial: &str,
+        at: i64,
+        reason: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(reason)
+        .bind(serial)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revoked certificates that have not yet expired at `now`.
+    pub async fn revoked_unexpired(&self, now: i64) -> Result<Vec<RevokedRecord>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates \
+             WHERE revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at, serial",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(RevokedRecord {
+                serial: row.try_get("serial")?,
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or_default(),
+                reason: row.try_get::<Option<i64>, _>("revocation_reason")?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Certificates issued or revoked at or after `since` (Unix seconds): what an OCSP
+    /// cache must (re)sign.
+    pub async fn status_changes_since(&self, since: i64) -> Result<Vec<StatusRow>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE issued_at >= $1 OR revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(status_from_row).collect()
+    }
+
+    /// The status of one certificate, `None` if this CA never issued the serial.
+    pub async fn certificate_status(&self, serial: &str) -> Result<Option<StatusRow>, DomainError> {
+        let row = sqlx::query("SELECT serial, revoked_at, revocation_reason FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(status_from_row).transpose()
+    }
+
+    /// The next crlNumber (one above the highest ever issued).
+    pub async fn next_crl_number(&self) -> Result<i64, DomainError> {
+        let n: Option<i64> =
+            sqlx::query("SELECT MAX(number) AS n FROM crls").fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n.unwrap_or(0) + 1)
+    }
+
+    /// Stores a CRL with its audit record; fails if the number was taken meanwhile.
+    pub async fn insert_crl(&self, crl: &CrlRecord, audit: AuditAppend<'_>) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query("INSERT INTO crls (number, this_update, next_update, der) VALUES ($1, $2, $3, $4)")
+            .bind(crl.number)
+            .bind(crl.this_update)
+            .bind(crl.next_update)
+            .bind(&crl.der)
+            .execute(&mut *tx)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(DomainError::new(
+                    ErrorCode::Contention,
+                    format!("crlNumber {} was taken by another process meanwhile", crl.number),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest CRL.
+    pub async fn latest_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
+        let row = sqlx::query("SELECT number, this_update, next_update, der FROM crls ORDER BY number DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some(CrlRecord {
+                number: row.try_get("number")?,
+                this_update: row.try_get("this_update")?,
+                next_update: row.try_get("next_update")?,
+                der: row.try_get("der")?,
+            })),
+        }
+    }
+
+    /// Appends one audit record on its own.
+    pub async fn append_audit(&self, audit: AuditAppend<'_>) -> Result<AuditRow, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let row = append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// The whole audit log, in order.
+    pub async fn audit_log(&self) -> Result<Vec<AuditRow>, DomainError> {
+        let rows =
+            sqlx::query("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(AuditRow {
+                seq: row.try_get("seq")?,
+                at: row.try_get("at")?,
+                actor: row.try_get("actor")?,
+                action: row.try_get("action")?,
+                subject: row.try_get("subject")?,
+                details: row.try_get("details")?,
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether checkpoint period `period` is claimed (its mail sent or being sent).
+    pub async fn checkpoint_claimed(&self, period: i64) -> Result<bool, DomainError> {
+        let row = sqlx::query("SELECT period FROM audit_checkpoints WHERE period = $1")
+            .bind(period)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Claims checkpoint period `period` for the mail of `seq:hash` (`seq` 0: an alert),
+    /// so that one process of a deployment sends it; `false` if another one has.
+    pub async fn claim_checkpoint(&self, period: i64, seq: i64, hash: &str, now: i64) -> Result<bool, DomainError> {
+        let done = sqlx::query(
+            "INSERT INTO audit_checkpoints (period, seq, hash, sent_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (period) DO NOTHING",
+        )
+        .bind(period)
+        .bind(seq)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the checkpoint `seq:hash` of `period` mailed outside the schedule
+    /// (`certdesk audit checkpoint`): it replaces the period's row only when newer, so an
+    /// alert (`seq` 0) never hides a checkpoint.
+    pub async fn record_checkpoint(&self, period: i64, seq: i64, hash: &str, now: i64) -> Result<(), DomainError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (period, seq, hash, sent_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (period) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, sent_at = excluded.sent_at \
+             WHERE audit_checkpoints.seq < excluded.seq",
+        )
+        .bind(period)
+        .bind(seq)
+        .bind(hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives back the claim of `period` for `seq:hash` (its mail failed), so that the next
+    /// run retries; a row that holds anything else (a forced checkpoint recorded since)
+    /// stays.
+    pub async fn release_checkpoint(&self, period: i64, seq: i64, hash: &str) -> Result<(), DomainError> {
+        sqlx::query("DELETE FROM audit_checkpoints WHERE period = $1 AND seq = $2 AND hash = $3")
+            .bind(period)
+            .bind(seq)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest checkpoint mailed (alerts left out).
+    pub async fn last_checkpoint(&self) -> Result<Option<certdesk_core::audit::Checkpoint>, DomainError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_checkpoints WHERE seq > 0 ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                Ok(Some(certdesk_core::audit::Checkpoint { seq: row.try_get("seq")?, hash: row.try_get("hash")? }))
+            }
+        }
+    }
+
+    /// Runs a raw statement (tests that tamper with the database on purpose).
+    #[doc(hidden)]
+    pub async fn danger_execute(&self, sql: &str) -> Result<(), DomainError> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
+    Ok(PendingDelivery {
+        serial: row.try_get("serial")?,
+        application_id: row.try_get("application_id")?,
+        destination: row.try_get("destination")?,
+        sha256: row.try_get("sha256")?,
+        pkcs12: row.try_get("pkcs12")?,
+        owner: row.try_get("owner")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Rows per multi-row INSERT: few enough that SQLite's linear parameter-name lookup
+/// (sqlx binds `$n` by name) stays cheap, far under both databases' bind limits.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `($1, $2), ($3, $4), ...` for `rows` rows of `columns` values.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The advisory lock that serialises audit appends on PostgreSQL (an arbitrary,
+/// fixed key: "certdesk audit").
+const AUDIT_LOCK_KEY: i64 = 0x6365_7274_6175_6469;
+
+/// The sequence number and hash the next audit record follows.
+///
+/// Appends must be serialised: two transactions that read the same head would both
+/// chain to it. SQLite allows one writer at a time, so its transactions already are;
+/// on PostgreSQL (READ COMMITTED) a transaction-scoped advisory lock is taken first and
+/// held until commit or rollback, and the head is read after it, so it sees every
+/// committed record.
+async fn audit_head(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(i64, String), DomainError> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(&mut **tx).await?;
+    }
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    Ok(match last {
+        Some(row) => (row.try_get::<i64, _>("seq")? + 1, row.try_get::<String, _>("hash")?),
+        None => (1, certdesk_core::audit::GENESIS.to_string()),
+    })
+}
+
+async fn insert_audit_rows(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[AuditRow]) -> Result<(), DomainError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES {}",
+            placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.seq)
+                .bind(row.at)
+                .bind(&row.actor)
+                .bind(&row.action)
+                .bind(&row.subject)
+                .bind(&row.details)
+                .bind(&row.prev_hash)
+                .bind(&row.hash);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn append_audit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    audit: AuditAppend<'_>,
+) -> Result<AuditRow, DomainError> {
+    let (seq, prev) = audit_head(tx).await?;
+    let row = audit(seq, &prev);
+    insert_audit_rows(tx, std::slice::from_ref(&row)).await?;
+    Ok(row)
+}
