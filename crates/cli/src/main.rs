@@ -762,6 +762,9 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
     let password = read_secret_file(password_file, "password")?;
     let format = args.p12_format.format();
+    if p12_path.is_dir() {
+        return Err(usage(format!("{} is a directory; give a file name", p12_path.display())));
+    }
     if !args.force && p12_path.exists() {
         return Err(usage(format!(
             "{} exists and may hold the only copy of an earlier key; choose another file or give --force",

@@ -60,7 +60,8 @@ pub struct AuditSection {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointSettings {
     /// The auditors (empty: off).
-    pub to: Vec<crate::mail_settings::MailAddress>,
+    /// (Mailbox syntax checked here; the desk parses them again as it sends.)
+    pub to: Vec<String>,
     /// Seconds between checkpoint mails.
     pub period_seconds: i64,
     /// The language of the mails.
@@ -364,9 +365,9 @@ impl AuditSection {
     pub fn check(&self) -> Result<CheckpointSettings, String> {
         let mut to = Vec::with_capacity(self.checkpoint_to.len());
         for address in &self.checkpoint_to {
-            let parsed = crate::mail_settings::MailAddress::parse(address)
+            let parsed = certdesk_pki::subject::EmailAddress::parse(address.trim())
                 .map_err(|e| format!("audit.checkpoint_to {address:?} is not a mail address: {e}"))?;
-            to.push(parsed);
+            to.push(parsed.as_str().to_string());
         }
         let hours = self.checkpoint_hours.unwrap_or(24);
         if !(1..=168).contains(&hours) {

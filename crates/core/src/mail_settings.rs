@@ -1,62 +1,10 @@
 //! The mail settings of `certdesk.toml` (`[mail]`) and the mail vocabulary the
-//! configuration needs (addresses, languages). Sending mail is the desk's
+//! configuration needs (languages). Sending mail is the desk's
 //! (`certdesk_desk::mail`); nothing here opens a connection.
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use lettre::address::AddressError;
-use lettre::Address;
 use serde::{Deserialize, Serialize};
-
-/// A mail address that does not parse.
-#[derive(Debug, thiserror::Error)]
-#[error("not a valid e-mail address: {input:?}")]
-pub struct InvalidMailAddress {
-    /// What was given.
-    pub input: String,
-    /// Why lettre refused it.
-    #[source]
-    pub source: AddressError,
-}
-
-/// A recipient address, parsed by lettre (`local@domain`, no display name, no line breaks).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct MailAddress(Address);
-
-impl MailAddress {
-    /// Parses an address; surrounding white space is ignored.
-    pub fn parse(input: &str) -> Result<Self, InvalidMailAddress> {
-        Address::from_str(input.trim())
-            .map(MailAddress)
-            .map_err(|source| InvalidMailAddress { input: input.to_string(), source })
-    }
-
-    /// The address as lettre holds it.
-    pub fn address(&self) -> &Address {
-        &self.0
-    }
-
-    /// The address as text.
-    pub fn as_str(&self) -> &str {
-        self.0.as_ref()
-    }
-}
-
-impl FromStr for MailAddress {
-    type Err = InvalidMailAddress;
-
-    fn from_str(input: &str) -> Result<Self, Self::Err> {
-        MailAddress::parse(input)
-    }
-}
-
-impl fmt::Display for MailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The language of a mail's text.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

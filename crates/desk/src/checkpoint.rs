@@ -61,6 +61,12 @@ pub async fn send_due(
         Some(last) => verify_with_checkpoint(&rows, &last),
         None => verify(&rows),
     };
+    let recipients = settings
+        .to
+        .iter()
+        .map(|to| mail::MailAddress::parse(to))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| DomainError::new(ErrorCode::Config, format!("audit.checkpoint_to: {e}")))?;
     let (seq, hash, event, mails) = match verified {
         Ok(chain) => {
             let seq = i64::try_from(chain.records).map_err(|_| internal("too many audit records"))?;
@@ -69,8 +75,7 @@ pub async fn send_due(
             }
             let checkpoint = Checkpoint { seq, hash: chain.head };
             let text = checkpoint.to_string();
-            let mails: Vec<mail::Mail> = settings
-                .to
+            let mails: Vec<mail::Mail> = recipients
                 .iter()
                 .map(|to| mail::audit_checkpoint_mail(settings.lang, to, organization, &text, seq, now))
                 .collect();
@@ -78,8 +83,7 @@ pub async fn send_due(
         }
         Err(broken) => {
             let reason = broken.to_string();
-            let mails: Vec<mail::Mail> = settings
-                .to
+            let mails: Vec<mail::Mail> = recipients
                 .iter()
                 .map(|to| mail::audit_alert_mail(settings.lang, to, organization, &reason, now))
                 .collect();

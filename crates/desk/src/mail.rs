@@ -34,7 +34,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
@@ -49,7 +49,7 @@ pub const EXPIRY_REMINDER_DAYS: [u32; 3] = [60, 30, 7];
 /// The longest SMTP timeout `mail.smtp_timeout_seconds` may ask for.
 const MAX_SMTP_TIMEOUT_SECONDS: u64 = 600;
 
-pub use certdesk_core::mail_settings::{InvalidMailAddress, Lang, MailAddress, MailSection, MailTransport, SmtpTls};
+pub use certdesk_core::mail_settings::{Lang, MailSection, MailTransport, SmtpTls};
 
 const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
@@ -213,6 +213,54 @@ impl From<MailError> for DomainError {
     fn from(error: MailError) -> Self {
         // The sentence only: sources may carry server replies, which belong in the log.
         DomainError::new(error.code(), error.to_string())
+    }
+}
+
+/// A mail address that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid e-mail address: {input:?}")]
+pub struct InvalidMailAddress {
+    /// What was given.
+    pub input: String,
+    /// Why lettre refused it.
+    #[source]
+    pub source: AddressError,
+}
+
+/// A recipient address, parsed by lettre (`local@domain`, no display name, no line breaks).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MailAddress(Address);
+
+impl MailAddress {
+    /// Parses an address; surrounding white space is ignored.
+    pub fn parse(input: &str) -> Result<Self, InvalidMailAddress> {
+        Address::from_str(input.trim())
+            .map(MailAddress)
+            .map_err(|source| InvalidMailAddress { input: input.to_string(), source })
+    }
+
+    /// The address as lettre holds it.
+    pub fn address(&self) -> &Address {
+        &self.0
+    }
+
+    /// The address as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl FromStr for MailAddress {
+    type Err = InvalidMailAddress;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        MailAddress::parse(input)
+    }
+}
+
+impl fmt::Display for MailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

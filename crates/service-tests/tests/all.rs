@@ -4,6 +4,7 @@
 
 mod all {
     mod authority;
+    mod boundaries;
     mod checkpoint;
     mod common;
     mod http;

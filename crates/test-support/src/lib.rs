@@ -139,3 +139,37 @@ pub fn openssl_test_ca(ca_name: &str, subject: impl Fn(&str) -> String, extensio
     }
     TestCa { ca_pem: std::fs::read(dir.join("ca.pem")).unwrap(), parties }
 }
+
+/// The environment variable naming the PostgreSQL server of the tests (a URL of an
+/// existing database, e.g. `postgres://postgres@127.0.0.1:5432/test`). `.ci/run` sets it.
+pub const POSTGRES_ENV: &str = "CERTDESK_TEST_POSTGRES_URL";
+
+/// The reason PostgreSQL tests carry in `#[ignore = ...]`: `scripts/test` runs them (with
+/// `--ignored postgres`) when [`POSTGRES_ENV`] is set, as under CI.
+pub const POSTGRES_IGNORED: &str = "needs PostgreSQL: scripts/test runs it when CERTDESK_TEST_POSTGRES_URL is set";
+
+/// A new, empty PostgreSQL database on the server of [`POSTGRES_ENV`] (made with `psql`),
+/// named `PREFIX_PID_NANOS`; returns its URL. Fails the test, never skips it, when the
+/// variable is missing or the server does not answer: a PostgreSQL test that ran must
+/// have run against PostgreSQL.
+pub fn fresh_postgres_database(prefix: &str) -> String {
+    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!("{POSTGRES_ENV} is not set: this test needs PostgreSQL (scripts/test runs it only when it is set)")
+    });
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let name = format!("{prefix}_{}_{nanos}", std::process::id());
+    let out = Command::new("psql")
+        .args([base.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("psql is needed by the PostgreSQL tests");
+    assert!(out.status.success(), "cannot create a test database on {base}: {}", String::from_utf8_lossy(&out.stderr));
+    let (prefix, _) = base.rsplit_once('/').expect("the PostgreSQL URL names a database");
+    format!("{prefix}/{name}")
+}
+
+/// Drops a database made by [`fresh_postgres_database`] (best effort).
+pub fn drop_postgres_database(url: &str) {
+    let (Ok(base), Some((_, name))) = (std::env::var(POSTGRES_ENV), url.rsplit_once('/')) else { return };
+    let _ =
+        Command::new("psql").args([base.as_str(), "-q", "-c", &format!("DROP DATABASE {name} WITH (FORCE)")]).output();
+}

@@ -182,17 +182,9 @@ fn serve_without_a_data_directory_starts_a_demo_ca() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: scripts/test runs it when CERTDESK_TEST_POSTGRES_URL is set"]
 fn two_serve_processes_on_one_postgresql_database_agree() {
-    let Ok(base) = std::env::var("CERTDESK_TEST_POSTGRES_URL") else {
-        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: the PostgreSQL test does not run here (CI runs it)");
-        return;
-    };
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let name = format!("certdesk_cli_{}_{nanos}", std::process::id());
-    let here = std::env::temp_dir();
-    tool("psql", &[&base, "-q", "-c", &format!("CREATE DATABASE {name}")], &here).ok();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{prefix}/{name}");
+    let url = certdesk_test_support::fresh_postgres_database("certdesk_cli");
     {
         let ca = Ca::with_init_args(&["--database-url", &url]);
         assert!(!ca.path("data/certdesk.db").exists(), "init made a SQLite file despite --database-url");
@@ -218,7 +210,7 @@ fn two_serve_processes_on_one_postgresql_database_agree() {
         assert!(!a.is_empty() && !b.is_empty());
         ca.run(&["audit", "verify"]).ok();
     }
-    let _ = tool("psql", &[&base, "-q", "-c", &format!("DROP DATABASE {name} WITH (FORCE)")], &here);
+    certdesk_test_support::drop_postgres_database(&url);
 }
 
 /// Issue 5 item 3: `smime verify --revocation require` asks the running responder.

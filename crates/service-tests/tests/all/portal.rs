@@ -17,7 +17,6 @@ use certdesk_core::datadir::DataDir;
 use certdesk_desk::portal::{Portal, Role};
 use certdesk_web::router;
 use http_body_util::BodyExt;
-use sqlx::Connection;
 use tower::ServiceExt;
 use zeroize::Zeroizing;
 
@@ -29,17 +28,6 @@ struct Desk {
     outbox: PathBuf,
     data: DataDir,
     _dir: tempfile::TempDir,
-}
-
-async fn postgres_url() -> Option<String> {
-    let base = std::env::var("CERTDESK_TEST_POSTGRES_URL").ok()?;
-    sqlx::any::install_default_drivers();
-    let name =
-        format!("certdesk_portal_{}_{}", std::process::id(), time::OffsetDateTime::now_utc().unix_timestamp_nanos());
-    let mut admin = sqlx::AnyConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{name}"))
 }
 
 async fn desk(database_url: Option<String>) -> Desk {
@@ -439,12 +427,11 @@ async fn the_whole_workflow_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL: scripts/test runs it when CERTDESK_TEST_POSTGRES_URL is set"]
 async fn the_whole_workflow_on_postgresql() {
-    let Some(url) = postgres_url().await else {
-        eprintln!("CERTDESK_TEST_POSTGRES_URL not set: the PostgreSQL run is skipped here (CI runs it)");
-        return;
-    };
-    workflow(desk(Some(url)).await).await;
+    let url = certdesk_test_support::fresh_postgres_database("certdesk_portal");
+    workflow(desk(Some(url.clone())).await).await;
+    certdesk_test_support::drop_postgres_database(&url);
 }
 
 #[tokio::test]
