@@ -95,15 +95,64 @@ impl Store {
         } else {
             return Err(DomainError::new(ErrorCode::Config, "the database URL must start with sqlite: or postgres://"));
         };
-        let max = if backend == Backend::Sqlite { 1 } else { 8 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
-        if backend == Backend::Sqlite {
-            // Write-ahead log: one fsync per commit instead of several, same durability
-            // (synchronous stays FULL, the SQLite default).
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        if backend == Backend::Postgres {
+            let pool = AnyPoolOptions::new().max_connections(8).connect(url).await?;
+            let store = Self { pool, backend };
+            store.migrate().await?;
+            return Ok(store);
         }
-        let store = Self { pool, backend };
+        match Self::open_sqlite(url).await {
+            Ok(store) => Ok(store),
+            Err(first) => {
+                // A data directory this user cannot write (a backup, a read-only mount):
+                // SQLite cannot make its -wal and -shm files there, so read-only work
+                // (`audit verify`, `crl` when current, `ca chain`) opens the file
+                // immutable: nobody can write it either, since a writer would need them.
+                let path = sqlite_path(url);
+                match Self::open_sqlite_read_only(&path).await {
+                    Ok(store) => Ok(store),
+                    Err(_) => Err(DomainError::new(
+                        ErrorCode::DataDir,
+                        format!(
+                            "cannot open the database {}: {first}; SQLite needs to read the file and to write \
+                             its directory (for {}-wal and -shm)",
+                            path.display(),
+                            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Self, DomainError> {
+        let pool = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+        // Write-ahead log: one fsync per commit instead of several, same durability
+        // (synchronous stays FULL, the SQLite default).
+        sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        let store = Self { pool, backend: Backend::Sqlite };
         store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens an existing SQLite file read-only and immutable; its schema must be
+    /// current (migrations need write access). Every write then fails.
+    async fn open_sqlite_read_only(path: &std::path::Path) -> Result<Self, DomainError> {
+        if !path.is_file() {
+            return Err(DomainError::new(ErrorCode::DataDir, format!("{} does not exist", path.display())));
+        }
+        let url = format!("sqlite://{}?mode=ro&immutable=1", path.display());
+        let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+        let store = Self { pool, backend: Backend::Sqlite };
+        let current: Option<i64> =
+            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&store.pool).await?.try_get("v")?;
+        let latest = SQLITE_MIGRATIONS.last().map(|(v, _)| *v);
+        if current != latest {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                format!("{} needs its schema updated: open it once where it can be written", path.display()),
+            ));
+        }
         Ok(store)
     }
 
@@ -623,6 +672,12 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// The file of a `sqlite:` URL (`sqlite://PATH?options` or `sqlite:PATH`).
+fn sqlite_path(url: &str) -> std::path::PathBuf {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest))
 }
 
 /// Rows per multi-row INSERT: few enough that SQLite's linear parameter-name lookup

@@ -1171,3 +1171,136 @@ async fn a_csr_file_is_uploaded_as_the_page_sends_it() {
     let serial = issued().await.expect("issued");
     assert!(r.location().contains(&serial), "{}", r.location());
 }
+
+/// The CA of a process that stops right after the certificate and its .p12 were
+/// recorded (step 3), before the answer went out: it issues, then fails.
+struct StopsAfterRecording(certdesk_ca::service::CaService);
+
+#[async_trait::async_trait]
+impl certdesk_core::ports::CertificateAuthority for StopsAfterRecording {
+    async fn issue(
+        &self,
+        request: certdesk_core::ports::IssueRequest,
+        public_key: certdesk_pki::key::AcceptedPublicKey,
+        actor: &str,
+    ) -> Result<certdesk_core::ports::Issued, certdesk_core::error::DomainError> {
+        self.0.issue(request, public_key, actor).await
+    }
+
+    async fn issue_pkcs12(
+        &self,
+        request: certdesk_core::ports::IssueRequest,
+        key: certdesk_pki::key::KeyAlgorithm,
+        delivery: certdesk_core::ports::Pkcs12Delivery,
+        actor: &str,
+    ) -> Result<(certdesk_core::ports::Issued, Vec<u8>), certdesk_core::error::DomainError> {
+        self.0.issue_pkcs12(request, key, delivery, actor).await?;
+        Err(certdesk_core::error::DomainError::new(certdesk_core::error::ErrorCode::Internal, "the process stopped"))
+    }
+
+    fn chain(&self) -> &[Vec<u8>] {
+        self.0.chain()
+    }
+
+    async fn revoke(
+        &self,
+        serial: &str,
+        reason: certdesk_pki::crl::RevocationReason,
+        actor: &str,
+    ) -> Result<certdesk_core::records::CertificateRecord, certdesk_core::error::DomainError> {
+        self.0.revoke(serial, reason, actor).await
+    }
+}
+
+/// Issue 11: a .p12 whose download never completed (the server stopped after recording
+/// it) is handed out again to its applicant, with the password chosen then; not with
+/// another, and only once.
+#[tokio::test]
+async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let clock: Arc<dyn Clock> = desk.clock.clone();
+    let ca = Arc::new(StopsAfterRecording(certdesk_ca::service::CaService::new(desk.status.clone())));
+    let authority = desk.status.authority();
+    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
+    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
+    let stopping = Arc::new(
+        Portal::new(ca, authority.store().clone(), authority.config().clone(), &desk.data, mailer, key, clock.clone())
+            .unwrap(),
+    );
+    let crashed = Desk {
+        app: router(super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(stopping), None)),
+        portal: desk.portal.clone(),
+        status: desk.status.clone(),
+        clock: desk.clock.clone(),
+        outbox: desk.outbox.clone(),
+        data: desk.data.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let path = format!("/applications/{id}/p12");
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let lost = jane.submit(&crashed, &path, &fields).await;
+    assert_eq!(lost.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", lost.text());
+    let store = authority.store();
+    let certs = store.certificates_of("jane.doe@example.org").await.unwrap();
+    assert_eq!(certs.len(), 1);
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_some(), "the .p12 was not kept for the applicant");
+
+    // Another password does not open it: refused, nothing handed out, nothing issued.
+    let other = "Green-Heron-Valley-17";
+    let wrong = jane.submit(&desk, &path, &[("password", other), ("password2", other), ("key", "p256")]).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.text());
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
+
+    // The password chosen then: the same certificate, its key, once.
+    let resumed = jane.submit(&desk, &path, &fields).await;
+    assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text());
+    let contents = certdesk_pki::pkcs12::read(&resumed.body, password).unwrap();
+    assert_eq!(contents.leaf.as_deref(), Some(certs[0].der.as_slice()));
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_none(), "the stored .p12 was kept after delivery");
+    let again = jane.submit(&desk, &path, &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 1);
+}
+
+/// Issue 11: an application claimed by a process that died before the certificate was
+/// recorded (an intent left behind) goes back to `approved` when recovery abandons the
+/// intent, so the applicant gets the certificate instead of a 409.
+#[tokio::test]
+async fn an_abandoned_issuance_gives_the_application_back() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let authority = desk.status.authority();
+    let store = authority.store();
+    let app = store.application(&id).await.unwrap().unwrap();
+    let now = desk.clock.now().unix_timestamp();
+    let intent = certdesk_store::IssuanceIntent {
+        serial: "7f0011223344556677".into(),
+        tbs_sha256: "00".repeat(32),
+        email: app.email.clone(),
+        profile: app.profile.clone(),
+        not_after: now + 86_400,
+        application_id: Some(id.clone()),
+        owner: "elsewhere/12345/dead".into(),
+        created_at: now - certdesk_ca::recovery::STALE_AFTER_SECONDS,
+    };
+    let claim = certdesk_core::ports::ApplicationClaim { id: id.clone(), version: app.version };
+    store.record_intents(std::slice::from_ref(&intent), Some(&claim), now).await.unwrap();
+    let path = format!("/applications/{id}/p12");
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::CONFLICT, "claimed: issued, no serial");
+
+    let report = authority.recover("test").await.unwrap();
+    assert_eq!(report.abandoned, vec![intent.serial.clone()]);
+    let log = store.audit_log().await.unwrap();
+    let record = log.last().unwrap();
+    assert_eq!((record.action.as_str(), record.subject.as_str()), ("certificate.abandoned", intent.serial.as_str()));
+    assert!(record.details.contains(&id));
+    assert_eq!(store.application(&id).await.unwrap().unwrap().state.name(), "approved");
+    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::OK);
+    let certs = store.certificates_of("jane.doe@example.org").await.unwrap();
+    assert_eq!(certs.len(), 1);
+    assert_ne!(certs[0].serial, intent.serial, "an abandoned serial was used");
+}
