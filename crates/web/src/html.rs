@@ -1,34 +1,11 @@
-//! Server-rendered HTML: escaping, the page layout (usable without JavaScript:
-//! labelled fields, a skip link, visible focus, high contrast), and the language
-//! choice (English and German).
+//! Server-rendered HTML with [`maud`]: every spliced value is escaped by construction,
+//! and [`PreEscaped`] is used only for the style sheet below. The page layout is usable
+//! without JavaScript (labelled fields, a skip link, visible focus, high contrast).
 
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
+use crate::texts::Texts;
 use certdesk_desk::mail::Lang;
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Picks the English or German text.
-pub fn t(lang: Lang, en: &'static str, de: &'static str) -> &'static str {
-    match lang {
-        Lang::De => de,
-        _ => en,
-    }
-}
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;max-width:52rem;margin:0 auto;padding:0 1rem 3rem;color:#111;background:#fff;line-height:1.5}
@@ -43,71 +20,86 @@ th,td{border:1px solid #999;padding:.3rem .5rem;text-align:left;vertical-align:t
 fieldset{border:2px solid #999;margin-top:1rem}.inline{display:inline}
 ";
 
-/// A whole page. `user` is the signed-in address (shown with a sign-out button and
-/// the role's links); `body` is trusted HTML built with [`esc`].
+/// The signed-in user as the layout shows it.
+pub struct User<'a> {
+    /// The address.
+    pub email: &'a str,
+    /// The role's name (`applicant`, `officer`, `admin`).
+    pub role: &'a str,
+    /// The session's CSRF token (for the sign-out form).
+    pub csrf: &'a str,
+}
+
+/// A whole page: the layout around `body`.
 pub struct Page<'a> {
-    /// Language.
-    pub lang: Lang,
+    /// The texts of the page's language.
+    pub texts: &'static Texts,
     /// Organisation name.
     pub organization: &'a str,
     /// Title (plain text).
     pub title: &'a str,
-    /// Signed-in user, role name and CSRF token.
-    pub user: Option<(&'a str, &'a str, &'a str)>,
+    /// The signed-in user.
+    pub user: Option<User<'a>>,
     /// The content.
-    pub body: String,
+    pub body: Markup,
 }
 
 impl Page<'_> {
     /// Renders the page.
-    pub fn render(&self) -> String {
-        let lang = self.lang;
-        let mut nav = String::new();
-        let _ = write!(nav, r#"<a href="/">{}</a>"#, t(lang, "Home", "Start"));
-        let _ = write!(nav, r#"<a href="/directory">{}</a>"#, t(lang, "Directory", "Verzeichnis"));
-        if let Some((_, role, _)) = self.user {
-            if role == "officer" || role == "admin" {
-                let _ = write!(nav, r#"<a href="/officer">{}</a>"#, t(lang, "Service desk", "Servicetheke"));
+    pub fn render(self) -> String {
+        let t = self.texts;
+        let role = self.user.as_ref().map(|u| u.role).unwrap_or_default();
+        let page = html! {
+            (DOCTYPE)
+            html lang=(t.lang.tag()) {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { (self.title) " – certdesk" }
+                    style { (PreEscaped(STYLE)) }
+                }
+                body {
+                    a.skip href="#main" { (t.skip_to_content) }
+                    header {
+                        strong { "certdesk · " (self.organization) }
+                        nav aria-label=(t.nav_label) {
+                            a href="/" { (t.nav_home) }
+                            a href="/directory" { (t.nav_directory) }
+                            @if role == "officer" || role == "admin" {
+                                a href="/officer" { (t.nav_officer) }
+                            }
+                            @if role == "admin" {
+                                a href="/admin" { (t.nav_admin) }
+                            }
+                        }
+                        @match t.lang {
+                            Lang::De => a href="?lang=en" hreflang="en" lang="en" { "English" },
+                            _ => a href="?lang=de" hreflang="de" lang="de" { "Deutsch" },
+                        }
+                        " "
+                        @if let Some(user) = &self.user {
+                            span { (user.email) }
+                            " "
+                            form.inline method="post" action="/signout" {
+                                (csrf_field(user.csrf))
+                                button.secondary type="submit" { (t.sign_out) }
+                            }
+                        }
+                    }
+                    main #main {
+                        h1 { (self.title) }
+                        (self.body)
+                    }
+                }
             }
-            if role == "admin" {
-                let _ = write!(nav, r#"<a href="/admin">{}</a>"#, t(lang, "Administration", "Verwaltung"));
-            }
-        }
-        let other = match lang {
-            Lang::De => r#"<a href="?lang=en" hreflang="en" lang="en">English</a>"#,
-            _ => r#"<a href="?lang=de" hreflang="de" lang="de">Deutsch</a>"#,
         };
-        let account = match self.user {
-            Some((email, _, csrf)) => format!(
-                r#"<span>{}</span> <form class="inline" method="post" action="/signout"><input type="hidden" name="csrf" value="{}"><button class="secondary" type="submit">{}</button></form>"#,
-                esc(email),
-                esc(csrf),
-                t(lang, "Sign out", "Abmelden")
-            ),
-            None => String::new(),
-        };
-        format!(
-            r##"<!DOCTYPE html>
-<html lang="{tag}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} – certdesk</title><style>{STYLE}</style></head>
-<body><a class="skip" href="#main">{skip}</a>
-<header><strong>certdesk · {org}</strong><nav aria-label="{navlabel}">{nav}</nav>{other} {account}</header>
-<main id="main"><h1>{title}</h1>
-{body}
-</main></body></html>"##,
-            tag = lang.tag(),
-            title = esc(self.title),
-            skip = t(lang, "Skip to content", "Zum Inhalt springen"),
-            org = esc(self.organization),
-            navlabel = t(lang, "Main", "Hauptmenü"),
-            body = self.body,
-        )
+        page.into_string()
     }
 }
 
 /// A hidden CSRF field.
-pub fn csrf_field(token: &str) -> String {
-    format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(token))
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
 }
 
 /// A `YYYY-MM-DD HH:MM UTC` rendering of Unix seconds.
@@ -128,15 +120,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-    }
-
-    #[test]
-    fn pages_declare_their_language_and_escape_the_title() {
-        let page = Page { lang: Lang::De, organization: "Uni <X>", title: "A & B", user: None, body: String::new() };
+    fn pages_declare_their_language_and_escape_what_they_show() {
+        let page = Page {
+            texts: &crate::texts::DE,
+            organization: "Uni <X>",
+            title: "A & B",
+            user: Some(User { email: "x\"@example.org", role: "applicant", csrf: "<t>" }),
+            body: html! { p { "<script>" } },
+        };
         let html = page.render();
         assert!(html.contains(r#"<html lang="de">"#) && html.contains("A &amp; B") && html.contains("Uni &lt;X&gt;"));
+        assert!(html.contains("&lt;script&gt;") && html.contains("x&quot;@example.org") && html.contains("&lt;t&gt;"));
         assert!(html.contains("Zum Inhalt springen"));
     }
 }

@@ -40,8 +40,10 @@ pub const MAX_OCSP_REQUEST: usize = 64 * 1024;
 pub mod api;
 pub mod error;
 pub mod html;
+pub mod pages;
 pub mod portal;
 pub mod ratelimit;
+pub mod texts;
 
 /// Largest portal form or API body accepted (a CSR is a few KiB).
 pub const MAX_PORTAL_BODY: usize = 64 * 1024;
@@ -106,6 +108,7 @@ async fn security_headers(request: axum::extract::Request, next: axum::middlewar
 pub fn router(state: Arc<AppState>) -> Router {
     let portal = portal::routes()
         .merge(api::routes())
+        .fallback(portal::not_found)
         .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone());
@@ -128,7 +131,13 @@ async fn rate_limit(
     if let (true, Some(portal), Some(limiter), Some(peer)) = (limited, &state.portal, &state.limiter, peer) {
         let client = limiter.client(peer, request.headers());
         if let Err(wait) = limiter.take(client, tokio::time::Instant::now()) {
-            return portal::too_many_requests(portal, request.headers(), path.starts_with("/api/"), wait);
+            return portal::too_many_requests(
+                portal,
+                request.uri().query(),
+                request.headers(),
+                path.starts_with("/api/"),
+                wait,
+            );
         }
     }
     next.run(request).await

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::{cookies, esc, session_cookie, t, AppState, Ctx, Fields};
+use super::{cookies, session_cookie, AppState, Ctx, Fields};
 use certdesk_core::error::{DomainError, ErrorCode};
 
 /// The cookie binding a login in progress to the browser.
@@ -25,17 +25,10 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new().route("/signin/oidc", get(start)).route("/signin/oidc/callback", get(callback))
 }
 
-/// The sign-in page's single sign-on link (empty when not configured).
-pub(super) fn sign_in_button(ctx: &Ctx) -> String {
-    let Some(section) = ctx.portal.single_sign_on() else { return String::new() };
-    let name = match &section.display_name {
-        Some(name) => esc(name),
-        None => t(ctx.lang, "Sign in with your organisation account", "Mit Ihrem Organisationskonto anmelden").into(),
-    };
-    format!(
-        r#"<p><a id="oidc" href="/signin/oidc">{name}</a></p><p>{or}</p>"#,
-        or = t(ctx.lang, "Or sign in with a link by e-mail:", "Oder mit einem Link per E-Mail anmelden:")
-    )
+/// The text of the sign-in page's single sign-on link (`None` when not configured).
+pub(super) fn button_text(ctx: &Ctx) -> Option<String> {
+    let section = ctx.portal.single_sign_on()?;
+    Some(section.display_name.clone().unwrap_or_else(|| ctx.texts.sso_default_name.to_string()))
 }
 
 fn binding_cookie(ctx: &Ctx, value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -72,19 +65,12 @@ async fn callback(ctx: Ctx, headers: HeaderMap, Query(params): Query<Fields>) ->
     let result = if bound {
         let code = params.get("code").map(String::as_str);
         let error = params.get("error").map(String::as_str);
-        ctx.portal.oidc_complete(state, code, error).await
+        Some(ctx.portal.oidc_complete(state, code, error).await)
     } else {
-        Err(DomainError::new(
-            ErrorCode::Unauthenticated,
-            t(
-                ctx.lang,
-                "single sign-on failed: this sign-in attempt was not started in this browser; start again",
-                "Die Anmeldung ist fehlgeschlagen: Dieser Anmeldeversuch wurde nicht in diesem Browser begonnen; bitte neu beginnen",
-            ),
-        ))
+        None
     };
     let mut response = match result {
-        Ok(session) => {
+        Some(Ok(session)) => {
             let mut response = Redirect::to("/").into_response();
             if let Some(cookie) =
                 session_cookie(&ctx.portal, &session.token, certdesk_desk::portal::SESSION_HOURS * 3600)
@@ -93,7 +79,8 @@ async fn callback(ctx: Ctx, headers: HeaderMap, Query(params): Query<Fields>) ->
             }
             response
         }
-        Err(e) => ctx.error(&e),
+        Some(Err(e)) => ctx.error(&e),
+        None => ctx.fail(ErrorCode::Unauthenticated, ctx.texts.sso_not_started_here),
     };
     if let Some(cookie) = binding_cookie(&ctx, "", 0) {
         response.headers_mut().append(header::SET_COOKIE, cookie);

@@ -1,0 +1,585 @@
+//! The portal's pages as pure functions: data that the handler fetched before, and the
+//! texts of the page's language, in; the page's content out. Nothing here awaits, reads
+//! the desk or a database, or writes HTML by hand: [`maud`] escapes every value.
+
+use certdesk_core::records::{AuditRow, CertificateRecord};
+use certdesk_core::workflow::{Application, ApplicationState, DocumentType};
+use maud::{html, Markup};
+
+use crate::html::{csrf_field, day, when};
+use crate::texts::Texts;
+
+/// An appointment slot as the pages show it.
+pub struct SlotView {
+    /// Its identifier (the value of the booking form).
+    pub id: String,
+    /// Unix seconds.
+    pub starts_at: i64,
+    /// Where.
+    pub place: String,
+    /// The application that booked it.
+    pub application_id: Option<String>,
+}
+
+/// An officer or administrator on the administration page.
+pub struct StaffView {
+    /// The address.
+    pub email: String,
+    /// The role's name.
+    pub role: String,
+    /// Whether a second factor is enrolled.
+    pub second_factor: bool,
+}
+
+/// A profile's validity on the administration page.
+pub struct ProfileSetting {
+    /// The profile's name.
+    pub name: &'static str,
+    /// The profile's upper bound in days.
+    pub max_days: u32,
+    /// The validity in force, in days.
+    pub days: u32,
+    /// Whether it was set on this page (else it comes from certdesk.toml).
+    pub set_here: bool,
+}
+
+/// The name of an application's state.
+pub fn state_name(t: &Texts, state: ApplicationState) -> &'static str {
+    match state {
+        ApplicationState::AwaitingChecks => t.state_awaiting_checks,
+        ApplicationState::Approved => t.state_approved,
+        ApplicationState::Issued => t.state_issued,
+        ApplicationState::Rejected => t.state_rejected,
+        ApplicationState::Withdrawn => t.state_withdrawn,
+    }
+}
+
+fn profile_label(t: &Texts, name: &str) -> String {
+    let text = match name {
+        "sponsor-strict" => t.profile_sponsor_strict,
+        "sponsor-multipurpose" => t.profile_sponsor_multipurpose,
+        "mailbox-strict" | "mailbox-multipurpose" => t.profile_mailbox,
+        "private" => t.profile_private,
+        _ => "",
+    };
+    format!("{text} ({name})")
+}
+
+/// An error page's content: the sentence, and a link to sign in or back to the start.
+pub fn error(t: &Texts, message: &str, sign_in_link: bool) -> Markup {
+    html! {
+        p.error role="alert" { (message) }
+        p { a href="/" { (if sign_in_link { t.sign_in } else { t.back_to_start }) } }
+    }
+}
+
+/// The sign-in page. `single_sign_on` is the provider's button text when single sign-on
+/// is configured.
+pub fn sign_in(t: &Texts, notice: Option<&str>, single_sign_on: Option<&str>, csrf: &str) -> Markup {
+    html! {
+        @if let Some(notice) = notice {
+            p.ok role="status" { (notice) }
+        }
+        @if let Some(name) = single_sign_on {
+            p { a #oidc href="/signin/oidc" { (name) } }
+            p { (t.sso_or_link) }
+        }
+        p { (t.sign_in_intro) }
+        form method="post" action="/signin" {
+            (csrf_field(csrf))
+            label for="email" { (t.email_address) }
+            input #email name="email" type="email" autocomplete="email" required size="40";
+            button type="submit" { (t.send_sign_in_link) }
+        }
+    }
+}
+
+/// The page of a sign-in link: only its button (a POST) uses the token.
+pub fn confirm_sign_in(t: &Texts, token: &str) -> Markup {
+    html! {
+        form method="post" action={ "/signin/" (token) } {
+            button type="submit" { (t.sign_in_now) }
+        }
+    }
+}
+
+/// A new second factor: the key to add to the app, and the form for its first code.
+pub fn enrol_second_factor(t: &Texts, key: &str, uri: &str, sealed: &str, csrf: &str) -> Markup {
+    html! {
+        p { (t.totp_intro) }
+        p { (t.totp_key) ": " code #totp-secret { (key) } }
+        p { code { (uri) } }
+        form method="post" action="/second-factor" {
+            (csrf_field(csrf))
+            input type="hidden" name="sealed" value=(sealed);
+            label for="code" { (t.totp_code_app) }
+            input #code name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required;
+            button type="submit" { (t.confirm) }
+        }
+    }
+}
+
+/// The second factor's form.
+pub fn second_factor(t: &Texts, csrf: &str) -> Markup {
+    html! {
+        form method="post" action="/second-factor" {
+            (csrf_field(csrf))
+            label for="code" { (t.totp_code) }
+            input #code name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required;
+            button type="submit" { (t.confirm) }
+        }
+    }
+}
+
+/// The applicant's start page: applications and certificates.
+pub fn home(t: &Texts, apps: &[Application], certs: &[CertificateRecord], csrf: &str) -> Markup {
+    html! {
+        p { a href="/apply" { (t.apply_for_certificate) } }
+        h2 { (t.your_applications) }
+        @if apps.is_empty() {
+            p { (t.none_yet) }
+        } @else {
+            table {
+                thead { tr { th { (t.submitted) } th { (t.profile) } th { (t.status) } } }
+                tbody {
+                    @for app in apps {
+                        tr {
+                            td { a href={ "/applications/" (app.id) } { (when(app.created_at)) } }
+                            td { (app.profile) }
+                            td { (state_name(t, app.state)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.your_certificates) }
+        @if certs.is_empty() {
+            p { (t.none_yet) }
+        }
+        @for cert in certs {
+            (certificate_block(t, cert, csrf))
+        }
+    }
+}
+
+/// A certificate with its download link and, while valid, the revoke and renew forms.
+pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str) -> Markup {
+    let serial = cert.serial.as_str();
+    html! {
+        section aria-label=(serial) {
+            h3 { (cert.subject) }
+            p {
+                (t.serial) " " code { (serial) } " · "
+                @match cert.revoked_at {
+                    Some(at) => { (t.revoked_on) " " (day(at)) },
+                    None => { (t.valid_until_lower) " " (day(cert.not_after)) },
+                }
+                " · " a href={ "/certificates/" (serial) ".pem" } { (t.download_pem) }
+            }
+            @if cert.revoked_at.is_none() {
+                form method="post" action={ "/certificates/" (serial) "/revoke" } {
+                    (csrf_field(csrf))
+                    label for={ "reason-" (serial) } { (t.revocation_reason) }
+                    select id={ "reason-" (serial) } name="reason" {
+                        option value="key-compromise" { (t.reason_key_compromise) }
+                        option value="superseded" { (t.reason_superseded) }
+                        option value="affiliation-changed" { (t.reason_affiliation_changed) }
+                        option value="cessation-of-operation" { (t.reason_cessation) }
+                        option value="unspecified" { (t.reason_unspecified) }
+                    }
+                    button type="submit" { (t.revoke_certificate) }
+                }
+                form method="post" action={ "/certificates/" (serial) "/renew" } {
+                    (csrf_field(csrf))
+                    button.secondary type="submit" { (t.renew) }
+                }
+            }
+        }
+    }
+}
+
+/// The application form.
+pub fn apply(t: &Texts, profiles: &[&str], email: &str, csrf: &str) -> Markup {
+    html! {
+        p { (t.apply_intro) }
+        form method="post" action="/apply" {
+            (csrf_field(csrf))
+            label for="given_name" { (t.given_names) }
+            input #given_name name="given_name" autocomplete="given-name" required maxlength="64";
+            label for="surname" { (t.surname) }
+            input #surname name="surname" autocomplete="family-name" required maxlength="64";
+            label for="email" { (t.certificate_email) }
+            input #email value=(email) readonly aria-readonly="true";
+            label for="profile" { (t.certificate_type) }
+            select #profile name="profile" {
+                @for name in profiles {
+                    option value=(name) { (profile_label(t, name)) }
+                }
+            }
+            button type="submit" { (t.apply) }
+        }
+    }
+}
+
+/// What the applicant's application page shows besides the application: the booked
+/// appointment, else the free slots.
+pub struct Appointment {
+    /// The booked slot.
+    pub booked: Option<SlotView>,
+    /// The free slots (when none is booked).
+    pub free: Vec<SlotView>,
+}
+
+/// The applicant's application page.
+pub fn application(t: &Texts, app: &Application, appointment: &Appointment, csrf: &str) -> Markup {
+    let id = app.id.as_str();
+    let check = |done: bool| if done { "✔" } else { "…" };
+    html! {
+        p { (t.name) ": " (app.given_name) " " (app.surname) " · " (app.email) " · " (app.profile) }
+        p { strong { (t.status) ": " span #state { (state_name(t, app.state)) } } }
+        @if let Some(reason) = app.decision.as_ref().and_then(|d| d.reason.as_ref()) {
+            p.error { (t.reason) ": " (reason) }
+        }
+        h2 { (t.steps) }
+        ol {
+            li { (check(app.mailbox_validated_at.is_some())) " " (t.step_mailbox) }
+            li { (check(app.identity.is_some())) " " (t.step_identity) }
+            li { (check(matches!(app.state, ApplicationState::Approved | ApplicationState::Issued))) " " (t.step_approval) }
+        }
+        @if app.state == ApplicationState::AwaitingChecks {
+            @if app.mailbox_validated_at.is_none() {
+                h2 { (t.confirm_mailbox) }
+                form method="post" action={ "/applications/" (id) "/validate" } {
+                    (csrf_field(csrf))
+                    label for="value" { (t.code_from_mail) }
+                    input #value name="value" autocomplete="one-time-code" required size="32";
+                    button type="submit" { (t.confirm) }
+                }
+                form method="post" action={ "/applications/" (id) "/resend" } {
+                    (csrf_field(csrf))
+                    button.secondary type="submit" { (t.send_new_code) }
+                }
+            }
+            @if app.identity.is_none() {
+                h2 { (t.appointment_heading) }
+                @if let Some(slot) = &appointment.booked {
+                    p #appointment { (t.your_appointment) ": " (when(slot.starts_at)) " · " (slot.place) }
+                    p { (t.bring_id) }
+                } @else if appointment.free.is_empty() {
+                    p { (t.no_free_slots) }
+                } @else {
+                    form method="post" action={ "/applications/" (id) "/book" } {
+                        (csrf_field(csrf))
+                        label for="slot" { (t.free_slots) }
+                        select #slot name="slot" {
+                            @for slot in &appointment.free {
+                                option value=(slot.id) { (when(slot.starts_at)) " · " (slot.place) }
+                            }
+                        }
+                        button type="submit" { (t.book) }
+                    }
+                }
+            }
+        }
+        @if app.state == ApplicationState::Approved {
+            h2 { (t.choose_key) }
+            fieldset {
+                legend { (t.key_made_for_you) }
+                p { (t.key_made_for_you_text) }
+                form method="post" action={ "/applications/" (id) "/p12" } {
+                    (csrf_field(csrf))
+                    label for="password" { (t.p12_password) }
+                    input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+                    label for="password2" { (t.p12_password_again) }
+                    input #password2 name="password2" type="password" autocomplete="new-password" required minlength="12";
+                    label for="format" { (t.file_format) }
+                    select #format name="format" {
+                        option value="modern" { (t.format_modern) }
+                        option value="compat" { (t.format_compat) }
+                    }
+                    label for="key" { (t.key_type) }
+                    select #key name="key" {
+                        option value="rsa3072" { "RSA 3072 (" (t.rsa_works_everywhere) ")" }
+                        option value="p256" { "ECDSA P-256" }
+                    }
+                    button type="submit" { (t.create_p12) }
+                }
+            }
+            fieldset {
+                legend { (t.own_key) }
+                p { (t.own_key_text) }
+                form method="post" action={ "/applications/" (id) "/csr" } enctype="multipart/form-data" {
+                    (csrf_field(csrf))
+                    label for="csr_file" { (t.csr_file) }
+                    input #csr_file name="csr_file" type="file" accept=".csr,.req,.pem,.der,.p10";
+                    label for="csr" { (t.csr_paste) }
+                    textarea #csr name="csr" {}
+                    button type="submit" { (t.issue_certificate) }
+                }
+            }
+        }
+        @if let (ApplicationState::Issued, Some(serial)) = (app.state, &app.serial) {
+            p.ok { (t.certificate_ready) " " a href={ "/certificates/" (serial) ".pem" } { (t.download_pem) } }
+        }
+        @if matches!(app.state, ApplicationState::AwaitingChecks | ApplicationState::Approved) {
+            form method="post" action={ "/applications/" (id) "/withdraw" } {
+                (csrf_field(csrf))
+                button.secondary type="submit" { (t.withdraw) }
+            }
+        }
+    }
+}
+
+/// The page of the mailbox link: the code filled in, confirmed with a POST.
+pub fn validate(t: &Texts, id: &str, value: &str, csrf: &str) -> Markup {
+    html! {
+        form method="post" action={ "/applications/" (id) "/validate" } {
+            (csrf_field(csrf))
+            label for="value" { (t.code_from_mail) }
+            input #value name="value" value=(value) required size="32";
+            button type="submit" { (t.confirm_my_mailbox) }
+        }
+    }
+}
+
+/// The answer to a revocation.
+pub fn revoked(t: &Texts, serial: &str) -> Markup {
+    html! {
+        p.ok role="status" { (t.certificate_revoked) " " code { (serial) } }
+        p { a href="/" { (t.back_to_start) } }
+    }
+}
+
+/// The officers' queue.
+pub fn officer_queue(t: &Texts, apps: &[Application]) -> Markup {
+    let checked = |done: bool| if done { t.checked } else { t.open };
+    html! {
+        p { a href="/officer/slots" { (t.appointment_slots) } " · " a href="/officer/certificates" { (t.find_certificates) } }
+        table {
+            thead {
+                tr { th { (t.applicant) } th { (t.submitted) } th { (t.mailbox) } th { (t.identity) } th { (t.status) } }
+            }
+            tbody {
+                @for app in apps {
+                    tr {
+                        td { a href={ "/officer/applications/" (app.id) } { (app.given_name) " " (app.surname) " <" (app.email) ">" } }
+                        td { (when(app.created_at)) }
+                        td { (checked(app.mailbox_validated_at.is_some())) }
+                        td { (checked(app.identity.is_some())) }
+                        td { (state_name(t, app.state)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An application as the officer sees it, with the evidence and decision forms.
+pub fn officer_application(t: &Texts, app: &Application, csrf: &str) -> Markup {
+    let id = app.id.as_str();
+    html! {
+        p { (app.given_name) " " (app.surname) " <" (app.email) "> · " (app.profile) " · " strong { (state_name(t, app.state)) } }
+        p {
+            (t.mailbox) ": "
+            @match app.mailbox_validated_at {
+                Some(at) => { (t.validated) " " (when(at)) },
+                None => { (t.not_yet_validated) },
+            }
+        }
+        @if let Some(e) = &app.identity {
+            p {
+                (t.identity) ": " (e.document_type.name()) " · " (e.issuing_authority) " · " (e.document_number)
+                " · " (t.valid_until_lower) " " (e.document_expires.to_string()) " · " (t.checked_by) " " (e.officer)
+            }
+        } @else if app.state == ApplicationState::AwaitingChecks {
+            h2 { (t.record_identity) }
+            form method="post" action={ "/officer/applications/" (id) "/identity" } {
+                (csrf_field(csrf))
+                label for="document_type" { (t.document_type) }
+                select #document_type name="document_type" {
+                    @for d in DocumentType::ALL {
+                        option value=(d.name()) {
+                            (match d {
+                                DocumentType::IdentityCard => t.document_identity_card,
+                                DocumentType::Passport => t.document_passport,
+                                DocumentType::ResidencePermit => t.document_residence_permit,
+                            })
+                        }
+                    }
+                }
+                label for="issuing_authority" { (t.issuing_authority) }
+                input #issuing_authority name="issuing_authority" required maxlength="100";
+                label for="document_number" { (t.document_number) }
+                input #document_number name="document_number" required maxlength="100";
+                label for="document_expires" { (t.valid_until) }
+                input #document_expires name="document_expires" type="date" required;
+                label { input type="checkbox" name="in_person" value="yes" required; " " (t.in_person) }
+                button type="submit" { (t.record) }
+            }
+        }
+        @if app.state == ApplicationState::AwaitingChecks {
+            h2 { (t.decision) }
+            form method="post" action={ "/officer/applications/" (id) "/approve" } {
+                (csrf_field(csrf))
+                button type="submit" { (t.approve) }
+            }
+            form method="post" action={ "/officer/applications/" (id) "/reject" } {
+                (csrf_field(csrf))
+                label for="reason" { (t.rejection_reason) }
+                input #reason name="reason" required maxlength="500" size="50";
+                button.secondary type="submit" { (t.reject) }
+            }
+        }
+    }
+}
+
+/// The officers' slots: the form for a new one and the upcoming ones.
+pub fn officer_slots(t: &Texts, slots: &[SlotView], csrf: &str) -> Markup {
+    html! {
+        form method="post" action="/officer/slots" {
+            (csrf_field(csrf))
+            label for="starts_at" { (t.slot_starts_at) }
+            input #starts_at name="starts_at" type="datetime-local" required;
+            label for="place" { (t.place) }
+            input #place name="place" required maxlength="100";
+            button type="submit" { (t.publish_slot) }
+        }
+        h2 { (t.upcoming_slots) }
+        ul {
+            @for slot in slots {
+                li {
+                    (when(slot.starts_at)) " · " (slot.place) " · "
+                    @match &slot.application_id {
+                        Some(app) => { a href={ "/officer/applications/" (app) } { (t.booked) } },
+                        None => { (t.free) },
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The officers' certificate search.
+pub fn officer_certificates(t: &Texts, email: &str, certs: &[CertificateRecord], csrf: &str) -> Markup {
+    html! {
+        form method="get" action="/officer/certificates" {
+            label for="email" { (t.email_address) }
+            input #email name="email" type="email" value=(email);
+            button type="submit" { (t.search) }
+        }
+        @for cert in certs {
+            (certificate_block(t, cert, csrf))
+        }
+    }
+}
+
+/// The administration page: staff, the form to add one, the profiles' validity.
+pub fn admin(t: &Texts, staff: &[StaffView], profiles: &[ProfileSetting], csrf: &str) -> Markup {
+    html! {
+        p { a href="/admin/audit" { (t.audit_log) } }
+        h2 { (t.staff_heading) }
+        ul {
+            @for user in staff {
+                li { (user.email) " · " (user.role) " · " (if user.second_factor { t.totp_enrolled } else { t.totp_missing }) }
+            }
+        }
+        form method="post" action="/admin/users" {
+            (csrf_field(csrf))
+            label for="email" { (t.email_address) }
+            input #email name="email" type="email" required;
+            label for="role" { (t.role) }
+            select #role name="role" {
+                option value="officer" { (t.role_officer) }
+                option value="admin" { (t.role_admin) }
+            }
+            button type="submit" { (t.add_staff) }
+        }
+        h2 { (t.profiles_heading) }
+        ul {
+            @for p in profiles {
+                li {
+                    form method="post" action="/admin/profiles" {
+                        (csrf_field(csrf))
+                        input type="hidden" name="profile" value=(p.name);
+                        label for={ "days-" (p.name) } {
+                            (p.name) " (" (p.max_days) " " (t.days_at_most) ", " (if p.set_here { t.set_here } else { t.from_config }) ")"
+                        }
+                        input id={ "days-" (p.name) } name="days" type="number" min="1" max=(p.max_days) value=(p.days) required;
+                        " " (t.days) " "
+                        button type="submit" { (t.save) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The audit log: the chain's verdict (records and head, or the desk's sentence), the
+/// search and the rows.
+pub fn audit(t: &Texts, verdict: Result<(usize, &str), &str>, filter: &str, rows: &[AuditRow]) -> Markup {
+    html! {
+        @match verdict {
+            Ok((records, head)) => {
+                p.ok #audit-verdict { (t.chain_intact) " (" (records) " " (t.records) ", " (t.chain_head) " " code { (head) } ")" }
+            },
+            Err(message) => { p.error #audit-verdict { (message) } },
+        }
+        form method="get" action="/admin/audit" {
+            label for="q" { (t.search_label) }
+            input #q name="q" value=(filter);
+            button type="submit" { (t.search) }
+        }
+        p { a href={ "/admin/audit?format=json&q=" (filter) } { (t.export_json) } }
+        table {
+            thead {
+                tr {
+                    th { "#" } th { (t.column_when) } th { (t.column_who) } th { (t.column_what) }
+                    th { (t.column_subject) } th { (t.column_details) }
+                }
+            }
+            tbody {
+                @for r in rows.iter().take(500) {
+                    tr {
+                        td { (r.seq) } td { (when(r.at)) } td { (r.actor) } td { (r.action) }
+                        td { code { (r.subject) } } td { code { (r.details) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A certificate of the directory with its PEM.
+pub struct DirectoryEntry<'a> {
+    /// The certificate.
+    pub cert: &'a CertificateRecord,
+    /// Its PEM.
+    pub pem: String,
+}
+
+/// The directory: the search form and, after a search, what it found.
+pub fn directory(t: &Texts, email: &str, found: Option<&[DirectoryEntry<'_>]>) -> Markup {
+    html! {
+        p { (t.directory_intro) }
+        form method="get" action="/directory" {
+            label for="email" { (t.email_address) }
+            input #email name="email" type="email" value=(email) required;
+            button type="submit" { (t.look_up) }
+        }
+        @match found {
+            Some([]) => { p #directory-result { (t.no_current_certificate) } },
+            Some(entries) => {
+                ul #directory-result {
+                    @for e in entries {
+                        li {
+                            (e.cert.subject) " · " code { (e.cert.serial) } " · " (t.valid_until_lower) " " (day(e.cert.not_after))
+                            " · " a href={ "/directory/" (e.cert.serial) ".pem" } download { (t.download_certificate) }
+                            details { summary { "PEM" } pre { (e.pem) } }
+                        }
+                    }
+                }
+            },
+            None => {},
+        }
+    }
+}
