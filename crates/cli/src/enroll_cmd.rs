@@ -117,9 +117,10 @@ impl Api {
             return Ok(value);
         }
         let detail = get(&value, "detail").as_str().unwrap_or("no explanation given").to_string();
-        // 401 is also a wrong mailbox code: the session has ended only if the portal
-        // no longer knows it at all.
-        if status == 401 && self.token.is_some() && path != "/api/v1/me" {
+        // 401 is also a wrong mailbox code (problem code 1014); the session has ended
+        // only if the portal no longer knows it at all.
+        let wrong_code = get(&value, "code").as_u64() == Some(1014);
+        if status == 401 && !wrong_code && self.token.is_some() && path != "/api/v1/me" {
             if let Ok((401, _)) = self.call("GET", "/api/v1/me", None) {
                 let _ = std::fs::remove_file(&self.session_file);
                 return Err(refused(format!(

@@ -35,6 +35,9 @@ pub enum ErrorCode {
     /// A concurrent change took what this one needed (a crlNumber, an application's
     /// version); the operation may be tried again.
     Contention = 1013,
+    /// A one-time value or code given is wrong, used up or expired (the mailbox value,
+    /// an authenticator code); the session, if any, stands.
+    WrongCode = 1014,
     /// Database failure.
     Database = 1501,
     /// Internal failure (crypto library, I/O).
@@ -81,6 +84,7 @@ impl DomainError {
                 | ErrorCode::Forbidden
                 | ErrorCode::TooManyRequests
                 | ErrorCode::Contention
+                | ErrorCode::WrongCode
         )
     }
 }

@@ -540,7 +540,7 @@ impl Portal {
         let secret = self.open_secret(sealed).ok_or_else(|| refused("the enrolment form was altered; start again"))?;
         let now = self.now();
         let step = crate::totp::verify(&secret, code, now)
-            .ok_or_else(|| DomainError::new(ErrorCode::Unauthenticated, "the code is wrong"))?;
+            .ok_or_else(|| DomainError::new(ErrorCode::WrongCode, "the code is wrong"))?;
         let event = AuditEvent {
             actor: actor.audit_name(),
             action: "user.totp-enrol",
@@ -584,7 +584,7 @@ impl Portal {
             }
             Some(_) => {}
         }
-        let wrong = || DomainError::new(ErrorCode::Unauthenticated, "the code is wrong or was already used");
+        let wrong = || DomainError::new(ErrorCode::WrongCode, "the code is wrong or was already used");
         let step = crate::totp::verify(&secret, code, now).ok_or_else(wrong)?;
         if !self.store().accept_totp_step(actor.email(), step).await? {
             return Err(wrong());
@@ -753,11 +753,11 @@ impl Portal {
         match outcome {
             ChallengeOutcome::Validated => Ok(next),
             ChallengeOutcome::Wrong { attempts_left } => Err(DomainError::new(
-                ErrorCode::Unauthenticated,
+                ErrorCode::WrongCode,
                 format!("the value is not right; {attempts_left} attempts left"),
             )),
             ChallengeOutcome::Void => Err(DomainError::new(
-                ErrorCode::Unauthenticated,
+                ErrorCode::WrongCode,
                 "this value is used, expired or blocked after too many attempts; request a new one",
             )),
         }
