@@ -14,8 +14,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BadInput => StatusCode::BAD_REQUEST,
         ErrorCode::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::AlreadyRevoked | ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::AlreadyRevoked | ErrorCode::Conflict | ErrorCode::Contention => StatusCode::CONFLICT,
+        // A wrong code keeps 401 (clients of the API saw it before code 1014 existed);
+        // the problem document's `code` tells it from an ended session (1010).
+        ErrorCode::Unauthenticated | ErrorCode::WrongCode => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
