@@ -9,6 +9,7 @@ mod all {
     mod common;
     mod http;
     mod oidc;
+    mod pages;
     mod portal;
     mod store;
 }

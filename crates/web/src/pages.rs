@@ -65,6 +65,14 @@ fn profile_label(t: &Texts, name: &str) -> String {
     format!("{text} ({name})")
 }
 
+fn document_label(t: &Texts, document: DocumentType) -> &'static str {
+    match document {
+        DocumentType::IdentityCard => t.document_identity_card,
+        DocumentType::Passport => t.document_passport,
+        DocumentType::ResidencePermit => t.document_residence_permit,
+    }
+}
+
 /// An error page's content: the sentence, and a link to sign in or back to the start.
 pub fn error(t: &Texts, message: &str, sign_in_link: bool) -> Markup {
     html! {
@@ -388,7 +396,7 @@ pub fn officer_application(t: &Texts, app: &Application, csrf: &str) -> Markup {
         }
         @if let Some(e) = &app.identity {
             p {
-                (t.identity) ": " (e.document_type.name()) " · " (e.issuing_authority) " · " (e.document_number)
+                (t.identity) ": " (document_label(t, e.document_type)) " · " (e.issuing_authority) " · " (e.document_number)
                 " · " (t.valid_until_lower) " " (e.document_expires.to_string()) " · " (t.checked_by) " " (e.officer)
             }
         } @else if app.state == ApplicationState::AwaitingChecks {
@@ -398,13 +406,7 @@ pub fn officer_application(t: &Texts, app: &Application, csrf: &str) -> Markup {
                 label for="document_type" { (t.document_type) }
                 select #document_type name="document_type" {
                     @for d in DocumentType::ALL {
-                        option value=(d.name()) {
-                            (match d {
-                                DocumentType::IdentityCard => t.document_identity_card,
-                                DocumentType::Passport => t.document_passport,
-                                DocumentType::ResidencePermit => t.document_residence_permit,
-                            })
-                        }
+                        option value=(d.name()) { (document_label(t, d)) }
                     }
                 }
                 label for="issuing_authority" { (t.issuing_authority) }
@@ -540,7 +542,7 @@ pub fn audit(t: &Texts, verdict: Result<(usize, &str), &str>, filter: &str, rows
             tbody {
                 @for r in rows.iter().take(500) {
                     tr {
-                        td { (r.seq) } td { (when(r.at)) } td { (r.actor) } td { (r.action) }
+                        td { (r.seq) } td { (when(r.at)) } td { (r.actor) } td { code { (r.action) } }
                         td { code { (r.subject) } } td { code { (r.details) } }
                     }
                 }

@@ -4,8 +4,8 @@
 //!
 //! Error sentences of the desk ([`DomainError`] messages, written in English) are
 //! shown through [`Texts::error_message`]: known sentences map to their catalogue
-//! entry, any other one to a sentence for its [`ErrorCode`] (German pages), so a German
-//! page never shows the desk's English.
+//! entry by wording, any other one to a sentence for its [`ErrorCode`] (German pages),
+//! so a German page never shows the desk's English.
 
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_desk::mail::Lang;
@@ -99,7 +99,7 @@ catalogue! {
         desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required,
         // Sentences for a code, when the desk's sentence is not known (German pages)
         code_bad_input, code_refused, code_not_found, code_already_revoked, code_conflict,
-        code_unauthenticated, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
+        code_unauthenticated, code_wrong_code, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
         code_sso_failed,
     }
     functions {
@@ -338,6 +338,7 @@ pub static EN: Texts = Texts {
     code_already_revoked: "The certificate is already revoked.",
     code_conflict: "This is not possible in the current state; reload the page.",
     code_unauthenticated: "The sign-in or the code was not accepted.",
+    code_wrong_code: "The code is wrong.",
     code_forbidden: "You may not do this.",
     code_too_many_requests: "Too many attempts; try again later.",
     code_contention: "Something else changed at the same time; try again.",
@@ -375,7 +376,7 @@ pub static DE: Texts = Texts {
     choose_csr: "Wählen Sie eine CSR-Datei oder fügen Sie den CSR ein.",
     csr_not_both: "Geben Sie den CSR nur einmal an: als Datei oder eingefügt, nicht beides.",
     passwords_differ: "Die beiden Passwörter unterscheiden sich.",
-    role_invalid: "Die Rolle muss Sachbearbeitung oder Administration sein.",
+    role_invalid: "Die Rolle muss Sachbearbeitung oder Verwaltung sein.",
     slot_start_invalid: "Der Beginn muss ein Datum mit Uhrzeit sein (JJJJ-MM-TTTHH:MM).",
     no_such_certificate: "Dieses Zertifikat gibt es nicht.",
     certificate_unencodable: "Das Zertifikat kann nicht ausgegeben werden.",
@@ -572,6 +573,7 @@ pub static DE: Texts = Texts {
     code_already_revoked: "Das Zertifikat ist schon widerrufen.",
     code_conflict: "Das ist im jetzigen Zustand nicht möglich; laden Sie die Seite neu.",
     code_unauthenticated: "Die Anmeldung oder der Code wurde nicht angenommen.",
+    code_wrong_code: "Der Code ist falsch.",
     code_forbidden: "Das dürfen Sie nicht.",
     code_too_many_requests: "Zu viele Versuche; versuchen Sie es später noch einmal.",
     code_contention: "Gleichzeitig hat sich etwas anderes geändert; versuchen Sie es noch einmal.",
@@ -587,53 +589,49 @@ pub static DE: Texts = Texts {
     unknown_key_type: |value| format!("Unbekannter Schlüsseltyp {value:?}."),
 };
 
-/// A desk sentence that has a catalogue entry: its code and the entry.
-type Known = (ErrorCode, fn(&Texts) -> &'static str);
+/// A desk sentence that has a catalogue entry.
+type Known = fn(&Texts) -> &'static str;
 
-/// The desk's sentences known to the web tier (matched against [`EN`], which holds the
-/// desk's own wording).
+/// The desk's sentences known to the web tier, matched by wording against [`EN`]
+/// (which holds the desk's own wording) whatever their code.
 const KNOWN: &[Known] = &[
-    (ErrorCode::Unauthenticated, |t| t.desk_link_invalid),
-    (ErrorCode::Unauthenticated, |t| t.desk_code_wrong),
-    (ErrorCode::Unauthenticated, |t| t.desk_code_wrong_or_used),
-    (ErrorCode::Unauthenticated, |t| t.desk_value_void),
-    (ErrorCode::Forbidden, |t| t.desk_officers_only),
-    (ErrorCode::Forbidden, |t| t.desk_admins_only),
-    (ErrorCode::Forbidden, |t| t.desk_second_factor_first),
-    (ErrorCode::Forbidden, |t| t.desk_staff_only_totp),
-    (ErrorCode::Forbidden, |t| t.desk_account_disabled),
-    (ErrorCode::Forbidden, |t| t.desk_domain_refused),
-    (ErrorCode::Forbidden, |t| t.desk_address_refused),
-    (ErrorCode::TooManyRequests, |t| t.desk_too_many_links),
-    (ErrorCode::TooManyRequests, |t| t.desk_too_many_codes),
-    (ErrorCode::TooManyRequests, |t| t.desk_too_many_sso),
-    (ErrorCode::NotFound, |t| t.desk_no_application),
-    (ErrorCode::NotFound, |t| t.desk_no_certificate),
-    (ErrorCode::NotFound, |t| t.desk_sso_not_configured),
-    (ErrorCode::Conflict, |t| t.desk_three_open),
-    (ErrorCode::Conflict, |t| t.desk_mailbox_no_validation),
-    (ErrorCode::Conflict, |t| t.desk_no_appointment_needed),
-    (ErrorCode::Conflict, |t| t.desk_slot_taken),
-    (ErrorCode::Conflict, |t| t.desk_issue_too_early),
-    (ErrorCode::Conflict, |t| t.desk_totp_enrolled),
-    (ErrorCode::Conflict, |t| t.desk_totp_not_enrolled),
-    (ErrorCode::Conflict, |t| t.desk_names_no_person),
-    (ErrorCode::Conflict, |t| t.desk_mailbox_validated),
-    (ErrorCode::Conflict, |t| t.desk_mailbox_not_validated),
-    (ErrorCode::Conflict, |t| t.desk_no_evidence),
-    (ErrorCode::Conflict, |t| t.desk_own_application),
-    (ErrorCode::Refused, |t| t.desk_enrolment_altered),
-    (ErrorCode::Refused, |t| t.desk_expiry_format),
-    (ErrorCode::Refused, |t| t.desk_reason_too_long),
-    (ErrorCode::Refused, |t| t.desk_place_length),
-    (ErrorCode::Refused, |t| t.desk_slot_past),
-    (ErrorCode::Refused, |t| t.desk_validity_days),
-    (ErrorCode::Refused, |t| t.desk_in_person),
-    (ErrorCode::Refused, |t| t.desk_reason_required),
-    (ErrorCode::Refused, |t| t.desk_mailbox_validated),
-    (ErrorCode::Refused, |t| t.desk_mailbox_not_validated),
-    (ErrorCode::Refused, |t| t.desk_no_evidence),
-    (ErrorCode::Refused, |t| t.desk_own_application),
+    |t| t.desk_link_invalid,
+    |t| t.desk_code_wrong,
+    |t| t.desk_code_wrong_or_used,
+    |t| t.desk_value_void,
+    |t| t.desk_officers_only,
+    |t| t.desk_admins_only,
+    |t| t.desk_second_factor_first,
+    |t| t.desk_staff_only_totp,
+    |t| t.desk_account_disabled,
+    |t| t.desk_domain_refused,
+    |t| t.desk_address_refused,
+    |t| t.desk_too_many_links,
+    |t| t.desk_too_many_codes,
+    |t| t.desk_too_many_sso,
+    |t| t.desk_no_application,
+    |t| t.desk_no_certificate,
+    |t| t.desk_sso_not_configured,
+    |t| t.desk_three_open,
+    |t| t.desk_mailbox_no_validation,
+    |t| t.desk_no_appointment_needed,
+    |t| t.desk_slot_taken,
+    |t| t.desk_issue_too_early,
+    |t| t.desk_totp_enrolled,
+    |t| t.desk_totp_not_enrolled,
+    |t| t.desk_names_no_person,
+    |t| t.desk_mailbox_validated,
+    |t| t.desk_mailbox_not_validated,
+    |t| t.desk_no_evidence,
+    |t| t.desk_own_application,
+    |t| t.desk_enrolment_altered,
+    |t| t.desk_expiry_format,
+    |t| t.desk_reason_too_long,
+    |t| t.desk_place_length,
+    |t| t.desk_slot_past,
+    |t| t.desk_validity_days,
+    |t| t.desk_in_person,
+    |t| t.desk_reason_required,
 ];
 
 impl Texts {
@@ -643,17 +641,15 @@ impl Texts {
     pub fn error_message(&self, error: &DomainError) -> String {
         let message = error.to_string();
         let code = error.code();
-        if let Some((_, entry)) = KNOWN.iter().find(|(known, entry)| *known == code && entry(&EN) == message) {
+        if let Some(entry) = KNOWN.iter().find(|entry| entry(&EN) == message) {
             return entry(self).to_string();
         }
-        if code == ErrorCode::Unauthenticated {
-            let left = message
-                .strip_prefix("the value is not right; ")
-                .and_then(|rest| rest.strip_suffix(" attempts left"))
-                .and_then(|n| n.parse::<u32>().ok());
-            if let Some(left) = left {
-                return (self.desk_value_wrong)(left);
-            }
+        let left = message
+            .strip_prefix("the value is not right; ")
+            .and_then(|rest| rest.strip_suffix(" attempts left"))
+            .and_then(|n| n.parse::<u32>().ok());
+        if let Some(left) = left {
+            return (self.desk_value_wrong)(left);
         }
         if matches!(self.lang, Lang::En) {
             return message;
@@ -666,6 +662,7 @@ impl Texts {
             ErrorCode::AlreadyRevoked => self.code_already_revoked,
             ErrorCode::Conflict => self.code_conflict,
             ErrorCode::Unauthenticated => self.code_unauthenticated,
+            ErrorCode::WrongCode => self.code_wrong_code,
             ErrorCode::Forbidden => self.code_forbidden,
             ErrorCode::TooManyRequests => self.code_too_many_requests,
             ErrorCode::Contention => self.code_contention,
@@ -683,7 +680,7 @@ mod tests {
 
     #[test]
     fn known_desk_sentences_are_translated() {
-        let wrong = DomainError::new(ErrorCode::Unauthenticated, "the value is not right; 4 attempts left");
+        let wrong = DomainError::new(ErrorCode::WrongCode, "the value is not right; 4 attempts left");
         assert_eq!(EN.error_message(&wrong), "the value is not right; 4 attempts left");
         assert_eq!(DE.error_message(&wrong), "Der Code stimmt nicht; noch 4 Versuche.");
         let officers = DomainError::new(ErrorCode::Forbidden, "this page is for registration officers");
@@ -700,7 +697,7 @@ mod tests {
 
     #[test]
     fn every_known_sentence_has_its_own_german_text() {
-        for (_, entry) in KNOWN {
+        for entry in KNOWN {
             assert_ne!(entry(&EN), entry(&DE));
         }
         assert_eq!(EN.all().len(), DE.all().len());
