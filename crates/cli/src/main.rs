@@ -743,8 +743,8 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         written.map_err(|f| Failure {
             code: f.code,
             message: format!(
-                "{}; certificate {serial} was issued and recorded: `certdesk cert show {serial}` is not needed, \
-                 it is in the directory and at /directory/{serial}.pem of `serve`",
+                "{}; certificate {serial} was issued and recorded (its key is yours, nothing is lost): \
+                 `serve` publishes it at /directory/{serial}.pem",
                 f.message
             ),
         })?;

@@ -52,6 +52,9 @@ pub const TOTP_ATTEMPTS_PER_WINDOW: i64 = 5;
 pub const TOTP_ATTEMPT_MINUTES: i64 = 15;
 /// See [`TOTP_ATTEMPTS_PER_WINDOW`].
 pub const TOTP_ATTEMPTS_PER_DAY: i64 = 20;
+/// A .p12 whose download did not complete is offered again after this many seconds
+/// (a request still delivering it has ended by then).
+pub const RESUME_P12_AFTER_SECONDS: i64 = 60;
 /// Sessions last 12 hours.
 pub const SESSION_HOURS: i64 = 12;
 /// The mailbox value is valid 24 hours (BR 3.2.2.2 allows at most 24).
@@ -873,10 +876,9 @@ impl Portal {
         Ok((issued, p12))
     }
 
-    /// Whether `app` has a .p12 whose download never completed: it is handed out (and
-    /// then forgotten) if `password` opens it.
-    pub async fn pending_p12(&self, actor: &Actor, id: &str) -> Result<bool, DomainError> {
-        let app = self.own_application(actor, id).await?;
+    /// Whether the applicant's `app` has a .p12 whose download never completed: it is
+    /// handed out (and then forgotten) if the password chosen then opens it.
+    pub async fn pending_p12(&self, app: &Application) -> Result<bool, DomainError> {
         Ok(app.state == ApplicationState::Issued && self.store().pending_delivery_of(&app.id).await?.is_some())
     }
 
@@ -889,6 +891,14 @@ impl Portal {
             return Ok(None);
         }
         let Some(pending) = self.store().pending_delivery_of(&app.id).await? else { return Ok(None) };
+        // A .p12 this young may be on its way in another request (the same form sent
+        // twice): it is handed out again only once that request would have ended.
+        if self.now() - pending.created_at < RESUME_P12_AFTER_SECONDS {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "the .p12 of this application is being delivered; if the download did not arrive, try again in a minute",
+            ));
+        }
         let p12 = pending.pkcs12.clone();
         let pass = password.clone();
         let opened = tokio::task::spawn_blocking(move || pkcs12::read(&p12, &pass).is_ok())

@@ -239,7 +239,10 @@ pub struct Appointment {
 }
 
 /// The applicant's application page.
-pub fn application(t: &Texts, app: &Application, appointment: &Appointment, csrf: &str) -> Markup {
+///
+/// `p12_waiting`: a .p12 was made for it but its download never completed (the server
+/// stopped in between); the applicant downloads it with the password chosen then.
+pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_waiting: bool, csrf: &str) -> Markup {
     let id = app.id.as_str();
     let check = |done: bool| if done { "✔" } else { "…" };
     html! {
@@ -328,6 +331,16 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, csrf
         }
         @if let (ApplicationState::Issued, Some(serial)) = (app.state, &app.serial) {
             p.ok { (t.certificate_ready) " " a href={ "/certificates/" (serial) ".pem" } { (t.download_pem) } }
+            @if p12_waiting {
+                form method="post" action={ "/applications/" (id) "/p12" } {
+                    (csrf_field(csrf))
+                    p { (t.p12_waiting) }
+                    input type="hidden" name="resume" value="1";
+                    label for="password" { (t.p12_password) }
+                    input #password name="password" type="password" autocomplete="current-password" required;
+                    button type="submit" { (t.download_p12) }
+                }
+            }
         }
         @if matches!(app.state, ApplicationState::AwaitingChecks | ApplicationState::Approved) {
             form method="post" action={ "/applications/" (id) "/withdraw" } {

@@ -526,7 +526,8 @@ async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
             }
         }
     }
-    let body = pages::application(ctx.texts, &app, &appointment, &actor.session.csrf);
+    let p12_waiting = or_return!(ctx.portal.pending_p12(&app).await.map_err(|e| ctx.error(&e)));
+    let body = pages::application(ctx.texts, &app, &appointment, p12_waiting, &actor.session.csrf);
     ctx.ok(ctx.texts.your_application, body)
 }
 
@@ -621,7 +622,8 @@ async fn issue_csr(ctx: Ctx, Path(id): Path<String>, form: CsrForm) -> Response 
 async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
     let password = Zeroizing::new(field(&fields, "password").to_string());
-    if field(&fields, "password2") != password.as_str() {
+    // A resumed download asks for the password once (the .p12 exists already).
+    if field(&fields, "resume") != "1" && field(&fields, "password2") != password.as_str() {
         return ctx.fail(ErrorCode::Refused, ctx.texts.passwords_differ);
     }
     let format = match field(&fields, "format") {

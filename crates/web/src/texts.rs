@@ -72,6 +72,7 @@ catalogue! {
         free_slots, book, choose_key, key_made_for_you, key_made_for_you_text, p12_password, p12_password_again,
         file_format, format_modern, format_compat, key_type, rsa_works_everywhere, create_p12, own_key,
         own_key_text, csr_file, csr_paste, issue_certificate, certificate_ready, withdraw, confirm_my_mailbox,
+        p12_waiting, download_p12,
         // Revocation
         certificate_revoked, revoked,
         // Officers
@@ -96,7 +97,8 @@ catalogue! {
         desk_issue_too_early, desk_totp_enrolled, desk_totp_not_enrolled, desk_names_no_person,
         desk_enrolment_altered, desk_expiry_format, desk_reason_too_long, desk_place_length,
         desk_slot_past, desk_validity_days, desk_mailbox_validated, desk_mailbox_not_validated,
-        desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required,
+        desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required, desk_p12_password,
+        desk_p12_in_delivery,
         // Sentences for a code, when the desk's sentence is not known (German pages)
         code_bad_input, code_refused, code_not_found, code_already_revoked, code_conflict,
         code_unauthenticated, code_wrong_code, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
@@ -229,6 +231,8 @@ pub static EN: Texts = Texts {
     csr_paste: "or paste it (PEM)",
     issue_certificate: "Issue my certificate",
     certificate_ready: "Your certificate is ready.",
+    p12_waiting: "Your .p12 file was made, but its download did not complete. Enter the password you chose for it to download it now.",
+    download_p12: "Download my .p12",
     withdraw: "Withdraw this application",
     confirm_my_mailbox: "Confirm my mailbox",
     certificate_revoked: "The certificate is revoked:",
@@ -332,6 +336,8 @@ pub static EN: Texts = Texts {
     desk_in_person: "the identity must be checked in person (BR 3.2.4)",
     desk_own_application: "officers may not check or decide their own application",
     desk_reason_required: "a rejection needs a reason",
+    desk_p12_password: "the .p12 of this application was made but never downloaded; give the password you chose then",
+    desk_p12_in_delivery: "the .p12 of this application is being delivered; if the download did not arrive, try again in a minute",
     code_bad_input: "The input could not be read; check it and try again.",
     code_refused: "The input was refused; check it and try again.",
     code_not_found: "This was not found.",
@@ -464,6 +470,8 @@ pub static DE: Texts = Texts {
     csr_paste: "oder fügen Sie ihn ein (PEM)",
     issue_certificate: "Mein Zertifikat ausstellen",
     certificate_ready: "Ihr Zertifikat ist fertig.",
+    p12_waiting: "Ihre .p12-Datei wurde erstellt, aber nicht vollständig heruntergeladen. Geben Sie das Passwort ein, das Sie dafür gewählt haben, um sie jetzt herunterzuladen.",
+    download_p12: "Meine .p12-Datei herunterladen",
     withdraw: "Diesen Antrag zurückziehen",
     confirm_my_mailbox: "Mein Postfach bestätigen",
     certificate_revoked: "Das Zertifikat ist widerrufen:",
@@ -567,6 +575,8 @@ pub static DE: Texts = Texts {
     desk_in_person: "Die Identität muss persönlich geprüft werden (BR 3.2.4).",
     desk_own_application: "Sachbearbeitende dürfen ihren eigenen Antrag nicht prüfen oder entscheiden.",
     desk_reason_required: "Eine Ablehnung braucht eine Begründung.",
+    desk_p12_password: "Die .p12-Datei dieses Antrags wurde erstellt, aber nie heruntergeladen; geben Sie das Passwort ein, das Sie damals gewählt haben.",
+    desk_p12_in_delivery: "Die .p12-Datei dieses Antrags wird gerade ausgeliefert; ist der Download nicht angekommen, versuchen Sie es in einer Minute erneut.",
     code_bad_input: "Die Eingabe konnte nicht gelesen werden; prüfen Sie sie und versuchen Sie es noch einmal.",
     code_refused: "Die Eingabe wurde abgelehnt; prüfen Sie sie und versuchen Sie es noch einmal.",
     code_not_found: "Das wurde nicht gefunden.",
@@ -632,6 +642,8 @@ const KNOWN: &[Known] = &[
     |t| t.desk_validity_days,
     |t| t.desk_in_person,
     |t| t.desk_reason_required,
+    |t| t.desk_p12_password,
+    |t| t.desk_p12_in_delivery,
 ];
 
 impl Texts {

@@ -1247,18 +1247,29 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     assert_eq!(certs.len(), 1);
     assert!(store.pending_delivery_of(&id).await.unwrap().is_some(), "the .p12 was not kept for the applicant");
 
+    // The same form sent again at once may meet a request still delivering it: 409.
+    let early = jane.submit(&desk, &path, &fields).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+    desk.clock.advance(time::Duration::seconds(certdesk_desk::portal::RESUME_P12_AFTER_SECONDS));
+    // The application page offers the download, with the password chosen then.
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains("download did not complete") && page.contains("name=\"resume\""), "{page}");
+
     // Another password does not open it: refused, nothing handed out, nothing issued.
     let other = "Green-Heron-Valley-17";
     let wrong = jane.submit(&desk, &path, &[("password", other), ("password2", other), ("key", "p256")]).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.text());
     assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
 
-    // The password chosen then: the same certificate, its key, once.
-    let resumed = jane.submit(&desk, &path, &fields).await;
+    // The password chosen then (asked once, from the page's form): the same
+    // certificate, its key, once.
+    let resumed = jane.submit(&desk, &path, &[("password", password), ("resume", "1")]).await;
     assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text());
     let contents = certdesk_pki::pkcs12::read(&resumed.body, password).unwrap();
     assert_eq!(contents.leaf.as_deref(), Some(certs[0].der.as_slice()));
     assert!(store.pending_delivery_of(&id).await.unwrap().is_none(), "the stored .p12 was kept after delivery");
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(!page.contains("name=\"resume\""), "the download is still offered");
     let again = jane.submit(&desk, &path, &fields).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 1);
