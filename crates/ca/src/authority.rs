@@ -389,7 +389,7 @@ impl Authority {
         issuer: &Issuer,
         requests: Vec<(IssueRequest, AcceptedPublicKey)>,
         actor: &str,
-        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError>,
+        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
         let claims = requests.iter().filter(|(r, _)| r.application.is_some()).count();
         if claims > 0 && requests.len() != 1 {
@@ -453,7 +453,7 @@ impl Authority {
         intents: &[IssuanceIntent],
         actor: &str,
         at: i64,
-        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError>,
+        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
         // Step 2: sign.
         let mut records = Vec::with_capacity(pending.len());
@@ -502,7 +502,11 @@ impl Authority {
         let chain = issuer.chain().to_vec();
         let issued: Vec<Issued> = records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect();
         let delivery = match issued.as_slice() {
-            [single] => deliver(single)?,
+            // Off the async threads: a .p12 costs two PBKDF2 runs.
+            [single] => {
+                let single = single.clone();
+                blocking(move || deliver(&single)).await??
+            }
             _ => None,
         };
         // Step 3: the certificates, their audit records (and a .p12 to deliver), durable
@@ -560,6 +564,7 @@ impl Authority {
                     pkcs12: p12,
                     owner,
                     created_at,
+                    handed_out_at: None,
                 }))
             })
             .await?;
@@ -568,8 +573,10 @@ impl Authority {
         Ok((issued, p12))
     }
 
-    /// Marks the .p12 of `serial` delivered: the stored copy is deleted.
-    pub async fn delivered(&self, serial: &str) -> Result<(), DomainError> {
+    /// Marks the .p12 of `serial` delivered (its file written): the stored copy is
+    /// deleted. `false` if it was gone: recovery, believing this process dead, revoked
+    /// the certificate meanwhile.
+    pub async fn delivered(&self, serial: &str) -> Result<bool, DomainError> {
         self.store.delete_pending_delivery(serial).await
     }
 
@@ -714,6 +721,9 @@ impl Authority {
 
     async fn try_issue_crl(&self, issuer: &Issuer, actor: &str) -> Result<CrlRecord, DomainError> {
         let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
+        // The number before the revocations: a CRL that gets a higher number read them
+        // later, so it never lists fewer (a tie is settled by the unique number).
+        let number = self.store.next_crl_number().await?;
         let revoked = self.store.revoked_unexpired(now.unix_timestamp()).await?;
         let mut entries = Vec::with_capacity(revoked.len());
         for r in &revoked {
@@ -726,7 +736,6 @@ impl Authority {
                     .unwrap_or(RevocationReason::Unspecified),
             });
         }
-        let number = self.store.next_crl_number().await?;
         let next_update = now + time::Duration::days(CRL_DAYS);
         let der = issuer.sign_crl(&CrlContent {
             number: u64::try_from(number).map_err(internal)?,

@@ -22,8 +22,10 @@
 //! |---|---|---|
 //! | before 1 commits | nothing | — |
 //! | between 1 and 3 | an intent; the application `issued` without a serial | the intent is abandoned: deleted, the application back to `approved`, an audit record `certificate.abandoned` with the to-be-signed hash. The signature, if made, never left the process, and the serial is never used again. |
-//! | between 3 and 4 (portal) | certificate and `.p12` stored | the applicant downloads it again with the same password (resumable) |
-//! | between 3 and 4 (`certdesk issue --p12`) | certificate and `.p12` stored, the file perhaps written | if the file holds exactly that `.p12`, it was delivered; otherwise the certificate is revoked (cessationOfOperation) with an audit record saying it was never delivered |
+//! | between 3 and 4 (portal) | certificate and `.p12` stored | the portal keeps the `.p12` a week ([`PORTAL_P12_KEEP_SECONDS`]) and offers it again (same password); then it is deleted, and the certificate revoked if the `.p12` was never sent |
+//! | between 3 and 4 (`certdesk issue --p12`) | certificate and `.p12` stored, the file perhaps written | if the file holds exactly that `.p12`, it was delivered; if it does not, or the file cannot be checked (another host, unreadable) by the time the owner is surely gone, the certificate is revoked (cessationOfOperation) with an audit record saying it was never delivered |
+//!
+//! A revocation deletes the stored `.p12` of its certificate.
 //!
 //! An owner is gone when it ran on this host and its process no longer runs (or its
 //! pid now belongs to this process, started later), or when its intent is older than
@@ -43,6 +45,10 @@ use crate::authority::Authority;
 /// resolved: far longer than any issuance takes (a .p12 with ten million PBKDF2
 /// iterations takes seconds).
 pub const STALE_AFTER_SECONDS: i64 = 15 * 60;
+
+/// How long the portal keeps a server-made key's .p12 (encrypted under the applicant's
+/// password) to offer it again when a download did not complete: a week.
+pub const PORTAL_P12_KEEP_SECONDS: i64 = 7 * 86_400;
 
 /// The process that records an intent: host, process id and a random instance id
 /// (a restarted container may get the same pid).
@@ -132,12 +138,17 @@ pub struct RecoveryReport {
     pub delivered: Vec<String>,
     /// Serials revoked because their `.p12` never reached anyone.
     pub revoked_undelivered: Vec<String>,
+    /// Serials whose `.p12`, sent by the portal, was kept the week it is offered again.
+    pub expired: Vec<String>,
 }
 
 impl RecoveryReport {
     /// Whether nothing was left to resolve.
     pub fn is_empty(&self) -> bool {
-        self.abandoned.is_empty() && self.delivered.is_empty() && self.revoked_undelivered.is_empty()
+        self.abandoned.is_empty()
+            && self.delivered.is_empty()
+            && self.revoked_undelivered.is_empty()
+            && self.expired.is_empty()
     }
 }
 
@@ -169,6 +180,18 @@ pub(crate) async fn abandon(
 }
 
 impl Authority {
+    /// Revokes a certificate whose key never reached its subscriber (cessationOfOperation,
+    /// audited with `note`); the stored .p12 goes with the revocation.
+    async fn revoke_undelivered(&self, serial: &str, actor: &str, note: &str) -> Result<(), DomainError> {
+        match self.revoke_noted(serial, RevocationReason::CessationOfOperation, actor, Some(note)).await {
+            Ok(_) => {}
+            Err(e) if e.code() == certdesk_core::error::ErrorCode::AlreadyRevoked => {}
+            Err(e) => return Err(e),
+        }
+        self.store().delete_pending_delivery(serial).await?;
+        Ok(())
+    }
+
     /// Resolves what crashed issuances left behind (see the module documentation).
     /// Work of processes that still run is left alone.
     pub async fn recover(&self, actor: &str) -> Result<RecoveryReport, DomainError> {
@@ -183,31 +206,58 @@ impl Authority {
             }
         }
         for delivery in self.store().pending_deliveries().await? {
-            // A portal delivery stays: the applicant downloads it again.
-            let Some(destination) = delivery.destination.as_deref() else { continue };
-            if delivery.application_id.is_some()
-                || !self.owner().same_host(&delivery.owner)
-                || !self.owner().may_resolve(&delivery.owner, delivery.created_at, now)
-            {
-                continue;
+            match (&delivery.application_id, delivery.destination.as_deref()) {
+                // The portal's: offered again for a week, then deleted; revoked if it was
+                // never sent at all.
+                (Some(_), _) => {
+                    if now - delivery.created_at < PORTAL_P12_KEEP_SECONDS {
+                        continue;
+                    }
+                    if delivery.handed_out_at.is_none() {
+                        let note = "its .p12 was never downloaded from the portal within a week";
+                        self.revoke_undelivered(&delivery.serial, actor, note).await?;
+                        report.revoked_undelivered.push(delivery.serial.clone());
+                    } else {
+                        self.store().delete_pending_delivery(&delivery.serial).await?;
+                        report.expired.push(delivery.serial.clone());
+                    }
+                }
+                // A command line's: written to its file or not.
+                (None, destination) => {
+                    if !self.owner().may_resolve(&delivery.owner, delivery.created_at, now) {
+                        continue;
+                    }
+                    let stale = now - delivery.created_at >= STALE_AFTER_SECONDS;
+                    let reached = match (self.owner().same_host(&delivery.owner), destination) {
+                        (true, Some(path)) => match std::fs::read(path) {
+                            Ok(bytes) => Some(
+                                hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes))
+                                    == delivery.sha256,
+                            ),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+                            // Unreadable here (another user, moved): cannot tell yet.
+                            Err(_) => None,
+                        },
+                        // Another host: the file cannot be checked from here.
+                        _ => None,
+                    };
+                    match (reached, stale) {
+                        (Some(true), _) => {
+                            self.store().delete_pending_delivery(&delivery.serial).await?;
+                            report.delivered.push(delivery.serial.clone());
+                        }
+                        (Some(false), _) | (None, true) => {
+                            let note = format!(
+                                "its .p12 never reached {}: the issuing process ended first",
+                                destination.unwrap_or("its file")
+                            );
+                            self.revoke_undelivered(&delivery.serial, actor, &note).await?;
+                            report.revoked_undelivered.push(delivery.serial.clone());
+                        }
+                        (None, false) => {}
+                    }
+                }
             }
-            let reached = std::fs::read(destination).is_ok_and(|bytes| {
-                hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes)) == delivery.sha256
-            });
-            if reached {
-                self.store().delete_pending_delivery(&delivery.serial).await?;
-                report.delivered.push(delivery.serial.clone());
-                continue;
-            }
-            let note = format!("its .p12 never reached {destination}: the issuing process ended first");
-            match self.revoke_noted(&delivery.serial, RevocationReason::CessationOfOperation, actor, Some(&note)).await
-            {
-                Ok(_) => {}
-                Err(e) if e.code() == certdesk_core::error::ErrorCode::AlreadyRevoked => {}
-                Err(e) => return Err(e),
-            }
-            self.store().delete_pending_delivery(&delivery.serial).await?;
-            report.revoked_undelivered.push(delivery.serial.clone());
         }
         Ok(report)
     }

@@ -70,6 +70,8 @@ pub struct StatusService {
     cache: RwLock<HashMap<Vec<u8>, CachedResponse>>,
     watermark: Mutex<i64>,
     crl: RwLock<Option<Arc<CrlRecord>>>,
+    /// A CRL was due and could not be issued: the next refresh issues one.
+    crl_due: std::sync::atomic::AtomicBool,
     clock: Arc<dyn Clock>,
 }
 
@@ -105,6 +107,7 @@ impl StatusService {
             cache: RwLock::new(HashMap::new()),
             watermark: Mutex::new(0),
             crl: RwLock::new(None),
+            crl_due: std::sync::atomic::AtomicBool::new(false),
             clock,
         })
     }
@@ -189,12 +192,21 @@ impl StatusService {
                     || (revocation_seen && changed.iter().any(|r| r.revoked_at.is_some_and(|at| at >= crl.this_update)))
             }
         };
+        let stale = stale || self.crl_due.swap(false, std::sync::atomic::Ordering::SeqCst);
         let current = if stale {
-            report.crl_issued = true;
             match self.authority.issue_crl(&self.issuer, ACTOR).await {
-                Ok(crl) => Some(crl),
-                // Another process issued the same crlNumber first: use theirs.
-                Err(_) => self.authority.store().latest_crl().await?,
+                Ok(crl) => {
+                    report.crl_issued = true;
+                    Some(crl)
+                }
+                // (A lost crlNumber race is retried inside issue_crl.) Serve the newest
+                // CRL there is, say why, and try again at the next refresh: the watermark
+                // has moved past the revocation that made this one due.
+                Err(e) => {
+                    eprintln!("certdesk serve: issuing a CRL failed (retried at the next refresh): {e}");
+                    self.crl_due.store(true, std::sync::atomic::Ordering::SeqCst);
+                    self.authority.store().latest_crl().await?
+                }
             }
         } else {
             latest

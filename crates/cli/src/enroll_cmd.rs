@@ -295,7 +295,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let rng = aws_lc_rs::rand::SystemRandom::new();
             let p12 = pkcs12::write(private.pkcs8_der(), &cert_der, &chain, &password, &options, &rng)
                 .map_err(|e| usage(e.to_string()))?;
-            p12_out.commit_durable(&p12).map_err(|f| Failure {
+            p12_out.commit_durable(&p12, false).map_err(|f| Failure {
                 code: f.code,
                 message: format!(
                     "{}; certificate {serial} was issued but its key is lost: revoke it on the portal",

@@ -480,23 +480,44 @@ impl TempOutput {
 
     /// Writes and renames into place: readers see all of it or nothing.
     fn commit(self, bytes: &[u8]) -> Result<(), Failure> {
-        self.finish(bytes, false)
+        self.finish(bytes, false, true)
     }
 
-    /// As [`TempOutput::commit`], and on disk before returning (for a .p12 whose key
-    /// exists nowhere else).
-    fn commit_durable(self, bytes: &[u8]) -> Result<(), Failure> {
-        self.finish(bytes, true)
+    /// As [`TempOutput::commit`], and on disk, name included, before returning (for a
+    /// .p12 whose key exists nowhere else). Unless `replace`, a file that appeared under
+    /// the name meanwhile is never replaced (linked, not renamed, into place).
+    fn commit_durable(self, bytes: &[u8], replace: bool) -> Result<(), Failure> {
+        self.finish(bytes, true, replace)
     }
 
-    fn finish(mut self, bytes: &[u8], durable: bool) -> Result<(), Failure> {
+    fn finish(mut self, bytes: &[u8], durable: bool, replace: bool) -> Result<(), Failure> {
         let fail = |e: std::io::Error| usage(format!("cannot write {}: {e}", self.dest.display()));
         let mut file = self.file.take().ok_or_else(|| usage("output already written"))?;
         file.write_all(bytes).map_err(fail)?;
         if durable {
             file.sync_all().map_err(fail)?;
         }
-        std::fs::rename(&self.temp, &self.dest).map_err(fail)
+        if replace {
+            std::fs::rename(&self.temp, &self.dest).map_err(fail)?;
+        } else {
+            std::fs::hard_link(&self.temp, &self.dest).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => usage(format!(
+                    "{} appeared meanwhile and may hold an earlier key; it was left as it is",
+                    self.dest.display()
+                )),
+                _ => fail(e),
+            })?;
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        if durable {
+            // The new name itself survives a power cut only once its directory is synced.
+            let dir = match self.dest.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(fail)?;
+        }
+        Ok(())
     }
 }
 
@@ -603,6 +624,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let (crl, fresh) = match current {
                 Some(crl) => (crl, false),
                 None => {
+                    refuse_read_only(&authority)?;
                     let passphrase = ca_passphrase(passphrase_file)?;
                     report_recovery(&authority.recover("system:recovery").await?);
                     let crl = if args.root {
@@ -635,6 +657,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 _ => return Err(usage(format!("--role {role:?}: use officer or admin"))),
             };
             let authority = open(&cli.data).await?;
+            refuse_read_only(&authority)?;
             let url = certdesk_desk::portal::public_url(authority.config());
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let link = certdesk_desk::portal::add_staff(authority.store(), now, &url, &email, role, &actor()).await?;
@@ -675,6 +698,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let dir = DataDir::new(&cli.data);
             let clock: Arc<dyn certdesk_core::clock::Clock> = Arc::new(SystemClock);
             let authority = Authority::open(dir.clone(), clock.clone()).await?;
+            refuse_read_only(&authority)?;
             let config = authority.config();
             if config.checkpoints.to.is_empty() {
                 return Err(usage("no auditors to mail: set [audit] checkpoint_to in certdesk.toml"));
@@ -788,14 +812,14 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         )
         .await?;
     let serial = issued.record.serial.clone();
-    if let Err(f) = output.commit_durable(&p12) {
+    if let Err(f) = output.commit_durable(&p12, args.force) {
         // The key exists only in the stored .p12: revoke rather than leave a certificate
         // that colleagues would encrypt to and nobody can read.
         let note = format!("its .p12 could not be written to {}: {}", p12_path.display(), f.message);
         let revoked = authority
             .revoke_noted(&serial, RevocationReason::CessationOfOperation, &actor(), Some(&note))
             .await
-            .and(authority.delivered(&serial).await);
+            .map(|_| ());
         let outcome = match revoked {
             Ok(()) => "it was revoked (its key was never delivered)".to_string(),
             Err(e) => {
@@ -808,7 +832,13 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         });
     }
     certdesk_ca::recovery::fault_point("written");
-    authority.delivered(&serial).await?;
+    if !authority.delivered(&serial).await? {
+        return Err(refused(format!(
+            "{} was written, but certificate {serial} had been revoked meanwhile by a recovery that took this \
+             process for dead (see `certdesk audit verify` and the audit log); issue a new one",
+            p12_path.display()
+        )));
+    }
     eprintln!(
         "certdesk: issued serial {} to {} ({}), key and certificate in {}",
         issued.record.serial,
@@ -831,9 +861,22 @@ async fn issue_request(authority: &Authority, input: IssueInput) -> Result<Issue
 /// crashed issuances left behind (`certdesk_ca::recovery`).
 async fn open_for_change(data: &Path) -> Result<Authority, Failure> {
     let authority = open(data).await?;
+    refuse_read_only(&authority)?;
     let report = authority.recover("system:recovery").await?;
     report_recovery(&report);
     Ok(authority)
+}
+
+/// A data directory this user cannot write opens read-only (for `audit verify`, a
+/// current `crl`, `ca chain`); a command that changes state says so before anything.
+fn refuse_read_only(authority: &Authority) -> Result<(), Failure> {
+    if authority.store().read_only() {
+        return Err(usage(format!(
+            "{} cannot be written by this user, so its database opened read-only; this command changes it",
+            authority.data().root().display()
+        )));
+    }
+    Ok(())
 }
 
 fn report_recovery(report: &certdesk_ca::recovery::RecoveryReport) {
@@ -845,6 +888,9 @@ fn report_recovery(report: &certdesk_ca::recovery::RecoveryReport) {
     }
     for serial in &report.revoked_undelivered {
         eprintln!("certdesk: recovery: the .p12 of serial {serial} was never delivered; the certificate is revoked");
+    }
+    for serial in &report.expired {
+        eprintln!("certdesk: the portal's stored .p12 of serial {serial} is a week old and deleted");
     }
 }
 
@@ -872,6 +918,7 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     };
     let clock: Arc<dyn certdesk_core::clock::Clock> = Arc::new(SystemClock);
     let authority = Arc::new(Authority::open(dir.clone(), clock.clone()).await?);
+    refuse_read_only(&authority)?;
     report_recovery(&authority.recover(jobs::ACTOR).await?);
     let issuer = authority.unlock(passphrase.clone()).await?;
     let responder_dir = dir.clone();

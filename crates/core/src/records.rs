@@ -151,6 +151,8 @@ pub struct PendingDelivery {
     pub owner: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds, when the portal last sent it (`None`: never).
+    pub handed_out_at: Option<i64>,
 }
 
 impl std::fmt::Debug for PendingDelivery {
@@ -160,6 +162,7 @@ impl std::fmt::Debug for PendingDelivery {
             .field("application_id", &self.application_id)
             .field("destination", &self.destination)
             .field("owner", &self.owner)
+            .field("handed_out_at", &self.handed_out_at)
             .finish_non_exhaustive()
     }
 }

@@ -847,14 +847,14 @@ impl Portal {
         })?;
         let request = self.issue_request(&app).await?;
         let issued = self.ca.issue(request, csr.into_public_key(), &actor.audit_name()).await?;
-        self.after_issue(&app, &issued).await?;
+        self.after_issue(&app, &issued).await;
         Ok(issued)
     }
 
-    /// Generates the key on the server and returns the .p12 (delivered once; the key is
-    /// not kept). If an earlier download of this application's .p12 never completed
-    /// (the server stopped in between), that .p12 is handed out instead, once
-    /// `password` is shown to open it.
+    /// Generates the key on the server and returns the .p12. The .p12 (never the bare
+    /// key) is kept a week, encrypted under the applicant's password, and handed out
+    /// again to a request that shows the password: a download that did not arrive (the
+    /// server stopped, the connection broke) is not a lost key.
     pub async fn issue_p12(
         &self,
         actor: &Actor,
@@ -871,13 +871,15 @@ impl Portal {
         let request = self.issue_request(&app).await?;
         let (issued, p12) =
             self.ca.issue_pkcs12(request, key, Pkcs12Delivery { password, format }, &actor.audit_name()).await?;
-        self.store().delete_pending_delivery(&issued.record.serial).await?;
-        self.after_issue(&app, &issued).await?;
+        // Kept a week (certdesk_ca::recovery), offered again should this answer not arrive.
+        self.store().mark_handed_out(&issued.record.serial, self.now()).await?;
+        self.after_issue(&app, &issued).await;
         Ok((issued, p12))
     }
 
-    /// Whether the applicant's `app` has a .p12 whose download never completed: it is
-    /// handed out (and then forgotten) if the password chosen then opens it.
+    /// Whether the applicant's `app` has a stored .p12 (kept a week, in case its download
+    /// did not complete): it is handed out again to whoever shows the password chosen
+    /// then.
     pub async fn pending_p12(&self, app: &Application) -> Result<bool, DomainError> {
         Ok(app.state == ApplicationState::Issued && self.store().pending_delivery_of(&app.id).await?.is_some())
     }
@@ -906,12 +908,12 @@ impl Portal {
             .map_err(|e| internal(&e.to_string()))?;
         if !opened {
             return Err(refused(
-                "the .p12 of this application was made but never downloaded; give the password you chose then",
+                "the .p12 of this application was made already; give the password you chose then to download it again",
             ));
         }
         let record = self.store().certificate(&pending.serial).await?.ok_or_else(|| not_found("certificate"))?;
         let chain = self.ca.chain().to_vec();
-        self.store().delete_pending_delivery(&pending.serial).await?;
+        self.store().mark_handed_out(&pending.serial, self.now()).await?;
         Ok(Some((Issued { record, chain }, pending.pkcs12)))
     }
 
@@ -927,10 +929,16 @@ impl Portal {
         })
     }
 
-    async fn after_issue(&self, app: &Application, issued: &Issued) -> Result<(), DomainError> {
+    /// Mails that the certificate is ready. A failed mail is logged, not returned: the
+    /// certificate is issued and the answer carries it (or its .p12).
+    async fn after_issue(&self, app: &Application, issued: &Issued) {
         let link = format!("{}/applications/{}", self.public_url, app.id);
-        self.send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link))
-            .await
+        let sent = self
+            .send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link))
+            .await;
+        if let Err(e) = sent {
+            eprintln!("certdesk serve: the certificate-ready mail for {} failed: {e}", issued.record.serial);
+        }
     }
 
     /// A certificate of the signed-in applicant (404 for anyone else's).

@@ -8,6 +8,7 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod migrations;
 mod oidc;
 mod portal;
 
@@ -20,32 +21,12 @@ pub use certdesk_core::records::{
     AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, RevokedRecord, StatusRow,
 };
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (2, include_str!("../migrations/sqlite/0002_portal.sql")),
-    (3, include_str!("../migrations/sqlite/0003_oidc.sql")),
-    (4, include_str!("../migrations/sqlite/0004_profile_settings.sql")),
-    (5, include_str!("../migrations/sqlite/0005_audit_checkpoints.sql")),
-    (6, include_str!("../migrations/sqlite/0006_totp_attempts.sql")),
-    (7, include_str!("../migrations/sqlite/0007_appointment_reminders.sql")),
-    (8, include_str!("../migrations/sqlite/0008_issuance_intents.sql")),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (2, include_str!("../migrations/postgres/0002_portal.sql")),
-    (3, include_str!("../migrations/postgres/0003_oidc.sql")),
-    (4, include_str!("../migrations/postgres/0004_profile_settings.sql")),
-    (5, include_str!("../migrations/postgres/0005_audit_checkpoints.sql")),
-    (6, include_str!("../migrations/postgres/0006_totp_attempts.sql")),
-    (7, include_str!("../migrations/postgres/0007_appointment_reminders.sql")),
-    (8, include_str!("../migrations/postgres/0008_issuance_intents.sql")),
-];
-
 /// The database.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    read_only: bool,
 }
 
 /// Which database we talk to.
@@ -97,31 +78,34 @@ impl Store {
         };
         if backend == Backend::Postgres {
             let pool = AnyPoolOptions::new().max_connections(8).connect(url).await?;
-            let store = Self { pool, backend };
+            let store = Self { pool, backend, read_only: false };
             store.migrate().await?;
             return Ok(store);
         }
+        let path = sqlite_path(url);
         match Self::open_sqlite(url).await {
             Ok(store) => Ok(store),
-            Err(first) => {
-                // A data directory this user cannot write (a backup, a read-only mount):
-                // SQLite cannot make its -wal and -shm files there, so read-only work
-                // (`audit verify`, `crl` when current, `ca chain`) opens the file
-                // immutable: nobody can write it either, since a writer would need them.
-                let path = sqlite_path(url);
-                match Self::open_sqlite_read_only(&path).await {
-                    Ok(store) => Ok(store),
-                    Err(_) => Err(DomainError::new(
-                        ErrorCode::DataDir,
-                        format!(
-                            "cannot open the database {}: {first}; SQLite needs to read the file and to write \
-                             its directory (for {}-wal and -shm)",
-                            path.display(),
-                            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
-                        ),
-                    )),
-                }
-            }
+            // A data directory this user cannot write (a backup, a read-only mount, the
+            // web server's user reading serve's data): SQLite cannot make its -wal and
+            // -shm files there, so read-only work (`audit verify`, `crl` when current,
+            // `ca chain`) opens the file read-only. Any other failure is reported.
+            Err(first) if !directory_writable(&path) => match Self::open_sqlite_read_only(&path).await {
+                Ok(store) => Ok(store),
+                Err(second) => Err(DomainError::new(
+                    ErrorCode::DataDir,
+                    format!(
+                        "cannot open the database {}: {first}; read-only: {second} (SQLite needs to write its \
+                         directory for {}-wal and -shm, or find them there)",
+                        path.display(),
+                        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    ),
+                )),
+            },
+            Err(first) if first.code() == ErrorCode::Database => Err(DomainError::new(
+                ErrorCode::Database,
+                format!("cannot open the database {}: {first}", path.display()),
+            )),
+            Err(first) => Err(first),
         }
     }
 
@@ -130,30 +114,39 @@ impl Store {
         // Write-ahead log: one fsync per commit instead of several, same durability
         // (synchronous stays FULL, the SQLite default).
         sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-        let store = Self { pool, backend: Backend::Sqlite };
+        let store = Self { pool, backend: Backend::Sqlite, read_only: false };
         store.migrate().await?;
         Ok(store)
     }
 
-    /// Opens an existing SQLite file read-only and immutable; its schema must be
-    /// current (migrations need write access). Every write then fails.
+    /// Opens an existing SQLite file read-only; its schema must be current (migrations
+    /// need write access). Every write then fails. While a writer has the database open
+    /// its -wal and -shm files are there and a read-only connection shares them; without
+    /// them (no writer, the log checkpointed) the file is opened immutable, which is
+    /// right as long as no one writes, and no one can start to without creating them.
     async fn open_sqlite_read_only(path: &std::path::Path) -> Result<Self, DomainError> {
         if !path.is_file() {
             return Err(DomainError::new(ErrorCode::DataDir, format!("{} does not exist", path.display())));
         }
-        let url = format!("sqlite://{}?mode=ro&immutable=1", path.display());
+        let wal =
+            path.with_file_name(format!("{}-wal", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+        let options = if wal.exists() { "mode=ro" } else { "mode=ro&immutable=1" };
+        let url = format!("sqlite://{}?{options}", path.display());
         let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
-        let store = Self { pool, backend: Backend::Sqlite };
-        let current: Option<i64> =
-            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&store.pool).await?.try_get("v")?;
-        let latest = SQLITE_MIGRATIONS.last().map(|(v, _)| *v);
-        if current != latest {
+        let store = Self { pool, backend: Backend::Sqlite, read_only: true };
+        if !migrations::current(&store.pool, Backend::Sqlite).await? {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
                 format!("{} needs its schema updated: open it once where it can be written", path.display()),
             ));
         }
         Ok(store)
+    }
+
+    /// Whether this store was opened read-only (a data directory this user cannot
+    /// write): commands that change state refuse it at once.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Whether the database already holds a CA (any audit record).
@@ -173,23 +166,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), DomainError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)")
-            .execute(&self.pool)
-            .await?;
-        let current: Option<i64> =
-            sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(&self.pool).await?.try_get("v")?;
-        let current = current.unwrap_or(0);
-        let migrations = match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS,
-            Backend::Postgres => POSTGRES_MIGRATIONS,
-        };
-        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
-            let mut tx = self.pool.begin().await?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(*version).execute(&mut *tx).await?;
-            tx.commit().await?;
-        }
-        Ok(())
+        migrations::run(&self.pool, self.backend).await
     }
 
     /// Step 1 of issuance (see `certdesk_ca::recovery`): in one transaction, reserves
@@ -419,9 +396,21 @@ impl Store {
         row.as_ref().map(delivery_from_row).transpose()
     }
 
-    /// Deletes the stored .p12 of `serial` (delivered, or its certificate revoked).
-    pub async fn delete_pending_delivery(&self, serial: &str) -> Result<(), DomainError> {
-        sqlx::query("DELETE FROM pending_deliveries WHERE serial = $1").bind(serial).execute(&self.pool).await?;
+    /// Deletes the stored .p12 of `serial` (delivered, or its certificate revoked);
+    /// `false` if there was none (recovery resolved it meanwhile).
+    pub async fn delete_pending_delivery(&self, serial: &str) -> Result<bool, DomainError> {
+        let done =
+            sqlx::query("DELETE FROM pending_deliveries WHERE serial = $1").bind(serial).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Notes that the portal sent the stored .p12 of `serial` at `at`.
+    pub async fn mark_handed_out(&self, serial: &str, at: i64) -> Result<(), DomainError> {
+        sqlx::query("UPDATE pending_deliveries SET handed_out_at = $1 WHERE serial = $2")
+            .bind(at)
+            .bind(serial)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -461,6 +450,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        // A revoked certificate's key is not handed out any more.
+        sqlx::query("DELETE FROM pending_deliveries WHERE serial = $1").bind(serial).execute(&mut *tx).await?;
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
@@ -671,7 +662,25 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
         pkcs12: row.try_get("pkcs12")?,
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
+        handed_out_at: row.try_get("handed_out_at")?,
     })
+}
+
+/// Whether this user can create a file in `path`'s directory (tried, not guessed from
+/// mode bits: root and ACLs differ).
+fn directory_writable(path: &std::path::Path) -> bool {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".certdesk-write-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// The file of a `sqlite:` URL (`sqlite://PATH?options` or `sqlite:PATH`).

@@ -1212,13 +1212,8 @@ impl certdesk_core::ports::CertificateAuthority for StopsAfterRecording {
     }
 }
 
-/// Issue 11: a .p12 whose download never completed (the server stopped after recording
-/// it) is handed out again to its applicant, with the password chosen then; not with
-/// another, and only once.
-#[tokio::test]
-async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
-    let desk = desk(None).await;
-    let (mut jane, id) = approved_application(&desk).await;
+/// A process of `desk` whose CA stops right after recording a .p12.
+fn stopping_process(desk: &Desk) -> Desk {
     let clock: Arc<dyn Clock> = desk.clock.clone();
     let ca = Arc::new(StopsAfterRecording(certdesk_ca::service::CaService::new(desk.status.clone())));
     let authority = desk.status.authority();
@@ -1228,7 +1223,7 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
         Portal::new(ca, authority.store().clone(), authority.config().clone(), &desk.data, mailer, key, clock.clone())
             .unwrap(),
     );
-    let crashed = Desk {
+    Desk {
         app: router(super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(stopping), None)),
         portal: desk.portal.clone(),
         status: desk.status.clone(),
@@ -1236,7 +1231,18 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
         outbox: desk.outbox.clone(),
         data: desk.data.clone(),
         _dir: tempfile::tempdir().unwrap(),
-    };
+    }
+}
+
+/// Issue 11: a .p12 whose download never completed (the server stopped after recording
+/// it) is handed out again to its applicant, with the password chosen then; not with
+/// another, and only once.
+#[tokio::test]
+async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let crashed = stopping_process(&desk);
+    let authority = desk.status.authority();
     let path = format!("/applications/{id}/p12");
     let password = "Blue-Otter-Canyon-42";
     let fields = [("password", password), ("password2", password), ("key", "p256")];
@@ -1262,17 +1268,51 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
 
     // The password chosen then (asked once, from the page's form): the same
-    // certificate, its key, once.
+    // certificate, its key; offered again for a week.
     let resumed = jane.submit(&desk, &path, &[("password", password), ("resume", "1")]).await;
     assert_eq!(resumed.status, StatusCode::OK, "{}", resumed.text());
     let contents = certdesk_pki::pkcs12::read(&resumed.body, password).unwrap();
     assert_eq!(contents.leaf.as_deref(), Some(certs[0].der.as_slice()));
-    assert!(store.pending_delivery_of(&id).await.unwrap().is_none(), "the stored .p12 was kept after delivery");
+    assert!(store.pending_delivery_of(&id).await.unwrap().unwrap().handed_out_at.is_some());
+    let again = jane.submit(&desk, &path, &fields).await;
+    assert_eq!((again.status, again.body == resumed.body), (StatusCode::OK, true), "{}", again.text());
+    assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 1);
+
+    // A week later recovery deletes it; the certificate stays (its .p12 was sent).
+    desk.clock.advance(time::Duration::seconds(certdesk_ca::recovery::PORTAL_P12_KEEP_SECONDS));
+    let report = authority.recover("test").await.unwrap();
+    assert_eq!(report.expired, vec![certs[0].serial.clone()]);
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_none());
+    assert_eq!(store.certificate(&certs[0].serial).await.unwrap().unwrap().revoked_at, None);
+    let mut jane = sign_in(&desk, "jane.doe@example.org").await; // the session has ended meanwhile
     let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
     assert!(!page.contains("name=\"resume\""), "the download is still offered");
-    let again = jane.submit(&desk, &path, &fields).await;
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 1);
+    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::CONFLICT);
+}
+
+/// Issue 11: a .p12 the portal made but never sent (the server stopped before the
+/// answer, and the applicant never came back for it) is deleted after a week and its
+/// certificate revoked: nobody holds its key.
+#[tokio::test]
+async fn a_p12_never_sent_is_revoked_after_a_week() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let crashed = stopping_process(&desk);
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let lost = jane.submit(&crashed, &format!("/applications/{id}/p12"), &fields).await;
+    assert_eq!(lost.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let authority = desk.status.authority();
+    // Within the week nothing happens.
+    assert!(authority.recover("test").await.unwrap().is_empty());
+    desk.clock.advance(time::Duration::seconds(certdesk_ca::recovery::PORTAL_P12_KEEP_SECONDS));
+    let report = authority.recover("test").await.unwrap();
+    assert_eq!(report.revoked_undelivered.len(), 1);
+    let cert = authority.store().certificate(&report.revoked_undelivered[0]).await.unwrap().unwrap();
+    assert_eq!(cert.revocation_reason, Some(5), "cessationOfOperation");
+    assert!(authority.store().pending_delivery_of(&id).await.unwrap().is_none());
+    let log = authority.store().audit_log().await.unwrap();
+    assert!(log.last().unwrap().details.contains("never downloaded"), "{}", log.last().unwrap().details);
 }
 
 /// Issue 11: an application claimed by a process that died before the certificate was

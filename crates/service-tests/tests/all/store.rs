@@ -79,7 +79,8 @@ async fn conformance(store: &Store) {
     let crl = CrlRecord { number: 1, this_update: 1, next_update: 2, der: vec![1, 2, 3] };
     let ev = event("crl.issue", "1");
     store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.unwrap();
-    assert!(store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.is_err());
+    let taken = store.insert_crl(&crl, &|seq, prev| seal(&ev, 1, seq, prev)).await.unwrap_err();
+    assert_eq!(taken.code(), certdesk_core::error::ErrorCode::Contention, "{taken}");
     assert_eq!(store.next_crl_number().await.unwrap(), 2);
     assert_eq!(store.latest_crl().await.unwrap().unwrap(), crl);
 
@@ -143,7 +144,7 @@ async fn sqlite_store_conforms() {
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.audit_log().await.unwrap().len(), 32);
+    assert_eq!(again.audit_log().await.unwrap().len(), 34);
 }
 
 #[tokio::test]
@@ -203,12 +204,85 @@ async fn intents_and_deliveries_conform(store: &Store) {
         pkcs12: vec![0x30, 0x03, 0x02, 0x01, 0x03],
         owner: "host/1/a".into(),
         created_at: 20,
+        handed_out_at: None,
     };
     let cert = record("1b", 5_000);
     store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery)).await.unwrap();
     assert_eq!(store.pending_deliveries().await.unwrap(), vec![delivery.clone()]);
     assert_eq!(store.pending_delivery_of("nobody").await.unwrap(), None);
-    store.delete_pending_delivery("1b").await.unwrap();
+    store.mark_handed_out("1b", 21).await.unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap()[0].handed_out_at, Some(21));
+    assert!(store.delete_pending_delivery("1b").await.unwrap());
+    assert!(!store.delete_pending_delivery("1b").await.unwrap(), "deleted twice");
     assert!(store.pending_deliveries().await.unwrap().is_empty());
+    // A revocation takes the stored .p12 with it.
+    store.record_intents(&[intent("1c")], None, 30).await.unwrap();
+    let kept = PendingDelivery { serial: "1c".into(), ..delivery.clone() };
+    store.record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept)).await.unwrap();
+    let ev = event("certificate.revoke", "1c");
+    assert!(store.revoke("1c", 31, 1, &|seq, prev| seal(&ev, 31, seq, prev)).await.unwrap());
+    assert!(store.pending_deliveries().await.unwrap().is_empty(), "a revoked certificate's .p12 was kept");
     verify(&store.audit_log().await.unwrap()).unwrap();
+}
+
+/// A database made before session 6 recorded its migrations in `schema_version`; the
+/// sqlx migrator adopts it (checksums of the released files) and applies the rest. A
+/// migration changed after it was applied is refused.
+#[tokio::test]
+async fn a_database_of_the_earlier_migration_runner_is_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    sqlx::any::install_default_drivers();
+    {
+        // What the runner before session 6 left: migrations 1 to 7 and their versions.
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE schema_version (version BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
+        let old = [
+            include_str!("../../../store/migrations/sqlite/0001_init.sql"),
+            include_str!("../../../store/migrations/sqlite/0002_portal.sql"),
+            include_str!("../../../store/migrations/sqlite/0003_oidc.sql"),
+            include_str!("../../../store/migrations/sqlite/0004_profile_settings.sql"),
+            include_str!("../../../store/migrations/sqlite/0005_audit_checkpoints.sql"),
+            include_str!("../../../store/migrations/sqlite/0006_totp_attempts.sql"),
+            include_str!("../../../store/migrations/sqlite/0007_appointment_reminders.sql"),
+        ];
+        for (i, sql) in old.iter().enumerate() {
+            sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let ev = event("ca.init", "old");
+        let store_rows = seal(&ev, 1, 1, certdesk_core::audit::GENESIS);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(store_rows.seq)
+        .bind(store_rows.at)
+        .bind(&store_rows.actor)
+        .bind(&store_rows.action)
+        .bind(&store_rows.subject)
+        .bind(&store_rows.details)
+        .bind(&store_rows.prev_hash)
+        .bind(&store_rows.hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = Store::open(&url).await.unwrap();
+    assert!(store.intents().await.unwrap().is_empty(), "migration 8 was not applied");
+    assert_eq!(store.audit_log().await.unwrap().len(), 1, "the old records are gone");
+    store.danger_execute("SELECT 1 FROM _sqlx_migrations WHERE version = 8").await.unwrap();
+    store.close().await;
+    // Opening again changes nothing.
+    let store = Store::open(&url).await.unwrap();
+    // A released migration edited afterwards (here: its recorded checksum) is refused.
+    store.danger_execute("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 3").await.unwrap();
+    store.close().await;
+    let err = Store::open(&url).await.unwrap_err();
+    assert!(err.to_string().contains("migration 3 was previously applied but has been modified"), "{err}");
 }

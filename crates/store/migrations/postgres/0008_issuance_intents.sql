@@ -12,7 +12,8 @@ CREATE TABLE issuance_intents (
     created_at     BIGINT NOT NULL
 );
 -- A server-made key's .p12 (encrypted under the subscriber's password), stored in the
--- commit that records its certificate and deleted once delivered.
+-- commit that records its certificate; deleted once delivered (command line) or after a
+-- week in which the portal offers it again (handed_out_at: when it was last sent).
 CREATE TABLE pending_deliveries (
     serial         TEXT PRIMARY KEY REFERENCES certificates(serial),
     application_id TEXT REFERENCES applications(id),
@@ -20,6 +21,7 @@ CREATE TABLE pending_deliveries (
     sha256         TEXT NOT NULL,
     pkcs12         BYTEA NOT NULL,
     owner          TEXT NOT NULL,
-    created_at     BIGINT NOT NULL
+    created_at     BIGINT NOT NULL,
+    handed_out_at  BIGINT
 );
 CREATE INDEX pending_deliveries_application ON pending_deliveries(application_id);
