@@ -3,7 +3,9 @@
 //! ([`MailSection`], [`build_mailer`]) and the texts of every mail the portal sends, in
 //! English and German ([`validation_mail`], [`sign_in_mail`], [`appointment_mail`],
 //! [`appointment_reminder_mail`], [`certificate_ready_mail`], [`expiry_reminder_mail`],
-//! [`revocation_mail`], [`audit_checkpoint_mail`], [`audit_alert_mail`]).
+//! [`revocation_mail`], [`audit_checkpoint_mail`], [`audit_alert_mail`]). The builders
+//! hold the layout; every subject, body and date format comes from the catalogue of the
+//! mail's language in [`texts`].
 //!
 //! Messages are RFC 5322 `text/plain; charset=utf-8` single parts built with lettre:
 //! non-ASCII subjects become RFC 2047 encoded words, and the body gets whichever
@@ -50,6 +52,12 @@ pub const EXPIRY_REMINDER_DAYS: [u32; 3] = [60, 30, 7];
 const MAX_SMTP_TIMEOUT_SECONDS: u64 = 600;
 
 pub use certdesk_core::mail_settings::{Lang, MailSection, MailTransport, SmtpTls};
+
+pub mod texts;
+
+use texts::{
+    AuditAlert, AuditCheckpoint, CertificateReady, ExpiryReminder, MailTexts, Revocation, SignIn, Validation, ZonedTime,
+};
 
 const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
@@ -665,28 +673,19 @@ fn read_password(path: &Path) -> Result<Zeroizing<String>, MailError> {
 // Texts
 // ----------------------------------------------------------------------------------
 
-/// A time for people: `2025-03-01 14:30 UTC` or `01.03.2025, 14:30 Uhr (UTC)`, in the
-/// offset the value carries (`UTC+01:00` for others).
-fn human_time(lang: Lang, at: OffsetDateTime) -> String {
-    const EN: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]");
-    const DE: &[FormatItem<'static>] = format_description!("[day].[month].[year], [hour]:[minute] Uhr");
+/// A time for people in the offset the value carries, as the catalogue writes it:
+/// `2025-03-01 14:30 UTC`, `01.03.2025, 14:30 Uhr (UTC)`, `UTC+01:00` for other offsets.
+fn human_time(texts: &MailTexts, at: OffsetDateTime) -> String {
     const OFFSET: &[FormatItem<'static>] = format_description!("[offset_hour sign:mandatory]:[offset_minute]");
     let zone = if at.offset().is_utc() {
         "UTC".to_string()
     } else {
         format!("UTC{}", at.offset().format(OFFSET).unwrap_or_default())
     };
-    let format = match lang {
-        Lang::En => EN,
-        Lang::De => DE,
-    };
     // Formatting a complete OffsetDateTime can't fail for years 0..=9999; fall back to the
     // Display form rather than send an empty time.
-    let local = at.format(format).unwrap_or_else(|_| at.to_string());
-    match lang {
-        Lang::En => format!("{local} {zone}"),
-        Lang::De => format!("{local} ({zone})"),
-    }
+    let local = at.format(texts.time_format).unwrap_or_else(|_| at.to_string());
+    (texts.time_with_zone)(&ZonedTime { local: &local, zone: &zone })
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -702,18 +701,11 @@ fn percent_encode(component: &str) -> String {
     out
 }
 
-/// The closing lines of every mail.
-fn footer(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => "-- \nThis message was sent automatically by the certificate desk. Please do not reply to it.\n",
-        Lang::De => {
-            "-- \nDiese Nachricht wurde automatisch von der Zertifikatsstelle versandt. Bitte antworten Sie nicht darauf.\n"
-        }
-    }
-}
-
-fn finish(lang: Lang, to: &MailAddress, subject: &str, text: &str) -> Mail {
-    Mail::new(to.clone(), subject, &format!("{text}\n{}", footer(lang))).with_language(lang)
+/// The mail in the catalogue's language: the greeting, `text`, then the signature
+/// separator and the footer.
+fn finish(texts: &MailTexts, to: &MailAddress, subject: &str, text: &str) -> Mail {
+    let body = format!("{}\n\n{text}\n\n-- \n{}\n", texts.greeting, texts.footer);
+    Mail::new(to.clone(), subject, &body).with_language(texts.lang)
 }
 
 /// The mailbox validation mail (BR 3.2.2.2): the random `value` and a link that carries
@@ -727,77 +719,23 @@ pub fn validation_mail(
     value: &str,
     expires_at: OffsetDateTime,
 ) -> Mail {
+    let texts = MailTexts::of(lang);
     let link = format!(
         "{}/validate/{}?value={}",
         portal_base_url.trim_end_matches('/'),
         percent_encode(application_id),
         percent_encode(value)
     );
-    let until = human_time(lang, expires_at);
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            "Please confirm your e-mail address",
-            &format!(
-                "Hello,\n\n\
-                 an S/MIME certificate has been requested for this e-mail address (application {application_id}).\n\n\
-                 To confirm that this mailbox is yours, please open this link:\n\n\
-                 {link}\n\n\
-                 or enter this code on the application page:\n\n\
-                 {value}\n\n\
-                 The code is valid until {until}.\n\n\
-                 If you did not request a certificate, you can ignore this message: without confirmation, no \
-                 certificate will be issued.\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            "Bitte bestätigen Sie Ihre E-Mail-Adresse",
-            &format!(
-                "Guten Tag,\n\n\
-                 für diese E-Mail-Adresse wurde ein S/MIME-Zertifikat beantragt (Antrag {application_id}).\n\n\
-                 Bitte bestätigen Sie, dass dieses Postfach Ihnen gehört, indem Sie diesen Link öffnen:\n\n\
-                 {link}\n\n\
-                 oder diesen Code auf der Antragsseite eingeben:\n\n\
-                 {value}\n\n\
-                 Der Code ist gültig bis {until}.\n\n\
-                 Wenn Sie kein Zertifikat beantragt haben, können Sie diese Nachricht ignorieren: Ohne Bestätigung \
-                 wird kein Zertifikat ausgestellt.\n"
-            ),
-        ),
-    }
+    let until = human_time(texts, expires_at);
+    let body = (texts.validation_body)(&Validation { application_id, link: &link, value, until: &until });
+    finish(texts, to, texts.validation_subject, &body)
 }
 
 /// The sign-in link for the portal.
 pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: OffsetDateTime) -> Mail {
-    let until = human_time(lang, expires_at);
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            "Your sign-in link",
-            &format!(
-                "Hello,\n\n\
-                 please open this link to sign in to the certificate portal:\n\n\
-                 {link}\n\n\
-                 The link is valid until {until}. If you did not ask to sign in, you can ignore this message.\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            "Ihr Anmeldelink",
-            &format!(
-                "Guten Tag,\n\n\
-                 mit diesem Link melden Sie sich im Zertifikatsportal an:\n\n\
-                 {link}\n\n\
-                 Der Link ist gültig bis {until}. Wenn Sie keine Anmeldung angefordert haben, können Sie diese \
-                 Nachricht ignorieren.\n"
-            ),
-        ),
-    }
+    let texts = MailTexts::of(lang);
+    let until = human_time(texts, expires_at);
+    finish(texts, to, texts.sign_in_subject, &(texts.sign_in_body)(&SignIn { link, until: &until }))
 }
 
 /// The confirmation of an appointment for the identity check. `when` is shown in the
@@ -811,67 +749,25 @@ pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: OffsetDateT
     appointment(lang, to, when, place_note, true)
 }
 
-/// The appointment's confirmation or (`reminder`) its reminder.
+/// The appointment's confirmation or (`reminder`) its reminder: the opening sentence,
+/// the time and the place (if any) indented on lines of their own, what to bring.
 fn appointment(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str, reminder: bool) -> Mail {
-    let at = human_time(lang, when);
+    let texts = MailTexts::of(lang);
+    let at = human_time(texts, when);
     let place = place_note.trim();
     let place_line = if place.is_empty() { String::new() } else { format!("  {place}\n") };
-    let (subject, opening) = match (lang, reminder) {
-        (Lang::En, false) => {
-            ("Your appointment for the identity check", "your appointment at the certificate desk is confirmed:")
-        }
-        (Lang::En, true) => (
-            "Reminder: your appointment for the identity check",
-            "this is a reminder of your appointment at the certificate desk:",
-        ),
-        (Lang::De, false) => {
-            ("Ihr Termin zur Identitätsprüfung", "Ihr Termin bei der Zertifikatsstelle ist bestätigt:")
-        }
-        (Lang::De, true) => (
-            "Erinnerung: Ihr Termin zur Identitätsprüfung",
-            "wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:",
-        ),
+    let (subject, opening) = if reminder {
+        (texts.reminder_subject, texts.reminder_opening)
+    } else {
+        (texts.appointment_subject, texts.appointment_opening)
     };
-    let (greeting, bring) = match lang {
-        Lang::En => (
-            "Hello,",
-            "Please bring an official photo ID (identity card or passport). If you cannot come, please let the \
-             certificate desk know.",
-        ),
-        Lang::De => (
-            "Guten Tag,",
-            "Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. Falls Sie den \
-             Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte Bescheid.",
-        ),
-    };
-    finish(lang, to, subject, &format!("{greeting}\n\n{opening}\n\n\x20 {at}\n{place_line}\n{bring}\n"))
+    finish(texts, to, subject, &format!("{opening}\n\n  {at}\n{place_line}\n{}", texts.appointment_bring_id))
 }
 
 /// The certificate has been issued; `link` leads to the download.
 pub fn certificate_ready_mail(lang: Lang, to: &MailAddress, serial: &str, link: &str) -> Mail {
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            "Your certificate is ready",
-            &format!(
-                "Hello,\n\n\
-                 your S/MIME certificate (serial number {serial}) has been issued. You can download it here:\n\n\
-                 {link}\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            "Ihr Zertifikat ist bereit",
-            &format!(
-                "Guten Tag,\n\n\
-                 Ihr S/MIME-Zertifikat (Seriennummer {serial}) wurde ausgestellt. Sie können es hier \
-                 herunterladen:\n\n\
-                 {link}\n"
-            ),
-        ),
-    }
+    let texts = MailTexts::of(lang);
+    finish(texts, to, texts.ready_subject, &(texts.ready_body)(&CertificateReady { serial, link }))
 }
 
 /// A reminder that a certificate expires in `days_left` days (see [`EXPIRY_REMINDER_DAYS`]).
@@ -883,50 +779,10 @@ pub fn expiry_reminder_mail(
     days_left: u32,
     renew_link: &str,
 ) -> Mail {
-    let end = human_time(lang, not_after);
-    match lang {
-        Lang::En => {
-            let subject = match days_left {
-                0 => "Your certificate expires today".to_string(),
-                1 => "Your certificate expires tomorrow".to_string(),
-                days => format!("Your certificate expires in {days} days"),
-            };
-            finish(
-                lang,
-                to,
-                &subject,
-                &format!(
-                    "Hello,\n\n\
-                     your S/MIME certificate (serial number {serial}) expires on {end}. To keep signing mail and \
-                     receiving encrypted mail, please request a new certificate in time:\n\n\
-                     {renew_link}\n\n\
-                     Keep the old certificate and its key even after it has expired: you need them to read \
-                     messages that were encrypted to it.\n"
-                ),
-            )
-        }
-        Lang::De => {
-            let subject = match days_left {
-                0 => "Ihr Zertifikat läuft heute ab".to_string(),
-                1 => "Ihr Zertifikat läuft morgen ab".to_string(),
-                days => format!("Ihr Zertifikat läuft in {days} Tagen ab"),
-            };
-            finish(
-                lang,
-                to,
-                &subject,
-                &format!(
-                    "Guten Tag,\n\n\
-                     Ihr S/MIME-Zertifikat (Seriennummer {serial}) läuft am {end} ab. Damit Sie weiterhin \
-                     E-Mails signieren und verschlüsselte E-Mails empfangen können, beantragen Sie bitte \
-                     rechtzeitig ein neues Zertifikat:\n\n\
-                     {renew_link}\n\n\
-                     Bewahren Sie das alte Zertifikat und seinen Schlüssel auch nach dem Ablauf auf: Sie brauchen \
-                     beides, um E-Mails zu lesen, die damit verschlüsselt wurden.\n"
-                ),
-            )
-        }
-    }
+    let texts = MailTexts::of(lang);
+    let end = human_time(texts, not_after);
+    let reminder = ExpiryReminder { days_left, serial, end: &end, renew_link };
+    finish(texts, to, &(texts.expiry_subject)(&reminder), &(texts.expiry_body)(&reminder))
 }
 
 /// The notice that a certificate was revoked at `at`.
@@ -937,54 +793,17 @@ pub fn revocation_mail(
     reason: RevocationReason,
     at: OffsetDateTime,
 ) -> Mail {
-    let when = human_time(lang, at);
-    match lang {
-        Lang::En => {
-            let reason = match reason {
-                RevocationReason::Unspecified => "no reason given",
-                RevocationReason::KeyCompromise => "the private key may have been compromised",
-                RevocationReason::AffiliationChanged => "the details in the certificate are no longer correct",
-                RevocationReason::Superseded => "it has been replaced by a new certificate",
-                RevocationReason::CessationOfOperation => "it is no longer needed",
-            };
-            finish(
-                lang,
-                to,
-                "Your certificate has been revoked",
-                &format!(
-                    "Hello,\n\n\
-                     your S/MIME certificate (serial number {serial}) was revoked on {when}.\n\
-                     Reason: {reason}.\n\n\
-                     From now on it can no longer be used: new signatures made with it will be rejected, and \
-                     mail to you should no longer be encrypted with it. Keep its key to read messages you have \
-                     already received. If you did not expect this, please contact the certificate desk.\n"
-                ),
-            )
-        }
-        Lang::De => {
-            let reason = match reason {
-                RevocationReason::Unspecified => "kein Grund angegeben",
-                RevocationReason::KeyCompromise => "der private Schlüssel ist möglicherweise kompromittiert",
-                RevocationReason::AffiliationChanged => "die Angaben im Zertifikat stimmen nicht mehr",
-                RevocationReason::Superseded => "es wurde durch ein neues Zertifikat ersetzt",
-                RevocationReason::CessationOfOperation => "es wird nicht mehr benötigt",
-            };
-            finish(
-                lang,
-                to,
-                "Ihr Zertifikat wurde widerrufen",
-                &format!(
-                    "Guten Tag,\n\n\
-                     Ihr S/MIME-Zertifikat (Seriennummer {serial}) wurde am {when} widerrufen.\n\
-                     Grund: {reason}.\n\n\
-                     Ab jetzt kann es nicht mehr verwendet werden: Neue Signaturen damit werden abgelehnt, und \
-                     E-Mails an Sie sollten nicht mehr damit verschlüsselt werden. Bewahren Sie den Schlüssel auf, \
-                     um bereits empfangene Nachrichten lesen zu können. Falls Sie das nicht erwartet haben, wenden \
-                     Sie sich bitte an die Zertifikatsstelle.\n"
-                ),
-            )
-        }
-    }
+    let texts = MailTexts::of(lang);
+    let when = human_time(texts, at);
+    let reason = match reason {
+        RevocationReason::Unspecified => texts.reason_unspecified,
+        RevocationReason::KeyCompromise => texts.reason_key_compromise,
+        RevocationReason::AffiliationChanged => texts.reason_affiliation_changed,
+        RevocationReason::Superseded => texts.reason_superseded,
+        RevocationReason::CessationOfOperation => texts.reason_cessation_of_operation,
+    };
+    let body = (texts.revocation_body)(&Revocation { serial, when: &when, reason });
+    finish(texts, to, texts.revocation_subject, &body)
 }
 
 /// The audit log's head at `at`, for an auditor to keep where the CA machine cannot
@@ -997,76 +816,18 @@ pub fn audit_checkpoint_mail(
     records: i64,
     at: OffsetDateTime,
 ) -> Mail {
-    let when = human_time(lang, at);
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            &format!("Audit checkpoint of {organization}: record {records}"),
-            &format!(
-                "Hello,\n\n\
-                 the audit log of the certificate desk of {organization} verified intact on {when}. It \
-                 held {records} records; the newest one is this checkpoint:\n\n\
-                 {checkpoint}\n\n\
-                 Please keep this message where the operators of the certificate desk cannot change it. \
-                 To check later that no record up to this one was removed or rewritten, run on the CA \
-                 machine:\n\n\
-                 certdesk audit verify --checkpoint {checkpoint}\n\n\
-                 An error from that command means the log was changed after this message was sent.\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            &format!("Prüfpunkt des Audit-Protokolls von {organization}: Eintrag {records}"),
-            &format!(
-                "Guten Tag,\n\n\
-                 das Audit-Protokoll der Zertifikatsstelle von {organization} war am {when} unversehrt. \
-                 Es enthielt {records} Einträge; der neueste ist dieser Prüfpunkt:\n\n\
-                 {checkpoint}\n\n\
-                 Bitte bewahren Sie diese Nachricht dort auf, wo die Betreiber der Zertifikatsstelle sie \
-                 nicht ändern können. Um später zu prüfen, dass kein Eintrag bis zu diesem entfernt oder \
-                 umgeschrieben wurde, führen Sie auf dem CA-Rechner aus:\n\n\
-                 certdesk audit verify --checkpoint {checkpoint}\n\n\
-                 Meldet der Befehl einen Fehler, wurde das Protokoll nach dem Versand dieser Nachricht \
-                 verändert.\n"
-            ),
-        ),
-    }
+    let texts = MailTexts::of(lang);
+    let when = human_time(texts, at);
+    let head = AuditCheckpoint { organization, when: &when, records, checkpoint };
+    finish(texts, to, &(texts.checkpoint_subject)(&head), &(texts.checkpoint_body)(&head))
 }
 
 /// The alert that the audit log failed its check at `at` (`reason` says where and how).
 pub fn audit_alert_mail(lang: Lang, to: &MailAddress, organization: &str, reason: &str, at: OffsetDateTime) -> Mail {
-    let when = human_time(lang, at);
-    match lang {
-        Lang::En => finish(
-            lang,
-            to,
-            &format!("ALERT: the audit log of {organization} fails verification"),
-            &format!(
-                "Hello,\n\n\
-                 the audit log of the certificate desk of {organization} failed its check on {when}:\n\n\
-                 {reason}\n\n\
-                 Records were changed, removed or added outside the certificate desk. Compare the log with \
-                 the last checkpoint you hold (certdesk audit verify --checkpoint SEQ:HASH) and find out who \
-                 had access to the database.\n"
-            ),
-        ),
-        Lang::De => finish(
-            lang,
-            to,
-            &format!("WARNUNG: das Audit-Protokoll von {organization} ist nicht unversehrt"),
-            &format!(
-                "Guten Tag,\n\n\
-                 die Prüfung des Audit-Protokolls der Zertifikatsstelle von {organization} ist am {when} \
-                 fehlgeschlagen:\n\n\
-                 {reason}\n\n\
-                 Einträge wurden außerhalb der Zertifikatsstelle geändert, entfernt oder hinzugefügt. \
-                 Vergleichen Sie das Protokoll mit dem letzten Prüfpunkt, den Sie haben (certdesk audit \
-                 verify --checkpoint SEQ:HASH), und klären Sie, wer Zugriff auf die Datenbank hatte.\n"
-            ),
-        ),
-    }
+    let texts = MailTexts::of(lang);
+    let when = human_time(texts, at);
+    let alert = AuditAlert { organization, when: &when, reason };
+    finish(texts, to, &(texts.alert_subject)(&alert), &(texts.alert_body)(&alert))
 }
 
 #[cfg(test)]
@@ -1522,5 +1283,103 @@ mod tests {
         assert!(rev_en.body().contains("the private key may have been compromised"));
         assert!(rev_de.body().contains("Grund: es wurde durch ein neues Zertifikat ersetzt."));
         assert_eq!(rev_de.subject(), "Ihr Zertifikat wurde widerrufen");
+    }
+
+    /// What the caller puts into the mails of [`every_mail`]: not catalogue texts, so the
+    /// language checks leave them out (the audit alert's reason is the checker's English).
+    const PARAMETERS: &[&str] = &[
+        "https://pki.example.org/validate/A-42?value=7Kq9-xZ2mP4vW8rT",
+        "https://pki.example.org/renew",
+        "https://pki.example.org/x",
+        "alice@example.org",
+        "Room 1.23, Main Street 1",
+        "Example Org",
+        "42:abcdef0123",
+        "record 7: hash mismatch",
+        "7Kq9-xZ2mP4vW8rT",
+        "A-42",
+        "01AB",
+    ];
+
+    /// Every mail the desk sends, from every builder with fixed inputs, with every
+    /// variant of its text (reminder, today, tomorrow, every revocation reason).
+    fn every_mail(lang: Lang) -> Vec<Mail> {
+        let at = datetime!(2025-06-30 08:05 UTC);
+        let local = datetime!(2025-12-01 09:30 +01:00);
+        let link = "https://pki.example.org/x";
+        let mut mails = vec![
+            validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at),
+            sign_in_mail(lang, &alice(), link, local),
+            appointment_mail(lang, &alice(), local, "Room 1.23, Main Street 1"),
+            appointment_mail(lang, &alice(), at, ""),
+            appointment_reminder_mail(lang, &alice(), local, "Room 1.23, Main Street 1"),
+            certificate_ready_mail(lang, &alice(), "01AB", link),
+            audit_checkpoint_mail(lang, &alice(), "Example Org", "42:abcdef0123", 42, at),
+            audit_alert_mail(lang, &alice(), "Example Org", "record 7: hash mismatch", local),
+        ];
+        for days in [0, 1, 30] {
+            mails.push(expiry_reminder_mail(lang, &alice(), "01AB", at, days, "https://pki.example.org/renew"));
+        }
+        for reason in [
+            RevocationReason::Unspecified,
+            RevocationReason::KeyCompromise,
+            RevocationReason::AffiliationChanged,
+            RevocationReason::Superseded,
+            RevocationReason::CessationOfOperation,
+        ] {
+            mails.push(revocation_mail(lang, &alice(), "01AB", reason, local));
+        }
+        mails
+    }
+
+    /// Every mail in `own`'s language is marked so (`language()` and the
+    /// `Content-Language` header), shows every text of `own` somewhere and, parameters
+    /// left out, none of `other`'s texts that differ from `own`'s.
+    fn assert_only_texts_of(own: &MailTexts, other: &MailTexts) {
+        let own_texts = own.fixed_texts();
+        let (shared, foreign): (Vec<String>, Vec<String>) =
+            other.fixed_texts().into_iter().partition(|text| own_texts.contains(text));
+        // Only the command line is the same in both languages; anything else shared is
+        // a text left untranslated.
+        assert_eq!(shared, ["certdesk audit verify --checkpoint"]);
+        assert!(foreign.len() > 40, "{foreign:?}");
+        let mut unseen: Vec<&String> = own_texts.iter().collect();
+        for mail in every_mail(own.lang) {
+            assert_eq!(mail.language(), Some(own.lang), "{mail:?}");
+            let raw = String::from_utf8(compose(&sender(), &mail, NOW).unwrap().formatted()).unwrap();
+            assert!(raw.contains(&format!("\r\nContent-Language: {}\r\n", own.lang.tag())), "{raw}");
+            let mut text = format!("{}\n{}", mail.subject(), mail.body());
+            for parameter in PARAMETERS {
+                text = text.replace(parameter, "\u{1}");
+            }
+            unseen.retain(|own_text| !text.contains(own_text.as_str()));
+            for foreign_text in &foreign {
+                assert!(!text.contains(foreign_text.as_str()), "{foreign_text:?} in {:?}:\n{text}", own.lang);
+            }
+        }
+        // The mails above are all the catalogue has: none of its texts went untested.
+        assert!(unseen.is_empty(), "{:?} texts in no mail: {unseen:?}", own.lang);
+    }
+
+    #[test]
+    fn german_mails_show_no_english_text() {
+        assert_only_texts_of(&texts::DE, &texts::EN);
+    }
+
+    #[test]
+    fn english_mails_show_no_german_text() {
+        assert_only_texts_of(&texts::EN, &texts::DE);
+    }
+
+    #[test]
+    fn catalogue_pieces_leave_out_parameters() {
+        let pieces = texts::EN.fixed_texts();
+        assert!(pieces.contains(&"Hello,".to_string()), "{pieces:?}");
+        assert!(pieces.contains(&"Reason:".to_string()), "{pieces:?}");
+        assert!(pieces.contains(&"days".to_string()), "{pieces:?}");
+        assert!(pieces.iter().all(|piece| !piece.contains('\u{1}') && !piece.contains("987654321")), "{pieces:?}");
+        assert!(texts::DE.fixed_texts().contains(&"Uhr".to_string()));
+        assert!(std::ptr::eq(MailTexts::of(Lang::De), &texts::DE));
+        assert!(std::ptr::eq(MailTexts::of(Lang::En), &texts::EN));
     }
 }
