@@ -2,7 +2,8 @@
 //!
 //! Issuance follows Boulder's order (`Authority::issue_batch`):
 //!
-//! 1. **intent** — one durable commit reserves the serial (unique forever) and records
+//! 1. **intent** — one commit (ordered before step 3's and made durable by its sync, see
+//!    `Store::record_intents`) reserves the serial (unique forever) and records
 //!    the intent: serial, SHA-256 of the to-be-signed certificate, mailbox, profile,
 //!    `notAfter`, the application (which moves to `issued` in the same commit) and the
 //!    [`Owner`], the process that will sign;
