@@ -156,30 +156,12 @@ async fn staff(desk: &Desk, mut browser: Browser, email: &str, role: Role) -> (B
     let page = browser.get(desk, "/second-factor").await;
     let secret = page.text.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
     let (sealed, csrf) = (hidden(&page.text, "sealed"), hidden(&page.text, "csrf"));
-    let secret = base32_decode(&secret);
+    let secret = certdesk_desk::totp::base32_decode(&secret).unwrap();
     let code =
         certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(desk.clock.now().unix_timestamp()));
     let ok = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
     (browser, vec![("staff sign-in link".into(), confirm), ("second factor enrolment".into(), page)])
-}
-
-fn base32_decode(text: &str) -> Vec<u8> {
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }
 
 const GIVEN: &str = "<script>alert(1)</script>";

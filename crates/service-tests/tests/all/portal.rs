@@ -208,25 +208,6 @@ async fn sign_in(desk: &Desk, email: &str) -> Browser {
     browser
 }
 
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => continue,
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// Signs a staff member in, enrols TOTP and returns the browser and the TOTP secret.
 async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8>) {
     let link = desk.portal.add_staff(None, email, role).await.unwrap();
@@ -239,7 +220,7 @@ async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8
     assert_eq!(browser.get(desk, "/officer").await.location(), "/second-factor");
     let page = browser.get(desk, "/second-factor").await.text();
     let secret_text = page.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
-    let secret = base32_decode(&secret_text);
+    let secret = certdesk_desk::totp::base32_decode(&secret_text).unwrap();
     let sealed = hidden(&page, "sealed");
     let csrf = hidden(&page, "csrf");
     let now = desk.clock.now().unix_timestamp();
