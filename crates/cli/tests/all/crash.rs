@@ -230,3 +230,41 @@ fn p12_destinations_are_checked_before_signing() {
     assert_ne!(std::fs::read(ca.path("jane.p12")).unwrap(), first);
     assert_eq!(state(&url).certificates.len(), 2);
 }
+
+/// Issue 11: two `certdesk crl --new` at once used to fail one of them with a raw
+/// `UNIQUE constraint failed: crls.number`; the CA now signs again with the next number.
+#[test]
+fn concurrent_crl_issuance_all_succeeds() {
+    let ca = Ca::new("p384");
+    for round in 0..4 {
+        let children: Vec<_> = (0..3)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_certdesk"))
+                    .args(["--data", "data", "--passphrase-file", "pass", "crl", "--new", "--out"])
+                    .arg(format!("crl-{round}-{i}.der"))
+                    .current_dir(ca.dir.path())
+                    .env_remove("CERTDESK_DATA")
+                    .env_remove("CERTDESK_CA_PASSPHRASE")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    // Twelve CRLs, twelve distinct numbers, and the audit log intact.
+    let mut numbers = std::collections::BTreeSet::new();
+    for round in 0..4 {
+        for i in 0..3 {
+            let file = format!("crl-{round}-{i}.der");
+            let text = ca.tool("openssl", &["crl", "-inform", "DER", "-in", &file, "-noout", "-crlnumber"]).ok();
+            numbers.insert(String::from_utf8(text.stdout).unwrap().trim().to_string());
+        }
+    }
+    assert_eq!(numbers.len(), 12, "{numbers:?}");
+    ca.run(&["audit", "verify"]).ok();
+}
