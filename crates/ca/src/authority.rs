@@ -21,7 +21,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::issuer::{read_cert_pem, Issuer};
+use crate::issuer::{pem, read_cert_pem, Issuer};
 use certdesk_core::audit::{seal, verify, AuditEvent, VerifiedChain};
 use certdesk_core::clock::Clock;
 use certdesk_core::config::{CaSection, Config, ValidatedConfig};
@@ -35,6 +35,9 @@ const ROOT_DAYS: i64 = 7305;
 const ISSUING_DAYS: i64 = 3653;
 /// CRLs are valid 7 days (BR 4.9.7 allows at most 10).
 const CRL_DAYS: i64 = 7;
+/// Age after which a new CRL is issued even without revocations (`serve` daily; BR
+/// 4.9.7 asks for at least every 7 days).
+pub const CRL_REISSUE_HOURS: i64 = 24;
 /// How often `issue_crl` signs again after losing the crlNumber to another process.
 const CRL_NUMBER_ATTEMPTS: u32 = 8;
 
@@ -71,10 +74,6 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, DomainError> {
     tokio::task::spawn_blocking(f).await.map_err(internal)
-}
-
-pub(crate) fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError> {
-    der::pem::encode_string(label, der::pem::LineEnding::LF, der).map_err(internal)
 }
 
 pub(crate) fn encrypt_key(key: &PrivateKey, passphrase: &str) -> Result<String, DomainError> {
@@ -666,7 +665,7 @@ impl Authority {
     pub async fn current_crl(&self) -> Result<Option<CrlRecord>, DomainError> {
         let now = self.clock.now().unix_timestamp();
         let Some(latest) = self.store.latest_crl().await? else { return Ok(None) };
-        if latest.next_update <= now || now - latest.this_update >= crate::status::CRL_REISSUE_HOURS * 3600 {
+        if latest.next_update <= now || now - latest.this_update >= CRL_REISSUE_HOURS * 3600 {
             return Ok(None);
         }
         // Revoked in the CRL's second or later: out of date unless the CRL lists it (a

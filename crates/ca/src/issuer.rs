@@ -42,6 +42,12 @@ pub fn unlock_key(pem: &[u8], passphrase: &str) -> Result<PrivateKey, DomainErro
         .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key is damaged: {e}")))
 }
 
+/// PEM text of `der` under `label`.
+pub(crate) fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der)
+        .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+}
+
 /// Reads the first certificate of a PEM file as DER.
 pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
     let (label, der) = der::pem::decode_vec(bytes)
@@ -189,10 +195,7 @@ impl OcspResponder {
         now: time::OffsetDateTime,
     ) -> Result<Self, DomainError> {
         let cert_der = certify_ocsp_responder(&issuer.info, &issuer.key, self.key.public_key(), org, now)?;
-        certdesk_core::datadir::replace(
-            &data.ocsp_cert(),
-            crate::authority::pem("CERTIFICATE", &cert_der)?.as_bytes(),
-        )?;
+        certdesk_core::datadir::replace(&data.ocsp_cert(), pem("CERTIFICATE", &cert_der)?.as_bytes())?;
         let key = PrivateKey::from_pkcs8_der(self.key.pkcs8_der())
             .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
         Self::new(key, cert_der)

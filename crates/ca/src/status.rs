@@ -31,8 +31,7 @@ use certdesk_store::{CrlRecord, StatusRow};
 pub const OCSP_VALIDITY_HOURS: i64 = 96;
 /// Age after which a cached response is signed again.
 pub const OCSP_RESIGN_HOURS: i64 = 24;
-/// Age after which a new CRL is issued even without revocations.
-pub const CRL_REISSUE_HOURS: i64 = 24;
+pub use crate::authority::CRL_REISSUE_HOURS;
 
 const ACTOR: &str = "system:serve";
 
