@@ -432,7 +432,8 @@ impl Authority {
                 created_at: at,
             })
             .collect();
-        // Step 1: the intent, durable before anything is signed.
+        // Step 1: the intent, committed before anything is signed (and durable no later
+        // than the certificate: see `Store::record_intents`).
         self.store.record_intents(&intents, claim.as_ref(), at).await?;
         crate::recovery::fault_point("intent-recorded");
         let outcome = self.sign_and_record(issuer, &mut pending, &intents, actor, at, deliver).await;

@@ -182,8 +182,16 @@ impl StatusService {
         }
         *self.watermark.lock().map_err(|_| internal("lock poisoned"))? = next_watermark;
 
-        // The CRL: newest from the database (another process may have made it).
-        let latest = self.authority.store().latest_crl().await?;
+        // The CRL: newest from the database (another process may have made it). The
+        // watermark has moved past what changed: should this fail, the next refresh
+        // issues a CRL anyway.
+        let latest = match self.authority.store().latest_crl().await {
+            Ok(latest) => latest,
+            Err(e) => {
+                self.crl_due.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         let stale = match &latest {
             None => true,
             Some(crl) => {
@@ -191,7 +199,8 @@ impl StatusService {
                     || (revocation_seen && changed.iter().any(|r| r.revoked_at.is_some_and(|at| at >= crl.this_update)))
             }
         };
-        let stale = stale || self.crl_due.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let due = self.crl_due.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let stale = stale || due;
         let current = if stale {
             match self.authority.issue_crl(&self.issuer, ACTOR).await {
                 Ok(crl) => {

@@ -497,25 +497,43 @@ impl TempOutput {
         if durable {
             file.sync_all().map_err(fail)?;
         }
+        let taken = || {
+            usage(format!(
+                "{} appeared meanwhile and may hold an earlier key; it was left as it is",
+                self.dest.display()
+            ))
+        };
         if replace {
             std::fs::rename(&self.temp, &self.dest).map_err(fail)?;
         } else {
-            std::fs::hard_link(&self.temp, &self.dest).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => usage(format!(
-                    "{} appeared meanwhile and may hold an earlier key; it was left as it is",
-                    self.dest.display()
-                )),
-                _ => fail(e),
-            })?;
-            let _ = std::fs::remove_file(&self.temp);
+            match std::fs::hard_link(&self.temp, &self.dest) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&self.temp);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(taken()),
+                // A filesystem without hard links (SMB, some FUSE mounts): check, then
+                // rename; only a file made in between could still be replaced.
+                Err(_) => {
+                    if self.dest.exists() {
+                        return Err(taken());
+                    }
+                    std::fs::rename(&self.temp, &self.dest).map_err(fail)?;
+                }
+            }
         }
         if durable {
             // The new name itself survives a power cut only once its directory is synced.
+            // The file is in place either way: a failure here is a warning, not a loss.
             let dir = match self.dest.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
                 _ => PathBuf::from("."),
             };
-            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(fail)?;
+            if let Err(e) = std::fs::File::open(&dir).and_then(|d| d.sync_all()) {
+                eprintln!(
+                    "certdesk: warning: {} is written, but its folder could not be synced: {e}",
+                    self.dest.display()
+                );
+            }
         }
         Ok(())
     }

@@ -884,6 +884,20 @@ impl Portal {
         Ok(app.state == ApplicationState::Issued && self.store().pending_delivery_of(&app.id).await?.is_some())
     }
 
+    /// The applicant says they saved the .p12: the stored copy is deleted at once
+    /// instead of after the week (audited).
+    pub async fn confirm_p12_saved(&self, actor: &Actor, id: &str) -> Result<Application, DomainError> {
+        let app = self.own_application(actor, id).await?;
+        let Some(pending) = self.store().pending_delivery_of(&app.id).await? else {
+            return Ok(app); // nothing stored (any more): nothing to do
+        };
+        if self.store().delete_pending_delivery(&pending.serial).await? {
+            let details = json!({ "application": app.id });
+            self.audit(&actor.audit_name(), "certificate.p12-saved", &pending.serial, details).await?;
+        }
+        Ok(app)
+    }
+
     async fn resume_p12(
         &self,
         app: &Application,

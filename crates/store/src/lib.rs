@@ -742,11 +742,14 @@ struct UnsyncedCommits {
 }
 
 impl UnsyncedCommits {
-    async fn new(mut conn: sqlx::pool::PoolConnection<sqlx::Any>, backend: Backend) -> Result<Self, DomainError> {
+    async fn new(conn: sqlx::pool::PoolConnection<sqlx::Any>, backend: Backend) -> Result<Self, DomainError> {
+        // The guard first: cancelled during the pragma, the connection is dropped, not
+        // given back to the pool in an unknown state.
+        let mut guard = Self { conn: Some(conn), backend };
         if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA synchronous=NORMAL").execute(&mut *conn).await?;
+            sqlx::query("PRAGMA synchronous=NORMAL").execute(guard.connection()?).await?;
         }
-        Ok(Self { conn: Some(conn), backend })
+        Ok(guard)
     }
 
     fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, DomainError> {

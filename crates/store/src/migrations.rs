@@ -103,8 +103,8 @@ pub(crate) async fn current(pool: &AnyPool, backend: Backend) -> Result<bool, Do
     Ok(applied == files(backend).last().map(|(v, _, _)| *v))
 }
 
-/// Enters the versions of `schema_version` into `_sqlx_migrations`, once, under the
-/// migrator's lock.
+/// Enters the versions of `schema_version` into `_sqlx_migrations`, once, in one
+/// transaction (under the migrator's advisory lock on PostgreSQL).
 async fn adopt_legacy(pool: &AnyPool, migrator: &Migrator) -> Result<(), DomainError> {
     let legacy: Option<i64> = match sqlx::query("SELECT MAX(version) AS v FROM schema_version").fetch_one(pool).await {
         Ok(row) => row.try_get("v")?,
@@ -124,12 +124,19 @@ async fn adopt_under_lock(
     legacy: i64,
 ) -> Result<(), DomainError> {
     conn.ensure_migrations_table().await.map_err(failed)?;
+    // One transaction: two processes starting at once (SQLite has no migrator lock)
+    // cannot both enter the versions, and a crash enters none or all of them.
+    let mut tx = sqlx::Connection::begin(&mut **conn).await?;
     let known: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations").fetch_one(&mut **conn).await?.try_get("n")?;
+        sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations").fetch_one(&mut *tx).await?.try_get("n")?;
     if known > 0 {
         return Ok(()); // adopted already (another process, or an earlier start)
     }
-    for migration in migrator.iter().filter(|m| m.version <= legacy) {
+    let adopt: Vec<&Migration> = migrator.iter().filter(|m| m.version <= legacy).collect();
+    if i64::try_from(adopt.len()).ok() != Some(legacy) {
+        return Err(failed(format!("schema_version names {legacy} migrations, this build has {}", adopt.len())));
+    }
+    for migration in adopt {
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES ($1, $2, TRUE, $3, 0)",
@@ -137,8 +144,9 @@ async fn adopt_under_lock(
         .bind(migration.version)
         .bind(migration.description.as_ref())
         .bind(migration.checksum.as_ref())
-        .execute(&mut **conn)
+        .execute(&mut *tx)
         .await?;
     }
+    tx.commit().await?;
     Ok(())
 }

@@ -340,6 +340,10 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_
                     input #password name="password" type="password" autocomplete="current-password" required;
                     button type="submit" { (t.download_p12) }
                 }
+                form method="post" action={ "/applications/" (id) "/p12/saved" } {
+                    (csrf_field(csrf))
+                    button.secondary type="submit" { (t.p12_saved) }
+                }
             }
         }
         @if matches!(app.state, ApplicationState::AwaitingChecks | ApplicationState::Approved) {

@@ -348,6 +348,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/applications/{id}/csr", post(issue_csr))
         .route("/applications/{id}/p12", post(issue_p12))
+        .route("/applications/{id}/p12/saved", post(p12_saved))
         .route("/certificates/{file}", get(download_certificate))
         .route("/certificates/{serial}/revoke", post(revoke))
         .route("/certificates/{serial}/renew", post(renew))
@@ -557,6 +558,11 @@ async fn resend(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Respons
 async fn book(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
     ctx.after(ctx.portal.book(actor, &id, field(&fields, "slot")).await, |_| format!("/applications/{id}"))
+}
+
+async fn p12_saved(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.confirm_p12_saved(actor, &id).await, |app| format!("/applications/{}", app.id))
 }
 
 async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {

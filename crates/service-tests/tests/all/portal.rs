@@ -1260,6 +1260,7 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 1);
 
     // A week later recovery deletes it; the certificate stays (its .p12 was sent).
+    // (Confirming the .p12 was saved deletes it at once: tested below.)
     desk.clock.advance(time::Duration::seconds(certdesk_ca::recovery::PORTAL_P12_KEEP_SECONDS));
     let report = authority.recover("test").await.unwrap();
     assert_eq!(report.expired, vec![certs[0].serial.clone()]);
@@ -1269,6 +1270,37 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
     assert!(!page.contains("name=\"resume\""), "the download is still offered");
     assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::CONFLICT);
+}
+
+/// The applicant confirms the .p12 is saved: the stored copy goes at once, audited,
+/// and is offered no more.
+#[tokio::test]
+async fn a_saved_p12_is_deleted_when_the_applicant_says_so() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let fields = [("password", password), ("password2", password), ("key", "p256")];
+    let p12 = jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await;
+    assert_eq!(p12.status, StatusCode::OK);
+    let store = desk.status.authority().store();
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains(&format!("/applications/{id}/p12/saved")), "{page}");
+    // Someone else's confirmation: 404, nothing deleted.
+    let mut eve = sign_in(&desk, "eve@example.org").await;
+    let theirs = eve.submit(&desk, &format!("/applications/{id}/p12/saved"), &[]).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
+    let saved = jane.submit(&desk, &format!("/applications/{id}/p12/saved"), &[]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    assert!(store.pending_delivery_of(&id).await.unwrap().is_none());
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.last().unwrap().action, "certificate.p12-saved");
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(!page.contains("/p12/saved") && !page.contains("name=\"resume\""));
+    // Nothing is revoked a week later.
+    desk.clock.advance(time::Duration::seconds(certdesk_ca::recovery::PORTAL_P12_KEEP_SECONDS));
+    assert!(desk.status.authority().recover("test").await.unwrap().is_empty());
 }
 
 /// Issue 11: a .p12 the portal made but never sent (the server stopped before the

@@ -283,7 +283,6 @@ async fn a_database_of_the_earlier_migration_runner_is_adopted() {
     let store = Store::open(&url).await.unwrap();
     assert!(store.intents().await.unwrap().is_empty(), "migration 8 was not applied");
     assert_eq!(store.audit_log().await.unwrap().len(), 1, "the old records are gone");
-    store.danger_execute("SELECT 1 FROM _sqlx_migrations WHERE version = 8").await.unwrap();
     store.close().await;
     // Opening again changes nothing.
     let store = Store::open(&url).await.unwrap();
