@@ -565,6 +565,8 @@ impl Authority {
                     owner,
                     created_at,
                     handed_out_at: None,
+                    wrong_tries: 0,
+                    wrong_since: None,
                 }))
             })
             .await?;

@@ -153,6 +153,10 @@ pub struct PendingDelivery {
     pub created_at: i64,
     /// Unix seconds, when the portal last sent it (`None`: never).
     pub handed_out_at: Option<i64>,
+    /// Wrong passwords given for a re-download in the window starting `wrong_since`.
+    pub wrong_tries: i64,
+    /// Unix seconds: the start of the window of `wrong_tries`.
+    pub wrong_since: Option<i64>,
 }
 
 impl std::fmt::Debug for PendingDelivery {

@@ -915,12 +915,23 @@ impl Portal {
                 "the .p12 of this application is being delivered; if the download did not arrive, try again in a minute",
             ));
         }
+        // Wrong passwords are limited like authenticator codes (each try also costs a
+        // PBKDF2 run): none is checked once the window's tries are used up.
+        let now = self.now();
+        let window = TOTP_ATTEMPT_MINUTES * 60;
+        if pending.wrong_tries >= TOTP_ATTEMPTS_PER_WINDOW && pending.wrong_since.is_some_and(|s| s > now - window) {
+            return Err(DomainError::new(
+                ErrorCode::TooManyRequests,
+                "too many wrong passwords for this .p12; wait 15 minutes before the next try",
+            ));
+        }
         let p12 = pending.pkcs12.clone();
         let pass = password.clone();
         let opened = tokio::task::spawn_blocking(move || pkcs12::read(&p12, &pass).is_ok())
             .await
             .map_err(|e| internal(&e.to_string()))?;
         if !opened {
+            self.store().note_wrong_p12_password(&pending.serial, now, window).await?;
             return Err(refused(
                 "the .p12 of this application was made already; give the password you chose then to download it again",
             ));

@@ -439,6 +439,26 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Counts a wrong password given for the stored .p12 of `serial` at `at`, in a
+    /// window of `window` seconds (a new window starts after it); returns the count.
+    pub async fn note_wrong_p12_password(&self, serial: &str, at: i64, window: i64) -> Result<i64, DomainError> {
+        let row = sqlx::query(
+            "UPDATE pending_deliveries SET \
+             wrong_tries = CASE WHEN wrong_since IS NULL OR wrong_since <= $1 THEN 1 ELSE wrong_tries + 1 END, \
+             wrong_since = CASE WHEN wrong_since IS NULL OR wrong_since <= $1 THEN $2 ELSE wrong_since END \
+             WHERE serial = $3 RETURNING wrong_tries",
+        )
+        .bind(at - window)
+        .bind(at)
+        .bind(serial)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => row.try_get("wrong_tries")?,
+            None => 0,
+        })
+    }
+
     /// Notes that the portal sent the stored .p12 of `serial` at `at`.
     pub async fn mark_handed_out(&self, serial: &str, at: i64) -> Result<(), DomainError> {
         sqlx::query("UPDATE pending_deliveries SET handed_out_at = $1 WHERE serial = $2")
@@ -705,6 +725,8 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
         owner: row.try_get("owner")?,
         created_at: row.try_get("created_at")?,
         handed_out_at: row.try_get("handed_out_at")?,
+        wrong_tries: row.try_get("wrong_tries")?,
+        wrong_since: row.try_get("wrong_since")?,
     })
 }
 

@@ -98,7 +98,7 @@ catalogue! {
         desk_enrolment_altered, desk_expiry_format, desk_reason_too_long, desk_place_length,
         desk_slot_past, desk_validity_days, desk_mailbox_validated, desk_mailbox_not_validated,
         desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required, desk_p12_password,
-        desk_p12_in_delivery,
+        desk_p12_in_delivery, desk_p12_too_many,
         // Sentences for a code, when the desk's sentence is not known (German pages)
         code_bad_input, code_refused, code_not_found, code_already_revoked, code_conflict,
         code_unauthenticated, code_wrong_code, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
@@ -339,6 +339,7 @@ pub static EN: Texts = Texts {
     desk_reason_required: "a rejection needs a reason",
     desk_p12_password: "the .p12 of this application was made already; give the password you chose then to download it again",
     desk_p12_in_delivery: "the .p12 of this application is being delivered; if the download did not arrive, try again in a minute",
+    desk_p12_too_many: "too many wrong passwords for this .p12; wait 15 minutes before the next try",
     code_bad_input: "The input could not be read; check it and try again.",
     code_refused: "The input was refused; check it and try again.",
     code_not_found: "This was not found.",
@@ -579,6 +580,7 @@ pub static DE: Texts = Texts {
     desk_reason_required: "Eine Ablehnung braucht eine Begründung.",
     desk_p12_password: "Die .p12-Datei dieses Antrags wurde bereits erstellt; geben Sie das Passwort ein, das Sie damals gewählt haben, um sie erneut herunterzuladen.",
     desk_p12_in_delivery: "Die .p12-Datei dieses Antrags wird gerade ausgeliefert; ist der Download nicht angekommen, versuchen Sie es in einer Minute erneut.",
+    desk_p12_too_many: "Zu viele falsche Passwörter für diese .p12-Datei; warten Sie 15 Minuten bis zum nächsten Versuch.",
     code_bad_input: "Die Eingabe konnte nicht gelesen werden; prüfen Sie sie und versuchen Sie es noch einmal.",
     code_refused: "Die Eingabe wurde abgelehnt; prüfen Sie sie und versuchen Sie es noch einmal.",
     code_not_found: "Das wurde nicht gefunden.",
@@ -646,6 +648,7 @@ const KNOWN: &[Known] = &[
     |t| t.desk_reason_required,
     |t| t.desk_p12_password,
     |t| t.desk_p12_in_delivery,
+    |t| t.desk_p12_too_many,
 ];
 
 impl Texts {

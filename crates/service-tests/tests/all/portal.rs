@@ -1247,6 +1247,14 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     let wrong = jane.submit(&desk, &path, &[("password", other), ("password2", other), ("key", "p256")]).await;
     assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.text());
     assert!(store.pending_delivery_of(&id).await.unwrap().is_some());
+    // Guessing is limited: after five wrong passwords even the right one waits 15 minutes.
+    for _ in 1..certdesk_desk::portal::TOTP_ATTEMPTS_PER_WINDOW {
+        let again = jane.submit(&desk, &path, &[("password", other), ("resume", "1")]).await;
+        assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let blocked = jane.submit(&desk, &path, &[("password", password), ("resume", "1")]).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS, "{}", blocked.text());
+    desk.clock.advance(time::Duration::minutes(certdesk_desk::portal::TOTP_ATTEMPT_MINUTES));
 
     // The password chosen then (asked once, from the page's form): the same
     // certificate, its key; offered again for a week.

@@ -212,11 +212,18 @@ async fn intents_and_deliveries_conform(store: &Store) {
         owner: "host/1/a".into(),
         created_at: 20,
         handed_out_at: None,
+        wrong_tries: 0,
+        wrong_since: None,
     };
     let cert = record("1b", 5_000);
     store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery)).await.unwrap();
     assert_eq!(store.pending_deliveries().await.unwrap(), vec![delivery.clone()]);
     assert_eq!(store.pending_delivery_of("nobody").await.unwrap(), None);
+    // Wrong passwords for a re-download are counted in a window that starts again.
+    assert_eq!(store.note_wrong_p12_password("1b", 100, 900).await.unwrap(), 1);
+    assert_eq!(store.note_wrong_p12_password("1b", 200, 900).await.unwrap(), 2);
+    assert_eq!(store.note_wrong_p12_password("1b", 1_000, 900).await.unwrap(), 1, "a new window");
+    assert_eq!(store.note_wrong_p12_password("none", 1_000, 900).await.unwrap(), 0);
     store.mark_handed_out("1b", 21).await.unwrap();
     assert_eq!(store.pending_deliveries().await.unwrap()[0].handed_out_at, Some(21));
     assert!(store.delete_pending_delivery("1b").await.unwrap());
@@ -224,7 +231,7 @@ async fn intents_and_deliveries_conform(store: &Store) {
     assert!(store.pending_deliveries().await.unwrap().is_empty());
     // A revocation takes the stored .p12 with it.
     store.record_intents(&[intent("1c")], None, 30).await.unwrap();
-    let kept = PendingDelivery { serial: "1c".into(), ..delivery.clone() };
+    let kept = PendingDelivery { serial: "1c".into(), wrong_tries: 0, wrong_since: None, ..delivery.clone() };
     store.record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept)).await.unwrap();
     let ev = event("certificate.revoke", "1c");
     assert!(store.revoke("1c", 31, 1, &|seq, prev| seal(&ev, 31, seq, prev)).await.unwrap());

@@ -22,6 +22,8 @@ CREATE TABLE pending_deliveries (
     pkcs12         BYTEA NOT NULL,
     owner          TEXT NOT NULL,
     created_at     BIGINT NOT NULL,
-    handed_out_at  BIGINT
+    handed_out_at  BIGINT,
+    wrong_tries    BIGINT NOT NULL DEFAULT 0,  -- wrong passwords given for a re-download
+    wrong_since    BIGINT                      -- ... counted since (a 15-minute window)
 );
 CREATE INDEX pending_deliveries_application ON pending_deliveries(application_id);

@@ -22,6 +22,8 @@ CREATE TABLE pending_deliveries (
     pkcs12         BLOB NOT NULL,
     owner          TEXT NOT NULL,
     created_at     INTEGER NOT NULL,
-    handed_out_at  INTEGER
+    handed_out_at  INTEGER,
+    wrong_tries    INTEGER NOT NULL DEFAULT 0,  -- wrong passwords given for a re-download
+    wrong_since    INTEGER                      -- ... counted since (a 15-minute window)
 );
 CREATE INDEX pending_deliveries_application ON pending_deliveries(application_id);
