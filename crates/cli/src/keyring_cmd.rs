@@ -179,7 +179,7 @@ impl Keyring {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io(&path, e)),
         };
-        crate::smime_cmd::pem_blocks(&pem, "CERTIFICATE", &path)
+        crate::identity::pem_blocks(&pem, "CERTIFICATE", &path)
     }
 
     /// Decrypts the key of an entry.
@@ -234,13 +234,13 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 /// Reads a .p12, or one PEM file holding the key and the certificate.
-fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::smime_cmd::Identity, Failure> {
+fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::identity::Identity, Failure> {
     let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
     if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        return crate::smime_cmd::read_pem_identity(file, file);
+        return crate::identity::read_pem_identity(file, file);
     }
     let password_file = password_file.ok_or_else(|| usage("a .p12 needs --password-file"))?;
-    crate::smime_cmd::read_p12(file, password_file)
+    crate::identity::read_p12(file, password_file)
 }
 
 /// Runs a keyring command.

@@ -22,6 +22,7 @@ use certdesk_pki::subject::{EmailAddress, NameField, Person};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod enroll_cmd;
+mod identity;
 mod jobs;
 mod keyring_cmd;
 mod online;
