@@ -28,7 +28,7 @@ use certdesk_core::config::{CaSection, Config, ValidatedConfig};
 use certdesk_core::datadir::{read, write, DataDir};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_store::{CertificateRecord, CrlRecord, Store};
-use certdesk_store::{IssuanceIntent, PendingDelivery};
+use certdesk_store::{IssuanceIntent, PendingDelivery, Serial};
 
 /// Validity of the root CA (20 years) and the issuing CA (10 years).
 const ROOT_DAYS: i64 = 7305;
@@ -422,7 +422,7 @@ impl Authority {
         let intents: Vec<IssuanceIntent> = pending
             .iter()
             .map(|p| IssuanceIntent {
-                serial: hex::encode(&p.prepared.serial),
+                serial: Serial::from_der_bytes(&p.prepared.serial),
                 tbs_sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p.prepared.tbs_der)),
                 email: p.request.input.person.email.as_str().to_string(),
                 profile: p.request.input.profile.name().to_string(),
@@ -461,7 +461,7 @@ impl Authority {
             let token = p.token.take().ok_or_else(|| internal("a request was signed twice"))?;
             let signed = issuer.sign_certificate(token)?;
             records.push(CertificateRecord {
-                serial: hex::encode(&p.prepared.serial),
+                serial: Serial::from_der_bytes(&p.prepared.serial),
                 email: p.request.input.person.email.as_str().to_string(),
                 subject: p.prepared.subject.clone(),
                 profile: p.request.input.profile.name().to_string(),
@@ -494,7 +494,7 @@ impl Authority {
                 AuditEvent {
                     actor: actor.to_string(),
                     action: "certificate.issue",
-                    subject: intent.serial.clone(),
+                    subject: intent.serial.to_string(),
                     details,
                 }
             })
@@ -730,7 +730,7 @@ impl Authority {
         let mut entries = Vec::with_capacity(revoked.len());
         for r in &revoked {
             entries.push(RevokedEntry {
-                serial: hex::decode(&r.serial).map_err(internal)?,
+                serial: hex::decode(r.serial.as_str()).map_err(internal)?,
                 revoked_at: OffsetDateTime::from_unix_timestamp(r.revoked_at).map_err(internal)?,
                 reason: u8::try_from(r.reason)
                     .ok()

@@ -37,7 +37,7 @@ use std::fmt;
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::DomainError;
 use certdesk_pki::crl::RevocationReason;
-use certdesk_store::IssuanceIntent;
+use certdesk_store::{IssuanceIntent, Serial};
 use serde_json::json;
 
 use crate::authority::Authority;
@@ -134,13 +134,13 @@ fn process_runs(pid: u32) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Serials whose intents were abandoned (never recorded as issued).
-    pub abandoned: Vec<String>,
+    pub abandoned: Vec<Serial>,
     /// Serials whose `.p12` had reached its file: only the stored copy was deleted.
-    pub delivered: Vec<String>,
+    pub delivered: Vec<Serial>,
     /// Serials revoked because their `.p12` never reached anyone.
-    pub revoked_undelivered: Vec<String>,
+    pub revoked_undelivered: Vec<Serial>,
     /// Serials whose `.p12`, sent by the portal, was kept the week it is offered again.
-    pub expired: Vec<String>,
+    pub expired: Vec<Serial>,
 }
 
 impl RecoveryReport {
@@ -166,7 +166,7 @@ pub(crate) async fn abandon(
     let event = AuditEvent {
         actor: actor.to_string(),
         action: "certificate.abandoned",
-        subject: intent.serial.clone(),
+        subject: intent.serial.to_string(),
         details: json!({
             "email": intent.email,
             "profile": intent.profile,

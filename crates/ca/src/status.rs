@@ -160,7 +160,7 @@ impl StatusService {
         let mut revocation_seen = false;
         let mut fresh = Vec::with_capacity(changed.len());
         for row in &changed {
-            let serial = hex::decode(&row.serial).map_err(internal)?;
+            let serial = hex::decode(row.serial.as_str()).map_err(internal)?;
             let status = status_of(row)?;
             revocation_seen |= matches!(status, CertStatus::Revoked { .. });
             fresh.push((serial, status));

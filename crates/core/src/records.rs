@@ -1,11 +1,85 @@
 //! Records as the store keeps them and the service crates pass them around: plain
 //! data, no behaviour beyond what the record itself knows.
 
+/// A certificate serial number as this CA writes it: lower-case hex without separators
+/// or a leading `0x` (what [`normalize_serial`] makes of user input). Only made by
+/// [`Serial::parse`] (user input, stored rows) and [`Serial::from_der_bytes`] (a
+/// certificate being issued), so a `Serial` is always well-formed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Serial(String);
+
+impl Serial {
+    /// Parses hex (`:`-separated, upper case or `0x` allowed).
+    pub fn parse(input: &str) -> Result<Self, crate::error::DomainError> {
+        normalize_serial(input).map(Serial)
+    }
+
+    /// The serial of DER INTEGER content bytes.
+    pub fn from_der_bytes(bytes: &[u8]) -> Self {
+        Serial(hex::encode(bytes))
+    }
+
+    /// The hex text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Serial {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Serial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Serial {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Serial {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Serial {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<Serial> for String {
+    fn eq(&self, other: &Serial) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<Serial> for str {
+    fn eq(&self, other: &Serial) -> bool {
+        *self == other.0
+    }
+}
+
+impl From<Serial> for String {
+    fn from(serial: Serial) -> String {
+        serial.0
+    }
+}
+
 /// A certificate as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertificateRecord {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: Serial,
     /// Subscriber mailbox.
     pub email: String,
     /// Subject, RFC 4514 string.
@@ -32,7 +106,7 @@ pub struct CertificateRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevokedRecord {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: Serial,
     /// Unix seconds.
     pub revoked_at: i64,
     /// CRLReason code.
@@ -64,7 +138,7 @@ pub struct AuditRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusRow {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: Serial,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
     /// CRLReason code, when revoked.
@@ -116,7 +190,7 @@ pub fn normalize_serial(input: &str) -> Result<String, crate::error::DomainError
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuanceIntent {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: Serial,
     /// SHA-256 of the to-be-signed certificate (hex).
     pub tbs_sha256: String,
     /// Subscriber mailbox.
@@ -138,7 +212,7 @@ pub struct IssuanceIntent {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PendingDelivery {
     /// Serial, lower-case hex.
-    pub serial: String,
+    pub serial: Serial,
     /// The application (a portal delivery: resumable).
     pub application_id: Option<String>,
     /// The file a command line delivers it to.

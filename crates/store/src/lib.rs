@@ -18,7 +18,7 @@ use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::ports::ApplicationClaim;
 pub use certdesk_core::records::{
-    AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, RevokedRecord, StatusRow,
+    AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, RevokedRecord, Serial, StatusRow,
 };
 
 /// The database.
@@ -40,15 +40,15 @@ pub enum Backend {
 
 fn status_from_row(row: &AnyRow) -> Result<StatusRow, DomainError> {
     Ok(StatusRow {
-        serial: row.try_get("serial")?,
+        serial: stored_serial(row.try_get("serial")?)?,
         revoked_at: row.try_get("revoked_at")?,
         revocation_reason: row.try_get("revocation_reason")?,
     })
 }
 
-fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, sqlx::Error> {
+fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, DomainError> {
     Ok(CertificateRecord {
-        serial: row.try_get("serial")?,
+        serial: stored_serial(row.try_get("serial")?)?,
         email: row.try_get("email")?,
         subject: row.try_get("subject")?,
         profile: row.try_get("profile")?,
@@ -226,7 +226,7 @@ impl Store {
             let sql = format!("INSERT INTO serials (serial, reserved_at) VALUES {}", placeholders(chunk.len(), 2));
             let mut query = sqlx::query(&sql);
             for intent in chunk {
-                query = query.bind(&intent.serial).bind(now);
+                query = query.bind(intent.serial.as_str()).bind(now);
             }
             match query.execute(&mut *tx).await {
                 Ok(_) => {}
@@ -246,7 +246,7 @@ impl Store {
             let mut query = sqlx::query(&sql);
             for intent in chunk {
                 query = query
-                    .bind(&intent.serial)
+                    .bind(intent.serial.as_str())
                     .bind(&intent.tbs_sha256)
                     .bind(&intent.email)
                     .bind(&intent.profile)
@@ -285,7 +285,7 @@ impl Store {
             );
             let mut query = sqlx::query(&sql);
             for cert in chunk {
-                query = query.bind(&cert.serial);
+                query = query.bind(cert.serial.as_str());
             }
             let rows = query.fetch_all(&mut *tx).await?;
             let mut found = std::collections::HashSet::with_capacity(rows.len());
@@ -296,7 +296,7 @@ impl Store {
                 }
                 found.insert(serial);
             }
-            if let Some(gone) = chunk.iter().find(|c| !found.contains(&c.serial)) {
+            if let Some(gone) = chunk.iter().find(|c| !found.contains(c.serial.as_str())) {
                 return Err(DomainError::new(
                     ErrorCode::Conflict,
                     format!(
@@ -315,7 +315,7 @@ impl Store {
             let mut query = sqlx::query(&sql);
             for cert in chunk {
                 query = query
-                    .bind(&cert.serial)
+                    .bind(cert.serial.as_str())
                     .bind(&cert.email)
                     .bind(&cert.subject)
                     .bind(&cert.profile)
@@ -348,7 +348,7 @@ impl Store {
                 "INSERT INTO pending_deliveries (serial, application_id, destination, sha256, pkcs12, owner, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
-            .bind(&delivery.serial)
+            .bind(delivery.serial.as_str())
             .bind(&delivery.application_id)
             .bind(&delivery.destination)
             .bind(&delivery.sha256)
@@ -369,7 +369,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(IssuanceIntent {
-                serial: row.try_get("serial")?,
+                serial: stored_serial(row.try_get("serial")?)?,
                 tbs_sha256: row.try_get("tbs_sha256")?,
                 email: row.try_get("email")?,
                 profile: row.try_get("profile")?,
@@ -393,7 +393,7 @@ impl Store {
     ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
         let gone = sqlx::query("DELETE FROM issuance_intents WHERE serial = $1")
-            .bind(&intent.serial)
+            .bind(intent.serial.as_str())
             .execute(&mut *tx)
             .await?;
         if gone.rows_affected() != 1 {
@@ -473,14 +473,14 @@ impl Store {
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, DomainError> {
         let row =
             sqlx::query("SELECT * FROM certificates WHERE serial = $1").bind(serial).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(cert_from_row).transpose()?)
+        row.as_ref().map(cert_from_row).transpose()
     }
 
     /// Every certificate, newest first.
     pub async fn certificates(&self) -> Result<Vec<CertificateRecord>, DomainError> {
         let rows =
             sqlx::query("SELECT * FROM certificates ORDER BY issued_at DESC, serial").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(cert_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(cert_from_row).collect()
     }
 
     /// Marks a certificate revoked (only if it is not yet) and appends the audit record,
@@ -524,7 +524,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(RevokedRecord {
-                serial: row.try_get("serial")?,
+                serial: stored_serial(row.try_get("serial")?)?,
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or_default(),
                 reason: row.try_get::<Option<i64>, _>("revocation_reason")?.unwrap_or_default(),
             });
@@ -717,7 +717,7 @@ impl Store {
 
 fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
     Ok(PendingDelivery {
-        serial: row.try_get("serial")?,
+        serial: stored_serial(row.try_get("serial")?)?,
         application_id: row.try_get("application_id")?,
         destination: row.try_get("destination")?,
         sha256: row.try_get("sha256")?,
@@ -728,6 +728,13 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
         wrong_tries: row.try_get("wrong_tries")?,
         wrong_since: row.try_get("wrong_since")?,
     })
+}
+
+/// A serial read from the database (written by this store, so always well-formed; a
+/// damaged row is a database error, not a panic).
+fn stored_serial(text: String) -> Result<Serial, DomainError> {
+    Serial::parse(&text)
+        .map_err(|_| DomainError::new(ErrorCode::Database, format!("a stored serial is not hex: {text:?}")))
 }
 
 /// Whether this user can create a file in `path`'s directory (tried, not guessed from

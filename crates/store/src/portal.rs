@@ -650,7 +650,7 @@ impl Store {
             .bind(email)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(super::cert_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(super::cert_from_row).collect()
     }
 
     /// Certificates valid at `now`, not revoked, expiring before `until` (reminders),
@@ -671,7 +671,7 @@ impl Store {
         .bind(until)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(super::cert_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(super::cert_from_row).collect()
     }
 
     /// Profile validity set on the portal: (profile name, days).

@@ -106,7 +106,7 @@ async fn crl_and_ocsp_answers_can_be_revalidated_by_caches() {
         .unwrap();
     status.refresh().await.unwrap();
     let hashes = certdesk_pki::ocsp::IssuerHashes::new(&authority.chain().unwrap()[0]).unwrap();
-    let id = hashes.cert_id(certdesk_pki::ocsp::CertIdHash::Sha1, &hex::decode(&issued.record.serial).unwrap());
+    let id = hashes.cert_id(certdesk_pki::ocsp::CertIdHash::Sha1, &hex::decode(issued.record.serial.as_str()).unwrap());
     let request = certdesk_pki::ocsp::build_request(&[id], None).unwrap();
     let path = format!("/ocsp/{}", base64::engine::general_purpose::STANDARD.encode(&request).replace('/', "%2F"));
     let (code, headers, body) = send(&app, get(&path)).await;

@@ -828,8 +828,14 @@ async fn the_directory_lists_certificates_one_can_encrypt_to() {
             .unwrap();
         serials.push(issued.record.serial);
     }
-    let listed: Vec<String> =
-        desk.portal.directory("jane.doe@example.org").await.unwrap().into_iter().map(|c| c.serial).collect();
+    let listed: Vec<String> = desk
+        .portal
+        .directory("jane.doe@example.org")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.serial.to_string())
+        .collect();
     assert_eq!(listed, [serials[2].clone(), serials[0].clone()]);
     let signing_only = Browser::default().get(&desk, &format!("/directory/{}.pem", serials[1])).await;
     assert_eq!(signing_only.status, StatusCode::NOT_FOUND);
@@ -1348,7 +1354,7 @@ async fn an_abandoned_issuance_gives_the_application_back() {
     let app = store.application(&id).await.unwrap().unwrap();
     let now = desk.clock.now().unix_timestamp();
     let intent = certdesk_store::IssuanceIntent {
-        serial: "7f0011223344556677".into(),
+        serial: certdesk_store::Serial::parse("7f0011223344556677").unwrap(),
         tbs_sha256: "00".repeat(32),
         email: app.email.clone(),
         profile: app.profile.clone(),

@@ -1,11 +1,11 @@
 //! One conformance suite for every store backend.
 
 use certdesk_core::audit::{seal, verify, AuditEvent};
-use certdesk_store::{CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, Store};
+use certdesk_store::{CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, Serial, Store};
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
     CertificateRecord {
-        serial: serial.into(),
+        serial: Serial::parse(serial).unwrap(),
         email: "jane.doe@example.org".into(),
         subject: "CN=Jane Doe".into(),
         profile: "sponsor-strict".into(),
@@ -21,7 +21,7 @@ fn record(serial: &str, not_after: i64) -> CertificateRecord {
 
 fn intent(serial: &str) -> IssuanceIntent {
     IssuanceIntent {
-        serial: serial.into(),
+        serial: Serial::parse(serial).unwrap(),
         tbs_sha256: "00".repeat(32),
         email: "jane.doe@example.org".into(),
         profile: "sponsor-strict".into(),
@@ -204,7 +204,7 @@ async fn intents_and_deliveries_conform(store: &Store) {
     // A .p12 stored with its certificate, found by application, deleted once delivered.
     store.record_intents(&[intent("1b")], None, 20).await.unwrap();
     let delivery = PendingDelivery {
-        serial: "1b".into(),
+        serial: Serial::parse("1b").unwrap(),
         application_id: None,
         destination: Some("/tmp/jane.p12".into()),
         sha256: "ab".repeat(32),
@@ -231,7 +231,8 @@ async fn intents_and_deliveries_conform(store: &Store) {
     assert!(store.pending_deliveries().await.unwrap().is_empty());
     // A revocation takes the stored .p12 with it.
     store.record_intents(&[intent("1c")], None, 30).await.unwrap();
-    let kept = PendingDelivery { serial: "1c".into(), wrong_tries: 0, wrong_since: None, ..delivery.clone() };
+    let kept =
+        PendingDelivery { serial: Serial::parse("1c").unwrap(), wrong_tries: 0, wrong_since: None, ..delivery.clone() };
     store.record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept)).await.unwrap();
     let ev = event("certificate.revoke", "1c");
     assert!(store.revoke("1c", 31, 1, &|seq, prev| seal(&ev, 31, seq, prev)).await.unwrap());
