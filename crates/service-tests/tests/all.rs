@@ -12,4 +12,5 @@ mod all {
     mod pages;
     mod portal;
     mod store;
+    mod web_fixture;
 }

@@ -2,166 +2,27 @@
 //! page that shows it (applicant, officer, administrator, directory), and German pages
 //! (and German error pages) show none of the English catalogue's texts.
 
-use super::common::{example_university, PASS};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use certdesk_ca::authority::{init, Authority};
-use certdesk_ca::issuer::OcspResponder;
-use certdesk_ca::status::StatusService;
-use certdesk_core::clock::{Clock, ManualClock};
-use certdesk_core::datadir::DataDir;
-use certdesk_desk::portal::{Portal, Role};
-use certdesk_web::router;
+use certdesk_desk::portal::Role;
 use certdesk_web::texts::{DE, EN};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-use zeroize::Zeroizing;
 
-struct Desk {
-    app: axum::Router,
-    portal: Arc<Portal>,
-    clock: Arc<ManualClock>,
-    outbox: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-async fn desk() -> Desk {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let data = DataDir::new(dir.path().join("data"));
-    init(&data, example_university(None), Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
-    let authority = Arc::new(Authority::open(data.clone(), dyn_clock.clone()).await.unwrap());
-    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let responder = OcspResponder::unlock(&data, PASS).unwrap();
-    let chain = authority.chain().unwrap();
-    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, dyn_clock.clone()).unwrap());
-    status.refresh().await.unwrap();
-    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &data.outbox(), dyn_clock.clone()).unwrap();
-    let key = certdesk_desk::portal::load_portal_key(&data).unwrap();
-    let portal = Arc::new(super::common::portal(&status, &data, mailer, key, dyn_clock.clone()));
-    let state = super::common::state(status, chain, dyn_clock, Some(portal.clone()), None);
-    Desk { app: router(state), portal, clock, outbox: data.outbox(), _dir: dir }
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
-}
-
-/// A browser: keeps cookies (a German one starts with the language cookie).
-#[derive(Default)]
-struct Browser {
-    cookies: HashMap<String, String>,
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-impl Browser {
-    fn german() -> Self {
-        Browser { cookies: HashMap::from([("certdesk_lang".to_string(), "de".to_string())]) }
-    }
-
-    async fn send(&mut self, desk: &Desk, request: axum::http::request::Builder, body: Body) -> Reply {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = if cookie.is_empty() { request } else { request.header(header::COOKIE, cookie) };
-        let response = desk.app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        for value in headers.get_all(header::SET_COOKIE) {
-            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, text: String::from_utf8_lossy(&body).to_string() }
-    }
-
-    async fn get(&mut self, desk: &Desk, path: &str) -> Reply {
-        self.send(desk, Request::get(path), Body::empty()).await
-    }
-
-    async fn post(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let body = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
-        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        self.send(desk, request, Body::from(body)).await
-    }
-
-    /// Posts a form with this session's CSRF token (read from the start page).
-    async fn submit(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let csrf = hidden(&self.get(desk, "/").await.text, "csrf");
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(desk, path, &all).await
-    }
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
+use super::web_fixture::{
+    desk, hidden, mails_to, sign_in_with, staff_sign_in_with, url_encode as encode, Browser, Reply,
+};
 
 /// The line of the newest mail to `to` that contains `needle`, and the line after it.
 fn from_last_mail(outbox: &Path, to: &str, needle: &str) -> (String, String) {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(outbox).unwrap().map(|e| e.unwrap().path()).collect();
-    names.sort();
-    for path in names.iter().rev() {
-        let raw = std::fs::read(path).unwrap();
-        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-        let recipient = message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default();
-        if recipient != to {
-            continue;
-        }
-        let body = message.body_text(0).unwrap().to_string();
+    for (_, body) in mails_to(outbox, to).iter().rev() {
         let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         if let Some(at) = lines.iter().position(|l| l.contains(needle)) {
             return (lines[at].to_string(), lines.get(at + 1).unwrap_or(&"").to_string());
         }
     }
     panic!("no mail to {to} with {needle}");
-}
-
-async fn sign_in(desk: &Desk, mut browser: Browser, email: &str) -> Browser {
-    let csrf = hidden(&browser.get(desk, "/").await.text, "csrf");
-    assert_eq!(browser.post(desk, "/signin", &[("csrf", &csrf), ("email", email)]).await.status, StatusCode::OK);
-    let (link, _) = from_last_mail(&desk.outbox, email, "/signin/");
-    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
-    assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
-    browser
-}
-
-/// A staff member signed in with the second factor enrolled; also returns the pages
-/// of the second factor (enrolment) seen on the way.
-async fn staff(desk: &Desk, mut browser: Browser, email: &str, role: Role) -> (Browser, Vec<(String, Reply)>) {
-    let link = desk.portal.add_staff(None, email, role).await.unwrap();
-    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
-    let confirm = browser.get(desk, &path).await;
-    assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
-    let page = browser.get(desk, "/second-factor").await;
-    let secret = page.text.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
-    let (sealed, csrf) = (hidden(&page.text, "sealed"), hidden(&page.text, "csrf"));
-    let secret = certdesk_desk::totp::base32_decode(&secret).unwrap();
-    let code =
-        certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(desk.clock.now().unix_timestamp()));
-    let ok = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
-    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
-    (browser, vec![("staff sign-in link".into(), confirm), ("second factor enrolment".into(), page)])
 }
 
 const GIVEN: &str = "<script>alert(1)</script>";
@@ -172,18 +33,18 @@ const NUMBER: &str = "<script>alert(3)</script>&\"'";
 /// Hostile values are shown escaped on every page that shows them.
 #[tokio::test]
 async fn what_users_typed_is_escaped_on_every_page() {
-    let desk = desk().await;
+    let desk = desk(None).await;
     let jane = "jane.doe@example.org";
-    let mut applicant = sign_in(&desk, Browser::default(), jane).await;
+    let mut applicant = sign_in_with(&desk, Browser::default(), jane).await;
     let applied = applicant
         .submit(&desk, "/apply", &[("given_name", GIVEN), ("surname", SURNAME), ("profile", "sponsor-strict")])
         .await;
-    assert_eq!(applied.status, StatusCode::SEE_OTHER, "the desk refused the names: {}", applied.text);
+    assert_eq!(applied.status, StatusCode::SEE_OTHER, "the desk refused the names: {}", applied.text());
     let id = applied.headers[header::LOCATION].to_str().unwrap().trim_start_matches("/applications/").to_string();
     let (_, value) = from_last_mail(&desk.outbox, jane, "enter this code");
     let validated = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
-    assert_eq!(validated.status, StatusCode::SEE_OTHER, "{}", validated.text);
-    let (mut officer, _) = staff(&desk, Browser::default(), "desk@example.org", Role::Officer).await;
+    assert_eq!(validated.status, StatusCode::SEE_OTHER, "{}", validated.text());
+    let (mut officer, _, _) = staff_sign_in_with(&desk, Browser::default(), "desk@example.org", Role::Officer).await;
     let evidence = [
         ("document_type", "passport"),
         ("issuing_authority", AUTHORITY),
@@ -192,18 +53,18 @@ async fn what_users_typed_is_escaped_on_every_page() {
         ("in_person", "yes"),
     ];
     let recorded = officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
-    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "the desk refused the evidence: {}", recorded.text);
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "the desk refused the evidence: {}", recorded.text());
 
     let shows_escaped = |page: &Reply, what: &str, values: &[&str]| {
-        assert_eq!(page.status, StatusCode::OK, "{what}: {}", page.text);
+        assert_eq!(page.status, StatusCode::OK, "{what}: {}", page.text());
         assert!(
-            !page.text.contains("<script>alert") && !page.text.contains("<b>Co"),
+            !page.text().contains("<script>alert") && !page.text().contains("<b>Co"),
             "{what} is not escaped: {}",
-            page.text
+            page.text()
         );
         for value in values {
             let escaped = value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-            assert!(page.text.contains(&escaped), "{what} does not show {escaped}: {}", page.text);
+            assert!(page.text().contains(&escaped), "{what} does not show {escaped}: {}", page.text());
         }
     };
     let page = applicant.get(&desk, &format!("/applications/{id}")).await;
@@ -226,7 +87,7 @@ async fn what_users_typed_is_escaped_on_every_page() {
             &[("password", password), ("password2", password), ("key", "p256")],
         )
         .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text);
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
     let start = applicant.get(&desk, "/").await;
     shows_escaped(&start, "the applicant's start page", &[]);
     let search = officer.get(&desk, &format!("/officer/certificates?email={jane}")).await;
@@ -236,18 +97,18 @@ async fn what_users_typed_is_escaped_on_every_page() {
 
     // The audit log: the names in the submission's details, the evidence (hashed).
     for page in [&start, &search, &found] {
-        assert!(page.text.contains(r"\&lt;script\&gt;alert(1)"), "the subject is not shown: {}", page.text);
+        assert!(page.text().contains(r"\&lt;script\&gt;alert(1)"), "the subject is not shown: {}", page.text());
     }
-    let (mut admin, _) = staff(&desk, Browser::default(), "root@example.org", Role::Admin).await;
+    let (mut admin, _, _) = staff_sign_in_with(&desk, Browser::default(), "root@example.org", Role::Admin).await;
     let page = admin.get(&desk, "/admin/audit").await;
     shows_escaped(&page, "the audit log", &[]);
-    assert!(page.text.contains("&lt;script&gt;alert(1)"), "the audit log does not show the name: {}", page.text);
+    assert!(page.text().contains("&lt;script&gt;alert(1)"), "the audit log does not show the name: {}", page.text());
     // A search for markup is echoed escaped.
     let page = admin.get(&desk, &format!("/admin/audit?q={}", encode(GIVEN))).await;
     shows_escaped(&page, "the audit search", &[GIVEN]);
     let page =
         Browser::default().get(&desk, &format!("/directory?email={}", encode("\"><script>alert(1)</script>"))).await;
-    assert!(!page.text.contains("<script>alert"), "{}", page.text);
+    assert!(!page.text().contains("<script>alert"), "{}", page.text());
 }
 
 /// The visible text of a page without its data: tags, the style sheet and `<code>` and
@@ -290,8 +151,8 @@ const ALSO_GERMAN: &[&str] = &["Profile", "Administrator"];
 
 /// No English text of the catalogue on a German page.
 fn assert_german(what: &str, page: &Reply) {
-    assert!(page.text.contains(r#"<html lang="de">"#), "{what} is not a German page: {}", page.text);
-    let text = visible_text(&page.text);
+    assert!(page.text().contains(r#"<html lang="de">"#), "{what} is not a German page: {}", page.text());
+    let text = visible_text(&page.text());
     let german: HashMap<&str, &str> = DE.all().into_iter().collect();
     for (name, english) in EN.all() {
         if german.get(name) == Some(&english) || ALSO_GERMAN.contains(&english) {
@@ -304,7 +165,7 @@ fn assert_german(what: &str, page: &Reply) {
 /// Every page, and every error page the Router gives, in German.
 #[tokio::test]
 async fn german_pages_show_no_english() {
-    let desk = desk().await;
+    let desk = desk(None).await;
     let mut pages: Vec<(String, Reply)> = Vec::new();
     let jane = "jane.doe@example.org";
     let mut anonymous = Browser::german();
@@ -315,7 +176,7 @@ async fn german_pages_show_no_english() {
     pages.push(("a page that needs a sign-in".into(), anonymous.get(&desk, "/apply").await));
     pages.push(("a wrong sign-in link".into(), anonymous.post(&desk, "/signin/not-a-token", &[]).await));
     pages.push(("a form without its token".into(), anonymous.post(&desk, "/signin", &[("email", jane)]).await));
-    let csrf = hidden(&anonymous.get(&desk, "/").await.text, "csrf");
+    let csrf = hidden(&anonymous.get(&desk, "/").await.text(), "csrf");
     pages.push((
         "the link is on its way".into(),
         anonymous.post(&desk, "/signin", &[("csrf", &csrf), ("email", jane)]).await,
@@ -336,7 +197,7 @@ async fn german_pages_show_no_english() {
     pages.push(("the mailbox link's page".into(), applicant.get(&desk, &format!("/validate/{id}?value=X")).await));
     let wrong = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "AAAA-BBBB")]).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    assert!(wrong.text.contains(&(DE.desk_value_wrong)(4)), "{}", wrong.text);
+    assert!(wrong.text().contains(&(DE.desk_value_wrong)(4)), "{}", wrong.text());
     pages.push(("a wrong mailbox code".into(), wrong));
     pages.push(("an application that does not exist".into(), applicant.get(&desk, "/applications/nope").await));
     pages.push(("the officers' queue, to an applicant".into(), applicant.get(&desk, "/officer").await));
@@ -361,13 +222,13 @@ async fn german_pages_show_no_english() {
     let used = applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
     pages.push(("a used mailbox code".into(), used));
 
-    let (mut officer, seen) = staff(&desk, Browser::german(), "desk@example.org", Role::Officer).await;
+    let (mut officer, _, seen) = staff_sign_in_with(&desk, Browser::german(), "desk@example.org", Role::Officer).await;
     pages.extend(seen);
     pages.push(("the officers' queue".into(), officer.get(&desk, "/officer").await));
     pages.push(("the slots".into(), officer.get(&desk, "/officer/slots").await));
     let slot =
         officer.submit(&desk, "/officer/slots", &[("starts_at", "2026-11-27T09:30"), ("place", "Raum 1.01")]).await;
-    assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text);
+    assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
     pages.push(("the slots with one".into(), officer.get(&desk, "/officer/slots").await));
     pages.push((
         "a slot without a time".into(),
@@ -378,7 +239,7 @@ async fn german_pages_show_no_english() {
         officer.submit(&desk, "/officer/slots", &[("starts_at", "2020-01-01T09:00"), ("place", "Raum")]).await,
     ));
     pages.push(("the application with slots".into(), applicant.get(&desk, &format!("/applications/{id}")).await));
-    let slot_id = applicant.get(&desk, &format!("/applications/{id}")).await.text;
+    let slot_id = applicant.get(&desk, &format!("/applications/{id}")).await.text();
     let slot_id = slot_id.split(r#"<option value=""#).nth(1).unwrap().split('"').next().unwrap().to_string();
     assert_eq!(
         applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await.status,
@@ -429,7 +290,7 @@ async fn german_pages_show_no_english() {
             &[("password", password), ("password2", password), ("key", "p256")],
         )
         .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text);
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
     pages.push(("the issued application".into(), applicant.get(&desk, &format!("/applications/{id}")).await));
     pages.push(("the start page with a certificate".into(), applicant.get(&desk, "/").await));
     pages.push((
@@ -449,7 +310,7 @@ async fn german_pages_show_no_english() {
         applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "superseded")]).await,
     ));
 
-    let (mut admin, seen) = staff(&desk, Browser::german(), "root@example.org", Role::Admin).await;
+    let (mut admin, _, seen) = staff_sign_in_with(&desk, Browser::german(), "root@example.org", Role::Admin).await;
     pages.extend(seen);
     pages.push(("the administration".into(), admin.get(&desk, "/admin").await));
     pages.push(("the audit log".into(), admin.get(&desk, "/admin/audit").await));
@@ -474,7 +335,7 @@ async fn german_pages_show_no_english() {
     for (what, page) in &pages {
         assert_german(what, page);
         if page.status != StatusCode::OK {
-            assert!(page.text.contains(r#"<a href="/">"#), "{what} has no way back: {}", page.text);
+            assert!(page.text().contains(r#"<a href="/">"#), "{what} has no way back: {}", page.text());
         }
     }
     // The error pages above answer with the same statuses as in English.

@@ -2,53 +2,24 @@
 //! web pages and over the REST API, and what hostile users get. Runs on SQLite, and on
 //! PostgreSQL when `CERTDESK_TEST_POSTGRES_URL` is set (CI sets it).
 
-use super::common::{example_university, PASS};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use certdesk_ca::authority::{init, Authority};
+use certdesk_ca::authority::Authority;
 use certdesk_ca::issuer::OcspResponder;
 use certdesk_ca::status::StatusService;
-use certdesk_core::clock::{Clock, ManualClock};
-use certdesk_core::datadir::DataDir;
+use certdesk_core::clock::Clock;
 use certdesk_desk::portal::{Portal, Role};
 use certdesk_web::router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use zeroize::Zeroizing;
 
-struct Desk {
-    app: axum::Router,
-    portal: Arc<Portal>,
-    status: Arc<StatusService>,
-    clock: Arc<ManualClock>,
-    outbox: PathBuf,
-    data: DataDir,
-    _dir: tempfile::TempDir,
-}
-
-async fn desk(database_url: Option<String>) -> Desk {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-11-25 12:00 UTC)));
-    let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let data = DataDir::new(dir.path().join("data"));
-    let options = example_university(database_url);
-    init(&data, options, Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
-    let authority = Arc::new(Authority::open(data.clone(), dyn_clock.clone()).await.unwrap());
-    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let responder = OcspResponder::unlock(&data, PASS).unwrap();
-    let chain = authority.chain().unwrap();
-    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, dyn_clock.clone()).unwrap());
-    status.refresh().await.unwrap();
-    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &data.outbox(), dyn_clock.clone()).unwrap();
-    let key = certdesk_desk::portal::load_portal_key(&data).unwrap();
-    let portal = Arc::new(super::common::portal(&status, &data, mailer, key, dyn_clock.clone()));
-    let state = super::common::state(status.clone(), chain, dyn_clock, Some(portal.clone()), None);
-    Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
-}
+use super::common::PASS;
+use super::web_fixture::{
+    desk, from_last_mail, hidden, mails_to, sign_in, staff_sign_in, validation_value, Browser, Desk, Reply,
+};
 
 /// A second "process" on the same data directory and database: its own pool, status
 /// service, portal and router.
@@ -63,174 +34,6 @@ async fn second_process(desk: &Desk) -> axum::Router {
     let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
     let portal = Arc::new(super::common::portal(&status, &desk.data, mailer, key, clock.clone()));
     router(super::common::state(status, chain, clock, Some(portal), None))
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).to_string()
-    }
-
-    fn location(&self) -> String {
-        self.headers.get(header::LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-    }
-}
-
-/// A browser: keeps cookies.
-#[derive(Default, Clone)]
-struct Browser {
-    cookies: HashMap<String, String>,
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let enc = |s: &str| -> String {
-                s.bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                            char::from(b).to_string()
-                        }
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect()
-            };
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-impl Browser {
-    async fn send(&mut self, desk: &Desk, request: axum::http::request::Builder, body: Body) -> Reply {
-        let cookie = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let request = if cookie.is_empty() { request } else { request.header(header::COOKIE, cookie) };
-        let response = desk.app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        for value in headers.get_all(header::SET_COOKIE) {
-            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, body }
-    }
-
-    async fn get(&mut self, desk: &Desk, path: &str) -> Reply {
-        self.send(desk, Request::get(path), Body::empty()).await
-    }
-
-    async fn post(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let request = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        self.send(desk, request, Body::from(form_body(fields))).await
-    }
-
-    /// Posts a form with this session's CSRF token (read from a page).
-    async fn submit(&mut self, desk: &Desk, path: &str, fields: &[(&str, &str)]) -> Reply {
-        let page = self.get(desk, "/").await.text();
-        let csrf = hidden(&page, "csrf");
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        self.post(desk, path, &all).await
-    }
-}
-
-/// The value of the first hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-/// Mails in the outbox to `to`, oldest first, decoded: (subject, body).
-fn mails_to(outbox: &Path, to: &str) -> Vec<(String, String)> {
-    let mut names: Vec<_> = std::fs::read_dir(outbox)
-        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect())
-        .unwrap_or_default();
-    names.sort();
-    names
-        .iter()
-        .filter_map(|p| {
-            let raw = std::fs::read(p).unwrap();
-            let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-            let recipient =
-                message.to().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or_default().to_string();
-            (recipient == to)
-                .then(|| (message.subject().unwrap_or_default().to_string(), message.body_text(0).unwrap().to_string()))
-        })
-        .collect()
-}
-
-/// The first line of the last mail to `to` that contains `needle`.
-fn from_last_mail(outbox: &Path, to: &str, needle: &str) -> String {
-    let mails = mails_to(outbox, to);
-    let (_, body) = mails.last().unwrap_or_else(|| panic!("no mail to {to}"));
-    body.lines()
-        .map(str::trim)
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle} in {body}"))
-        .to_string()
-}
-
-/// The validation value: the line after "enter this code".
-fn validation_value(outbox: &Path, to: &str) -> String {
-    let mails = mails_to(outbox, to);
-    let (_, body) = mails.iter().rev().find(|(s, _)| s.contains("confirm")).unwrap();
-    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let at = lines.iter().position(|l| l.contains("enter this code")).unwrap();
-    lines[at + 1].to_string()
-}
-
-async fn sign_in(desk: &Desk, email: &str) -> Browser {
-    let mut browser = Browser::default();
-    let page = browser.get(desk, "/").await;
-    let csrf = hidden(&page.text(), "csrf");
-    let sent = browser.post(desk, "/signin", &[("csrf", &csrf), ("email", email)]).await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
-    let link = from_last_mail(&desk.outbox, email, "/signin/");
-    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
-    // The link opens a confirmation page; the POST uses the token.
-    assert_eq!(browser.get(desk, &path).await.status, StatusCode::OK);
-    let done = browser.post(desk, &path, &[]).await;
-    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
-    assert!(browser.cookies.contains_key("certdesk_session"));
-    browser
-}
-
-/// Signs a staff member in, enrols TOTP and returns the browser and the TOTP secret.
-async fn staff_sign_in(desk: &Desk, email: &str, role: Role) -> (Browser, Vec<u8>) {
-    let link = desk.portal.add_staff(None, email, role).await.unwrap();
-    let path = link.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
-    let mut browser = Browser::default();
-    assert_eq!(browser.post(desk, &path, &[]).await.status, StatusCode::SEE_OTHER);
-    // Staff must give the second factor first.
-    let home = browser.get(desk, "/").await;
-    assert_eq!((home.status, home.location().as_str()), (StatusCode::SEE_OTHER, "/second-factor"));
-    assert_eq!(browser.get(desk, "/officer").await.location(), "/second-factor");
-    let page = browser.get(desk, "/second-factor").await.text();
-    let secret_text = page.split(r#"<code id="totp-secret">"#).nth(1).unwrap().split('<').next().unwrap().to_string();
-    let secret = certdesk_desk::totp::base32_decode(&secret_text).unwrap();
-    let sealed = hidden(&page, "sealed");
-    let csrf = hidden(&page, "csrf");
-    let now = desk.clock.now().unix_timestamp();
-    let wrong = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", "000000")]).await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let code = certdesk_desk::totp::code_at_step(&secret, certdesk_desk::totp::step_at(now));
-    let ok = browser.post(desk, "/second-factor", &[("csrf", &csrf), ("sealed", &sealed), ("code", &code)]).await;
-    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
-    assert_eq!(browser.get(desk, "/officer").await.status, StatusCode::OK);
-    (browser, secret)
 }
 
 async fn apply(desk: &Desk, browser: &mut Browser) -> String {
@@ -719,20 +522,7 @@ async fn the_rest_api_covers_the_workflow() {
 #[tokio::test]
 async fn two_processes_never_issue_twice_for_one_application() {
     let desk = desk(None).await;
-    let mut jane = sign_in(&desk, "jane.doe@example.org").await;
-    let id = apply(&desk, &mut jane).await;
-    let value = validation_value(&desk.outbox, "jane.doe@example.org");
-    jane.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
-    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
-    let evidence = [
-        ("document_type", "passport"),
-        ("issuing_authority", "Stadt Bonn"),
-        ("document_number", "C01X00T47"),
-        ("document_expires", "2030-01-01"),
-        ("in_person", "yes"),
-    ];
-    officer.submit(&desk, &format!("/officer/applications/{id}/identity"), &evidence).await;
-    officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await;
+    let (mut jane, id) = approved_application(&desk).await;
     let password = "Blue-Otter-Canyon-42";
     let fields = [("password", password), ("password2", password), ("key", "p256")];
     let page = jane.get(&desk, "/").await.text();
