@@ -66,6 +66,21 @@ pub struct InitReport {
     pub root_der: Vec<u8>,
     /// Issuing CA certificate (DER).
     pub issuing_der: Vec<u8>,
+    /// Each profile and why this CA cannot issue under it (`None`: it can).
+    pub profiles: Vec<(ProfileId, Option<String>)>,
+    /// The profile `certdesk issue` uses when none is named.
+    pub default_profile: ProfileId,
+}
+
+/// The commonNames of the CA certificates `init` makes: root, issuing CA and OCSP
+/// responder, each "<organisation> S/MIME ..." (the responder's as
+/// `crate::issuer::certify_ocsp_responder` writes it).
+pub fn ca_common_names(organization: &str) -> [String; 3] {
+    [
+        format!("{organization} S/MIME Root CA"),
+        format!("{organization} S/MIME Issuing CA"),
+        format!("{organization} S/MIME OCSP Responder"),
+    ]
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
@@ -131,6 +146,21 @@ pub async fn init(
         audit: Default::default(),
     };
     let validated = config.clone().validate()?;
+    // Every CA name must fit a commonName (64 characters, RFC 5280 appendix A): a longer
+    // issuer name would make every certificate of this CA malformed.
+    let org_name = validated.organization.name.as_str();
+    let max = certdesk_pki::lint::attribute::MAX_COMMON_NAME;
+    if let Some(long) = ca_common_names(org_name).into_iter().find(|cn| cn.chars().count() > max) {
+        let room = max - (long.chars().count() - org_name.chars().count());
+        return Err(DomainError::new(
+            ErrorCode::Config,
+            format!(
+                "the organisation name {org_name:?} has {} characters: the CA name {long:?} made from it would \
+                 exceed the 64 characters of a commonName (RFC 5280 appendix A); give --org at most {room} characters",
+                org_name.chars().count()
+            ),
+        ));
+    }
 
     // Build everything in a sibling directory, then rename it into place.
     let parent = match root.parent() {
@@ -189,8 +219,9 @@ async fn build_data_dir(
     let org = &validated.organization;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let rng = SystemRandom::new();
-    let root_name = ca_name(&format!("{} S/MIME Root CA", org.name.as_str()), org).map_err(internal)?;
-    let issuing_name = ca_name(&format!("{} S/MIME Issuing CA", org.name.as_str()), org).map_err(internal)?;
+    let [root_cn, issuing_cn, _] = ca_common_names(org.name.as_str());
+    let root_name = ca_name(&root_cn, org).map_err(internal)?;
+    let issuing_name = ca_name(&issuing_cn, org).map_err(internal)?;
     let root_der = build_ca_certificate(
         &CaCertificateRequest {
             subject: root_name.clone(),
@@ -269,7 +300,8 @@ async fn build_data_dir(
     let appended = store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await;
     store.close().await;
     appended?;
-    Ok(InitReport { root_der, issuing_der })
+    let profiles = ProfileId::ALL.into_iter().map(|id| (id, validated.profile_unavailable(id))).collect();
+    Ok(InitReport { root_der, issuing_der, profiles, default_profile: validated.default_profile() })
 }
 
 /// An opened data directory: config and database; the CA key stays locked until
@@ -401,6 +433,13 @@ impl Authority {
         let overrides = self.store.profile_validity().await?;
         let mut pending = Vec::with_capacity(requests.len());
         for (index, (request, public_key)) in requests.into_iter().enumerate() {
+            if let Some(why) = self.config.profile_unavailable(request.input.profile) {
+                let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
+                return Err(DomainError::new(
+                    ErrorCode::Config,
+                    format!("{prefix}this CA cannot issue {} certificates: {why}", request.input.profile),
+                ));
+            }
             let profile = self.config.profile_with(request.input.profile, &overrides)?;
             let key_kind = public_key.kind().to_string();
             let subscriber = SubscriberRequest {
@@ -413,6 +452,7 @@ impl Authority {
                     certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => ErrorCode::Config,
                     _ => ErrorCode::Refused,
                 };
+                // A lint finding or a name too long: refused, nothing signed or recorded.
                 let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
                 DomainError::new(code, format!("{prefix}{e}"))
             })?;

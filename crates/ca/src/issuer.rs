@@ -26,11 +26,12 @@ impl std::fmt::Debug for Issuer {
 
 /// Decrypts an `ENCRYPTED PRIVATE KEY` PEM file's content.
 pub fn unlock_key(pem: &[u8], passphrase: &str) -> Result<PrivateKey, DomainError> {
-    let (label, der) = der::pem::decode_vec(pem)
-        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("the CA key file is damaged: {e}")))?;
-    if label != "ENCRYPTED PRIVATE KEY" {
-        return Err(DomainError::new(ErrorCode::DataDir, "the CA key file is not an encrypted private key"));
-    }
+    let der = certdesk_pki::pem::decode_first(pem, &["ENCRYPTED PRIVATE KEY"]).map_err(|e| match e {
+        certdesk_pki::pem::PemError::Missing { .. } => {
+            DomainError::new(ErrorCode::DataDir, "the CA key file is not an encrypted private key")
+        }
+        e => DomainError::new(ErrorCode::DataDir, format!("the CA key file is damaged: {e}")),
+    })?;
     let plain: Zeroizing<Vec<u8>> = match certdesk_pki::pbes2::decrypt_private_key_info(&der, passphrase.as_bytes()) {
         Ok(plain) => plain,
         Err(certdesk_pki::pbes2::Error::WrongPassword) => {
@@ -50,12 +51,12 @@ pub(crate) fn pem(label: &'static str, der: &[u8]) -> Result<String, DomainError
 
 /// Reads the first certificate of a PEM file as DER.
 pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
-    let (label, der) = der::pem::decode_vec(bytes)
-        .map_err(|e| DomainError::new(ErrorCode::DataDir, format!("a CA certificate file is damaged: {e}")))?;
-    if label != "CERTIFICATE" {
-        return Err(DomainError::new(ErrorCode::DataDir, "a CA certificate file holds no certificate"));
-    }
-    Ok(der)
+    certdesk_pki::pem::decode_first(bytes, &["CERTIFICATE"]).map_err(|e| match e {
+        certdesk_pki::pem::PemError::Missing { .. } => {
+            DomainError::new(ErrorCode::DataDir, "a CA certificate file holds no certificate")
+        }
+        e => DomainError::new(ErrorCode::DataDir, format!("a CA certificate file is damaged: {e}")),
+    })
 }
 
 impl Issuer {

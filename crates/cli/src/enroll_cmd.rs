@@ -42,9 +42,10 @@ pub struct EnrollArgs {
     /// Surname as on your ID (first run).
     #[arg(long)]
     surname: Option<String>,
-    /// Certificate profile.
-    #[arg(long, default_value = "sponsor-strict")]
-    profile: String,
+    /// Certificate profile (sponsor-strict, sponsor-multipurpose, private, ...); default:
+    /// the first the portal offers.
+    #[arg(long)]
+    profile: Option<String>,
     /// The sign-in link from the mail.
     #[arg(long)]
     link: Option<String>,
@@ -235,7 +236,10 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let app = api.json(
                 "POST",
                 "/api/v1/applications",
-                Some(json!({ "given_name": given, "surname": surname, "profile": args.profile })),
+                Some(match &args.profile {
+                    Some(profile) => json!({ "given_name": given, "surname": surname, "profile": profile }),
+                    None => json!({ "given_name": given, "surname": surname }),
+                }),
             )?;
             let id = application_id(&app)?;
             write_private(&dir.join("application"), &id)?;
@@ -282,14 +286,14 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let cert = api.json("POST", &format!("/api/v1/applications/{id}/csr"), Some(json!({ "csr": csr_pem })))?;
             let serial = get(&cert, "serial").as_str().unwrap_or_default().to_string();
             let cert_pem = get(&cert, "pem").as_str().ok_or_else(|| usage("the portal sent no certificate"))?;
-            let (_, cert_der) = der::pem::decode_vec(cert_pem.as_bytes()).map_err(|e| usage(e.to_string()))?;
-            let mut chain = Vec::new();
+            let cert_der = certdesk_pki::pem::decode_first(cert_pem.as_bytes(), &["CERTIFICATE"])
+                .map_err(|e| usage(format!("the portal's certificate: {e}")))?;
             let chain_pem = get(&cert, "chain_pem").as_str().unwrap_or_default();
-            for block in chain_pem.split_inclusive("-----END CERTIFICATE-----\n") {
-                if let Ok((_, der)) = der::pem::decode_vec(block.as_bytes()) {
-                    chain.push(der);
-                }
-            }
+            let chain = match certdesk_pki::pem::decode_labelled(chain_pem.as_bytes(), &["CERTIFICATE"]) {
+                Ok(chain) => chain,
+                Err(certdesk_pki::pem::PemError::Missing { .. }) => Vec::new(),
+                Err(e) => return Err(usage(format!("the portal's chain: {e}"))),
+            };
             let format = args.p12_format.format();
             let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some(args.email.clone()) };
             let rng = aws_lc_rs::rand::SystemRandom::new();

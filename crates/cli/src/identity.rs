@@ -5,31 +5,15 @@ use std::path::Path;
 
 use der::Decode;
 
-use crate::{read_secret_file, usage, Failure};
+use crate::{usage, Failure};
 
-/// Every PEM block with `label` in `text`, as DER; DER input is one item.
+/// Every PEM block with `label` in `bytes` (explanatory text and a byte order mark
+/// around the blocks are fine: `certdesk_pki::pem`); DER input is one item.
 pub(crate) fn pem_blocks(bytes: &[u8], label: &str, what: &Path) -> Result<Vec<Vec<u8>>, Failure> {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.contains("-----BEGIN") {
+    if !certdesk_pki::pem::is_pem(bytes) {
         return Ok(vec![bytes.to_vec()]);
     }
-    let mut out = Vec::new();
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let mut rest = text.as_ref();
-    while let Some(start) = rest.find(&begin) {
-        let after = rest.get(start..).unwrap_or_default();
-        let stop = after.find(&end).ok_or_else(|| usage(format!("{}: an unterminated PEM block", what.display())))?;
-        let block = after.get(..stop + end.len()).unwrap_or_default();
-        let (_, der) =
-            der::pem::decode_vec(block.as_bytes()).map_err(|e| usage(format!("{}: bad PEM ({e})", what.display())))?;
-        out.push(der);
-        rest = after.get(stop + end.len()..).unwrap_or_default();
-    }
-    if out.is_empty() {
-        return Err(usage(format!("{} holds no {label}", what.display())));
-    }
-    Ok(out)
+    certdesk_pki::pem::decode_labelled(bytes, &[label]).map_err(|e| usage(format!("{}: {e}", what.display())))
 }
 
 pub(crate) fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
@@ -49,18 +33,46 @@ pub(crate) struct Identity {
     pub(crate) others: Vec<Vec<u8>>,
 }
 
-/// Reads a .p12 (every kind our reader knows); a wrong password is a refusal (exit 1).
+/// Reads a .p12 (every kind our reader knows) with the password in `password_file`;
+/// an empty password file opens a .p12 without a password. A wrong password is a
+/// refusal (exit 1).
 pub(crate) fn read_p12(path: &Path, password_file: &Path) -> Result<Identity, Failure> {
-    let password = read_secret_file(password_file, "password")?;
+    read_p12_with(path, Some(password_file))
+}
+
+/// [`read_p12`]; without a password file, the .p12 is read as one without a password.
+pub(crate) fn read_p12_with(path: &Path, password_file: Option<&Path>) -> Result<Identity, Failure> {
+    let password = match password_file {
+        Some(file) => read_p12_password(file)?,
+        None => zeroize::Zeroizing::new(String::new()),
+    };
     let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match e {
-        certdesk_pki::pkcs12::Error::WrongPassword { .. } => Failure { code: 1, message: e.to_string() },
-        other => usage(format!("{}: {other}", path.display())),
+    let refused = |message: String| Failure { code: 1, message: format!("{}: {message}", path.display()) };
+    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match (e, password_file) {
+        (certdesk_pki::pkcs12::Error::WrongPassword { .. }, None) => {
+            refused("the .p12 is protected by a password: give it with --password-file".into())
+        }
+        (certdesk_pki::pkcs12::Error::WrongPassword { .. }, Some(file)) if password.is_empty() => {
+            refused(format!("the .p12 is protected by a password, and the password file {} is empty", file.display()))
+        }
+        (e @ certdesk_pki::pkcs12::Error::WrongPassword { .. }, Some(_)) => refused(e.to_string()),
+        (e @ certdesk_pki::pkcs12::Error::FileHasNoPassword, _) => refused(format!("{e}; give an empty password file")),
+        (other, _) => usage(format!("{}: {other}", path.display())),
     })?;
     let key_pkcs8 = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", path.display())))?;
     let cert = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", path.display())))?;
     let others = contents.certificates.into_iter().filter(|c| *c != cert).collect();
     Ok(Identity { key_pkcs8, cert, others })
+}
+
+/// The first line of a .p12 password file, which may be empty (a .p12 without a
+/// password); a trailing `\n` or `\r\n` is not part of the password.
+fn read_p12_password(path: &Path) -> Result<zeroize::Zeroizing<String>, Failure> {
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).map_err(|e| usage(format!("cannot read the password file {}: {e}", path.display())))?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| usage("the password file is not UTF-8"))?;
+    Ok(zeroize::Zeroizing::new(text.lines().next().unwrap_or("").to_string()))
 }
 
 /// Reads a PEM certificate and a PEM PKCS#8 key (from one file or two).

@@ -38,7 +38,8 @@ pub enum KeyringCommand {
     Import {
         /// The file.
         file: PathBuf,
-        /// File holding the .p12 password.
+        /// File holding the .p12 password; without it (or with an empty file), the .p12
+        /// is read as one without a password.
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
@@ -155,7 +156,7 @@ impl Keyring {
         names.sort();
         for cert_path in names {
             let pem = std::fs::read(&cert_path).map_err(|e| io(&cert_path, e))?;
-            let (_, der) = der::pem::decode_vec(&pem).map_err(|e| usage(format!("{}: {e}", cert_path.display())))?;
+            let der = first_certificate(&pem, &cert_path)?;
             let info = EntryInfo::from_certificate(&der).map_err(|e| usage(format!("{}: {e}", cert_path.display())))?;
             let key = dir.join(format!("{}.key.p8", info.id));
             let revoked = dir.join(format!("{}.revoked", info.id)).exists();
@@ -168,7 +169,7 @@ impl Keyring {
     pub fn certificate(&self, info: &EntryInfo) -> Result<Vec<u8>, Failure> {
         let path = self.keys_dir().join(format!("{}.pem", info.id));
         let pem = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        Ok(der::pem::decode_vec(&pem).map_err(|e| usage(e.to_string()))?.1)
+        first_certificate(&pem, &path)
     }
 
     /// The CA certificates an entry came with (none for entries imported without them).
@@ -233,14 +234,18 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     file.sync_all().map_err(|e| io(path, e))
 }
 
+/// The first certificate of a keyring entry's PEM file.
+fn first_certificate(pem: &[u8], path: &Path) -> Result<Vec<u8>, Failure> {
+    certdesk_pki::pem::decode_first(pem, &["CERTIFICATE"]).map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
 /// Reads a .p12, or one PEM file holding the key and the certificate.
 fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::identity::Identity, Failure> {
     let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
-    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+    if certdesk_pki::pem::is_pem(&bytes) {
         return crate::identity::read_pem_identity(file, file);
     }
-    let password_file = password_file.ok_or_else(|| usage("a .p12 needs --password-file"))?;
-    crate::identity::read_p12(file, password_file)
+    crate::identity::read_p12_with(file, password_file)
 }
 
 /// Runs a keyring command.

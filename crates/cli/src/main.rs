@@ -104,19 +104,26 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct InitArgs {
-    /// organizationName.
+    /// organizationName (at most 42 characters: the CA names "<org> S/MIME OCSP Responder"
+    /// and so on must fit the 64 characters of a commonName).
     #[arg(long)]
     org: String,
-    /// Two-letter country code.
+    /// Country code in use, ISO 3166-1 alpha-2 (DE, GB, FR; not UK or XX).
     #[arg(long)]
     country: String,
-    /// organizationIdentifier, e.g. VATDE-123456789 (required by the sponsor-validated profiles).
+    /// organizationIdentifier, e.g. VATDE-123456789 (BR 7.1.4.2.2 (d); its country is
+    /// --country). Without it the CA cannot issue the sponsor-validated staff profiles
+    /// (sponsor-strict, sponsor-multipurpose), only mailbox-validated and private ones;
+    /// init says which profiles it can issue and why.
     #[arg(long)]
     org_id: Option<String>,
     /// CA key type.
     #[arg(long, value_enum, default_value_t = CaKey::P384)]
     key: CaKey,
-    /// Public base URL where CRL, OCSP and CA certificates are served (http://).
+    /// Public base URL where CRL, OCSP and CA certificates are served: plain http://host[:port][/path],
+    /// no query, fragment or user. The CA/B Forum profiles need a public host name (not
+    /// localhost, an IP address, .local, .internal, .test, ...); with the default the CA
+    /// issues only the private profile.
     #[arg(long, default_value = "http://localhost:8080")]
     base_url: String,
     /// Keep the database in PostgreSQL (postgres://...) instead of the SQLite file.
@@ -177,9 +184,11 @@ struct IssueArgs {
     /// Surname as on the ID.
     #[arg(long)]
     surname: String,
-    /// strict | multipurpose | mailbox-strict | mailbox-multipurpose | private.
-    #[arg(long, default_value = "strict")]
-    profile: String,
+    /// strict | multipurpose | mailbox-strict | mailbox-multipurpose | private. Default: the
+    /// first this CA can issue of sponsor-strict, mailbox-strict and private (`init` and
+    /// `config check` say which).
+    #[arg(long)]
+    profile: Option<String>,
     /// The applicant's CSR (PEM or DER).
     #[arg(long)]
     csr: Option<PathBuf>,
@@ -351,6 +360,9 @@ fn config_summary(config: &certdesk_core::config::ValidatedConfig) -> Vec<String
     let profiles: Vec<String> =
         config.profiles.iter().map(|(name, profile)| format!("{name} {} days", profile.validity_days())).collect();
     lines.push(format!("profiles: {}", profiles.join(", ")));
+    let availability: Vec<(ProfileId, Option<String>)> =
+        ProfileId::ALL.into_iter().map(|id| (id, config.profile_unavailable(id))).collect();
+    lines.extend(profile_lines(&availability, config.default_profile()));
     lines.push(format!(
         "database: {}",
         raw.database.url.as_deref().map_or("SQLite in the data directory".to_string(), database_host)
@@ -379,6 +391,25 @@ fn config_summary(config: &certdesk_core::config::ValidatedConfig) -> Vec<String
         }
     ));
     lines.push(format!("single sign-on: {}", if raw.portal.oidc.is_some() { "OpenID Connect" } else { "off" }));
+    lines
+}
+
+/// Which profiles a CA can issue, and why not the others (`init`, `config check`).
+fn profile_lines(profiles: &[(ProfileId, Option<String>)], default: ProfileId) -> Vec<String> {
+    let can: Vec<&str> = profiles.iter().filter(|(_, why)| why.is_none()).map(|(id, _)| id.name()).collect();
+    let mut lines = vec![format!("can issue: {} (issue's default: {default})", can.join(", "))];
+    // One line per reason, naming the profiles it holds back.
+    let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (id, why) in profiles {
+        let Some(why) = why else { continue };
+        match reasons.iter_mut().find(|(r, _)| r == why) {
+            Some((_, ids)) => ids.push(id.name()),
+            None => reasons.push((why, vec![id.name()])),
+        }
+    }
+    for (why, ids) in reasons {
+        lines.push(format!("cannot issue {}: {why}", ids.join(", ")));
+    }
     lines
 }
 
@@ -600,8 +631,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
                 database_url: args.database_url,
             };
-            init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
+            let report = init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
             eprintln!("certdesk: initialised {} (root CA and issuing CA created)", cli.data.display());
+            for line in profile_lines(&report.profiles, report.default_profile) {
+                eprintln!("certdesk: {line}");
+            }
             Ok(())
         }
         Command::Ca(CaCommand::Chain { out }) => {
@@ -761,8 +795,8 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let email = EmailAddress::parse(&args.email).map_err(|e| usage(e.to_string()))?;
     let given_name = NameField::parse("given name", &args.given_name).map_err(|e| usage(e.to_string()))?;
     let surname = NameField::parse("surname", &args.surname).map_err(|e| usage(e.to_string()))?;
-    let profile = ProfileId::parse(&args.profile).map_err(|e| usage(e.to_string()))?;
-    let input = IssueInput { person: Person { email, given_name, surname }, profile };
+    let profile = args.profile.as_deref().map(ProfileId::parse).transpose().map_err(|e| usage(e.to_string()))?;
+    let person = Person { email, given_name, surname };
 
     if let Some(csr_path) = &args.csr {
         let bytes = std::fs::read(csr_path).map_err(|e| usage(format!("cannot read {}: {e}", csr_path.display())))?;
@@ -774,6 +808,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             args.out.as_deref().map(|out| TempOutput::create_public(out)?.reserved(RESERVE_BYTES)).transpose()?;
         let passphrase = ca_passphrase(passphrase_file)?;
         let authority = open_for_change(data).await?;
+        let input = issue_input(&authority, person, profile);
         let request = issue_request(&authority, input).await?;
         let issuer = authority.unlock(passphrase).await?;
         let issued = authority.issue(&issuer, request, csr.into_public_key(), &actor()).await?;
@@ -817,6 +852,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let output = TempOutput::create(p12_path)?.reserved(RESERVE_BYTES)?;
     let passphrase = ca_passphrase(passphrase_file)?;
     let authority = open_for_change(data).await?;
+    let input = issue_input(&authority, person, profile);
     let request = issue_request(&authority, input).await?;
     let issuer = authority.unlock(passphrase).await?;
     let destination = std::path::absolute(p12_path).unwrap_or_else(|_| p12_path.clone());
@@ -866,6 +902,11 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         p12_path.display()
     );
     Ok(())
+}
+
+/// The person and the profile asked for, or the CA's default profile.
+fn issue_input(authority: &Authority, person: Person, profile: Option<ProfileId>) -> IssueInput {
+    IssueInput { person, profile: profile.unwrap_or_else(|| authority.config().default_profile()) }
 }
 
 /// What the CA is asked for a certificate issued here: the person and profile, and what
@@ -921,10 +962,14 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     if args.refresh_seconds == 0 {
         return Err(usage("--refresh-seconds must be at least 1"));
     }
+    // Bound first: a demo CA's URLs name the port actually bound (`--listen ...:0`).
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
+    let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
     let dir = DataDir::new(data);
     if !data.exists() {
         eprintln!("certdesk: {} does not exist: creating a DEMO CA there.", data.display());
-        certdesk_ca::authority::init_demo(&dir, &format!("http://{listen}"), &SystemClock).await?;
+        certdesk_ca::authority::init_demo(&dir, &format!("http://{bound}"), &SystemClock).await?;
         eprintln!(
             "certdesk: WARNING: the demo CA's passphrase is stored next to its keys in {}. \
              Never use a demo CA for real certificates: run `certdesk init` with your own passphrase.",
@@ -951,9 +996,6 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let status =
         Arc::new(certdesk_ca::status::StatusService::new(authority.clone(), issuer, responder, clock.clone())?);
     let report = status.refresh().await?;
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
-    let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
     let mailer = certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
         .map_err(certdesk_core::error::DomainError::from)?;
     let portal_key = certdesk_desk::portal::load_portal_key(&dir)?;
@@ -994,6 +1036,11 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             )
         }
     );
+    let offered: Vec<&str> = portal.profiles().iter().map(|p| p.name()).collect();
+    eprintln!("certdesk: the portal offers the profiles {}", offered.join(", "));
+    if let Some(why) = &config.internal_base {
+        eprintln!("certdesk: no CA/B Forum profiles: {why}");
+    }
     let limit = config.raw.portal.rate_limit().map_err(usage)?;
     if limit.per_minute == 0 {
         eprintln!("certdesk: request limit per client off ([portal] rate_limit_per_minute = 0)");

@@ -136,12 +136,12 @@ impl Fetcher {
     ) -> Result<RevocationStatus, PathError> {
         let key = cache_key("crl", &[url.as_bytes()]);
         if let Some(cached) = self.cached(&key) {
-            if check_crls_at(path, std::slice::from_ref(&cached), now, index)? == RevocationStatus::NotRevoked {
+            if check_crls_at(path, std::slice::from_ref(&cached), &[], now, index)? == RevocationStatus::NotRevoked {
                 return Ok(RevocationStatus::NotRevoked);
             }
         }
         let body = http(url, None, self.timeout, MAX_CRL_BODY).map_err(|reason| PathError::Malformed { reason })?;
-        let status = check_crls_at(path, std::slice::from_ref(&body), now, index)?;
+        let status = check_crls_at(path, std::slice::from_ref(&body), &[], now, index)?;
         if status == RevocationStatus::NotRevoked {
             self.store(&key, &body);
         }

@@ -375,7 +375,7 @@ fn sender_of(entity: &mime::Entity) -> Option<String> {
 /// The mailboxes of a certificate (subjectAltName, then the subject's emailAddress, RFC
 /// 8550 section 3), lower case.
 fn certificate_addresses(cert: &[u8]) -> Vec<String> {
-    let Ok(cert) = x509_cert::Certificate::from_der(cert) else { return Vec::new() };
+    let Ok(cert) = certdesk_pki::path::decode_certificate(cert) else { return Vec::new() };
     certdesk_pki::subject::certificate_mailboxes(&cert).iter().map(|m| m.to_ascii_lowercase()).collect()
 }
 
@@ -647,23 +647,47 @@ fn print_report(report: Report) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where the CRLs and CRL issuers at hand come from: the `--crl` files and the message.
+struct AtHand<'a> {
+    crls: &'a [Vec<u8>],
+    /// Certificates that may have signed a CRL (indirect CRLs, a rolled-over key).
+    crl_issuers: &'a [Vec<u8>],
+}
+
 /// The revocation status of certificate `index` of `path` (0: the signer): from the CRLs
-/// given or carried in the message, else online unless `--offline`.
+/// at hand first (for every certificate, whether or not it names a distribution point),
+/// then online unless `--offline`. A CA certificate that nothing at hand covers and that
+/// publishes no OCSP responder and no CRL distribution point has no status to find:
+/// [`Status::PublishesNothing`].
 fn status_of(
     path: &certdesk_pki::path::ValidatedPath,
     index: usize,
-    crls: &[Vec<u8>],
+    at_hand: &AtHand<'_>,
     fetcher: Option<&mut online::Fetcher>,
     now: time::OffsetDateTime,
-) -> Result<online::OnlineVerdict, Failure> {
-    let offline = check_crls_at(path, crls, now, index).map_err(|e| invalid(e.to_string()))?;
-    Ok(match (offline, fetcher) {
-        (RevocationStatus::NotRevoked, _) => online::OnlineVerdict::Good { source: "a current CRL given".to_string() },
-        (RevocationStatus::Unknown, Some(fetcher)) => fetcher.check_at(path, index, now),
-        (RevocationStatus::Unknown, None) => {
-            online::OnlineVerdict::Unknown { reasons: vec!["no current CRL given and --offline".to_string()] }
+) -> Result<Status, Failure> {
+    let offline =
+        check_crls_at(path, at_hand.crls, at_hand.crl_issuers, now, index).map_err(|e| invalid(e.to_string()))?;
+    if offline == RevocationStatus::NotRevoked {
+        return Ok(Status::Checked(online::OnlineVerdict::Good { source: "a current CRL at hand".to_string() }));
+    }
+    let cert = path.chain().get(index).and_then(|c| certdesk_pki::path::decode_certificate(c).ok());
+    if let Some(cert) = cert.as_ref().filter(|_| index > 0) {
+        if online::ocsp_urls(cert).is_empty() && online::crl_urls(cert).is_empty() {
+            return Ok(Status::PublishesNothing);
         }
-    })
+    }
+    Ok(Status::Checked(match fetcher {
+        Some(fetcher) => fetcher.check_at(path, index, now),
+        None => online::OnlineVerdict::Unknown { reasons: vec!["no current CRL at hand and --offline".to_string()] },
+    }))
+}
+
+/// What [`status_of`] found.
+enum Status {
+    Checked(online::OnlineVerdict),
+    /// A CA certificate with no CRL at hand covering it and nothing published.
+    PublishesNothing,
 }
 
 /// Path validation, the sender rule and revocation for every signer (RFC 5280, RFC 8550).
@@ -700,23 +724,29 @@ fn check_signers(
             "not checked (--revocation off)".to_string()
         } else {
             // The signer, then each CA up to (not including) the trust anchor.
+            let at_hand = AtHand { crls: &crls, crl_issuers: &verified.certificates };
             let mut parts = Vec::new();
             for index in 0..path.chain().len().saturating_sub(1) {
-                let cert = path.chain().get(index).and_then(|c| x509_cert::Certificate::from_der(c).ok());
-                let ca = match (&cert, index) {
-                    (_, 0) => None,
-                    (Some(c), _) => Some(certdesk_pki::subject::rfc4514(c.tbs_certificate().subject())),
-                    (None, _) => Some("a CA".to_string()),
-                };
-                if let (Some(ca), Some(c)) = (&ca, &cert) {
-                    if online::ocsp_urls(c).is_empty() && online::crl_urls(c).is_empty() {
-                        // As NSS and OpenSSL's default: nothing published, nothing to check.
-                        parts.push(format!("CA {ca}: publishes no revocation information"));
+                let ca = (index > 0).then(|| {
+                    path.chain().get(index).and_then(|c| certdesk_pki::path::decode_certificate(c).ok()).map_or_else(
+                        || "a CA".to_string(),
+                        |c| certdesk_pki::subject::rfc4514(c.tbs_certificate().subject()),
+                    )
+                });
+                let of = ca.as_ref().map(|ca| format!(" of CA {ca}")).unwrap_or_default();
+                let verdict = match status_of(&path, index, &at_hand, fetcher.as_mut(), now)? {
+                    Status::Checked(verdict) => verdict,
+                    Status::PublishesNothing => {
+                        // As NSS and OpenSSL's default: nothing published and no CRL of its
+                        // issuer at hand, so there is nothing to check; the verdict says so.
+                        parts.push(format!(
+                            "CA {}: publishes no revocation information and no CRL at hand covers it",
+                            ca.as_deref().unwrap_or("a CA")
+                        ));
                         continue;
                     }
-                }
-                let of = ca.as_ref().map(|ca| format!(" of CA {ca}")).unwrap_or_default();
-                match status_of(&path, index, &crls, fetcher.as_mut(), now)? {
+                };
+                match verdict {
                     online::OnlineVerdict::Good { source } => match &ca {
                         None => parts.push(format!("not revoked ({source})")),
                         Some(ca) => parts.push(format!("CA {ca} not revoked ({source})")),
@@ -739,7 +769,7 @@ fn check_signers(
         let chain: Vec<String> = path
             .chain()
             .iter()
-            .filter_map(|c| x509_cert::Certificate::from_der(c).ok())
+            .filter_map(|c| certdesk_pki::path::decode_certificate(c).ok())
             .map(|c| certdesk_pki::subject::rfc4514(c.tbs_certificate().subject()))
             .collect();
         let signing_time =

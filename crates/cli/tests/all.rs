@@ -12,8 +12,10 @@ mod all {
     mod enroll;
     mod init;
     mod issue;
+    mod lenient_input;
     mod nested;
     mod pkcs12_clients;
+    mod pkits_smime;
     mod revoke_crl;
     mod serve;
     mod smime;

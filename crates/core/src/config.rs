@@ -225,6 +225,9 @@ pub struct ValidatedConfig {
     pub checkpoints: CheckpointSettings,
     /// CAA checking before issuance (`None`: off).
     pub caa: Option<CaaSettings>,
+    /// Why the base URL cannot go into CA/B Forum certificates (an internal name such as
+    /// `localhost`), `None` when it is public.
+    pub internal_base: Option<String>,
 }
 
 impl Config {
@@ -258,12 +261,24 @@ impl Config {
             Organization::new(&self.ca.organization, &self.ca.country, self.ca.organization_identifier.as_deref())
                 .map_err(|e| bad(e.to_string()))?;
         let base = self.ca.base_url.trim_end_matches('/');
-        if !base.starts_with("http://") || base.len() <= "http://".len() || base.contains(char::is_whitespace) {
-            return Err(bad(format!(
-                "ca.base_url {:?} must be a plain http:// URL (CRL and OCSP are served over HTTP, BR 7.1.2.3)",
-                self.ca.base_url
-            )));
-        }
+        let base_host = match certdesk_pki::lint::internet::HttpUri::parse(base) {
+            Ok(uri) => uri.host,
+            Err(e) => {
+                return Err(bad(format!(
+                    "ca.base_url {:?} is not a base URL certdesk can publish under: {e}; give a plain \
+                     http://host[:port][/path], e.g. http://pki.example.org",
+                    self.ca.base_url
+                )))
+            }
+        };
+        // BR certificates name public hosts only (BR 1.6.1 Internal Name, 7.1.2.3).
+        let internal_base = certdesk_pki::lint::internet::public_host(&base_host).err().map(|why| {
+            format!(
+                "ca.base_url {base} names {base_host}, which is {why}; CA/B Forum certificates name public \
+                 CRL and OCSP URLs only (BR 1.6.1, 7.1.2.3): set a public base URL (init --base-url, or [ca] \
+                 base_url in certdesk.toml), e.g. http://pki.your-domain.org"
+            )
+        });
         let urls = PublicationUrls {
             crl: format!("{base}/crl/issuing.crl"),
             ca_issuers: format!("{base}/ca/issuing.crt"),
@@ -314,6 +329,7 @@ impl Config {
             pkcs12_iterations,
             checkpoints,
             caa,
+            internal_base,
         })
     }
 }
@@ -403,6 +419,31 @@ impl ValidatedConfig {
         }
     }
 
+    /// Why this CA cannot issue under `id`, `None` when it can: the CA/B Forum profiles
+    /// need a public base URL, the sponsor-validated ones also the organisation's
+    /// organizationIdentifier (BR 7.1.4.2.2 (d)).
+    pub fn profile_unavailable(&self, id: ProfileId) -> Option<String> {
+        id.br_policy_oid()?;
+        if id.names_the_person() && self.organization.identifier.is_none() {
+            return Some(
+                "sponsor-validated certificates carry the organisation's organizationIdentifier (BR 7.1.4.2.2 \
+                 (d)) and this CA has none: set [ca] organization_identifier in certdesk.toml (init --org-id), \
+                 e.g. VATDE-123456789"
+                    .to_string(),
+            );
+        }
+        self.internal_base.clone()
+    }
+
+    /// The profile `certdesk issue` uses when none is named: the first this CA can issue
+    /// of sponsor-strict (staff certificates), mailbox-strict and private.
+    pub fn default_profile(&self) -> ProfileId {
+        [ProfileId::SponsorStrict, ProfileId::MailboxStrict]
+            .into_iter()
+            .find(|id| self.profile_unavailable(*id).is_none())
+            .unwrap_or(ProfileId::Private)
+    }
+
     /// Every profile with the validity issuance uses under `overrides`: (profile, days,
     /// whether it was set on the portal).
     pub fn profile_settings(&self, overrides: &[(String, i64)]) -> Vec<(ProfileId, u32, bool)> {
@@ -440,6 +481,24 @@ validity_days = 1095
         assert_eq!(config.profile(ProfileId::SponsorStrict).unwrap().validity_days(), 730);
         assert_eq!(config.profile(ProfileId::Private).unwrap().validity_days(), 1095);
         assert_eq!(config.pkcs12_iterations, 600_000);
+        assert!(ProfileId::ALL.iter().all(|id| config.profile_unavailable(*id).is_none()));
+        assert_eq!(config.default_profile(), ProfileId::SponsorStrict);
+    }
+
+    #[test]
+    fn profiles_a_ca_cannot_issue_say_why() {
+        let local = GOOD.replace("http://pki.example.org/", "http://localhost:8080");
+        let config = Config::from_toml(&local).unwrap().validate().unwrap();
+        let why = config.profile_unavailable(ProfileId::SponsorStrict).unwrap();
+        assert!(why.contains("localhost") && why.contains("public base URL"), "{why}");
+        assert!(config.profile_unavailable(ProfileId::MailboxStrict).is_some());
+        assert!(config.profile_unavailable(ProfileId::Private).is_none());
+        assert_eq!(config.default_profile(), ProfileId::Private);
+        let no_id = GOOD.replace("organization_identifier = \"VATDE-123456789\"\n", "");
+        let config = Config::from_toml(&no_id).unwrap().validate().unwrap();
+        assert!(config.profile_unavailable(ProfileId::SponsorStrict).unwrap().contains("organizationIdentifier"));
+        assert!(config.profile_unavailable(ProfileId::MailboxStrict).is_none());
+        assert_eq!(config.default_profile(), ProfileId::MailboxStrict);
     }
 
     #[test]
@@ -450,6 +509,16 @@ validity_days = 1095
         assert!(Config::from_toml(&too_long).unwrap().validate().is_err());
         let https = GOOD.replace("http://pki", "https://pki");
         assert!(Config::from_toml(&https).unwrap().validate().is_err());
+        for (url, why) in [
+            ("http://pki.example.org/?x=1", "query"),
+            ("http://pki.example.org/#x", "fragment"),
+            ("http://u:p@pki.example.org/", "user information"),
+            ("http://pki example.org/", "host"),
+        ] {
+            let text = GOOD.replace("http://pki.example.org/", url);
+            let err = Config::from_toml(&text).unwrap().validate().unwrap_err().to_string();
+            assert!(err.contains(why), "{url}: {err}");
+        }
         let bad_profile = GOOD.replace("[profiles.private]", "[profiles.gold]\nvalidity_days = 1\n[profiles.private]");
         assert!(Config::from_toml(&bad_profile).unwrap().validate().is_err());
     }

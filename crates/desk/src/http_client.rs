@@ -89,18 +89,10 @@ pub fn tls_config(extra_roots_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientCo
         let _ = roots.add(cert);
     }
     if let Some(pem) = extra_roots_pem {
-        let text = std::str::from_utf8(pem).map_err(|_| "the CA file is not PEM text".to_string())?;
-        let mut added = 0;
-        for block in text.split_inclusive("-----END CERTIFICATE-----") {
-            if let Ok(("CERTIFICATE", der)) = der::pem::decode_vec(block.trim().as_bytes()) {
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(der))
-                    .map_err(|e| format!("bad CA certificate: {e}"))?;
-                added += 1;
-            }
-        }
-        if added == 0 {
-            return Err("the CA file holds no PEM certificate".into());
+        let certificates = certdesk_pki::pem::decode_labelled(pem, &["CERTIFICATE"])
+            .map_err(|e| format!("the CA file holds no usable PEM certificate: {e}"))?;
+        for der in certificates {
+            roots.add(rustls::pki_types::CertificateDer::from(der)).map_err(|e| format!("bad CA certificate: {e}"))?;
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -130,6 +130,12 @@ pub enum MailError {
         #[source]
         source: io::Error,
     },
+    /// The extra CA file holds no PEM certificate we can read.
+    #[error("the SMTP CA file cannot be read: {reason}")]
+    CaPem {
+        /// What is wrong with its PEM.
+        reason: certdesk_pki::pem::PemError,
+    },
     /// TLS parameters (trust roots, extra CA) could not be set up.
     #[error("TLS setup for the SMTP server {host} failed")]
     Tls {
@@ -200,6 +206,7 @@ impl MailError {
             | MailError::PasswordFile { .. }
             | MailError::EmptyPassword { .. }
             | MailError::CaFile { .. }
+            | MailError::CaPem { .. }
             | MailError::Tls { .. } => ErrorCode::Config,
             MailError::Compose { .. }
             | MailError::Random
@@ -555,7 +562,12 @@ impl Smtp {
         let tls_parameters = || -> Result<TlsParameters, MailError> {
             let mut builder = TlsParameters::builder(host.clone());
             if let Some(pem) = &extra_roots_pem {
-                builder = builder.add_root_certificate(Certificate::from_pem(pem).map_err(tls_error)?);
+                // Our PEM reader (text around the blocks, a byte order mark), then DER.
+                let certificates = certdesk_pki::pem::decode_labelled(pem, &["CERTIFICATE"])
+                    .map_err(|reason| MailError::CaPem { reason })?;
+                for der in certificates {
+                    builder = builder.add_root_certificate(Certificate::from_der(der).map_err(tls_error)?);
+                }
             }
             builder.build().map_err(tls_error)
         };

@@ -320,8 +320,9 @@ impl Portal {
         let mut profiles = Vec::new();
         for name in &names {
             let id = ProfileId::parse(name).map_err(|e| DomainError::new(ErrorCode::Config, e.to_string()))?;
-            // Only profiles the CA can issue (e.g. private needs its policy OID).
-            if config.profile(id).is_ok() {
+            // Only profiles the CA can issue: a BR profile needs a public base URL (so the
+            // demo CA on 127.0.0.1 offers private only), a sponsor one the organizationIdentifier.
+            if config.profile(id).is_ok() && config.profile_unavailable(id).is_none() {
                 profiles.push(id);
             }
         }

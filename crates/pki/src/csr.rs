@@ -64,7 +64,8 @@ pub struct ValidatedCsr {
 }
 
 impl ValidatedCsr {
-    /// Parses PEM (`-----BEGIN CERTIFICATE REQUEST-----`) or DER, verifies the
+    /// Parses PEM (`-----BEGIN CERTIFICATE REQUEST-----`, read by [`crate::pem`]: text
+    /// before it, as `openssl req -text` writes, and a byte order mark are fine) or DER, verifies the
     /// signature over `certificationRequestInfo` with the enclosed key, and checks the key.
     pub fn parse(input: &[u8]) -> Result<Self, CsrError> {
         let der = to_der(input)?;
@@ -101,34 +102,17 @@ impl ValidatedCsr {
 }
 
 fn to_der(input: &[u8]) -> Result<Vec<u8>, CsrError> {
-    let trimmed = input.trim_ascii_start();
-    if trimmed.starts_with(b"-----BEGIN") {
-        let (label, der) = der::pem::decode_vec(first_pem_block(trimmed))
-            .map_err(|e| CsrError::Malformed { reason: format!("bad PEM ({e})") })?;
-        if label != "CERTIFICATE REQUEST" && label != "NEW CERTIFICATE REQUEST" {
-            return Err(CsrError::Malformed {
-                reason: format!("the PEM block is a {label}, not a CERTIFICATE REQUEST"),
-            });
-        }
-        Ok(der)
+    if crate::pem::is_pem(input) {
+        crate::pem::decode_first(input, &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]).map_err(|e| match e {
+            crate::pem::PemError::Missing { found, .. } if !found.is_empty() => CsrError::Malformed {
+                reason: format!("the PEM text holds {}, not a CERTIFICATE REQUEST", found.join(", ")),
+            },
+            other => CsrError::Malformed { reason: other.to_string() },
+        })
     } else if input.is_empty() {
         Err(CsrError::Malformed { reason: "the input is empty".into() })
     } else {
         Ok(input.to_vec())
-    }
-}
-
-/// The first PEM block of `text` (up to and including its END line).
-fn first_pem_block(text: &[u8]) -> &[u8] {
-    let end_marker = b"-----END ";
-    let Some(end) = text.windows(end_marker.len()).position(|w| w == end_marker) else {
-        return text;
-    };
-    let after = text.get(end + end_marker.len()..).unwrap_or_default();
-    let close = after.windows(5).position(|w| w == b"-----").map(|p| end + end_marker.len() + p + 5);
-    match close {
-        Some(close) => text.get(..close).unwrap_or(text),
-        None => text,
     }
 }
 
@@ -153,11 +137,32 @@ mod tests {
     const P256_CSR: &str = include_str!("../tests/data/csr/p256.csr.pem");
     const RSA1024_CSR: &str = include_str!("../tests/data/csr/rsa1024.csr.pem");
     const ED25519_CSR: &str = include_str!("../tests/data/csr/ed25519.csr.pem");
+    const P256_TEXT_CSR: &str = include_str!("../tests/data/csr/p256-text.csr.pem");
 
     #[test]
     fn openssl_csrs_validate() {
         assert_eq!(ValidatedCsr::parse(P256_CSR.as_bytes()).unwrap().public_key().kind().to_string(), "ECDSA P-256");
         assert_eq!(ValidatedCsr::parse(ED25519_CSR.as_bytes()).unwrap().public_key().kind().to_string(), "Ed25519");
+    }
+
+    /// RFC 7468 section 2: text before the block (`openssl req -text`), a byte order
+    /// mark, CRLF line ends and text after it do not stop a CSR from being read.
+    #[test]
+    fn explanatory_text_and_byte_order_mark_are_read() {
+        assert!(P256_TEXT_CSR.starts_with("Certificate Request:"));
+        let inputs = [
+            P256_TEXT_CSR.to_owned(),
+            format!("\u{feff}{P256_CSR}"),
+            format!("\u{feff}{P256_TEXT_CSR}").replace('\n', "\r\n"),
+            format!("Paste from the portal:\n{P256_CSR}-- \nJane\n"),
+        ];
+        for input in inputs {
+            let csr = ValidatedCsr::parse(input.as_bytes()).unwrap_or_else(|e| panic!("{e}: {input:?}"));
+            assert_eq!(csr.public_key().kind().to_string(), "ECDSA P-256");
+        }
+        let certificate = "Certificate:\n-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        let err = ValidatedCsr::parse(certificate.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("not a CERTIFICATE REQUEST"), "{err}");
     }
 
     #[test]

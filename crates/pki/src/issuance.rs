@@ -50,6 +50,18 @@ pub enum IssueError {
         /// What is missing.
         missing: &'static str,
     },
+    /// The commonName made from the subject data is longer than X.520 allows.
+    #[error("the commonName {value:?} ({source_of}) has {chars} characters, more than the 64 a commonName may have (RFC 5280 appendix A): {hint}")]
+    CommonNameTooLong {
+        /// The commonName.
+        value: String,
+        /// What it is made of.
+        source_of: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// What to do.
+        hint: &'static str,
+    },
     /// The signer is not the key the token was prepared for.
     #[error("the signing key does not match the issuing CA the certificate was prepared for")]
     WrongSigner,
@@ -263,6 +275,32 @@ fn key_usage_for(kind: PublicKeyKind) -> KeyUsage {
 
 fn subscriber_subject(profile: &SubscriberProfile, request: &SubscriberRequest) -> Result<Name, IssueError> {
     let email = request.person.email.as_str();
+    let too_long = |value: String, source_of, hint| {
+        let chars = value.chars().count();
+        (chars > crate::lint::attribute::MAX_COMMON_NAME).then_some(IssueError::CommonNameTooLong {
+            value,
+            source_of,
+            chars,
+            hint,
+        })
+    };
+    let common_name = if profile.id().names_the_person() { request.person.personal_name() } else { email.to_string() };
+    let problem = if profile.id().names_the_person() {
+        too_long(
+            common_name,
+            "given name and surname",
+            "record the names as shorter forms the identity document allows",
+        )
+    } else {
+        too_long(
+            common_name,
+            "the mailbox address",
+            "issue it under a sponsor-validated profile, whose commonName is the name",
+        )
+    };
+    if let Some(e) = problem {
+        return Err(e);
+    }
     if !profile.id().names_the_person() {
         // BR 7.1.4.2.3: mailbox-validated subjects carry only the mailbox.
         return Ok(NameBuilder::default().utf8(oid::AT_COMMON_NAME, email)?.build()?);

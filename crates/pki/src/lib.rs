@@ -11,6 +11,7 @@ pub mod oid;
 pub mod password;
 pub mod path;
 pub mod pbes2;
+pub mod pem;
 pub mod pkcs12;
 pub mod profile;
 pub mod subject;

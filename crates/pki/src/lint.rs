@@ -1,6 +1,17 @@
 //! Pre-issuance lints (CA/B Forum S/MIME BR 4.3.1.2): the to-be-signed certificate is
 //! decoded by `x509-cert` (a parser we did not write) and checked field by field
 //! against its profile. Any finding stops issuance before anything is signed.
+//!
+//! For the CA/B Forum profiles it refuses at least everything pkilint
+//! (`lint_cabf_smime_cert`) reports as ERROR or FATAL on what certdesk can produce:
+//! internal names in the CRL and OCSP URLs and in mailboxes ([`internet`]), names over
+//! their X.520 upper bounds, insignificant values, HTML entities and unknown countries
+//! ([`attribute`]), organizationIdentifiers out of BR 7.1.4.2.2 (d), and key and
+//! signature algorithm encodings outside BR 7.1.3. The CLI's differential test
+//! (`crates/cli/tests/all/issue.rs`) checks this against pkilint itself.
+
+pub mod attribute;
+pub mod internet;
 
 use der::Decode;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -14,6 +25,7 @@ use crate::issuance::{find_extension, to_offset, IssuerInfo, SubscriberRequest};
 use crate::key::PublicKeyKind;
 use crate::oid;
 use crate::profile::SubscriberProfile;
+use crate::subject::check_organization_identifier;
 
 /// Lints a subscriber TBSCertificate; returns one line per finding (empty = clean).
 pub fn lint_subscriber(
@@ -117,6 +129,21 @@ pub fn lint_subscriber(
             if san.0.iter().any(|n| !matches!(n, GeneralName::Rfc822Name(_))) {
                 fail("e_san_other", "subjectAltName holds names other than mailboxes".into());
             }
+            if profile.id().br_policy_oid().is_some() {
+                for name in &san.0 {
+                    let GeneralName::Rfc822Name(mailbox) = name else { continue };
+                    let domain = mailbox.as_str().rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+                    if let Err(why) = internet::public_host(domain) {
+                        fail(
+                            "e_mailbox_internal_domain",
+                            format!(
+                                "the domain of {mailbox} is {why}: BR certificates name public mailboxes only \
+                                 (BR 1.6.1)"
+                            ),
+                        );
+                    }
+                }
+            }
         }
         None => fail("e_san_missing", "subjectAltName is required (BR 7.1.2.3 (h))".into()),
     }
@@ -134,6 +161,44 @@ pub fn lint_subscriber(
     }
     let http =
         |n: &GeneralName| matches!(n, GeneralName::UniformResourceIdentifier(u) if u.as_str().starts_with("http://"));
+    let br = profile.id().br_policy_oid().is_some();
+    // Every URL: the plain http:// form; under a BR policy, a public host (BR 1.6.1
+    // Internal Name; pkilint cabf.internal_domain_name, pkix.invalid_uri_syntax).
+    let mut uris: Vec<String> = Vec::new();
+    if let Some(dps) = find_extension::<CrlDistributionPoints>(extensions) {
+        for dp in &dps.0 {
+            if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
+                uris.extend(names.iter().filter_map(|n| match n {
+                    GeneralName::UniformResourceIdentifier(u) => Some(u.as_str().to_string()),
+                    _ => None,
+                }));
+            }
+        }
+    }
+    if let Some(aia) = find_extension::<AuthorityInfoAccessSyntax>(extensions) {
+        uris.extend(aia.0.iter().filter_map(|ad| match &ad.access_location {
+            GeneralName::UniformResourceIdentifier(u) => Some(u.as_str().to_string()),
+            _ => None,
+        }));
+    }
+    for uri in &uris {
+        match internet::HttpUri::parse(uri) {
+            Err(e) => fail("e_uri_syntax", format!("{uri}: {e}")),
+            Ok(parsed) if br => {
+                if let Err(why) = internet::public_host(&parsed.host) {
+                    fail(
+                        "e_uri_internal_name",
+                        format!(
+                            "{uri} names {}, which is {why}: BR certificates name public hosts only (BR 1.6.1, \
+                             7.1.2.3); set a public ca.base_url",
+                            parsed.host
+                        ),
+                    );
+                }
+            }
+            Ok(_) => {}
+        }
+    }
     match find_extension::<CrlDistributionPoints>(extensions) {
         Some(dps) => {
             let ok = dps.0.iter().any(|dp| {
@@ -185,5 +250,144 @@ pub fn lint_subscriber(
             fail("e_subject_mailbox_only", "a mailbox-validated subject holds only the mailbox".into());
         }
     }
+    lint_names(tbs.subject(), tbs.issuer(), br, &mut fail);
+    if br {
+        lint_algorithms(&tbs, &mut fail);
+    }
     findings
+}
+
+/// The subject and issuer names: X.520 upper bounds for every profile (a longer value
+/// is malformed ASN.1: pkilint FATAL); for BR profiles also significant values, no HTML
+/// entities, existing country codes, and an organizationIdentifier of BR 7.1.4.2.2 (d)
+/// that agrees with countryName.
+fn lint_names(
+    subject: &x509_cert::name::Name,
+    issuer: &x509_cert::name::Name,
+    br: bool,
+    fail: &mut impl FnMut(&str, String),
+) {
+    let label = |oid: &der::asn1::ObjectIdentifier| match *oid {
+        o if o == oid::AT_COMMON_NAME => "commonName".to_string(),
+        o if o == oid::AT_SURNAME => "surname".to_string(),
+        o if o == oid::AT_GIVEN_NAME => "givenName".to_string(),
+        o if o == oid::AT_ORGANIZATION => "organizationName".to_string(),
+        o if o == oid::AT_COUNTRY => "countryName".to_string(),
+        o if o == oid::AT_ORGANIZATION_IDENTIFIER => "organizationIdentifier".to_string(),
+        o if o == oid::AT_EMAIL_ADDRESS => "emailAddress".to_string(),
+        other => other.to_string(),
+    };
+    for (which, name) in [("subject", subject), ("issuer", issuer)] {
+        let mut country: Option<String> = None;
+        let mut organization_identifier: Option<String> = None;
+        for atv in name.iter() {
+            let Some(value) = attribute_text(&atv.value) else {
+                fail("e_name_value_encoding", format!("the {which} {} is not a string", label(&atv.oid)));
+                continue;
+            };
+            let chars = value.chars().count();
+            if let Some(max) = attribute::upper_bound(&atv.oid) {
+                if chars > max || chars == 0 {
+                    fail(
+                        "e_name_too_long",
+                        format!(
+                            "the {which} {} {value:?} has {chars} characters; X.520 allows 1 to {max} (RFC 5280 appendix A)",
+                            label(&atv.oid)
+                        ),
+                    );
+                }
+            }
+            if !br {
+                continue;
+            }
+            if !attribute::is_significant(&value) {
+                fail(
+                    "e_name_insignificant",
+                    format!(
+                        "the {which} {} {value:?} holds no letter, digit or symbol (BR 7.1.4.2.2)",
+                        label(&atv.oid)
+                    ),
+                );
+            }
+            if let Some(entity) = attribute::html_entity(&value) {
+                fail(
+                    "e_name_html_entity",
+                    format!("the {which} {} {value:?} holds the HTML entity {entity:?}", label(&atv.oid)),
+                );
+            }
+            if atv.oid == oid::AT_COUNTRY {
+                if !attribute::is_country_code(&value) {
+                    fail(
+                        "e_country_code",
+                        format!("the {which} countryName {value:?} is not an ISO 3166-1 alpha-2 code in use"),
+                    );
+                }
+                country = Some(value.clone());
+            }
+            if atv.oid == oid::AT_ORGANIZATION_IDENTIFIER {
+                organization_identifier = Some(value.clone());
+            }
+        }
+        if let (Some(id), "subject") = (organization_identifier, which) {
+            if let Err(why) = check_organization_identifier(&id, country.as_deref().unwrap_or_default()) {
+                fail("e_organization_identifier", format!("the subject organizationIdentifier {id:?}: {why}"));
+            }
+        }
+    }
+}
+
+/// BR 7.1.3.1 and 7.1.3.2: the subject key and the signature algorithm must be encoded
+/// exactly as listed (pkilint cabf.smime.prohibited_spki_algorithm_encoding,
+/// cabf.smime.prohibited_signature_algorithm_encoding): RSA, P-256, P-384 or Ed25519
+/// keys; RSA PKCS#1 v1.5 with SHA-2, ECDSA with SHA-256 or SHA-384, or Ed25519.
+fn lint_algorithms(tbs: &TbsCertificate, fail: &mut impl FnMut(&str, String)) {
+    use der::Encode;
+    const KEYS: [&str; 4] = [
+        "300d06092a864886f70d0101010500",
+        "301306072a8648ce3d020106082a8648ce3d030107",
+        "301006072a8648ce3d020106052b81040022",
+        "300506032b6570",
+    ];
+    const SIGNATURES: [&str; 6] = [
+        "300d06092a864886f70d01010b0500",
+        "300d06092a864886f70d01010c0500",
+        "300d06092a864886f70d01010d0500",
+        "300a06082a8648ce3d040302",
+        "300a06082a8648ce3d040303",
+        "300506032b6570",
+    ];
+    let key = tbs.subject_public_key_info().algorithm.to_der().map(hex::encode).unwrap_or_default();
+    if !KEYS.contains(&key.as_str()) {
+        let curve = tbs
+            .subject_public_key_info()
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+        let what =
+            if curve == Some(oid::SECP521R1) { "a P-521 key".to_string() } else { format!("the key algorithm {key}") };
+        fail(
+            "e_key_algorithm",
+            format!("{what} is not allowed in S/MIME BR certificates (BR 7.1.3.1): use RSA, P-256, P-384 or Ed25519"),
+        );
+    }
+    let signature = tbs.signature().to_der().map(hex::encode).unwrap_or_default();
+    if !SIGNATURES.contains(&signature.as_str()) {
+        fail(
+            "e_signature_algorithm_encoding",
+            format!("the issuing CA's signature algorithm {signature} is not one BR 7.1.3.2 allows"),
+        );
+    }
+}
+
+/// The text of a directory string (UTF8String, PrintableString, IA5String), if it is one.
+fn attribute_text(value: &der::asn1::Any) -> Option<String> {
+    use der::asn1::{Ia5StringRef, PrintableStringRef, Utf8StringRef};
+    use der::{Tag, Tagged};
+    match value.tag() {
+        Tag::Utf8String => value.decode_as::<Utf8StringRef<'_>>().ok().map(|s| s.as_str().to_string()),
+        Tag::PrintableString => value.decode_as::<PrintableStringRef<'_>>().ok().map(|s| s.as_str().to_string()),
+        Tag::Ia5String => value.decode_as::<Ia5StringRef<'_>>().ok().map(|s| s.as_str().to_string()),
+        _ => None,
+    }
 }

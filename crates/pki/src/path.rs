@@ -270,6 +270,14 @@ pub(crate) struct Parsed {
     pub(crate) cert: Certificate,
 }
 
+/// Decodes a certificate as path validation does: with the leniency RFC 5280 section
+/// 4.1.2.5 allows for old certificates (a UTCTime validity bound before 1970 is read as
+/// 1970-01-01). Signatures over it must be checked over `der` as received, never over a
+/// re-encoding of the result.
+pub fn decode_certificate(der: &[u8]) -> Result<Certificate, PathError> {
+    parse(der).map(|parsed| parsed.cert)
+}
+
 pub(crate) fn parse(der: &[u8]) -> Result<Parsed, PathError> {
     let cert = match Certificate::from_der(der) {
         Ok(cert) => cert,

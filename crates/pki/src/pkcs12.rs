@@ -38,6 +38,15 @@
 //! (UTF-16BE with two terminating zero bytes); PBES2 inside PKCS #12 takes its
 //! UTF-8 bytes, as OpenSSL does. Iteration counts above
 //! [`crate::pbes2::MAX_ITERATIONS`] are refused.
+//!
+//! A file "without a password" is one made with the empty password, which producers
+//! encode in two ways: as the empty BMPString with its terminator (two zero bytes;
+//! OpenSSL's `-passout pass:`) or as zero bytes (OpenSSL's `PKCS12_create` with a
+//! NULL password, pyca `cryptography`'s `NoEncryption`). Read with `""`, a file opens
+//! with whichever encoding its MAC verifies with, as OpenSSL's `PKCS12_parse` does;
+//! without a MAC, each encrypted bag is tried with both. Unencrypted `SafeContents`
+//! and key bags need no password at all. A non-empty password for a file that opens
+//! with the empty one is refused with [`Error::FileHasNoPassword`].
 
 use core::fmt;
 use core::num::NonZeroU32;
@@ -165,6 +174,9 @@ pub enum Error {
         /// The version found.
         version: u8,
     },
+    /// A password was given, but the file has none: it opens with the empty password.
+    #[error("the PKCS#12 password is wrong: the file has no password (it opens with an empty one)")]
+    FileHasNoPassword,
     /// An encryption or MAC algorithm we do not implement.
     #[error("the PKCS#12 file uses the unsupported algorithm {oid}")]
     UnsupportedAlgorithm {
@@ -433,7 +445,8 @@ pub fn write(
 /// documentation for what is supported.
 ///
 /// # Errors
-/// [`Error::WrongPassword`] if the MAC or a decryption fails; [`Error::Ber`],
+/// [`Error::WrongPassword`] if the MAC or a decryption fails,
+/// [`Error::FileHasNoPassword`] if a password was given for a file without one; [`Error::Ber`],
 /// [`Error::Malformed`] or [`Error::Invalid`] for input that is not a PKCS #12
 /// file; the `Unsupported*` variants, [`Error::IterationsOutOfRange`] and
 /// [`Error::TooDeep`] for files we will not process.
@@ -447,25 +460,40 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
     }
     let auth_safe_bytes = octet_string_content(pfx.auth_safe.content.as_ref())?;
 
-    let mut bmp = bmp_password(password);
+    // The empty password has two BMPString encodings (see the module documentation):
+    // the MAC picks the one the file was made with; without a MAC both are tried.
+    let bmp = bmp_password(password);
+    let zero_length: &[u8] = &[];
+    let mut candidates: Vec<&[u8]> = vec![&bmp];
+    if password.is_empty() {
+        candidates.push(zero_length);
+    }
     let integrity = match &pfx.mac_data {
         None => Integrity::NoMac,
         Some(mac_data) => {
-            if !verify_mac(mac_data, &bmp, auth_safe_bytes)? {
-                // RFC 7292 leaves the empty password open: some producers
-                // derive from zero bytes rather than the two-byte terminator.
-                let empty = Zeroizing::new(Vec::new());
-                if password.is_empty() && verify_mac(mac_data, &empty, auth_safe_bytes)? {
-                    bmp = empty;
-                } else {
-                    return Err(Error::WrongPassword { check: PasswordCheck::Mac });
+            let mut opened = None;
+            for candidate in &candidates {
+                if verify_mac(mac_data, candidate, auth_safe_bytes)? {
+                    opened = Some(*candidate);
+                    break;
                 }
             }
+            let Some(opened) = opened else {
+                // A password was given for a file that has none: say so.
+                if !password.is_empty()
+                    && (verify_mac(mac_data, &bmp_password(""), auth_safe_bytes)?
+                        || verify_mac(mac_data, zero_length, auth_safe_bytes)?)
+                {
+                    return Err(Error::FileHasNoPassword);
+                }
+                return Err(Error::WrongPassword { check: PasswordCheck::Mac });
+            };
+            candidates = vec![opened];
             Integrity::MacVerified
         }
     };
 
-    let passwords = Passwords { bmp: &bmp, utf8: password.as_bytes(), work: core::cell::Cell::new(0) };
+    let passwords = Passwords { bmp: &candidates, utf8: password.as_bytes(), work: core::cell::Cell::new(0) };
     let auth_safe = Vec::<ContentInfo>::from_der(&ber_to_der(auth_safe_bytes)?)?;
     let mut found = Found::default();
     for content_info in &auth_safe {
@@ -477,7 +505,7 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
                     .as_ref()
                     .ok_or(Error::Invalid { reason: "an EncryptedData ContentInfo has no content" })?;
                 let (algorithm, ciphertext) = decode_encrypted_data(any)?;
-                decrypt(&algorithm, &ciphertext, &passwords)?
+                decrypt(&algorithm, &ciphertext, &passwords, is_safe_contents)?
             }
             oid => return Err(Error::UnsupportedContentType { oid }),
         };
@@ -502,8 +530,9 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
 
 /// The password in both encodings PKCS #12 uses.
 struct Passwords<'a> {
-    /// BMPString for the RFC 7292 KDF.
-    bmp: &'a [u8],
+    /// BMPString for the RFC 7292 KDF, in the order to try: one encoding, or for an
+    /// empty password in a file without a MAC, both (two zero bytes, then none).
+    bmp: &'a [&'a [u8]],
     /// UTF-8 for PBES2.
     utf8: &'a [u8],
     /// Key-derivation iterations spent so far, against [`MAX_TOTAL_ITERATIONS`].
@@ -558,10 +587,10 @@ impl Found {
                 }
                 SHROUDED_KEY_BAG => {
                     let epki: pbes2::EncryptedPrivateKeyInfo = bag.bag_value.decode_as()?;
-                    let pkcs8 = decrypt(&epki.encryption_algorithm, epki.encrypted_data.as_bytes(), passwords)?;
-                    if pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).is_err() {
-                        return Err(Error::WrongPassword { check: PasswordCheck::Decryption });
-                    }
+                    let pkcs8 =
+                        decrypt(&epki.encryption_algorithm, epki.encrypted_data.as_bytes(), passwords, |plain| {
+                            pkcs8::PrivateKeyInfoRef::from_der(plain).is_ok()
+                        })?;
                     self.keys.push(FoundKey { pkcs8, local_key_id, friendly_name });
                 }
                 CERT_BAG => {
@@ -655,7 +684,9 @@ fn read_attributes(set: Option<&Any>) -> Result<(Option<Vec<u8>>, Option<String>
                 local_key_id = Some(first.value().to_vec());
             }
             FRIENDLY_NAME => {
-                friendly_name = first.decode_as::<BmpString>().ok().map(|s| s.to_string());
+                // Windows ends the BMPString with a NUL character, which is no part of the name.
+                friendly_name =
+                    first.decode_as::<BmpString>().ok().map(|s| s.to_string().trim_end_matches('\0').to_owned());
             }
             _ => {}
         }
@@ -779,23 +810,40 @@ impl LegacyPbe {
     }
 }
 
-/// Decrypts a bag or `EncryptedData` with PBES2 or an RFC 7292 PBE scheme.
+/// Whether `plain` is a `SafeContents` (what an `EncryptedData` must decrypt to).
+fn is_safe_contents(plain: &[u8]) -> bool {
+    ber_to_der(plain).is_ok_and(|der| Vec::<SafeBag>::from_der(&der).is_ok())
+}
+
+/// Decrypts a bag or `EncryptedData` with PBES2 or an RFC 7292 PBE scheme; `valid`
+/// says whether the plaintext is what was expected (else the password was wrong).
+/// With two candidate BMPString encodings, the second is tried if the first fails.
 fn decrypt(
     algorithm: &AlgorithmIdentifierOwned,
     ciphertext: &[u8],
     passwords: &Passwords<'_>,
+    valid: impl Fn(&[u8]) -> bool,
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let wrong = Error::WrongPassword { check: PasswordCheck::Decryption };
     if algorithm.oid == pbes2::PBES2 {
         passwords.spend(pbes2::iteration_count(algorithm)?)?;
-        return Ok(pbes2::decrypt(algorithm, ciphertext, passwords.utf8)?);
+        let plain = pbes2::decrypt(algorithm, ciphertext, passwords.utf8)?;
+        return if valid(&plain) { Ok(plain) } else { Err(wrong) };
     }
     let scheme = LegacyPbe::from_oid(algorithm.oid).ok_or(Error::UnsupportedAlgorithm { oid: algorithm.oid })?;
     let params: Pkcs12PbeParams =
         algorithm.parameters.as_ref().ok_or(Error::Invalid { reason: "PBE parameters are missing" })?.decode_as()?;
     let iterations = check_iterations(params.iterations)?;
-    passwords.spend(params.iterations)?;
-    let (cipher, iv) = scheme.cipher(passwords.bmp, params.salt.as_bytes(), iterations)?;
-    cipher.cbc_decrypt(&iv, ciphertext).map_err(|_| Error::WrongPassword { check: PasswordCheck::Decryption })
+    for bmp in passwords.bmp {
+        passwords.spend(params.iterations)?;
+        let (cipher, iv) = scheme.cipher(bmp, params.salt.as_bytes(), iterations)?;
+        if let Ok(plain) = cipher.cbc_decrypt(&iv, ciphertext) {
+            if valid(&plain) {
+                return Ok(plain);
+            }
+        }
+    }
+    Err(wrong)
 }
 
 /// Encrypts `plaintext` for `format`; returns the algorithm and ciphertext.
@@ -848,6 +896,9 @@ fn random_bytes<const N: usize>(rng: &dyn SecureRandom) -> Result<[u8; N], Error
 }
 
 #[cfg(test)]
+mod vector_tests;
+
+#[cfg(test)]
 #[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
@@ -869,20 +920,10 @@ mod tests {
     /// Fast iteration count for tests that do not measure the default.
     const TEST_ITERATIONS: u32 = 2048;
 
-    /// The DER of the PEM blocks labelled `label` in `text`.
+    /// The DER of the PEM blocks labelled `label` in `text` (OpenSSL puts "Bag
+    /// Attributes" text before each).
     fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
-        let begin = format!("-----BEGIN {label}-----");
-        let end = format!("-----END {label}-----");
-        let mut out = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find(&begin) {
-            let stop = rest[start..].find(&end).unwrap() + start + end.len();
-            let (found_label, der) = der::pem::decode_vec(&rest.as_bytes()[start..stop]).unwrap();
-            assert_eq!(found_label, label);
-            out.push(der);
-            rest = &rest[stop..];
-        }
-        out
+        crate::pem::decode_labelled(text.as_bytes(), &[label]).unwrap_or_default()
     }
 
     fn expected_key() -> Vec<u8> {
@@ -1048,7 +1089,7 @@ mod tests {
 
     #[test]
     fn total_work_is_capped() {
-        let passwords = Passwords { bmp: &[0, 0], utf8: b"", work: core::cell::Cell::new(0) };
+        let passwords = Passwords { bmp: &[&[0, 0]], utf8: b"", work: core::cell::Cell::new(0) };
         for _ in 0..4 {
             passwords.spend(u64::from(pbes2::MAX_ITERATIONS)).unwrap();
         }
@@ -1066,6 +1107,136 @@ mod tests {
             assert_eq!(pem_blocks(&text, "CERTIFICATE"), [expected_cert(), ca_cert()]);
             assert_eq!(pem_blocks(&text, "PRIVATE KEY"), [expected_key()]);
             assert!(text.contains("friendlyName: Test "), "{name}: {text}");
+        }
+    }
+
+    /// A file "without a password" as different producers make it: the certificates in
+    /// an `EncryptedData` and the key shrouded, both 3DES keyed from `bags_bmp` (one
+    /// encoding of the empty password), and a SHA-1 MAC keyed from `mac_bmp`, if any.
+    fn empty_password_file(bags_bmp: &[u8], mac_bmp: Option<&[u8]>) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let iterations = NonZeroU32::new(TEST_ITERATIONS).unwrap();
+        let cert_bag = CertBag {
+            cert_id: X509_CERTIFICATE,
+            cert_value: Any::encode_from(&OctetString::new(expected_cert()).unwrap()).unwrap(),
+        };
+        let certs =
+            vec![SafeBag { bag_id: CERT_BAG, bag_value: Any::encode_from(&cert_bag).unwrap(), bag_attributes: None }];
+        let (algorithm, ciphertext) =
+            encrypt(Format::Compat, &certs.to_der().unwrap(), "", bags_bmp, iterations, &rng).unwrap();
+        let encrypted_data = EncryptedData {
+            version: 0,
+            encrypted_content_info: EncryptedContentInfo {
+                content_type: ID_DATA,
+                content_encryption_algorithm: algorithm,
+                encrypted_content: Some(OctetString::new(ciphertext).unwrap()),
+            },
+        };
+        let (algorithm, ciphertext) = encrypt(Format::Compat, &expected_key(), "", bags_bmp, iterations, &rng).unwrap();
+        let shrouded = pbes2::EncryptedPrivateKeyInfo {
+            encryption_algorithm: algorithm,
+            encrypted_data: OctetString::new(ciphertext).unwrap(),
+        };
+        let keys = vec![SafeBag {
+            bag_id: SHROUDED_KEY_BAG,
+            bag_value: Any::encode_from(&shrouded).unwrap(),
+            bag_attributes: None,
+        }];
+        let auth_safe = vec![
+            ContentInfo { content_type: ID_ENCRYPTED_DATA, content: Some(Any::encode_from(&encrypted_data).unwrap()) },
+            ContentInfo {
+                content_type: ID_DATA,
+                content: Some(Any::encode_from(&OctetString::new(keys.to_der().unwrap()).unwrap()).unwrap()),
+            },
+        ]
+        .to_der()
+        .unwrap();
+        let mac_data = mac_bmp.map(|bmp| {
+            let salt = [9u8; 8];
+            let sha1 = &digest::SHA1_FOR_LEGACY_USE_ONLY;
+            let key = kdf::derive(sha1, bmp, &salt, Purpose::Mac, iterations, 20);
+            let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key), &auth_safe);
+            MacData {
+                mac: DigestInfo {
+                    digest_algorithm: AlgorithmIdentifierOwned { oid: SHA1, parameters: Some(Any::from(Null)) },
+                    digest: OctetString::new(tag.as_ref()).unwrap(),
+                },
+                mac_salt: OctetString::new(salt.to_vec()).unwrap(),
+                iterations: Some(u64::from(TEST_ITERATIONS)),
+            }
+        });
+        let auth_safe = Any::encode_from(&OctetString::new(auth_safe).unwrap()).unwrap();
+        Pfx { version: 3, auth_safe: ContentInfo { content_type: ID_DATA, content: Some(auth_safe) }, mac_data }
+            .to_der()
+            .unwrap()
+    }
+
+    /// Both encodings of the empty password (two zero bytes, none), with and without a
+    /// MAC, open with `""`; a password given for such a file is refused, and so is a
+    /// file whose MAC and bags disagree on the encoding (OpenSSL refuses it too).
+    #[test]
+    fn both_encodings_of_the_empty_password() {
+        let terminator: &[u8] = &[0, 0];
+        let zero_length: &[u8] = &[];
+        let opening = [
+            ("00 00, MAC 00 00", terminator, Some(terminator), Integrity::MacVerified),
+            ("zero-length, MAC zero-length", zero_length, Some(zero_length), Integrity::MacVerified),
+            ("00 00, no MAC", terminator, None, Integrity::NoMac),
+            ("zero-length, no MAC", zero_length, None, Integrity::NoMac),
+        ];
+        for (name, bags, mac, integrity) in opening {
+            let p12 = empty_password_file(bags, mac);
+            let contents = read(&p12, "").unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(contents.key_pkcs8_der.as_deref().map(Vec::as_slice), Some(&expected_key()[..]), "{name}");
+            assert_eq!(contents.leaf, Some(expected_cert()), "{name}");
+            assert_eq!(contents.integrity, integrity, "{name}");
+            let wrong = read(&p12, "password");
+            match mac {
+                Some(_) => assert!(matches!(wrong, Err(Error::FileHasNoPassword)), "{name}: {wrong:?}"),
+                None => assert!(
+                    matches!(wrong, Err(Error::WrongPassword { check: PasswordCheck::Decryption })),
+                    "{name}: {wrong:?}"
+                ),
+            }
+        }
+        let mixed = empty_password_file(zero_length, Some(terminator));
+        let result = read(&mixed, "");
+        assert!(matches!(result, Err(Error::WrongPassword { check: PasswordCheck::Decryption })), "{result:?}");
+        // A protected file read with the empty password is a wrong password.
+        let protected = ours(Format::Compat, "pw");
+        assert!(matches!(read(&protected, ""), Err(Error::WrongPassword { check: PasswordCheck::Mac })));
+    }
+
+    /// What `openssl pkcs12 -export -passout pass:` writes in each of its modes opens
+    /// with the empty password (OpenSSL encodes it as two zero bytes).
+    #[test]
+    fn reads_openssl_files_without_password() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("k.pem"),
+            der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &expected_key()).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("c.pem"), EXPECTED_PEM).unwrap();
+        let variants: [(&str, &[&str], Integrity); 4] = [
+            ("default.p12", &[], Integrity::MacVerified),
+            ("legacy.p12", &["-legacy"], Integrity::MacVerified),
+            ("legacy-nomac.p12", &["-legacy", "-nomac"], Integrity::NoMac),
+            ("plain-nomac.p12", &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"], Integrity::NoMac),
+        ];
+        for (name, extra, integrity) in variants {
+            let mut args =
+                vec!["pkcs12", "-export", "-inkey", "k.pem", "-in", "c.pem", "-passout", "pass:", "-out", name];
+            args.extend_from_slice(extra);
+            run("openssl", &args, dir.path());
+            let p12 = std::fs::read(dir.path().join(name)).unwrap();
+            let contents = read(&p12, "").unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(contents.key_pkcs8_der.as_deref().map(Vec::as_slice), Some(&expected_key()[..]), "{name}");
+            assert_eq!(contents.leaf, Some(expected_cert()), "{name}");
+            assert_eq!(contents.integrity, integrity, "{name}");
+            if name != "plain-nomac.p12" {
+                assert!(read(&p12, "password").is_err(), "{name}");
+            }
         }
     }
 

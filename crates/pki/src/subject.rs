@@ -34,17 +34,19 @@ pub enum SubjectError {
         /// Why.
         reason: &'static str,
     },
-    /// The country is not a two-letter ISO 3166-1 code.
-    #[error("{value:?} is not a two-letter country code (ISO 3166-1 alpha-2, e.g. DE)")]
+    /// The country is not a two-letter ISO 3166-1 code in use.
+    #[error("{value:?} is not a country code in use (ISO 3166-1 alpha-2, e.g. DE; the United Kingdom is GB)")]
     InvalidCountry {
         /// The rejected input.
         value: String,
     },
     /// The organizationIdentifier does not follow CA/B Forum S/MIME BR 7.1.4.2.2 (d).
-    #[error("{value:?} is not an organizationIdentifier of the form TTTCC-reference (e.g. VATDE-123456789)")]
+    #[error("{value:?} is not a valid organizationIdentifier (e.g. VATDE-123456789): {reason}")]
     InvalidOrganizationIdentifier {
         /// The rejected input.
         value: String,
+        /// Why.
+        reason: &'static str,
     },
     /// DER encoding failed.
     #[error("the name could not be encoded: {0}")]
@@ -111,8 +113,9 @@ impl std::fmt::Display for EmailAddress {
     }
 }
 
-/// A name field (given name, surname, organisation): 1 to 64 characters (the X.520
-/// upper bound `ub-name`), no control characters, trimmed.
+/// A name field (given name, surname, organisation): 1 to 64 characters, no control
+/// characters, trimmed; at least one letter, digit or symbol (not `.` or `-` alone, BR
+/// 7.1.4.2.2) and no HTML character reference (`Smith &amp; Sons`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameField(String);
 
@@ -129,6 +132,12 @@ impl NameField {
         }
         if value.chars().any(char::is_control) {
             return Err(err("it contains control characters"));
+        }
+        if !crate::lint::attribute::is_significant(value) {
+            return Err(err("it holds no letter or digit (a placeholder such as '.' or '-' is not a name)"));
+        }
+        if crate::lint::attribute::html_entity(value).is_some() {
+            return Err(err("it contains an HTML character reference such as &amp; (write the character itself)"));
         }
         Ok(Self(value.to_string()))
     }
@@ -169,36 +178,109 @@ pub struct Organization {
 }
 
 impl Organization {
-    /// Validates organisation data.
+    /// Validates organisation data: the name as a [`NameField`], the country an ISO
+    /// 3166-1 alpha-2 code in use (not `UK`, not `XX`), the organizationIdentifier as
+    /// BR 7.1.4.2.2 (d) and pkilint read it (see [`check_organization_identifier`]).
     pub fn new(name: &str, country: &str, identifier: Option<&str>) -> Result<Self, SubjectError> {
         let name = NameField::parse("organisation name", name)?;
         let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_alphabetic());
-        if !country_ok {
+        let upper = country.to_ascii_uppercase();
+        if !country_ok || !crate::lint::attribute::is_country_code(&upper) {
             return Err(SubjectError::InvalidCountry { value: country.to_string() });
         }
-        let country = country.to_ascii_uppercase();
+        let country = upper;
         let identifier = match identifier.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(id) => {
-                // BR 7.1.4.2.2 (d): 3 letters registration scheme, 2 letters country,
-                // optional "+" and state code, hyphen, registration reference.
-                let (prefix, reference) = id
-                    .split_once('-')
-                    .ok_or_else(|| SubjectError::InvalidOrganizationIdentifier { value: id.to_string() })?;
-                let scheme_ok = prefix.len() >= 5
-                    && prefix.chars().take(5).all(|c| c.is_ascii_uppercase())
-                    && ["VAT", "NTR", "PSD", "LEI", "GOV", "INT"].iter().any(|s| prefix.starts_with(s));
-                let reference_ok = !reference.is_empty()
-                    && reference.len() <= 64
-                    && reference.chars().all(|c| c.is_ascii_alphanumeric() || "-./".contains(c));
-                if !scheme_ok || !reference_ok {
-                    return Err(SubjectError::InvalidOrganizationIdentifier { value: id.to_string() });
-                }
+                check_organization_identifier(id, &country)
+                    .map_err(|reason| SubjectError::InvalidOrganizationIdentifier { value: id.to_string(), reason })?;
                 Some(id.to_string())
             }
         };
         Ok(Self { name, country, identifier })
     }
+}
+
+/// Checks an organizationIdentifier (CA/B Forum S/MIME BR 7.1.4.2.2 (d)):
+/// `VAT`, `NTR` or `PSD` + the country + `-` + a registration reference (`NTR` may add
+/// `+` and a state or province code of 1 to 3 letters or digits), `LEIXG-` + an ISO
+/// 17442 LEI with a valid check sum, `GOV` + the country (no reference), or `INTXG`.
+/// The country is the organisation's countryName (pkilint
+/// cabf.smime.org_identifier_and_country_name_attribute_inconsistent).
+pub fn check_organization_identifier(id: &str, country: &str) -> Result<(), &'static str> {
+    let (head, reference) = match id.split_once('-') {
+        Some((head, reference)) => (head, Some(reference)),
+        None => (id, None),
+    };
+    let (prefix, state) = match head.split_once('+') {
+        Some((prefix, state)) => (prefix, Some(state)),
+        None => (head, None),
+    };
+    let (scheme, id_country) = (prefix.get(..3).unwrap_or_default(), prefix.get(3..).unwrap_or_default());
+    if prefix.len() != 5 || !prefix.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err("it must start with a three-letter scheme and a two-letter country, e.g. VATDE-");
+    }
+    let reference_ok =
+        |r: &str| !r.is_empty() && r.len() <= 64 && r.chars().all(|c| c.is_ascii_alphanumeric() || "-./".contains(c));
+    match scheme {
+        "VAT" | "NTR" | "PSD" => {
+            if id_country != country {
+                return Err("its country must be the organisation's country (countryName)");
+            }
+            if !reference.is_some_and(reference_ok) {
+                return Err("the registration reference after '-' must be 1 to 64 letters, digits, '-', '.' or '/'");
+            }
+            match state {
+                None => Ok(()),
+                Some(sp)
+                    if scheme == "NTR"
+                        && (1..=3).contains(&sp.len())
+                        && sp.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                {
+                    Ok(())
+                }
+                Some(_) => Err("a state or province (+SP) is allowed only with NTR, as 1 to 3 letters or digits"),
+            }
+        }
+        "LEI" => match (id_country, state, reference) {
+            ("XG", None, Some(lei)) if is_lei(lei) => Ok(()),
+            ("XG", None, Some(_)) => Err("an LEI is 18 letters or digits and 2 check digits (ISO 17442) that add up"),
+            _ => Err("an LEI identifier is LEIXG- and the LEI"),
+        },
+        "GOV" => {
+            if id_country != country {
+                return Err("its country must be the organisation's country (countryName)");
+            }
+            match (state, reference) {
+                (_, Some(_)) => Err("a GOV identifier carries no registration reference (BR 7.1.4.2.2 (d))"),
+                (Some(sp), None) if !(1..=3).contains(&sp.len()) || !sp.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    Err("a state or province (+SP) is 1 to 3 letters or digits")
+                }
+                _ => Ok(()),
+            }
+        }
+        "INT" => match (id_country, state, reference) {
+            ("XG", None, None) => Ok(()),
+            _ => Err("an international organisation's identifier is INTXG, with no reference"),
+        },
+        _ => Err("the registration scheme must be VAT, NTR, PSD, LEI, GOV or INT"),
+    }
+}
+
+/// ISO 17442: 18 upper-case letters or digits, then two check digits (ISO 7064 MOD 97-10).
+fn is_lei(lei: &str) -> bool {
+    if lei.len() != 20 || !lei.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+        return false;
+    }
+    if !lei.chars().skip(18).all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let mut remainder: u32 = 0;
+    for c in lei.chars() {
+        let value = c.to_digit(36).unwrap_or(0);
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+    }
+    remainder == 1
 }
 
 /// Builds an X.501 Name, one attribute per RDN, in the order given.
@@ -323,8 +405,16 @@ fn escape_rfc4514(value: &str) -> String {
     out
 }
 
-/// The subject of a CA certificate: CN, O, C.
+/// The subject of a CA certificate: CN, O, C. The commonName has at most 64
+/// characters (`ub-common-name`, RFC 5280 appendix A).
 pub fn ca_name(common_name: &str, org: &Organization) -> Result<Name, SubjectError> {
+    if common_name.chars().count() > crate::lint::attribute::MAX_COMMON_NAME {
+        return Err(SubjectError::InvalidName {
+            field: "CA common name",
+            value: common_name.to_string(),
+            reason: "it is longer than 64 characters",
+        });
+    }
     NameBuilder::default()
         .printable(oid::AT_COUNTRY, &org.country)?
         .utf8(oid::AT_ORGANIZATION, org.name.as_str())?
@@ -368,6 +458,36 @@ mod tests {
         assert!(Organization::new("Uni", "Germany", None).is_err());
         assert!(Organization::new("Uni", "DE", Some("123")).is_err());
         assert!(Organization::new("", "DE", None).is_err());
+        for bad_country in ["UK", "XX", "EU"] {
+            assert!(Organization::new("Uni", bad_country, None).is_err(), "{bad_country}");
+        }
+        for name in [".", "-", "Smith &amp; Sons"] {
+            assert!(Organization::new(name, "DE", None).is_err(), "{name}");
+        }
+        for good in [
+            "VATDE-123456789",
+            "NTRDE+BY-HRB123",
+            "PSDDE-BAFIN-1",
+            "GOVDE",
+            "GOVDE+BY",
+            "INTXG",
+            "LEIXG-5493001KJTIIGC8Y1R12",
+        ] {
+            assert!(Organization::new("Uni", "DE", Some(good)).is_ok(), "{good}");
+        }
+        for bad in [
+            "VATFR-123",
+            "VATDE+BY-1",
+            "VATDE",
+            "GOVDE-1",
+            "INTXG-1",
+            "LEIXG-5493001KJTIIGC8Y1R13",
+            "XYZDE-1",
+            "VAT:DE-1",
+            "vatde-1",
+        ] {
+            assert!(Organization::new("Uni", "DE", Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -382,5 +502,13 @@ mod tests {
         assert!(NameField::parse("given name", "Ann\u{0}").is_err());
         assert!(NameField::parse("given name", &"x".repeat(65)).is_err());
         assert_eq!(NameField::parse("given name", "  Ann ").unwrap().as_str(), "Ann");
+        for bad in [".", "-", " . ", "Smith &amp; Sons", "A&#38;B"] {
+            assert!(NameField::parse("surname", bad).is_err(), "{bad}");
+        }
+        for good in ["AT&T", "O'Brien", "Müller-Lüdenscheidt", "李"] {
+            assert!(NameField::parse("surname", good).is_ok(), "{good}");
+        }
+        let org = Organization::new("Uni", "DE", None).unwrap();
+        assert!(ca_name(&"x".repeat(65), &org).is_err());
     }
 }

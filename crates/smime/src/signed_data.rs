@@ -21,10 +21,12 @@ pub mod stream;
 
 use certdesk_pki::key::{verify_signature, KeyError, Signer};
 use certdesk_pki::oid;
+use certdesk_pki::path::decode_certificate;
 use cms::cert::IssuerAndSerialNumber;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+    CertificateSet, DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignedAttributes, SignedData,
+    SignerIdentifier, SignerInfo, SignerInfos,
 };
 use const_oid::ObjectIdentifier;
 use der::asn1::{Any, OctetString, SetOfVec};
@@ -505,6 +507,26 @@ enum Signed<'a> {
     Digests(&'a [(DigestAlgorithm, Vec<u8>)]),
 }
 
+/// SignedData (RFC 5652 section 5.1) as received, with every certificate and CRL kept
+/// as its encoding rather than decoded by the `cms` crate's types.
+#[derive(Sequence)]
+struct ReceivedSignedData {
+    version: CmsVersion,
+    digest_algorithms: DigestAlgorithmIdentifiers,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    certificates: Option<SetOfVec<Any>>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    crls: Option<SetOfVec<Any>>,
+    signer_infos: SignerInfos,
+}
+
+/// A certificate that may have signed: its bytes as received, and it decoded.
+struct Candidate {
+    der: Vec<u8>,
+    cert: Certificate,
+}
+
 fn verify_against(
     content_info: &[u8],
     detached: Option<Signed<'_>>,
@@ -524,7 +546,7 @@ fn verify_against(
         return Err(SignedDataError::NotSignedData { content_type: info.content_type.to_string() });
     }
     let inner = info.content.to_der().map_err(malformed("SignedData"))?;
-    let signed_data = SignedData::from_ber(&inner).map_err(malformed("SignedData"))?;
+    let signed_data = ReceivedSignedData::from_ber(&inner).map_err(malformed("SignedData"))?;
 
     let econtent_type = signed_data.encap_content_info.econtent_type;
     let (content, signed): (Vec<u8>, Signed<'_>) = match (&signed_data.encap_content_info.econtent, detached) {
@@ -550,19 +572,24 @@ fn verify_against(
         return Err(SignedDataError::NoSigners);
     }
 
-    let mut message_certs = Vec::new();
-    if let Some(set) = &signed_data.certificates {
-        for choice in set.0.iter() {
-            if let cms::cert::CertificateChoices::Certificate(c) = choice {
-                message_certs.push(c.clone());
-            }
+    // Certificates and CRLs are kept as received: a re-encoding need not equal the
+    // signed bytes (a GeneralizedTime before 2050), and a certificate with a UTCTime
+    // before 1970 decodes only as `pki::path` decodes it.
+    let mut certificates = Vec::new();
+    for choice in signed_data.certificates.iter().flat_map(|set| set.iter()) {
+        // Only `certificate`; the other CertificateChoices are attribute certificates.
+        if choice.tag() == Tag::Sequence {
+            let der = choice.to_der().map_err(malformed("certificate"))?;
+            let cert = decode_certificate(&der)
+                .map_err(|e| SignedDataError::Malformed { what: "certificate", detail: e.to_string() })?;
+            certificates.push(Candidate { der, cert });
         }
     }
-    let mut candidates = message_certs.clone();
+    let message_certs = certificates.len();
     for (index, extra) in extra_certs.iter().enumerate() {
-        let c = Certificate::from_der(extra)
+        let cert = decode_certificate(extra)
             .map_err(|e| SignedDataError::InvalidCertificate { index, detail: e.to_string() })?;
-        candidates.push(c);
+        certificates.push(Candidate { der: extra.clone(), cert });
     }
 
     let mut signatures = Vec::new();
@@ -571,18 +598,17 @@ fn verify_against(
             Signed::Content(_) => Signed::Content(&content),
             digests => digests,
         };
-        signatures.push(verify_signer(index, signer_info, econtent_type, against, &candidates)?);
+        signatures.push(verify_signer(index, signer_info, econtent_type, against, &certificates)?);
     }
-    let certificates =
-        message_certs.iter().map(|c| c.to_der()).collect::<Result<Vec<_>, _>>().map_err(malformed("certificate"))?;
     let mut crls = Vec::new();
-    if let Some(set) = &signed_data.crls {
-        for choice in set.0.iter() {
-            if let cms::revocation::RevocationInfoChoice::Crl(crl) = choice {
-                crls.push(crl.to_der().map_err(malformed("CRL"))?);
-            }
+    for choice in signed_data.crls.iter().flat_map(|set| set.iter()) {
+        // Only `crl`; `other` [1] (OCSP responses and the like) is not used.
+        if choice.tag() == Tag::Sequence {
+            crls.push(choice.to_der().map_err(malformed("CRL"))?);
         }
     }
+    certificates.truncate(message_certs);
+    let certificates = certificates.into_iter().map(|c| c.der).collect();
     Ok(VerifiedMessage { content, signatures, certificates, crls })
 }
 
@@ -634,13 +660,13 @@ fn verify_signer(
     signer_info: &SignerInfo,
     econtent_type: ObjectIdentifier,
     signed: Signed<'_>,
-    candidates: &[Certificate],
+    candidates: &[Candidate],
 ) -> Result<VerifiedSignature, SignedDataError> {
     let digest = DigestAlgorithm::from_oid(&signer_info.digest_alg.oid)
         .ok_or_else(|| SignedDataError::UnsupportedAlgorithm { oid: signer_info.digest_alg.oid.to_string() })?;
-    let cert = candidates
+    let Candidate { der: cert_der, cert } = candidates
         .iter()
-        .find(|c| matches_signer(&signer_info.sid, c))
+        .find(|c| matches_signer(&signer_info.sid, &c.cert))
         .ok_or(SignedDataError::SignerCertificateNotFound { signer: index })?;
 
     let mut signing_time = None;
@@ -711,11 +737,7 @@ fn verify_signer(
         KeyError::UnsupportedSignatureAlgorithm { oid, .. } => SignedDataError::UnsupportedAlgorithm { oid },
         source => SignedDataError::SignerKey { signer: index, source },
     })?;
-    Ok(VerifiedSignature {
-        signer_certificate: cert.to_der().map_err(malformed("certificate"))?,
-        signing_time,
-        digest_algorithm: digest,
-    })
+    Ok(VerifiedSignature { signer_certificate: cert_der.clone(), signing_time, digest_algorithm: digest })
 }
 
 #[cfg(test)]

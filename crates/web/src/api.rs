@@ -210,18 +210,19 @@ async fn list_applications(api: ApiActor) -> ApiResult {
 struct ApplicationBody {
     given_name: String,
     surname: String,
-    #[serde(default = "default_profile")]
-    profile: String,
+    /// Absent: the first profile the portal offers.
+    #[serde(default)]
+    profile: Option<String>,
     #[serde(default)]
     lang: Option<String>,
 }
 
-fn default_profile() -> String {
-    "sponsor-strict".into()
-}
-
 async fn create_application(api: ApiActor, Body(body): Body<ApplicationBody>) -> ApiResult {
-    let form = ApplicationForm { given_name: body.given_name, surname: body.surname, profile: body.profile };
+    let profile = match body.profile {
+        Some(profile) => profile,
+        None => api.portal.profiles().first().map_or_else(|| "sponsor-strict".to_string(), |p| p.name().to_string()),
+    };
+    let form = ApplicationForm { given_name: body.given_name, surname: body.surname, profile };
     let app = api.portal.apply(&api.actor, &form, body.lang.as_deref().unwrap_or("en")).await?;
     created(application_json(&app))
 }

@@ -94,7 +94,7 @@ fn bad_subject_data_and_profiles_are_refused() {
 fn sponsor_profiles_need_an_organization_identifier() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pass"), PASSPHRASE).unwrap();
-    init_in(dir.path(), "pass", &["--country", "DE"]).ok();
+    init_in(dir.path(), "pass", &["--country", "DE", "--base-url", "http://pki.example.org"]).ok();
     let csr = tool(
         "openssl",
         &[

@@ -86,7 +86,13 @@ impl Ca {
         std::fs::write(dir.path().join("pass"), format!("{PASSPHRASE}\n")).unwrap();
         std::fs::write(dir.path().join("p12pass"), format!("{P12_PASSWORD}\n")).unwrap();
         let ca = Ca { dir };
-        let mut args = vec!["init", "--org", "Example University", "--country", "DE", "--org-id", "VATDE-123456789"];
+        let mut args = vec!["init", "--country", "DE"];
+        if !extra.contains(&"--org") {
+            args.extend_from_slice(&["--org", "Example University"]);
+        }
+        if !extra.contains(&"--org-id") {
+            args.extend_from_slice(&["--org-id", "VATDE-123456789"]);
+        }
         if !extra.contains(&"--base-url") {
             args.extend_from_slice(&["--base-url", "http://pki.example.org"]);
         }

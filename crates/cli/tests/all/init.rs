@@ -131,10 +131,7 @@ fn config_check_validates_without_starting() {
     assert!(out.contains("CAA: not checked") && out.contains("mail: outbox folder"), "{out}");
     let original = std::fs::read_to_string(ca.path("data/certdesk.toml")).unwrap();
     for (broken, reason) in [
-        (
-            original.replace("base_url = \"http://pki.example.org\"", "base_url = \"ftp://x\""),
-            "must be a plain http://",
-        ),
+        (original.replace("base_url = \"http://pki.example.org\"", "base_url = \"ftp://x\""), "not an http:// URL"),
         (format!("{original}\n[nonsense]\nx = 1\n"), "unknown field"),
         (original.replace("transport = \"outbox\"", "transport = \"smtp\""), "needs mail.smtp_host"),
     ] {
@@ -162,4 +159,97 @@ fn config_check_validates_without_starting() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("line ") && !run.stderr.contains("s3cret"), "{}", run.stderr);
     assert_eq!(std::fs::read_to_string(ca.path("data/certdesk.toml")).unwrap(), original, "the checked file changed");
+}
+
+/// Issue 12: what would make every certificate of the CA fail pkilint is refused at
+/// init, with one sentence, exit 2 and nothing left behind: an organisation name too
+/// long for the CA names, a country that does not exist, an organizationIdentifier of
+/// another country, HTML entities or placeholders as the name, a base URL with a query,
+/// fragment or user information.
+#[test]
+fn init_refuses_names_and_urls_pkilint_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("pass"), PASSPHRASE).unwrap();
+    let org43 = "O".repeat(43);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--org", &org43, "--country", "DE"], "at most 42 characters"),
+        (vec!["--org", "X", "--country", "UK"], "not a country code in use"),
+        (vec!["--org", "X", "--country", "XX"], "not a country code in use"),
+        (vec!["--org", "X", "--country", "DE", "--org-id", "VATFR-123456789"], "organisation's country"),
+        (vec!["--org", "X", "--country", "DE", "--org-id", "GOVDE-1"], "no registration reference"),
+        (vec!["--org", "Smith &amp; Sons", "--country", "DE"], "HTML"),
+        (vec!["--org", "-", "--country", "DE"], "no letter"),
+        (vec!["--org", "X", "--country", "DE", "--base-url", "http://pki.example.org/?x=1"], "query"),
+        (vec!["--org", "X", "--country", "DE", "--base-url", "http://pki.example.org/#x"], "fragment"),
+        (vec!["--org", "X", "--country", "DE", "--base-url", "http://u:p@pki.example.org/"], "user information"),
+        (vec!["--org", "X", "--country", "DE", "--base-url", "https://pki.example.org"], "http://"),
+        (vec!["--org", "X", "--country", "DE", "--base-url", "http://pki.example.org:99999"], "port"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["--data", "d", "--passphrase-file", "pass", "init"];
+        all.extend_from_slice(&args);
+        let run = certdesk_in(cwd, &all);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{args:?}: {}", run.stderr);
+        let left: Vec<_> = std::fs::read_dir(cwd).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("pass")], "{args:?} left something behind");
+    }
+    // 42 characters fit: "<org> S/MIME OCSP Responder" is 64.
+    let org42 = "O".repeat(42);
+    certdesk_in(cwd, &["--data", "d", "--passphrase-file", "pass", "init", "--org", &org42, "--country", "GB"]).ok();
+}
+
+/// Issue 12 item 5: `init` says which profiles the CA can issue and why not the others,
+/// and `issue` without --profile takes one it can: with the defaults (localhost, no
+/// --org-id) that is private; the BR profiles are refused with the fix in the message,
+/// nothing signed or recorded.
+#[test]
+fn init_names_the_profiles_it_can_issue_and_issue_defaults_to_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("pass"), PASSPHRASE).unwrap();
+    let run = init_in(cwd, "pass", &["--country", "DE"]).ok();
+    assert!(run.stderr.contains("can issue: private (issue's default: private)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot issue sponsor-strict, sponsor-multipurpose: sponsor-validated"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cannot issue mailbox-strict, mailbox-multipurpose: ca.base_url http://localhost:8080"),
+        "{}",
+        run.stderr
+    );
+    tool(
+        "openssl",
+        &["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "k", "-subj", "/CN=x", "-out", "r.csr"],
+        cwd,
+    )
+    .ok();
+    let issue = |extra: &[&str]| {
+        let mut args = vec!["--data", "d", "--passphrase-file", "pass", "issue", "--csr", "r.csr"];
+        args.extend_from_slice(&["--email", "a@example.org", "--given-name", "A", "--surname", "B", "--out", "o.pem"]);
+        args.extend_from_slice(extra);
+        certdesk_in(cwd, &args)
+    };
+    for profile in ["mailbox-strict", "mailbox-multipurpose"] {
+        let run = issue(&["--profile", profile]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains("localhost") && run.stderr.contains("set a public base URL"), "{}", run.stderr);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(!cwd.join("o.pem").exists());
+    }
+    let audit = |cwd: &std::path::Path| {
+        let run = certdesk_in(cwd, &["--data", "d", "audit", "verify"]).ok();
+        String::from_utf8(run.stdout).unwrap().split_whitespace().nth(3).unwrap().to_string()
+    };
+    assert_eq!(audit(cwd), "1", "a refusal was recorded");
+    let run = issue(&[]).ok();
+    assert!(run.stderr.contains("(private)"), "{}", run.stderr);
+    // config check says the same.
+    let run = certdesk_in(cwd, &["--data", "d", "config", "check"]).ok();
+    let out = String::from_utf8(run.stdout).unwrap();
+    assert!(out.contains("can issue: private") && out.contains("cannot issue mailbox-strict"), "{out}");
 }

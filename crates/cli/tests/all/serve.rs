@@ -283,3 +283,72 @@ fn smime_verify_asks_the_running_responder() {
     let run = verify("cache-b", "soft").ok();
     assert!(run.stderr.contains("warning: revocation status unknown"), "{}", run.stderr);
 }
+
+/// Issue 12: pkilint's CRL and OCSP-response linters (`lint_crl`, `lint_ocsp_response`,
+/// next to `lint_cabf_smime_cert`) find no ERROR or FATAL in our CRLs (empty and with an
+/// entry; the root's ARL) and OCSP responses (good, revoked, unknown; with and without
+/// a nonce), under both CA key types.
+#[test]
+fn pkilint_finds_nothing_in_our_crls_and_ocsp_responses() {
+    let linter = |name: &str| {
+        let cert_linter = pkilint();
+        match cert_linter.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{name}"),
+            None => name.to_string(),
+        }
+    };
+    let (lint_crl, lint_ocsp) = (linter("lint_crl"), linter("lint_ocsp_response"));
+    let mut report = Vec::new();
+    for key in ["p384", "rsa4096"] {
+        let ca = Ca::new(key);
+        ca.split_chain();
+        let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let good = ca.issue_csr(&csr, "strict", "good.pem");
+        let gone = ca.issue_csr(&csr, "mailbox-strict", "gone.pem");
+        ca.run(&["crl", "--new", "--out", "empty.crl"]).ok();
+        ca.run(&["revoke", &ca.serial_of(&gone), "--reason", "key-compromise"]).ok();
+        ca.run(&["crl", "--out", "one.crl"]).ok();
+        std::fs::copy(ca.path("data/ca/root.crl"), ca.path("root.crl")).unwrap();
+        let server = start(&ca);
+        let url = format!("http://{}/ocsp", server.addr);
+        let mut responses = Vec::new();
+        for (name, args) in [
+            ("good", vec!["-cert", good.to_str().unwrap()]),
+            ("good-nononce", vec!["-cert", good.to_str().unwrap(), "-no_nonce"]),
+            ("revoked", vec!["-cert", gone.to_str().unwrap()]),
+            ("unknown", vec!["-serial", "0x0123456789abcdef0123"]),
+        ] {
+            let out = format!("{name}.ocsp");
+            let mut all =
+                vec!["ocsp", "-issuer", "issuing.pem", "-CAfile", "chain.pem", "-url", &url, "-respout", &out];
+            all.extend_from_slice(&args);
+            assert!(wait_for(|| ca.tool("openssl", &all).code == 0), "no OCSP response for {name}");
+            responses.push(out);
+        }
+        drop(server);
+        let mut runs: Vec<(String, Run)> = Vec::new();
+        for crl in ["empty.crl", "one.crl"] {
+            for profile in ["BR", "PKIX"] {
+                runs.push((
+                    format!("{crl} CRL {profile}"),
+                    ca.tool(&lint_crl, &["lint", "-t", "CRL", "-p", profile, "-s", "ERROR", crl]),
+                ));
+            }
+        }
+        for profile in ["BR", "PKIX"] {
+            runs.push((
+                format!("root.crl ARL {profile}"),
+                ca.tool(&lint_crl, &["lint", "-t", "ARL", "-p", profile, "-s", "ERROR", "root.crl"]),
+            ));
+        }
+        for response in &responses {
+            runs.push((response.clone(), ca.tool(&lint_ocsp, &["lint", "-s", "ERROR", response])));
+        }
+        for (what, run) in runs {
+            let out = String::from_utf8_lossy(&run.stdout).trim().to_string();
+            assert!(run.code == 0 && out.is_empty(), "CA {key}, {what}: pkilint reports\n{out}\n{}", run.stderr);
+            report.push(format!("CA {key} / {what} -> pkilint clean"));
+        }
+    }
+    println!("{}", report.join("\n"));
+}

@@ -438,15 +438,19 @@ pub fn check_crls_with(
 }
 
 /// The revocation status of certificate `index` of a validated path (0: the leaf, 1: its
-/// issuer, ...), from `crls` (DER), as [`check_crls`] gives the leaf's. The trust anchor
-/// (the last certificate) has none: [`RevocationStatus::Unknown`].
+/// issuer, ...), from `crls` (DER), as [`check_crls_with`] gives the leaf's, with
+/// `crl_issuers` as further certificates that may have signed CRLs. Every certificate
+/// is checked against the CRLs at hand whether or not it names a CRL distribution point
+/// (RFC 5280 section 6.3: a CRL of its issuer covers it). The trust anchor (the last
+/// certificate) has none: [`RevocationStatus::Unknown`].
 pub fn check_crls_at(
     path: &ValidatedPath,
     crls: &[Vec<u8>],
+    crl_issuers: &[Vec<u8>],
     now: OffsetDateTime,
     index: usize,
 ) -> Result<RevocationStatus, PathError> {
-    check(path, crls, &[], now, 0, index, 1)
+    check(path, crls, crl_issuers, now, 0, index, 1)
 }
 
 /// The revocation status of every certificate of the path but the trust anchor:

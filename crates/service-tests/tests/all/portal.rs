@@ -949,6 +949,44 @@ async fn a_csr_file_is_uploaded_as_the_page_sends_it() {
     assert!(r.location().contains(&serial), "{}", r.location());
 }
 
+/// A CSR as `openssl req -new -text` writes it (the request as text, then the PEM
+/// block; RFC 7468 section 2), uploaded as a file that starts with a UTF-8 byte order
+/// mark, is issued.
+#[tokio::test]
+async fn a_csr_with_explanatory_text_and_a_byte_order_mark_is_issued() {
+    let desk = desk(None).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let csrf = hidden(&jane.get(&desk, &format!("/applications/{id}")).await.text(), "csrf");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-new", "-text", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-subj", "/CN=jane", "-keyout"])
+        .arg(dir.path().join("k.pem"))
+        .arg("-out")
+        .arg(dir.path().join("r.csr"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csr = std::fs::read(dir.path().join("r.csr")).unwrap();
+    assert!(csr.starts_with(b"Certificate Request:"));
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"csr_file\"; filename=\"jane.csr\"\r\n\
+          Content-Type: application/octet-stream\r\n\r\n\xEF\xBB\xBF",
+    );
+    body.extend_from_slice(&csr);
+    body.extend_from_slice(b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csr\"\r\n\r\n\r\n--XyZ--\r\n");
+    let request = Request::post(format!("/applications/{id}/csr"))
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=XyZ");
+    let r = jane.send(&desk, request, Body::from(body)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let serial = desk.status.authority().store().application(&id).await.unwrap().unwrap().serial.expect("issued");
+    assert!(r.location().contains(&serial), "{}", r.location());
+}
+
 /// The CA of a process that stops right after the certificate and its .p12 were
 /// recorded (step 3), before the answer went out: it issues, then fails.
 struct StopsAfterRecording(certdesk_ca::service::CaService);
