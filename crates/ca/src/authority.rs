@@ -465,7 +465,7 @@ impl Authority {
                 serial: Serial::from_der_bytes(&p.prepared.serial),
                 tbs_sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p.prepared.tbs_der)),
                 email: p.request.input.person.email.as_str().to_string(),
-                profile: p.request.input.profile.name().to_string(),
+                profile: p.request.input.profile,
                 not_after: p.prepared.not_after.unix_timestamp(),
                 application_id: p.request.application.as_ref().map(|c| c.id.clone()),
                 owner: self.owner.to_string(),
@@ -504,7 +504,7 @@ impl Authority {
                 serial: Serial::from_der_bytes(&p.prepared.serial),
                 email: p.request.input.person.email.as_str().to_string(),
                 subject: p.prepared.subject.clone(),
-                profile: p.request.input.profile.name().to_string(),
+                profile: p.request.input.profile,
                 key_kind: p.key_kind.clone(),
                 not_before: p.prepared.not_before.unix_timestamp(),
                 not_after: p.prepared.not_after.unix_timestamp(),
@@ -521,7 +521,7 @@ impl Authority {
             .map(|(p, intent)| {
                 let mut details = json!({
                     "email": intent.email,
-                    "profile": intent.profile,
+                    "profile": intent.profile.name(),
                     "key": p.key_kind,
                     "not_before": p.prepared.not_before.unix_timestamp(),
                     "not_after": intent.not_after,
@@ -657,14 +657,11 @@ impl Authority {
                 Some(note) => json!({ "reason": reason.name(), "email": record.email, "note": note }),
             },
         };
-        let changed = self
-            .store
-            .revoke(&serial, now, i64::from(reason.code()), &|seq, prev| seal(&event, now, seq, prev))
-            .await?;
+        let changed = self.store.revoke(&serial, now, reason, &|seq, prev| seal(&event, now, seq, prev)).await?;
         if !changed {
             return Err(already_revoked(&serial, now));
         }
-        Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(i64::from(reason.code())), ..record })
+        Ok(CertificateRecord { revoked_at: Some(now), revocation_reason: Some(reason), ..record })
     }
 
     /// Re-signs the root's CRL of CA certificates with the next crlNumber (the root key
@@ -772,10 +769,7 @@ impl Authority {
             entries.push(RevokedEntry {
                 serial: hex::decode(r.serial.as_str()).map_err(internal)?,
                 revoked_at: OffsetDateTime::from_unix_timestamp(r.revoked_at).map_err(internal)?,
-                reason: u8::try_from(r.reason)
-                    .ok()
-                    .and_then(RevocationReason::from_code)
-                    .unwrap_or(RevocationReason::Unspecified),
+                reason: r.reason,
             });
         }
         let next_update = now + time::Duration::days(CRL_DAYS);

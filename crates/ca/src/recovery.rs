@@ -169,7 +169,7 @@ pub(crate) async fn abandon(
         subject: intent.serial.to_string(),
         details: json!({
             "email": intent.email,
-            "profile": intent.profile,
+            "profile": intent.profile.name(),
             "tbs_sha256": intent.tbs_sha256,
             "application": intent.application_id,
             "intent_at": intent.created_at,

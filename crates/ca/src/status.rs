@@ -79,11 +79,7 @@ fn status_of(row: &StatusRow) -> Result<CertStatus, DomainError> {
         None => CertStatus::Good,
         Some(at) => CertStatus::Revoked {
             at: OffsetDateTime::from_unix_timestamp(at).map_err(internal)?,
-            reason: row
-                .revocation_reason
-                .and_then(|r| u8::try_from(r).ok())
-                .and_then(RevocationReason::from_code)
-                .filter(|r| *r != RevocationReason::Unspecified),
+            reason: row.revocation_reason.filter(|r| *r != RevocationReason::Unspecified),
         },
     })
 }

@@ -1,5 +1,10 @@
 //! Records as the store keeps them and the service crates pass them around: plain
-//! data, no behaviour beyond what the record itself knows.
+//! data, no behaviour beyond what the record itself knows. Serials, profiles and
+//! revocation reasons are types, read from stored rows by parsing (a damaged row is a
+//! database error, never a default).
+
+pub use certdesk_pki::crl::RevocationReason;
+pub use certdesk_pki::profile::ProfileId;
 
 /// A certificate serial number as this CA writes it: lower-case hex without separators
 /// or a leading `0x` (what [`normalize_serial`] makes of user input). Only made by
@@ -84,8 +89,8 @@ pub struct CertificateRecord {
     pub email: String,
     /// Subject, RFC 4514 string.
     pub subject: String,
-    /// Profile name.
-    pub profile: String,
+    /// Profile.
+    pub profile: ProfileId,
     /// Key kind, e.g. "RSA-3072".
     pub key_kind: String,
     /// Unix seconds.
@@ -98,8 +103,8 @@ pub struct CertificateRecord {
     pub issued_at: i64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
-    /// CRLReason code, when revoked.
-    pub revocation_reason: Option<i64>,
+    /// Reason, when revoked.
+    pub revocation_reason: Option<RevocationReason>,
 }
 
 /// A revoked entry for the CRL.
@@ -109,8 +114,8 @@ pub struct RevokedRecord {
     pub serial: Serial,
     /// Unix seconds.
     pub revoked_at: i64,
-    /// CRLReason code.
-    pub reason: i64,
+    /// Reason.
+    pub reason: RevocationReason,
 }
 
 /// One audit record as stored.
@@ -141,8 +146,8 @@ pub struct StatusRow {
     pub serial: Serial,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
-    /// CRLReason code, when revoked.
-    pub revocation_reason: Option<i64>,
+    /// Reason, when revoked.
+    pub revocation_reason: Option<RevocationReason>,
 }
 
 /// A stored CRL.
@@ -195,8 +200,8 @@ pub struct IssuanceIntent {
     pub tbs_sha256: String,
     /// Subscriber mailbox.
     pub email: String,
-    /// Profile name.
-    pub profile: String,
+    /// Profile.
+    pub profile: ProfileId,
     /// Unix seconds.
     pub not_after: i64,
     /// The application the certificate is for.

@@ -13,6 +13,7 @@
 //! and a mailbox validation done within [`MAILBOX_REUSE_DAYS`] (BR 4.2.1 data reuse).
 //! The officer who approves may not be the applicant (separation of duties).
 
+use crate::records::ProfileId;
 use time::{Date, OffsetDateTime};
 
 /// BR 4.2.1: validated individual identity data may be reused for up to 825 days.
@@ -140,7 +141,7 @@ pub struct Application {
     /// Surname as on the ID.
     pub surname: String,
     /// Profile name.
-    pub profile: String,
+    pub profile: ProfileId,
     /// The state.
     pub state: ApplicationState,
     /// When the mailbox was validated (Unix seconds).
@@ -369,7 +370,7 @@ mod tests {
             email: "jane@example.org".into(),
             given_name: "Jane".into(),
             surname: "Doe".into(),
-            profile: "sponsor-strict".into(),
+            profile: ProfileId::SponsorStrict,
             state: ApplicationState::AwaitingChecks,
             mailbox_validated_at: None,
             identity: None,

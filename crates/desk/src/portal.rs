@@ -679,7 +679,7 @@ impl Portal {
             email: actor.email().to_string(),
             given_name: given_name.as_str().to_string(),
             surname: surname.as_str().to_string(),
-            profile: profile.name().to_string(),
+            profile,
             state: ApplicationState::AwaitingChecks,
             mailbox_validated_at: mailbox,
             identity,
@@ -697,7 +697,7 @@ impl Portal {
             action: if renewal_of.is_some() { "application.renew" } else { "application.submit" },
             subject: app.id.clone(),
             details: json!({
-                "email": app.email, "given_name": app.given_name, "surname": app.surname, "profile": app.profile,
+                "email": app.email, "given_name": app.given_name, "surname": app.surname, "profile": app.profile.name(),
                 "renewal_of": app.renewal_of, "identity_reused": app.identity.is_some(),
                 "mailbox_reused": app.mailbox_validated_at.is_some(),
             }),
@@ -1017,13 +1017,13 @@ impl Portal {
             let (given_name, surname) = names_of(&cert.der).ok_or_else(|| {
                 DomainError::new(ErrorCode::Conflict, "this certificate names no person: apply for a new one")
             })?;
-            let form = ApplicationForm { given_name, surname, profile: cert.profile.clone() };
+            let form = ApplicationForm { given_name, surname, profile: cert.profile.name().to_string() };
             return self.create_application(actor, &form, lang, Some((&cert.serial, None))).await;
         };
         let form = ApplicationForm {
             given_name: previous.given_name.clone(),
             surname: previous.surname.clone(),
-            profile: previous.profile.clone(),
+            profile: previous.profile.name().to_string(),
         };
         self.create_application(actor, &form, lang, Some((&cert.serial, Some(previous)))).await
     }
@@ -1406,7 +1406,7 @@ pub fn application_input(app: &Application) -> Result<IssueInput, DomainError> {
             given_name: NameField::parse("given name", &app.given_name).map_err(|e| refused(&e))?,
             surname: NameField::parse("surname", &app.surname).map_err(|e| refused(&e))?,
         },
-        profile: ProfileId::parse(&app.profile).map_err(|e| refused(&e))?,
+        profile: app.profile,
     })
 }
 

@@ -18,7 +18,8 @@ use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::ports::ApplicationClaim;
 pub use certdesk_core::records::{
-    AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, RevokedRecord, Serial, StatusRow,
+    AuditRow, CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, ProfileId, RevocationReason,
+    RevokedRecord, Serial, StatusRow,
 };
 
 /// The database.
@@ -42,7 +43,7 @@ fn status_from_row(row: &AnyRow) -> Result<StatusRow, DomainError> {
     Ok(StatusRow {
         serial: stored_serial(row.try_get("serial")?)?,
         revoked_at: row.try_get("revoked_at")?,
-        revocation_reason: row.try_get("revocation_reason")?,
+        revocation_reason: stored_reason(row.try_get("revocation_reason")?)?,
     })
 }
 
@@ -51,14 +52,14 @@ fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, DomainError> {
         serial: stored_serial(row.try_get("serial")?)?,
         email: row.try_get("email")?,
         subject: row.try_get("subject")?,
-        profile: row.try_get("profile")?,
+        profile: stored_profile(row.try_get("profile")?)?,
         key_kind: row.try_get("key_kind")?,
         not_before: row.try_get("not_before")?,
         not_after: row.try_get("not_after")?,
         der: row.try_get("der")?,
         issued_at: row.try_get("issued_at")?,
         revoked_at: row.try_get("revoked_at")?,
-        revocation_reason: row.try_get("revocation_reason")?,
+        revocation_reason: stored_reason(row.try_get("revocation_reason")?)?,
     })
 }
 
@@ -249,7 +250,7 @@ impl Store {
                     .bind(intent.serial.as_str())
                     .bind(&intent.tbs_sha256)
                     .bind(&intent.email)
-                    .bind(&intent.profile)
+                    .bind(intent.profile.name())
                     .bind(intent.not_after)
                     .bind(&intent.application_id)
                     .bind(&intent.owner)
@@ -318,7 +319,7 @@ impl Store {
                     .bind(cert.serial.as_str())
                     .bind(&cert.email)
                     .bind(&cert.subject)
-                    .bind(&cert.profile)
+                    .bind(cert.profile.name())
                     .bind(&cert.key_kind)
                     .bind(cert.not_before)
                     .bind(cert.not_after)
@@ -372,7 +373,7 @@ impl Store {
                 serial: stored_serial(row.try_get("serial")?)?,
                 tbs_sha256: row.try_get("tbs_sha256")?,
                 email: row.try_get("email")?,
-                profile: row.try_get("profile")?,
+                profile: stored_profile(row.try_get("profile")?)?,
                 not_after: row.try_get("not_after")?,
                 application_id: row.try_get("application_id")?,
                 owner: row.try_get("owner")?,
@@ -489,7 +490,7 @@ impl Store {
         &self,
         serial: &str,
         at: i64,
-        reason: i64,
+        reason: RevocationReason,
         audit: AuditAppend<'_>,
     ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
@@ -497,7 +498,7 @@ impl Store {
             "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
         )
         .bind(at)
-        .bind(reason)
+        .bind(i64::from(reason.code()))
         .bind(serial)
         .execute(&mut *tx)
         .await?;
@@ -526,7 +527,7 @@ impl Store {
             out.push(RevokedRecord {
                 serial: stored_serial(row.try_get("serial")?)?,
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.unwrap_or_default(),
-                reason: row.try_get::<Option<i64>, _>("revocation_reason")?.unwrap_or_default(),
+                reason: stored_reason(row.try_get("revocation_reason")?)?.unwrap_or(RevocationReason::Unspecified),
             });
         }
         Ok(out)
@@ -732,6 +733,20 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
 
 /// A serial read from the database (written by this store, so always well-formed; a
 /// damaged row is a database error, not a panic).
+fn stored_profile(name: String) -> Result<ProfileId, DomainError> {
+    ProfileId::parse(&name)
+        .map_err(|_| DomainError::new(ErrorCode::Database, format!("a stored profile is not known: {name:?}")))
+}
+
+fn stored_reason(code: Option<i64>) -> Result<Option<RevocationReason>, DomainError> {
+    code.map(|c| {
+        u8::try_from(c).ok().and_then(RevocationReason::from_code).ok_or_else(|| {
+            DomainError::new(ErrorCode::Database, format!("a stored revocation reason is not known: {c}"))
+        })
+    })
+    .transpose()
+}
+
 fn stored_serial(text: String) -> Result<Serial, DomainError> {
     Serial::parse(&text)
         .map_err(|_| DomainError::new(ErrorCode::Database, format!("a stored serial is not hex: {text:?}")))
@@ -876,4 +891,27 @@ async fn append_audit_in(
     let row = audit(seq, &prev);
     insert_audit_rows(tx, std::slice::from_ref(&row)).await?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_fields_are_read_by_parsing_and_a_damaged_one_is_a_database_error() {
+        assert_eq!(stored_profile("mailbox-strict".into()).unwrap(), ProfileId::MailboxStrict);
+        assert_eq!(stored_reason(Some(1)).unwrap(), Some(RevocationReason::KeyCompromise));
+        assert_eq!(stored_reason(Some(0)).unwrap(), Some(RevocationReason::Unspecified));
+        assert_eq!(stored_reason(None).unwrap(), None);
+        assert_eq!(stored_serial("0A".into()).unwrap().as_str(), "0a");
+        for damaged in [
+            stored_profile("strict-ish".into()).unwrap_err(),
+            stored_reason(Some(2)).unwrap_err(),
+            stored_reason(Some(-1)).unwrap_err(),
+            stored_reason(Some(300)).unwrap_err(),
+            stored_serial("zz".into()).unwrap_err(),
+        ] {
+            assert_eq!(damaged.code(), ErrorCode::Database, "{damaged}");
+        }
+    }
 }

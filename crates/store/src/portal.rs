@@ -137,7 +137,7 @@ fn application_from_row(row: &AnyRow) -> Result<Application, DomainError> {
         email: row.try_get("email")?,
         given_name: row.try_get("given_name")?,
         surname: row.try_get("surname")?,
-        profile: row.try_get("profile")?,
+        profile: crate::stored_profile(row.try_get("profile")?)?,
         state,
         mailbox_validated_at: row.try_get("mailbox_validated_at")?,
         identity,
@@ -454,7 +454,7 @@ impl Store {
         .bind(&app.email)
         .bind(&app.given_name)
         .bind(&app.surname)
-        .bind(&app.profile)
+        .bind(app.profile.name())
         .bind(app.state.name())
         .bind(&app.lang)
         .bind(app.created_at)

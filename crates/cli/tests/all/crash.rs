@@ -126,7 +126,7 @@ fn crash_every_step(ca: &Ca, url: &str) {
                 // Certificate recorded, .p12 never written: revoked with a clear record.
                 assert_eq!(new.len(), 1, "{point}");
                 assert!(!p12.exists());
-                assert_eq!(new[0].revocation_reason, Some(5), "cessationOfOperation");
+                assert_eq!(new[0].revocation_reason, Some(certdesk_store::RevocationReason::CessationOfOperation));
                 assert!(recovered.stderr.contains("was never delivered; the certificate is revoked"));
                 assert!(crl_serials(ca).contains(&new[0].serial.trim_start_matches("00").to_string()));
             }

@@ -652,10 +652,7 @@ async fn a_certificate_issued_by_the_cli_is_renewed_with_fresh_checks() {
     assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
     let id = renewal.location().trim_start_matches("/applications/").to_string();
     let app = authority.store().application(&id).await.unwrap().unwrap();
-    assert_eq!(
-        (app.given_name.as_str(), app.surname.as_str(), app.profile.as_str()),
-        ("Jane", "Doe", "sponsor-strict")
-    );
+    assert_eq!((app.given_name.as_str(), app.surname.as_str(), app.profile.name()), ("Jane", "Doe", "sponsor-strict"));
     assert!(app.identity.is_none() && app.mailbox_validated_at.is_none(), "{app:?}");
     assert_eq!(app.renewal_of.as_deref(), Some(issued.record.serial.as_str()));
     assert!(!validation_value(&desk.outbox, "jane.doe@example.org").is_empty());
@@ -691,7 +688,7 @@ async fn failed_reminders_are_retried_and_renewed_certificates_get_none() {
     // gets no 30-day mail.
     let authority = desk.status.authority();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::parse(&first.profile).unwrap());
+    let input = super::common::jane_input(first.profile);
     let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
     authority
         .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
@@ -1164,7 +1161,7 @@ async fn a_p12_never_sent_is_revoked_after_a_week() {
     let report = authority.recover("test").await.unwrap();
     assert_eq!(report.revoked_undelivered.len(), 1);
     let cert = authority.store().certificate(&report.revoked_undelivered[0]).await.unwrap().unwrap();
-    assert_eq!(cert.revocation_reason, Some(5), "cessationOfOperation");
+    assert_eq!(cert.revocation_reason, Some(certdesk_store::RevocationReason::CessationOfOperation));
     assert!(authority.store().pending_delivery_of(&id).await.unwrap().is_none());
     let log = authority.store().audit_log().await.unwrap();
     assert!(log.last().unwrap().details.contains("never downloaded"), "{}", log.last().unwrap().details);
@@ -1185,7 +1182,7 @@ async fn an_abandoned_issuance_gives_the_application_back() {
         serial: certdesk_store::Serial::parse("7f0011223344556677").unwrap(),
         tbs_sha256: "00".repeat(32),
         email: app.email.clone(),
-        profile: app.profile.clone(),
+        profile: app.profile,
         not_after: now + 86_400,
         application_id: Some(id.clone()),
         owner: "elsewhere/12345/dead".into(),

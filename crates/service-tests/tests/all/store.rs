@@ -1,14 +1,16 @@
 //! One conformance suite for every store backend.
 
 use certdesk_core::audit::{seal, verify, AuditEvent};
-use certdesk_store::{CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, Serial, Store};
+use certdesk_store::{
+    CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, ProfileId, RevocationReason, Serial, Store,
+};
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
     CertificateRecord {
         serial: Serial::parse(serial).unwrap(),
         email: "jane.doe@example.org".into(),
         subject: "CN=Jane Doe".into(),
-        profile: "sponsor-strict".into(),
+        profile: ProfileId::SponsorStrict,
         key_kind: "RSA-3072".into(),
         not_before: 1_000,
         not_after,
@@ -24,7 +26,7 @@ fn intent(serial: &str) -> IssuanceIntent {
         serial: Serial::parse(serial).unwrap(),
         tbs_sha256: "00".repeat(32),
         email: "jane.doe@example.org".into(),
-        profile: "sponsor-strict".into(),
+        profile: ProfileId::SponsorStrict,
         not_after: 5_000,
         application_id: None,
         owner: "host/1/a".into(),
@@ -66,14 +68,23 @@ async fn conformance(store: &Store) {
     assert_eq!(store.certificates().await.unwrap().len(), 3);
 
     let ev = event("certificate.revoke", "0a");
-    assert!(store.revoke("0a", 100, 1, &|seq, prev| seal(&ev, 100, seq, prev)).await.unwrap());
-    assert!(!store.revoke("0a", 101, 1, &|seq, prev| seal(&ev, 101, seq, prev)).await.unwrap());
+    assert!(store
+        .revoke("0a", 100, RevocationReason::KeyCompromise, &|seq, prev| seal(&ev, 100, seq, prev))
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke("0a", 101, RevocationReason::KeyCompromise, &|seq, prev| seal(&ev, 101, seq, prev))
+        .await
+        .unwrap());
     let ev = event("certificate.revoke", "0b");
-    assert!(store.revoke("0b", 102, 4, &|seq, prev| seal(&ev, 102, seq, prev)).await.unwrap());
+    assert!(store
+        .revoke("0b", 102, RevocationReason::Superseded, &|seq, prev| seal(&ev, 102, seq, prev))
+        .await
+        .unwrap());
     // Only unexpired revoked certificates go on the CRL.
     let revoked = store.revoked_unexpired(1_000).await.unwrap();
     assert_eq!(revoked.len(), 1);
-    assert_eq!((revoked[0].serial.as_str(), revoked[0].reason), ("0a", 1));
+    assert_eq!((revoked[0].serial.as_str(), revoked[0].reason), ("0a", RevocationReason::KeyCompromise));
 
     assert_eq!(store.next_crl_number().await.unwrap(), 1);
     let crl = CrlRecord { number: 1, this_update: 1, next_update: 2, der: vec![1, 2, 3] };
@@ -235,7 +246,10 @@ async fn intents_and_deliveries_conform(store: &Store) {
         PendingDelivery { serial: Serial::parse("1c").unwrap(), wrong_tries: 0, wrong_since: None, ..delivery.clone() };
     store.record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept)).await.unwrap();
     let ev = event("certificate.revoke", "1c");
-    assert!(store.revoke("1c", 31, 1, &|seq, prev| seal(&ev, 31, seq, prev)).await.unwrap());
+    assert!(store
+        .revoke("1c", 31, RevocationReason::KeyCompromise, &|seq, prev| seal(&ev, 31, seq, prev))
+        .await
+        .unwrap());
     assert!(store.pending_deliveries().await.unwrap().is_empty(), "a revoked certificate's .p12 was kept");
     verify(&store.audit_log().await.unwrap()).unwrap();
 }
