@@ -73,7 +73,7 @@ pub struct InitReport {
 }
 
 /// The commonNames of the CA certificates `init` makes: root, issuing CA and OCSP
-/// responder, each "<organisation> S/MIME ..." (the responder's as
+/// responder, each "ORGANISATION S/MIME ..." (the responder's as
 /// `crate::issuer::certify_ocsp_responder` writes it).
 pub fn ca_common_names(organization: &str) -> [String; 3] {
     [

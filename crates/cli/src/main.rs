@@ -104,7 +104,7 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct InitArgs {
-    /// organizationName (at most 42 characters: the CA names "<org> S/MIME OCSP Responder"
+    /// organizationName (at most 42 characters: the CA names "ORG S/MIME OCSP Responder"
     /// and so on must fit the 64 characters of a commonName).
     #[arg(long)]
     org: String,
@@ -120,8 +120,8 @@ struct InitArgs {
     /// CA key type.
     #[arg(long, value_enum, default_value_t = CaKey::P384)]
     key: CaKey,
-    /// Public base URL where CRL, OCSP and CA certificates are served: plain http://host[:port][/path],
-    /// no query, fragment or user. The CA/B Forum profiles need a public host name (not
+    /// Public base URL where CRL, OCSP and CA certificates are served: plain http:// with a host, optionally a
+    /// port and a path; no query, fragment or user. The CA/B Forum profiles need a public host name (not
     /// localhost, an IP address, .local, .internal, .test, ...); with the default the CA
     /// issues only the private profile.
     #[arg(long, default_value = "http://localhost:8080")]
