@@ -894,6 +894,7 @@ async fn append_audit_in(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
