@@ -10,8 +10,16 @@
 //! signature algorithm encodings outside BR 7.1.3. The CLI's differential test
 //! (`crates/cli/tests/all/issue.rs`) checks this against pkilint itself.
 
-pub mod attribute;
 pub mod internet;
+
+/// Rules for the values of name attributes (X.520, RFC 5280 appendix A, CA/B Forum
+/// S/MIME BR 7.1.4): upper bounds, significant content, no HTML entities, country codes.
+///
+/// Defined in a leaf module that [`crate::subject`] uses too, to validate subject data;
+/// re-exported here, their public path.
+pub mod attribute {
+    pub use crate::attribute::*;
+}
 
 use der::Decode;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -21,11 +29,12 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::TbsCertificate;
 
-use crate::issuance::{find_extension, to_offset, IssuerInfo, SubscriberRequest};
 use crate::key::PublicKeyKind;
 use crate::oid;
 use crate::profile::SubscriberProfile;
+use crate::request::{IssuerInfo, SubscriberRequest};
 use crate::subject::check_organization_identifier;
+use crate::x509::{find_extension, to_offset};
 
 /// Lints a subscriber TBSCertificate; returns one line per finding (empty = clean).
 pub fn lint_subscriber(

@@ -991,12 +991,12 @@ fn is_authorised_responder(candidate_der: &[u8], issuer: &x509_cert::Certificate
     }
     // RFC 6960 section 4.2.2.2: the responder's certificate carries id-kp-OCSPSigning
     // and is issued directly by the CA that issued the certificate in question.
-    let eku = crate::issuance::find_extension::<ExtendedKeyUsage>(tbs.extensions());
+    let eku = crate::x509::find_extension::<ExtendedKeyUsage>(tbs.extensions());
     if !eku.is_some_and(|eku| eku.0.contains(&oid::KP_OCSP_SIGNING)) {
         return false;
     }
-    let valid = crate::issuance::to_offset(&tbs.validity().not_before).is_some_and(|t| t <= now)
-        && crate::issuance::to_offset(&tbs.validity().not_after).is_some_and(|t| now <= t);
+    let valid = crate::x509::to_offset(&tbs.validity().not_before).is_some_and(|t| t <= now)
+        && crate::x509::to_offset(&tbs.validity().not_after).is_some_and(|t| now <= t);
     let (Ok(candidate_tbs), Some(signature)) = (tbs.to_der(), candidate.signature().as_bytes()) else {
         return false;
     };

@@ -429,7 +429,7 @@ fn check_common(cert: &Certificate, now: OffsetDateTime) -> Result<(), PathError
     let tbs = cert.tbs_certificate();
     let subject = subject_of(cert);
     let (Some(not_before), Some(not_after)) =
-        (crate::issuance::to_offset(&tbs.validity().not_before), crate::issuance::to_offset(&tbs.validity().not_after))
+        (crate::x509::to_offset(&tbs.validity().not_before), crate::x509::to_offset(&tbs.validity().not_after))
     else {
         return Err(PathError::Malformed { reason: format!("the validity of {subject} cannot be read") });
     };

@@ -133,10 +133,10 @@ impl NameField {
         if value.chars().any(char::is_control) {
             return Err(err("it contains control characters"));
         }
-        if !crate::lint::attribute::is_significant(value) {
+        if !crate::attribute::is_significant(value) {
             return Err(err("it holds no letter or digit (a placeholder such as '.' or '-' is not a name)"));
         }
-        if crate::lint::attribute::html_entity(value).is_some() {
+        if crate::attribute::html_entity(value).is_some() {
             return Err(err("it contains an HTML character reference such as &amp; (write the character itself)"));
         }
         Ok(Self(value.to_string()))
@@ -185,7 +185,7 @@ impl Organization {
         let name = NameField::parse("organisation name", name)?;
         let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_alphabetic());
         let upper = country.to_ascii_uppercase();
-        if !country_ok || !crate::lint::attribute::is_country_code(&upper) {
+        if !country_ok || !crate::attribute::is_country_code(&upper) {
             return Err(SubjectError::InvalidCountry { value: country.to_string() });
         }
         let country = upper;
@@ -371,7 +371,7 @@ pub fn rfc4514(name: &Name) -> String {
 pub fn certificate_mailboxes(cert: &x509_cert::Certificate) -> Vec<String> {
     let tbs = cert.tbs_certificate();
     let mut out: Vec<String> = Vec::new();
-    if let Some(san) = crate::issuance::find_extension::<x509_cert::ext::pkix::SubjectAltName>(tbs.extensions()) {
+    if let Some(san) = crate::x509::find_extension::<x509_cert::ext::pkix::SubjectAltName>(tbs.extensions()) {
         for name in san.0 {
             if let x509_cert::ext::pkix::name::GeneralName::Rfc822Name(mailbox) = name {
                 out.push(mailbox.as_str().to_owned());
@@ -408,7 +408,7 @@ fn escape_rfc4514(value: &str) -> String {
 /// The subject of a CA certificate: CN, O, C. The commonName has at most 64
 /// characters (`ub-common-name`, RFC 5280 appendix A).
 pub fn ca_name(common_name: &str, org: &Organization) -> Result<Name, SubjectError> {
-    if common_name.chars().count() > crate::lint::attribute::MAX_COMMON_NAME {
+    if common_name.chars().count() > crate::attribute::MAX_COMMON_NAME {
         return Err(SubjectError::InvalidName {
             field: "CA common name",
             value: common_name.to_string(),

@@ -50,8 +50,8 @@ use x509_cert::Certificate;
 use super::{
     decode_extension, names_equal, parse, subject_of, validate_with, Parsed, PathError, Purpose, ValidatedPath,
 };
-use crate::issuance::to_offset;
 use crate::key::verify_signature;
+use crate::x509::to_offset;
 
 /// The revocation status of a certificate found in the CRLs given.
 #[derive(Clone, Debug, PartialEq, Eq)]

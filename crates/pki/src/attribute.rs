@@ -1,7 +1,11 @@
 //! Rules for the values of name attributes (X.520, RFC 5280 appendix A, CA/B Forum
 //! S/MIME BR 7.1.4): upper bounds, significant content, no HTML entities, country codes.
 //!
-//! The tables (`countries.txt`, `html-entities.txt`) are made by
+//! A leaf module: [`crate::subject`] applies these rules when it validates subject data,
+//! and the pre-issuance lint applies them to the names of the to-be-signed certificate
+//! (it re-exports them as `lint::attribute`, their public path).
+//!
+//! The tables (`attribute/countries.txt`, `attribute/html-entities.txt`) are made by
 //! `scripts/gen-lint-tables` from the data pkilint uses, so these rules refuse at least
 //! what pkilint reports (`itu.invalid_asn1_syntax`, `cabf.insignificant_attribute_value_present`,
 //! `cabf.name.attribute_value_contains_html_entity`, `cabf.invalid_country_code`).
@@ -11,9 +15,9 @@ use unicode_properties::{GeneralCategoryGroup, UnicodeGeneralCategory};
 use crate::oid;
 
 /// ISO 3166-1 alpha-2 codes in use.
-const COUNTRIES: &str = include_str!("countries.txt");
+const COUNTRIES: &str = include_str!("attribute/countries.txt");
 /// HTML entity names that `html.unescape` resolves without a closing `;`.
-const LEGACY_ENTITIES: &str = include_str!("html-entities.txt");
+const LEGACY_ENTITIES: &str = include_str!("attribute/html-entities.txt");
 
 /// `ub-common-name` (RFC 5280 appendix A.1): a commonName has at most 64 characters.
 pub const MAX_COMMON_NAME: usize = 64;
