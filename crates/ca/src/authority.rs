@@ -143,6 +143,7 @@ pub async fn init(
         database: certdesk_core::config::DatabaseSection { url: options.database_url.clone() },
         portal: Default::default(),
         mail: Default::default(),
+        http: Default::default(),
         audit: Default::default(),
     };
     let validated = config.clone().validate()?;

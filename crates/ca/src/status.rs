@@ -219,6 +219,76 @@ impl StatusService {
         Ok(report)
     }
 
+    /// The checks of `GET /ready` (see [`certdesk_core::ports::StatusPublisher::readiness`]).
+    pub async fn readiness(&self) -> Vec<certdesk_core::ports::ReadinessCheck> {
+        use certdesk_core::ports::ReadinessCheck;
+        let now = self.clock.now();
+        let check = |name, ok, detail: String| ReadinessCheck { name, ok, detail };
+        let mut checks = Vec::with_capacity(4);
+        checks.push(match self.authority.store().ping().await {
+            Ok(()) => check("database", true, "the database answers".into()),
+            Err(e) => check("database", false, format!("the database does not answer: {e}")),
+        });
+        checks.push(match self.crl() {
+            Some(crl) if crl.next_update > now.unix_timestamp() => {
+                check("crl", true, format!("CRL {} is current until {}", crl.number, unix_text(crl.next_update)))
+            }
+            Some(crl) => check(
+                "crl",
+                false,
+                format!(
+                    "CRL {} is past its nextUpdate ({}) and no new one was issued",
+                    crl.number,
+                    unix_text(crl.next_update)
+                ),
+            ),
+            None => check("crl", false, "no CRL has been issued yet".into()),
+        });
+        checks.push(match self.cache.read() {
+            Ok(cache) => {
+                let stale = cache.values().filter(|c| c.next_update <= now).count();
+                let refreshed = self.watermark.lock().map(|w| *w != 0).unwrap_or(false);
+                if !refreshed {
+                    check("ocsp", false, "the OCSP responses have not been signed yet".into())
+                } else if stale > 0 {
+                    check(
+                        "ocsp",
+                        false,
+                        format!("{stale} of {} pre-signed OCSP responses are past nextUpdate", cache.len()),
+                    )
+                } else {
+                    check("ocsp", true, format!("pre-signed OCSP responses: {}, all current", cache.len()))
+                }
+            }
+            Err(_) => check("ocsp", false, "the OCSP cache is unusable (a lock was poisoned)".into()),
+        });
+        let issuing_until = self.issuer.chain().first().and_then(|der| certificate_not_after(der));
+        let responder_until = self.responder().not_after();
+        checks.push(match issuing_until {
+            Some(until) if until > now && responder_until > now => check(
+                "signing",
+                true,
+                format!(
+                    "the issuing CA certificate is valid until {} and the OCSP responder's until {}",
+                    unix_text(until.unix_timestamp()),
+                    unix_text(responder_until.unix_timestamp())
+                ),
+            ),
+            Some(until) if until <= now => check(
+                "signing",
+                false,
+                format!("the issuing CA certificate expired at {}", unix_text(until.unix_timestamp())),
+            ),
+            Some(_) => check(
+                "signing",
+                false,
+                format!("the OCSP responder certificate expired at {}", unix_text(responder_until.unix_timestamp())),
+            ),
+            None => check("signing", false, "the issuing CA certificate cannot be read".into()),
+        });
+        checks
+    }
+
     /// The current CRL.
     pub fn crl(&self) -> Option<Arc<CrlRecord>> {
         self.crl.read().ok().and_then(|c| c.clone())
@@ -275,6 +345,22 @@ impl StatusService {
     }
 }
 
+/// A certificate's notAfter.
+fn certificate_not_after(der: &[u8]) -> Option<OffsetDateTime> {
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let seconds = cert.tbs_certificate().validity().not_after.to_unix_duration().as_secs();
+    OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?).ok()
+}
+
+/// Unix seconds as RFC 3339 (UTC).
+fn unix_text(at: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
 fn error_answer(status: ErrorStatus) -> OcspAnswer {
     OcspAnswer { der: Arc::new(ocsp::error_response(status)), next_update: None, produced_at: None }
 }
@@ -287,5 +373,9 @@ impl certdesk_core::ports::StatusPublisher for StatusService {
 
     fn crl(&self) -> Option<Arc<CrlRecord>> {
         StatusService::crl(self)
+    }
+
+    async fn readiness(&self) -> Vec<certdesk_core::ports::ReadinessCheck> {
+        StatusService::readiness(self).await
     }
 }

@@ -1081,7 +1081,45 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let publisher: Arc<dyn certdesk_core::ports::StatusPublisher> = status.clone();
     let state =
         Arc::new(certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?);
+    let http = config.raw.http.checked().map_err(usage)?;
+    eprintln!(
+        "certdesk: connections: {} at once, {} per client; {} s for a request header (and between requests), \
+         {} s for a body; on SIGTERM or SIGINT requests in flight get {} s to finish ([http] in certdesk.toml)",
+        http.max_connections,
+        http.max_connections_per_client,
+        http.header_timeout.as_secs(),
+        http.body_timeout.as_secs(),
+        http.shutdown_grace.as_secs()
+    );
+    let limits = certdesk_web::server::ServerLimits {
+        header_timeout: http.header_timeout,
+        body_timeout: http.body_timeout,
+        max_connections: http.max_connections,
+        max_connections_per_client: http.max_connections_per_client,
+        proxies: limit.trusted_proxies.clone(),
+        shutdown_grace: http.shutdown_grace,
+    };
+    let stop = stop_signal().map_err(|e| usage(format!("cannot watch for SIGTERM and SIGINT: {e}")))?;
     jobs::spawn(authority, status, Some(portal), std::time::Duration::from_secs(args.refresh_seconds));
-    certdesk_web::serve(listener, state).await?;
+    let stopped = certdesk_web::server::serve(listener, state, limits, stop).await?;
+    if stopped.cut_off {
+        eprintln!("certdesk: stopped; requests still running after {} s were cut off", http.shutdown_grace.as_secs());
+    } else {
+        eprintln!("certdesk: stopped; every request in flight was answered");
+    }
     Ok(())
+}
+
+/// Completes at the first SIGTERM (systemd, docker stop) or SIGINT (Ctrl-C).
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        eprintln!("certdesk: {name}: no new connections; finishing the requests in flight");
+    })
 }

@@ -37,6 +37,81 @@ pub struct Config {
     /// The audit log's checkpoints mailed to auditors (default: none).
     #[serde(default)]
     pub audit: AuditSection,
+    /// `serve`'s listener: timeouts and connection limits.
+    #[serde(default)]
+    pub http: HttpSection,
+}
+
+/// `[http]`: the timeouts and connection limits of `serve`'s listener (defaults in
+/// [`HttpSection::checked`]). They bound what slow or hoarding clients can hold: a
+/// connection that sends half a header is closed after `header_timeout_seconds`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Seconds for a request's header, and for an idle keep-alive connection's next
+    /// request (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds for a request's whole body (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_timeout_seconds: Option<u64>,
+    /// Connections at once (default 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Connections at once from one client, an IP address or IPv6 /64; the
+    /// `[portal] trusted_proxies` are not limited this way (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<u32>,
+    /// Seconds requests in flight get to finish when `serve` is stopped (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+/// `[http]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Header (and keep-alive idle) time.
+    pub header_timeout: std::time::Duration,
+    /// Body time.
+    pub body_timeout: std::time::Duration,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// Connections at once per client.
+    pub max_connections_per_client: usize,
+    /// Shutdown grace.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl HttpSection {
+    /// Checks the keys and fills in the defaults.
+    pub fn checked(&self) -> Result<HttpSettings, String> {
+        fn within<T: PartialOrd + std::fmt::Display + Copy>(
+            key: &str,
+            value: Option<T>,
+            default: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Result<T, String> {
+            let value = value.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!("http.{key} must be between {} and {}, not {value}", range.start(), range.end()))
+            }
+        }
+        let seconds = std::time::Duration::from_secs;
+        Ok(HttpSettings {
+            header_timeout: seconds(within("header_timeout_seconds", self.header_timeout_seconds, 10, 1..=600)?),
+            body_timeout: seconds(within("body_timeout_seconds", self.body_timeout_seconds, 30, 1..=600)?),
+            max_connections: within("max_connections", self.max_connections, 4096, 1..=1_000_000)? as usize,
+            max_connections_per_client: within(
+                "max_connections_per_client",
+                self.max_connections_per_client,
+                64,
+                1..=1_000_000,
+            )? as usize,
+            shutdown_grace: seconds(within("shutdown_grace_seconds", self.shutdown_grace_seconds, 30, 0..=3600)?),
+        })
+    }
 }
 
 /// `[audit]`: who gets the audit log's head (SEQ:HASH) by mail, and how often. A copy
@@ -317,6 +392,7 @@ impl Config {
             oidc.check().map_err(bad)?;
         }
         self.portal.rate_limit().map_err(bad)?;
+        self.http.checked().map_err(bad)?;
         let checkpoints = self.audit.check().map_err(bad)?;
         let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;

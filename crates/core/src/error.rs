@@ -38,6 +38,10 @@ pub enum ErrorCode {
     /// A one-time value or code given is wrong, used up or expired (the mailbox value,
     /// an authenticator code); the session, if any, stands.
     WrongCode = 1014,
+    /// A request body over the limit (HTTP 413).
+    TooLarge = 1015,
+    /// A request body not received within the time allowed (HTTP 408).
+    RequestTimeout = 1016,
     /// Database failure.
     Database = 1501,
     /// Internal failure (crypto library, I/O).
@@ -85,6 +89,8 @@ impl DomainError {
                 | ErrorCode::TooManyRequests
                 | ErrorCode::Contention
                 | ErrorCode::WrongCode
+                | ErrorCode::TooLarge
+                | ErrorCode::RequestTimeout
         )
     }
 }

@@ -119,6 +119,17 @@ pub struct OcspAnswer {
     pub produced_at: Option<OffsetDateTime>,
 }
 
+/// One check of `GET /ready`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadinessCheck {
+    /// What was checked (`database`, `crl`, `ocsp`, `signing`).
+    pub name: &'static str,
+    /// Whether it is fine.
+    pub ok: bool,
+    /// What was found, in a sentence.
+    pub detail: String,
+}
+
 /// Certificate status as the web tier publishes it: OCSP answers and the current CRL.
 #[async_trait]
 pub trait StatusPublisher: Send + Sync {
@@ -127,4 +138,9 @@ pub trait StatusPublisher: Send + Sync {
 
     /// The current CRL.
     fn crl(&self) -> Option<Arc<CrlRecord>>;
+
+    /// Whether the service can do its work now: the database answers, the CRL is not
+    /// past its nextUpdate, the OCSP responses are signed and current, the signing keys'
+    /// certificates are valid.
+    async fn readiness(&self) -> Vec<ReadinessCheck>;
 }

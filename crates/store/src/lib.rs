@@ -363,6 +363,12 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database answers (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await?;
+        Ok(())
+    }
+
     /// Every issuance intent not yet resolved, oldest first.
     pub async fn intents(&self) -> Result<Vec<IssuanceIntent>, DomainError> {
         let rows =

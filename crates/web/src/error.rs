@@ -20,6 +20,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unauthenticated | ErrorCode::WrongCode => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -38,7 +40,18 @@ pub fn public_message(error: &DomainError) -> (String, Option<String>) {
         eprintln!("certdesk serve: request {id} failed: [{}] {error}", error.code().number());
         (format!("an internal error occurred (request {id}); the administrators can find it in the log"), Some(id))
     } else {
-        (error.to_string(), None)
+        (shortened(error.to_string()), None)
+    }
+}
+
+/// Longest error sentence answered: a refusal that quotes the input (a name, an
+/// address) must not send a large body back.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+fn shortened(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
     }
 }
 
@@ -81,5 +94,16 @@ mod tests {
         let (message, id) = public_message(&DomainError::new(ErrorCode::NotFound, "no such application"));
         assert_eq!((message.as_str(), id), ("no such application", None));
         assert_eq!(status_of(ErrorCode::Forbidden), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn a_refusal_that_quotes_a_large_input_is_cut_short() {
+        let input = "ä".repeat(60_000);
+        let error = DomainError::new(ErrorCode::Refused, format!("the given name {input:?} is not acceptable"));
+        let (message, _) = public_message(&error);
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1, "{message}");
+        assert!(message.starts_with("the given name \"ää") && message.ends_with('…'));
+        assert_eq!(status_of(ErrorCode::TooLarge), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(status_of(ErrorCode::RequestTimeout), StatusCode::REQUEST_TIMEOUT);
     }
 }

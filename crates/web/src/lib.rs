@@ -6,7 +6,8 @@
 //!
 //! | route | serves |
 //! |---|---|
-//! | `GET /health` | `{"status":"ok"}` |
+//! | `GET /health` | `{"status":"ok"}`: the process answers |
+//! | `GET /ready` | 200 or 503 with the checks (database, CRL, OCSP, signing certificates) in JSON |
 //! | `GET /ca/issuing.crt`, `GET /ca/root.crt` | CA certificates, DER (`application/pkix-cert`) |
 //! | `GET /ca/chain.pem` | issuing CA then root, PEM |
 //! | `GET /crl/issuing.crl` | the current CRL, DER (`application/pkix-crl`), cacheable until nextUpdate |
@@ -43,6 +44,7 @@ pub mod html;
 pub mod pages;
 pub mod portal;
 pub mod ratelimit;
+pub mod server;
 pub mod texts;
 
 /// Largest portal form or API body accepted (a CSR is a few KiB).
@@ -146,6 +148,7 @@ async fn rate_limit(
 fn status_routes(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/ca/issuing.crt", get(issuing_cert))
         .route("/ca/root.crt", get(root_cert))
         .route("/ca/chain.pem", get(chain_pem))
@@ -160,6 +163,23 @@ fn status_routes(state: Arc<AppState>) -> Router {
 
 async fn health() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+/// `GET /ready`: 200 when every check passes, else 503; the checks with reasons in JSON
+/// (for load balancers and monitoring; nothing in it is secret).
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let checks = state.status.readiness().await;
+    let ready = checks.iter().all(|c| c.ok);
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "checks": checks
+            .iter()
+            .map(|c| (c.name.to_string(), serde_json::json!({ "ok": c.ok, "detail": c.detail })))
+            .collect::<serde_json::Map<_, _>>(),
+    });
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body.to_string())
+        .into_response()
 }
 
 fn der_response(content_type: &'static str, body: Vec<u8>) -> Response {
@@ -298,6 +318,13 @@ fn percent_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The OCSP answer to a malformed request, as HTTP sends it.
+pub(crate) fn ocsp_malformed_response() -> Response {
+    let mut response = der_response("application/ocsp-response", malformed().der.as_ref().clone());
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 fn malformed() -> OcspAnswer {
     OcspAnswer {
         der: Arc::new(certdesk_pki::ocsp::error_response(certdesk_pki::ocsp::ErrorStatus::MalformedRequest)),
@@ -316,19 +343,4 @@ async fn ocsp_get(State(state): State<Arc<AppState>>, uri: Uri, request: HeaderM
         _ => malformed(),
     };
     ocsp_response(&state, answer, Some(&request))
-}
-
-/// Runs the service on `listener` until the process ends (the background jobs are the
-/// caller's: `certdesk serve` runs them in its `jobs` module).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
-) -> Result<(), certdesk_core::error::DomainError> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).await.map_err(|e| {
-        certdesk_core::error::DomainError::new(
-            certdesk_core::error::ErrorCode::Internal,
-            format!("the server stopped: {e}"),
-        )
-    })
 }

@@ -267,6 +267,19 @@ pub(super) fn too_many_requests(
     response
 }
 
+/// The answer to a request refused before any handler ran (a body too large or too
+/// slow): a problem document under `/api/`, else a page of the portal in the request's
+/// language.
+pub(super) fn request_refused(state: &AppState, parts: &axum::http::request::Parts, error: &DomainError) -> Response {
+    match &state.portal {
+        Some(portal) if !parts.uri.path().starts_with("/api/") => {
+            let t = texts(request_lang(parts.uri.query(), &parts.headers));
+            desk_error_page(portal, t, None, error)
+        }
+        _ => super::error::Problem(DomainError::new(error.code(), error.to_string())).into_response(),
+    }
+}
+
 /// The answer to a path that no route serves: a problem document under `/api/`, else a
 /// page of the portal in the request's language.
 pub(super) async fn not_found(

@@ -98,7 +98,7 @@ catalogue! {
         desk_enrolment_altered, desk_expiry_format, desk_reason_too_long, desk_place_length,
         desk_slot_past, desk_validity_days, desk_mailbox_validated, desk_mailbox_not_validated,
         desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required, desk_p12_password,
-        desk_p12_in_delivery, desk_p12_too_many,
+        desk_p12_in_delivery, desk_p12_too_many, request_too_large, request_too_slow,
         // Sentences for a code, when the desk's sentence is not known (German pages)
         code_bad_input, code_refused, code_not_found, code_already_revoked, code_conflict,
         code_unauthenticated, code_wrong_code, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
@@ -352,6 +352,8 @@ pub static EN: Texts = Texts {
     code_contention: "Something else changed at the same time; try again.",
     code_audit_broken: "The audit log's hash chain is broken.",
     code_failed: "That did not work.",
+    request_too_large: "The request is too large (at most 64 KiB).",
+    request_too_slow: "The request did not arrive in time; send it again.",
     code_sso_failed: "Single sign-on failed; start again.",
     too_many_requests: |wait| format!("too many requests from your address; try again in {wait} seconds"),
     internal_error: |id| {
@@ -593,6 +595,8 @@ pub static DE: Texts = Texts {
     code_contention: "Gleichzeitig hat sich etwas anderes geändert; versuchen Sie es noch einmal.",
     code_audit_broken: "Die Hash-Kette des Audit-Protokolls ist beschädigt.",
     code_failed: "Das hat nicht geklappt.",
+    request_too_large: "Die Anfrage ist zu groß (höchstens 64 KiB).",
+    request_too_slow: "Die Anfrage kam nicht rechtzeitig an; senden Sie sie noch einmal.",
     code_sso_failed: "Die Anmeldung mit dem Organisationskonto ist fehlgeschlagen; bitte neu beginnen.",
     too_many_requests: |wait| format!("Zu viele Anfragen von Ihrer Adresse; versuchen Sie es in {wait} Sekunden noch einmal."),
     internal_error: |id| {
@@ -609,6 +613,8 @@ type Known = fn(&Texts) -> &'static str;
 /// The desk's sentences known to the web tier, matched by wording against [`EN`]
 /// (which holds the desk's own wording) whatever their code.
 const KNOWN: &[Known] = &[
+    |t| t.request_too_large,
+    |t| t.request_too_slow,
     |t| t.desk_link_invalid,
     |t| t.desk_code_wrong,
     |t| t.desk_code_wrong_or_used,

@@ -352,3 +352,203 @@ fn pkilint_finds_nothing_in_our_crls_and_ocsp_responses() {
     }
     println!("{}", report.join("\n"));
 }
+
+/// Sets keys of `[http]` in the CA's configuration.
+fn set_http(ca: &Ca, settings: &str) {
+    let path = ca.path("data/certdesk.toml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    assert!(config.contains("\n[http]\n"), "init writes an [http] section: {config}");
+    std::fs::write(path, config.replace("\n[http]\n", &format!("\n[http]\n{settings}\n"))).unwrap();
+}
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Whether the server has closed `stream` (end of file or reset), without waiting.
+fn is_closed(stream: &mut std::net::TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Issue 14: connections that send half a request header and stop are closed after the
+/// header time, connections over the per-client limit at once, and the memory they
+/// took is given back; a normal request is answered afterwards.
+#[test]
+fn half_sent_requests_are_cut_off_and_the_memory_returns() {
+    let ca = Ca::new("p384");
+    set_http(&ca, "header_timeout_seconds = 5\nmax_connections_per_client = 1000");
+    let server = start(&ca);
+    for _ in 0..20 {
+        assert_eq!(http_get(&server.addr, "/ca/chain.pem").0, 200);
+    }
+    let idle = rss_kib(server.child.id());
+    let opened = Instant::now();
+    let mut streams = Vec::new();
+    for n in 0..1500 {
+        if n % 50 == 0 {
+            // Paced: a burst would overflow the kernel's accept queue (somaxconn may be
+            // 128), and the SYN retried a second later would blur the timing.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        let _ = stream.write_all(b"GET /ca/chain.pem HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+        streams.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // The 500 over the per-client limit are closed at once, the rest kept until the
+    // header time.
+    let closed = streams.iter_mut().map(is_closed).filter(|c| *c).count();
+    assert!(opened.elapsed() < Duration::from_secs(4), "the test was too slow to tell: {:?}", opened.elapsed());
+    assert_eq!(closed, 500, "connections closed before the header time");
+    while opened.elapsed() < Duration::from_millis(7000) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let open = streams.iter_mut().map(is_closed).filter(|c| !*c).count();
+    assert_eq!(open, 0, "half-sent requests kept open after the header time");
+    drop(streams);
+    assert_eq!(http_get(&server.addr, "/ca/chain.pem").0, 200, "the server answers again");
+    let after = rss_kib(server.child.id());
+    assert!(after < idle + 16 * 1024, "memory grew from {idle} KiB to {after} KiB and stayed");
+}
+
+/// Issue 14: a body that does not arrive in time gets 408 and a closed connection; an
+/// oversized JSON body 413 with a problem document, and an oversized OCSP request the
+/// OCSP answer malformedRequest.
+#[test]
+fn slow_and_oversized_bodies_are_refused_with_their_statuses() {
+    let ca = Ca::new("p384");
+    set_http(&ca, "body_timeout_seconds = 1");
+    let server = start(&ca);
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\""
+    )
+    .unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    assert!(text.contains("1016"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let big = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+        big.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 413"), "{}", &text[..text.len().min(400)]);
+    assert!(text.contains("application/problem+json") && text.contains("1015"), "{text}");
+    assert!(text.len() < 2048, "the answer echoes the input: {} bytes", text.len());
+
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    let body = vec![0x30u8; 70 * 1024];
+    write!(
+        stream,
+        "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let _ = stream.write_all(&body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw[..split]));
+    // OCSPResponse { responseStatus malformedRequest (1) }
+    assert_eq!(&raw[split + 4..], &[0x30, 0x03, 0x0a, 0x01, 0x01]);
+}
+
+/// Issue 14: SIGTERM while clients keep sending requests: every request the server
+/// accepted is answered in full (no reset), one in flight (its body still arriving) is
+/// finished, new connections are refused, and `serve` exits 0.
+#[test]
+fn sigterm_finishes_the_requests_in_flight_and_exits_0() {
+    let ca = Ca::new("p384");
+    let mut server = start(&ca);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (addr, stop) = (server.addr.clone(), stop.clone());
+        load.push(std::thread::spawn(move || {
+            let (mut answered, mut refused) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(mut stream) = std::net::TcpStream::connect(&addr) else {
+                    refused += 1;
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                if write!(stream, "GET /ca/chain.pem HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+                    refused += 1;
+                    continue;
+                }
+                let mut raw = Vec::new();
+                match stream.read_to_end(&mut raw) {
+                    // Closed before anything was read: the listener was closing as
+                    // this connection came in; no request of it was accepted.
+                    Ok(0) => refused += 1,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&raw);
+                        assert!(text.starts_with("HTTP/1.1 200"), "a cut answer: {text}");
+                        assert_eq!(text.matches("END CERTIFICATE").count(), 2, "a cut answer: {text}");
+                        answered += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && raw.is_empty() => refused += 1,
+                    Err(e) => panic!("a request was answered with {e} after {} bytes", raw.len()),
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    // One request in flight across the signal: its body is still arriving.
+    let mut slow = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(slow, "POST /ocsp HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n0").unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    slow.write_all(&[0x03, 0x0a, 0x01, 0x01]).unwrap();
+    let mut raw = Vec::new();
+    slow.read_to_end(&mut raw).unwrap();
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw));
+    let status = wait_exit(&mut server.child, Duration::from_secs(20));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for thread in load {
+        answered += thread.join().unwrap().0;
+    }
+    assert!(answered > 20, "the load did not run: {answered} answers");
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "serve did not exit 0 on SIGTERM");
+    assert!(std::net::TcpStream::connect(&server.addr).is_err(), "still listening after the exit");
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}

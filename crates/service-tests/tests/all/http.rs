@@ -176,3 +176,63 @@ async fn root_crl_is_served_from_the_data_directory() {
     assert_eq!(send(&app, get("/crl/root.crl")).await.0, StatusCode::NOT_FOUND);
     assert!(certdesk_ca::authority::root_crl_warning(&data, now).unwrap().contains("no root CRL"));
 }
+
+/// Issue 14: `/ready` is 503 with the reasons until the first refresh, 200 with every
+/// check once the CRL and OCSP responses are signed, and 503 again when the CRL and the
+/// responses are past their nextUpdate (refreshes failed for a week).
+#[tokio::test]
+async fn ready_says_what_is_not_ready() {
+    use certdesk_core::clock::ManualClock;
+    let dir = tempfile::tempdir().unwrap();
+    let manual = Arc::new(ManualClock::new(datetime!(2026-11-25 12:00 UTC)));
+    let clock: Arc<dyn Clock> = manual.clone();
+    let data = DataDir::new(dir.path().join("data"));
+    init(&data, example_university(None), Zeroizing::new(PASS.into()), clock.as_ref(), "test").await.unwrap();
+    let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let responder = OcspResponder::unlock(&data, PASS).unwrap();
+    let chain = authority.chain().unwrap();
+    let status = Arc::new(StatusService::new(authority.clone(), issuer, responder, clock.clone()).unwrap());
+    let app = router(super::common::state(status.clone(), chain, clock, None, None));
+    let ready = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+
+    let (code, headers, body) = send(&app, get("/ready")).await;
+    let json = ready(&body);
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(json["status"], "not ready");
+    assert_eq!(json["checks"]["database"]["ok"], true, "{json}");
+    assert_eq!(json["checks"]["crl"]["ok"], false, "{json}");
+    assert_eq!(json["checks"]["crl"]["detail"], "no CRL has been issued yet");
+    assert_eq!(json["checks"]["ocsp"]["ok"], false, "{json}");
+    assert_eq!(json["checks"]["signing"]["ok"], true, "{json}");
+
+    // One certificate, so that there is an OCSP response to sign and to age.
+    let unlocked = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
+    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    authority
+        .issue(&unlocked, super::common::request(input), key.accepted_public_key().unwrap(), "test")
+        .await
+        .unwrap();
+    status.refresh().await.unwrap();
+    let (code, _, body) = send(&app, get("/ready")).await;
+    let json = ready(&body);
+    assert_eq!(code, StatusCode::OK, "{json}");
+    assert_eq!(json["status"], "ready");
+    assert_eq!(json["checks"]["ocsp"]["detail"], "pre-signed OCSP responses: 1, all current");
+    for check in ["database", "crl", "ocsp", "signing"] {
+        assert_eq!(json["checks"][check]["ok"], true, "{json}");
+    }
+
+    // A week and a day without a refresh: the CRL (7 days) and the OCSP responses
+    // (4 days) are out of date.
+    manual.advance(time::Duration::days(8));
+    let (code, _, body) = send(&app, get("/ready")).await;
+    let json = ready(&body);
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(json["checks"]["crl"]["ok"], false, "{json}");
+    assert!(json["checks"]["crl"]["detail"].as_str().unwrap().contains("past its nextUpdate"), "{json}");
+    assert_eq!(json["checks"]["ocsp"]["ok"], false, "{json}");
+    assert_eq!(json["checks"]["database"]["ok"], true, "{json}");
+}
