@@ -93,6 +93,22 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
+    /// HTTPS: certificate chain, PEM, leaf first (or [http] tls_cert); reloaded when it
+    /// changes.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// HTTPS: the certificate's private key, PEM (or [http] tls_key).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With HTTPS: a plain-HTTP listener for CRL, OCSP and CA certificates, which relying
+    /// parties fetch over http:// (or [http] plain_listen), e.g. 0.0.0.0:80.
+    #[arg(long)]
+    plain_listen: Option<String>,
+    /// Serve plain HTTP on an address other than loopback. Without it, plain HTTP is
+    /// served only on loopback, behind a reverse proxy that terminates TLS: sign-in links
+    /// and session cookies must not cross a network in clear.
+    #[arg(long)]
+    allow_plain_http: bool,
     /// Seconds between status refreshes (new OCSP responses, CRL, responder renewal).
     #[arg(long, default_value_t = 10)]
     refresh_seconds: u64,
@@ -996,6 +1012,34 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     let status =
         Arc::new(certdesk_ca::status::StatusService::new(authority.clone(), issuer, responder, clock.clone())?);
     let report = status.refresh().await?;
+    let tls = serve_tls(&args, &config.raw.http)?;
+    if tls.is_none() && !bound.ip().is_loopback() && !args.allow_plain_http {
+        return Err(usage(format!(
+            "refusing to serve plain HTTP on {bound}: sign-in links and session cookies would cross the network \
+             in clear. Give --tls-cert and --tls-key (or [http] tls_cert and tls_key), or listen on 127.0.0.1 \
+             behind a reverse proxy that terminates TLS, or --allow-plain-http if something else encrypts the way"
+        )));
+    }
+    let plain_listen = args.plain_listen.clone().or_else(|| config.raw.http.plain_listen.clone());
+    let plain_listener = match (&plain_listen, &tls) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(usage(
+                "--plain-listen (or [http] plain_listen) is for the status routes beside HTTPS; without TLS the \
+                 main listener already speaks plain HTTP",
+            ))
+        }
+        (Some(text), Some(_)) => {
+            let addr: std::net::SocketAddr = text
+                .parse()
+                .map_err(|_| usage(format!("plain listen address {text:?} is not an address like 0.0.0.0:80")))?;
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| usage(format!("cannot listen on {addr}: {e}")))?,
+            )
+        }
+    };
     let mailer = certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
         .map_err(certdesk_core::error::DomainError::from)?;
     let portal_key = certdesk_desk::portal::load_portal_key(&dir)?;
@@ -1012,8 +1056,9 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         clock.clone(),
     )?);
     eprintln!(
-        "certdesk: serving on http://{bound} (portal /, REST API /api/v1 with OpenAPI /api/openapi.json, OCSP /ocsp, \
+        "certdesk: serving on {}://{bound} (portal /, REST API /api/v1 with OpenAPI /api/openapi.json, OCSP /ocsp, \
          CRL /crl/issuing.crl, CA /ca/chain.pem); {} OCSP responses pre-signed; mail goes to {}",
+        if tls.is_some() { "https" } else { "http" },
         report.signed,
         match config.raw.mail.transport {
             certdesk_desk::mail::MailTransport::Outbox => dir.outbox().display().to_string(),
@@ -1099,15 +1144,73 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         proxies: limit.trusted_proxies.clone(),
         shutdown_grace: http.shutdown_grace,
     };
+    if let Some(warning) = plain_portal_warning(portal.public_url()) {
+        eprintln!("certdesk: WARNING: {warning}");
+    }
     let stop = stop_signal().map_err(|e| usage(format!("cannot watch for SIGTERM and SIGINT: {e}")))?;
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    let plain = match plain_listener {
+        Some(plain_listener) => {
+            let plain_addr = plain_listener.local_addr().map_err(|e| usage(e.to_string()))?;
+            eprintln!("certdesk: status routes (CRL, OCSP, CA certificates) also on http://{plain_addr}");
+            let mut seen = stop_seen.clone();
+            Some(tokio::spawn(certdesk_web::server::serve_plain_status(
+                plain_listener,
+                state.clone(),
+                portal.public_url().to_string(),
+                limits.clone(),
+                async move {
+                    let _ = seen.wait_for(|stop| *stop).await;
+                },
+            )))
+        }
+        None => None,
+    };
+    if let Some(tls) = &tls {
+        tls.watch(std::time::Duration::from_secs(5));
+    }
     jobs::spawn(authority, status, Some(portal), std::time::Duration::from_secs(args.refresh_seconds));
-    let stopped = certdesk_web::server::serve(listener, state, limits, stop).await?;
+    let main_stop = async move {
+        stop.await;
+        let _ = stopping.send(true);
+    };
+    let stopped = certdesk_web::server::serve(listener, state, limits, tls, main_stop).await?;
+    if let Some(plain) = plain {
+        let _ = plain.await;
+    }
     if stopped.cut_off {
         eprintln!("certdesk: stopped; requests still running after {} s were cut off", http.shutdown_grace.as_secs());
     } else {
         eprintln!("certdesk: stopped; every request in flight was answered");
     }
     Ok(())
+}
+
+/// The HTTPS settings of `serve` (flags before `[http]`), loaded.
+fn serve_tls(
+    args: &ServeArgs,
+    http: &certdesk_core::config::HttpSection,
+) -> Result<Option<certdesk_web::tls::Tls>, Failure> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        _ => match (&http.tls_cert, &http.tls_key) {
+            (Some(cert), Some(key)) => (PathBuf::from(cert), PathBuf::from(key)),
+            (None, None) => return Ok(None),
+            _ => return Err(usage("[http] tls_cert and tls_key go together")),
+        },
+    };
+    certdesk_web::tls::Tls::load(&cert, &key).map(Some).map_err(usage)
+}
+
+/// A warning when the portal's links are plain http:// to a host other than loopback:
+/// sign-in links would then travel in clear.
+fn plain_portal_warning(public_url: &str) -> Option<String> {
+    certdesk_core::url::is_plain_over_network(public_url).then(|| {
+        format!(
+            "the portal's links are plain {public_url}: sign-in links and session cookies travel in clear. Serve \
+             HTTPS (--tls-cert/--tls-key or a reverse proxy) and set [portal] public_url to the https:// address"
+        )
+    })
 }
 
 /// Completes at the first SIGTERM (systemd, docker stop) or SIGINT (Ctrl-C).

@@ -65,6 +65,16 @@ pub struct HttpSection {
     /// Seconds requests in flight get to finish when `serve` is stopped (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_seconds: Option<u64>,
+    /// HTTPS: the certificate chain (PEM, leaf first), reloaded when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// HTTPS: the certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
+    /// With HTTPS: a second, plain-HTTP listener (e.g. `0.0.0.0:80`) for the CRL, OCSP
+    /// and CA certificates, which relying parties fetch over http:// (RFC 5280, RFC 6960).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_listen: Option<String>,
 }
 
 /// `[http]`, checked.

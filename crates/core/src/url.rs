@@ -50,3 +50,32 @@ impl HttpUrl {
         Ok(Self { tls, host, port, path })
     }
 }
+
+/// Whether links to `url` travel in clear over a network: plain `http://` to a host other
+/// than loopback (`localhost`, 127.0.0.0/8, `::1`). Sign-in links and session cookies
+/// must not (`serve` warns at start and the admin page says so).
+pub fn is_plain_over_network(url: &str) -> bool {
+    match HttpUrl::parse(url) {
+        Ok(parsed) => {
+            !parsed.tls
+                && parsed.host != "localhost"
+                && !parsed.host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_links_over_a_network_are_told_from_loopback_and_https() {
+        for clear in ["http://pki.example.org", "http://10.0.0.5:8080/portal", "http://[2001:db8::1]/"] {
+            assert!(is_plain_over_network(clear), "{clear}");
+        }
+        for safe in ["https://pki.example.org", "http://localhost:8080", "http://127.0.0.1:8080", "http://[::1]:80/"] {
+            assert!(!is_plain_over_network(safe), "{safe}");
+        }
+    }
+}

@@ -46,6 +46,7 @@ pub mod portal;
 pub mod ratelimit;
 pub mod server;
 pub mod texts;
+pub mod tls;
 
 /// Largest portal form or API body accepted (a CSR is a few KiB).
 pub const MAX_PORTAL_BODY: usize = 64 * 1024;
@@ -115,6 +116,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone());
     status_routes(state).merge(portal).layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The router of the plain-HTTP status listener (beside an HTTPS one): the status
+/// routes, and a redirect to the portal for everything else.
+pub fn plain_status_router(state: Arc<AppState>, portal_url: String) -> Router {
+    let portal_url = portal_url.trim_end_matches('/').to_string();
+    status_routes(state)
+        .fallback(move |uri: Uri| {
+            let target = format!("{portal_url}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+            async move {
+                match HeaderValue::from_str(&target) {
+                    Ok(location) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response(),
+                    Err(_) => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        })
+        .layer(axum::middleware::from_fn(security_headers))
 }
 
 /// The portal's per-client limit (`crate::ratelimit`) on requests that change

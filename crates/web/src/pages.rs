@@ -493,8 +493,12 @@ pub fn officer_certificates(t: &Texts, email: &str, certs: &[CertificateRecord],
 }
 
 /// The administration page: staff, the form to add one, the profiles' validity.
-pub fn admin(t: &Texts, staff: &[StaffView], profiles: &[ProfileSetting], csrf: &str) -> Markup {
+/// `plain_links`: the portal's public URL is plain http:// over a network (a warning).
+pub fn admin(t: &Texts, staff: &[StaffView], profiles: &[ProfileSetting], csrf: &str, plain_links: bool) -> Markup {
     html! {
+        @if plain_links {
+            p.warning role="alert" { strong { (t.plain_http_warning) } }
+        }
         p { a href="/admin/audit" { (t.audit_log) } }
         h2 { (t.staff_heading) }
         ul {

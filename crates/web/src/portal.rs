@@ -827,7 +827,16 @@ async fn admin_page(ctx: Ctx) -> Response {
             set_here: *set_here,
         })
         .collect();
-    ctx.ok(ctx.texts.nav_admin, pages::admin(ctx.texts, &staff, &profiles, &actor.session.csrf))
+    ctx.ok(
+        ctx.texts.nav_admin,
+        pages::admin(
+            ctx.texts,
+            &staff,
+            &profiles,
+            &actor.session.csrf,
+            certdesk_core::url::is_plain_over_network(ctx.portal.public_url()),
+        ),
+    )
 }
 
 async fn admin_add_user(ctx: Ctx, Form(fields): Form) -> Response {

@@ -144,10 +144,47 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
     limits: ServerLimits,
+    tls: Option<crate::tls::Tls>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Stopped, DomainError> {
-    let rules = BodyRules { state: state.clone(), allowed: limits.body_timeout };
-    let app = crate::router(state).layer(axum::middleware::from_fn_with_state(rules, read_body_within));
+    let router = crate::router(state.clone());
+    let router =
+        if tls.is_some() { router.layer(axum::middleware::from_fn(strict_transport_security)) } else { router };
+    serve_router(listener, state, router, limits, tls, shutdown).await
+}
+
+/// Serves only the public status routes (CRL, OCSP, CA certificates, health) over plain
+/// HTTP, for relying parties that fetch them so (RFC 5280, RFC 6960) while the portal is
+/// served over HTTPS; every other path is redirected to `portal_url`.
+pub async fn serve_plain_status(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    portal_url: String,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stopped, DomainError> {
+    let router = crate::plain_status_router(state.clone(), portal_url);
+    serve_router(listener, state, router, limits, None, shutdown).await
+}
+
+/// HSTS on every answer over HTTPS (a year; not for subdomains, which may be other
+/// services).
+async fn strict_transport_security(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    response
+}
+
+async fn serve_router(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    router: axum::Router,
+    limits: ServerLimits,
+    tls: Option<crate::tls::Tls>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stopped, DomainError> {
+    let rules = BodyRules { state, allowed: limits.body_timeout };
+    let app = router.layer(axum::middleware::from_fn_with_state(rules, read_body_within));
     let table = Arc::new(Mutex::new(Connections::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -177,10 +214,21 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(request.map(Body::new))
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (watcher, http, tls) = (graceful.watcher(), http.clone(), tls.clone());
+        let handshake_time = limits.header_timeout;
         tokio::spawn(async move {
             // A client that goes away or sends garbage ends its own connection only.
-            let _ = connection.await;
+            match tls {
+                None => {
+                    let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                }
+                Some(tls) => {
+                    // The handshake is bounded like a request header.
+                    if let Ok(Ok(stream)) = tokio::time::timeout(handshake_time, tls.acceptor().accept(stream)).await {
+                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    }
+                }
+            }
             drop(slot);
         });
     }

@@ -99,6 +99,7 @@ catalogue! {
         desk_slot_past, desk_validity_days, desk_mailbox_validated, desk_mailbox_not_validated,
         desk_no_evidence, desk_in_person, desk_own_application, desk_reason_required, desk_p12_password,
         desk_p12_in_delivery, desk_p12_too_many, request_too_large, request_too_slow,
+        plain_http_warning,
         // Sentences for a code, when the desk's sentence is not known (German pages)
         code_bad_input, code_refused, code_not_found, code_already_revoked, code_conflict,
         code_unauthenticated, code_wrong_code, code_forbidden, code_too_many_requests, code_contention, code_audit_broken, code_failed,
@@ -354,6 +355,7 @@ pub static EN: Texts = Texts {
     code_failed: "That did not work.",
     request_too_large: "The request is too large (at most 64 KiB).",
     request_too_slow: "The request did not arrive in time; send it again.",
+    plain_http_warning: "Warning: this portal's links are plain http:// over the network, so sign-in links and session cookies travel unencrypted. Serve it over HTTPS (serve --tls-cert/--tls-key or a reverse proxy) and set [portal] public_url to the https:// address.",
     code_sso_failed: "Single sign-on failed; start again.",
     too_many_requests: |wait| format!("too many requests from your address; try again in {wait} seconds"),
     internal_error: |id| {
@@ -597,6 +599,7 @@ pub static DE: Texts = Texts {
     code_failed: "Das hat nicht geklappt.",
     request_too_large: "Die Anfrage ist zu groß (höchstens 64 KiB).",
     request_too_slow: "Die Anfrage kam nicht rechtzeitig an; senden Sie sie noch einmal.",
+    plain_http_warning: "Warnung: Die Links dieses Portals sind unverschlüsseltes http:// über das Netz; Anmeldelinks und Sitzungs-Cookies gehen im Klartext. Betreiben Sie es über HTTPS (serve --tls-cert/--tls-key oder ein Reverse-Proxy) und setzen Sie [portal] public_url auf die https://-Adresse.",
     code_sso_failed: "Die Anmeldung mit dem Organisationskonto ist fehlgeschlagen; bitte neu beginnen.",
     too_many_requests: |wait| format!("Zu viele Anfragen von Ihrer Adresse; versuchen Sie es in {wait} Sekunden noch einmal."),
     internal_error: |id| {

@@ -9,6 +9,8 @@ use super::common::*;
 struct Server {
     child: Child,
     addr: String,
+    /// What serve wrote to stderr after the line that names its address.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -23,8 +25,14 @@ fn start(ca: &Ca) -> Server {
 }
 
 fn start_on(ca: &Ca, listen: &str) -> Server {
+    start_with(ca, &["--listen", listen])
+}
+
+/// `serve` with these arguments; the address is the one it says it serves on.
+fn start_with(ca: &Ca, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args(["--data", "data", "--passphrase-file", "pass", "serve", "--listen", listen, "--refresh-seconds", "1"])
+        .args(["--data", "data", "--passphrase-file", "pass", "serve", "--refresh-seconds", "1"])
+        .args(extra)
         .current_dir(ca.dir.path())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -34,13 +42,20 @@ fn start_on(ca: &Ca, listen: &str) -> Server {
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
         let line = lines.next().expect("serve exited before listening").unwrap();
-        if let Some(rest) = line.split("serving on http://").nth(1) {
+        if let Some(rest) = line.split("serving on http://").nth(1).or_else(|| line.split("serving on https://").nth(1))
+        {
             break rest.split_whitespace().next().unwrap().to_string();
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    Server { child, addr, log }
 }
 
 /// A plain HTTP/1.1 GET: (status, headers, body).
@@ -273,7 +288,7 @@ fn smime_verify_asks_the_running_responder() {
     // The responder gone: require fails and names the cause, soft warns.
     drop(server);
     let run = verify("cache-b", "require");
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("revocation status unknown") && run.stderr.contains("cannot connect"),
         "{}",
@@ -382,18 +397,10 @@ fn is_closed(stream: &mut std::net::TcpStream) -> bool {
     }
 }
 
-/// Issue 14: connections that send half a request header and stop are closed after the
-/// header time, connections over the per-client limit at once, and the memory they
-/// took is given back; a normal request is answered afterwards.
-#[test]
-fn half_sent_requests_are_cut_off_and_the_memory_returns() {
-    let ca = Ca::new("p384");
-    set_http(&ca, "header_timeout_seconds = 5\nmax_connections_per_client = 1000");
-    let server = start(&ca);
-    for _ in 0..20 {
-        assert_eq!(http_get(&server.addr, "/ca/chain.pem").0, 200);
-    }
-    let idle = rss_kib(server.child.id());
+/// 1,500 connections from one client that send half a request header and stop: the 500
+/// over the per-client limit (1,000) are closed at once, the rest after the header time
+/// (5 s). Returns serve's resident memory at the peak and after they are gone, KiB.
+fn half_sent_round(server: &Server) -> (u64, u64) {
     let opened = Instant::now();
     let mut streams = Vec::new();
     for n in 0..1500 {
@@ -407,8 +414,7 @@ fn half_sent_requests_are_cut_off_and_the_memory_returns() {
         streams.push(stream);
     }
     std::thread::sleep(Duration::from_millis(500));
-    // The 500 over the per-client limit are closed at once, the rest kept until the
-    // header time.
+    let peak = rss_kib(server.child.id());
     let closed = streams.iter_mut().map(is_closed).filter(|c| *c).count();
     assert!(opened.elapsed() < Duration::from_secs(4), "the test was too slow to tell: {:?}", opened.elapsed());
     assert_eq!(closed, 500, "connections closed before the header time");
@@ -419,8 +425,29 @@ fn half_sent_requests_are_cut_off_and_the_memory_returns() {
     assert_eq!(open, 0, "half-sent requests kept open after the header time");
     drop(streams);
     assert_eq!(http_get(&server.addr, "/ca/chain.pem").0, 200, "the server answers again");
-    let after = rss_kib(server.child.id());
-    assert!(after < idle + 16 * 1024, "memory grew from {idle} KiB to {after} KiB and stayed");
+    (peak, rss_kib(server.child.id()))
+}
+
+/// Issue 14: half-sent requests are cut off (over the per-client limit at once, the rest
+/// after the header time); the memory they take is bounded and reused, not lost: after
+/// three waves a fourth adds next to nothing. (glibc keeps freed heap for reuse rather
+/// than giving it back to the system: see docs/design/http-server.md.)
+#[test]
+fn half_sent_requests_are_cut_off_and_the_memory_is_bounded_and_reused() {
+    let ca = Ca::new("p384");
+    set_http(&ca, "header_timeout_seconds = 5\nmax_connections_per_client = 1000");
+    let server = start(&ca);
+    for _ in 0..20 {
+        assert_eq!(http_get(&server.addr, "/ca/chain.pem").0, 200);
+    }
+    let idle = rss_kib(server.child.id());
+    let waves: Vec<(u64, u64)> = (0..4).map(|_| half_sent_round(&server)).collect();
+    let figures = format!("idle {idle} KiB; waves (peak, after): {waves:?}");
+    eprintln!("{figures}");
+    // 1,000 open connections cost tens of MB, not the hundreds an unbounded server
+    // took for 20,000.
+    assert!(waves.iter().all(|(peak, _)| *peak < idle + 48 * 1024), "{figures}");
+    assert!(waves[3].1 < waves[2].1 + 6 * 1024, "memory grows wave by wave: {figures}");
 }
 
 /// Issue 14: a body that does not arrive in time gets 408 and a closed connection; an
@@ -551,4 +578,196 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// A TLS server certificate for localhost and 127.0.0.1 (`NAME.crt`, `NAME.key`) from a
+/// test CA (`tlsca.pem`, made on first use), all by OpenSSL.
+fn tls_certificate(ca: &Ca, name: &str) {
+    if !ca.path("tlsca.pem").exists() {
+        ca.tool(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "tlsca.key",
+                "-out",
+                "tlsca.pem",
+                "-subj",
+                "/CN=certdesk test TLS CA",
+                "-days",
+                "2",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        )
+        .ok();
+    }
+    std::fs::write(
+        ca.path("tls-ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    let (key, csr, crt) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"));
+    ca.tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    )
+    .ok();
+    ca.tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "tlsca.pem",
+            "-CAkey",
+            "tlsca.key",
+            "-set_serial",
+            &format!("{}", name.len() * 1000 + name.bytes().map(usize::from).sum::<usize>()),
+            "-days",
+            "2",
+            "-extfile",
+            "tls-ext.cnf",
+            "-out",
+            &crt,
+        ],
+    )
+    .ok();
+}
+
+/// curl with the test TLS CA: (status line and headers, body).
+fn curl(ca: &Ca, args: &[&str]) -> (String, String) {
+    let mut all = vec!["-sS", "--cacert", "tlsca.pem", "-D", "-", "--max-time", "10"];
+    all.extend_from_slice(args);
+    let run = ca.tool("curl", &all);
+    let out = String::from_utf8_lossy(&run.stdout).into_owned();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (format!("{head}\n{}", run.stderr), body.to_string())
+}
+
+/// Issue 14: `serve --tls-cert --tls-key` speaks HTTPS (curl verifies the chain and the
+/// name), with HSTS; the CRL, OCSP and CA certificates stay on a plain-HTTP listener,
+/// which sends everything else to the portal; a renewed certificate is used without a
+/// restart; a key that does not fit is refused at start with a clear error.
+#[test]
+fn https_with_a_plain_status_listener_and_certificate_reload() {
+    let ca = Ca::new("p384");
+    tls_certificate(&ca, "first");
+    let server = start_with(
+        &ca,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "first.crt",
+            "--tls-key",
+            "first.key",
+            "--plain-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let url = format!("https://localhost:{port}");
+    let (head, body) = curl(&ca, &[&format!("{url}/health")]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("strict-transport-security: max-age=31536000"), "{head}");
+    assert_eq!(body, r#"{"status":"ok"}"#);
+    let (head, _) = curl(&ca, &[&format!("{url}/"), "-o", "/dev/null"]);
+    assert!(head.starts_with("HTTP/1.1 200"), "the portal over HTTPS: {head}");
+    // Plain HTTP to the TLS port is not answered as HTTP.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    assert!(!raw.starts_with(b"HTTP/1.1 200"), "plain HTTP answered on the TLS port");
+
+    // The status listener: plain HTTP, status routes only.
+    let plain = server_line(&server, "also on http://");
+    let (status, head, crl) = http_get(&plain, "/crl/issuing.crl");
+    assert_eq!(status, 200, "{head}");
+    std::fs::write(ca.path("plain.crl"), &crl).unwrap();
+    ca.tool("openssl", &["crl", "-inform", "DER", "-in", "plain.crl", "-noout"]).ok();
+    let (status, head, _) = http_get(&plain, "/apply?lang=de");
+    assert_eq!(status, 308, "{head}");
+    assert!(head.contains("location: http://pki.example.org/apply?lang=de"), "{head}");
+
+    // A renewed certificate in place of the old files: new connections get it.
+    tls_certificate(&ca, "second");
+    std::fs::copy(ca.path("second.key"), ca.path("first.key")).unwrap();
+    std::fs::copy(ca.path("second.crt"), ca.path("first.crt")).unwrap();
+    let reloaded = wait_for(|| {
+        let run = ca.tool(
+            "sh",
+            &["-c", &format!("openssl s_client -connect 127.0.0.1:{port} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject")],
+        );
+        String::from_utf8_lossy(&run.stdout).contains("second")
+    });
+    assert!(reloaded, "the renewed certificate was not taken up: {:?}", server.log.lock().unwrap());
+    let (head, _) = curl(&ca, &[&format!("{url}/health")]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    drop(server);
+
+    // A key that does not fit the certificate: refused at start, naming both files.
+    tls_certificate(&ca, "third");
+    let run = ca.run(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", "third.crt", "--tls-key", "first.key"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("does not fit the certificate third.crt"), "{}", run.stderr);
+    let run = ca.run(&["serve", "--listen", "127.0.0.1:0", "--tls-cert", "nowhere.crt", "--tls-key", "first.key"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read the TLS certificate nowhere.crt"), "{}", run.stderr);
+}
+
+/// Issue 14: without TLS, `serve` refuses a non-loopback address unless told to, and
+/// says why; with `--allow-plain-http` it serves and warns about plain links.
+#[test]
+fn plain_http_beyond_loopback_needs_to_be_asked_for() {
+    let ca = Ca::new("p384");
+    let run = ca.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("refusing to serve plain HTTP on 0.0.0.0:"), "{}", run.stderr);
+    assert!(run.stderr.contains("--tls-cert"), "{}", run.stderr);
+    let server = start_with(&ca, &["--listen", "0.0.0.0:0", "--allow-plain-http"]);
+    let port = server.addr.rsplit(':').next().unwrap();
+    assert_eq!(http_get(&format!("127.0.0.1:{port}"), "/health").0, 200);
+    let run = ca.run(&["serve", "--listen", "127.0.0.1:0", "--plain-listen", "127.0.0.1:0"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("without TLS the main listener already speaks plain HTTP"), "{}", run.stderr);
+}
+
+/// The word after `marker` in a line serve wrote (waiting for it).
+fn server_line(server: &Server, marker: &str) -> String {
+    let mut found = None;
+    assert!(
+        wait_for(|| {
+            found = server.log.lock().unwrap().iter().find_map(|l| l.split(marker).nth(1).map(str::to_string));
+            found.is_some()
+        }),
+        "serve never said {marker:?}"
+    );
+    found.unwrap().split_whitespace().next().unwrap().to_string()
 }
