@@ -73,6 +73,14 @@ enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print shell completion for bash, zsh, fish, elvish or powershell (e.g.
+    /// `certdesk completion bash > /etc/bash_completion.d/certdesk`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `certdesk man | man -l -`.
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -93,15 +101,15 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// HTTPS: certificate chain, PEM, leaf first (or [http] tls_cert); reloaded when it
+    /// HTTPS: certificate chain, PEM, leaf first (or http.tls_cert in certdesk.toml); reloaded when it
     /// changes.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// HTTPS: the certificate's private key, PEM (or [http] tls_key).
+    /// HTTPS: the certificate's private key, PEM (or http.tls_key in certdesk.toml).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// With HTTPS: a plain-HTTP listener for CRL, OCSP and CA certificates, which relying
-    /// parties fetch over http:// (or [http] plain_listen), e.g. 0.0.0.0:80.
+    /// parties fetch over http:// (or http.plain_listen in certdesk.toml), e.g. 0.0.0.0:80.
     #[arg(long)]
     plain_listen: Option<String>,
     /// Serve plain HTTP on an address other than loopback. Without it, plain HTTP is
@@ -252,7 +260,8 @@ impl P12Format {
 struct RevokeArgs {
     /// Serial number in hex.
     serial: String,
-    /// key-compromise | superseded | affiliation-changed | cessation-of-operation | unspecified.
+    /// key-compromise | superseded | affiliation-changed | cessation-of-operation | unspecified
+    /// (or the RFC 5280 names: keyCompromise, affiliationChanged, cessationOfOperation).
     #[arg(long)]
     reason: String,
 }
@@ -302,6 +311,23 @@ fn main() -> ExitCode {
     // keeps the process small for the streaming commands (issue 3).
     let result = match cli.command {
         Command::Smime(command) => smime_cmd::run_blocking(command),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "certdesk", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| usage(format!("cannot render the man page: {e}")))
+                .and_then(|()| {
+                    std::io::Write::write_all(&mut std::io::stdout(), &page)
+                        .map_err(|e| usage(format!("cannot write the man page: {e}")))
+                })
+        }
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -666,7 +692,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Revoke(args) => {
             let reason = RevocationReason::from_name(&args.reason).ok_or_else(|| {
                 usage(format!(
-                    "unknown reason {:?}; use key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified",
+                    "unknown reason {:?}; use key-compromise, superseded, affiliation-changed, cessation-of-operation or \
+                     unspecified (or the RFC 5280 names keyCompromise, superseded, affiliationChanged, \
+                     cessationOfOperation, unspecified)",
                     args.reason
                 ))
             })?;
@@ -716,6 +744,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Smime(command) => smime_cmd::run(command).await,
+        // Handled in `main` without a runtime.
+        Command::Completion { .. } | Command::Man => Ok(()),
         Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
         Command::Enroll(args) => tokio::task::spawn_blocking(move || enroll_cmd::run(args))
             .await

@@ -7,6 +7,7 @@ mod all {
     mod browser;
     mod clients;
     pub mod common;
+    mod conventions;
     mod crash;
     mod encrypt_keyring;
     mod enroll;

@@ -86,9 +86,20 @@ impl RevocationReason {
         }
     }
 
-    /// Reads a name.
+    /// The RFC 5280 (ASN.1) name, e.g. `keyCompromise`.
+    pub fn rfc5280_name(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::AffiliationChanged => "affiliationChanged",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+        }
+    }
+
+    /// Reads a name: ours (`key-compromise`) or the RFC 5280 one (`keyCompromise`).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
+        Self::ALL.into_iter().find(|r| r.name() == name || r.rfc5280_name() == name)
     }
 
     /// Reads a code.
