@@ -36,24 +36,24 @@ pub fn spawn(
 async fn run_once(authority: &Authority, status: &StatusService, portal: Option<&Portal>) {
     match authority.recover(ACTOR).await {
         Ok(report) => crate::report_recovery(&report),
-        Err(e) => eprintln!("certdesk serve: recovery of crashed issuances failed: {e}"),
+        Err(e) => tracing::warn!("recovery of crashed issuances failed: {e}"),
     }
     if let Err(e) = status.refresh().await {
         // Keep serving the last good state; say why the refresh failed.
-        eprintln!("certdesk serve: status refresh failed: {e}");
+        tracing::warn!("status refresh failed: {e}");
     }
     let Some(portal) = portal else { return };
     if let Err(e) = portal.send_reminders().await {
-        eprintln!("certdesk serve: expiry reminders failed: {e}");
+        tracing::warn!("expiry reminders failed: {e}");
     }
     if let Err(e) = portal.send_appointment_reminders().await {
-        eprintln!("certdesk serve: appointment reminders failed: {e}");
+        tracing::warn!("appointment reminders failed: {e}");
     }
     match portal.send_audit_checkpoint().await {
         Ok(CheckpointOutcome::Alert(reason)) => {
-            eprintln!("certdesk serve: ALERT: {reason}; the auditors were told");
+            tracing::error!("ALERT: {reason}; the auditors were told");
         }
         Ok(_) => {}
-        Err(e) => eprintln!("certdesk serve: audit checkpoint failed: {e}"),
+        Err(e) => tracing::warn!("audit checkpoint failed: {e}"),
     }
 }

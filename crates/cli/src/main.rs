@@ -117,6 +117,11 @@ struct ServeArgs {
     /// and session cookies must not cross a network in clear.
     #[arg(long)]
     allow_plain_http: bool,
+    /// Log lines (access log, failures of background jobs) to stderr as text or as
+    /// JSON, one object per line. RUST_LOG-style filtering is not offered: the access
+    /// log is target certdesk::access at level info.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// Seconds between status refreshes (new OCSP responses, CRL, responder renewal).
     #[arg(long, default_value_t = 10)]
     refresh_seconds: u64,
@@ -124,6 +129,28 @@ struct ServeArgs {
     /// factor, each start prints a one-time sign-in link for it.
     #[arg(long, default_value = "admin@certdesk.example")]
     admin_email: String,
+}
+
+/// How `serve` writes its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for journald, Loki, Elasticsearch).
+    Json,
+}
+
+/// Sends `tracing` events (info and above) to stderr in the chosen format.
+fn init_logs(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_target(true);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 #[derive(Args)]
@@ -1008,6 +1035,7 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     if args.refresh_seconds == 0 {
         return Err(usage("--refresh-seconds must be at least 1"));
     }
+    init_logs(args.log_format);
     // Bound first: a demo CA's URLs name the port actually bound (`--listen ...:0`).
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;

@@ -963,7 +963,7 @@ impl Portal {
             .send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link))
             .await;
         if let Err(e) = sent {
-            eprintln!("certdesk serve: the certificate-ready mail for {} failed: {e}", issued.record.serial);
+            tracing::warn!("the certificate-ready mail for {} failed: {e}", issued.record.serial);
         }
     }
 

@@ -26,10 +26,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// The request's id (see `access_log`), or a fresh one outside a request.
 fn request_id() -> String {
-    let mut id = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut id);
-    hex::encode(id)
+    crate::access_log::current_request_id().unwrap_or_else(|| {
+        let mut id = [0u8; 8];
+        let _ = aws_lc_rs::rand::fill(&mut id);
+        hex::encode(id)
+    })
 }
 
 /// The message shown to the client: the error's own sentence, except for internal
@@ -37,7 +40,7 @@ fn request_id() -> String {
 pub fn public_message(error: &DomainError) -> (String, Option<String>) {
     if status_of(error.code()) == StatusCode::INTERNAL_SERVER_ERROR {
         let id = request_id();
-        eprintln!("certdesk serve: request {id} failed: [{}] {error}", error.code().number());
+        tracing::error!(request_id = %id, code = error.code().number(), "request failed: {error}");
         (format!("an internal error occurred (request {id}); the administrators can find it in the log"), Some(id))
     } else {
         (shortened(error.to_string()), None)
@@ -69,7 +72,8 @@ impl IntoResponse for Problem {
             "detail": detail,
             "code": self.0.code().number(),
         });
-        if let (Some(id), Some(map)) = (request_id, body.as_object_mut()) {
+        if let (Some(id), Some(map)) = (request_id.or_else(crate::access_log::current_request_id), body.as_object_mut())
+        {
             map.insert("request_id".into(), json!(id));
         }
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()

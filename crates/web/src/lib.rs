@@ -38,6 +38,7 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
 /// Largest OCSP request body accepted (RFC 6960 requests are a few hundred bytes).
 pub const MAX_OCSP_REQUEST: usize = 64 * 1024;
 
+pub mod access_log;
 pub mod api;
 pub mod error;
 pub mod html;

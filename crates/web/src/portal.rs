@@ -231,7 +231,12 @@ fn error_page(portal: &Portal, t: &'static Texts, actor: Option<&Actor>, code: E
         _ => t.title_failed,
     };
     let organization = portal.organization();
-    let body = pages::error(t, message, sign_in_link);
+    let page = pages::error(t, message, sign_in_link);
+    // The request id, so that a complaint can be found in the access log.
+    let body = match crate::access_log::current_request_id() {
+        Some(id) => maud::html! { (page) p { small { (t.request_id_label) ": " (id) } } },
+        None => page,
+    };
     let html = Page { texts: t, organization: &organization, title, user: user_of(actor), body }.render();
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

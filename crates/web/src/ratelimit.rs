@@ -71,8 +71,8 @@ impl RateLimiter {
                 && self.settings.per_minute > 0
                 && !self.warned_untrusted_proxy.swap(true, Ordering::Relaxed)
             {
-                eprintln!(
-                    "certdesk serve: WARNING: requests come through a proxy at {client} that is not in [portal] \
+                tracing::warn!(
+                    "requests come through a proxy at {client} that is not in [portal] \
                      trusted_proxies; its clients cannot be told apart and share one request limit until it is \
                      listed there"
                 );

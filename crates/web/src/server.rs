@@ -184,7 +184,9 @@ async fn serve_router(
     shutdown: impl Future<Output = ()>,
 ) -> Result<Stopped, DomainError> {
     let rules = BodyRules { state, allowed: limits.body_timeout };
-    let app = router.layer(axum::middleware::from_fn_with_state(rules, read_body_within));
+    let app = router
+        .layer(axum::middleware::from_fn_with_state(rules, read_body_within))
+        .layer(axum::middleware::from_fn(crate::access_log::access_log));
     let table = Arc::new(Mutex::new(Connections::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -197,7 +199,7 @@ async fn serve_router(
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: go
                     // on after a pause rather than spin or stop serving.
-                    eprintln!("certdesk serve: accepting a connection failed: {e}");
+                    tracing::warn!("accepting a connection failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -122,14 +122,14 @@ impl Tls {
                 match tls.reload_if_changed(&mut seen) {
                     Ok(true) => {
                         failing = false;
-                        eprintln!("certdesk serve: TLS certificate reloaded from {}", tls.cert.display());
+                        tracing::info!("TLS certificate reloaded from {}", tls.cert.display());
                     }
                     Ok(false) => {}
                     Err(e) if !failing => {
                         // Said once per change, not at every tick: half-written files
                         // during a renewal are normal for a moment.
                         failing = true;
-                        eprintln!("certdesk serve: the TLS certificate was not reloaded (the old one stays): {e}");
+                        tracing::warn!("the TLS certificate was not reloaded (the old one stays): {e}");
                     }
                     Err(_) => {}
                 }

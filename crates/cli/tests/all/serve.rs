@@ -771,3 +771,66 @@ fn server_line(server: &Server, marker: &str) -> String {
     );
     found.unwrap().split_whitespace().next().unwrap().to_string()
 }
+
+/// Issue 14: `--log-format json` writes one access-log line per request (method, route
+/// pattern, status, latency, client, request id) and never the path's secrets; the
+/// request id comes back as X-Request-Id and in problem documents.
+#[test]
+fn the_access_log_names_routes_not_secrets_and_ids_match() {
+    let ca = Ca::new("p384");
+    let server = start_with(&ca, &["--listen", "127.0.0.1:0", "--log-format", "json"]);
+    let (status, head, _) = http_get(&server.addr, "/signin/NOTLOGGED0123456789abcdefghijklmnopqrstu");
+    assert!(status < 500, "{head}");
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap_or_else(|| panic!("no X-Request-Id: {head}"))
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\nConnection: close\r\n\r\n{{x}}"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let split = text.find("\r\n\r\n").unwrap();
+    let problem: serde_json::Value = serde_json::from_str(&text[split + 4..]).unwrap();
+    let problem_id = problem["request_id"].as_str().unwrap_or_else(|| panic!("{problem}")).to_string();
+    assert!(text.contains(&format!("x-request-id: {problem_id}")), "{text}");
+
+    // An error page names its request id too.
+    let (page_status, page_head, body) = http_get(&server.addr, "/nowhere?lang=de");
+    assert_eq!(page_status, 404, "{page_head}");
+    let page_id = page_head.lines().find_map(|l| l.strip_prefix("x-request-id: ")).unwrap().to_string();
+    assert!(
+        String::from_utf8_lossy(&body).contains(&format!("Anfrage: {page_id}")),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    let mut access = Vec::new();
+    assert!(wait_for(|| {
+        access = server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "certdesk::access")
+            .collect();
+        access.len() >= 3
+    }));
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains("NOTLOGGED"), "a sign-in token reached the log: {log}");
+    let signin = access.iter().find(|v| v["request_id"] == id.as_str()).unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(signin["method"], "GET");
+    assert_eq!(signin["route"], "/signin/{token}", "{signin}");
+    assert_eq!(signin["status"], status);
+    assert_eq!(signin["client"], "127.0.0.1");
+    assert!(signin["latency_ms"].as_str().unwrap().parse::<f64>().is_ok(), "{signin}");
+    let api = access.iter().find(|v| v["request_id"] == problem_id.as_str()).unwrap_or_else(|| panic!("{log}"));
+    assert_eq!((api["method"].as_str(), api["route"].as_str()), (Some("POST"), Some("/api/v1/sign-in")), "{api}");
+    assert_eq!(api["status"], 400);
+}

@@ -33,7 +33,7 @@ pub const MAX_PENDING_LOGINS: i64 = 10_000;
 
 fn failed(e: &OidcError) -> DomainError {
     if matches!(e, OidcError::Unreachable { .. } | OidcError::Discovery { .. }) {
-        eprintln!("certdesk serve: single sign-on failed: {e}");
+        tracing::warn!("single sign-on failed: {e}");
     }
     DomainError::new(ErrorCode::Unauthenticated, format!("single sign-on failed: {e}"))
 }
