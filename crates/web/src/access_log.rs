@@ -30,7 +30,11 @@ fn new_id() -> String {
 }
 
 /// The middleware: answers the request within its id's scope, then logs it.
-pub async fn access_log(request: Request, next: Next) -> Response {
+pub async fn access_log(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = new_id();
     let method = request.method().clone();
@@ -40,7 +44,9 @@ pub async fn access_log(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.record(&route, method.as_str(), response.status().as_u16(), seconds);
+    let latency_ms = seconds * 1000.0;
     tracing::info!(
         target: "certdesk::access",
         request_id = %id,

@@ -42,6 +42,7 @@ pub mod access_log;
 pub mod api;
 pub mod error;
 pub mod html;
+pub mod metrics;
 pub mod pages;
 pub mod portal;
 pub mod ratelimit;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub root_crl: Option<std::path::PathBuf>,
     /// The portal's per-client request limit (`[portal] rate_limit_per_minute`).
     pub limiter: Option<ratelimit::RateLimiter>,
+    /// `GET /metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -87,7 +90,7 @@ impl AppState {
                 }
                 None => None,
             };
-        Ok(Self { status, chain, clock, portal, root_crl, limiter })
+        Ok(Self { status, chain, clock, portal, root_crl, limiter, metrics: metrics::Metrics::new() })
     }
 }
 
@@ -116,7 +119,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone());
-    status_routes(state).merge(portal).layer(axum::middleware::from_fn(security_headers))
+    let metrics = Router::new().route("/metrics", get(metrics_text)).with_state(state.clone());
+    status_routes(state).merge(portal).merge(metrics).layer(axum::middleware::from_fn(security_headers))
+}
+
+/// `GET /metrics` (see [`metrics`]).
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let checks = state.status.readiness().await;
+    let crl = state.status.crl().map(|c| (c.this_update, c.next_update));
+    match state.metrics.render(crl, state.clock.now().unix_timestamp(), &checks) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// The router of the plain-HTTP status listener (beside an HTTPS one): the status

@@ -183,10 +183,10 @@ async fn serve_router(
     tls: Option<crate::tls::Tls>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Stopped, DomainError> {
-    let rules = BodyRules { state, allowed: limits.body_timeout };
+    let rules = BodyRules { state: state.clone(), allowed: limits.body_timeout };
     let app = router
         .layer(axum::middleware::from_fn_with_state(rules, read_body_within))
-        .layer(axum::middleware::from_fn(crate::access_log::access_log));
+        .layer(axum::middleware::from_fn_with_state(state, crate::access_log::access_log));
     let table = Arc::new(Mutex::new(Connections::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -834,3 +834,38 @@ fn the_access_log_names_routes_not_secrets_and_ids_match() {
     assert_eq!((api["method"].as_str(), api["route"].as_str()), (Some("POST"), Some("/api/v1/sign-in")), "{api}");
     assert_eq!(api["status"], 400);
 }
+
+/// Issue 14: `/metrics` (OpenMetrics text) counts requests by route pattern, method and
+/// status, has their latency, the CRL's age and time to nextUpdate and the `/ready`
+/// checks; the counters move with the traffic.
+#[test]
+fn metrics_move_with_the_traffic() {
+    let ca = Ca::new("p384");
+    let server = start(&ca);
+    let count = |text: &str, series: &str| -> u64 {
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0)
+    };
+    let health = r#"certdesk_http_requests_total{route="/health",method="GET",status="200"}"#;
+    let (status, head, body) = http_get(&server.addr, "/metrics");
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    let before = String::from_utf8(body).unwrap();
+    for _ in 0..5 {
+        assert_eq!(http_get(&server.addr, "/health").0, 200);
+    }
+    http_get(&server.addr, "/signin/NOTLOGGED0123456789abcdefghijklmnopqrstu");
+    let after = String::from_utf8(http_get(&server.addr, "/metrics").2).unwrap();
+    assert_eq!(count(&after, health), count(&before, health) + 5, "{after}");
+    assert!(after.contains(r#"route="/signin/{token}""#), "{after}");
+    assert!(!after.contains("NOTLOGGED"), "a path reached the metrics");
+    assert!(after.contains(r#"certdesk_http_request_duration_seconds_bucket{le="#), "{after}");
+    assert!(after.contains(r#"certdesk_ready{check="database"} 1"#), "{after}");
+    assert!(after.contains(r#"certdesk_ready{check="crl"} 1"#), "{after}");
+    let next_update = after
+        .lines()
+        .find_map(|l| l.strip_prefix("certdesk_crl_next_update_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{after}"));
+    assert!(next_update > 6.0 * 86_400.0 && next_update <= 7.0 * 86_400.0, "{next_update}");
+    assert!(after.trim_end().ends_with("# EOF"), "{after}");
+}
