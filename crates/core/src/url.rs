@@ -37,11 +37,20 @@ impl HttpUrl {
             return Err(format!("{url:?} is not a plain URL"));
         }
         let default_port = if tls { 443 } else { 80 };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                (host, port.parse::<u16>().map_err(|_| format!("{url:?} has a bad port"))?)
+        let bad_port = || format!("{url:?} has a bad port");
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            // An IPv6 address: `[addr]` or `[addr]:port`.
+            let (host, after) = bracketed.split_once(']').ok_or_else(|| format!("{url:?} has an unclosed ["))?;
+            let port = match after {
+                "" => default_port,
+                _ => after.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()).ok_or_else(bad_port)?,
+            };
+            (host, port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, port.parse::<u16>().map_err(|_| bad_port())?),
+                None => (authority, default_port),
             }
-            _ => (authority, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         if host.is_empty() {
