@@ -885,10 +885,7 @@ use certdesk_core::records::read_root_crl;
 pub use certdesk_core::records::root_crl_dates;
 
 fn already_revoked(serial: &str, at: i64) -> DomainError {
-    let when = OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| at.to_string());
+    let when = crate::status::unix_text(at);
     DomainError::new(ErrorCode::AlreadyRevoked, format!("certificate {serial} is already revoked (since {when})"))
 }
 

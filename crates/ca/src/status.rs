@@ -354,7 +354,7 @@ fn certificate_not_after(der: &[u8]) -> Option<OffsetDateTime> {
 }
 
 /// Unix seconds as RFC 3339 (UTC).
-fn unix_text(at: i64) -> String {
+pub(crate) fn unix_text(at: i64) -> String {
     OffsetDateTime::from_unix_timestamp(at)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())

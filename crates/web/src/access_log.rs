@@ -23,7 +23,7 @@ pub fn current_request_id() -> Option<String> {
 }
 
 /// A fresh request id: 8 random bytes, hex.
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut id = [0u8; 8];
     let _ = aws_lc_rs::rand::fill(&mut id);
     hex::encode(id)

@@ -28,11 +28,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 /// The request's id (see `access_log`), or a fresh one outside a request.
 fn request_id() -> String {
-    crate::access_log::current_request_id().unwrap_or_else(|| {
-        let mut id = [0u8; 8];
-        let _ = aws_lc_rs::rand::fill(&mut id);
-        hex::encode(id)
-    })
+    crate::access_log::current_request_id().unwrap_or_else(crate::access_log::new_id)
 }
 
 /// The message shown to the client: the error's own sentence, except for internal

@@ -103,19 +103,10 @@ impl Drop for Slot {
     }
 }
 
-/// The client a connection counts against: the address, an IPv6 address by its /64
-/// (one host gets a whole /64), an IPv4-mapped IPv6 address as IPv4.
+/// The client a connection counts against, as the request limit counts it: the address,
+/// an IPv6 address by its /64, an IPv4-mapped IPv6 address as IPv4.
 fn client_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
+    crate::ratelimit::network(crate::ratelimit::canonical(ip))
 }
 
 fn admit(table: &Arc<Mutex<Connections>>, limits: &ServerLimits, peer: IpAddr) -> Option<Slot> {
