@@ -353,13 +353,7 @@ fn certificate_not_after(der: &[u8]) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?).ok()
 }
 
-/// Unix seconds as RFC 3339 (UTC).
-pub(crate) fn unix_text(at: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| at.to_string())
-}
+pub(crate) use certdesk_core::clock::unix_text;
 
 fn error_answer(status: ErrorStatus) -> OcspAnswer {
     OcspAnswer { der: Arc::new(ocsp::error_response(status)), next_update: None, produced_at: None }

@@ -19,7 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
+use certdesk_pki::key::PrivateKey;
 use certdesk_pki::pkcs12;
 use clap::Args;
 use serde_json::{json, Value};
@@ -42,10 +42,9 @@ pub struct EnrollArgs {
     /// Surname as on your ID (first run).
     #[arg(long)]
     surname: Option<String>,
-    /// Certificate profile (sponsor-strict, sponsor-multipurpose, private, ...); default:
-    /// the first the portal offers.
-    #[arg(long)]
-    profile: Option<String>,
+    /// Certificate profile; default: the first the portal offers.
+    #[arg(long, value_enum)]
+    profile: Option<crate::values::ProfileArg>,
     /// The sign-in link from the mail.
     #[arg(long)]
     link: Option<String>,
@@ -53,8 +52,8 @@ pub struct EnrollArgs {
     #[arg(long)]
     code: Option<String>,
     /// Key type made on this device.
-    #[arg(long, default_value = "rsa3072")]
-    key: String,
+    #[arg(long, value_enum, default_value = "rsa3072")]
+    key: crate::values::KeyArg,
     /// File with the password for the .p12 written at the end.
     #[arg(long)]
     password_file: Option<PathBuf>,
@@ -160,8 +159,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
     {
         eprintln!("certdesk: warning: {server} is not https: the session token travels unencrypted");
     }
-    let key = KeyAlgorithm::from_name(&args.key)
-        .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
+    let key = args.key.0;
     let extra = args
         .ca_file
         .as_ref()
@@ -237,7 +235,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                 "POST",
                 "/api/v1/applications",
                 Some(match &args.profile {
-                    Some(profile) => json!({ "given_name": given, "surname": surname, "profile": profile }),
+                    Some(profile) => json!({ "given_name": given, "surname": surname, "profile": profile.0.name() }),
                     None => json!({ "given_name": given, "surname": surname }),
                 }),
             )?;
@@ -300,6 +298,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
             let p12 = pkcs12::write(private.pkcs8_der(), &cert_der, &chain, &password, &options, &rng)
                 .map_err(|e| usage(e.to_string()))?;
             p12_out.commit_durable(&p12, false).map_err(|f| Failure {
+                error: f.error,
                 code: f.code,
                 message: format!(
                     "{}; certificate {serial} was issued but its key is lost: revoke it on the portal",

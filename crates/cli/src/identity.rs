@@ -17,7 +17,7 @@ pub(crate) fn pem_blocks(bytes: &[u8], label: &str, what: &Path) -> Result<Vec<V
 }
 
 pub(crate) fn read_certs(path: &Path) -> Result<Vec<Vec<u8>>, Failure> {
-    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::read_file(path, "certificates")?;
     let certs = pem_blocks(&bytes, "CERTIFICATE", path)?;
     for cert in &certs {
         x509_cert::Certificate::from_der(cert)
@@ -42,13 +42,18 @@ pub(crate) fn read_p12(path: &Path, password_file: &Path) -> Result<Identity, Fa
 
 /// [`read_p12`]; without a password file, the .p12 is read as one without a password.
 pub(crate) fn read_p12_with(path: &Path, password_file: Option<&Path>) -> Result<Identity, Failure> {
+    let bytes = crate::read_file(path, ".p12")?;
+    p12_identity(&bytes, path, password_file)
+}
+
+/// [`read_p12_with`] for the bytes of `path`, read already.
+pub(crate) fn p12_identity(bytes: &[u8], path: &Path, password_file: Option<&Path>) -> Result<Identity, Failure> {
     let password = match password_file {
         Some(file) => read_p12_password(file)?,
         None => zeroize::Zeroizing::new(String::new()),
     };
-    let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
-    let refused = |message: String| Failure { code: 1, message: format!("{}: {message}", path.display()) };
-    let contents = certdesk_pki::pkcs12::read(&bytes, &password).map_err(|e| match (e, password_file) {
+    let refused = |message: String| Failure { error: None, code: 1, message: format!("{}: {message}", path.display()) };
+    let contents = certdesk_pki::pkcs12::read(bytes, &password).map_err(|e| match (e, password_file) {
         (certdesk_pki::pkcs12::Error::WrongPassword { .. }, None) => {
             refused("the .p12 is protected by a password: give it with --password-file".into())
         }
@@ -68,9 +73,7 @@ pub(crate) fn read_p12_with(path: &Path, password_file: Option<&Path>) -> Result
 /// The first line of a .p12 password file, which may be empty (a .p12 without a
 /// password); a trailing `\n` or `\r\n` is not part of the password.
 fn read_p12_password(path: &Path) -> Result<zeroize::Zeroizing<String>, Failure> {
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| usage(format!("cannot read the password file {}: {e}", path.display())))?,
-    );
+    let bytes = zeroize::Zeroizing::new(crate::read_file(path, "password file")?);
     let text = std::str::from_utf8(&bytes).map_err(|_| usage("the password file is not UTF-8"))?;
     Ok(zeroize::Zeroizing::new(text.lines().next().unwrap_or("").to_string()))
 }
@@ -78,10 +81,13 @@ fn read_p12_password(path: &Path) -> Result<zeroize::Zeroizing<String>, Failure>
 /// Reads a PEM certificate and a PEM PKCS#8 key (from one file or two).
 pub(crate) fn read_pem_identity(cert_path: &Path, key_path: &Path) -> Result<Identity, Failure> {
     let cert = read_certs(cert_path)?.into_iter().next().ok_or_else(|| usage("no certificate"))?;
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(key_path).map_err(|e| usage(format!("cannot read {}: {e}", key_path.display())))?,
-    );
-    let text = String::from_utf8_lossy(&bytes);
+    let bytes = zeroize::Zeroizing::new(crate::read_file(key_path, "private key")?);
+    pem_key_identity(cert, &bytes, key_path)
+}
+
+/// A PEM PKCS#8 key read from `key_path` (its bytes), with its certificate.
+pub(crate) fn pem_key_identity(cert: Vec<u8>, bytes: &[u8], key_path: &Path) -> Result<Identity, Failure> {
+    let text = String::from_utf8_lossy(bytes);
     if text.contains("BEGIN RSA PRIVATE KEY") || text.contains("BEGIN EC PRIVATE KEY") {
         return Err(usage(format!(
             "{} is a traditional key; convert it: openssl pkcs8 -topk8 -nocrypt -in KEY -out key.p8.pem",
@@ -89,6 +95,6 @@ pub(crate) fn read_pem_identity(cert_path: &Path, key_path: &Path) -> Result<Ide
         )));
     }
     let key_pkcs8 =
-        zeroize::Zeroizing::new(pem_blocks(&bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default());
+        zeroize::Zeroizing::new(pem_blocks(bytes, "PRIVATE KEY", key_path)?.into_iter().next().unwrap_or_default());
     Ok(Identity { key_pkcs8, cert, others: Vec::new() })
 }

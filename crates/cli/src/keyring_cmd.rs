@@ -36,7 +36,7 @@ pub struct KeyringArgs {
 pub enum KeyringCommand {
     /// Import a .p12 (any kind: ours, Firefox, macOS, Windows) or a PEM key + certificate.
     Import {
-        /// The file.
+        /// The file (`-`: stdin).
         file: PathBuf,
         /// File holding the .p12 password; without it (or with an empty file), the .p12
         /// is read as one without a password.
@@ -124,8 +124,11 @@ impl Keyring {
             if !create {
                 return Err(usage(format!("there is no keyring at {}", self.dir.display())));
             }
-            certdesk_pki::password::check_strength(&passphrase, &[])
-                .map_err(|e| Failure { code: 1, message: format!("keyring passphrase: {e}") })?;
+            certdesk_pki::password::check_strength(&passphrase, &[]).map_err(|e| Failure {
+                error: None,
+                code: 1,
+                message: format!("keyring passphrase: {e}"),
+            })?;
             std::fs::create_dir_all(self.keys_dir()).map_err(|e| io(&self.dir, e))?;
             #[cfg(unix)]
             {
@@ -195,7 +198,7 @@ impl Keyring {
             self.entries()?.into_iter().filter(|(info, _, _)| info.id.starts_with(prefix)).collect();
         match found.len() {
             1 => found.pop().ok_or_else(|| usage("no entry")),
-            0 => Err(Failure { code: 1, message: format!("no key {prefix} in the keyring") }),
+            0 => Err(Failure { error: None, code: 1, message: format!("no key {prefix} in the keyring") }),
             _ => Err(usage(format!("{prefix} names several keys; give more of the id"))),
         }
     }
@@ -214,7 +217,7 @@ fn encrypt(pkcs8: &[u8], passphrase: &str) -> Result<Vec<u8>, Failure> {
 fn decrypt(bytes: &[u8], passphrase: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
     certdesk_pki::pbes2::decrypt_private_key_info(bytes, passphrase.as_bytes()).map_err(|e| match e {
         certdesk_pki::pbes2::Error::WrongPassword => {
-            Failure { code: 1, message: "the keyring passphrase is wrong".into() }
+            Failure { error: None, code: 1, message: "the keyring passphrase is wrong".into() }
         }
         other => usage(format!("a keyring file is damaged: {other}")),
     })
@@ -241,11 +244,15 @@ fn first_certificate(pem: &[u8], path: &Path) -> Result<Vec<u8>, Failure> {
 
 /// Reads a .p12, or one PEM file holding the key and the certificate.
 fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::identity::Identity, Failure> {
-    let bytes = std::fs::read(file).map_err(|e| io(file, e))?;
+    let bytes = zeroize::Zeroizing::new(crate::read_file(file, "key file")?);
     if certdesk_pki::pem::is_pem(&bytes) {
-        return crate::identity::read_pem_identity(file, file);
+        let cert = crate::identity::pem_blocks(&bytes, "CERTIFICATE", file)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| usage(format!("{} holds no certificate", file.display())))?;
+        return crate::identity::pem_key_identity(cert, &bytes, file);
     }
-    crate::identity::read_p12_with(file, password_file)
+    crate::identity::p12_identity(&bytes, file, password_file)
 }
 
 /// Runs a keyring command.
@@ -324,8 +331,11 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             let format = p12_format.format();
             let (info, _, key_file) = keyring.find(&id)?;
             let password = read_secret_file(&password_file, "password")?;
-            certdesk_pki::password::check_strength(&password, &[])
-                .map_err(|e| Failure { code: 1, message: format!(".p12 password: {e}") })?;
+            certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {
+                error: None,
+                code: 1,
+                message: format!(".p12 password: {e}"),
+            })?;
             let key = keyring.private_key(&key_file)?;
             let cert = keyring.certificate(&info)?;
             let chain = keyring.chain(&info)?;

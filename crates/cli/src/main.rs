@@ -11,7 +11,7 @@ use std::sync::Arc;
 use certdesk_ca::authority::{init, Authority, InitOptions};
 use certdesk_core::clock::SystemClock;
 use certdesk_core::datadir::DataDir;
-use certdesk_core::error::DomainError;
+use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::ports::{IssueInput, IssueRequest, Pkcs12Delivery};
 use certdesk_pki::crl::RevocationReason;
 use certdesk_pki::csr::ValidatedCsr;
@@ -27,20 +27,49 @@ mod jobs;
 mod keyring_cmd;
 mod online;
 mod smime_cmd;
+mod values;
 use zeroize::Zeroizing;
 
 /// certdesk: the S/MIME certificate desk of an organisation.
 #[derive(Parser)]
 #[command(name = "certdesk", version, about)]
 struct Cli {
-    /// The data directory.
-    #[arg(long, global = true, env = "CERTDESK_DATA", default_value = "./certdesk-data")]
-    data: PathBuf,
-    /// File holding the CA key passphrase (else env CERTDESK_CA_PASSPHRASE).
-    #[arg(long, global = true)]
+    /// The CA's data directory (default ./certdesk-data), for the CA commands; also
+    /// accepted after them.
+    #[arg(long, env = "CERTDESK_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// File holding the CA key passphrase (else env CERTDESK_CA_PASSPHRASE), for the CA
+    /// commands; also accepted after them. `-` reads it from stdin.
+    #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The data directory used when neither `--data` nor `CERTDESK_DATA` names one.
+const DEFAULT_DATA: &str = "./certdesk-data";
+
+/// The CA's data directory and passphrase file, given after a CA command (`certdesk
+/// issue --data DIR ...`). The client commands (`smime`, `enroll`) do not take them, so
+/// their help does not show them.
+#[derive(Args, Clone, Default)]
+struct CaOptions {
+    /// The CA's data directory (default ./certdesk-data, or env CERTDESK_DATA).
+    #[arg(long = "data", id = "ca_data", global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// File holding the CA key passphrase (else env CERTDESK_CA_PASSPHRASE); `-` reads it
+    /// from stdin.
+    #[arg(long = "passphrase-file", id = "ca_passphrase_file", global = true, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+/// A CA command group: the CA options, then its subcommand.
+#[derive(Args)]
+struct WithCa<C: Subcommand> {
+    #[command(flatten)]
+    ca: CaOptions,
+    #[command(subcommand)]
+    command: C,
 }
 
 #[derive(Subcommand)]
@@ -48,8 +77,9 @@ enum Command {
     /// Create the data directory: root CA, issuing CA, database, config.
     Init(InitArgs),
     /// CA certificates.
-    #[command(subcommand)]
-    Ca(CaCommand),
+    Ca(WithCa<CaCommand>),
+    /// Certificates issued: find one by mailbox or status, show one by serial.
+    Cert(WithCa<CertCommand>),
     /// Issue a certificate: for a CSR (the applicant's own key) or with a server-generated key as .p12.
     Issue(IssueArgs),
     /// Revoke a certificate.
@@ -57,8 +87,7 @@ enum Command {
     /// Write the current CRL (a new one is signed when it is out of date, or with --new).
     Crl(CrlArgs),
     /// The audit log.
-    #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(WithCa<AuditCommand>),
     /// Sign and verify S/MIME messages.
     #[command(subcommand)]
     Smime(smime_cmd::SmimeCommand),
@@ -68,11 +97,9 @@ enum Command {
     /// Apply through a portal with a key made on this device (resumable, one step per run).
     Enroll(enroll_cmd::EnrollArgs),
     /// Portal users (registration officers, administrators).
-    #[command(subcommand)]
-    User(UserCommand),
+    User(WithCa<UserCommand>),
     /// The configuration file.
-    #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(WithCa<ConfigCommand>),
     /// Print shell completion for bash, zsh, fish, elvish or powershell (e.g.
     /// `certdesk completion bash > /etc/bash_completion.d/certdesk`).
     Completion {
@@ -90,14 +117,16 @@ enum UserCommand {
         /// Their e-mail address.
         #[arg(long)]
         email: String,
-        /// officer or admin.
-        #[arg(long)]
-        role: String,
+        /// Their role.
+        #[arg(long, value_enum)]
+        role: values::StaffRole,
     },
 }
 
 #[derive(Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    ca: CaOptions,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
@@ -155,6 +184,8 @@ fn init_logs(format: LogFormat) {
 
 #[derive(Args)]
 struct InitArgs {
+    #[command(flatten)]
+    ca: CaOptions,
     /// organizationName (at most 42 characters: the CA names "ORG S/MIME OCSP Responder"
     /// and so on must fit the 64 characters of a commonName).
     #[arg(long)]
@@ -192,10 +223,59 @@ enum CaKey {
 enum CaCommand {
     /// Print the issuing CA then the root, PEM.
     Chain {
-        /// Write to this file instead of stdout.
+        /// Write to this file instead of stdout (`-`: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// List the certificates issued, newest first: serial, status, valid until, profile,
+    /// mailbox.
+    List {
+        /// Only those of this mailbox (case-insensitive).
+        #[arg(long)]
+        email: Option<String>,
+        /// Only those in this state.
+        #[arg(long, value_enum)]
+        status: Option<CertState>,
+        /// One JSON array on stdout, an object per certificate.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one certificate: what the CA recorded about it, or its PEM.
+    Show {
+        /// Serial number in hex (colons and upper case allowed).
+        serial: String,
+        /// Print the certificate as PEM instead.
+        #[arg(long, conflicts_with = "json")]
+        pem: bool,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The state of an issued certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CertState {
+    /// Not revoked and within its validity period.
+    Valid,
+    /// Revoked.
+    Revoked,
+    /// Past its notAfter (and not revoked).
+    Expired,
+}
+
+impl CertState {
+    fn name(self) -> &'static str {
+        match self {
+            CertState::Valid => "valid",
+            CertState::Revoked => "revoked",
+            CertState::Expired => "expired",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -205,6 +285,10 @@ enum ConfigCommand {
     Check {
         /// The file (default DATA/certdesk.toml).
         file: Option<PathBuf>,
+        /// Print the result as one JSON object on stdout (`{"ok": true, "settings":
+        /// [...]}`), or the failure with its error code.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -217,6 +301,10 @@ enum AuditCommand {
         /// unchanged, so records cut off the end or a rebuilt log show.
         #[arg(long)]
         checkpoint: Option<certdesk_core::audit::Checkpoint>,
+        /// Print the result as one JSON object on stdout (`{"ok": true, "records": N,
+        /// "head": "SEQ:HASH"}`), or the failure with its error code.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify the log and mail its head to the auditors of `[audit] checkpoint_to` now
     /// (`serve` does so once per `checkpoint_hours`); an alert instead if it fails.
@@ -226,6 +314,8 @@ enum AuditCommand {
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("keypath").required(true).args(["csr", "p12"])))]
 struct IssueArgs {
+    #[command(flatten)]
+    ca: CaOptions,
     /// Mailbox (validated).
     #[arg(long)]
     email: String,
@@ -235,33 +325,37 @@ struct IssueArgs {
     /// Surname as on the ID.
     #[arg(long)]
     surname: String,
-    /// strict | multipurpose | mailbox-strict | mailbox-multipurpose | private. Default: the
-    /// first this CA can issue of sponsor-strict, mailbox-strict and private (`init` and
-    /// `config check` say which).
-    #[arg(long)]
-    profile: Option<String>,
-    /// The applicant's CSR (PEM or DER).
+    /// The certificate profile. Default: the first this CA can issue of sponsor-strict,
+    /// mailbox-strict and private (`init` and `config check` say which).
+    #[arg(long, value_enum)]
+    profile: Option<values::ProfileArg>,
+    /// The applicant's CSR (PEM or DER; `-` for stdin).
     #[arg(long)]
     csr: Option<PathBuf>,
-    /// Where to write the certificate (PEM) for --csr; stdout if absent.
+    /// Where to write the certificate (PEM) for --csr; stdout if absent or `-`.
     #[arg(long, requires = "csr")]
     out: Option<PathBuf>,
-    /// Generate the key here and write a .p12 to this file.
+    /// Generate the key here and write a .p12 to this file (`-`: stdout).
     #[arg(long, requires = "password_file")]
     p12: Option<PathBuf>,
-    /// File holding the .p12 password.
+    /// File holding the .p12 password (`-`: the first line of stdin).
     #[arg(long, requires = "p12")]
     password_file: Option<PathBuf>,
     /// modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS, older Windows, gpgsm 2.2).
     #[arg(long, value_enum, default_value_t = P12Format::Modern, requires = "p12")]
     p12_format: P12Format,
-    /// Key type for a server-generated key: rsa3072 | rsa4096 | p256 | p384.
-    #[arg(long, default_value = "rsa3072", requires = "p12")]
-    key: String,
+    /// Key type for a server-generated key.
+    #[arg(long, value_enum, default_value = "rsa3072", requires = "p12")]
+    key: values::KeyArg,
     /// Replace an existing --p12 (or --out) file; without it an existing .p12 is refused,
     /// since it may hold the only copy of an earlier key.
     #[arg(long)]
     force: bool,
+    /// Print the outcome as one JSON object on stdout (`{"ok": true, "serial": ...}`, the
+    /// certificate's PEM included when there is no --out), or on failure `{"ok": false,
+    /// "exit": 1|2, "code": N, "error": "..."}` (codes: docs/error-codes.md).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The .p12 formats we write.
@@ -285,16 +379,23 @@ impl P12Format {
 
 #[derive(Args)]
 struct RevokeArgs {
+    #[command(flatten)]
+    ca: CaOptions,
     /// Serial number in hex.
     serial: String,
-    /// key-compromise | superseded | affiliation-changed | cessation-of-operation | unspecified
-    /// (or the RFC 5280 names: keyCompromise, affiliationChanged, cessationOfOperation).
+    /// Why (our names or the RFC 5280 ones: keyCompromise, affiliationChanged,
+    /// cessationOfOperation).
+    #[arg(long, value_enum)]
+    reason: values::ReasonArg,
+    /// Print the outcome as one JSON object on stdout, or the failure with its error code.
     #[arg(long)]
-    reason: String,
+    json: bool,
 }
 
 #[derive(Args)]
 struct CrlArgs {
+    #[command(flatten)]
+    ca: CaOptions,
     /// The root's CRL of CA certificates (DATA/ca/root.crl, published at /crl/root.crl;
     /// re-signed at least every twelve months) instead of the issuing CA's CRL.
     #[arg(long)]
@@ -304,36 +405,105 @@ struct CrlArgs {
     /// or a certificate was revoked since.
     #[arg(long)]
     new: bool,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (`-`: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
     /// PEM instead of DER.
     #[arg(long)]
     pem: bool,
+    /// Print what was done as one JSON object on stdout (number, thisUpdate, nextUpdate,
+    /// whether it was newly signed), or the failure with its error code; needs --out.
+    #[arg(long, requires = "out")]
+    json: bool,
 }
 
 /// An error with its exit code.
 struct Failure {
+    /// The stable error code (`docs/error-codes.md`) when the failure came from the
+    /// service; else it follows from the exit code ([`Failure::error_code`]).
+    error: Option<ErrorCode>,
+    /// The exit code: 1 a refusal or negative verdict, 2 bad usage or a failure.
     code: u8,
     message: String,
 }
 
+impl Failure {
+    /// The stable error code: the service's, or 1002 (refused) for exit 1 and 1001 (bad
+    /// input) for exit 2.
+    fn error_code(&self) -> ErrorCode {
+        self.error.unwrap_or(if self.code == 1 { ErrorCode::Refused } else { ErrorCode::BadInput })
+    }
+
+    /// The failure as `--json` prints it: `{"ok": false, "exit": 1|2, "code": N,
+    /// "error": "..."}`.
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ok": false,
+            "exit": self.code,
+            "code": self.error_code().number(),
+            "error": self.message,
+        })
+    }
+}
+
 impl From<DomainError> for Failure {
     fn from(e: DomainError) -> Self {
-        Failure { code: if e.is_refusal() { 1 } else { 2 }, message: e.to_string() }
+        Failure { error: Some(e.code()), code: if e.is_refusal() { 1 } else { 2 }, message: e.to_string() }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure { error: None, code: 2, message: message.into() }
 }
 
 fn refused(message: impl Into<String>) -> Failure {
-    Failure { code: 1, message: message.into() }
+    Failure { error: None, code: 1, message: message.into() }
+}
+
+impl Command {
+    /// The CA options given after the command, for the CA commands.
+    fn ca_options(&self) -> Option<&CaOptions> {
+        match self {
+            Command::Init(args) => Some(&args.ca),
+            Command::Ca(group) => Some(&group.ca),
+            Command::Cert(group) => Some(&group.ca),
+            Command::Issue(args) => Some(&args.ca),
+            Command::Revoke(args) => Some(&args.ca),
+            Command::Crl(args) => Some(&args.ca),
+            Command::Audit(group) => Some(&group.ca),
+            Command::Serve(args) => Some(&args.ca),
+            Command::User(group) => Some(&group.ca),
+            Command::Config(group) => Some(&group.ca),
+            Command::Smime(_) | Command::Enroll(_) | Command::Completion { .. } | Command::Man => None,
+        }
+    }
+
+    /// Whether the outcome, failures included, is printed as JSON on stdout (`--json`).
+    /// (`smime verify --json` writes its verdict itself, on stderr.)
+    fn json(&self) -> bool {
+        match self {
+            Command::Issue(args) => args.json,
+            Command::Revoke(args) => args.json,
+            Command::Crl(args) => args.json,
+            Command::Audit(group) => matches!(group.command, AuditCommand::Verify { json: true, .. }),
+            Command::Config(group) => matches!(group.command, ConfigCommand::Check { json: true, .. }),
+            Command::Cert(group) => match group.command {
+                CertCommand::List { json, .. } | CertCommand::Show { json, .. } => json,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Prints one JSON value on stdout, a line.
+fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}").and_then(|()| out.flush()).map_err(|e| usage(format!("cannot write to stdout: {e}")))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.command.json();
     // `smime` is synchronous: it runs without a runtime and its worker threads, which
     // keeps the process small for the streaming commands (issue 3).
     let result = match cli.command {
@@ -363,11 +533,21 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            runtime.block_on(run(Cli { command, ..cli }))
+            // After the command, or before it, or the environment, or the default.
+            let after = command.ca_options().cloned().unwrap_or_default();
+            let data = after.data.or(cli.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+            let passphrase_file = after.passphrase_file.or(cli.passphrase_file);
+            runtime.block_on(run(&data, passphrase_file.as_deref(), command))
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if json => {
+            if print_json(&failure.json()).is_err() {
+                eprintln!("certdesk: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
         Err(failure) => {
             // An empty message: the command has said it already (e.g. as JSON).
             if !failure.message.is_empty() {
@@ -382,11 +562,53 @@ fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
-/// Reads a secret from a file: the first line, without its line ending.
+/// Whether a file argument is `-`: stdin for an input, stdout for an output.
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// An output argument with `-` read as "stdout", which is what `None` means.
+fn stdio(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.filter(|p| !is_stdio(p))
+}
+
+/// Set once stdin has been read for a `-` argument: it cannot be read for a second.
+static STDIN_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Claims stdin for `what`; refused if another argument had it.
+fn take_stdin(what: &str) -> Result<(), Failure> {
+    if STDIN_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(usage(format!(
+            "the {what} cannot be read from stdin: another argument given as - was read from it; give a file"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads all of stdin for the `-` argument `what`; refused if another `-` had it.
+fn read_stdin(what: &str) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    take_stdin(what)?;
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).map_err(|e| usage(format!("cannot read the {what} from stdin: {e}")))?;
+    Ok(bytes)
+}
+
+/// Reads a file argument, `-` being stdin (once per run).
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    if is_stdio(path) {
+        return read_stdin(what);
+    }
+    std::fs::read(path).map_err(|e| usage(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// Reads a secret from a file (`-`: stdin): the first line, without its line ending.
 fn read_secret_file(path: &Path, what: &str) -> Result<Zeroizing<String>, Failure> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|e| usage(format!("cannot read the {what} file {}: {e}", path.display())))?,
-    );
+    let bytes = Zeroizing::new(if is_stdio(path) {
+        read_stdin(what)?
+    } else {
+        std::fs::read(path).map_err(|e| usage(format!("cannot read the {what} file {}: {e}", path.display())))?
+    });
     let text = std::str::from_utf8(&bytes).map_err(|_| usage(format!("the {what} file is not UTF-8")))?;
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
@@ -484,7 +706,7 @@ fn profile_lines(profiles: &[(ProfileId, Option<String>)], default: ProfileId) -
 
 /// Writes `bytes` to `path` via a temporary file and a rename, or to stdout.
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
-    match path {
+    match path.filter(|p| !is_stdio(p)) {
         None => std::io::stdout().write_all(bytes).map_err(|e| usage(format!("cannot write to stdout: {e}"))),
         Some(path) => {
             let temp = TempOutput::create(path)?;
@@ -497,7 +719,7 @@ fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
 /// file is readable by all (0644), so a web server running as another user can publish
 /// it.
 fn write_public_output(path: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
-    match path {
+    match path.filter(|p| !is_stdio(p)) {
         None => write_output(None, bytes),
         Some(path) => TempOutput::create_public(path)?.commit(bytes),
     }
@@ -684,9 +906,8 @@ async fn open(data: &Path) -> Result<Authority, Failure> {
     Ok(Authority::open(DataDir::new(data), Arc::new(SystemClock)).await?)
 }
 
-async fn run(cli: Cli) -> Result<(), Failure> {
-    let passphrase_file = cli.passphrase_file.as_deref();
-    match cli.command {
+async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> Result<(), Failure> {
+    match command {
         Command::Init(args) => {
             let passphrase = ca_passphrase(passphrase_file)?;
             let options = InitOptions {
@@ -700,33 +921,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 },
                 database_url: args.database_url,
             };
-            let report = init(&DataDir::new(&cli.data), options, passphrase, &SystemClock, &actor()).await?;
-            eprintln!("certdesk: initialised {} (root CA and issuing CA created)", cli.data.display());
+            let report = init(&DataDir::new(data), options, passphrase, &SystemClock, &actor()).await?;
+            eprintln!("certdesk: initialised {} (root CA and issuing CA created)", data.display());
             for line in profile_lines(&report.profiles, report.default_profile) {
                 eprintln!("certdesk: {line}");
             }
             Ok(())
         }
-        Command::Ca(CaCommand::Chain { out }) => {
-            let authority = open(&cli.data).await?;
+        Command::Ca(WithCa { command: CaCommand::Chain { out }, .. }) => {
+            let authority = open(data).await?;
             let mut text = String::new();
             for der in authority.chain()? {
                 text.push_str(&pem("CERTIFICATE", &der)?);
             }
-            write_public_output(out.as_deref(), text.as_bytes())
+            write_public_output(stdio(out).as_deref(), text.as_bytes())
         }
-        Command::Issue(args) => issue(&cli.data, passphrase_file, args).await,
+        Command::Cert(WithCa { command, .. }) => cert(data, command).await,
+        Command::Issue(args) => issue(data, passphrase_file, args).await,
         Command::Revoke(args) => {
-            let reason = RevocationReason::from_name(&args.reason).ok_or_else(|| {
-                usage(format!(
-                    "unknown reason {:?}; use key-compromise, superseded, affiliation-changed, cessation-of-operation or \
-                     unspecified (or the RFC 5280 names keyCompromise, superseded, affiliationChanged, \
-                     cessationOfOperation, unspecified)",
-                    args.reason
-                ))
-            })?;
-            let authority = open_for_change(&cli.data).await?;
+            let reason = args.reason.reason;
+            let authority = open_for_change(data).await?;
             let record = authority.revoke(&args.serial, reason, &actor()).await?;
+            if args.json {
+                return print_json(&serde_json::json!({
+                    "ok": true,
+                    "serial": record.serial.to_string(),
+                    "email": record.email,
+                    "reason": reason.name(),
+                    "revoked_at": record.revoked_at.map(certdesk_core::clock::unix_text),
+                }));
+            }
             eprintln!(
                 "certdesk: revoked {} ({}), reason {}; run `certdesk crl` to publish a new CRL",
                 record.serial,
@@ -736,7 +960,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Crl(args) => {
-            let authority = open(&cli.data).await?;
+            let authority = open(data).await?;
             // The current CRL as it is, unless --new or it is out of date (past its
             // nextUpdate, or a certificate was revoked since): then a new one, which
             // needs the CA passphrase.
@@ -760,12 +984,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     (crl, true)
                 }
             };
-            let next_update = time::OffsetDateTime::from_unix_timestamp(crl.next_update)
-                .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                .unwrap_or_default();
+            let next_update = certdesk_core::clock::unix_text(crl.next_update);
             let bytes = if args.pem { pem("X509 CRL", &crl.der)?.into_bytes() } else { crl.der };
-            write_public_output(args.out.as_deref(), &bytes)?;
+            let out = stdio(args.out);
+            if args.json && out.is_none() {
+                return Err(usage("--json prints on stdout: give the CRL a file with --out FILE"));
+            }
+            write_public_output(out.as_deref(), &bytes)?;
+            if args.json {
+                return print_json(&serde_json::json!({
+                    "ok": true,
+                    "crl": if args.root { "root" } else { "issuing" },
+                    "number": crl.number,
+                    "this_update": certdesk_core::clock::unix_text(crl.this_update),
+                    "next_update": next_update,
+                    "new": fresh,
+                }));
+            }
             let what = if fresh { "issued" } else { "is current" };
             eprintln!("certdesk: CRL number {} {what} (next update {next_update})", crl.number);
             Ok(())
@@ -773,16 +1008,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Smime(command) => smime_cmd::run(command).await,
         // Handled in `main` without a runtime.
         Command::Completion { .. } | Command::Man => Ok(()),
-        Command::Serve(args) => serve(&cli.data, passphrase_file, args).await,
+        Command::Serve(args) => serve(data, passphrase_file, args).await,
         Command::Enroll(args) => tokio::task::spawn_blocking(move || enroll_cmd::run(args))
             .await
             .map_err(|e| usage(format!("enroll failed: {e}")))?,
-        Command::User(UserCommand::Add { email, role }) => {
-            let role = match certdesk_desk::portal::Role::from_name(&role) {
-                Some(r) if r != certdesk_desk::portal::Role::Applicant => r,
-                _ => return Err(usage(format!("--role {role:?}: use officer or admin"))),
+        Command::User(WithCa { command: UserCommand::Add { email, role }, .. }) => {
+            let role = match role {
+                values::StaffRole::Officer => certdesk_desk::portal::Role::Officer,
+                values::StaffRole::Admin => certdesk_desk::portal::Role::Admin,
             };
-            let authority = open(&cli.data).await?;
+            let authority = open(data).await?;
             refuse_read_only(&authority)?;
             let url = certdesk_desk::portal::public_url(authority.config());
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -795,33 +1030,49 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { file }) => {
-            let path = file.unwrap_or_else(|| DataDir::new(&cli.data).config());
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        Command::Config(WithCa { command: ConfigCommand::Check { file, json }, .. }) => {
+            let path = file.unwrap_or_else(|| DataDir::new(data).config());
+            let bytes = read_file(&path, "configuration")?;
+            let text = String::from_utf8(bytes).map_err(|_| usage(format!("{} is not UTF-8", path.display())))?;
+            let config_error = |message: String| Failure { error: Some(ErrorCode::Config), code: 2, message };
             let config = certdesk_core::config::Config::from_toml(&text)
                 .and_then(certdesk_core::config::Config::validate)
-                .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+                .map_err(|e| config_error(format!("{}: {e}", path.display())))?;
             certdesk_desk::mail::check_section(&config.raw.mail)
-                .map_err(|e| usage(format!("{}: [mail] {e}", path.display())))?;
+                .map_err(|e| config_error(format!("{}: [mail] {e}", path.display())))?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "ok": true,
+                    "file": path.display().to_string(),
+                    "settings": config_summary(&config),
+                }));
+            }
             for line in config_summary(&config) {
                 println!("{line}");
             }
             eprintln!("certdesk: {} is valid", path.display());
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify { checkpoint }) => {
-            let authority = open(&cli.data).await?;
+        Command::Audit(WithCa { command: AuditCommand::Verify { checkpoint, json }, .. }) => {
+            let authority = open(data).await?;
             let chain = match &checkpoint {
                 Some(checkpoint) => authority.verify_audit_since(checkpoint).await?,
                 None => authority.verify_audit().await?,
             };
+            if json {
+                return print_json(&serde_json::json!({
+                    "ok": true,
+                    "records": chain.records,
+                    "head": format!("{}:{}", chain.records, chain.head),
+                    "checkpoint_held": checkpoint.map(|c| format!("{}:{}", c.seq, c.hash)),
+                }));
+            }
             let held = checkpoint.map(|c| format!(", checkpoint {}:{} held", c.seq, c.hash)).unwrap_or_default();
             println!("audit log intact: {} records, head {}:{}{held}", chain.records, chain.records, chain.head);
             Ok(())
         }
-        Command::Audit(AuditCommand::Checkpoint) => {
-            let dir = DataDir::new(&cli.data);
+        Command::Audit(WithCa { command: AuditCommand::Checkpoint, .. }) => {
+            let dir = DataDir::new(data);
             let clock: Arc<dyn certdesk_core::clock::Clock> = Arc::new(SystemClock);
             let authority = Authority::open(dir.clone(), clock.clone()).await?;
             refuse_read_only(&authority)?;
@@ -868,30 +1119,34 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     let email = EmailAddress::parse(&args.email).map_err(|e| usage(e.to_string()))?;
     let given_name = NameField::parse("given name", &args.given_name).map_err(|e| usage(e.to_string()))?;
     let surname = NameField::parse("surname", &args.surname).map_err(|e| usage(e.to_string()))?;
-    let profile = args.profile.as_deref().map(ProfileId::parse).transpose().map_err(|e| usage(e.to_string()))?;
+    let profile = args.profile.map(|p| p.0);
     let person = Person { email, given_name, surname };
 
     if let Some(csr_path) = &args.csr {
-        let bytes = std::fs::read(csr_path).map_err(|e| usage(format!("cannot read {}: {e}", csr_path.display())))?;
+        let bytes = read_file(csr_path, "CSR")?;
         let csr = ValidatedCsr::parse(&bytes).map_err(|e| match e {
             certdesk_pki::csr::CsrError::Malformed { .. } => usage(e.to_string()),
             other => refused(other.to_string()),
         })?;
-        let output =
-            args.out.as_deref().map(|out| TempOutput::create_public(out)?.reserved(RESERVE_BYTES)).transpose()?;
+        let out = stdio(args.out.clone());
+        let output = out.as_deref().map(|out| TempOutput::create_public(out)?.reserved(RESERVE_BYTES)).transpose()?;
         let passphrase = ca_passphrase(passphrase_file)?;
         let authority = open_for_change(data).await?;
         let input = issue_input(&authority, person, profile);
         let request = issue_request(&authority, input).await?;
         let issuer = authority.unlock(passphrase).await?;
         let issued = authority.issue(&issuer, request, csr.into_public_key(), &actor()).await?;
-        let serial = issued.record.serial.clone();
-        let text = pem("CERTIFICATE", &issued.record.der)?;
-        let written = match output {
-            Some(out) => out.commit(text.as_bytes()),
-            None => write_output(None, text.as_bytes()),
+        let record = &issued.record;
+        let serial = record.serial.clone();
+        let text = pem("CERTIFICATE", &record.der)?;
+        let written = match (output, args.json) {
+            (Some(out), _) => out.commit(text.as_bytes()),
+            (None, false) => write_output(None, text.as_bytes()),
+            // The certificate goes into the JSON object.
+            (None, true) => Ok(()),
         };
         written.map_err(|f| Failure {
+            error: f.error,
             code: f.code,
             message: format!(
                 "{}; certificate {serial} was issued and recorded (its key is yours, nothing is lost): \
@@ -899,48 +1154,60 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
                 f.message
             ),
         })?;
-        eprintln!(
-            "certdesk: issued serial {} to {} ({})",
-            issued.record.serial, issued.record.email, issued.record.profile
-        );
+        if args.json {
+            let extra = out.is_none().then_some(("certificate", text));
+            return print_json(&issued_json(record, extra));
+        }
+        eprintln!("certdesk: issued serial {} to {} ({})", record.serial, record.email, record.profile);
         return Ok(());
     }
 
     let (Some(p12_path), Some(password_file)) = (&args.p12, &args.password_file) else {
         return Err(usage("give --csr FILE, or --p12 OUT with --password-file FILE"));
     };
-    let key = KeyAlgorithm::from_name(&args.key)
-        .ok_or_else(|| usage(format!("unknown key type {:?}; use rsa3072, rsa4096, p256 or p384", args.key)))?;
+    let to_stdout = is_stdio(p12_path);
+    if to_stdout && args.json {
+        return Err(usage("--json prints on stdout: give the .p12 a file (--p12 FILE), not -"));
+    }
+    let key = args.key.0;
     let password = read_secret_file(password_file, "password")?;
     let format = args.p12_format.format();
     if p12_path.is_dir() {
         return Err(usage(format!("{} is a directory; give a file name", p12_path.display())));
     }
-    if !args.force && p12_path.exists() {
+    if !to_stdout && !args.force && p12_path.exists() {
         return Err(usage(format!(
             "{} exists and may hold the only copy of an earlier key; choose another file or give --force",
             p12_path.display()
         )));
     }
-    let output = TempOutput::create(p12_path)?.reserved(RESERVE_BYTES)?;
+    let output = if to_stdout { None } else { Some(TempOutput::create(p12_path)?.reserved(RESERVE_BYTES)?) };
     let passphrase = ca_passphrase(passphrase_file)?;
     let authority = open_for_change(data).await?;
     let input = issue_input(&authority, person, profile);
     let request = issue_request(&authority, input).await?;
     let issuer = authority.unlock(passphrase).await?;
-    let destination = std::path::absolute(p12_path).unwrap_or_else(|_| p12_path.clone());
+    let destination =
+        if to_stdout { None } else { Some(std::path::absolute(p12_path).unwrap_or_else(|_| p12_path.clone())) };
     let (issued, p12) = authority
         .issue_with_generated_key(
             &issuer,
             request,
             key,
             Pkcs12Delivery { password, format },
-            Some(&destination),
+            destination.as_deref(),
             &actor(),
         )
         .await?;
     let serial = issued.record.serial.clone();
-    if let Err(f) = output.commit_durable(&p12, args.force) {
+    let written = match output {
+        Some(output) => output.commit_durable(&p12, args.force),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&p12).and_then(|()| out.flush()).map_err(|e| usage(format!("cannot write to stdout: {e}")))
+        }
+    };
+    if let Err(f) = written {
         // The key exists only in the stored .p12: revoke rather than leave a certificate
         // that colleagues would encrypt to and nobody can read.
         let note = format!("its .p12 could not be written to {}: {}", p12_path.display(), f.message);
@@ -955,6 +1222,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             }
         };
         return Err(Failure {
+            error: f.error,
             code: f.code,
             message: format!("{}; certificate {serial} was issued and {outcome}", f.message),
         });
@@ -967,14 +1235,119 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             p12_path.display()
         )));
     }
+    if args.json {
+        return print_json(&issued_json(&issued.record, Some(("p12", p12_path.display().to_string()))));
+    }
     eprintln!(
         "certdesk: issued serial {} to {} ({}), key and certificate in {}",
         issued.record.serial,
         issued.record.email,
         issued.record.profile,
-        p12_path.display()
+        if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
     Ok(())
+}
+
+/// What `issue --json` says about a certificate issued, with one more field if given.
+fn issued_json(
+    record: &certdesk_core::records::CertificateRecord,
+    extra: Option<(&str, String)>,
+) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "ok": true,
+        "serial": record.serial.to_string(),
+        "email": record.email,
+        "subject": record.subject,
+        "profile": record.profile.name(),
+        "key": record.key_kind,
+        "not_before": certdesk_core::clock::unix_text(record.not_before),
+        "not_after": certdesk_core::clock::unix_text(record.not_after),
+    });
+    if let (Some((name, field)), Some(object)) = (extra, value.as_object_mut()) {
+        object.insert(name.to_string(), serde_json::Value::String(field));
+    }
+    value
+}
+
+/// `certdesk cert list` and `cert show`.
+async fn cert(data: &Path, command: CertCommand) -> Result<(), Failure> {
+    let authority = open(data).await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let state = |record: &certdesk_core::records::CertificateRecord| match record.revoked_at {
+        Some(_) => CertState::Revoked,
+        None if record.not_after < now => CertState::Expired,
+        None => CertState::Valid,
+    };
+    let describe = |record: &certdesk_core::records::CertificateRecord| {
+        serde_json::json!({
+            "serial": record.serial.to_string(),
+            "status": state(record).name(),
+            "email": record.email,
+            "subject": record.subject,
+            "profile": record.profile.name(),
+            "key": record.key_kind,
+            "not_before": certdesk_core::clock::unix_text(record.not_before),
+            "not_after": certdesk_core::clock::unix_text(record.not_after),
+            "issued_at": certdesk_core::clock::unix_text(record.issued_at),
+            "revoked_at": record.revoked_at.map(certdesk_core::clock::unix_text),
+            "revocation_reason": record.revocation_reason.map(|r| r.name()),
+        })
+    };
+    match command {
+        CertCommand::List { email, status, json } => {
+            let mut records = authority.store().certificates().await?;
+            records.retain(|r| {
+                email.as_ref().is_none_or(|e| r.email.eq_ignore_ascii_case(e.trim()))
+                    && status.is_none_or(|s| state(r) == s)
+            });
+            records.sort_by(|a, b| b.issued_at.cmp(&a.issued_at).then_with(|| a.serial.cmp(&b.serial)));
+            if json {
+                return print_json(&serde_json::Value::Array(records.iter().map(describe).collect()));
+            }
+            let mut out = std::io::stdout().lock();
+            let date = |at: i64| certdesk_core::clock::unix_text(at).get(..10).unwrap_or_default().to_string();
+            for r in &records {
+                writeln!(
+                    out,
+                    "{}  {:<7}  {}  {:<20}  {}",
+                    r.serial,
+                    state(r).name(),
+                    date(r.not_after),
+                    r.profile.name(),
+                    r.email
+                )
+                .map_err(|e| usage(format!("cannot write to stdout: {e}")))?;
+            }
+            if records.is_empty() {
+                eprintln!("certdesk: no certificate matches");
+            }
+            Ok(())
+        }
+        CertCommand::Show { serial, pem: as_pem, json } => {
+            let parsed = certdesk_core::records::Serial::parse(&serial)?;
+            let record = authority.store().certificate(&parsed.to_string()).await?.ok_or_else(|| {
+                Failure::from(DomainError::new(ErrorCode::NotFound, format!("no certificate with serial {parsed}")))
+            })?;
+            if as_pem {
+                return write_output(None, pem("CERTIFICATE", &record.der)?.as_bytes());
+            }
+            let value = describe(&record);
+            if json {
+                return print_json(&value);
+            }
+            let mut text = String::new();
+            if let serde_json::Value::Object(fields) = &value {
+                for (name, field) in fields {
+                    match field {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(v) => text.push_str(&format!("{name}: {v}\n")),
+                        other => text.push_str(&format!("{name}: {other}\n")),
+                    }
+                }
+            }
+            write_output(None, text.as_bytes())
+        }
+    }
 }
 
 /// The person and the profile asked for, or the CA's default profile.

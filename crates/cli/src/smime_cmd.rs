@@ -54,10 +54,10 @@ pub struct SignArgs {
     /// Opaque signing (application/pkcs7-mime; smime-type=signed-data).
     #[arg(long)]
     opaque: bool,
-    /// Input (default stdin).
+    /// Input (default stdin, or `-`).
     #[arg(long = "in")]
     input: Option<PathBuf>,
-    /// Output (default stdout).
+    /// Output (default stdout, or `-`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -87,10 +87,10 @@ pub struct EncryptArgs {
     /// RSA-OAEP key transport instead of PKCS#1 v1.5.
     #[arg(long)]
     oaep: bool,
-    /// Input (default stdin).
+    /// Input (default stdin, or `-`).
     #[arg(long = "in")]
     input: Option<PathBuf>,
-    /// Output (default stdout).
+    /// Output (default stdout, or `-`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -111,10 +111,10 @@ pub struct DecryptArgs {
     key: Option<PathBuf>,
     #[command(flatten)]
     keyring: crate::keyring_cmd::KeyringArgs,
-    /// Input (default stdin).
+    /// Input (default stdin, or `-`).
     #[arg(long = "in")]
     input: Option<PathBuf>,
-    /// Output (default stdout).
+    /// Output (default stdout, or `-`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -152,7 +152,7 @@ pub struct VerifyArgs {
     /// (default $XDG_CACHE_HOME/certdesk or ~/.cache/certdesk).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// Input (default stdin).
+    /// Input (default stdin, or `-`).
     #[arg(long = "in")]
     input: Option<PathBuf>,
     /// Where to write the signed content (default stdout).
@@ -170,6 +170,7 @@ fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Failure> {
     match path {
         Some(path) => std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display()))),
         None => {
+            crate::take_stdin("message")?;
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf).map_err(|e| usage(format!("cannot read stdin: {e}")))?;
             Ok(buf)
@@ -191,9 +192,14 @@ pub async fn run(command: SmimeCommand) -> Result<(), Failure> {
 
 /// The `smime` commands (all synchronous).
 pub fn run_blocking(command: SmimeCommand) -> Result<(), Failure> {
+    use crate::stdio;
     match command {
-        SmimeCommand::Sign(args) => sign(args),
-        SmimeCommand::Verify(args) => {
+        SmimeCommand::Sign(mut args) => {
+            (args.input, args.out) = (stdio(args.input), stdio(args.out));
+            sign(args)
+        }
+        SmimeCommand::Verify(mut args) => {
+            (args.input, args.out) = (stdio(args.input), stdio(args.out));
             let json = args.json;
             verify(args).map_err(|failure| {
                 if !json {
@@ -201,11 +207,17 @@ pub fn run_blocking(command: SmimeCommand) -> Result<(), Failure> {
                 }
                 eprintln!("{}", serde_json::json!({ "valid": false, "exit": failure.code, "reason": failure.message }));
                 // Said already, as JSON.
-                Failure { code: failure.code, message: String::new() }
+                Failure { error: failure.error, code: failure.code, message: String::new() }
             })
         }
-        SmimeCommand::Encrypt(args) => encrypt(args),
-        SmimeCommand::Decrypt(args) => decrypt(args),
+        SmimeCommand::Encrypt(mut args) => {
+            (args.input, args.out) = (stdio(args.input), stdio(args.out));
+            encrypt(args)
+        }
+        SmimeCommand::Decrypt(mut args) => {
+            (args.input, args.out) = (stdio(args.input), stdio(args.out));
+            decrypt(args)
+        }
         SmimeCommand::Keyring { args, command } => crate::keyring_cmd::run(&args, command),
     }
 }
@@ -380,14 +392,14 @@ fn certificate_addresses(cert: &[u8]) -> Vec<String> {
 }
 
 fn invalid(message: impl Into<String>) -> Failure {
-    Failure { code: 1, message: format!("signature NOT valid: {}", message.into()) }
+    Failure { error: None, code: 1, message: format!("signature NOT valid: {}", message.into()) }
 }
 
 fn verify(args: VerifyArgs) -> Result<(), Failure> {
     let anchors = read_certs(&args.trust)?;
     let mut crls = Vec::new();
     for path in &args.crl {
-        let bytes = std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = crate::read_file(path, "CRL")?;
         crls.extend(pem_blocks(&bytes, "X509 CRL", path)?);
     }
     let path = args.input.as_deref();
@@ -822,7 +834,7 @@ fn decrypt_failure(e: envelope::EnvelopeError) -> Failure {
         envelope::EnvelopeError::Malformed { .. } | envelope::EnvelopeError::NotEnvelopedData { .. } => {
             usage(e.to_string())
         }
-        other => Failure { code: 1, message: other.to_string() },
+        other => Failure { error: None, code: 1, message: other.to_string() },
     }
 }
 
@@ -885,6 +897,7 @@ fn decryption_keys(
             }
             if keys.is_empty() {
                 return Err(Failure {
+                    error: None,
                     code: 1,
                     message: "no key in the keyring matches a recipient of this message".into(),
                 });
@@ -1084,7 +1097,10 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn std::io::Read>, Failure> {
         Some(path) => {
             Ok(Box::new(std::fs::File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?))
         }
-        None => Ok(Box::new(std::io::stdin().lock())),
+        None => {
+            crate::take_stdin("message")?;
+            Ok(Box::new(std::io::stdin().lock()))
+        }
     }
 }
 

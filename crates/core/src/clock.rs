@@ -2,6 +2,15 @@
 
 use time::OffsetDateTime;
 
+/// Unix seconds as RFC 3339 in UTC (`2026-12-06T03:00:00Z`); the number itself if
+/// out of range.
+pub fn unix_text(at: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// Now, in UTC.

@@ -77,7 +77,7 @@ fn bad_subject_data_and_profiles_are_refused() {
         ("jane", "Jane", "strict", "not a valid e-mail address"),
         ("jane@localhost", "Jane", "strict", "not a valid e-mail address"),
         ("jane.doe@example.org", "", "strict", "given name"),
-        ("jane.doe@example.org", "Jane", "gold", "unknown profile"),
+        ("jane.doe@example.org", "Jane", "gold", "invalid value 'gold'"),
     ] {
         let run = base(email, given, profile);
         assert_eq!(run.code, 2, "{email}/{given}/{profile}: {}", run.stderr);

@@ -74,6 +74,23 @@ pub fn certdesk_in(cwd: &Path, args: &[&str]) -> Run {
     Run::from(output)
 }
 
+/// [`certdesk_in`] with `input` on stdin.
+pub fn certdesk_stdin(cwd: &Path, args: &[&str], input: &[u8]) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CERTDESK_DATA")
+        .env_remove("CERTDESK_CA_PASSPHRASE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
 impl Ca {
     /// A fresh data directory `data` inside a temp dir, with the passphrase in `pass`.
     pub fn new(key: &str) -> Self {
