@@ -58,7 +58,7 @@ pub struct RefreshReport {
     pub responder_renewed: bool,
 }
 
-pub use certdesk_core::ports::OcspAnswer;
+pub use certdesk_core::ports::{OcspAnswer, OcspOutcome};
 
 /// The status service of one `serve` process.
 pub struct StatusService {
@@ -317,6 +317,7 @@ impl StatusService {
                 let cached = self.cache.read().map_err(|_| internal("lock poisoned"))?.get(&id.serial).cloned();
                 if let Some(cached) = cached.filter(|c| c.next_update > now) {
                     return Ok(OcspAnswer {
+                        outcome: outcome_of(&cached.status),
                         der: cached.der,
                         next_update: Some(cached.next_update),
                         produced_at: Some(cached.this_update),
@@ -341,7 +342,11 @@ impl StatusService {
         }
         let der = self.responder().sign_response(&answers, now, request.nonce.as_deref())?;
         let next_update = if answers.len() == 1 { answers.first().map(|a| a.next_update) } else { None };
-        Ok(OcspAnswer { der: Arc::new(der), next_update, produced_at: Some(now) })
+        let outcome = match answers.as_slice() {
+            [single] => outcome_of(&single.status),
+            _ => OcspOutcome::Several,
+        };
+        Ok(OcspAnswer { outcome, der: Arc::new(der), next_update, produced_at: Some(now) })
     }
 }
 
@@ -355,8 +360,22 @@ fn certificate_not_after(der: &[u8]) -> Option<OffsetDateTime> {
 
 pub(crate) use certdesk_core::clock::unix_text;
 
+/// What `/metrics` counts for a certificate status.
+fn outcome_of(status: &CertStatus) -> OcspOutcome {
+    match status {
+        CertStatus::Good => OcspOutcome::Good,
+        CertStatus::Revoked { .. } => OcspOutcome::Revoked,
+        CertStatus::Unknown => OcspOutcome::Unknown,
+    }
+}
+
 fn error_answer(status: ErrorStatus) -> OcspAnswer {
-    OcspAnswer { der: Arc::new(ocsp::error_response(status)), next_update: None, produced_at: None }
+    let outcome = match status {
+        ErrorStatus::MalformedRequest => OcspOutcome::Malformed,
+        ErrorStatus::Unauthorized => OcspOutcome::Unauthorized,
+        _ => OcspOutcome::InternalError,
+    };
+    OcspAnswer { outcome, der: Arc::new(ocsp::error_response(status)), next_update: None, produced_at: None }
 }
 
 #[async_trait::async_trait]
@@ -371,5 +390,19 @@ impl certdesk_core::ports::StatusPublisher for StatusService {
 
     async fn readiness(&self) -> Vec<certdesk_core::ports::ReadinessCheck> {
         StatusService::readiness(self).await
+    }
+
+    async fn figures(&self) -> Result<certdesk_core::ports::ServiceFigures, DomainError> {
+        let store = self.authority.store();
+        let (issued, revoked) = store.certificate_totals().await?;
+        let (pool_size, pool_idle, pool_max) = store.pool_figures();
+        Ok(certdesk_core::ports::ServiceFigures {
+            issued,
+            revoked,
+            last_checkpoint_at: store.last_checkpoint_at().await?,
+            pool_size,
+            pool_idle,
+            pool_max,
+        })
     }
 }

@@ -141,6 +141,10 @@ struct ServeArgs {
     /// parties fetch over http:// (or http.plain_listen in certdesk.toml), e.g. 0.0.0.0:80.
     #[arg(long)]
     plain_listen: Option<String>,
+    /// Serve GET /metrics on this address only (plain HTTP, e.g. 127.0.0.1:9100) instead
+    /// of the main listener (or http.metrics_listen in certdesk.toml).
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// Serve plain HTTP on an address other than loopback. Without it, plain HTTP is
     /// served only on loopback, behind a reverse proxy that terminates TLS: sign-in links
     /// and session cookies must not cross a network in clear.
@@ -1471,8 +1475,26 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
             )
         }
     };
-    let mailer = certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
-        .map_err(certdesk_core::error::DomainError::from)?;
+    let metrics_listen = args.metrics_listen.clone().or_else(|| config.raw.http.metrics_listen.clone());
+    let metrics_listener = match &metrics_listen {
+        None => None,
+        Some(text) => {
+            let addr: std::net::SocketAddr = text
+                .parse()
+                .map_err(|_| usage(format!("metrics listen address {text:?} is not an address like 127.0.0.1:9100")))?;
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| usage(format!("cannot listen on {addr}: {e}")))?,
+            )
+        }
+    };
+    let metrics = Arc::new(certdesk_web::metrics::Metrics::new());
+    let mailer: Arc<dyn certdesk_desk::mail::Mailer> = Arc::new(certdesk_web::metrics::CountingMailer::new(
+        certdesk_desk::mail::build_mailer(&config.raw.mail, &dir.outbox(), clock.clone())
+            .map_err(certdesk_core::error::DomainError::from)?,
+        metrics.clone(),
+    ));
     let portal_key = certdesk_desk::portal::load_portal_key(&dir)?;
     // The desk and the web tier get the CA only through its ports (certdesk_core::ports).
     let ca: Arc<dyn certdesk_core::ports::CertificateAuthority> =
@@ -1555,8 +1577,11 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         eprintln!("certdesk: WARNING: {warning}");
     }
     let publisher: Arc<dyn certdesk_core::ports::StatusPublisher> = status.clone();
-    let state =
-        Arc::new(certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?);
+    let mut state =
+        certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?;
+    state.metrics = metrics;
+    state.metrics_apart = metrics_listener.is_some();
+    let state = Arc::new(state);
     let http = config.raw.http.checked().map_err(usage)?;
     eprintln!(
         "certdesk: connections: {} at once, {} per client; {} s for a request header (and between requests), \
@@ -1597,6 +1622,22 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         }
         None => None,
     };
+    let metrics_server = match metrics_listener {
+        Some(metrics_listener) => {
+            let metrics_addr = metrics_listener.local_addr().map_err(|e| usage(e.to_string()))?;
+            eprintln!("certdesk: metrics on http://{metrics_addr}/metrics (not on the main listener)");
+            let mut seen = stop_seen.clone();
+            Some(tokio::spawn(certdesk_web::server::serve_metrics(
+                metrics_listener,
+                state.clone(),
+                limits.clone(),
+                async move {
+                    let _ = seen.wait_for(|stop| *stop).await;
+                },
+            )))
+        }
+        None => None,
+    };
     if let Some(tls) = &tls {
         tls.watch(std::time::Duration::from_secs(5));
     }
@@ -1606,8 +1647,8 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         let _ = stopping.send(true);
     };
     let stopped = certdesk_web::server::serve(listener, state, limits, tls, main_stop).await?;
-    if let Some(plain) = plain {
-        let _ = plain.await;
+    for server in [plain, metrics_server].into_iter().flatten() {
+        let _ = server.await;
     }
     if stopped.cut_off {
         eprintln!("certdesk: stopped; requests still running after {} s were cut off", http.shutdown_grace.as_secs());

@@ -75,6 +75,10 @@ pub struct HttpSection {
     /// and CA certificates, which relying parties fetch over http:// (RFC 5280, RFC 6960).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plain_listen: Option<String>,
+    /// `GET /metrics` on its own plain-HTTP listener (e.g. `127.0.0.1:9100`) instead of
+    /// the main one, for a scraper on an internal network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 /// `[http]`, checked.

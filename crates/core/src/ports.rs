@@ -108,9 +108,45 @@ pub trait CertificateAuthority: Send + Sync {
     ) -> Result<CertificateRecord, DomainError>;
 }
 
+/// What an OCSP answer said, for `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcspOutcome {
+    /// One certificate, good.
+    Good,
+    /// One certificate, revoked.
+    Revoked,
+    /// One certificate, not ours or not known.
+    Unknown,
+    /// Several certificates in one request.
+    Several,
+    /// The request could not be read (`malformedRequest`).
+    Malformed,
+    /// A certificate of another CA (`unauthorized`).
+    Unauthorized,
+    /// The responder failed (`internalError`).
+    InternalError,
+}
+
+impl OcspOutcome {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            OcspOutcome::Good => "good",
+            OcspOutcome::Revoked => "revoked",
+            OcspOutcome::Unknown => "unknown",
+            OcspOutcome::Several => "several",
+            OcspOutcome::Malformed => "malformed",
+            OcspOutcome::Unauthorized => "unauthorized",
+            OcspOutcome::InternalError => "internal_error",
+        }
+    }
+}
+
 /// An HTTP-free answer to an OCSP request.
 #[derive(Clone, Debug)]
 pub struct OcspAnswer {
+    /// What it said.
+    pub outcome: OcspOutcome,
     /// DER of the OCSPResponse (successful or an error status).
     pub der: Arc<Vec<u8>>,
     /// For successful single answers: how long a cache may keep it.
@@ -143,4 +179,24 @@ pub trait StatusPublisher: Send + Sync {
     /// past its nextUpdate, the OCSP responses are signed and current, the signing keys'
     /// certificates are valid.
     async fn readiness(&self) -> Vec<ReadinessCheck>;
+
+    /// Figures for `/metrics` read from the database at each scrape.
+    async fn figures(&self) -> Result<ServiceFigures, DomainError>;
+}
+
+/// Figures for `/metrics` that every process sharing the database sees alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceFigures {
+    /// Certificates issued, ever.
+    pub issued: u64,
+    /// Of them, revoked.
+    pub revoked: u64,
+    /// When the last audit checkpoint was mailed (Unix seconds).
+    pub last_checkpoint_at: Option<i64>,
+    /// Database connections open.
+    pub pool_size: u32,
+    /// Of them, idle.
+    pub pool_idle: u32,
+    /// The most the pool opens.
+    pub pool_max: u32,
 }

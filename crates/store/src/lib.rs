@@ -707,6 +707,32 @@ impl Store {
         }
     }
 
+    /// When the newest checkpoint was mailed (Unix seconds; alerts left out).
+    pub async fn last_checkpoint_at(&self) -> Result<Option<i64>, DomainError> {
+        let row = sqlx::query("SELECT MAX(sent_at) AS at FROM audit_checkpoints WHERE seq > 0")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("at")?)
+    }
+
+    /// How many certificates were issued, and how many of them are revoked (for
+    /// `/metrics`: every process sharing the database counted).
+    pub async fn certificate_totals(&self) -> Result<(u64, u64), DomainError> {
+        let row = sqlx::query("SELECT COUNT(*) AS issued, COUNT(revoked_at) AS revoked FROM certificates")
+            .fetch_one(&self.pool)
+            .await?;
+        let count = |name: &str| -> Result<u64, DomainError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or_default())
+        };
+        Ok((count("issued")?, count("revoked")?))
+    }
+
+    /// The connection pool: connections open, of them idle, and the most it opens.
+    pub fn pool_figures(&self) -> (u32, u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle, self.pool.options().get_max_connections())
+    }
+
     /// SQLite's `PRAGMA synchronous` of the pool's connection (2 = FULL): tests that
     /// every commit but an intent's is synced.
     #[doc(hidden)]

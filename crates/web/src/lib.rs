@@ -69,7 +69,10 @@ pub struct AppState {
     /// The portal's per-client request limit (`[portal] rate_limit_per_minute`).
     pub limiter: Option<ratelimit::RateLimiter>,
     /// `GET /metrics`.
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Whether `/metrics` is served on its own listener ([`server::serve_metrics`])
+    /// rather than on the main one.
+    pub metrics_apart: bool,
 }
 
 impl AppState {
@@ -90,7 +93,16 @@ impl AppState {
                 }
                 None => None,
             };
-        Ok(Self { status, chain, clock, portal, root_crl, limiter, metrics: metrics::Metrics::new() })
+        Ok(Self {
+            status,
+            chain,
+            clock,
+            portal,
+            root_crl,
+            limiter,
+            metrics: Arc::new(metrics::Metrics::new()),
+            metrics_apart: false,
+        })
     }
 }
 
@@ -119,15 +131,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone());
-    let metrics = Router::new().route("/metrics", get(metrics_text)).with_state(state.clone());
-    status_routes(state).merge(portal).merge(metrics).layer(axum::middleware::from_fn(security_headers))
+    let routes = status_routes(state.clone()).merge(portal);
+    let routes = if state.metrics_apart { routes } else { routes.merge(metrics_router(state)) };
+    routes.layer(axum::middleware::from_fn(security_headers))
+}
+
+/// `GET /metrics` alone, for its own listener.
+pub(crate) fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new().route("/metrics", get(metrics_text)).with_state(state)
 }
 
 /// `GET /metrics` (see [`metrics`]).
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let checks = state.status.readiness().await;
     let crl = state.status.crl().map(|c| (c.this_update, c.next_update));
-    match state.metrics.render(crl, state.clock.now().unix_timestamp(), &checks) {
+    let figures = match state.status.figures().await {
+        Ok(figures) => Some(figures),
+        Err(e) => {
+            // The readiness checks show the database down; the rest is still worth serving.
+            tracing::warn!("metrics: the database figures could not be read: {e}");
+            None
+        }
+    };
+    match state.metrics.render(crl, state.clock.now().unix_timestamp(), &checks, figures.as_ref()) {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -308,6 +334,7 @@ async fn crl(State(state): State<Arc<AppState>>, request: HeaderMap) -> Response
 }
 
 fn ocsp_response(state: &AppState, answer: OcspAnswer, request: Option<&HeaderMap>) -> Response {
+    state.metrics.record_ocsp(answer.outcome);
     match (request, answer.produced_at, answer.next_update) {
         (Some(request), Some(produced_at), Some(next_update)) => cacheable(
             request,
@@ -361,6 +388,7 @@ pub(crate) fn ocsp_malformed_response() -> Response {
 
 fn malformed() -> OcspAnswer {
     OcspAnswer {
+        outcome: certdesk_core::ports::OcspOutcome::Malformed,
         der: Arc::new(certdesk_pki::ocsp::error_response(certdesk_pki::ocsp::ErrorStatus::MalformedRequest)),
         next_update: None,
         produced_at: None,

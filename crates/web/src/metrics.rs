@@ -1,7 +1,9 @@
 //! `GET /metrics` in the OpenMetrics text format (Prometheus scrapes it): requests by
-//! route pattern, method and status; request latency by route; and, read at each
-//! scrape, the CRL's age and time to its nextUpdate and the `/ready` checks. Nothing in
-//! it is secret (no paths, no addresses, no names).
+//! route pattern, method and status; request latency by route; OCSP answers by what
+//! they said; mail sent and failed; and, read at each scrape, the CRL's age and time to
+//! its nextUpdate, the `/ready` checks, certificates issued and revoked (from the
+//! database, so every process and `certdesk issue` count), the audit checkpoint's age
+//! and the database pool. Nothing in it is secret (no paths, addresses or names).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -38,13 +40,42 @@ pub struct CheckLabels {
     pub check: String,
 }
 
+/// Labels of an OCSP answer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OcspLabels {
+    /// `good`, `revoked`, `unknown`, `several`, `malformed`, `unauthorized`,
+    /// `internal_error`.
+    pub status: String,
+}
+
+/// Labels of a mail.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailLabels {
+    /// `sent` or `failed`.
+    pub outcome: String,
+}
+
+/// Labels of the database pool's connections.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `idle` or `in_use`.
+    pub state: String,
+}
+
 /// The metrics of one `serve` process.
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    ocsp: Family<OcspLabels, Counter>,
+    mail: Family<MailLabels, Counter>,
+    issued: Counter,
+    revoked: Counter,
     crl_age: Gauge<f64, AtomicU64>,
     crl_next_update: Gauge<f64, AtomicU64>,
+    checkpoint_age: Gauge<f64, AtomicU64>,
+    pool: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
     ready: Family<CheckLabels, Gauge>,
 }
 
@@ -88,7 +119,65 @@ impl Metrics {
         );
         let ready = Family::<CheckLabels, Gauge>::default();
         registry.register("ready", "The checks of GET /ready: 1 fine, 0 not", ready.clone());
-        Self { registry: Mutex::new(registry), requests, latency, crl_age, crl_next_update, ready }
+        let ocsp = Family::<OcspLabels, Counter>::default();
+        registry.register("ocsp_responses", "OCSP answers by what they said", ocsp.clone());
+        let mail = Family::<MailLabels, Counter>::default();
+        registry.register("mail", "Mails handed to the transport: sent or failed", mail.clone());
+        let issued = Counter::default();
+        registry.register(
+            "certificates_issued",
+            "Certificates issued, from the database (every process and the command line)",
+            issued.clone(),
+        );
+        let revoked = Counter::default();
+        registry.register("certificates_revoked", "Certificates revoked, from the database", revoked.clone());
+        let checkpoint_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "audit_checkpoint_age_seconds",
+            "Seconds since an audit checkpoint was last mailed (since 1970 if never)",
+            checkpoint_age.clone(),
+        );
+        let pool = Family::<PoolLabels, Gauge>::default();
+        registry.register("db_pool_connections", "Database connections open, idle or in use", pool.clone());
+        let pool_max = Gauge::default();
+        registry.register("db_pool_max_connections", "The most database connections the pool opens", pool_max.clone());
+        Self {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            ocsp,
+            mail,
+            issued,
+            revoked,
+            crl_age,
+            crl_next_update,
+            checkpoint_age,
+            pool,
+            pool_max,
+            ready,
+        }
+    }
+
+    /// Counts an OCSP answer.
+    pub fn record_ocsp(&self, outcome: certdesk_core::ports::OcspOutcome) {
+        self.ocsp.get_or_create(&OcspLabels { status: outcome.name().into() }).inc();
+    }
+
+    /// Counts a mail handed to the transport.
+    pub fn record_mail(&self, sent: bool) {
+        self.mail.get_or_create(&MailLabels { outcome: if sent { "sent" } else { "failed" }.into() }).inc();
+    }
+
+    /// Sets what the database says (at a scrape).
+    fn set_figures(&self, figures: &certdesk_core::ports::ServiceFigures, now: i64) {
+        // Counters only go up: they follow the database's totals.
+        self.issued.inc_by(figures.issued.saturating_sub(self.issued.get()));
+        self.revoked.inc_by(figures.revoked.saturating_sub(self.revoked.get()));
+        self.checkpoint_age.set((now - figures.last_checkpoint_at.unwrap_or(0)) as f64);
+        let idle = i64::from(figures.pool_idle);
+        self.pool.get_or_create(&PoolLabels { state: "idle".into() }).set(idle);
+        self.pool.get_or_create(&PoolLabels { state: "in_use".into() }).set(i64::from(figures.pool_size) - idle);
+        self.pool_max.set(i64::from(figures.pool_max));
     }
 
     /// Counts an answered request.
@@ -103,7 +192,11 @@ impl Metrics {
         crl: Option<(i64, i64)>,
         now: i64,
         checks: &[certdesk_core::ports::ReadinessCheck],
+        figures: Option<&certdesk_core::ports::ServiceFigures>,
     ) -> Result<String, std::fmt::Error> {
+        if let Some(figures) = figures {
+            self.set_figures(figures, now);
+        }
         if let Some((this_update, next_update)) = crl {
             self.crl_age.set((now - this_update) as f64);
             self.crl_next_update.set((next_update - now) as f64);
@@ -118,5 +211,29 @@ impl Metrics {
         };
         prometheus_client::encoding::text::encode(&mut text, &registry)?;
         Ok(text)
+    }
+}
+
+/// A mailer that counts what its transport accepted and refused (`certdesk_mail_total`).
+#[derive(Debug)]
+pub struct CountingMailer {
+    inner: std::sync::Arc<dyn certdesk_desk::mail::Mailer>,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl CountingMailer {
+    /// Counts the mails of `inner` in `metrics`.
+    pub fn new(inner: std::sync::Arc<dyn certdesk_desk::mail::Mailer>, metrics: std::sync::Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl certdesk_desk::mail::Mailer for CountingMailer {
+    fn send<'a>(&'a self, mail: &'a certdesk_desk::mail::Mail) -> certdesk_desk::mail::SendFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.send(mail).await;
+            self.metrics.record_mail(result.is_ok());
+            result
+        })
     }
 }

@@ -158,6 +158,18 @@ pub async fn serve_plain_status(
     serve_router(listener, state, router, limits, None, shutdown).await
 }
 
+/// Serves `GET /metrics` alone (`[http] metrics_listen`), plain HTTP: for a scraper on
+/// an internal network, apart from the public listener.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Stopped, DomainError> {
+    let router = crate::metrics_router(state.clone());
+    serve_router(listener, state, router, limits, None, shutdown).await
+}
+
 /// HSTS on every answer over HTTPS (a year; not for subdomains, which may be other
 /// services).
 async fn strict_transport_security(request: Request, next: Next) -> Response {
@@ -248,6 +260,7 @@ async fn read_body_within(State(rules): State<BodyRules>, request: Request, next
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             if parts.uri.path().starts_with("/ocsp") {
                 // An oversized OCSP request is malformed (RFC 6960), not an HTTP error.
+                rules.state.metrics.record_ocsp(certdesk_core::ports::OcspOutcome::Malformed);
                 return crate::ocsp_malformed_response();
             }
             DomainError::new(ErrorCode::TooLarge, crate::texts::EN.request_too_large)

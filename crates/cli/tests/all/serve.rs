@@ -869,4 +869,60 @@ fn metrics_move_with_the_traffic() {
         .unwrap_or_else(|| panic!("{after}"));
     assert!(next_update > 6.0 * 86_400.0 && next_update <= 7.0 * 86_400.0, "{next_update}");
     assert!(after.trim_end().ends_with("# EOF"), "{after}");
+
+    // A workflow: a sign-in mail, an issuance and a revocation by the command line (the
+    // figures come from the database, so they count), OCSP answers good then revoked.
+    let issued = "certdesk_certificates_issued_total";
+    let revoked = "certdesk_certificates_revoked_total";
+    let sent = r#"certdesk_mail_total{outcome="sent"}"#;
+    let good = r#"certdesk_ocsp_responses_total{status="good"}"#;
+    let was_revoked = r#"certdesk_ocsp_responses_total{status="revoked"}"#;
+    assert_eq!((count(&after, issued), count(&after, revoked), count(&after, sent)), (0, 0, 0), "{after}");
+    let body = r#"{"email":"jane.doe@example.org"}"#;
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/sign-in HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let leaf = ca.issue_csr(&csr, "strict", "leaf.pem");
+    ca.split_chain();
+    assert!(wait_for(|| ocsp(&ca, &server, &["-cert", "leaf.pem"]).contains("leaf.pem: good")));
+    ca.run(&["revoke", &ca.serial_of(&leaf), "--reason", "key-compromise"]).ok();
+    assert!(wait_for(|| ocsp(&ca, &server, &["-cert", "leaf.pem"]).contains("leaf.pem: revoked")));
+    let text = String::from_utf8(http_get(&server.addr, "/metrics").2).unwrap();
+    assert_eq!((count(&text, issued), count(&text, revoked), count(&text, sent)), (1, 1, 1), "{text}");
+    assert!(count(&text, good) >= 1 && count(&text, was_revoked) >= 1, "{text}");
+    assert!(text.contains("certdesk_db_pool_max_connections "), "{text}");
+    assert!(text.contains(r#"certdesk_db_pool_connections{state="in_use"}"#), "{text}");
+    // No checkpoint was ever mailed: the age counts from 1970, so an alert fires.
+    let age = text
+        .lines()
+        .find_map(|l| l.strip_prefix("certdesk_audit_checkpoint_age_seconds "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(age > 1.0e9, "{age}");
+}
+
+/// `[http] metrics_listen` (or `--metrics-listen`): `/metrics` on its own address, and
+/// not on the public listener.
+#[test]
+fn metrics_can_have_their_own_listener() {
+    let ca = Ca::new("p384");
+    let server = start_with(&ca, &["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+    let metrics_addr = server_line(&server, "metrics on http://");
+    let metrics_addr = metrics_addr.trim_end_matches("/metrics");
+    assert_eq!(http_get(&server.addr, "/metrics").0, 404);
+    let (status, _, body) = http_get(metrics_addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("certdesk_ready"));
+    // Only /metrics there.
+    assert_eq!(http_get(metrics_addr, "/ca/chain.pem").0, 404);
+    assert_eq!(http_get(&server.addr, "/health").0, 200);
 }
