@@ -1253,10 +1253,7 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
 }
 
 /// What `issue --json` says about a certificate issued, with one more field if given.
-fn issued_json(
-    record: &certdesk_core::records::CertificateRecord,
-    extra: Option<(&str, String)>,
-) -> serde_json::Value {
+fn issued_json(record: &certdesk_core::records::CertificateRecord, extra: Option<(&str, String)>) -> serde_json::Value {
     let mut value = serde_json::json!({
         "ok": true,
         "serial": record.serial.to_string(),
@@ -1577,8 +1574,7 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         eprintln!("certdesk: WARNING: {warning}");
     }
     let publisher: Arc<dyn certdesk_core::ports::StatusPublisher> = status.clone();
-    let mut state =
-        certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?;
+    let mut state = certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?;
     state.metrics = metrics;
     state.metrics_apart = metrics_listener.is_some();
     let state = Arc::new(state);

@@ -709,9 +709,8 @@ impl Store {
 
     /// When the newest checkpoint was mailed (Unix seconds; alerts left out).
     pub async fn last_checkpoint_at(&self) -> Result<Option<i64>, DomainError> {
-        let row = sqlx::query("SELECT MAX(sent_at) AS at FROM audit_checkpoints WHERE seq > 0")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT MAX(sent_at) AS at FROM audit_checkpoints WHERE seq > 0").fetch_one(&self.pool).await?;
         Ok(row.try_get::<Option<i64>, _>("at")?)
     }
 

@@ -4,7 +4,7 @@
 
 use certdesk_core::records::{AuditRow, CertificateRecord};
 use certdesk_core::workflow::{Application, ApplicationState, DocumentType};
-use maud::{html, Markup};
+use maud::{html, Markup, PreEscaped};
 
 use crate::html::{csrf_field, day, when};
 use crate::texts::Texts;
@@ -115,6 +115,14 @@ pub fn confirm_sign_in(t: &Texts, token: &str) -> Markup {
 pub fn enrol_second_factor(t: &Texts, key: &str, uri: &str, sealed: &str, csrf: &str) -> Markup {
     html! {
         p { (t.totp_intro) }
+        @if let Some(svg) = qr_svg(uri) {
+            figure #totp-qr role="img" aria-label=(t.totp_qr) {
+                // Geometry only (paths), made here from the URI: nothing in it is text
+                // from a user, so it goes in unescaped.
+                (PreEscaped(svg))
+                figcaption { (t.totp_qr) }
+            }
+        }
         p { (t.totp_key) ": " code #totp-secret { (key) } }
         p { code { (uri) } }
         form method="post" action="/second-factor" {
@@ -125,6 +133,22 @@ pub fn enrol_second_factor(t: &Texts, key: &str, uri: &str, sealed: &str, csrf: 
             button type="submit" { (t.confirm) }
         }
     }
+}
+
+/// The `otpauth://` URI as a QR code, inline SVG (an inline image needs no `img-src`
+/// and no route); `None` if the URI does not fit a QR code, and the page shows the key
+/// as text only.
+fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .quiet_zone(true)
+        .build();
+    // Without the XML declaration, which has no place inside HTML.
+    svg.find("<svg").and_then(|start| svg.get(start..)).map(str::to_string)
 }
 
 /// The second factor's form.
@@ -604,5 +628,50 @@ pub fn directory(t: &Texts, email: &str, found: Option<&[DirectoryEntry<'_>]>) -
             },
             None => {},
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    /// The QR code on the enrolment page reads back (rqrr, a decoder we did not write)
+    /// as the `otpauth://` URI, from the SVG as the browser draws it.
+    #[test]
+    fn the_totp_qr_code_reads_back_as_the_uri() {
+        let uri = "otpauth://totp/certdesk%20Example%20University:jane.doe@example.org?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=certdesk%20Example%20University&algorithm=SHA1&digits=6&period=30";
+        let svg = super::qr_svg(uri).unwrap();
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        let number = |name: &str| -> usize {
+            let at = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+            svg[at..].split('"').next().unwrap().parse().unwrap()
+        };
+        let (width, height) = (number("width"), number("height"));
+        // Every dark module is `M{left} {top}h{w}v{h}H{left}V{top}` in the path.
+        let path = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+        let mut dark = vec![false; width * height];
+        for rect in path.split('M').filter(|r| !r.is_empty()) {
+            let numbers: Vec<usize> = rect
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|n| !n.is_empty())
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let (left, top, w, h) = (numbers[0], numbers[1], numbers[2], numbers[3]);
+            for y in top..top + h {
+                for x in left..left + w {
+                    dark[y * width + x] = true;
+                }
+            }
+        }
+        let mut image =
+            rqrr::PreparedImage::prepare_from_greyscale(
+                width,
+                height,
+                |x, y| if dark[y * width + x] { 0 } else { 255 },
+            );
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, uri);
     }
 }

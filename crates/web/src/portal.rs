@@ -138,9 +138,9 @@ impl Ctx {
                 .render();
         let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         if let Some(lang) = self.chosen_lang {
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.tag()))
-            {
+            let secure = secure_attribute(&self.portal);
+            let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax{secure}", lang.tag());
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
         }
@@ -341,8 +341,18 @@ impl FromRequest<Arc<AppState>> for Form {
     }
 }
 
+/// `; Secure` when the portal is served over HTTPS: every cookie of ours (session,
+/// CSRF, language) then travels only over TLS.
+fn secure_attribute(portal: &Portal) -> &'static str {
+    if portal.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 fn session_cookie(portal: &Portal, token: &str, max_age: i64) -> Option<HeaderValue> {
-    let secure = if portal.public_url().starts_with("https://") { "; Secure" } else { "" };
+    let secure = secure_attribute(portal);
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
@@ -411,7 +421,10 @@ fn sign_in_page(ctx: &Ctx, notice: Option<&str>) -> Response {
     let body = pages::sign_in(ctx.texts, notice, single_sign_on.as_deref(), &token);
     let mut response = ctx.ok(ctx.texts.sign_in, body);
     if ctx.pre_csrf.is_none() {
-        if let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict")) {
+        let secure = secure_attribute(&ctx.portal);
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"))
+        {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
     }

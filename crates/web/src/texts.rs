@@ -54,7 +54,7 @@ catalogue! {
         page_not_found, portal_disabled, form_unreadable,
         // Sign-in and second factor
         sign_in_intro, email_address, send_sign_in_link, sign_in_link_sent, sign_in_now, sso_default_name,
-        sso_or_link, second_factor, totp_intro, totp_key, totp_code_app, totp_code, confirm,
+        sso_or_link, second_factor, totp_intro, totp_qr, totp_key, totp_code_app, totp_code, confirm,
         // Applicant: home and certificates
         apply_for_certificate, your_applications, none_yet, submitted, profile, status, your_certificates,
         revoked_on, valid_until_lower, serial, download_pem, revocation_reason, reason_key_compromise,
@@ -161,6 +161,7 @@ pub static EN: Texts = Texts {
     sso_or_link: "Or sign in with a link by e-mail:",
     second_factor: "Second factor",
     totp_intro: "Officers and administrators sign in with a second factor. Add this key to your authenticator app (TOTP, 6 digits, 30 seconds), then enter the code it shows.",
+    totp_qr: "QR code of the key: scan it with your authenticator app",
     totp_key: "Key",
     totp_code_app: "Code from the app",
     totp_code: "Code from your authenticator app",
@@ -406,6 +407,7 @@ pub static DE: Texts = Texts {
     sso_or_link: "Oder mit einem Link per E-Mail anmelden:",
     second_factor: "Zweiter Faktor",
     totp_intro: "Sachbearbeitende und Administratoren melden sich mit einem zweiten Faktor an. Fügen Sie diesen Schlüssel Ihrer Authenticator-App hinzu (TOTP, 6 Ziffern, 30 Sekunden) und geben Sie den angezeigten Code ein.",
+    totp_qr: "QR-Code des Schlüssels: scannen Sie ihn mit Ihrer Authenticator-App",
     totp_key: "Schlüssel",
     totp_code_app: "Code aus der App",
     totp_code: "Code aus Ihrer Authenticator-App",

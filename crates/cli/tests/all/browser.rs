@@ -327,6 +327,10 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     officer.go(&officer_link);
     officer.click("button[type=submit]");
     officer.wait_for("authenticator app");
+    // The key's QR code is drawn (inline SVG, 200 px at least) beside the text.
+    let qr = officer.find("#totp-qr svg");
+    let rect = officer.call("GET", &format!("/element/{qr}/rect"), None);
+    assert!(rect["width"].as_f64().unwrap() >= 200.0 && rect["height"].as_f64().unwrap() >= 200.0, "{rect}");
     let secret = officer.text("#totp-secret");
     officer.type_into("#code", &totp_now(&secret));
     officer.click(r#"form[action="/second-factor"] button"#);
@@ -428,4 +432,98 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     std::fs::write(dir.path().join("served.crl"), crl).unwrap();
     let text = tool("openssl", &["crl", "-in", "served.crl", "-inform", "DER", "-noout", "-text"], dir.path());
     assert!(String::from_utf8_lossy(&text.stdout).to_ascii_lowercase().contains(&serial), "{}", text.stderr);
+}
+
+/// Issue 14: the portal over HTTPS in Chromium, which trusts the test TLS CA through its
+/// NSS database (no certificate errors ignored): the mailed sign-in link is https://,
+/// the session cookie is Secure and HttpOnly, HSTS is sent, and an officer's TOTP
+/// enrolment shows the QR code.
+#[test]
+fn sign_in_over_https_in_chromium() {
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian chromium is needed (.ci/run installs it)");
+    let ca = Ca::new("p384");
+    tls_certificate(&ca, "web");
+    let port = free_port();
+    let base = format!("https://localhost:{port}");
+    let config_path = ca.path("data/certdesk.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    assert!(config.contains("\n[portal]\n"), "{config}");
+    std::fs::write(&config_path, config.replace("\n[portal]\n", &format!("\n[portal]\npublic_url = \"{base}\"\n")))
+        .unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(["--data", "data", "--passphrase-file", "pass", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--tls-cert", "web.crt", "--tls-key", "web.key", "--admin-email", "admin@example.org"])
+        .current_dir(ca.dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if line.contains("serving on https://") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let _serve = Killed(serve);
+
+    // Chromium on Linux takes locally trusted roots from $HOME/.pki/nssdb.
+    let home = ca.path("home");
+    let nssdb = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nssdb).unwrap();
+    let db = format!("sql:{}", nssdb.display());
+    ca.tool("certutil", &["-N", "-d", &db, "--empty-password"]).ok();
+    ca.tool("certutil", &["-A", "-d", &db, "-n", "certdesk test TLS CA", "-t", "C,,", "-i", "tlsca.pem"]).ok();
+    let downloads = ca.path("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let driver_port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={driver_port}"))
+        .env("HOME", &home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed (Debian chromium-driver; .ci/run installs it)");
+    let _driver = Killed(driver);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", driver_port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let outbox = ca.path("data/outbox");
+    let jane = "jane.doe@example.org";
+    let applicant = Browser::new(driver_port, &downloads);
+    applicant.go(&format!("{base}/"));
+    applicant.type_into("#email", jane);
+    applicant.click(r#"form[action="/signin"] button"#);
+    applicant.wait_for("sign-in link is on its way");
+    let link = mail_line(&outbox, jane, "/signin/");
+    assert!(link.starts_with(&format!("{base}/signin/")), "{link}");
+    applicant.go(&link);
+    applicant.click("button[type=submit]");
+    applicant.wait_for("Your applications");
+    assert!(applicant.url().starts_with(&base), "{}", applicant.url());
+    let cookies = applicant.call("GET", "/cookie", None);
+    let cookies = cookies.as_array().unwrap();
+    assert!(!cookies.is_empty(), "no session cookie");
+    for cookie in cookies {
+        assert_eq!((cookie["secure"].as_bool(), cookie["httpOnly"].as_bool()), (Some(true), Some(true)), "{cookie}");
+    }
+
+    let added = ca.run(&["user", "add", "--email", "desk@example.org", "--role", "officer"]).ok();
+    let officer_link = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    assert!(officer_link.starts_with(&base), "{officer_link}");
+    let officer = Browser::new(driver_port, &downloads);
+    officer.go(&officer_link);
+    officer.click("button[type=submit]");
+    officer.wait_for("authenticator app");
+    let qr = officer.find("#totp-qr svg");
+    let rect = officer.call("GET", &format!("/element/{qr}/rect"), None);
+    assert!(rect["width"].as_f64().unwrap() >= 200.0, "{rect}");
+    let secret = officer.text("#totp-secret");
+    officer.type_into("#code", &totp_now(&secret));
+    officer.click(r#"form[action="/second-factor"] button"#);
+    officer.wait_for("Service desk queue");
 }

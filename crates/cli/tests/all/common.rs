@@ -232,3 +232,82 @@ impl Ca {
 pub fn pkilint() -> String {
     std::env::var("CERTDESK_PKILINT").unwrap_or_else(|_| "lint_cabf_smime_cert".into())
 }
+
+/// A TLS server certificate for localhost and 127.0.0.1 (`NAME.crt`, `NAME.key`) from a
+/// test CA (`tlsca.pem`, made on first use), all by OpenSSL.
+pub fn tls_certificate(ca: &Ca, name: &str) {
+    if !ca.path("tlsca.pem").exists() {
+        ca.tool(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "tlsca.key",
+                "-out",
+                "tlsca.pem",
+                "-subj",
+                "/CN=certdesk test TLS CA",
+                "-days",
+                "2",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        )
+        .ok();
+    }
+    std::fs::write(
+        ca.path("tls-ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    let (key, csr, crt) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"));
+    ca.tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    )
+    .ok();
+    ca.tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "tlsca.pem",
+            "-CAkey",
+            "tlsca.key",
+            "-set_serial",
+            &format!("{}", name.len() * 1000 + name.bytes().map(usize::from).sum::<usize>()),
+            "-days",
+            "2",
+            "-extfile",
+            "tls-ext.cnf",
+            "-out",
+            &crt,
+        ],
+    )
+    .ok();
+}
