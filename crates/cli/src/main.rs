@@ -21,6 +21,13 @@ use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{EmailAddress, NameField, Person};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// jemalloc, with its background threads, gives freed memory back to the system within
+/// seconds, where glibc's malloc kept it in fragmented per-thread arenas: after a wave of
+/// slow or hoarding clients `serve` shrinks back to its idle size (issue 14;
+/// docs/design/http-server.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod enroll_cmd;
 mod identity;
 mod jobs;
