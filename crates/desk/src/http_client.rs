@@ -184,6 +184,10 @@ impl HttpClient {
             {
                 format!("cannot connect to {host}: {e}")
             }
+            // rustls reports a refused certificate through the stream.
+            ureq::Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+                format!("TLS with {host} failed: {e}")
+            }
             ureq::Error::Io(e) => format!("the exchange with {host} failed: {e}"),
             ureq::Error::Tls(reason) => format!("TLS with {host} failed: {reason}"),
             ureq::Error::Rustls(e) => format!("TLS with {host} failed: {e}"),
@@ -339,6 +343,28 @@ mod tests {
         }
         assert!(get("https://127.0.0.1:9/").unwrap_err().contains("https:// is not used"));
         assert!(get("http://u@127.0.0.1:9/").is_err());
+    }
+
+    #[test]
+    fn the_time_limit_covers_a_trickling_body() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/crl", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            read_request(&mut stream);
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n").unwrap();
+            // One byte every 100 ms until the client gives up.
+            while stream.write_all(b"x").is_ok() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let client = HttpClient::new(Duration::from_millis(500), Trust::NoTls, &ProxySetting::Direct).unwrap();
+        let start = std::time::Instant::now();
+        let e = client.send(&request_to(&url), 1000).unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        drop(client);
+        server.join().unwrap();
     }
 
     #[test]
