@@ -19,18 +19,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use certdesk_desk::http_client::{HttpClient, ProxySetting, Request, Trust};
 use certdesk_pki::key::PrivateKey;
 use certdesk_pki::pkcs12;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::online::{exchange, tls_config, Exchange};
 use crate::{read_secret_file, refused, usage, Failure, TempOutput};
 
 /// Arguments of `certdesk enroll`.
 #[derive(Args)]
 pub struct EnrollArgs {
-    /// The portal, e.g. `https://certs.example.org`.
+    /// The portal, e.g. `https://certs.example.org`; reached through the proxy of
+    /// HTTPS_PROXY (or HTTP_PROXY, ALL_PROXY) unless NO_PROXY names it.
     #[arg(long)]
     server: String,
     /// Your e-mail address.
@@ -85,7 +86,7 @@ pub struct EnrollArgs {
 
 struct Api {
     server: String,
-    tls: std::sync::Arc<rustls::ClientConfig>,
+    http: HttpClient,
     token: Option<String>,
     /// Where the session token is kept (removed when the portal says it has ended).
     session_file: PathBuf,
@@ -97,16 +98,9 @@ impl Api {
         let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
         let payload = body.map(|b| b.to_string().into_bytes());
         let url = format!("{}{path}", self.server);
-        exchange(&Exchange {
-            method,
-            url: &url,
-            headers: &headers,
-            body: payload.as_deref().map(|p| ("application/json", p)),
-            timeout: Duration::from_secs(60),
-            max: 1024 * 1024,
-            tls: Some(self.tls.clone()),
-        })
-        .map_err(|e| usage(format!("cannot reach {}: {e}", self.server)))
+        let request =
+            Request { method, url: &url, headers: &headers, body: payload.as_deref().map(|p| ("application/json", p)) };
+        self.http.send(&request, 1024 * 1024).map_err(|e| usage(format!("cannot reach {}: {e}", self.server)))
     }
 
     /// A JSON call that must succeed; a problem document becomes its `detail`.
@@ -165,7 +159,13 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         .as_ref()
         .map(|p| std::fs::read(p).map_err(|e| usage(format!("cannot read {}: {e}", p.display()))))
         .transpose()?;
-    let tls = tls_config(extra.as_deref()).map_err(usage)?;
+    // Through the proxy of HTTPS_PROXY/HTTP_PROXY unless NO_PROXY names the portal.
+    let http = HttpClient::new(
+        Duration::from_secs(60),
+        Trust::System { extra_roots_pem: extra.as_deref() },
+        &ProxySetting::FromEnvironment,
+    )
+    .map_err(usage)?;
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
     #[cfg(unix)]
@@ -174,7 +174,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
     let session_file = dir.join("session");
-    let mut api = Api { server: server.clone(), tls, token: read_state(dir, "session"), session_file };
+    let mut api = Api { server: server.clone(), http, token: read_state(dir, "session"), session_file };
 
     // 1. Sign in.
     if api.token.is_none() {

@@ -1,7 +1,8 @@
 //! Online revocation checking for `certdesk smime verify` (issue 5 item 3): OCSP
 //! (RFC 6960, preferred) from the certificate's Authority Information Access, then the
 //! CRL from its CRL distribution points (RFC 5280 4.2.1.13), over plain HTTP with
-//! timeouts and a size cap, with a small cache.
+//! timeouts and a size cap, with a small cache. Through the proxy of `HTTP_PROXY`
+//! (`ALL_PROXY`, `HTTPS_PROXY`) unless `NO_PROXY` names the host.
 //!
 //! Only `http://` URLs are fetched: RFC 5280 4.2.1.13 and RFC 6960 Appendix A use
 //! HTTP; the answers are signed, so transport security adds nothing and HTTPS would need
@@ -10,12 +11,10 @@
 //! again when read, so a stale or tampered cache entry is ignored.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use certdesk_desk::http_client::{parse_response, request_bytes, HttpUrl, Request};
+use certdesk_desk::http_client::{HttpClient, Request, Trust};
 use certdesk_pki::ocsp::{self, CertIdHash, CertStatus, IssuerHashes};
 use certdesk_pki::path::{check_crls_at, PathError, RevocationStatus, ValidatedPath};
 use der::Decode;
@@ -49,15 +48,16 @@ pub enum OnlineVerdict {
 /// in memory (one verification may check several signers of one CA) and, when a cache
 /// directory is set, on disk.
 pub struct Fetcher {
-    timeout: Duration,
+    http: HttpClient,
     cache_dir: Option<PathBuf>,
     memory: HashMap<String, Vec<u8>>,
 }
 
 impl Fetcher {
     /// A fetcher with `timeout` per request (connect, send and receive together).
-    pub fn new(timeout: Duration, cache_dir: Option<PathBuf>) -> Self {
-        Self { timeout, cache_dir, memory: HashMap::new() }
+    pub fn new(timeout: Duration, cache_dir: Option<PathBuf>, proxy: &ProxySetting) -> Result<Self, String> {
+        let http = HttpClient::new(timeout, Trust::NoTls, proxy)?;
+        Ok(Self { http, cache_dir, memory: HashMap::new() })
     }
 
     /// Checks certificate `index` of `path` (0: the leaf, 1: its issuer, ...) online at
@@ -121,7 +121,7 @@ impl Fetcher {
         let mut nonce = [0u8; 16];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| "no randomness for the nonce".to_string())?;
         let request = ocsp::build_request(&[cert_id], Some(&nonce)).map_err(|e| e.to_string())?;
-        let body = http(url, Some(("application/ocsp-request", &request)), self.timeout, MAX_OCSP_BODY)?;
+        let body = http(&self.http, url, Some(("application/ocsp-request", &request)), MAX_OCSP_BODY)?;
         let checked = ocsp::check_response(&body, issuer_der, serial, Some(&nonce), now).map_err(|e| e.to_string())?;
         self.store(&key, &body);
         Ok(checked)
@@ -140,7 +140,7 @@ impl Fetcher {
                 return Ok(RevocationStatus::NotRevoked);
             }
         }
-        let body = http(url, None, self.timeout, MAX_CRL_BODY).map_err(|reason| PathError::Malformed { reason })?;
+        let body = http(&self.http, url, None, MAX_CRL_BODY).map_err(|reason| PathError::Malformed { reason })?;
         let status = check_crls_at(path, std::slice::from_ref(&body), &[], now, index)?;
         if status == RevocationStatus::NotRevoked {
             self.store(&key, &body);
@@ -223,142 +223,16 @@ pub fn crl_urls(cert: &Certificate) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// A connection, plain or TLS (rustls with the aws-lc-rs provider).
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Read for Conn {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-            Conn::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.write(buf),
-            Conn::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.flush(),
-            Conn::Tls(s) => s.flush(),
-        }
-    }
-}
-
-pub use certdesk_desk::http_client::tls_config;
-
-/// One HTTP request/response exchange.
-pub struct Exchange<'a> {
-    /// `GET` or `POST`.
-    pub method: &'a str,
-    /// The URL.
-    pub url: &'a str,
-    /// Extra header lines, e.g. `("Authorization", "Bearer ...")`.
-    pub headers: &'a [(&'a str, &'a str)],
-    /// Content type and body.
-    pub body: Option<(&'a str, &'a [u8])>,
-    /// The whole exchange's time limit.
-    pub timeout: Duration,
-    /// The largest body accepted.
-    pub max: usize,
-    /// TLS settings for https:// URLs (`None`: https is refused).
-    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-}
-
-/// Runs one HTTP/1.0 exchange; returns the status and the body.
-pub fn exchange(request: &Exchange<'_>) -> Result<(u16, Vec<u8>), String> {
-    let parsed = HttpUrl::parse(request.url)?;
-    let bytes = request_bytes(
-        &parsed,
-        &Request { method: request.method, url: request.url, headers: request.headers, body: request.body },
-    )?;
-    let deadline = Instant::now() + request.timeout;
-    let addrs = (parsed.host.as_str(), parsed.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", parsed.host))?;
-    let mut last = format!("{} has no address", parsed.host);
-    let mut stream = None;
-    for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, left) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
-        }
-    }
-    let stream = stream.ok_or(last)?;
-    let remaining = || {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            Err("timed out".to_string())
-        } else {
-            Ok(left)
-        }
-    };
-    stream.set_write_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(remaining()?)).map_err(|e| e.to_string())?;
-    let mut conn = if parsed.tls {
-        let config = request.tls.clone().ok_or("https:// is not used for this")?;
-        let name = rustls::pki_types::ServerName::try_from(parsed.host.clone())
-            .map_err(|_| format!("{} is not a valid server name", parsed.host))?;
-        let client = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
-        Conn::Tls(Box::new(rustls::StreamOwned::new(client, stream)))
-    } else {
-        Conn::Plain(stream)
-    };
-    conn.write_all(&bytes).map_err(|e| format!("sending failed: {e}"))?;
-    drop(bytes);
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let left = remaining()?;
-        match &conn {
-            Conn::Plain(s) => s.set_read_timeout(Some(left)),
-            Conn::Tls(s) => s.sock.set_read_timeout(Some(left)),
-        }
-        .map_err(|e| e.to_string())?;
-        match conn.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
-                if raw.len() > request.max + 16 * 1024 {
-                    return Err(format!("the answer is larger than {} bytes", request.max));
-                }
-            }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                return Err("timed out".into())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // A TLS peer that closes without close_notify after a complete HTTP/1.0 answer.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
-            Err(e) => return Err(format!("receiving failed: {e}")),
-        }
-    }
-    parse_response(&raw, request.max)
-}
+pub use certdesk_desk::http_client::ProxySetting;
 
 /// One plain-HTTP request (GET, or POST with `body`) for revocation data; returns the
 /// body of a 200 response of at most `max` bytes.
-fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -> Result<Vec<u8>, String> {
+fn http(client: &HttpClient, url: &str, body: Option<(&str, &[u8])>, max: usize) -> Result<Vec<u8>, String> {
     if !url.starts_with("http://") {
         return Err("only http:// URLs are fetched".into());
     }
     let method = if body.is_some() { "POST" } else { "GET" };
-    let (status, body) = exchange(&Exchange { method, url, headers: &[], body, timeout, max, tls: None })?;
+    let (status, body) = client.send(&Request { method, url, headers: &[], body }, max)?;
     if status != 200 {
         return Err(format!("HTTP status {status}"));
     }
@@ -368,7 +242,16 @@ fn http(url: &str, body: Option<(&str, &[u8])>, timeout: Duration, max: usize) -
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    use certdesk_desk::http_client::HttpUrl;
+
     use super::*;
+
+    fn client(timeout: Duration) -> HttpClient {
+        HttpClient::new(timeout, Trust::NoTls, &ProxySetting::Direct).unwrap()
+    }
 
     #[test]
     fn urls_are_taken_apart_or_refused() {
@@ -380,7 +263,7 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 81));
         assert!(HttpUrl::parse("https://x/").unwrap().tls);
         assert_eq!(HttpUrl::parse("https://x/").unwrap().port, 443);
-        assert!(http("https://x/", None, Duration::from_secs(1), 10).unwrap_err().contains("only http://"));
+        assert!(http(&client(Duration::from_secs(1)), "https://x/", None, 10).unwrap_err().contains("only http://"));
         for bad in ["ldap://x/", "http://", "http://user@x/", "http://x:port/", "http://x/a b"] {
             assert!(HttpUrl::parse(bad).is_err(), "{bad}");
         }
@@ -392,7 +275,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let err = http(&format!("http://{addr}/x"), None, Duration::from_secs(2), 100).unwrap_err();
+        let err = http(&client(Duration::from_secs(2)), &format!("http://{addr}/x"), None, 100).unwrap_err();
         assert!(err.contains("cannot connect"), "{err}");
 
         // A server that accepts and never answers: timed out, in about the timeout.
@@ -404,7 +287,7 @@ mod tests {
             drop(s);
         });
         let start = Instant::now();
-        let err = http(&format!("http://{addr}/x"), None, Duration::from_millis(300), 100).unwrap_err();
+        let err = http(&client(Duration::from_millis(300)), &format!("http://{addr}/x"), None, 100).unwrap_err();
         assert!(err.contains("timed out"), "{err}");
         assert!(start.elapsed() < Duration::from_secs(1));
         hold.join().unwrap();
@@ -423,7 +306,7 @@ mod tests {
                 let _ = s.read(&mut buf);
                 let _ = s.write_all(answer.as_bytes());
             });
-            let err = http(&format!("http://{addr}/x"), None, Duration::from_secs(5), 100).unwrap_err();
+            let err = http(&client(Duration::from_secs(5)), &format!("http://{addr}/x"), None, 100).unwrap_err();
             assert!(err.contains(expect), "{err}");
             server.join().unwrap();
         }

@@ -145,7 +145,8 @@ pub struct VerifyArgs {
     /// Do not fetch OCSP responses or CRLs over the network.
     #[arg(long)]
     offline: bool,
-    /// Timeout in seconds for each OCSP or CRL fetch.
+    /// Timeout in seconds for each OCSP or CRL fetch. Fetches go through the proxy of
+    /// HTTP_PROXY (or HTTPS_PROXY, ALL_PROXY) unless NO_PROXY names the host.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     fetch_timeout: u64,
     /// Where fetched OCSP responses and CRLs are cached until their nextUpdate
@@ -712,12 +713,16 @@ fn check_signers(
 ) -> Result<Report, Failure> {
     crls.extend(verified.crls.iter().cloned());
     let now = time::OffsetDateTime::now_utc();
-    let mut fetcher = (!args.offline).then(|| {
-        online::Fetcher::new(
-            std::time::Duration::from_secs(args.fetch_timeout),
-            args.cache_dir.clone().or_else(online::default_cache_dir),
-        )
-    });
+    let mut fetcher = (!args.offline)
+        .then(|| {
+            online::Fetcher::new(
+                std::time::Duration::from_secs(args.fetch_timeout),
+                args.cache_dir.clone().or_else(online::default_cache_dir),
+                &online::ProxySetting::FromEnvironment,
+            )
+        })
+        .transpose()
+        .map_err(usage)?;
     let mut signers = Vec::new();
     let mut warnings = Vec::new();
     for signature in &verified.signatures {

@@ -6,29 +6,30 @@
 //! ([OpenID Connect Discovery 1.0] §4), the authorization request, the token request
 //! (`client_secret_basic` or `client_secret_post`, RFC 6749 §2.3.1), and the ID token
 //! validation of Core §3.1.3.7 (JWS signature with a JWKS key: RS256, PS256, ES256,
-//! ES384; never `none` or HMAC; `iss`, `aud`, `azp`, `exp`, `iat`, `nbf`, `nonce`). The
+//! ES384, verified by `jsonwebtoken` on aws-lc-rs; never `none` or HMAC; `iss`, `aud`,
+//! `azp`, `exp`, `iat`, `nbf`, `nonce`). The
 //! pending logins live in the database (`store::oidc`), and the session is started by
 //! the portal (`portal::single_sign_on`), with the same rules as a mailed link.
 //!
 //! Only `https://` URLs are fetched; `http://` only for a loopback issuer (tests, a
-//! local proxy). Time comes from the caller (the injected clock).
+//! local proxy). The exchanges go through [`crate::http_client`] (blocking `ureq`, run
+//! with `spawn_blocking`; a proxy from `HTTPS_PROXY`/`NO_PROXY`). Time comes from the
+//! caller (the injected clock).
 //!
 //! [OpenID Connect Core 1.0]: https://openid.net/specs/openid-connect-core-1_0.html
 //! [OpenID Connect Discovery 1.0]: https://openid.net/specs/openid-connect-discovery-1_0.html
 //! [RFC 7636]: https://www.rfc-editor.org/rfc/rfc7636
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::Zeroizing;
 
-use crate::http_client::{parse_response, request_bytes, tls_config, HttpUrl, Request};
+use crate::http_client::{HttpClient, ProxySetting, Request, Trust};
 
 /// A pending login is valid 10 minutes.
 pub const PENDING_MINUTES: i64 = 10;
@@ -141,28 +142,6 @@ struct DiscoveryDocument {
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
-/// One verification key from the JWKS.
-#[derive(Clone, Debug, Deserialize)]
-struct Jwk {
-    kty: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default, rename = "use")]
-    usage: Option<String>,
-    #[serde(default)]
-    alg: Option<String>,
-    #[serde(default)]
-    crv: Option<String>,
-    #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
-    #[serde(default)]
-    x: Option<String>,
-    #[serde(default)]
-    y: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct JwkSet {
     keys: Vec<Value>,
@@ -190,54 +169,50 @@ impl JwsAlgorithm {
         }
     }
 
-    fn name(self) -> &'static str {
+    fn algorithm(self) -> jsonwebtoken::Algorithm {
         match self {
-            Self::Rs256 => "RS256",
-            Self::Ps256 => "PS256",
-            Self::Es256 => "ES256",
-            Self::Es384 => "ES384",
+            Self::Rs256 => jsonwebtoken::Algorithm::RS256,
+            Self::Ps256 => jsonwebtoken::Algorithm::PS256,
+            Self::Es256 => jsonwebtoken::Algorithm::ES256,
+            Self::Es384 => jsonwebtoken::Algorithm::ES384,
         }
     }
 
-    /// Verifies `signature` over `message` with `key`, if the key suits the algorithm.
-    fn verify(self, key: &Jwk, message: &[u8], signature: &[u8]) -> bool {
-        if key.alg.as_deref().is_some_and(|a| a != self.name()) || key.usage.as_deref().is_some_and(|u| u != "sig") {
+    /// Whether `key` may verify this algorithm: a signing key (or one without `use`)
+    /// of the right type (and curve), whose `alg`, if named, is this one.
+    fn suits(self, key: &Jwk) -> bool {
+        let named = match self {
+            Self::Rs256 => KeyAlgorithm::RS256,
+            Self::Ps256 => KeyAlgorithm::PS256,
+            Self::Es256 => KeyAlgorithm::ES256,
+            Self::Es384 => KeyAlgorithm::ES384,
+        };
+        if key.common.key_algorithm.is_some_and(|a| a != named)
+            || key.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature)
+        {
             return false;
         }
-        let decode = |v: &Option<String>| v.as_deref().and_then(|v| B64URL.decode(v).ok());
-        match self {
-            Self::Rs256 | Self::Ps256 => {
-                let (Some(n), Some(e)) = (decode(&key.n), decode(&key.e)) else { return false };
-                if key.kty != "RSA" {
-                    return false;
-                }
-                let algorithm = if self == Self::Rs256 {
-                    &signature::RSA_PKCS1_2048_8192_SHA256
-                } else {
-                    &signature::RSA_PSS_2048_8192_SHA256
-                };
-                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
-                    .verify(algorithm, message, signature)
-                    .is_ok()
-            }
-            Self::Es256 | Self::Es384 => {
-                let (curve, size, algorithm): (&str, usize, &'static dyn VerificationAlgorithm) = if self == Self::Es256
-                {
-                    ("P-256", 32, &signature::ECDSA_P256_SHA256_FIXED)
-                } else {
-                    ("P-384", 48, &signature::ECDSA_P384_SHA384_FIXED)
-                };
-                let (Some(x), Some(y)) = (decode(&key.x), decode(&key.y)) else { return false };
-                if key.kty != "EC" || key.crv.as_deref() != Some(curve) || x.len() != size || y.len() != size {
-                    return false;
-                }
-                let mut point = Vec::with_capacity(1 + 2 * size);
-                point.push(4);
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                UnparsedPublicKey::new(algorithm, point).verify(message, signature).is_ok()
-            }
+        match (self, &key.algorithm) {
+            (Self::Rs256 | Self::Ps256, AlgorithmParameters::RSA(_)) => true,
+            (Self::Es256, AlgorithmParameters::EllipticCurve(ec)) => ec.curve == EllipticCurve::P256,
+            (Self::Es384, AlgorithmParameters::EllipticCurve(ec)) => ec.curve == EllipticCurve::P384,
+            _ => false,
         }
+    }
+
+    /// The claims of `token` if `key` verifies its signature with this algorithm.
+    fn verify(self, key: &Jwk, token: &str) -> Option<Value> {
+        if !self.suits(key) {
+            return None;
+        }
+        let key = jsonwebtoken::DecodingKey::from_jwk(key).ok()?;
+        // Only the signature: the claims are checked by `check_claims` (Core §3.1.3.7).
+        let mut validation = jsonwebtoken::Validation::new(self.algorithm());
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(token, &key, &validation).ok().map(|data| data.claims)
     }
 }
 
@@ -283,7 +258,7 @@ pub struct OidcClient {
     section: OidcSection,
     client_secret: Zeroizing<String>,
     redirect_uri: String,
-    tls: Arc<rustls::ClientConfig>,
+    http: HttpClient,
     provider: tokio::sync::Mutex<Option<Cached<ProviderMetadata>>>,
     keys: tokio::sync::Mutex<Option<Cached<Vec<Jwk>>>>,
 }
@@ -315,12 +290,12 @@ impl OidcClient {
     /// Builds the client (no network yet). `redirect_uri` is the portal's callback URL.
     pub fn new(section: OidcSection, client_secret: Zeroizing<String>, redirect_uri: String) -> Result<Self, String> {
         section.check()?;
-        let tls = tls_config(None)?;
+        let http = HttpClient::new(TIMEOUT, Trust::System { extra_roots_pem: None }, &ProxySetting::FromEnvironment)?;
         Ok(Self {
             section,
             client_secret,
             redirect_uri,
-            tls,
+            http,
             provider: tokio::sync::Mutex::new(None),
             keys: tokio::sync::Mutex::new(None),
         })
@@ -340,7 +315,7 @@ impl OidcClient {
             }
         }
         let url = format!("{}/.well-known/openid-configuration", self.section.issuer.trim_end_matches('/'));
-        let (status, body) = fetch(&self.tls, &Request { method: "GET", url: &url, headers: &[], body: None }).await?;
+        let (status, body) = fetch(&self.http, &Request { method: "GET", url: &url, headers: &[], body: None }).await?;
         let discovery = |reason: String| OidcError::Discovery { reason };
         if status != 200 {
             return Err(discovery(format!("HTTP status {status}")));
@@ -403,11 +378,11 @@ impl OidcClient {
     pub async fn finish(&self, code: &str, pending: &PendingLogin, now: i64) -> Result<VerifiedLogin, OidcError> {
         let provider = self.provider(now).await?;
         let id_token = self.redeem(&provider, code, &pending.code_verifier).await?;
-        let (header, claims, message, signature) = split_token(&id_token)?;
+        let header = split_token(&id_token)?;
         let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
         let algorithm = JwsAlgorithm::from_name(alg).ok_or_else(|| OidcError::Algorithm { alg: alg.to_string() })?;
         let kid = header.get("kid").and_then(Value::as_str);
-        self.verify_signature(&provider, algorithm, kid, message.as_bytes(), &signature, now).await?;
+        let claims = self.verify_signature(&provider, algorithm, kid, id_token.trim(), now).await?;
         self.check_claims(&claims, &pending.nonce_hash, now)
     }
 
@@ -441,7 +416,7 @@ impl OidcClient {
             headers: &headers,
             body: Some(("application/x-www-form-urlencoded", form.as_bytes())),
         };
-        let (status, body) = fetch(&self.tls, &request).await?;
+        let (status, body) = fetch(&self.http, &request).await?;
         let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if status != 200 {
             let error =
@@ -460,13 +435,12 @@ impl OidcClient {
         provider: &ProviderMetadata,
         algorithm: JwsAlgorithm,
         kid: Option<&str>,
-        message: &[u8],
-        signature: &[u8],
+        token: &str,
         now: i64,
-    ) -> Result<(), OidcError> {
+    ) -> Result<Value, OidcError> {
         let mut keys = self.keys.lock().await;
         let fresh = |c: &Cached<Vec<Jwk>>| (0..CACHE_SECONDS).contains(&(now - c.fetched_at));
-        let matches = |k: &Jwk| kid.is_none() || k.kid.as_deref() == kid;
+        let matches = |k: &Jwk| kid.is_none() || k.common.key_id.as_deref() == kid;
         let known = keys.as_ref().filter(|c| fresh(c)).is_some_and(|c| c.value.iter().any(matches));
         // Fetch when nothing is cached, the cache is old, or the key is unknown (the
         // provider rotated its keys; at most once a minute).
@@ -474,22 +448,18 @@ impl OidcClient {
         let may_refresh = keys.as_ref().is_none_or(|c| now - c.fetched_at >= KEY_REFRESH_SECONDS);
         if stale || (!known && may_refresh) {
             let request = Request { method: "GET", url: &provider.jwks_uri, headers: &[], body: None };
-            let (status, body) = fetch(&self.tls, &request).await?;
+            let (status, body) = fetch(&self.http, &request).await?;
             if status != 200 {
                 return Err(OidcError::Discovery { reason: format!("the key set answered HTTP status {status}") });
             }
             let set: JwkSet = serde_json::from_slice(&body)
                 .map_err(|_| OidcError::Discovery { reason: "the key set is not a JWK set".into() })?;
-            // Keys of kinds we do not know are skipped, not fatal.
+            // Keys we cannot read are skipped, not fatal.
             let parsed = set.keys.into_iter().filter_map(|k| serde_json::from_value::<Jwk>(k).ok()).collect();
             *keys = Some(Cached { value: parsed, fetched_at: now });
         }
         let candidates = keys.as_ref().map(|c| c.value.as_slice()).unwrap_or_default();
-        if candidates.iter().filter(|k| matches(k)).any(|k| algorithm.verify(k, message, signature)) {
-            Ok(())
-        } else {
-            Err(OidcError::BadSignature)
-        }
+        candidates.iter().filter(|k| matches(k)).find_map(|k| algorithm.verify(k, token)).ok_or(OidcError::BadSignature)
     }
 
     fn check_claims(&self, claims: &Value, nonce_hash: &str, now: i64) -> Result<VerifiedLogin, OidcError> {
@@ -562,10 +532,10 @@ pub fn provider_refused(error: &str) -> OidcError {
     OidcError::ProviderRefused { error: short(error) }
 }
 
-type SplitToken = (Value, Value, String, Vec<u8>);
-
-/// Takes a JWS compact serialisation apart: header, claims, signing input, signature.
-fn split_token(token: &str) -> Result<SplitToken, OidcError> {
+/// Checks the shape of a JWS compact serialisation (three parts, header and claims JSON
+/// objects, a base64url signature, no critical header parameters) and returns the
+/// header, so that a refused algorithm is named before any key is fetched.
+fn split_token(token: &str) -> Result<Value, OidcError> {
     let malformed = |reason| OidcError::Malformed { reason };
     let mut parts = token.trim().split('.');
     let (Some(header), Some(claims), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
@@ -585,63 +555,38 @@ fn split_token(token: &str) -> Result<SplitToken, OidcError> {
     if header_value.get("crit").is_some() {
         return Err(malformed("it has critical header parameters"));
     }
-    let claims_value = json(claims)?;
-    let signature = B64URL.decode(signature).map_err(|_| malformed("the signature is not base64url"))?;
-    Ok((header_value, claims_value, format!("{header}.{claims}"), signature))
+    json(claims)?;
+    B64URL.decode(signature).map_err(|_| malformed("the signature is not base64url"))?;
+    Ok(header_value)
 }
 
 // ---------------------------------------------------------------------------------------
-// A minimal HTTP/1.0 client (one request per connection) over tokio and rustls.
+// The exchanges: blocking `ureq` on tokio's blocking threads.
 
-async fn fetch(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result<(u16, Vec<u8>), OidcError> {
+async fn fetch(http: &HttpClient, request: &Request<'_>) -> Result<(u16, Vec<u8>), OidcError> {
     let unreachable = |reason: String| OidcError::Unreachable { reason };
     allowed_url(request.url).map_err(unreachable)?;
-    match tokio::time::timeout(TIMEOUT, exchange(tls, request)).await {
+    // Owned copies for the blocking thread; the secrets among them are zeroized.
+    let http = http.clone();
+    let method = request.method.to_string();
+    let url = request.url.to_string();
+    let headers: Vec<(String, Zeroizing<String>)> =
+        request.headers.iter().map(|(n, v)| (n.to_string(), Zeroizing::new(v.to_string()))).collect();
+    let body = request.body.map(|(t, b)| (t.to_string(), Zeroizing::new(b.to_vec())));
+    let exchange = tokio::task::spawn_blocking(move || {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let request = Request {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        };
+        http.send(&request, MAX_ANSWER)
+    });
+    match exchange.await {
         Ok(result) => result.map_err(unreachable),
-        Err(_) => Err(unreachable("timed out".into())),
+        Err(_) => Err(unreachable("the exchange was cancelled".into())),
     }
-}
-
-async fn exchange(tls: &Arc<rustls::ClientConfig>, request: &Request<'_>) -> Result<(u16, Vec<u8>), String> {
-    let url = HttpUrl::parse(request.url)?;
-    let bytes = request_bytes(&url, request)?;
-    let stream = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("cannot connect to {}: {e}", url.host))?;
-    let raw = if url.tls {
-        let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-            .map_err(|_| format!("{} is not a valid server name", url.host))?;
-        let stream = tokio_rustls::TlsConnector::from(tls.clone())
-            .connect(name, stream)
-            .await
-            .map_err(|e| format!("TLS with {} failed: {e}", url.host))?;
-        round_trip(stream, &bytes).await?
-    } else {
-        round_trip(stream, &bytes).await?
-    };
-    parse_response(&raw, MAX_ANSWER)
-}
-
-async fn round_trip<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &[u8]) -> Result<Vec<u8>, String> {
-    stream.write_all(request).await.map_err(|e| format!("sending failed: {e}"))?;
-    stream.flush().await.map_err(|e| format!("sending failed: {e}"))?;
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(chunk.get(..n).unwrap_or_default());
-                if raw.len() > MAX_ANSWER + 16 * 1024 {
-                    return Err(format!("the answer is larger than {MAX_ANSWER} bytes"));
-                }
-            }
-            // A TLS peer that closes without close_notify after a complete answer.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => break,
-            Err(e) => return Err(format!("receiving failed: {e}")),
-        }
-    }
-    Ok(raw)
 }
 
 #[cfg(test)]
@@ -688,12 +633,45 @@ mod tests {
         assert!(split_token("a.b.c.d").is_err());
         let part = |v: &str| B64URL.encode(v);
         assert!(split_token(&format!("{}.{}.", part("[]"), part("{}"))).is_err());
-        let (header, _, input, sig) = split_token(&format!("{}.{}.", part(r#"{"alg":"none"}"#), part("{}"))).unwrap();
+        let header = split_token(&format!("{}.{}.", part(r#"{"alg":"none"}"#), part("{}"))).unwrap();
         assert_eq!(header["alg"], "none");
-        assert_eq!(input, format!("{}.{}", part(r#"{"alg":"none"}"#), part("{}")));
-        assert!(sig.is_empty());
+        assert!(split_token(&format!("{}.{}.a*b", part(r#"{"alg":"ES256"}"#), part("{}"))).is_err());
         let crit = format!("{}.{}.", part(r#"{"alg":"ES256","crit":["x"]}"#), part("{}"));
         assert!(split_token(&crit).is_err());
+    }
+
+    #[test]
+    fn only_suitable_signing_keys_verify() {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = key.public_key().as_ref();
+        let (x, y) = (B64URL.encode(&point[1..33]), B64URL.encode(&point[33..65]));
+        let jwk = |extra: Value| -> Jwk {
+            let mut value = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
+            value.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(value).unwrap()
+        };
+        let input = format!("{}.{}", B64URL.encode(r#"{"alg":"ES256"}"#), B64URL.encode(r#"{"sub":"a"}"#));
+        let signature = key.sign(&rng, input.as_bytes()).unwrap();
+        let token = format!("{input}.{}", B64URL.encode(signature.as_ref()));
+        let es256 = JwsAlgorithm::Es256;
+        assert_eq!(es256.verify(&jwk(serde_json::json!({})), &token).unwrap()["sub"], "a");
+        assert!(es256.verify(&jwk(serde_json::json!({ "use": "sig", "alg": "ES256" })), &token).is_some());
+        // An encryption key, a key for another algorithm, another curve: not used.
+        assert!(es256.verify(&jwk(serde_json::json!({ "use": "enc" })), &token).is_none());
+        assert!(es256.verify(&jwk(serde_json::json!({ "alg": "ES384" })), &token).is_none());
+        assert!(JwsAlgorithm::Es384.verify(&jwk(serde_json::json!({})), &token).is_none());
+        assert!(JwsAlgorithm::Rs256.verify(&jwk(serde_json::json!({})), &token).is_none());
+        // A tampered token.
+        let tampered = token.replacen(&B64URL.encode(r#"{"sub":"a"}"#), &B64URL.encode(r#"{"sub":"b"}"#), 1);
+        assert!(es256.verify(&jwk(serde_json::json!({})), &tampered).is_none());
+        // A shared-secret key is never a candidate.
+        let oct: Jwk = serde_json::from_value(serde_json::json!({ "kty": "oct", "k": "c2VjcmV0" })).unwrap();
+        for algorithm in [JwsAlgorithm::Rs256, JwsAlgorithm::Ps256, JwsAlgorithm::Es256, JwsAlgorithm::Es384] {
+            assert!(!algorithm.suits(&oct));
+        }
     }
 
     #[test]

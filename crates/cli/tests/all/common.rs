@@ -91,6 +91,21 @@ pub fn certdesk_stdin(cwd: &Path, args: &[&str], input: &[u8]) -> Run {
     Run::from(child.wait_with_output().unwrap())
 }
 
+/// The proxy variables `certdesk` reads (through ureq), upper and lower case.
+const PROXY_VARIABLES: [&str; 8] =
+    ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"];
+
+/// `certdesk_in` with these proxy variables and no others from the test's environment.
+pub fn certdesk_with_proxy_env(cwd: &Path, args: &[&str], proxy_env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_certdesk"));
+    command.args(args).current_dir(cwd).env_remove("CERTDESK_DATA").env_remove("CERTDESK_CA_PASSPHRASE");
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    command.envs(proxy_env.iter().copied());
+    Run::from(command.output().unwrap())
+}
+
 impl Ca {
     /// A fresh data directory `data` inside a temp dir, with the passphrase in `pass`.
     pub fn new(key: &str) -> Self {

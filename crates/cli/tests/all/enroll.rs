@@ -177,3 +177,64 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
     let run = enroll(&[]);
     assert!(run.code == 0 && run.stderr.contains("--link"), "{}", run.stderr);
 }
+
+/// Issue 14 item 9: on a campus network the portal (like OCSP responders and CRLs) is
+/// reached through the proxy of `HTTP_PROXY`, unless `NO_PROXY` names it. The proxy here
+/// takes the CONNECT for a name that does not resolve and plays the portal itself.
+#[test]
+fn enroll_goes_through_the_proxy_of_the_environment() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let fake = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = |reader: &mut BufReader<std::net::TcpStream>| {
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break lines;
+                }
+                lines.push(line.trim().to_string());
+            }
+        };
+        let connect = head(&mut reader);
+        reader.get_mut().write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+        let request = head(&mut reader);
+        let length: usize = request
+            .iter()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap();
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+            .unwrap();
+        (connect, request, String::from_utf8(body).unwrap())
+    });
+    let args = ["enroll", "--server", "http://portal.example.invalid", "--email", "jane.doe@example.org", "--dir", "e"];
+    let run = certdesk_with_proxy_env(dir.path(), &args, &[("HTTP_PROXY", &proxy)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("a sign-in link was mailed"), "{}", run.stderr);
+    let (connect, request, body) = fake.join().unwrap();
+    assert_eq!(connect[0], "CONNECT portal.example.invalid:80 HTTP/1.1");
+    assert_eq!(request[0], "POST /api/v1/sign-in HTTP/1.1");
+    assert!(request.iter().any(|l| l.eq_ignore_ascii_case("host: portal.example.invalid")), "{request:?}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({ "email": "jane.doe@example.org" }));
+
+    // NO_PROXY names the portal: it is looked up here (and does not exist); the proxy
+    // hears nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let no_proxy = [("HTTP_PROXY", proxy.as_str()), ("NO_PROXY", "localhost,.example.invalid")];
+    let run = certdesk_with_proxy_env(dir.path(), &args, &no_proxy);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot reach http://portal.example.invalid"), "{}", run.stderr);
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "the proxy was asked although NO_PROXY names the host");
+}

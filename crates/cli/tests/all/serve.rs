@@ -631,6 +631,18 @@ fn https_with_a_plain_status_listener_and_certificate_reload() {
     assert_eq!(body, r#"{"status":"ok"}"#);
     let (head, _) = curl(&ca, &[&format!("{url}/"), "-o", "/dev/null"]);
     assert!(head.starts_with("HTTP/1.1 200"), "the portal over HTTPS: {head}");
+    // `enroll` (ureq, rustls with aws-lc-rs) reaches the portal when --ca-file names the
+    // TLS CA, and refuses the unknown issuer without it.
+    let enroll = |extra: &[&str]| {
+        let mut args = vec!["enroll", "--server", &url, "--email", "jane.doe@example.org", "--dir", "e"];
+        args.extend_from_slice(extra);
+        ca.run(&args)
+    };
+    let run = enroll(&["--ca-file", "tlsca.pem"]);
+    assert!(run.code == 0 && run.stderr.contains("a sign-in link was mailed"), "{}", run.stderr);
+    let run = enroll(&[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("TLS with localhost failed") && run.stderr.contains("UnknownIssuer"), "{}", run.stderr);
     // Plain HTTP to the TLS port is not answered as HTTP.
     let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
