@@ -673,6 +673,8 @@ impl Authority {
         let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
         let data = self.data.clone();
         let config = self.config.clone();
+        // After a restore, the numbers the lost days may have used are skipped.
+        let floor = self.store.number_floor("root_crl").await?.unwrap_or(0);
         let der = blocking(move || -> Result<Vec<u8>, DomainError> {
             let root_key = crate::issuer::unlock_key(&read(&data.root_key())?, &passphrase)?;
             let root_der = read_cert_pem(&read(&data.root_cert())?)?;
@@ -682,6 +684,7 @@ impl Authority {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
                 Err(e) => return Err(DomainError::new(ErrorCode::DataDir, format!("cannot read the root CRL: {e}"))),
             };
+            let number = number.max(floor.try_into().unwrap_or(0));
             let der = sign_root_crl(&root_der, &root_key, &config, number, now)?;
             certdesk_core::datadir::replace(&data.root_crl(), &der)?;
             Ok(der)

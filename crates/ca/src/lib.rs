@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod authority;
+pub mod backup;
 pub mod issuer;
 pub mod recovery;
 pub mod service;

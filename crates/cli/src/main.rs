@@ -107,6 +107,12 @@ enum Command {
     User(WithCa<UserCommand>),
     /// The configuration file.
     Config(WithCa<ConfigCommand>),
+    /// Back up the data directory into one archive (`backup --out FILE`), or check an
+    /// archive (`backup verify FILE`). Keys stay encrypted under the CA passphrase.
+    Backup(BackupArgs),
+    /// Restore a data directory from a backup archive (into --data, which must be new or
+    /// empty unless --force).
+    Restore(RestoreArgs),
     /// Print shell completion for bash, zsh, fish, elvish or powershell (e.g.
     /// `certdesk completion bash > /etc/bash_completion.d/certdesk`).
     Completion {
@@ -238,6 +244,41 @@ enum CaCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BackupArgs {
+    #[command(flatten)]
+    ca: CaOptions,
+    /// The archive to write (a tar file; never replaces an existing file). With
+    /// PostgreSQL, run `pg_dump` after it (docs/operations/backup.md).
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    verify: Option<BackupCommand>,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Check an archive without restoring it: checksums, completeness, and that its
+    /// database's audit chain verifies and ends at the head its manifest names.
+    Verify {
+        /// The archive.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    #[command(flatten)]
+    ca: CaOptions,
+    /// The archive (`certdesk backup --out`).
+    file: PathBuf,
+    /// Replace a data directory that is there (of the same CA); it is kept aside as
+    /// DATA.replaced-TIME, not deleted.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -485,6 +526,8 @@ impl Command {
             Command::Serve(args) => Some(&args.ca),
             Command::User(group) => Some(&group.ca),
             Command::Config(group) => Some(&group.ca),
+            Command::Backup(args) => Some(&args.ca),
+            Command::Restore(args) => Some(&args.ca),
             Command::Smime(_) | Command::Enroll(_) | Command::Completion { .. } | Command::Man => None,
         }
     }
@@ -948,6 +991,46 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
             write_public_output(stdio(out).as_deref(), text.as_bytes())
         }
         Command::Cert(WithCa { command, .. }) => cert(data, command).await,
+        Command::Backup(BackupArgs { verify: Some(BackupCommand::Verify { file }), .. }) => {
+            let manifest = certdesk_ca::backup::verify_archive(&file).await?;
+            println!("{}", backup_summary(&manifest));
+            eprintln!("certdesk: {} is intact", file.display());
+            Ok(())
+        }
+        Command::Backup(BackupArgs { out, .. }) => {
+            let out = out.ok_or_else(|| usage("give --out FILE (or `backup verify FILE`)"))?;
+            let authority = open(data).await?;
+            refuse_read_only(&authority)?;
+            let manifest = certdesk_ca::backup::backup(&authority, &out, &actor()).await?;
+            println!("{}", backup_summary(&manifest));
+            eprintln!("certdesk: backup written to {}", out.display());
+            if manifest.backend == certdesk_store::Backend::Postgres {
+                eprintln!(
+                    "certdesk: the database is PostgreSQL and not in the archive: run `pg_dump --format=custom` now \
+                     and keep the dump with the archive (docs/operations/backup.md)"
+                );
+            }
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let restored =
+                certdesk_ca::backup::restore(&args.file, &DataDir::new(data), args.force, &actor(), now).await?;
+            println!("{}", backup_summary(&restored.manifest));
+            if let Some(aside) = &restored.kept_aside {
+                eprintln!("certdesk: the data directory that was there is kept as {}", aside.display());
+            }
+            eprintln!(
+                "certdesk: restored into {}; next crlNumber {} (root {}), past any the CA may have used since the \
+                 backup of {}. Certificates issued after it are not in the database (OCSP answers unknown for \
+                 them): re-issue them. Run `certdesk crl --new` and `certdesk crl --root --new` now",
+                data.display(),
+                restored.crl_floors.0,
+                restored.crl_floors.1,
+                certdesk_core::clock::unix_text(restored.manifest.created_at)
+            );
+            Ok(())
+        }
         Command::Issue(args) => issue(data, passphrase_file, args).await,
         Command::Revoke(args) => {
             let reason = args.reason.reason;
@@ -1257,6 +1340,26 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
     Ok(())
+}
+
+/// A backup archive's manifest, a line each.
+fn backup_summary(manifest: &certdesk_ca::backup::Manifest) -> String {
+    [
+        format!("created: {}", certdesk_core::clock::unix_text(manifest.created_at)),
+        format!("certdesk: {}", manifest.version),
+        format!(
+            "database: {}",
+            match manifest.backend {
+                certdesk_store::Backend::Sqlite => "SQLite, in the archive",
+                certdesk_store::Backend::Postgres => "PostgreSQL, in its pg_dump",
+            }
+        ),
+        format!("root CA SHA-256: {}", manifest.root_sha256),
+        format!("issuing CA SHA-256: {}", manifest.issuing_sha256),
+        format!("audit head: {}", manifest.audit_head),
+        format!("files: {}", manifest.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")),
+    ]
+    .join("\n")
 }
 
 /// What `issue --json` says about a certificate issued, with one more field if given.

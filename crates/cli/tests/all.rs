@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
 mod all {
+    mod backup;
     mod bad_input;
     mod browser;
     mod clients;
@@ -18,7 +19,7 @@ mod all {
     mod pkcs12_clients;
     mod pkits_smime;
     mod revoke_crl;
-    mod serve;
+    pub mod serve;
     mod smime;
     mod streaming;
 }

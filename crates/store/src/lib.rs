@@ -560,11 +560,53 @@ impl Store {
         row.as_ref().map(status_from_row).transpose()
     }
 
-    /// The next crlNumber (one above the highest ever issued).
+    /// The next crlNumber: one above the highest ever issued, and at least the floor a
+    /// restore set ([`Store::raise_number_floors`]).
     pub async fn next_crl_number(&self) -> Result<i64, DomainError> {
         let n: Option<i64> =
             sqlx::query("SELECT MAX(number) AS n FROM crls").fetch_one(&self.pool).await?.try_get("n")?;
-        Ok(n.unwrap_or(0) + 1)
+        Ok((n.unwrap_or(0) + 1).max(self.number_floor("crl").await?.unwrap_or(0)))
+    }
+
+    /// The floor of a number (`crl`, `root_crl`), if a restore set one.
+    pub async fn number_floor(&self, name: &str) -> Result<Option<i64>, DomainError> {
+        let row = sqlx::query("SELECT floor FROM number_floors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("floor")).transpose()?)
+    }
+
+    /// Raises the floors of numbers (`(name, floor)`; never lowers one), with their audit
+    /// record, in one transaction.
+    pub async fn raise_number_floors(&self, floors: &[(&str, i64)], audit: AuditAppend<'_>) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        for (name, floor) in floors {
+            sqlx::query(
+                "INSERT INTO number_floors (name, floor) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET floor = excluded.floor WHERE number_floors.floor < excluded.floor",
+            )
+            .bind(*name)
+            .bind(*floor)
+            .execute(&mut *tx)
+            .await?;
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the SQLite database to `dest` (`VACUUM INTO`: one
+    /// read transaction, so the copy is a state the database was in). Refused for
+    /// PostgreSQL, which `pg_dump` copies.
+    pub async fn snapshot_sqlite(&self, dest: &std::path::Path) -> Result<(), DomainError> {
+        if self.backend != Backend::Sqlite {
+            return Err(DomainError::new(ErrorCode::BadInput, "only a SQLite database is copied by certdesk"));
+        }
+        let dest =
+            dest.to_str().ok_or_else(|| DomainError::new(ErrorCode::BadInput, "the snapshot path is not UTF-8"))?;
+        sqlx::query("VACUUM INTO $1").bind(dest).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Stores a CRL with its audit record; fails if the number was taken meanwhile.

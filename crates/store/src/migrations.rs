@@ -32,6 +32,7 @@ const SQLITE: Files = &[
     (6, "totp attempts", include_str!("../migrations/sqlite/0006_totp_attempts.sql")),
     (7, "appointment reminders", include_str!("../migrations/sqlite/0007_appointment_reminders.sql")),
     (8, "issuance intents", include_str!("../migrations/sqlite/0008_issuance_intents.sql")),
+    (9, "number floors", include_str!("../migrations/sqlite/0009_number_floors.sql")),
 ];
 const POSTGRES: Files = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -42,6 +43,7 @@ const POSTGRES: Files = &[
     (6, "totp attempts", include_str!("../migrations/postgres/0006_totp_attempts.sql")),
     (7, "appointment reminders", include_str!("../migrations/postgres/0007_appointment_reminders.sql")),
     (8, "issuance intents", include_str!("../migrations/postgres/0008_issuance_intents.sql")),
+    (9, "number floors", include_str!("../migrations/postgres/0009_number_floors.sql")),
 ];
 
 /// The embedded files as a source for sqlx's migrator.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::common::*;
 
-struct Server {
+pub(super) struct Server {
     child: Child,
     addr: String,
     /// What serve wrote to stderr after the line that names its address.
@@ -20,7 +20,7 @@ impl Drop for Server {
     }
 }
 
-fn start(ca: &Ca) -> Server {
+pub(super) fn start(ca: &Ca) -> Server {
     start_on(ca, "127.0.0.1:0")
 }
 
@@ -59,7 +59,7 @@ fn start_with(ca: &Ca, extra: &[&str]) -> Server {
 }
 
 /// A plain HTTP/1.1 GET: (status, headers, body).
-fn http_get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
+pub(super) fn http_get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = Vec::new();
@@ -70,7 +70,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String, Vec<u8>) {
     (status, head, raw[split + 4..].to_vec())
 }
 
-fn ocsp(ca: &Ca, server: &Server, cert_args: &[&str]) -> String {
+pub(super) fn ocsp(ca: &Ca, server: &Server, cert_args: &[&str]) -> String {
     let url = format!("http://{}/ocsp", server.addr);
     let mut args = vec!["ocsp", "-issuer", "issuing.pem", "-CAfile", "chain.pem", "-url", &url, "-resp_text"];
     args.extend_from_slice(cert_args);
@@ -78,7 +78,7 @@ fn ocsp(ca: &Ca, server: &Server, cert_args: &[&str]) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&run.stdout), run.stderr)
 }
 
-fn wait_for(mut check: impl FnMut() -> bool) -> bool {
+pub(super) fn wait_for(mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(15) {
         if check() {
