@@ -57,6 +57,20 @@ pub struct InitOptions {
     /// `postgres://...` to keep the database in PostgreSQL (shared by several `serve`
     /// processes); `None` for the embedded SQLite file.
     pub database_url: Option<String>,
+    /// Make the CA keys on a PKCS#11 token instead of in encrypted files; the
+    /// "passphrase" is then the token's user PIN.
+    pub pkcs11: Option<TokenInit>,
+}
+
+/// Where `init` makes the CA keys on a token.
+#[derive(Clone, Debug)]
+pub struct TokenInit {
+    /// The PKCS#11 module (shared library).
+    pub module: std::path::PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// The keys' labels are PREFIX-root, PREFIX-issuing and PREFIX-ocsp.
+    pub key_label: String,
 }
 
 /// What `init` made.
@@ -125,8 +139,11 @@ pub async fn init(
     if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
         return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
     }
-    check_strength(&passphrase, &[])
-        .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
+    // A token's PIN follows the token's own policy (and it locks after wrong tries).
+    if options.pkcs11.is_none() {
+        check_strength(&passphrase, &[])
+            .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
+    }
     let config = Config {
         ca: CaSection {
             organization: options.organization.clone(),
@@ -212,11 +229,32 @@ async fn build_data_dir(
         let _ = std::fs::set_permissions(data.root(), std::fs::Permissions::from_mode(0o700));
     }
     let alg = options.key;
-    let (root_key, issuing_key) = blocking(move || {
-        Ok::<_, certdesk_pki::key::KeyError>((PrivateKey::generate(alg)?, PrivateKey::generate(alg)?))
+    let secret = Zeroizing::new(passphrase.to_string());
+    let token = options.pkcs11.clone();
+    let key_store = match &token {
+        Some(t) => format!("pkcs11 token {:?} ({})", t.token, t.module.display()),
+        None => "files encrypted under the CA passphrase".to_string(),
+    };
+    let (root_key, issuing_key, ocsp_key) = blocking(move || -> Result<_, DomainError> {
+        use crate::issuer::CaKey;
+        match token {
+            None => {
+                let make = |alg| PrivateKey::generate(alg).map(CaKey::File).map_err(internal);
+                Ok((make(alg)?, make(alg)?, make(KeyAlgorithm::P256)?))
+            }
+            Some(t) => {
+                let reference = crate::pkcs11::KeyReference {
+                    module: crate::pkcs11::absolute_module(&t.module),
+                    token: t.token.clone(),
+                    label: String::new(),
+                };
+                let token = crate::pkcs11::Token::open(&reference, &secret)?;
+                let make = |role: &str, alg| token.generate(&format!("{}-{role}", t.key_label), alg).map(CaKey::Token);
+                Ok((make("root", alg)?, make("issuing", alg)?, make("ocsp", KeyAlgorithm::P256)?))
+            }
+        }
     })
-    .await?
-    .map_err(internal)?;
+    .await??;
     let org = &validated.organization;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let rng = SystemRandom::new();
@@ -258,7 +296,6 @@ async fn build_data_dir(
     // The root's CRL of CA certificates (empty), named in the issuing CA certificate.
     let root_crl = sign_root_crl(&root_der, &root_key, validated, 1, now)?;
 
-    let ocsp_key = PrivateKey::generate(KeyAlgorithm::P256).map_err(internal)?;
     let issuing_info =
         IssuerInfo::from_certificate(&issuing_der, issuing_key.signature_algorithm(), validated.urls.clone())
             .map_err(internal)?;
@@ -266,7 +303,12 @@ async fn build_data_dir(
 
     let pass = passphrase.to_string();
     let (root_pem, issuing_pem, ocsp_pem) = blocking(move || -> Result<(String, String, String), DomainError> {
-        Ok((encrypt_key(&root_key, &pass)?, encrypt_key(&issuing_key, &pass)?, encrypt_key(&ocsp_key, &pass)?))
+        // A key file: the key encrypted under the passphrase, or where it is on the token.
+        let file = |key: &crate::issuer::CaKey| match key {
+            crate::issuer::CaKey::File(key) => encrypt_key(key, &pass),
+            crate::issuer::CaKey::Token(key) => Ok(key.reference().to_text()),
+        };
+        Ok((file(&root_key)?, file(&issuing_key)?, file(&ocsp_key)?))
     })
     .await??;
     write(&data.ocsp_key(), ocsp_pem.as_bytes(), true)?;
@@ -295,6 +337,7 @@ async fn build_data_dir(
             "root_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &root_der)),
             "issuing_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &issuing_der)),
             "key": alg.name(),
+            "key_store": key_store,
         }),
     };
     let at = now.unix_timestamp();
@@ -676,7 +719,7 @@ impl Authority {
         // After a restore, the numbers the lost days may have used are skipped.
         let floor = self.store.number_floor("root_crl").await?.unwrap_or(0);
         let der = blocking(move || -> Result<Vec<u8>, DomainError> {
-            let root_key = crate::issuer::unlock_key(&read(&data.root_key())?, &passphrase)?;
+            let root_key = crate::issuer::unlock_ca_key(&read(&data.root_key())?, &passphrase)?;
             let root_der = read_cert_pem(&read(&data.root_cert())?)?;
             // The next number after the current CRL's (1 when there is none yet).
             let number = match std::fs::read(data.root_crl()) {
@@ -834,7 +877,7 @@ const ROOT_CRL_DAYS: i64 = certdesk_pki::crl::MAX_CA_CRL_VALIDITY_DAYS - 7;
 /// revoked by certdesk (a compromised issuing CA means a new CA), so it is empty.
 fn sign_root_crl(
     root_der: &[u8],
-    root_key: &PrivateKey,
+    root_key: &dyn Signer,
     config: &ValidatedConfig,
     number: u64,
     now: OffsetDateTime,
@@ -906,6 +949,7 @@ pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Res
         base_url: base_url.to_string(),
         key: KeyAlgorithm::P384,
         database_url: None,
+        pkcs11: None,
     };
     init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
     write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)

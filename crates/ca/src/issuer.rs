@@ -5,15 +5,72 @@
 
 use certdesk_pki::crl::{build_crl, CrlContent};
 use certdesk_pki::issuance::{issue, IssuanceToken, IssuedCertificate, IssuerInfo, PublicationUrls};
-use certdesk_pki::key::{PrivateKey, Signer};
+use certdesk_pki::key::{KeyError, PrivateKey, Signer};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use zeroize::Zeroizing;
 
 use certdesk_core::datadir::{read, DataDir};
 use certdesk_core::error::{DomainError, ErrorCode};
 
+/// A CA key: in a file (decrypted with the CA passphrase) or on a PKCS#11 token
+/// (logged in with its PIN, given where the passphrase goes).
+pub enum CaKey {
+    /// From an encrypted key file.
+    File(PrivateKey),
+    /// On a token.
+    Token(crate::pkcs11::TokenKey),
+}
+
+impl Signer for CaKey {
+    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
+        match self {
+            CaKey::File(key) => key.signature_algorithm(),
+            CaKey::Token(key) => key.signature_algorithm(),
+        }
+    }
+
+    fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        match self {
+            CaKey::File(key) => key.public_key(),
+            CaKey::Token(key) => key.public_key(),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        match self {
+            CaKey::File(key) => key.sign(message),
+            CaKey::Token(key) => key.sign(message),
+        }
+    }
+}
+
+impl CaKey {
+    /// The same key again (a file key decoded anew; a token key shares the session).
+    fn duplicate(&self) -> Result<Self, DomainError> {
+        Ok(match self {
+            CaKey::File(key) => CaKey::File(
+                PrivateKey::from_pkcs8_der(key.pkcs8_der())
+                    .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?,
+            ),
+            CaKey::Token(key) => CaKey::Token(key.clone()),
+        })
+    }
+}
+
+/// Opens a CA key file: an encrypted key (decrypted with `secret`, the CA passphrase)
+/// or a reference to a key on a token (`secret` is then the token's PIN).
+pub fn unlock_ca_key(bytes: &[u8], secret: &str) -> Result<CaKey, DomainError> {
+    if let Some(reference) = crate::pkcs11::reference_in(bytes) {
+        let reference = reference?;
+        let token = crate::pkcs11::Token::open(&reference, secret)?;
+        return Ok(CaKey::Token(token.key(&reference.label)?));
+    }
+    unlock_key(bytes, secret).map(CaKey::File)
+}
+
 /// The unlocked issuing CA.
 pub struct Issuer {
-    key: PrivateKey,
+    key: CaKey,
     info: IssuerInfo,
     chain_der: Vec<Vec<u8>>,
 }
@@ -62,7 +119,7 @@ pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
 impl Issuer {
     /// Unlocks the issuing CA of a data directory.
     pub fn unlock(data: &DataDir, passphrase: &str, urls: PublicationUrls) -> Result<Self, DomainError> {
-        let key = unlock_key(&read(&data.issuing_key())?, passphrase)?;
+        let key = unlock_ca_key(&read(&data.issuing_key())?, passphrase)?;
         let issuing = read_cert_pem(&read(&data.issuing_cert())?)?;
         let root = read_cert_pem(&read(&data.root_cert())?)?;
         let info = IssuerInfo::from_certificate(&issuing, key.signature_algorithm(), urls)
@@ -105,7 +162,7 @@ pub const OCSP_RENEW_BEFORE_DAYS: i64 = 30;
 /// issuing CA.
 pub fn certify_ocsp_responder(
     issuer: &IssuerInfo,
-    issuer_key: &PrivateKey,
+    issuer_key: &dyn Signer,
     public_key: &spki::SubjectPublicKeyInfoOwned,
     org: &certdesk_pki::subject::Organization,
     now: time::OffsetDateTime,
@@ -126,7 +183,7 @@ pub fn certify_ocsp_responder(
 
 /// The delegated OCSP responder: its key (unlocked) and certificate.
 pub struct OcspResponder {
-    key: PrivateKey,
+    key: CaKey,
     cert_der: Vec<u8>,
     not_after: time::OffsetDateTime,
 }
@@ -140,12 +197,12 @@ impl std::fmt::Debug for OcspResponder {
 impl OcspResponder {
     /// Unlocks the responder key and reads its certificate.
     pub fn unlock(data: &DataDir, passphrase: &str) -> Result<Self, DomainError> {
-        let key = unlock_key(&read(&data.ocsp_key())?, passphrase)?;
+        let key = unlock_ca_key(&read(&data.ocsp_key())?, passphrase)?;
         let cert_der = read_cert_pem(&read(&data.ocsp_cert())?)?;
         Self::new(key, cert_der)
     }
 
-    fn new(key: PrivateKey, cert_der: Vec<u8>) -> Result<Self, DomainError> {
+    fn new(key: CaKey, cert_der: Vec<u8>) -> Result<Self, DomainError> {
         use der::Decode;
         let cert = x509_cert::Certificate::from_der(&cert_der).map_err(|e| {
             DomainError::new(ErrorCode::DataDir, format!("the OCSP responder certificate is damaged: {e}"))
@@ -197,8 +254,6 @@ impl OcspResponder {
     ) -> Result<Self, DomainError> {
         let cert_der = certify_ocsp_responder(&issuer.info, &issuer.key, self.key.public_key(), org, now)?;
         certdesk_core::datadir::replace(&data.ocsp_cert(), pem("CERTIFICATE", &cert_der)?.as_bytes())?;
-        let key = PrivateKey::from_pkcs8_der(self.key.pkcs8_der())
-            .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?;
-        Self::new(key, cert_der)
+        Self::new(self.key.duplicate()?, cert_der)
     }
 }

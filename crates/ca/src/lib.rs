@@ -3,6 +3,7 @@
 pub mod authority;
 pub mod backup;
 pub mod issuer;
+pub mod pkcs11;
 pub mod recovery;
 pub mod service;
 pub mod status;

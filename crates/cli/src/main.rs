@@ -228,6 +228,18 @@ struct InitArgs {
     /// Keep the database in PostgreSQL (postgres://...) instead of the SQLite file.
     #[arg(long)]
     database_url: Option<String>,
+    /// Make the CA keys (root, issuing CA, OCSP responder) on a PKCS#11 token (an HSM;
+    /// e.g. /usr/lib/softhsm/libsofthsm2.so), sensitive and not extractable. The token's
+    /// user PIN then goes where the CA passphrase goes (--passphrase-file or
+    /// CERTDESK_CA_PASSPHRASE), never on the command line.
+    #[arg(long, requires = "token_label", value_name = "LIB")]
+    pkcs11_module: Option<PathBuf>,
+    /// The token's label (with --pkcs11-module).
+    #[arg(long, requires = "pkcs11_module", value_name = "LABEL")]
+    token_label: Option<String>,
+    /// The keys' labels on the token: LABEL-root, LABEL-issuing and LABEL-ocsp.
+    #[arg(long, default_value = "certdesk", value_name = "LABEL")]
+    key_label: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -974,6 +986,12 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                     CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
                 },
                 database_url: args.database_url,
+                pkcs11: match (args.pkcs11_module, args.token_label) {
+                    (Some(module), Some(token)) => {
+                        Some(certdesk_ca::authority::TokenInit { module, token, key_label: args.key_label })
+                    }
+                    _ => None,
+                },
             };
             let report = init(&DataDir::new(data), options, passphrase, &SystemClock, &actor()).await?;
             eprintln!("certdesk: initialised {} (root CA and issuing CA created)", data.display());

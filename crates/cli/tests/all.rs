@@ -5,7 +5,7 @@
 mod all {
     mod backup;
     mod bad_input;
-    mod browser;
+    pub mod browser;
     mod clients;
     pub mod common;
     mod conventions;
@@ -16,6 +16,7 @@ mod all {
     mod issue;
     mod lenient_input;
     mod nested;
+    mod pkcs11;
     mod pkcs12_clients;
     mod pkits_smime;
     mod revoke_crl;

@@ -589,6 +589,7 @@ mod tests {
             base_url: "http://pki.example.org".into(),
             key: KeyAlgorithm::P384,
             database_url: None,
+            pkcs11: None,
         };
         let passphrase = "correct horse battery staple";
         init(&data, options, Zeroizing::new(passphrase.into()), &clock, "test").await.unwrap();

@@ -32,6 +32,12 @@ pub enum KeyError {
         /// What was wrong.
         reason: String,
     },
+    /// The device holding the key (a PKCS#11 token) failed or is not there.
+    #[error("the key's token failed: {reason}")]
+    Device {
+        /// What the device said.
+        reason: String,
+    },
     /// The signature algorithm is not supported for this key.
     #[error("unsupported signature algorithm {oid} for a {key} key")]
     UnsupportedSignatureAlgorithm {

@@ -39,6 +39,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
         base_url: "http://pki.example.org".into(),
         key: ca_key,
         database_url: None,
+        pkcs11: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();

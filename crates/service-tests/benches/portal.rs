@@ -85,6 +85,7 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
         base_url: "http://pki.example.org".into(),
         key: KeyAlgorithm::P384,
         database_url,
+        pkcs11: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "bench").await.unwrap();
     let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());

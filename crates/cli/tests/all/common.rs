@@ -326,3 +326,27 @@ pub fn tls_certificate(ca: &Ca, name: &str) {
     )
     .ok();
 }
+
+/// [`certdesk_in`] with these environment variables set.
+pub fn certdesk_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CERTDESK_DATA")
+        .env_remove("CERTDESK_CA_PASSPHRASE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    Run::from(output)
+}
+
+/// [`tool`] with these environment variables set.
+pub fn tool_env(cwd: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
+    Run::from(output)
+}

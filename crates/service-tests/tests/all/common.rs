@@ -23,6 +23,7 @@ pub fn example_university(database_url: Option<String>) -> InitOptions {
         base_url: "http://pki.example.org".into(),
         key: KeyAlgorithm::P384,
         database_url,
+        pkcs11: None,
     }
 }
 
