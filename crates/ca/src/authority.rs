@@ -71,6 +71,9 @@ pub struct TokenInit {
     pub token: String,
     /// The keys' labels are PREFIX-root, PREFIX-issuing and PREFIX-ocsp.
     pub key_label: String,
+    /// Use keys already on the token under these labels (made by the HSM's own tools or
+    /// a key ceremony) instead of making them.
+    pub existing: bool,
 }
 
 /// What `init` made.
@@ -249,7 +252,24 @@ async fn build_data_dir(
                     label: String::new(),
                 };
                 let token = crate::pkcs11::Token::open(&reference, &secret)?;
-                let make = |role: &str, alg| token.generate(&format!("{}-{role}", t.key_label), alg).map(CaKey::Token);
+                let make = |role: &str, alg| {
+                    let label = format!("{}-{role}", t.key_label);
+                    if !t.existing {
+                        return token.generate(&label, alg).map(CaKey::Token);
+                    }
+                    let key = token.key(&label)?;
+                    if !token.key_is_locked_in(&label)? {
+                        return Err(DomainError::new(
+                            ErrorCode::Refused,
+                            format!(
+                                "the key {label:?} on token {:?} can leave the token (CKA_SENSITIVE false or \
+                                 CKA_EXTRACTABLE true); a CA key must not",
+                                t.token
+                            ),
+                        ));
+                    }
+                    Ok(CaKey::Token(key))
+                };
                 Ok((make("root", alg)?, make("issuing", alg)?, make("ocsp", KeyAlgorithm::P256)?))
             }
         }

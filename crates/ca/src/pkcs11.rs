@@ -435,25 +435,17 @@ impl Token {
         Ok(TokenKey { token: self.clone(), label: label.to_string(), spki, kind })
     }
 
-    /// Whether the key labelled `label` is sensitive and was never extractable (what a
-    /// token-made CA key must be).
+    /// Whether the key labelled `label` is sensitive and not extractable: its value
+    /// never leaves the token (checked before a CA uses a key it did not make).
     pub fn key_is_locked_in(&self, label: &str) -> Result<bool, DomainError> {
         let private = self.find_private(label)?;
         let values = self.with_session("read a key", |live| {
-            live.session.get_attributes(
-                private,
-                &[
-                    AttributeType::Sensitive,
-                    AttributeType::Extractable,
-                    AttributeType::NeverExtractable,
-                    AttributeType::AlwaysSensitive,
-                ],
-            )
+            live.session.get_attributes(private, &[AttributeType::Sensitive, AttributeType::Extractable])
         })?;
-        let mut locked = values.len() == 4;
+        let mut locked = values.len() == 2;
         for value in values {
             locked &= match value {
-                Attribute::Sensitive(v) | Attribute::NeverExtractable(v) | Attribute::AlwaysSensitive(v) => v,
+                Attribute::Sensitive(v) => v,
                 Attribute::Extractable(v) => !v,
                 _ => false,
             };

@@ -240,6 +240,10 @@ struct InitArgs {
     /// The keys' labels on the token: LABEL-root, LABEL-issuing and LABEL-ocsp.
     #[arg(long, default_value = "certdesk", value_name = "LABEL")]
     key_label: String,
+    /// Use the keys already on the token under those labels (made by the HSM's tools)
+    /// instead of making new ones: ECDSA P-256 or P-384, or RSA 3072 to 4096.
+    #[arg(long, requires = "pkcs11_module")]
+    existing_keys: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -987,9 +991,12 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                 },
                 database_url: args.database_url,
                 pkcs11: match (args.pkcs11_module, args.token_label) {
-                    (Some(module), Some(token)) => {
-                        Some(certdesk_ca::authority::TokenInit { module, token, key_label: args.key_label })
-                    }
+                    (Some(module), Some(token)) => Some(certdesk_ca::authority::TokenInit {
+                        module,
+                        token,
+                        key_label: args.key_label,
+                        existing: args.existing_keys,
+                    }),
                     _ => None,
                 },
             };

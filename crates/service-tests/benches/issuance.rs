@@ -29,9 +29,51 @@ fn person(i: usize) -> Person {
     }
 }
 
-async fn run(ca_key: KeyAlgorithm, n: usize) {
+/// SoftHSM2's module (Debian `softhsm2`).
+const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "4711";
+
+/// A SoftHSM2 token `bench` in `dir` (SOFTHSM2_CONF is set for this process, before any
+/// PKCS#11 call); `None` when SoftHSM2 is not installed.
+fn softhsm_token(dir: &std::path::Path) -> Option<certdesk_ca::authority::TokenInit> {
+    if !std::path::Path::new(SOFTHSM).exists() {
+        return None;
+    }
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let made = std::process::Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "bench", "--pin", PIN, "--so-pin", "123456"])
+        .output()
+        .ok()?;
+    made.status.success().then(|| certdesk_ca::authority::TokenInit {
+        module: SOFTHSM.into(),
+        token: "bench".into(),
+        key_label: format!("bench-{}", std::process::id()),
+        existing: false,
+    })
+}
+
+async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path().join("data"));
+    let token = if on_token {
+        match softhsm_token(dir.path()) {
+            Some(token) => Some(token),
+            None => {
+                println!("(SoftHSM2 not installed: the run with the key on a token is skipped)");
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let secret = if token.is_some() { PIN } else { PASS };
     let options = InitOptions {
         organization: "Bench University".into(),
         country: "DE".into(),
@@ -39,12 +81,12 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
         base_url: "http://pki.example.org".into(),
         key: ca_key,
         database_url: None,
-        pkcs11: None,
+        pkcs11: token,
     };
-    init(&data, options, Zeroizing::new(PASS.into()), &SystemClock, "bench").await.unwrap();
+    init(&data, options, Zeroizing::new(secret.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();
-    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let raw_key = certdesk_ca::issuer::unlock_key(&std::fs::read(data.issuing_key()).unwrap(), PASS).unwrap();
+    let issuer = authority.unlock(Zeroizing::new(secret.into())).await.unwrap();
+    let raw_key = certdesk_ca::issuer::unlock_ca_key(&std::fs::read(data.issuing_key()).unwrap(), secret).unwrap();
 
     // Subscriber keys are made by the applicants, not by the CA: prepare them untimed.
     // Their CSRs are validated when submitted, before issuance: untimed too.
@@ -100,8 +142,9 @@ async fn run(ca_key: KeyAlgorithm, n: usize) {
     }
     let batch_rate = n as f64 / start.elapsed().as_secs_f64();
     println!(
-        "CA {:<8} raw signing {:>7.0}/s | prepare+lint {:>5.1} us/cert | issue, commit each {:>6.0}/s ({:>4.1}%) | issue, 100 per commit {:>6.0}/s ({:>4.1}%)",
+        "CA {:<8} {:<7} raw signing {:>7.0}/s | prepare+lint {:>5.1} us/cert | issue, commit each {:>6.0}/s ({:>4.1}%) | issue, 100 per commit {:>6.0}/s ({:>4.1}%)",
         ca_key.name(),
+        if on_token { "SoftHSM" } else { "file" },
         raw_rate,
         prepare_us,
         single_rate,
@@ -197,10 +240,14 @@ fn main() {
     let only: Option<String> = std::env::args().skip(1).find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     if wanted("p384") {
-        rt.block_on(run(KeyAlgorithm::P384, n));
+        rt.block_on(run(KeyAlgorithm::P384, n, false));
     }
     if wanted("rsa4096") {
-        rt.block_on(run(KeyAlgorithm::Rsa4096, n / 4));
+        rt.block_on(run(KeyAlgorithm::Rsa4096, n / 4, false));
+    }
+    // The same with the CA key on a PKCS#11 token (SoftHSM2), in the same run.
+    if wanted("p384") || wanted("token") {
+        rt.block_on(run(KeyAlgorithm::P384, n, true));
     }
     if wanted("p12") {
         p12_times();

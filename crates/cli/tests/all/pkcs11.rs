@@ -273,3 +273,113 @@ fn token_trouble_is_a_clear_error() {
     assert!(crl.stderr.contains("PIN"), "{}", crl.stderr);
     assert!(!dir.path().join("x.crl").exists());
 }
+
+/// Keys made by the HSM's own tools (here OpenSC's pkcs11-tool) are used with
+/// `--existing-keys`; a key of a type a CA must not have is refused by name.
+#[test]
+fn keys_already_on_the_token_are_used_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm(dir.path(), "vendor");
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+    let keygen = |label: &str, key_type: &str| {
+        tool_env(
+            dir.path(),
+            "pkcs11-tool",
+            &[
+                "--module",
+                MODULE,
+                "--token-label",
+                "vendor",
+                "--login",
+                "--pin",
+                PIN,
+                "--keypairgen",
+                "--key-type",
+                key_type,
+                "--label",
+                label,
+                "--usage-sign",
+            ],
+            &env,
+        )
+        .ok();
+    };
+    keygen("ceremony-root", "EC:secp384r1");
+    keygen("ceremony-issuing", "EC:secp384r1");
+    keygen("ceremony-ocsp", "EC:prime256v1");
+    keygen("weak-root", "EC:secp521r1");
+    // A key that may leave the token.
+    tool_env(
+        dir.path(),
+        "pkcs11-tool",
+        &[
+            "--module",
+            MODULE,
+            "--token-label",
+            "vendor",
+            "--login",
+            "--pin",
+            PIN,
+            "--keypairgen",
+            "--key-type",
+            "EC:secp384r1",
+            "--label",
+            "open-root",
+            "--usage-sign",
+            "--extractable",
+        ],
+        &env,
+    )
+    .ok();
+    let init = |data: &str, label: &str| {
+        certdesk_env(
+            dir.path(),
+            &[
+                "--data",
+                data,
+                "--passphrase-file",
+                "pin",
+                "init",
+                "--org",
+                "X",
+                "--country",
+                "DE",
+                "--pkcs11-module",
+                MODULE,
+                "--token-label",
+                "vendor",
+                "--key-label",
+                label,
+                "--existing-keys",
+            ],
+            &env,
+        )
+    };
+    let wrong = init("w", "weak");
+    assert_eq!(wrong.code, 2, "{}", wrong.stderr);
+    assert!(wrong.stderr.contains("\"weak-root\"") && wrong.stderr.contains("P-256 and P-384"), "{}", wrong.stderr);
+    assert!(!dir.path().join("w").exists());
+    let open = init("o", "open");
+    assert_eq!(open.code, 1, "{}", open.stderr);
+    assert!(open.stderr.contains("can leave the token"), "{}", open.stderr);
+    assert!(!dir.path().join("o").exists());
+    let missing = init("m", "nothing");
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(missing.stderr.contains("no private key labelled \"nothing-root\""), "{}", missing.stderr);
+    init("data", "ceremony").ok();
+    certdesk_env(dir.path(), &["--data", "data", "ca", "chain", "--out", "chain.pem"], &env).ok();
+    tool("openssl", &["verify", "-x509_strict", "-CAfile", "chain.pem", "chain.pem"], dir.path()).ok();
+    let crl = certdesk_env(
+        dir.path(),
+        &["--data", "data", "--passphrase-file", "pin", "crl", "--new", "--out", "c.crl"],
+        &env,
+    );
+    crl.ok();
+    tool(
+        "openssl",
+        &["crl", "-inform", "DER", "-in", "c.crl", "-noout", "-CAfile", "chain.pem", "-verify"],
+        dir.path(),
+    )
+    .ok();
+}
