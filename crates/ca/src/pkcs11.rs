@@ -158,11 +158,34 @@ pub struct Token {
     context: Pkcs11,
     pin: Zeroizing<String>,
     session: Mutex<Option<Live>>,
+    /// When the module was last started again after losing the token.
+    last_reset: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often a module that lost its token is started again (C_Finalize, C_Initialize).
+const RESET_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Live {
     session: Session,
     handles: HashMap<String, ObjectHandle>,
+}
+
+impl Live {
+    /// The private key labelled `label` (looked up once per session); `None` if there
+    /// is none, or several under the label.
+    fn private_handle(&mut self, label: &str) -> Result<Option<ObjectHandle>, CkError> {
+        if let Some(handle) = self.handles.get(label) {
+            return Ok(Some(*handle));
+        }
+        let template = [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(label.as_bytes().to_vec())];
+        Ok(match self.session.find_objects(&template)?.as_slice() {
+            [handle] => {
+                self.handles.insert(label.to_string(), *handle);
+                Some(*handle)
+            }
+            _ => None,
+        })
+    }
 }
 
 impl std::fmt::Debug for Token {
@@ -190,6 +213,7 @@ impl Token {
             context: context(reference)?,
             pin: Zeroizing::new(pin.to_string()),
             session: Mutex::new(None),
+            last_reset: Mutex::new(None),
         });
         // Log in now: a wrong PIN or a missing token shows at once.
         token.with_session("open a session", |_| Ok(()))?;
@@ -215,7 +239,38 @@ impl Token {
         ))
     }
 
+    /// Opens a session and logs in; if that fails, the module may have lost the token
+    /// (removed and put back, its daemon restarted): it is started again (at most every
+    /// [`RESET_EVERY`]) and the session tried once more.
     fn connect(&self) -> Result<Live, DomainError> {
+        match self.try_connect() {
+            Ok(live) => Ok(live),
+            Err(first) if first.code() != ErrorCode::Passphrase && self.reset_module() => {
+                self.try_connect().map_err(|_| first)
+            }
+            Err(first) => Err(first),
+        }
+    }
+
+    fn reset_module(&self) -> bool {
+        let Ok(mut last) = self.last_reset.lock() else { return false };
+        if last.is_some_and(|at| at.elapsed() < RESET_EVERY) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(
+            "PKCS#11: starting the module {} again to find token {:?}",
+            self.reference.module.display(),
+            self.reference.token
+        );
+        let _ = self.context.clone().finalize();
+        matches!(
+            self.context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)),
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _))
+        )
+    }
+
+    fn try_connect(&self) -> Result<Live, DomainError> {
         let slot = self.slot()?;
         let session = self.context.open_rw_session(slot).map_err(|e| device(&self.reference, "open a session", e))?;
         let pin = AuthPin::new(self.pin.as_str().into());
@@ -241,6 +296,8 @@ impl Token {
                 Ok(value) => return Ok(value),
                 Err(CkError::Pkcs11(
                     RvError::SessionHandleInvalid
+                    | RvError::CryptokiNotInitialized
+                    | RvError::GeneralError
                     | RvError::SessionClosed
                     | RvError::DeviceRemoved
                     | RvError::TokenNotPresent
@@ -253,15 +310,8 @@ impl Token {
                     *guard = None;
                 }
                 Err(e) => {
-                    if matches!(
-                        e,
-                        CkError::Pkcs11(
-                            RvError::SessionHandleInvalid | RvError::DeviceRemoved | RvError::TokenNotPresent,
-                            _
-                        )
-                    ) {
-                        *guard = None;
-                    }
+                    // The next use starts from a new session.
+                    *guard = None;
                     return Err(device(&self.reference, what, e));
                 }
             }
@@ -315,21 +365,7 @@ impl Token {
     }
 
     fn find_private(&self, label: &str) -> Result<ObjectHandle, DomainError> {
-        let label_owned = label.to_string();
-        let found = self.with_session("find a key", |live| {
-            if let Some(handle) = live.handles.get(&label_owned) {
-                return Ok(Some(*handle));
-            }
-            let template =
-                [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(label_owned.as_bytes().to_vec())];
-            let found = live.session.find_objects(&template)?;
-            if let [handle] = found.as_slice() {
-                live.handles.insert(label_owned.clone(), *handle);
-                return Ok(Some(*handle));
-            }
-            Ok(None)
-        })?;
-        found.ok_or_else(|| {
+        self.with_session("find a key", |live| live.private_handle(label))?.ok_or_else(|| {
             DomainError::new(
                 ErrorCode::Config,
                 format!("token {:?} holds no private key labelled {label:?} (or more than one)", self.reference.token),
@@ -513,7 +549,6 @@ impl Signer for TokenKey {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let failed = |e: DomainError| KeyError::Device { reason: e.to_string() };
-        let handle = self.token.find_private(&self.label).map_err(failed)?;
         let (mechanism, input) = match self.kind {
             TokenKeyKind::P256 => {
                 (Mechanism::Ecdsa, aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message).as_ref().to_vec())
@@ -527,8 +562,10 @@ impl Signer for TokenKey {
         let signature = self
             .token
             .with_session("sign", |live| {
-                // The handle may be of a session that was replaced: look it up again.
-                let handle = live.handles.get(&label).copied().unwrap_or(handle);
+                // A key gone from the token (or a token replaced) is tried on a new session.
+                let handle = live
+                    .private_handle(&label)?
+                    .ok_or(CkError::Pkcs11(RvError::KeyHandleInvalid, cryptoki::context::Function::FindObjects))?;
                 live.session.sign(&mechanism, handle, &input)
             })
             .map_err(failed)?;

@@ -71,6 +71,9 @@ pub struct StatusService {
     crl: RwLock<Option<Arc<CrlRecord>>>,
     /// A CRL was due and could not be issued: the next refresh issues one.
     crl_due: std::sync::atomic::AtomicBool,
+    /// Why the last refresh failed (a token gone, the database down), until one succeeds:
+    /// `/ready` says so, while the pre-signed answers are served until their nextUpdate.
+    refresh_failure: Mutex<Option<String>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -103,6 +106,7 @@ impl StatusService {
             watermark: Mutex::new(0),
             crl: RwLock::new(None),
             crl_due: std::sync::atomic::AtomicBool::new(false),
+            refresh_failure: Mutex::new(None),
             clock,
         })
     }
@@ -139,6 +143,14 @@ impl StatusService {
 
     /// Signs what changed, re-signs what ages, keeps the CRL and responder fresh.
     pub async fn refresh(&self) -> Result<RefreshReport, DomainError> {
+        let result = self.refresh_now().await;
+        if let Ok(mut failure) = self.refresh_failure.lock() {
+            *failure = result.as_ref().err().map(ToString::to_string);
+        }
+        result
+    }
+
+    async fn refresh_now(&self) -> Result<RefreshReport, DomainError> {
         let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
         let mut report = RefreshReport::default();
 
@@ -264,7 +276,16 @@ impl StatusService {
         });
         let issuing_until = self.issuer.chain().first().and_then(|der| certificate_not_after(der));
         let responder_until = self.responder().not_after();
+        let failure = self.refresh_failure.lock().ok().and_then(|f| f.clone());
         checks.push(match issuing_until {
+            _ if failure.is_some() => check(
+                "signing",
+                false,
+                format!(
+                    "the last refresh could not sign ({}); the pre-signed answers are served until their nextUpdate",
+                    failure.unwrap_or_default()
+                ),
+            ),
             Some(until) if until > now && responder_until > now => check(
                 "signing",
                 true,

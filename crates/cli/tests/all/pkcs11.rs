@@ -383,3 +383,125 @@ fn keys_already_on_the_token_are_used_or_refused() {
     )
     .ok();
 }
+
+/// The token goes away while `serve` runs (its SoftHSM directory moved away, as a
+/// pulled HSM): OCSP keeps answering from the pre-signed responses, `/ready` says why
+/// it cannot sign; when the token is back, serve finds it again (the module started
+/// anew) and the revocation made meanwhile shows in OCSP.
+#[test]
+fn serve_rides_out_a_token_that_goes_away_and_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm(dir.path(), "certdesk-ca");
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data", "data", "--passphrase-file", "pin"];
+        all.extend_from_slice(args);
+        certdesk_env(dir.path(), &all, &env)
+    };
+    run(&["init", "--org", "X", "--country", "DE", "--pkcs11-module", MODULE, "--token-label", "certdesk-ca"]).ok();
+    run(&["ca", "chain", "--out", "chain.pem"]).ok();
+    let chain = std::fs::read_to_string(dir.path().join("chain.pem")).unwrap();
+    let end = "-----END CERTIFICATE-----\n";
+    std::fs::write(dir.path().join("issuing.pem"), &chain[..chain.find(end).unwrap() + end.len()]).unwrap();
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.key",
+            "-subj",
+            "/CN=x",
+            "-out",
+            "k.csr",
+        ],
+        dir.path(),
+    )
+    .ok();
+    run(&[
+        "issue",
+        "--csr",
+        "k.csr",
+        "--out",
+        "leaf.pem",
+        "--email",
+        "a@example.org",
+        "--given-name",
+        "A",
+        "--surname",
+        "B",
+    ])
+    .ok();
+    let serial = {
+        let out = tool("openssl", &["x509", "-in", "leaf.pem", "-noout", "-serial"], dir.path()).ok();
+        String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_string()
+    };
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args([
+            "--data",
+            "data",
+            "--passphrase-file",
+            "pin",
+            "serve",
+            "--refresh-seconds",
+            "1",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .env("SOFTHSM2_CONF", &conf)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if line.contains("serving on http://") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let _serve = super::browser::Killed(serve);
+    let addr = format!("127.0.0.1:{port}");
+    let ask = || {
+        let url = format!("http://{addr}/ocsp");
+        let run = tool(
+            "openssl",
+            &["ocsp", "-issuer", "issuing.pem", "-CAfile", "chain.pem", "-url", &url, "-cert", "leaf.pem"],
+            dir.path(),
+        );
+        format!("{}{}", String::from_utf8_lossy(&run.stdout), run.stderr)
+    };
+    let ready = || {
+        let (status, _, body) = super::serve::http_get(&addr, "/ready");
+        (status, String::from_utf8_lossy(&body).to_string())
+    };
+    assert!(ask().contains("leaf.pem: good"));
+    assert_eq!(ready().0, 200);
+
+    let tokens = dir.path().join("tokens");
+    let away = dir.path().join("tokens.away");
+    std::fs::rename(&tokens, &away).unwrap();
+    run(&["revoke", &serial, "--reason", "keyCompromise"]).ok();
+    assert!(
+        super::serve::wait_for(|| ready().0 == 503 && ready().1.contains("could not sign")),
+        "/ready never said the token is gone: {:?}",
+        ready()
+    );
+    // The answer signed before the token went is still served, within its validity.
+    let meanwhile = ask();
+    assert!(meanwhile.contains("Response verify OK") && meanwhile.contains("leaf.pem: good"), "{meanwhile}");
+
+    std::fs::rename(&away, &tokens).unwrap();
+    assert!(super::serve::wait_for(|| ask().contains("leaf.pem: revoked")), "the revocation never showed: {}", ask());
+    assert!(super::serve::wait_for(|| ready().0 == 200), "{:?}", ready());
+}
