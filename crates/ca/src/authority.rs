@@ -60,6 +60,9 @@ pub struct InitOptions {
     /// Make the CA keys on a PKCS#11 token instead of in encrypted files; the
     /// "passphrase" is then the token's user PIN.
     pub pkcs11: Option<TokenInit>,
+    /// The root CA certificate (PEM) made at a key ceremony on another machine
+    /// (`certdesk ceremony create-root`): no root key is made here.
+    pub offline_root: Option<std::path::PathBuf>,
 }
 
 /// Where `init` makes the CA keys on a token.
@@ -87,6 +90,9 @@ pub struct InitReport {
     pub profiles: Vec<(ProfileId, Option<String>)>,
     /// The profile `certdesk issue` uses when none is named.
     pub default_profile: ProfileId,
+    /// With an offline root: the issuing CA's CSR is in `ca/issuing.csr`, to be signed
+    /// at the key ceremony and installed with `certdesk ca install-issuing`.
+    pub awaiting_issuing: bool,
 }
 
 /// The commonNames of the CA certificates `init` makes: root, issuing CA and OCSP
@@ -139,49 +145,7 @@ pub async fn init(
             ));
         }
     }
-    if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
-        return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
-    }
-    // A token's PIN follows the token's own policy (and it locks after wrong tries).
-    if options.pkcs11.is_none() {
-        check_strength(&passphrase, &[])
-            .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
-    }
-    let config = Config {
-        ca: CaSection {
-            organization: options.organization.clone(),
-            country: options.country.clone(),
-            organization_identifier: options.organization_identifier.clone(),
-            base_url: options.base_url.clone(),
-            private_policy_oid: None,
-            caa: None,
-            caa_identities: Vec::new(),
-            caa_resolvers: Vec::new(),
-        },
-        profiles: Default::default(),
-        pkcs12: Default::default(),
-        database: certdesk_core::config::DatabaseSection { url: options.database_url.clone() },
-        portal: Default::default(),
-        mail: Default::default(),
-        http: Default::default(),
-        audit: Default::default(),
-    };
-    let validated = config.clone().validate()?;
-    // Every CA name must fit a commonName (64 characters, RFC 5280 appendix A): a longer
-    // issuer name would make every certificate of this CA malformed.
-    let org_name = validated.organization.name.as_str();
-    let max = certdesk_pki::lint::attribute::MAX_COMMON_NAME;
-    if let Some(long) = ca_common_names(org_name).into_iter().find(|cn| cn.chars().count() > max) {
-        let room = max - (long.chars().count() - org_name.chars().count());
-        return Err(DomainError::new(
-            ErrorCode::Config,
-            format!(
-                "the organisation name {org_name:?} has {} characters: the CA name {long:?} made from it would \
-                 exceed the 64 characters of a commonName (RFC 5280 appendix A); give --org at most {room} characters",
-                org_name.chars().count()
-            ),
-        ));
-    }
+    let (config, validated) = init_config(&options, &passphrase)?;
 
     // Build everything in a sibling directory, then rename it into place.
     let parent = match root.parent() {
@@ -238,106 +202,67 @@ async fn build_data_dir(
         Some(t) => format!("pkcs11 token {:?} ({})", t.token, t.module.display()),
         None => "files encrypted under the CA passphrase".to_string(),
     };
+    // With an offline root, its certificate comes from the key ceremony and no root key
+    // is made here.
+    let offline_root = match &options.offline_root {
+        Some(path) => Some(crate::issuer::read_cert_pem(&read(path)?)?),
+        None => None,
+    };
+    let make_root = offline_root.is_none();
     let (root_key, issuing_key, ocsp_key) = blocking(move || -> Result<_, DomainError> {
-        use crate::issuer::CaKey;
-        match token {
-            None => {
-                let make = |alg| PrivateKey::generate(alg).map(CaKey::File).map_err(internal);
-                Ok((make(alg)?, make(alg)?, make(KeyAlgorithm::P256)?))
-            }
-            Some(t) => {
-                let reference = crate::pkcs11::KeyReference {
-                    module: crate::pkcs11::absolute_module(&t.module),
-                    token: t.token.clone(),
-                    label: String::new(),
-                };
-                let token = crate::pkcs11::Token::open(&reference, &secret)?;
-                let make = |role: &str, alg| {
-                    let label = format!("{}-{role}", t.key_label);
-                    if !t.existing {
-                        return token.generate(&label, alg).map(CaKey::Token);
-                    }
-                    let key = token.key(&label)?;
-                    if !token.key_is_locked_in(&label)? {
-                        return Err(DomainError::new(
-                            ErrorCode::Refused,
-                            format!(
-                                "the key {label:?} on token {:?} can leave the token (CKA_SENSITIVE false or \
-                                 CKA_EXTRACTABLE true); a CA key must not",
-                                t.token
-                            ),
-                        ));
-                    }
-                    Ok(CaKey::Token(key))
-                };
-                Ok((make("root", alg)?, make("issuing", alg)?, make("ocsp", KeyAlgorithm::P256)?))
-            }
-        }
+        let token = token.map(|t| open_init_token(&t, &secret).map(|open| (open, t))).transpose()?;
+        let root = if make_root { Some(new_ca_key(token.as_ref(), "root", alg)?) } else { None };
+        Ok((root, new_ca_key(token.as_ref(), "issuing", alg)?, new_ca_key(token.as_ref(), "ocsp", KeyAlgorithm::P256)?))
     })
     .await??;
     let org = &validated.organization;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
-    let rng = SystemRandom::new();
-    let [root_cn, issuing_cn, _] = ca_common_names(org.name.as_str());
-    let root_name = ca_name(&root_cn, org).map_err(internal)?;
-    let issuing_name = ca_name(&issuing_cn, org).map_err(internal)?;
-    let root_der = build_ca_certificate(
-        &CaCertificateRequest {
-            subject: root_name.clone(),
-            public_key: root_key.public_key().clone(),
-            not_before: now,
-            not_after: now + time::Duration::days(ROOT_DAYS),
-            path_len: None,
-            email_protection_only: false,
-            crl_url: None,
-        },
-        None,
-        &root_key,
-        &rng,
-    )
-    .map_err(internal)?;
-    let root_key_id = certdesk_pki::key::key_identifier(root_key.public_key());
-    let issuing_der = build_ca_certificate(
-        &CaCertificateRequest {
-            subject: issuing_name,
-            public_key: issuing_key.public_key().clone(),
-            not_before: now,
-            not_after: now + time::Duration::days(ISSUING_DAYS),
-            path_len: Some(0),
-            email_protection_only: true,
-            crl_url: Some(validated.root_crl_url.clone()),
-        },
-        Some((&root_name, &root_key_id)),
-        &root_key,
-        &rng,
-    )
-    .map_err(internal)?;
-
-    // The root's CRL of CA certificates (empty), named in the issuing CA certificate.
-    let root_crl = sign_root_crl(&root_der, &root_key, validated, 1, now)?;
-
-    let issuing_info =
-        IssuerInfo::from_certificate(&issuing_der, issuing_key.signature_algorithm(), validated.urls.clone())
-            .map_err(internal)?;
-    let ocsp_der = crate::issuer::certify_ocsp_responder(&issuing_info, &issuing_key, ocsp_key.public_key(), org, now)?;
+    // The root, its CRL and the issuing CA certificate; or, with an offline root, the
+    // issuing CA's CSR for the ceremony.
+    let (root_der, made) = match (&root_key, offline_root) {
+        (Some(root_key), _) => {
+            let root_der = root_certificate(validated, root_key, now)?;
+            let issuing_der = issuing_certificate(validated, &root_der, root_key, issuing_key.public_key(), now)?;
+            // The root's CRL of CA certificates (empty), named in the issuing CA certificate.
+            let root_crl = sign_root_crl(&root_der, root_key, validated, 1, now)?;
+            (root_der, Some((issuing_der, root_crl)))
+        }
+        (None, Some(root_der)) => (root_der, None),
+        (None, None) => return Err(internal("no root")),
+    };
+    let ocsp_der = match &made {
+        Some((issuing_der, _)) => {
+            let issuing_info =
+                IssuerInfo::from_certificate(issuing_der, issuing_key.signature_algorithm(), validated.urls.clone())
+                    .map_err(internal)?;
+            Some(crate::issuer::certify_ocsp_responder(&issuing_info, &issuing_key, ocsp_key.public_key(), org, now)?)
+        }
+        None => None,
+    };
 
     let pass = passphrase.to_string();
-    let (root_pem, issuing_pem, ocsp_pem) = blocking(move || -> Result<(String, String, String), DomainError> {
-        // A key file: the key encrypted under the passphrase, or where it is on the token.
-        let file = |key: &crate::issuer::CaKey| match key {
-            crate::issuer::CaKey::File(key) => encrypt_key(key, &pass),
-            crate::issuer::CaKey::Token(key) => Ok(key.reference().to_text()),
-        };
-        Ok((file(&root_key)?, file(&issuing_key)?, file(&ocsp_key)?))
+    let (root_pem, issuing_pem, ocsp_pem, issuing_key) = blocking(move || -> Result<_, DomainError> {
+        let root = root_key.as_ref().map(|k| key_file_text(k, &pass)).transpose()?;
+        Ok((root, key_file_text(&issuing_key, &pass)?, key_file_text(&ocsp_key, &pass)?, issuing_key))
     })
     .await??;
     write(&data.ocsp_key(), ocsp_pem.as_bytes(), true)?;
-    write(&data.ocsp_cert(), pem("CERTIFICATE", &ocsp_der)?.as_bytes(), false)?;
-    write(&data.root_key(), root_pem.as_bytes(), true)?;
+    if let Some(root_pem) = &root_pem {
+        write(&data.root_key(), root_pem.as_bytes(), true)?;
+    }
     write(&data.issuing_key(), issuing_pem.as_bytes(), true)?;
     write(&data.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
-    write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
-    write(&data.root_crl(), &root_crl, false)?;
+    match (&made, &ocsp_der) {
+        (Some((issuing_der, root_crl)), Some(ocsp_der)) => {
+            write(&data.ocsp_cert(), pem("CERTIFICATE", ocsp_der)?.as_bytes(), false)?;
+            write(&data.issuing_cert(), pem("CERTIFICATE", issuing_der)?.as_bytes(), false)?;
+            write(&data.root_crl(), root_crl, false)?;
+        }
+        _ => {
+            let csr = certdesk_pki::csr::build(&issuing_key).map_err(internal)?;
+            write(&data.issuing_csr(), pem("CERTIFICATE REQUEST", &csr)?.as_bytes(), false)?;
+        }
+    }
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
     let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
@@ -349,13 +274,15 @@ async fn build_data_dir(
             "the database already holds a certdesk CA; give init an empty database",
         ));
     }
+    let sha256 = |der: &[u8]| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
     let event = AuditEvent {
         actor: actor.to_string(),
         action: "ca.init",
         subject: org.name.as_str().to_string(),
         details: json!({
-            "root_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &root_der)),
-            "issuing_sha256": hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &issuing_der)),
+            "root_sha256": sha256(&root_der),
+            "issuing_sha256": made.as_ref().map(|(issuing_der, _)| sha256(issuing_der)),
+            "offline_root": made.is_none(),
             "key": alg.name(),
             "key_store": key_store,
         }),
@@ -365,7 +292,163 @@ async fn build_data_dir(
     store.close().await;
     appended?;
     let profiles = ProfileId::ALL.into_iter().map(|id| (id, validated.profile_unavailable(id))).collect();
-    Ok(InitReport { root_der, issuing_der, profiles, default_profile: validated.default_profile() })
+    let awaiting_issuing = made.is_none();
+    let issuing_der = made.map(|(issuing_der, _)| issuing_der).unwrap_or_default();
+    Ok(InitReport { root_der, issuing_der, profiles, default_profile: validated.default_profile(), awaiting_issuing })
+}
+
+/// The configuration `init` (or a key ceremony) writes for `options`, checked: key type,
+/// passphrase strength (not for a token's PIN), names that fit a commonName.
+pub(crate) fn init_config(options: &InitOptions, passphrase: &str) -> Result<(Config, ValidatedConfig), DomainError> {
+    if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
+        return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
+    }
+    // A token's PIN follows the token's own policy (and it locks after wrong tries).
+    if options.pkcs11.is_none() {
+        check_strength(passphrase, &[])
+            .map_err(|e| DomainError::new(ErrorCode::Refused, format!("CA passphrase: {e}")))?;
+    }
+    let config = Config {
+        ca: CaSection {
+            organization: options.organization.clone(),
+            country: options.country.clone(),
+            organization_identifier: options.organization_identifier.clone(),
+            base_url: options.base_url.clone(),
+            private_policy_oid: None,
+            caa: None,
+            caa_identities: Vec::new(),
+            caa_resolvers: Vec::new(),
+        },
+        profiles: Default::default(),
+        pkcs12: Default::default(),
+        database: certdesk_core::config::DatabaseSection { url: options.database_url.clone() },
+        portal: Default::default(),
+        mail: Default::default(),
+        http: Default::default(),
+        audit: Default::default(),
+    };
+    let validated = config.clone().validate()?;
+    // Every CA name must fit a commonName (64 characters, RFC 5280 appendix A): a longer
+    // issuer name would make every certificate of this CA malformed.
+    let org_name = validated.organization.name.as_str();
+    let max = certdesk_pki::lint::attribute::MAX_COMMON_NAME;
+    if let Some(long) = ca_common_names(org_name).into_iter().find(|cn| cn.chars().count() > max) {
+        let room = max - (long.chars().count() - org_name.chars().count());
+        return Err(DomainError::new(
+            ErrorCode::Config,
+            format!(
+                "the organisation name {org_name:?} has {} characters: the CA name {long:?} made from it would \
+                 exceed the 64 characters of a commonName (RFC 5280 appendix A); give --org at most {room} characters",
+                org_name.chars().count()
+            ),
+        ));
+    }
+
+    Ok((config, validated))
+}
+
+/// Opens the token `init` makes keys on (its PIN is `secret`).
+pub(crate) fn open_init_token(t: &TokenInit, secret: &str) -> Result<Arc<crate::pkcs11::Token>, DomainError> {
+    let reference = crate::pkcs11::KeyReference {
+        module: crate::pkcs11::absolute_module(&t.module),
+        token: t.token.clone(),
+        label: String::new(),
+    };
+    crate::pkcs11::Token::open(&reference, secret)
+}
+
+/// Makes the CA key for `role` (`root`, `issuing`, `ocsp`): in memory (to be written
+/// encrypted), or on the token (with `existing`, finds it there, and refuses one that
+/// can leave the token).
+pub(crate) fn new_ca_key(
+    token: Option<&(Arc<crate::pkcs11::Token>, TokenInit)>,
+    role: &str,
+    alg: KeyAlgorithm,
+) -> Result<crate::issuer::CaKey, DomainError> {
+    use crate::issuer::CaKey;
+    let Some((token, t)) = token else {
+        return PrivateKey::generate(alg).map(CaKey::File).map_err(internal);
+    };
+    let label = format!("{}-{role}", t.key_label);
+    if !t.existing {
+        return token.generate(&label, alg).map(CaKey::Token);
+    }
+    let key = token.key(&label)?;
+    if !token.key_is_locked_in(&label)? {
+        return Err(DomainError::new(
+            ErrorCode::Refused,
+            format!(
+                "the key {label:?} on token {:?} can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true); \
+                 a CA key must not",
+                t.token
+            ),
+        ));
+    }
+    Ok(CaKey::Token(key))
+}
+
+/// A key file's text: the key encrypted under the passphrase, or where it is on the token.
+pub(crate) fn key_file_text(key: &crate::issuer::CaKey, passphrase: &str) -> Result<String, DomainError> {
+    match key {
+        crate::issuer::CaKey::File(key) => encrypt_key(key, passphrase),
+        crate::issuer::CaKey::Token(key) => Ok(key.reference().to_text()),
+    }
+}
+
+/// The self-signed root CA certificate of the organisation.
+pub(crate) fn root_certificate(
+    validated: &ValidatedConfig,
+    root_key: &dyn Signer,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    let org = &validated.organization;
+    let [root_cn, _, _] = ca_common_names(org.name.as_str());
+    build_ca_certificate(
+        &CaCertificateRequest {
+            subject: ca_name(&root_cn, org).map_err(internal)?,
+            public_key: root_key.public_key().clone(),
+            not_before: now,
+            not_after: now + time::Duration::days(ROOT_DAYS),
+            path_len: None,
+            email_protection_only: false,
+            crl_url: None,
+        },
+        None,
+        root_key,
+        &SystemRandom::new(),
+    )
+    .map_err(internal)
+}
+
+/// The issuing CA certificate for `public_key`, signed by the root.
+pub(crate) fn issuing_certificate(
+    validated: &ValidatedConfig,
+    root_der: &[u8],
+    root_key: &dyn Signer,
+    public_key: &spki::SubjectPublicKeyInfoOwned,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, DomainError> {
+    use der::Decode;
+    let org = &validated.organization;
+    let [_, issuing_cn, _] = ca_common_names(org.name.as_str());
+    let root = x509_cert::Certificate::from_der(root_der).map_err(internal)?;
+    let root_name = root.tbs_certificate().subject().clone();
+    let root_key_id = certdesk_pki::key::key_identifier(root_key.public_key());
+    build_ca_certificate(
+        &CaCertificateRequest {
+            subject: ca_name(&issuing_cn, org).map_err(internal)?,
+            public_key: public_key.clone(),
+            not_before: now,
+            not_after: now + time::Duration::days(ISSUING_DAYS),
+            path_len: Some(0),
+            email_protection_only: true,
+            crl_url: Some(validated.root_crl_url.clone()),
+        },
+        Some((&root_name, &root_key_id)),
+        root_key,
+        &SystemRandom::new(),
+    )
+    .map_err(internal)
 }
 
 /// An opened data directory: config and database; the CA key stays locked until
@@ -736,6 +819,13 @@ impl Authority {
         let now = self.clock.now().replace_nanosecond(0).map_err(internal)?;
         let data = self.data.clone();
         let config = self.config.clone();
+        if !self.data.root_key().is_file() {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                "the root key is not on this machine (an offline root): sign the root CRL at the key ceremony \
+                 (`certdesk ceremony sign-root-crl`) and install it here with `certdesk ca install-root-crl FILE`",
+            ));
+        }
         // After a restore, the numbers the lost days may have used are skipped.
         let floor = self.store.number_floor("root_crl").await?.unwrap_or(0);
         let der = blocking(move || -> Result<Vec<u8>, DomainError> {
@@ -895,7 +985,7 @@ const ROOT_CRL_DAYS: i64 = certdesk_pki::crl::MAX_CA_CRL_VALIDITY_DAYS - 7;
 
 /// Signs the root's CRL of CA certificates with `number`. No CA certificate is ever
 /// revoked by certdesk (a compromised issuing CA means a new CA), so it is empty.
-fn sign_root_crl(
+pub(crate) fn sign_root_crl(
     root_der: &[u8],
     root_key: &dyn Signer,
     config: &ValidatedConfig,
@@ -970,6 +1060,7 @@ pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Res
         key: KeyAlgorithm::P384,
         database_url: None,
         pkcs11: None,
+        offline_root: None,
     };
     init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
     write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)

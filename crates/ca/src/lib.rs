@@ -2,6 +2,7 @@
 
 pub mod authority;
 pub mod backup;
+pub mod ceremony;
 pub mod issuer;
 pub mod pkcs11;
 pub mod recovery;

@@ -113,6 +113,10 @@ enum Command {
     /// Restore a data directory from a backup archive (into --data, which must be new or
     /// empty unless --force).
     Restore(RestoreArgs),
+    /// The key ceremony of an offline root, on the root machine: create the root, sign
+    /// the issuing CA's certificate, sign the root's CRL (docs/operations/hsm.md).
+    #[command(subcommand)]
+    Ceremony(CeremonyCommand),
     /// Print shell completion for bash, zsh, fish, elvish or powershell (e.g.
     /// `certdesk completion bash > /etc/bash_completion.d/certdesk`).
     Completion {
@@ -244,6 +248,12 @@ struct InitArgs {
     /// instead of making new ones: ECDSA P-256 or P-384, or RSA 3072 to 4096.
     #[arg(long, requires = "pkcs11_module")]
     existing_keys: bool,
+    /// The root is offline: its certificate (PEM) from `certdesk ceremony create-root`.
+    /// init then makes the issuing CA's and OCSP responder's keys and ca/issuing.csr, to
+    /// be signed at the ceremony (`certdesk ceremony sign-issuing`) and installed with
+    /// `certdesk ca install-issuing`; no root key is on this machine.
+    #[arg(long, value_name = "ROOT_PEM")]
+    offline_root: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -254,11 +264,72 @@ enum CaKey {
 
 #[derive(Subcommand)]
 enum CaCommand {
+    /// Install the issuing CA certificate signed at the key ceremony (after `init
+    /// --offline-root`), with the root's CRL; imports the ceremony's transcript into the
+    /// audit log. Needs the CA passphrase (or token PIN).
+    InstallIssuing {
+        /// The issuing CA certificate (`certdesk ceremony sign-issuing --out`).
+        #[arg(long)]
+        cert: PathBuf,
+        /// The root's CRL from the ceremony directory (root.crl).
+        #[arg(long)]
+        root_crl: PathBuf,
+        /// The ceremony's transcript.jsonl, imported into the audit log.
+        #[arg(long)]
+        transcript: Option<PathBuf>,
+    },
+    /// Install a root CRL signed at a key ceremony (`certdesk ceremony sign-root-crl`).
+    InstallRootCrl {
+        /// The CRL (DER or PEM).
+        file: PathBuf,
+        /// The ceremony's transcript.jsonl, imported into the audit log.
+        #[arg(long)]
+        transcript: Option<PathBuf>,
+    },
     /// Print the issuing CA then the root, PEM.
     Chain {
         /// Write to this file instead of stdout (`-`: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CeremonyCommand {
+    /// Make the root key (file or token), the root certificate and the first root CRL in
+    /// a new ceremony directory. The passphrase (or PIN) comes from --passphrase-file or
+    /// CERTDESK_CA_PASSPHRASE.
+    CreateRoot {
+        /// The ceremony directory to make (keep it on the root machine or its media).
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        init: InitArgs,
+    },
+    /// Sign the issuing CA's certificate for the CSR made by `init --offline-root`.
+    SignIssuing {
+        #[command(flatten)]
+        ca: CaOptions,
+        /// The ceremony directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The issuing CA's CSR (DATA/ca/issuing.csr of the online CA).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the issuing CA certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign the root's next CRL (at least yearly, BR 4.9.7).
+    SignRootCrl {
+        #[command(flatten)]
+        ca: CaOptions,
+        /// The ceremony directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to write the CRL (DER).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -544,6 +615,10 @@ impl Command {
             Command::Config(group) => Some(&group.ca),
             Command::Backup(args) => Some(&args.ca),
             Command::Restore(args) => Some(&args.ca),
+            Command::Ceremony(CeremonyCommand::CreateRoot { init, .. }) => Some(&init.ca),
+            Command::Ceremony(CeremonyCommand::SignIssuing { ca, .. } | CeremonyCommand::SignRootCrl { ca, .. }) => {
+                Some(ca)
+            }
             Command::Smime(_) | Command::Enroll(_) | Command::Completion { .. } | Command::Man => None,
         }
     }
@@ -999,14 +1074,59 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                     }),
                     _ => None,
                 },
+                offline_root: args.offline_root,
             };
             let report = init(&DataDir::new(data), options, passphrase, &SystemClock, &actor()).await?;
+            if report.awaiting_issuing {
+                eprintln!(
+                    "certdesk: initialised {} with an offline root: take {} to the key ceremony (`certdesk ceremony \
+                     sign-issuing`), then install the certificate with `certdesk ca install-issuing`",
+                    data.display(),
+                    DataDir::new(data).issuing_csr().display()
+                );
+                return Ok(());
+            }
             eprintln!("certdesk: initialised {} (root CA and issuing CA created)", data.display());
             for line in profile_lines(&report.profiles, report.default_profile) {
                 eprintln!("certdesk: {line}");
             }
             Ok(())
         }
+        Command::Ca(WithCa { command: CaCommand::InstallIssuing { cert, root_crl, transcript }, .. }) => {
+            let secret = ca_passphrase(passphrase_file)?;
+            let transcript = transcript.map(|t| read_text(&t, "transcript")).transpose()?;
+            let issuing = certdesk_ca::ceremony::install_issuing(
+                &DataDir::new(data),
+                &read_file(&cert, "issuing CA certificate")?,
+                &read_file(&root_crl, "root CRL")?,
+                transcript.as_deref(),
+                &secret,
+                &SystemClock,
+                &actor(),
+            )
+            .await?;
+            eprintln!(
+                "certdesk: issuing CA certificate installed (SHA-256 {}); {} is ready",
+                hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &issuing)),
+                data.display()
+            );
+            Ok(())
+        }
+        Command::Ca(WithCa { command: CaCommand::InstallRootCrl { file, transcript }, .. }) => {
+            let authority = open(data).await?;
+            refuse_read_only(&authority)?;
+            let transcript = transcript.map(|t| read_text(&t, "transcript")).transpose()?;
+            let number = certdesk_ca::ceremony::install_root_crl(
+                &authority,
+                &read_file(&file, "root CRL")?,
+                transcript.as_deref(),
+                &actor(),
+            )
+            .await?;
+            eprintln!("certdesk: root CRL number {number} installed");
+            Ok(())
+        }
+        Command::Ceremony(command) => ceremony(command, passphrase_file),
         Command::Ca(WithCa { command: CaCommand::Chain { out }, .. }) => {
             let authority = open(data).await?;
             let mut text = String::new();
@@ -1365,6 +1485,79 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
     Ok(())
+}
+
+/// Reads a text file argument (`-`: stdin).
+fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+    String::from_utf8(read_file(path, what)?).map_err(|_| usage(format!("the {what} {} is not UTF-8", path.display())))
+}
+
+/// `certdesk ceremony ...` (on the root machine; synchronous).
+fn ceremony(command: CeremonyCommand, passphrase_file: Option<&Path>) -> Result<(), Failure> {
+    use certdesk_ca::ceremony::{create_root, describe, sign_issuing, sign_root_crl_at_ceremony, CeremonyDir};
+    let print = |record: &serde_json::Value| println!("{}", describe(record));
+    match command {
+        CeremonyCommand::CreateRoot { dir, init } => {
+            if init.database_url.is_some() || init.offline_root.is_some() {
+                return Err(usage("create-root makes a root only: --database-url and --offline-root belong to init"));
+            }
+            let secret = ca_passphrase(passphrase_file)?;
+            let options = InitOptions {
+                organization: init.org,
+                country: init.country,
+                organization_identifier: init.org_id,
+                base_url: init.base_url,
+                key: match init.key {
+                    CaKey::P384 => KeyAlgorithm::P384,
+                    CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
+                },
+                database_url: None,
+                pkcs11: match (init.pkcs11_module, init.token_label) {
+                    (Some(module), Some(token)) => Some(certdesk_ca::authority::TokenInit {
+                        module,
+                        token,
+                        key_label: init.key_label,
+                        existing: init.existing_keys,
+                    }),
+                    _ => None,
+                },
+                offline_root: None,
+            };
+            let dir = CeremonyDir::new(dir);
+            let record = create_root(&dir, options, &secret, &SystemClock, &actor())?;
+            print(&record);
+            eprintln!(
+                "certdesk: root made in {}: give root.pem to `certdesk init --offline-root` on the online machine",
+                dir.root_cert().display()
+            );
+            Ok(())
+        }
+        CeremonyCommand::SignIssuing { dir, csr, out, .. } => {
+            let secret = ca_passphrase(passphrase_file)?;
+            let output = TempOutput::create_public(&out)?;
+            let (issuing, record) =
+                sign_issuing(&CeremonyDir::new(dir), &read_file(&csr, "CSR")?, &secret, &SystemClock, &actor())?;
+            output.commit(pem("CERTIFICATE", &issuing)?.as_bytes())?;
+            print(&record);
+            eprintln!(
+                "certdesk: issuing CA certificate written to {}: install it online with `certdesk ca install-issuing`",
+                out.display()
+            );
+            Ok(())
+        }
+        CeremonyCommand::SignRootCrl { dir, out, .. } => {
+            let secret = ca_passphrase(passphrase_file)?;
+            let output = TempOutput::create_public(&out)?;
+            let (crl, record) = sign_root_crl_at_ceremony(&CeremonyDir::new(dir), &secret, &SystemClock, &actor())?;
+            output.commit(&crl)?;
+            print(&record);
+            eprintln!(
+                "certdesk: root CRL written to {}: install it online with `certdesk ca install-root-crl`",
+                out.display()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// A backup archive's manifest, a line each.

@@ -6,6 +6,7 @@ mod all {
     mod backup;
     mod bad_input;
     pub mod browser;
+    mod ceremony;
     mod clients;
     pub mod common;
     mod conventions;

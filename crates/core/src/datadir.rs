@@ -101,17 +101,17 @@ impl DataDir {
         self.root.join("outbox")
     }
 
-    /// Every file `init` creates (and `certdesk.db` unless the database is PostgreSQL).
-    pub fn required_files(&self) -> [PathBuf; 7] {
-        [
-            self.config(),
-            self.root_cert(),
-            self.root_key(),
-            self.issuing_cert(),
-            self.issuing_key(),
-            self.ocsp_cert(),
-            self.ocsp_key(),
-        ]
+    /// `ca/issuing.csr`: with an offline root, the issuing CA's request for the key
+    /// ceremony, until `certdesk ca install-issuing` puts the certificate beside it.
+    pub fn issuing_csr(&self) -> PathBuf {
+        self.root.join("ca/issuing.csr")
+    }
+
+    /// Every file a working data directory has (and `certdesk.db` unless the database
+    /// is PostgreSQL). The root key is not among them: with an offline root it is on
+    /// another machine.
+    pub fn required_files(&self) -> [PathBuf; 6] {
+        [self.config(), self.root_cert(), self.issuing_cert(), self.issuing_key(), self.ocsp_cert(), self.ocsp_key()]
     }
 
     /// Checks that `init` completed here; names what is missing otherwise.
@@ -120,6 +120,17 @@ impl DataDir {
             return Err(DomainError::new(
                 ErrorCode::DataDir,
                 format!("there is no data directory at {}; run `certdesk init` first", self.root.display()),
+            ));
+        }
+        if self.issuing_csr().is_file() && !self.issuing_cert().is_file() {
+            return Err(DomainError::new(
+                ErrorCode::DataDir,
+                format!(
+                    "{} awaits its issuing CA certificate: sign {} at the key ceremony (`certdesk ceremony \
+                     sign-issuing`) and install it with `certdesk ca install-issuing`",
+                    self.root.display(),
+                    self.issuing_csr().display()
+                ),
             ));
         }
         let missing: Vec<String> =

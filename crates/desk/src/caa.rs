@@ -590,6 +590,7 @@ mod tests {
             key: KeyAlgorithm::P384,
             database_url: None,
             pkcs11: None,
+            offline_root: None,
         };
         let passphrase = "correct horse battery staple";
         init(&data, options, Zeroizing::new(passphrase.into()), &clock, "test").await.unwrap();

@@ -82,6 +82,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool) {
         key: ca_key,
         database_url: None,
         pkcs11: token,
+        offline_root: None,
     };
     init(&data, options, Zeroizing::new(secret.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();

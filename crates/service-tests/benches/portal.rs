@@ -86,6 +86,7 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
         key: KeyAlgorithm::P384,
         database_url,
         pkcs11: None,
+        offline_root: None,
     };
     init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "bench").await.unwrap();
     let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());

@@ -24,6 +24,7 @@ pub fn example_university(database_url: Option<String>) -> InitOptions {
         key: KeyAlgorithm::P384,
         database_url,
         pkcs11: None,
+        offline_root: None,
     }
 }
 
