@@ -223,11 +223,18 @@ impl Token {
 
     fn slot(&self) -> Result<Slot, DomainError> {
         let slots = self.context.get_slots_with_token().map_err(|e| device(&self.reference, "list the slots", e))?;
+        let mut unreadable = None;
         for slot in slots {
-            let info = self.context.get_token_info(slot).map_err(|e| device(&self.reference, "read a token", e))?;
-            if info.label().trim_end() == self.reference.token {
-                return Ok(slot);
+            // A slot whose token cannot be read (another one being set up, a broken
+            // reader) does not keep us from ours.
+            match self.context.get_token_info(slot) {
+                Ok(info) if info.label().trim_end() == self.reference.token => return Ok(slot),
+                Ok(_) => {}
+                Err(e) => unreadable = Some(e),
             }
+        }
+        if let Some(e) = unreadable {
+            return Err(device(&self.reference, "read a token", e));
         }
         Err(DomainError::new(
             ErrorCode::Config,

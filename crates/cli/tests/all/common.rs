@@ -129,6 +129,19 @@ impl Ca {
             args.extend_from_slice(&["--base-url", "http://pki.example.org"]);
         }
         args.extend_from_slice(extra);
+        // scripts/test's second run (CERTDESK_TEST_CA_KEYS=softhsm, SOFTHSM2_CONF set):
+        // the CA's keys on a SoftHSM2 token of its own, whose PIN is PASSPHRASE.
+        let label = format!("ca{}", ca.dir.path().file_name().unwrap().to_string_lossy().replace('.', "-"));
+        let on_token = std::env::var("CERTDESK_TEST_CA_KEYS").is_ok_and(|v| v == "softhsm");
+        if on_token && !extra.contains(&"--pkcs11-module") {
+            tool(
+                "softhsm2-util",
+                &["--init-token", "--free", "--label", &label, "--pin", PASSPHRASE, "--so-pin", "12345678"],
+                ca.dir.path(),
+            )
+            .ok();
+            args.extend_from_slice(&["--pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so", "--token-label", &label]);
+        }
         ca.run(&args).ok();
         ca.run(&["ca", "chain", "--out", "chain.pem"]).ok();
         ca
