@@ -20,6 +20,7 @@ mod all {
     mod pkcs11;
     mod pkcs12_clients;
     mod pkits_smime;
+    mod proxy;
     mod revoke_crl;
     pub mod serve;
     mod smime;

@@ -8,7 +8,7 @@ use super::common::*;
 
 pub(super) struct Server {
     child: Child,
-    addr: String,
+    pub(super) addr: String,
     /// What serve wrote to stderr after the line that names its address.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
