@@ -63,6 +63,9 @@ pub struct InitOptions {
     /// The root CA certificate (PEM) made at a key ceremony on another machine
     /// (`certdesk ceremony create-root`): no root key is made here.
     pub offline_root: Option<std::path::PathBuf>,
+    /// The root and issuing CA sign with RSASSA-PSS (SHA-256) rather than PKCS#1 v1.5
+    /// (RSA keys only; `[ca] rsa_pss` in certdesk.toml).
+    pub rsa_pss: bool,
 }
 
 /// Where `init` makes the CA keys on a token.
@@ -209,10 +212,12 @@ async fn build_data_dir(
         None => None,
     };
     let make_root = offline_root.is_none();
+    let rsa_pss = options.rsa_pss;
     let (root_key, issuing_key, ocsp_key) = blocking(move || -> Result<_, DomainError> {
         let token = token.map(|t| open_init_token(&t, &secret).map(|open| (open, t))).transpose()?;
-        let root = if make_root { Some(new_ca_key(token.as_ref(), "root", alg)?) } else { None };
-        Ok((root, new_ca_key(token.as_ref(), "issuing", alg)?, new_ca_key(token.as_ref(), "ocsp", KeyAlgorithm::P256)?))
+        let root = if make_root { Some(new_ca_key(token.as_ref(), "root", alg)?.with_rsa_pss(rsa_pss)?) } else { None };
+        let issuing = new_ca_key(token.as_ref(), "issuing", alg)?.with_rsa_pss(rsa_pss)?;
+        Ok((root, issuing, new_ca_key(token.as_ref(), "ocsp", KeyAlgorithm::P256)?))
     })
     .await??;
     let org = &validated.organization;
@@ -303,6 +308,9 @@ pub(crate) fn init_config(options: &InitOptions, passphrase: &str) -> Result<(Co
     if !matches!(options.key, KeyAlgorithm::P384 | KeyAlgorithm::Rsa4096) {
         return Err(DomainError::new(ErrorCode::Refused, "the CA key must be p384 or rsa4096"));
     }
+    if options.rsa_pss && options.key != KeyAlgorithm::Rsa4096 {
+        return Err(DomainError::new(ErrorCode::Refused, "RSASSA-PSS needs RSA CA keys: give --key rsa4096"));
+    }
     // A token's PIN follows the token's own policy (and it locks after wrong tries).
     if options.pkcs11.is_none() {
         check_strength(passphrase, &[])
@@ -318,6 +326,7 @@ pub(crate) fn init_config(options: &InitOptions, passphrase: &str) -> Result<(Co
             caa: None,
             caa_identities: Vec::new(),
             caa_resolvers: Vec::new(),
+            rsa_pss: options.rsa_pss,
         },
         profiles: Default::default(),
         pkcs12: Default::default(),
@@ -391,6 +400,7 @@ pub(crate) fn new_ca_key(
 pub(crate) fn key_file_text(key: &crate::issuer::CaKey, passphrase: &str) -> Result<String, DomainError> {
     match key {
         crate::issuer::CaKey::File(key) => encrypt_key(key, passphrase),
+        crate::issuer::CaKey::FilePss(key) => encrypt_key(key.key(), passphrase),
         crate::issuer::CaKey::Token(key) => Ok(key.reference().to_text()),
     }
 }
@@ -522,7 +532,8 @@ impl Authority {
     pub async fn unlock(&self, passphrase: Zeroizing<String>) -> Result<Issuer, DomainError> {
         let data = self.data.clone();
         let urls = self.config.urls.clone();
-        blocking(move || Issuer::unlock(&data, &passphrase, urls)).await?
+        let pss = self.config.raw.ca.rsa_pss;
+        blocking(move || Issuer::unlock(&data, &passphrase, urls, pss)).await?
     }
 
     /// Profiles with the validity issuance uses now: (profile, days, set on the portal).
@@ -829,7 +840,8 @@ impl Authority {
         // After a restore, the numbers the lost days may have used are skipped.
         let floor = self.store.number_floor("root_crl").await?.unwrap_or(0);
         let der = blocking(move || -> Result<Vec<u8>, DomainError> {
-            let root_key = crate::issuer::unlock_ca_key(&read(&data.root_key())?, &passphrase)?;
+            let root_key = crate::issuer::unlock_ca_key(&read(&data.root_key())?, &passphrase)?
+                .with_rsa_pss(config.raw.ca.rsa_pss)?;
             let root_der = read_cert_pem(&read(&data.root_cert())?)?;
             // The next number after the current CRL's (1 when there is none yet).
             let number = match std::fs::read(data.root_crl()) {
@@ -1061,6 +1073,7 @@ pub async fn init_demo(data: &DataDir, base_url: &str, clock: &dyn Clock) -> Res
         database_url: None,
         pkcs11: None,
         offline_root: None,
+        rsa_pss: false,
     };
     init(data, options, passphrase.clone(), clock, "system:serve-demo").await?;
     write(&data.demo_passphrase(), format!("{}\n", passphrase.as_str()).as_bytes(), true)

@@ -110,8 +110,8 @@ impl CeremonyDir {
         Ok(record)
     }
 
-    fn root_key(&self, secret: &str) -> Result<crate::issuer::CaKey, DomainError> {
-        unlock_ca_key(&read(&self.path("root-key.pem"))?, secret)
+    fn root_key(&self, secret: &str, config: &ValidatedConfig) -> Result<crate::issuer::CaKey, DomainError> {
+        unlock_ca_key(&read(&self.path("root-key.pem"))?, secret)?.with_rsa_pss(config.raw.ca.rsa_pss)
     }
 }
 
@@ -133,7 +133,7 @@ pub fn create_root(
     let (config, validated) = init_config(&options, secret)?;
     let token =
         options.pkcs11.as_ref().map(|t| open_init_token(t, secret).map(|open| (open, t.clone()))).transpose()?;
-    let key = new_ca_key(token.as_ref(), "root", options.key)?;
+    let key = new_ca_key(token.as_ref(), "root", options.key)?.with_rsa_pss(options.rsa_pss)?;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let root_der = root_certificate(&validated, &key, now)?;
     let crl = sign_root_crl(&root_der, &key, &validated, 1, now)?;
@@ -172,7 +172,7 @@ pub fn sign_issuing(
         .map_err(|e| DomainError::new(ErrorCode::BadInput, format!("the issuing CA's CSR: {e}")))?;
     let public_key = request.public_key().spki().clone();
     let root_der = read_cert_pem(&read(&dir.root_cert())?)?;
-    let key = dir.root_key(secret)?;
+    let key = dir.root_key(secret, &validated)?;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let issuing_der = issuing_certificate(&validated, &root_der, &key, &public_key, now)?;
     let record = dir.record(
@@ -197,7 +197,7 @@ pub fn sign_root_crl_at_ceremony(
 ) -> Result<(Vec<u8>, Value), DomainError> {
     let validated = dir.config()?;
     let root_der = read_cert_pem(&read(&dir.root_cert())?)?;
-    let key = dir.root_key(secret)?;
+    let key = dir.root_key(secret, &validated)?;
     let last = certdesk_core::records::read_root_crl(&read(&dir.root_crl())?)?.0;
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let crl = sign_root_crl(&root_der, &key, &validated, last + 1, now)?;
@@ -336,7 +336,7 @@ pub async fn install_issuing(
     };
     signed_by(&crl_der, &root_der, "the root CRL")?;
     certdesk_core::records::read_root_crl(&crl_der)?;
-    let issuing_key = unlock_ca_key(&read(&data.issuing_key())?, secret)?;
+    let issuing_key = unlock_ca_key(&read(&data.issuing_key())?, secret)?.with_rsa_pss(validated.raw.ca.rsa_pss)?;
     let cert = x509_cert::Certificate::from_der(&issuing_der).map_err(internal)?;
     if cert.tbs_certificate().subject_public_key_info() != issuing_key.public_key() {
         return Err(DomainError::new(

@@ -17,6 +17,8 @@ use certdesk_core::error::{DomainError, ErrorCode};
 pub enum CaKey {
     /// From an encrypted key file.
     File(PrivateKey),
+    /// From an encrypted key file, an RSA key signing with RSASSA-PSS.
+    FilePss(certdesk_pki::key::RsaPssKey),
     /// On a token.
     Token(crate::pkcs11::TokenKey),
 }
@@ -25,6 +27,7 @@ impl Signer for CaKey {
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         match self {
             CaKey::File(key) => key.signature_algorithm(),
+            CaKey::FilePss(key) => key.signature_algorithm(),
             CaKey::Token(key) => key.signature_algorithm(),
         }
     }
@@ -32,6 +35,7 @@ impl Signer for CaKey {
     fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
         match self {
             CaKey::File(key) => key.public_key(),
+            CaKey::FilePss(key) => key.public_key(),
             CaKey::Token(key) => key.public_key(),
         }
     }
@@ -39,6 +43,7 @@ impl Signer for CaKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match self {
             CaKey::File(key) => key.sign(message),
+            CaKey::FilePss(key) => key.sign(message),
             CaKey::Token(key) => key.sign(message),
         }
     }
@@ -52,8 +57,29 @@ impl CaKey {
                 PrivateKey::from_pkcs8_der(key.pkcs8_der())
                     .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?,
             ),
+            CaKey::FilePss(key) => CaKey::FilePss(
+                certdesk_pki::key::RsaPssKey::new(
+                    PrivateKey::from_pkcs8_der(key.key().pkcs8_der())
+                        .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?,
+                )
+                .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))?,
+            ),
             CaKey::Token(key) => CaKey::Token(key.clone()),
         })
+    }
+
+    /// This key signing with RSASSA-PSS (`[ca] rsa_pss`); refused for a key that is not
+    /// RSA.
+    pub fn with_rsa_pss(self, pss: bool) -> Result<Self, DomainError> {
+        if !pss {
+            return Ok(self);
+        }
+        let not_rsa = || DomainError::new(ErrorCode::Config, "[ca] rsa_pss is set, but a CA key is not RSA");
+        match self {
+            CaKey::File(key) => certdesk_pki::key::RsaPssKey::new(key).map(CaKey::FilePss).map_err(|_| not_rsa()),
+            CaKey::FilePss(key) => Ok(CaKey::FilePss(key)),
+            CaKey::Token(key) => key.with_rsa_pss().map(CaKey::Token).ok_or_else(not_rsa),
+        }
     }
 }
 
@@ -118,8 +144,8 @@ pub fn read_cert_pem(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
 
 impl Issuer {
     /// Unlocks the issuing CA of a data directory.
-    pub fn unlock(data: &DataDir, passphrase: &str, urls: PublicationUrls) -> Result<Self, DomainError> {
-        let key = unlock_ca_key(&read(&data.issuing_key())?, passphrase)?;
+    pub fn unlock(data: &DataDir, passphrase: &str, urls: PublicationUrls, rsa_pss: bool) -> Result<Self, DomainError> {
+        let key = unlock_ca_key(&read(&data.issuing_key())?, passphrase)?.with_rsa_pss(rsa_pss)?;
         let issuing = read_cert_pem(&read(&data.issuing_cert())?)?;
         let root = read_cert_pem(&read(&data.root_cert())?)?;
         let info = IssuerInfo::from_certificate(&issuing, key.signature_algorithm(), urls)

@@ -514,6 +514,8 @@ enum TokenKeyKind {
     P256,
     P384,
     Rsa,
+    /// RSA signing with RSASSA-PSS (SHA-256, MGF1-SHA-256, 32-byte salt).
+    RsaPss,
 }
 
 /// A signing key on a token.
@@ -532,6 +534,12 @@ impl std::fmt::Debug for TokenKey {
 }
 
 impl TokenKey {
+    /// The same key signing with RSASSA-PSS; `None` if it is not RSA.
+    pub fn with_rsa_pss(self) -> Option<Self> {
+        matches!(self.kind, TokenKeyKind::Rsa | TokenKeyKind::RsaPss)
+            .then_some(Self { kind: TokenKeyKind::RsaPss, ..self })
+    }
+
     /// The reference file naming this key.
     pub fn reference(&self) -> KeyReference {
         KeyReference { label: self.label.clone(), ..self.token.reference.clone() }
@@ -547,6 +555,7 @@ impl Signer for TokenKey {
             TokenKeyKind::Rsa => {
                 AlgorithmIdentifierOwned { oid: SHA256_WITH_RSA, parameters: Some(der::asn1::Null.into()) }
             }
+            TokenKeyKind::RsaPss => certdesk_pki::key::rsa_pss_sha256_algorithm(),
         }
     }
 
@@ -564,6 +573,14 @@ impl Signer for TokenKey {
                 (Mechanism::Ecdsa, aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, message).as_ref().to_vec())
             }
             TokenKeyKind::Rsa => (Mechanism::Sha256RsaPkcs, message.to_vec()),
+            TokenKeyKind::RsaPss => (
+                Mechanism::Sha256RsaPkcsPss(cryptoki::mechanism::rsa::PkcsPssParams {
+                    hash_alg: cryptoki::mechanism::MechanismType::SHA256,
+                    mgf: cryptoki::mechanism::rsa::PkcsMgfType::MGF1_SHA256,
+                    s_len: 32u64.into(),
+                }),
+                message.to_vec(),
+            ),
         };
         let label = self.label.clone();
         let signature = self
@@ -577,7 +594,7 @@ impl Signer for TokenKey {
             })
             .map_err(failed)?;
         match self.kind {
-            TokenKeyKind::Rsa => Ok(signature),
+            TokenKeyKind::Rsa | TokenKeyKind::RsaPss => Ok(signature),
             // PKCS#11 gives r || s; X.509 wants ECDSA-Sig-Value (RFC 5480).
             TokenKeyKind::P256 | TokenKeyKind::P384 => {
                 let half = signature.len() / 2;

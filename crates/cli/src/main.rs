@@ -254,6 +254,10 @@ struct InitArgs {
     /// `certdesk ca install-issuing`; no root key is on this machine.
     #[arg(long, value_name = "ROOT_PEM")]
     offline_root: Option<PathBuf>,
+    /// The root and issuing CA sign with RSASSA-PSS (SHA-256; BR 7.1.3.2) instead of RSA
+    /// PKCS#1 v1.5: with --key rsa4096 only. Some older mail clients cannot verify PSS.
+    #[arg(long)]
+    rsa_pss: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -1075,6 +1079,7 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                     _ => None,
                 },
                 offline_root: args.offline_root,
+                rsa_pss: args.rsa_pss,
             };
             let report = init(&DataDir::new(data), options, passphrase, &SystemClock, &actor()).await?;
             if report.awaiting_issuing {
@@ -1522,6 +1527,7 @@ fn ceremony(command: CeremonyCommand, passphrase_file: Option<&Path>) -> Result<
                     _ => None,
                 },
                 offline_root: None,
+                rsa_pss: init.rsa_pss,
             };
             let dir = CeremonyDir::new(dir);
             let record = create_root(&dir, options, &secret, &SystemClock, &actor())?;

@@ -247,6 +247,11 @@ pub struct CaSection {
     /// one next to the CA (default: the nameservers of /etc/resolv.conf).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caa_resolvers: Vec<String>,
+    /// The root and issuing CA sign with RSASSA-PSS (SHA-256, BR 7.1.3.2) instead of
+    /// RSA PKCS#1 v1.5; RSA CA keys only. Set by `init --rsa-pss`; never change it later
+    /// (the issuing CA certificate's own signature says what the root used).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rsa_pss: bool,
 }
 
 /// `[ca] caa`, checked: who this CA is in `issuemail` records and whom to ask.

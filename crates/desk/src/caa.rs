@@ -591,6 +591,7 @@ mod tests {
             database_url: None,
             pkcs11: None,
             offline_root: None,
+            rsa_pss: false,
         };
         let passphrase = "correct horse battery staple";
         init(&data, options, Zeroizing::new(passphrase.into()), &clock, "test").await.unwrap();
@@ -640,6 +641,7 @@ mod tests {
             caa: caa.map(Into::into),
             caa_identities: identities.iter().map(|s| s.to_string()).collect(),
             caa_resolvers: resolvers.iter().map(|s| s.to_string()).collect(),
+            rsa_pss: false,
         };
         assert_eq!(section(None, &[], &[]).caa_settings().unwrap(), None);
         assert_eq!(section(Some("off"), &["x.example"], &[]).caa_settings().unwrap(), None);

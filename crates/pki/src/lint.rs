@@ -348,7 +348,8 @@ fn lint_names(
 /// BR 7.1.3.1 and 7.1.3.2: the subject key and the signature algorithm must be encoded
 /// exactly as listed (pkilint cabf.smime.prohibited_spki_algorithm_encoding,
 /// cabf.smime.prohibited_signature_algorithm_encoding): RSA, P-256, P-384 or Ed25519
-/// keys; RSA PKCS#1 v1.5 with SHA-2, ECDSA with SHA-256 or SHA-384, or Ed25519.
+/// keys; RSA PKCS#1 v1.5 or RSASSA-PSS with SHA-2, ECDSA with SHA-256 or SHA-384, or
+/// Ed25519.
 fn lint_algorithms(tbs: &TbsCertificate, fail: &mut impl FnMut(&str, String)) {
     use der::Encode;
     const KEYS: [&str; 4] = [
@@ -357,10 +358,14 @@ fn lint_algorithms(tbs: &TbsCertificate, fail: &mut impl FnMut(&str, String)) {
         "301006072a8648ce3d020106052b81040022",
         "300506032b6570",
     ];
-    const SIGNATURES: [&str; 6] = [
+    const SIGNATURES: [&str; 9] = [
         "300d06092a864886f70d01010b0500",
         "300d06092a864886f70d01010c0500",
         "300d06092a864886f70d01010d0500",
+        // RSASSA-PSS with SHA-256, SHA-384, SHA-512 (MGF1 with the same hash, salt of its length).
+        "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120",
+        "304106092a864886f70d01010a3034a00f300d06096086480165030402020500a11c301a06092a864886f70d010108300d06096086480165030402020500a203020130",
+        "304106092a864886f70d01010a3034a00f300d06096086480165030402030500a11c301a06092a864886f70d010108300d06096086480165030402030500a203020140",
         "300a06082a8648ce3d040302",
         "300a06082a8648ce3d040303",
         "300506032b6570",

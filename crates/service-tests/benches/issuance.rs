@@ -83,6 +83,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool) {
         database_url: None,
         pkcs11: token,
         offline_root: None,
+        rsa_pss: false,
     };
     init(&data, options, Zeroizing::new(secret.into()), &SystemClock, "bench").await.unwrap();
     let authority = Authority::open(data.clone(), Arc::new(SystemClock)).await.unwrap();

@@ -87,6 +87,7 @@ async fn run(label: &str, database_url: Option<String>, n: usize) {
         database_url,
         pkcs11: None,
         offline_root: None,
+        rsa_pss: false,
     };
     init(&data, options, Zeroizing::new(PASS.into()), clock.as_ref(), "bench").await.unwrap();
     let authority = Arc::new(Authority::open(data.clone(), clock.clone()).await.unwrap());

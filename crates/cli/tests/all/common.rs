@@ -261,6 +261,15 @@ pub fn pkilint() -> String {
     std::env::var("CERTDESK_PKILINT").unwrap_or_else(|_| "lint_cabf_smime_cert".into())
 }
 
+/// pkilint's findings (WARNING and above) on a certificate file in `dir`, detecting the
+/// profile: empty when clean. A run that fails to lint at all fails the test.
+pub fn pkilint_findings(dir: &Path, cert: &str) -> String {
+    let run = tool(&pkilint(), &["lint", "-s", "WARNING", "-d", cert], dir);
+    let out = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(!run.stderr.contains("usage:") && !run.stderr.contains("Traceback"), "pkilint did not run: {}", run.stderr);
+    out + &run.stderr
+}
+
 /// A TLS server certificate for localhost and 127.0.0.1 (`NAME.crt`, `NAME.key`) from a
 /// test CA (`tlsca.pem`, made on first use), all by OpenSSL.
 pub fn tls_certificate(ca: &Ca, name: &str) {

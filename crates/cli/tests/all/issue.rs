@@ -541,3 +541,35 @@ fn internal_base_urls_refuse_br_profiles_and_public_ones_are_clean() {
     }
     assert_eq!(ca.audit_records(), 1 + signed);
 }
+
+/// Issue 13: `init --key rsa4096 --rsa-pss`: the root, the issuing CA, certificates and
+/// CRLs are signed with RSASSA-PSS in the encoding BR 7.1.3.2 lists; OpenSSL verifies
+/// them and pkilint finds nothing. PSS is refused for a P-384 CA.
+#[test]
+fn an_rsa_pss_ca_signs_in_the_br_encoding() {
+    let ca = Ca::with_init_args(&["--key", "rsa4096", "--rsa-pss"]);
+    ca.split_chain();
+    let csr = ca.csr("k", &["-newkey", "rsa:3072"]);
+    let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
+    ca.tool(
+        "openssl",
+        &["verify", "-x509_strict", "-CAfile", "chain.pem", "-purpose", "smimesign", cert.to_str().unwrap()],
+    )
+    .ok();
+    for file in ["leaf.pem", "issuing.pem"] {
+        let der = ca.tool("openssl", &["x509", "-in", file, "-outform", "DER"]).ok().stdout;
+        assert!(hex::encode(&der).contains(
+            "304106092a864886f70d01010a3034a00f300d06096086480165030402010500a11c301a06092a864886f70d010108300d06096086480165030402010500a203020120"
+        ), "{file} is not signed with RSASSA-PSS in the BR encoding");
+    }
+    let findings = pkilint_findings(ca.dir.path(), "leaf.pem");
+    assert!(findings.trim().is_empty(), "pkilint: {findings}");
+    ca.run(&["crl", "--new", "--out", "c.crl"]).ok();
+    ca.tool("openssl", &["crl", "-inform", "DER", "-in", "c.crl", "-noout", "-CAfile", "chain.pem", "-verify"]).ok();
+    let refused = certdesk_in(
+        ca.dir.path(),
+        &["--data", "other", "--passphrase-file", "pass", "init", "--org", "X", "--country", "DE", "--rsa-pss"],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--key rsa4096"), "{}", refused.stderr);
+}

@@ -131,9 +131,8 @@ fn a_ca_with_its_keys_on_a_token_issues_revokes_and_answers_ocsp() {
     args.extend_from_slice(&person);
     run(&args).ok();
     tool("openssl", &["verify", "-CAfile", "chain.pem", "-purpose", "smimesign", "jane.pem"], dir.path()).ok();
-    let lint = tool("/opt/certdesk-pkilint/bin/lint_cabf_smime_cert", &["-d", "jane.pem"], dir.path());
-    let findings = String::from_utf8_lossy(&lint.stdout).to_string();
-    assert!(!findings.contains("ERROR") && !findings.contains("FATAL"), "pkilint: {findings}");
+    let findings = pkilint_findings(dir.path(), "jane.pem");
+    assert!(findings.trim().is_empty(), "pkilint: {findings}");
     // A server-made key as .p12, signed on the token too.
     std::fs::write(dir.path().join("p12pass"), format!("{P12_PASSWORD}\n")).unwrap();
     let mut args = vec!["issue", "--p12", "jane.p12", "--password-file", "p12pass", "--key", "p256"];
@@ -504,4 +503,83 @@ fn serve_rides_out_a_token_that_goes_away_and_comes_back() {
     std::fs::rename(&away, &tokens).unwrap();
     assert!(super::serve::wait_for(|| ask().contains("leaf.pem: revoked")), "the revocation never showed: {}", ask());
     assert!(super::serve::wait_for(|| ready().0 == 200), "{:?}", ready());
+}
+
+/// RSA keys on the token sign with RSASSA-PSS (CKM_SHA256_RSA_PKCS_PSS) when the CA
+/// asks for it; OpenSSL verifies the chain, a certificate and a CRL.
+#[test]
+fn an_rsa_pss_ca_on_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = softhsm(dir.path(), "pss");
+    let env = [("SOFTHSM2_CONF", conf.as_str())];
+    std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--data", "data", "--passphrase-file", "pin"];
+        all.extend_from_slice(args);
+        certdesk_env(dir.path(), &all, &env)
+    };
+    run(&[
+        "init",
+        "--org",
+        "X",
+        "--country",
+        "DE",
+        "--key",
+        "rsa4096",
+        "--rsa-pss",
+        "--pkcs11-module",
+        MODULE,
+        "--token-label",
+        "pss",
+    ])
+    .ok();
+    run(&["ca", "chain", "--out", "chain.pem"]).ok();
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "k.key",
+            "-subj",
+            "/CN=x",
+            "-out",
+            "k.csr",
+        ],
+        dir.path(),
+    )
+    .ok();
+    run(&[
+        "issue",
+        "--csr",
+        "k.csr",
+        "--out",
+        "leaf.pem",
+        "--email",
+        "a@example.org",
+        "--given-name",
+        "A",
+        "--surname",
+        "B",
+        "--profile",
+        "private",
+    ])
+    .ok();
+    tool("openssl", &["verify", "-CAfile", "chain.pem", "leaf.pem"], dir.path()).ok();
+    let text =
+        String::from_utf8(tool("openssl", &["x509", "-in", "leaf.pem", "-noout", "-text"], dir.path()).ok().stdout)
+            .unwrap();
+    assert!(text.contains("rsassaPss"), "{text}");
+    run(&["crl", "--new", "--out", "c.crl"]).ok();
+    tool(
+        "openssl",
+        &["crl", "-inform", "DER", "-in", "c.crl", "-noout", "-CAfile", "chain.pem", "-verify"],
+        dir.path(),
+    )
+    .ok();
 }

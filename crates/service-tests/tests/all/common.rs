@@ -25,6 +25,7 @@ pub fn example_university(database_url: Option<String>) -> InitOptions {
         database_url,
         pkcs11: None,
         offline_root: None,
+        rsa_pss: false,
     }
 }
 
