@@ -198,6 +198,35 @@ async fn build_data_dir(
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(data.root(), std::fs::Permissions::from_mode(0o700));
     }
+    // The database first: one that holds a CA already is refused before any key is
+    // made (keys made on a token would stay there).
+    let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
+    let store = Store::open(&url).await?;
+    if store.holds_records().await? {
+        store.close().await;
+        return Err(DomainError::new(
+            ErrorCode::DataDir,
+            "the database already holds a certdesk CA; give init an empty database",
+        ));
+    }
+    let built = make_and_write(data, config, validated, options, passphrase, clock, actor, &store).await;
+    store.close().await;
+    built
+}
+
+/// The keys, certificates and files of [`build_data_dir`], and the audit record in
+/// `store`.
+#[allow(clippy::too_many_arguments)]
+async fn make_and_write(
+    data: &DataDir,
+    config: &Config,
+    validated: &ValidatedConfig,
+    options: InitOptions,
+    passphrase: &str,
+    clock: &dyn Clock,
+    actor: &str,
+    store: &Store,
+) -> Result<InitReport, DomainError> {
     let alg = options.key;
     let secret = Zeroizing::new(passphrase.to_string());
     let token = options.pkcs11.clone();
@@ -270,15 +299,6 @@ async fn build_data_dir(
     }
     write(&data.config(), config.to_toml()?.as_bytes(), false)?;
 
-    let url = config.database.url.clone().unwrap_or_else(|| data.sqlite_url());
-    let store = Store::open(&url).await?;
-    if store.holds_records().await? {
-        store.close().await;
-        return Err(DomainError::new(
-            ErrorCode::DataDir,
-            "the database already holds a certdesk CA; give init an empty database",
-        ));
-    }
     let sha256 = |der: &[u8]| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
     let event = AuditEvent {
         actor: actor.to_string(),
@@ -293,9 +313,7 @@ async fn build_data_dir(
         }),
     };
     let at = now.unix_timestamp();
-    let appended = store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await;
-    store.close().await;
-    appended?;
+    store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
     let profiles = ProfileId::ALL.into_iter().map(|id| (id, validated.profile_unavailable(id))).collect();
     let awaiting_issuing = made.is_none();
     let issuing_der = made.map(|(issuing_der, _)| issuing_der).unwrap_or_default();
@@ -657,7 +675,7 @@ impl Authority {
         let mut records = Vec::with_capacity(pending.len());
         for p in pending.iter_mut() {
             let token = p.token.take().ok_or_else(|| internal("a request was signed twice"))?;
-            let signed = issuer.sign_certificate(token)?;
+            let signed = crate::issuer::blocking_signature(|| issuer.sign_certificate(token))?;
             records.push(CertificateRecord {
                 serial: Serial::from_der_bytes(&p.prepared.serial),
                 email: p.request.input.person.email.as_str().to_string(),
@@ -942,11 +960,13 @@ impl Authority {
             });
         }
         let next_update = now + time::Duration::days(CRL_DAYS);
-        let der = issuer.sign_crl(&CrlContent {
-            number: u64::try_from(number).map_err(internal)?,
-            this_update: now,
-            next_update,
-            entries: &entries,
+        let der = crate::issuer::blocking_signature(|| {
+            issuer.sign_crl(&CrlContent {
+                number: u64::try_from(number).map_err(internal)?,
+                this_update: now,
+                next_update,
+                entries: &entries,
+            })
         })?;
         let record =
             CrlRecord { number, this_update: now.unix_timestamp(), next_update: next_update.unix_timestamp(), der };

@@ -17,7 +17,8 @@
 //! certificates and CRLs made after the backup are not in it, the CA must not reuse
 //! their numbers: serial numbers are random (126 bits), and the next crlNumber of the
 //! issuing CA and of the root is set [`CRL_NUMBER_GAP`] above the last one in the
-//! backup (RFC 5280 5.2.3: crlNumber only increases).
+//! backup, plus one per second since the backup was made (RFC 5280 5.2.3: crlNumber
+//! only increases; a second restore of the same archive stays above the first's).
 
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -246,14 +247,22 @@ pub async fn backup(authority: &Authority, out: &Path, actor: &str) -> Result<Ma
         }
         Backend::Postgres => (verified_head(authority.store()).await?, None),
     };
-    let mut entries: Vec<(String, PathBuf)> =
-        data_files(data)?.into_iter().map(|name| (name.clone(), data.root().join(&name))).collect();
+    // Each data file is read once: what is hashed is what is archived, even if `serve`
+    // replaces a file (a renewed OCSP certificate) meanwhile. The database copy is ours
+    // alone and is streamed from its file.
+    let mut entries: Vec<(String, Member)> = Vec::new();
+    for name in data_files(data)? {
+        entries.push((name.clone(), Member::Bytes(certdesk_core::datadir::read(&data.root().join(&name))?)));
+    }
     if let Some(copy) = database {
-        entries.push(("certdesk.db".to_string(), copy));
+        entries.push(("certdesk.db".to_string(), Member::File(copy)));
     }
     let mut files = Vec::with_capacity(entries.len());
-    for (name, path) in &entries {
-        let (sha256, size) = hash_file(path)?;
+    for (name, member) in &entries {
+        let (sha256, size) = match member {
+            Member::Bytes(bytes) => (sha256_hex(bytes), bytes.len() as u64),
+            Member::File(path) => hash_file(path)?,
+        };
         files.push(ArchivedFile { path: name.clone(), sha256, size });
     }
     let created_at = authority.clock().now().unix_timestamp();
@@ -272,10 +281,16 @@ pub async fn backup(authority: &Authority, out: &Path, actor: &str) -> Result<Ma
         let file = create_private(&temp)?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
         tar.mode(tar::HeaderMode::Deterministic);
-        append(&mut tar, MANIFEST, &manifest_bytes, created_at)?;
-        for (name, path) in &entries {
-            let bytes = certdesk_core::datadir::read(path)?;
-            append(&mut tar, &format!("{DATA_PREFIX}{name}"), &bytes, created_at)?;
+        append(&mut tar, MANIFEST, manifest_bytes.len() as u64, manifest_bytes.as_slice(), created_at)?;
+        for ((name, member), listed) in entries.iter().zip(&manifest.files) {
+            let name = format!("{DATA_PREFIX}{name}");
+            match member {
+                Member::Bytes(bytes) => append(&mut tar, &name, bytes.len() as u64, bytes.as_slice(), created_at)?,
+                Member::File(path) => {
+                    let file = std::fs::File::open(path).map_err(|e| io("read", path, e))?;
+                    append(&mut tar, &name, listed.size, file, created_at)?;
+                }
+            }
         }
         let writer = tar.into_inner().map_err(|e| io("write", &temp, e))?;
         let file = writer.into_inner().map_err(|e| io("write", &temp, e.into_error()))?;
@@ -297,13 +312,27 @@ pub async fn backup(authority: &Authority, out: &Path, actor: &str) -> Result<Ma
     Ok(manifest)
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, name: &str, bytes: &[u8], mtime: i64) -> Result<(), DomainError> {
+/// What goes into an archive: bytes read already, or a file of our own to stream.
+enum Member {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    size: u64,
+    data: impl Read,
+    mtime: i64,
+) -> Result<(), DomainError> {
     let mut header = tar::Header::new_ustar();
-    header.set_size(bytes.len() as u64);
+    header.set_size(size);
     header.set_mode(0o600);
     header.set_mtime(u64::try_from(mtime).unwrap_or(0));
     header.set_entry_type(tar::EntryType::Regular);
-    tar.append_data(&mut header, name, bytes).map_err(|e| bad(format!("cannot write {name} into the archive: {e}")))
+    // Never more than the header says (the database copy is ours; nothing writes it).
+    tar.append_data(&mut header, name, data.take(size))
+        .map_err(|e| bad(format!("cannot write {name} into the archive: {e}")))
 }
 
 fn create_private(path: &Path) -> Result<std::fs::File, DomainError> {
@@ -479,7 +508,9 @@ async fn check_database(store: &Store, manifest: &Manifest) -> Result<(), Domain
 /// Checks an archive without restoring it: checksums, completeness, and (SQLite) that
 /// the database's audit chain verifies and ends at the manifest's head.
 pub async fn verify_archive(path: &Path) -> Result<Manifest, DomainError> {
-    let staging = Staging::new(path, "verify")?;
+    // Unpacked in the temporary directory: the archive may be on read-only media.
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "backup".into());
+    let staging = Staging::new(&std::env::temp_dir().join(name), "verify")?;
     let manifest = unpack(path, &staging.path)?;
     if manifest.backend == Backend::Sqlite {
         let store = open_copy(&staging.path.join("certdesk.db")).await?;
@@ -520,9 +551,19 @@ pub async fn restore(path: &Path, data: &DataDir, force: bool, actor: &str, now:
             ),
         ));
     }
+    if occupied && !data.root_cert().is_file() {
+        return Err(DomainError::new(
+            ErrorCode::DataDir,
+            format!(
+                "{} is not empty and holds no certdesk CA (no ca/root.pem): --force replaces only a data directory \
+                 of the same CA; restore into a new directory",
+                root.display()
+            ),
+        ));
+    }
     let staging = Staging::new(root, "restoring")?;
     let manifest = unpack(path, &staging.path)?;
-    if occupied && data.root_cert().is_file() {
+    if occupied {
         let present = sha256_hex(&certdesk_core::datadir::read(&data.root_cert())?);
         if present != manifest.root_sha256 {
             return Err(DomainError::new(
@@ -565,6 +606,10 @@ pub async fn restore(path: &Path, data: &DataDir, force: bool, actor: &str, now:
     };
     let staged = staging.keep();
     if let Err(e) = std::fs::rename(&staged, root) {
+        // Put the one that was there back rather than leave no data directory.
+        if let Some(aside) = &kept_aside {
+            let _ = std::fs::rename(aside, root);
+        }
         return Err(io(&format!("move {} into place as", staged.display()), root, e));
     }
     sync_parent(root);
@@ -581,12 +626,16 @@ async fn raise_floors(
     now: i64,
 ) -> Result<(i64, i64), DomainError> {
     check_database(store, manifest).await?;
-    let crl = store.next_crl_number().await? - 1 + CRL_NUMBER_GAP;
+    // Past the backup's last number by the gap, and by one more per second since the
+    // backup: restoring the same archive a second time, after CRLs were signed on the
+    // first restore (at most one a second), still lands above all of them.
+    let since = (now - manifest.created_at).max(0);
+    let crl = store.next_crl_number().await? - 1 + CRL_NUMBER_GAP + since;
     let root_last = match std::fs::read(restored.root_crl()) {
         Ok(bytes) => i64::try_from(certdesk_core::records::read_root_crl(&bytes)?.0).unwrap_or(0),
         Err(_) => 0,
     };
-    let root = (root_last + 1).max(store.number_floor("root_crl").await?.unwrap_or(0)) - 1 + CRL_NUMBER_GAP;
+    let root = (root_last + 1).max(store.number_floor("root_crl").await?.unwrap_or(0)) - 1 + CRL_NUMBER_GAP + since;
     let event = AuditEvent {
         actor: actor.to_string(),
         action: "backup.restore",

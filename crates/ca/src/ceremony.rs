@@ -92,7 +92,12 @@ impl CeremonyDir {
     /// Appends a record to the transcript (chained to the one before) and returns it.
     fn record(&self, clock: &dyn Clock, actor: &str, action: &str, details: Value) -> Result<Value, DomainError> {
         let path = self.transcript();
-        let existing = std::fs::read_to_string(&path).unwrap_or_default();
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            // Never start the transcript afresh over one that could not be read.
+            Err(e) => return Err(internal(format!("cannot read {}: {e}", path.display()))),
+        };
         let last = existing.lines().rfind(|l| !l.trim().is_empty());
         let seq = existing.lines().filter(|l| !l.trim().is_empty()).count() + 1;
         let record = json!({
@@ -256,6 +261,23 @@ fn read_transcript(text: &str) -> Result<Vec<Value>, DomainError> {
     Ok(records)
 }
 
+/// Checks that a transcript has a record of `action` whose `details.field` is `value`
+/// (the transcript speaks of what is being installed).
+fn transcript_names(text: &str, action: &str, field: &str, value: &str) -> Result<(), DomainError> {
+    let found = read_transcript(text)?.iter().any(|r| {
+        r.get("action").and_then(Value::as_str) == Some(action)
+            && r.get("details").and_then(|d| d.get(field)).and_then(Value::as_str) == Some(value)
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(DomainError::new(
+            ErrorCode::Refused,
+            format!("the ceremony transcript has no {action} record for this {field} ({value}): is it this CA's?"),
+        ))
+    }
+}
+
 /// Appends the ceremony records (and then `action`'s own) to the audit log.
 async fn audit(
     store: &Store,
@@ -277,7 +299,15 @@ async fn audit(
             .filter(|row| row.action == "ceremony.record")
             .filter_map(|row| serde_json::from_str(&row.details).ok())
             .collect();
-        for record in read_transcript(text)?.into_iter().filter(|r| !imported.contains(r)) {
+        let records = read_transcript(text)?;
+        // A later transcript continues the one imported before, unchanged.
+        if records.len() < imported.len() || records.get(..imported.len()) != Some(imported.as_slice()) {
+            return Err(DomainError::new(
+                ErrorCode::Refused,
+                "the ceremony transcript does not continue the one imported before (records changed or missing)",
+            ));
+        }
+        for record in records.into_iter().skip(imported.len()) {
             let event = AuditEvent {
                 actor: format!("ceremony:{}", record.get("actor").and_then(Value::as_str).unwrap_or("unknown")),
                 action: "ceremony.record",
@@ -345,7 +375,8 @@ pub async fn install_issuing(
         ));
     }
     if let Some(text) = transcript {
-        read_transcript(text)?;
+        transcript_names(text, "ceremony.create-root", "root_sha256", &sha256(&root_der))?;
+        transcript_names(text, "ceremony.sign-issuing", "issuing_sha256", &sha256(&issuing_der))?;
     }
     let ocsp_key = unlock_ca_key(&read(&data.ocsp_key())?, secret)?;
     let info = certdesk_pki::issuance::IssuerInfo::from_certificate(
@@ -362,10 +393,9 @@ pub async fn install_issuing(
         &validated.organization,
         now,
     )?;
-    write(&data.root_crl(), &crl_der, false)?;
-    write(&data.ocsp_cert(), pem("CERTIFICATE", &ocsp_der)?.as_bytes(), false)?;
-    // Last: with it the data directory is complete.
-    write(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes(), false)?;
+    // Audited first, then put in place (each file atomically, the issuing certificate
+    // last: with it the data directory is complete). A run cut short is run again: it
+    // audits once more and replaces what the first one wrote.
     let url = validated.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
     let store = Store::open(&url).await?;
     let audited = audit(
@@ -380,6 +410,9 @@ pub async fn install_issuing(
     .await;
     store.close().await;
     audited?;
+    certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
+    certdesk_core::datadir::replace(&data.ocsp_cert(), pem("CERTIFICATE", &ocsp_der)?.as_bytes())?;
+    certdesk_core::datadir::replace(&data.issuing_cert(), pem("CERTIFICATE", &issuing_der)?.as_bytes())?;
     Ok(issuing_der)
 }
 
@@ -411,7 +444,8 @@ pub async fn install_root_crl(
         }
     }
     if let Some(text) = transcript {
-        read_transcript(text)?;
+        transcript_names(text, "ceremony.create-root", "root_sha256", &sha256(&root_der))?;
+        transcript_names(text, "ceremony.sign-root-crl", "sha256", &sha256(&crl_der))?;
     }
     certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
     audit(

@@ -83,6 +83,19 @@ impl CaKey {
     }
 }
 
+/// Runs a signature (a token's may wait on the device, a file key's takes milliseconds
+/// for RSA) so that it does not hold up the other tasks of the async runtime: on a
+/// multi-threaded runtime the worker hands its other tasks on first
+/// (`block_in_place`); elsewhere it just runs.
+pub fn blocking_signature<T>(sign: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(sign)
+        }
+        _ => sign(),
+    }
+}
+
 /// Opens a CA key file: an encrypted key (decrypted with `secret`, the CA passphrase)
 /// or a reference to a key on a token (`secret` is then the token's PIN).
 pub fn unlock_ca_key(bytes: &[u8], secret: &str) -> Result<CaKey, DomainError> {

@@ -475,20 +475,38 @@ impl Token {
             }
             _ => return Err(wrong("is neither ECDSA nor RSA")),
         };
-        Ok(TokenKey { token: self.clone(), label: label.to_string(), spki, kind })
+        let key = TokenKey { token: self.clone(), label: label.to_string(), spki, kind };
+        // The public key found by label must be the private key's: a test signature
+        // verified with it (another key under the same label would pass unnoticed).
+        let probe = b"certdesk: does the public key belong to the private key?";
+        let paired = key.sign(probe).is_ok_and(|signature| {
+            certdesk_pki::key::verify_signature(&key.spki, &key.signature_algorithm(), probe, &signature).is_ok()
+        });
+        if !paired {
+            return Err(wrong("has a public key beside it that does not belong to it"));
+        }
+        Ok(key)
     }
 
-    /// Whether the key labelled `label` is sensitive and not extractable: its value
-    /// never leaves the token (checked before a CA uses a key it did not make).
+    /// Whether the key labelled `label` was made on the token and never left it:
+    /// sensitive and not extractable now, always sensitive and never extractable, and
+    /// local (generated there, not imported). Checked before a CA uses a key it did not
+    /// make.
     pub fn key_is_locked_in(&self, label: &str) -> Result<bool, DomainError> {
         let private = self.find_private(label)?;
-        let values = self.with_session("read a key", |live| {
-            live.session.get_attributes(private, &[AttributeType::Sensitive, AttributeType::Extractable])
-        })?;
-        let mut locked = values.len() == 2;
+        let wanted = [
+            AttributeType::Sensitive,
+            AttributeType::Extractable,
+            AttributeType::AlwaysSensitive,
+            AttributeType::NeverExtractable,
+            AttributeType::Local,
+        ];
+        let values = self.with_session("read a key", |live| live.session.get_attributes(private, &wanted))?;
+        let mut locked = values.len() == wanted.len();
         for value in values {
             locked &= match value {
-                Attribute::Sensitive(v) => v,
+                Attribute::Sensitive(v) | Attribute::AlwaysSensitive(v) | Attribute::NeverExtractable(v) => v,
+                Attribute::Local(v) => v,
                 Attribute::Extractable(v) => !v,
                 _ => false,
             };

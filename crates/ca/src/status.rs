@@ -184,7 +184,7 @@ impl StatusService {
         }
         for (serial, status) in fresh {
             let id = self.cert_id(&serial);
-            let signed = self.sign_single(id, status, now)?;
+            let signed = crate::issuer::blocking_signature(|| self.sign_single(id, status, now))?;
             self.cache.write().map_err(|_| internal("lock poisoned"))?.insert(serial, signed);
             report.signed += 1;
         }
@@ -278,13 +278,13 @@ impl StatusService {
         let responder_until = self.responder().not_after();
         let failure = self.refresh_failure.lock().ok().and_then(|f| f.clone());
         checks.push(match issuing_until {
+            // The reason is in the log: module paths and database errors stay inside.
             _ if failure.is_some() => check(
                 "signing",
                 false,
-                format!(
-                    "the last refresh could not sign ({}); the pre-signed answers are served until their nextUpdate",
-                    failure.unwrap_or_default()
-                ),
+                "the last status refresh failed (the log says why: a signing key's token gone, the database \
+                 down, ...); the pre-signed answers are served until their nextUpdate"
+                    .to_string(),
             ),
             Some(until) if until > now && responder_until > now => check(
                 "signing",
@@ -361,7 +361,9 @@ impl StatusService {
                 next_update: now + Duration::hours(OCSP_VALIDITY_HOURS),
             });
         }
-        let der = self.responder().sign_response(&answers, now, request.nonce.as_deref())?;
+        let responder = self.responder();
+        let der =
+            crate::issuer::blocking_signature(|| responder.sign_response(&answers, now, request.nonce.as_deref()))?;
         let next_update = if answers.len() == 1 { answers.first().map(|a| a.next_update) } else { None };
         let outcome = match answers.as_slice() {
             [single] => outcome_of(&single.status),

@@ -1149,6 +1149,11 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
         }
         Command::Backup(BackupArgs { out, .. }) => {
             let out = out.ok_or_else(|| usage("give --out FILE (or `backup verify FILE`)"))?;
+            if is_stdio(&out) {
+                return Err(usage(
+                    "a backup goes to a file (checked and linked into place), not to stdout: give --out FILE",
+                ));
+            }
             let authority = open(data).await?;
             refuse_read_only(&authority)?;
             let manifest = certdesk_ca::backup::backup(&authority, &out, &actor()).await?;
@@ -1173,7 +1178,8 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
             eprintln!(
                 "certdesk: restored into {}; next crlNumber {} (root {}), past any the CA may have used since the \
                  backup of {}. Certificates issued after it are not in the database (OCSP answers unknown for \
-                 them): re-issue them. Run `certdesk crl --new` and `certdesk crl --root --new` now",
+                 them): re-issue them. Run `certdesk crl --new` now, and `certdesk crl --root --new` (with an \
+                 offline root: at the key ceremony)",
                 data.display(),
                 restored.crl_floors.0,
                 restored.crl_floors.1,
@@ -1539,6 +1545,9 @@ fn ceremony(command: CeremonyCommand, passphrase_file: Option<&Path>) -> Result<
             Ok(())
         }
         CeremonyCommand::SignIssuing { dir, csr, out, .. } => {
+            if is_stdio(&out) {
+                return Err(usage("--out - : give the issuing CA certificate a file name"));
+            }
             let secret = ca_passphrase(passphrase_file)?;
             let output = TempOutput::create_public(&out)?;
             let (issuing, record) =
@@ -1552,6 +1561,9 @@ fn ceremony(command: CeremonyCommand, passphrase_file: Option<&Path>) -> Result<
             Ok(())
         }
         CeremonyCommand::SignRootCrl { dir, out, .. } => {
+            if is_stdio(&out) {
+                return Err(usage("--out - : give the root CRL a file name"));
+            }
             let secret = ca_passphrase(passphrase_file)?;
             let output = TempOutput::create_public(&out)?;
             let (crl, record) = sign_root_crl_at_ceremony(&CeremonyDir::new(dir), &secret, &SystemClock, &actor())?;

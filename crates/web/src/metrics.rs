@@ -77,6 +77,9 @@ pub struct Metrics {
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
     ready: Family<CheckLabels, Gauge>,
+    /// Scrapes set the database figures one at a time (counters follow the totals by
+    /// the difference: two at once would both add it).
+    scrape: Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -155,6 +158,7 @@ impl Metrics {
             pool,
             pool_max,
             ready,
+            scrape: Mutex::new(()),
         }
     }
 
@@ -195,6 +199,10 @@ impl Metrics {
         figures: Option<&certdesk_core::ports::ServiceFigures>,
     ) -> Result<String, std::fmt::Error> {
         if let Some(figures) = figures {
+            let _one_at_a_time = match self.scrape.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
             self.set_figures(figures, now);
         }
         if let Some((this_update, next_update)) = crl {

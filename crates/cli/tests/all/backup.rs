@@ -147,6 +147,11 @@ fn bad_archives_are_refused_and_nothing_is_half_written() {
             .filter(|n| n.contains(".restoring-") || n.contains(".verify-"))
             .collect();
         assert!(leftovers.is_empty(), "{file}: {leftovers:?}");
+        let verify_leftovers = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with(&format!(".{file}.verify-")));
+        assert!(!verify_leftovers, "{file}: backup verify left its unpacked copy behind");
     };
     std::fs::write(ca.path("cut.tar"), &archive[..archive.len() / 2]).unwrap();
     refused("cut.tar", "cut.tar");

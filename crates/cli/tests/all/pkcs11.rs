@@ -492,7 +492,7 @@ fn serve_rides_out_a_token_that_goes_away_and_comes_back() {
     std::fs::rename(&tokens, &away).unwrap();
     run(&["revoke", &serial, "--reason", "keyCompromise"]).ok();
     assert!(
-        super::serve::wait_for(|| ready().0 == 503 && ready().1.contains("could not sign")),
+        super::serve::wait_for(|| ready().0 == 503 && ready().1.contains("the last status refresh failed")),
         "/ready never said the token is gone: {:?}",
         ready()
     );
