@@ -278,10 +278,32 @@ fn transcript_names(text: &str, action: &str, field: &str, value: &str) -> Resul
     }
 }
 
-/// Appends the ceremony records (and then `action`'s own) to the audit log.
+/// The records of a transcript not yet in the audit log, checked: a later transcript
+/// continues the one imported before, unchanged (checked before anything is installed).
+async fn records_to_import(store: &Store, transcript: Option<&str>) -> Result<Vec<Value>, DomainError> {
+    let Some(text) = transcript else { return Ok(Vec::new()) };
+    let imported: Vec<Value> = store
+        .audit_log()
+        .await?
+        .into_iter()
+        .filter(|row| row.action == "ceremony.record")
+        .filter_map(|row| serde_json::from_str(&row.details).ok())
+        .collect();
+    let records = read_transcript(text)?;
+    if records.len() < imported.len() || records.get(..imported.len()) != Some(imported.as_slice()) {
+        return Err(DomainError::new(
+            ErrorCode::Refused,
+            "the ceremony transcript does not continue the one imported before (records changed or missing)",
+        ));
+    }
+    Ok(records.into_iter().skip(imported.len()).collect())
+}
+
+/// Appends the ceremony records (as [`records_to_import`] gave them) and then
+/// `action`'s own to the audit log.
 async fn audit(
     store: &Store,
-    transcript: Option<&str>,
+    records: Vec<Value>,
     clock: &dyn Clock,
     actor: &str,
     action: &'static str,
@@ -289,33 +311,14 @@ async fn audit(
     details: Value,
 ) -> Result<(), DomainError> {
     let at = clock.now().unix_timestamp();
-    if let Some(text) = transcript {
-        // Records imported before (an earlier install with the same transcript) are not
-        // imported again.
-        let imported: Vec<Value> = store
-            .audit_log()
-            .await?
-            .into_iter()
-            .filter(|row| row.action == "ceremony.record")
-            .filter_map(|row| serde_json::from_str(&row.details).ok())
-            .collect();
-        let records = read_transcript(text)?;
-        // A later transcript continues the one imported before, unchanged.
-        if records.len() < imported.len() || records.get(..imported.len()) != Some(imported.as_slice()) {
-            return Err(DomainError::new(
-                ErrorCode::Refused,
-                "the ceremony transcript does not continue the one imported before (records changed or missing)",
-            ));
-        }
-        for record in records.into_iter().skip(imported.len()) {
-            let event = AuditEvent {
-                actor: format!("ceremony:{}", record.get("actor").and_then(Value::as_str).unwrap_or("unknown")),
-                action: "ceremony.record",
-                subject: record.get("action").and_then(Value::as_str).unwrap_or_default().to_string(),
-                details: record,
-            };
-            store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
-        }
+    for record in records {
+        let event = AuditEvent {
+            actor: format!("ceremony:{}", record.get("actor").and_then(Value::as_str).unwrap_or("unknown")),
+            action: "ceremony.record",
+            subject: record.get("action").and_then(Value::as_str).unwrap_or_default().to_string(),
+            details: record,
+        };
+        store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
     }
     let event = AuditEvent { actor: actor.to_string(), action, subject, details };
     store.append_audit(&|seq, prev| seal(&event, at, seq, prev)).await?;
@@ -398,16 +401,21 @@ pub async fn install_issuing(
     // audits once more and replaces what the first one wrote.
     let url = validated.raw.database.url.clone().unwrap_or_else(|| data.sqlite_url());
     let store = Store::open(&url).await?;
-    let audited = audit(
-        &store,
-        transcript,
-        clock,
-        actor,
-        "ca.install-issuing",
-        "issuing".to_string(),
-        json!({ "issuing_sha256": sha256(&issuing_der), "root_crl_sha256": sha256(&crl_der) }),
-    )
-    .await;
+    let audited = match records_to_import(&store, transcript).await {
+        Ok(records) => {
+            audit(
+                &store,
+                records,
+                clock,
+                actor,
+                "ca.install-issuing",
+                "issuing".to_string(),
+                json!({ "issuing_sha256": sha256(&issuing_der), "root_crl_sha256": sha256(&crl_der) }),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     store.close().await;
     audited?;
     certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
@@ -447,10 +455,11 @@ pub async fn install_root_crl(
         transcript_names(text, "ceremony.create-root", "root_sha256", &sha256(&root_der))?;
         transcript_names(text, "ceremony.sign-root-crl", "sha256", &sha256(&crl_der))?;
     }
+    let records = records_to_import(authority.store(), transcript).await?;
     certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
     audit(
         authority.store(),
-        transcript,
+        records,
         authority.clock().as_ref(),
         actor,
         "crl.root.install",

@@ -177,4 +177,27 @@ fn an_offline_root_signs_at_ceremonies_and_the_online_ca_works() {
     let number =
         tool("openssl", &["crl", "-inform", "DER", "-in", "online/ca/root.crl", "-noout", "-crlnumber"], at).ok();
     assert!(String::from_utf8(number.stdout).unwrap().contains("0x02"));
+
+    // A transcript rewritten after import (a record changed, the chain computed anew)
+    // is refused: a later transcript must continue the imported one unchanged.
+    ceremony(&["sign-root-crl", "--dir", "root", "--out", "root3.crl"]).ok();
+    let genuine = std::fs::read_to_string(at.join("root/transcript.jsonl")).unwrap();
+    let mut lines: Vec<String> = genuine.lines().map(str::to_string).collect();
+    lines[2] = lines[2].replace("\"actor\":\"", "\"actor\":\"someone else, ");
+    for i in 1..lines.len() {
+        let prev = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, lines[i - 1].as_bytes()));
+        let mut record: serde_json::Value = serde_json::from_str(&lines[i]).unwrap();
+        record["prev_sha256"] = serde_json::Value::String(prev);
+        lines[i] = record.to_string();
+    }
+    std::fs::write(at.join("rewritten.jsonl"), lines.join("\n") + "\n").unwrap();
+    let rewritten = online(&["ca", "install-root-crl", "root3.crl", "--transcript", "rewritten.jsonl"]);
+    assert_eq!(rewritten.code, 1, "{}", rewritten.stderr);
+    assert!(rewritten.stderr.contains("does not continue the one imported before"), "{}", rewritten.stderr);
+    // A transcript that does not speak of this CRL is refused too.
+    std::fs::write(at.join("old.jsonl"), &transcript).unwrap();
+    let unrelated = online(&["ca", "install-root-crl", "root3.crl", "--transcript", "old.jsonl"]);
+    assert_eq!(unrelated.code, 1, "{}", unrelated.stderr);
+    assert!(unrelated.stderr.contains("no ceremony.sign-root-crl record"), "{}", unrelated.stderr);
+    online(&["ca", "install-root-crl", "root3.crl", "--transcript", "root/transcript.jsonl"]).ok();
 }
