@@ -900,6 +900,16 @@ impl TempOutput {
         if dest.is_dir() {
             return Err(usage(format!("{} is a directory; give a file name", dest.display())));
         }
+        // A device or pipe (/dev/null, a FIFO) would be replaced by the rename: refused.
+        if let Ok(meta) = std::fs::metadata(dest) {
+            if !meta.file_type().is_file() {
+                return Err(usage(format!(
+                    "{} is not a regular file (a device or a pipe): certdesk writes a file whole and renames it \
+                     into place, which would replace it; write to stdout instead (leave out the option, or give -)",
+                    dest.display()
+                )));
+            }
+        }
         let prefix = format!(".{}.tmp-", name.to_string_lossy());
         remove_stale_temporaries(dest, &prefix);
         let temp = dest.with_file_name(format!("{prefix}{}", std::process::id()));

@@ -147,6 +147,18 @@ fn a_dash_is_stdin_or_stdout() {
     assert!(both.stderr.contains("another argument given as - was read from it"), "{}", both.stderr);
     assert_eq!(ca.audit_records(), records);
 
+    // A device is never replaced by the file written via a rename (session 9 replaced
+    // this machine's /dev/null so): refused with the way out.
+    let before = std::fs::metadata("/dev/null").unwrap().file_type();
+    let device = ca.run(&["crl", "--out", "/dev/null"]);
+    assert_eq!(device.code, 2, "{}", device.stderr);
+    assert!(device.stderr.contains("not a regular file"), "{}", device.stderr);
+    assert_eq!(std::fs::metadata("/dev/null").unwrap().file_type(), before);
+    {
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    }
+
     // smime: sign a message from stdin (`--in -`) to stdout (`--out -`), verify it.
     let signed = certdesk_stdin(
         ca.dir.path(),
