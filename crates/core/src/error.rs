@@ -42,6 +42,8 @@ pub enum ErrorCode {
     TooLarge = 1015,
     /// A request body not received within the time allowed (HTTP 408).
     RequestTimeout = 1016,
+    /// The resource does not take this HTTP method (HTTP 405).
+    MethodNotAllowed = 1017,
     /// Database failure.
     Database = 1501,
     /// Internal failure (crypto library, I/O).
@@ -91,6 +93,7 @@ impl DomainError {
                 | ErrorCode::WrongCode
                 | ErrorCode::TooLarge
                 | ErrorCode::RequestTimeout
+                | ErrorCode::MethodNotAllowed
         )
     }
 }

@@ -128,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let portal = portal::routes()
         .merge(api::routes())
         .fallback(portal::not_found)
+        .method_not_allowed_fallback(portal::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_PORTAL_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state.clone());

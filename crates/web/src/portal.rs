@@ -304,6 +304,38 @@ pub(super) async fn not_found(
     }
 }
 
+/// A request with a method its route does not take. A GET (the language link on a page
+/// that answered a form, a bookmarked form address) goes to the start page in the
+/// language asked for; anything else gets our error page (405) or, under `/api/`, a
+/// problem document: never an empty answer.
+pub(super) async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: axum::extract::Request,
+) -> Response {
+    let path = request.uri().path();
+    let method = request.method().clone();
+    match &state.portal {
+        _ if path.starts_with("/api/") => super::error::Problem(DomainError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed on this resource"),
+        ))
+        .into_response(),
+        Some(_) if method == axum::http::Method::GET || method == axum::http::Method::HEAD => {
+            // Only the language travels along: nothing else of the address is trusted.
+            match query_lang(request.uri().query()) {
+                Some(Lang::De) => redirect("/?lang=de"),
+                Some(Lang::En) => redirect("/?lang=en"),
+                None => redirect("/"),
+            }
+        }
+        Some(portal) => {
+            let t = texts(request_lang(request.uri().query(), request.headers()));
+            error_page(portal, t, None, ErrorCode::MethodNotAllowed, t.method_not_allowed)
+        }
+        None => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+    }
+}
+
 /// A 303 redirect that never panics: a target that is not a valid header value (it
 /// cannot be: targets are our own paths and ids) goes to the start page instead.
 fn redirect(to: &str) -> Response {

@@ -51,7 +51,7 @@ catalogue! {
         // Errors made by the web tier
         please_sign_in, csrf_wrong, choose_csr, csr_not_both, passwords_differ, role_invalid,
         slot_start_invalid, no_such_certificate, certificate_unencodable, sso_not_started_here,
-        page_not_found, portal_disabled, form_unreadable,
+        page_not_found, method_not_allowed, portal_disabled, form_unreadable,
         // Sign-in and second factor
         sign_in_intro, email_address, send_sign_in_link, sign_in_link_sent, sign_in_now, sso_default_name,
         sso_or_link, second_factor, totp_intro, totp_qr, totp_key, totp_code_app, totp_code, confirm,
@@ -150,6 +150,7 @@ pub static EN: Texts = Texts {
     certificate_unencodable: "the certificate cannot be encoded",
     sso_not_started_here: "single sign-on failed: this sign-in attempt was not started in this browser; start again",
     page_not_found: "There is no such page.",
+    method_not_allowed: "This page does not take that kind of request. Go back to the start page and try again from there.",
     portal_disabled: "the portal is not enabled",
     form_unreadable: "the form could not be read; reload the page and try again",
     sign_in_intro: "Sign in with your work e-mail address: we mail you a link that signs you in. No password needed.",
@@ -396,6 +397,7 @@ pub static DE: Texts = Texts {
     certificate_unencodable: "Das Zertifikat kann nicht ausgegeben werden.",
     sso_not_started_here: "Die Anmeldung ist fehlgeschlagen: Dieser Anmeldeversuch wurde nicht in diesem Browser begonnen; bitte neu beginnen",
     page_not_found: "Diese Seite gibt es nicht.",
+    method_not_allowed: "Diese Seite nimmt eine solche Anfrage nicht an. Gehen Sie zur Startseite zurück und versuchen Sie es von dort aus erneut.",
     portal_disabled: "Das Portal ist nicht eingeschaltet.",
     form_unreadable: "Das Formular konnte nicht gelesen werden; laden Sie die Seite neu und versuchen Sie es noch einmal.",
     sign_in_intro: "Melden Sie sich mit Ihrer dienstlichen E-Mail-Adresse an: Wir senden Ihnen einen Link, der Sie anmeldet. Ein Passwort ist nicht nötig.",

@@ -870,3 +870,34 @@ fn metrics_can_have_their_own_listener() {
     assert_eq!(http_get(metrics_addr, "/ca/chain.pem").0, 404);
     assert_eq!(http_get(&server.addr, "/health").0, 200);
 }
+
+/// Issue 17 item 1: no empty answers. A GET of a form's address (the language link on a
+/// page that answered a form) goes to the start page in that language; another method
+/// gets our error page (405, in the page's language) or, under /api/, a problem
+/// document with code 1017; an unknown path our 404 page.
+#[test]
+fn wrong_methods_and_paths_get_pages_not_empty_answers() {
+    let ca = Ca::new("p384");
+    let server = start(&ca);
+    let raw = |request: &str| {
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let (status, head, _) = http_get(&server.addr, "/signin?lang=de");
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("location: /?lang=de") || head.contains("Location: /?lang=de"), "{head}");
+    let (status, head, _) = http_get(&server.addr, "/signout");
+    assert_eq!(status, 303, "{head}");
+    let put = raw("PUT /apply?lang=de HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert!(put.starts_with("HTTP/1.1 405"), "{put}");
+    assert!(put.contains("Diese Seite nimmt eine solche Anfrage nicht an"), "{put}");
+    let api = raw("DELETE /api/v1/sign-in HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(api.starts_with("HTTP/1.1 405"), "{api}");
+    assert!(api.contains("\"code\":1017") && api.contains("\"status\":405"), "{api}");
+    let (status, _, body) = http_get(&server.addr, "/no/such/page");
+    assert_eq!(status, 404);
+    assert!(!body.is_empty());
+}
