@@ -138,6 +138,32 @@ enum UserCommand {
         #[arg(long, value_enum)]
         role: values::StaffRole,
     },
+    /// List officers and administrators: role, second factor, disabled.
+    List {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an officer or administrator (a leaver): they can no longer sign in, and
+    /// their sessions end.
+    Disable {
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled officer or administrator again.
+    Enable {
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Forget someone's authenticator (a lost phone): their sessions end, and the
+    /// one-time sign-in link printed leads them to enrol a new one.
+    ResetTotp {
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Args)]
@@ -1272,6 +1298,57 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
         Command::Enroll(args) => tokio::task::spawn_blocking(move || enroll_cmd::run(args))
             .await
             .map_err(|e| usage(format!("enroll failed: {e}")))?,
+        Command::User(WithCa { command: UserCommand::List { json }, .. }) => {
+            let authority = open(data).await?;
+            let staff = authority.store().staff().await?;
+            let entries: Vec<serde_json::Value> = staff
+                .iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "email": u.email,
+                        "role": u.role,
+                        "second_factor": u.totp_secret.is_some(),
+                        "disabled_at": u.disabled_at.map(certdesk_core::clock::unix_text),
+                    })
+                })
+                .collect();
+            if json {
+                return print_json(&serde_json::Value::Array(entries));
+            }
+            let mut out = std::io::stdout().lock();
+            for u in &staff {
+                let factor = if u.totp_secret.is_some() { "authenticator" } else { "no authenticator yet" };
+                let state = u.disabled_at.map_or("active".to_string(), |at| {
+                    format!("disabled since {}", certdesk_core::clock::unix_text(at))
+                });
+                writeln!(out, "{}  {:<7}  {factor:<20}  {state}", u.email, u.role)
+                    .map_err(|e| usage(format!("cannot write to stdout: {e}")))?;
+            }
+            Ok(())
+        }
+        Command::User(WithCa { command: UserCommand::Disable { email }, .. }) => {
+            staff_change(data, &email, certdesk_desk::portal::StaffChange::Disable).await?;
+            eprintln!("certdesk: {email} is disabled; their sessions ended");
+            Ok(())
+        }
+        Command::User(WithCa { command: UserCommand::Enable { email }, .. }) => {
+            staff_change(data, &email, certdesk_desk::portal::StaffChange::Enable).await?;
+            eprintln!("certdesk: {email} can sign in again");
+            Ok(())
+        }
+        Command::User(WithCa { command: UserCommand::ResetTotp { email }, .. }) => {
+            let authority = staff_change(data, &email, certdesk_desk::portal::StaffChange::ResetSecondFactor).await?;
+            let url = certdesk_desk::portal::public_url(authority.config());
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let link = certdesk_desk::portal::sign_in_link(authority.store(), now, &url, &email).await?;
+            println!("{link}");
+            eprintln!(
+                "certdesk: {email}'s authenticator is forgotten and their sessions ended; the link above signs \
+                 them in once within {} minutes to enrol a new one",
+                certdesk_desk::portal::SIGN_IN_MINUTES
+            );
+            Ok(())
+        }
         Command::User(WithCa { command: UserCommand::Add { email, role }, .. }) => {
             let role = match role {
                 values::StaffRole::Officer => certdesk_desk::portal::Role::Officer,
@@ -1506,6 +1583,19 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
     Ok(())
+}
+
+/// `user disable / enable / reset-totp`: the change, audited as this user.
+async fn staff_change(
+    data: &Path,
+    email: &str,
+    change: certdesk_desk::portal::StaffChange,
+) -> Result<Authority, Failure> {
+    let authority = open(data).await?;
+    refuse_read_only(&authority)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    certdesk_desk::portal::change_staff(authority.store(), now, email, change, &actor()).await?;
+    Ok(authority)
 }
 
 /// Reads a text file argument (`-`: stdin).

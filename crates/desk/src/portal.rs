@@ -288,9 +288,77 @@ pub async fn add_staff(
         details: json!({ "role": role.name() }),
     };
     store.upsert_user(&email, role.name(), now, &|seq, prev| seal(&event, now, seq, prev)).await?;
+    sign_in_link(store, now, public_url, &email).await
+}
+
+/// A one-time sign-in link for `email`, valid [`SIGN_IN_MINUTES`] (printed by the
+/// command line for staff it adds or resets).
+pub async fn sign_in_link(store: &Store, now: i64, public_url: &str, email: &str) -> Result<String, DomainError> {
+    let email = EmailAddress::parse(email.trim()).map_err(|e| refused(e.to_string()))?.as_str().to_ascii_lowercase();
     let token = random_token(32)?;
     store.insert_sign_in_token(&hash_secret(&token), &email, now, now + SIGN_IN_MINUTES * 60).await?;
     Ok(format!("{public_url}/signin/{token}"))
+}
+
+/// A change to a staff account ([`change_staff`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffChange {
+    /// The account can no longer sign in; its sessions end.
+    Disable,
+    /// The account can sign in again.
+    Enable,
+    /// The authenticator is forgotten (a lost phone); the next sign-in enrols a new one.
+    ResetSecondFactor,
+}
+
+impl StaffChange {
+    fn action(self) -> &'static str {
+        match self {
+            StaffChange::Disable => "user.disable",
+            StaffChange::Enable => "user.enable",
+            StaffChange::ResetSecondFactor => "user.reset-second-factor",
+        }
+    }
+}
+
+/// Disables, enables or resets the second factor of a staff account (`certdesk user
+/// ...` and `/admin`), audited as `actor`; every session of the account ends. Refused
+/// when it would leave no administrator who can sign in with a second factor.
+pub async fn change_staff(
+    store: &Store,
+    now: i64,
+    email: &str,
+    change: StaffChange,
+    actor: &str,
+) -> Result<(), DomainError> {
+    let email = EmailAddress::parse(email.trim()).map_err(|e| refused(e.to_string()))?.as_str().to_ascii_lowercase();
+    let staff = store.staff().await?;
+    let Some(user) = staff.iter().find(|u| u.email == email) else {
+        return Err(DomainError::new(ErrorCode::NotFound, format!("{email} is not an officer or administrator")));
+    };
+    let usable_admin = |u: &&UserRecord| u.role == "admin" && u.totp_secret.is_some() && u.disabled_at.is_none();
+    let takes_away = matches!(change, StaffChange::Disable | StaffChange::ResetSecondFactor) && usable_admin(&user);
+    if takes_away && staff.iter().filter(usable_admin).count() == 1 {
+        return Err(refused(format!(
+            "{email} is the only administrator who can sign in with a second factor: add another one first"
+        )));
+    }
+    let (disabled, reset) = match change {
+        StaffChange::Disable => (Some(true), false),
+        StaffChange::Enable => (Some(false), false),
+        StaffChange::ResetSecondFactor => (None, true),
+    };
+    let event = AuditEvent {
+        actor: actor.to_string(),
+        action: change.action(),
+        subject: email.clone(),
+        details: json!({ "role": user.role }),
+    };
+    let changed = store.change_staff(&email, disabled, reset, now, &|seq, prev| seal(&event, now, seq, prev)).await?;
+    if !changed {
+        return Err(DomainError::new(ErrorCode::Conflict, format!("{email} changed meanwhile; try again")));
+    }
+    Ok(())
 }
 
 /// Whether an administrator has completed sign-in with a second factor (else `serve`
@@ -1171,6 +1239,21 @@ impl Portal {
         }
         let name = actor.map(Actor::audit_name).unwrap_or_else(|| "system:cli".into());
         add_staff(self.store(), self.now(), &self.public_url, email, role, &name).await
+    }
+
+    /// Disables, enables or resets the second factor of a staff account: by an
+    /// administrator (`Some(actor)`), or the command line (`None`). See [`change_staff`].
+    pub async fn change_staff(
+        &self,
+        actor: Option<&Actor>,
+        email: &str,
+        change: StaffChange,
+    ) -> Result<(), DomainError> {
+        if let Some(actor) = actor {
+            self.require_admin(actor)?;
+        }
+        let name = actor.map(Actor::audit_name).unwrap_or_else(|| "system:cli".into());
+        change_staff(self.store(), self.now(), email, change, &name).await
     }
 
     /// Officers and administrators.

@@ -219,6 +219,45 @@ impl Store {
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Changes a staff account: `disabled` sets or clears `disabled_at` (to `now`), and
+    /// `reset_totp` forgets the authenticator (the next sign-in enrols a new one). Every
+    /// session of the account ends, in the transaction that audits the change. `false`
+    /// if there is no such account.
+    pub async fn change_staff(
+        &self,
+        email: &str,
+        disabled: Option<bool>,
+        reset_totp: bool,
+        now: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("SELECT email FROM users WHERE email = $1 AND role <> 'applicant'")
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if found {
+            if let Some(disabled) = disabled {
+                sqlx::query("UPDATE users SET disabled_at = $1 WHERE email = $2")
+                    .bind(disabled.then_some(now))
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if reset_totp {
+                sqlx::query("UPDATE users SET totp_secret = NULL, totp_last_step = NULL WHERE email = $1")
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM sessions WHERE email = $1").bind(email).execute(&mut *tx).await?;
+            append_audit_in(&mut tx, audit).await?;
+            tx.commit().await?;
+        }
+        Ok(found)
+    }
+
     /// Stores a sealed TOTP secret (enrolment).
     pub async fn set_totp(
         &self,

@@ -901,3 +901,46 @@ fn wrong_methods_and_paths_get_pages_not_empty_answers() {
     assert_eq!(status, 404);
     assert!(!body.is_empty());
 }
+
+/// Issue 17 item 2: the staff lifecycle from the command line. A disabled officer's
+/// sign-in link is refused; enabled again and with the authenticator reset, the printed
+/// link signs them in to enrol a new one; each change is audited; an unknown address
+/// is a clear refusal.
+#[test]
+fn staff_are_listed_disabled_enabled_and_reset() {
+    let ca = Ca::new("p384");
+    let server = start(&ca);
+    let post = |link: &str| {
+        let path = link.split_once("/signin/").map(|(_, token)| format!("/signin/{token}")).unwrap();
+        let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+        write!(stream, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let link =
+        String::from_utf8(ca.run(&["user", "add", "--email", "Desk@Example.org", "--role", "officer"]).ok().stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+    let list: serde_json::Value = serde_json::from_slice(&ca.run(&["user", "list", "--json"]).ok().stdout).unwrap();
+    let desk = list.as_array().unwrap().iter().find(|u| u["email"] == "desk@example.org").unwrap().clone();
+    assert_eq!((desk["role"].as_str(), desk["second_factor"].as_bool()), (Some("officer"), Some(false)), "{list}");
+    let records = ca.audit_records();
+    ca.run(&["user", "disable", "--email", "desk@example.org"]).ok();
+    let text = String::from_utf8(ca.run(&["user", "list"]).ok().stdout).unwrap();
+    assert!(text.contains("desk@example.org") && text.contains("disabled since"), "{text}");
+    let refused = post(&link);
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("disabled"), "{refused}");
+    ca.run(&["user", "enable", "--email", "desk@example.org"]).ok();
+    let reset = ca.run(&["user", "reset-totp", "--email", "desk@example.org"]).ok();
+    let fresh = String::from_utf8(reset.stdout).unwrap().trim().to_string();
+    let signed_in = post(&fresh);
+    assert!(signed_in.starts_with("HTTP/1.1 303"), "{signed_in}");
+    assert!(signed_in.to_ascii_lowercase().contains("set-cookie: certdesk_session="), "{signed_in}");
+    assert_eq!(ca.audit_records(), records + 4, "disable, enable, reset and the sign-in are audited");
+    let unknown = ca.run(&["user", "disable", "--email", "nobody@example.org"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("not an officer or administrator"), "{}", unknown.stderr);
+}

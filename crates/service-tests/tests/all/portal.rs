@@ -1207,3 +1207,30 @@ async fn an_abandoned_issuance_gives_the_application_back() {
     assert_eq!(certs.len(), 1);
     assert_ne!(certs[0].serial, intent.serial, "an abandoned serial was used");
 }
+
+/// Issue 17 item 2: staff changes end the account's sessions at once, and never leave
+/// the portal without an administrator who can sign in with a second factor.
+#[tokio::test]
+async fn staff_changes_end_sessions_and_keep_an_administrator() {
+    use certdesk_core::error::ErrorCode;
+    use certdesk_desk::portal::StaffChange;
+    let desk = desk(None).await;
+    let (mut admin, _) = staff_sign_in(&desk, "admin@example.org", Role::Admin).await;
+    let (mut officer, _) = staff_sign_in(&desk, "officer@example.org", Role::Officer).await;
+    for change in [StaffChange::Disable, StaffChange::ResetSecondFactor] {
+        let e = desk.portal.change_staff(None, "admin@example.org", change).await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Refused, "{e}");
+        assert!(e.to_string().contains("only administrator"), "{e}");
+    }
+    assert_eq!(admin.get(&desk, "/admin").await.status, StatusCode::OK);
+    assert_eq!(officer.get(&desk, "/officer").await.status, StatusCode::OK);
+    desk.portal.change_staff(None, "officer@example.org", StaffChange::Disable).await.unwrap();
+    let after = officer.get(&desk, "/officer").await;
+    assert_ne!(after.status, StatusCode::OK, "a disabled officer's session still works");
+    // An officer cannot change staff; a second enrolled administrator can be disabled.
+    desk.portal.change_staff(None, "officer@example.org", StaffChange::Enable).await.unwrap();
+    let (_, _) = staff_sign_in(&desk, "second@example.org", Role::Admin).await;
+    desk.portal.change_staff(None, "second@example.org", StaffChange::Disable).await.unwrap();
+    let unknown = desk.portal.change_staff(None, "nobody@example.org", StaffChange::Disable).await.unwrap_err();
+    assert_eq!(unknown.code(), ErrorCode::NotFound);
+}
