@@ -1241,6 +1241,11 @@ impl Portal {
         add_staff(self.store(), self.now(), &self.public_url, email, role, &name).await
     }
 
+    /// A one-time sign-in link for a staff member (after their authenticator was reset).
+    pub async fn staff_sign_in_link(&self, email: &str) -> Result<String, DomainError> {
+        sign_in_link(self.store(), self.now(), &self.public_url, email).await
+    }
+
     /// Disables, enables or resets the second factor of a staff account: by an
     /// administrator (`Some(actor)`), or the command line (`None`). See [`change_staff`].
     pub async fn change_staff(

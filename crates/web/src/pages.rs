@@ -29,6 +29,8 @@ pub struct StaffView {
     pub role: String,
     /// Whether a second factor is enrolled.
     pub second_factor: bool,
+    /// Whether the account is disabled.
+    pub disabled: bool,
 }
 
 /// A profile's validity on the administration page.
@@ -527,7 +529,24 @@ pub fn admin(t: &Texts, staff: &[StaffView], profiles: &[ProfileSetting], csrf: 
         h2 { (t.staff_heading) }
         ul {
             @for user in staff {
-                li { (user.email) " · " (user.role) " · " (if user.second_factor { t.totp_enrolled } else { t.totp_missing }) }
+                li {
+                    (user.email) " · " (user.role) " · " (if user.second_factor { t.totp_enrolled } else { t.totp_missing })
+                    @if user.disabled { " · " strong { (t.staff_disabled) } }
+                    // Each change needs its box ticked: no change in one click.
+                    form method="post" action="/admin/users/change" {
+                        (csrf_field(csrf))
+                        input type="hidden" name="email" value=(user.email);
+                        @if user.disabled {
+                            button type="submit" name="change" value="enable" { (t.enable_staff) }
+                        } @else {
+                            button type="submit" name="change" value="disable" { (t.disable_staff) }
+                            " "
+                            button type="submit" name="change" value="reset" { (t.reset_second_factor) }
+                        }
+                        " "
+                        label { input type="checkbox" name="confirm" value="yes" required; " " (t.confirm_staff_change) }
+                    }
+                }
             }
         }
         form method="post" action="/admin/users" {

@@ -421,6 +421,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/officer/certificates", get(officer_certificates))
         .route("/admin", get(admin_page))
         .route("/admin/users", post(admin_add_user))
+        .route("/admin/users/change", post(admin_change_user))
         .route("/admin/profiles", post(admin_set_profile))
         .route("/admin/audit", get(admin_audit))
         .route("/directory", get(directory_page))
@@ -866,6 +867,7 @@ async fn admin_page(ctx: Ctx) -> Response {
             email: u.email.clone(),
             role: u.role.clone(),
             second_factor: u.totp_secret.is_some(),
+            disabled: u.disabled_at.is_some(),
         })
         .collect();
     let profiles: Vec<pages::ProfileSetting> = settings
@@ -898,6 +900,28 @@ async fn admin_add_user(ctx: Ctx, Form(fields): Form) -> Response {
     let result = async {
         let link = ctx.portal.add_staff(Some(actor), email, role).await?;
         ctx.portal.mail_sign_in_link(email, &link, ctx.lang.tag()).await
+    };
+    ctx.after(result.await, |()| "/admin".to_string())
+}
+
+async fn admin_change_user(ctx: Ctx, Form(fields): Form) -> Response {
+    use certdesk_desk::portal::StaffChange;
+    let actor = or_return!(ctx.checked(&fields));
+    let change = match (field(&fields, "change"), field(&fields, "confirm")) {
+        ("disable", "yes") => StaffChange::Disable,
+        ("enable", "yes") => StaffChange::Enable,
+        ("reset", "yes") => StaffChange::ResetSecondFactor,
+        _ => return ctx.fail(ErrorCode::Refused, ctx.texts.staff_change_invalid),
+    };
+    let email = field(&fields, "email");
+    let result = async {
+        ctx.portal.change_staff(Some(actor), email, change).await?;
+        if change == StaffChange::ResetSecondFactor {
+            // A fresh sign-in link, by mail, to enrol the new authenticator.
+            let link = ctx.portal.staff_sign_in_link(email).await?;
+            ctx.portal.mail_sign_in_link(email, &link, ctx.lang.tag()).await?;
+        }
+        Ok(())
     };
     ctx.after(result.await, |()| "/admin".to_string())
 }

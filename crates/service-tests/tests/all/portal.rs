@@ -1224,11 +1224,34 @@ async fn staff_changes_end_sessions_and_keep_an_administrator() {
     }
     assert_eq!(admin.get(&desk, "/admin").await.status, StatusCode::OK);
     assert_eq!(officer.get(&desk, "/officer").await.status, StatusCode::OK);
-    desk.portal.change_staff(None, "officer@example.org", StaffChange::Disable).await.unwrap();
+    // On /admin: a change needs its box ticked; then the officer's session ends.
+    let page = admin.get(&desk, "/admin").await.text();
+    assert!(page.contains(r#"action="/admin/users/change""#), "{page}");
+    let csrf = super::web_fixture::hidden(&page, "csrf");
+    let unticked = admin
+        .post(&desk, "/admin/users/change", &[("csrf", &csrf), ("email", "officer@example.org"), ("change", "disable")])
+        .await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(officer.get(&desk, "/officer").await.status, StatusCode::OK);
+    let fields = [("csrf", csrf.as_str()), ("email", "officer@example.org"), ("change", "disable"), ("confirm", "yes")];
+    assert_eq!(admin.post(&desk, "/admin/users/change", &fields).await.status, StatusCode::SEE_OTHER);
     let after = officer.get(&desk, "/officer").await;
     assert_ne!(after.status, StatusCode::OK, "a disabled officer's session still works");
+    assert!(admin.get(&desk, "/admin").await.text().contains("disabled"));
     // An officer cannot change staff; a second enrolled administrator can be disabled.
     desk.portal.change_staff(None, "officer@example.org", StaffChange::Enable).await.unwrap();
+    // A reset from /admin mails the officer a fresh sign-in link.
+    let before = super::web_fixture::mails_to(&desk.outbox, "officer@example.org").len();
+    let fields = [("csrf", csrf.as_str()), ("email", "officer@example.org"), ("change", "reset"), ("confirm", "yes")];
+    assert_eq!(admin.post(&desk, "/admin/users/change", &fields).await.status, StatusCode::SEE_OTHER);
+    let mails = super::web_fixture::mails_to(&desk.outbox, "officer@example.org");
+    assert_eq!(mails.len(), before + 1);
+    // An officer cannot change staff.
+    let (mut other, _) = staff_sign_in(&desk, "other@example.org", Role::Officer).await;
+    let other_csrf = super::web_fixture::hidden(&other.get(&desk, "/officer").await.text(), "csrf");
+    let fields =
+        [("csrf", other_csrf.as_str()), ("email", "officer@example.org"), ("change", "disable"), ("confirm", "yes")];
+    assert_eq!(other.post(&desk, "/admin/users/change", &fields).await.status, StatusCode::FORBIDDEN);
     let (_, _) = staff_sign_in(&desk, "second@example.org", Role::Admin).await;
     desk.portal.change_staff(None, "second@example.org", StaffChange::Disable).await.unwrap();
     let unknown = desk.portal.change_staff(None, "nobody@example.org", StaffChange::Disable).await.unwrap_err();
