@@ -214,14 +214,17 @@ pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str) -> Mar
                 form method="post" action={ "/certificates/" (serial) "/revoke" } {
                     (csrf_field(csrf))
                     label for={ "reason-" (serial) } { (t.revocation_reason) }
-                    select id={ "reason-" (serial) } name="reason" {
+                    // No reason chosen for the person, and the consequence in words.
+                    select id={ "reason-" (serial) } name="reason" required {
+                        option value="" selected { (t.choose_reason) }
                         option value="key-compromise" { (t.reason_key_compromise) }
                         option value="superseded" { (t.reason_superseded) }
                         option value="affiliation-changed" { (t.reason_affiliation_changed) }
                         option value="cessation-of-operation" { (t.reason_cessation) }
                         option value="unspecified" { (t.reason_unspecified) }
                     }
-                    button type="submit" { (t.revoke_certificate) }
+                    label { input type="checkbox" name="confirm" value="yes" required; " " (t.revoke_consequence) }
+                    button.secondary type="submit" { (t.revoke_certificate) }
                 }
                 form method="post" action={ "/certificates/" (serial) "/renew" } {
                     (csrf_field(csrf))
@@ -375,6 +378,7 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_
         @if matches!(app.state, ApplicationState::AwaitingChecks | ApplicationState::Approved) {
             form method="post" action={ "/applications/" (id) "/withdraw" } {
                 (csrf_field(csrf))
+                label { input type="checkbox" name="confirm" value="yes" required; " " (t.withdraw_consequence) }
                 button.secondary type="submit" { (t.withdraw) }
             }
         }

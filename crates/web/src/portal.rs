@@ -631,6 +631,9 @@ async fn p12_saved(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Resp
 
 async fn withdraw(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
+    if field(&fields, "confirm") != "yes" {
+        return ctx.fail(ErrorCode::Refused, ctx.texts.confirm_missing);
+    }
     ctx.after(ctx.portal.withdraw(actor, &id).await, |_| "/".to_string())
 }
 
@@ -759,6 +762,9 @@ async fn directory_download(ctx: Ctx, Path(file): Path<String>) -> Response {
 
 async fn revoke(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
+    if field(&fields, "confirm") != "yes" {
+        return ctx.fail(ErrorCode::Refused, ctx.texts.confirm_missing);
+    }
     match ctx.portal.revoke(actor, &serial, field(&fields, "reason")).await {
         Ok(record) => ctx.ok(ctx.texts.revoked, pages::revoked(ctx.texts, &record.serial)),
         Err(e) => ctx.error(&e),

@@ -424,7 +424,8 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
 
     // The applicant revokes; the CRL lists it.
     applicant.go(&format!("{base}/"));
-    applicant.click(r#"select[name="reason"] option[value="key-compromise"]"#);
+    applicant.click(&format!(r#"form[action="/certificates/{serial}/revoke"] option[value="key-compromise"]"#));
+    applicant.click(&format!(r#"form[action="/certificates/{serial}/revoke"] input[name="confirm"]"#));
     applicant.click(&format!(r#"form[action="/certificates/{serial}/revoke"] button"#));
     applicant.wait_for("The certificate is revoked");
     let (status, crl) = http(port, "GET", "/crl/issuing.crl", None);

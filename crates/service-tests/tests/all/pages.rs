@@ -303,11 +303,15 @@ async fn german_pages_show_no_english() {
     ));
     pages.push(("a certificate that does not exist".into(), applicant.get(&desk, "/certificates/00.pem").await));
     let serial = desk.portal.directory(jane).await.unwrap()[0].serial.clone();
-    let revoked = applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "superseded")]).await;
+    let revoked = applicant
+        .submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "superseded"), ("confirm", "yes")])
+        .await;
     pages.push(("the revocation".into(), revoked));
     pages.push((
         "a second revocation".into(),
-        applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "superseded")]).await,
+        applicant
+            .submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "superseded"), ("confirm", "yes")])
+            .await,
     ));
 
     let (mut admin, _, seen) = staff_sign_in_with(&desk, Browser::german(), "root@example.org", Role::Admin).await;

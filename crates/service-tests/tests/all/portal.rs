@@ -155,9 +155,16 @@ async fn workflow(desk: Desk) {
     assert_eq!(saved.status, StatusCode::OK);
     assert_eq!(saved.text(), download.text());
 
-    // Revocation by the applicant: the CRL of this process lists it at once.
-    let revoked =
+    // Revocation by the applicant needs the consequence confirmed (issue 17 item 6);
+    // then the CRL of this process lists it at once.
+    let unconfirmed =
         applicant.submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise")]).await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unconfirmed.text());
+    assert!(unconfirmed.text().contains("nothing was changed"), "{}", unconfirmed.text());
+    assert!(desk.portal.directory("jane.doe@example.org").await.unwrap().iter().any(|c| c.serial.as_str() == serial));
+    let revoked = applicant
+        .submit(&desk, &format!("/certificates/{serial}/revoke"), &[("reason", "key-compromise"), ("confirm", "yes")])
+        .await;
     assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
     let crl = desk.status.crl().unwrap();
     let parsed = <x509_cert::crl::CertificateList as der::Decode>::from_der(&crl.der).unwrap();
@@ -230,7 +237,10 @@ async fn hostile_users_get_404_403_and_refusals() {
     let value = validation_value(&desk.outbox, "jane.doe@example.org");
     let stolen = eve.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
     assert_eq!(stolen.status, StatusCode::NOT_FOUND);
-    assert_eq!(eve.submit(&desk, &format!("/applications/{id}/withdraw"), &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        eve.submit(&desk, &format!("/applications/{id}/withdraw"), &[("confirm", "yes")]).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(eve.get(&desk, "/certificates/0123abcd.pem").await.status, StatusCode::NOT_FOUND);
 
     // Applicants on officer and admin routes: 403.
