@@ -342,6 +342,7 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_
                         option value="rsa3072" { "RSA 3072 (" (t.rsa_works_everywhere) ")" }
                         option value="p256" { "ECDSA P-256" }
                     }
+                    p { small { (t.p12_takes_time) } }
                     button type="submit" { (t.create_p12) }
                 }
             }

@@ -694,6 +694,15 @@ async fn issue_csr(ctx: Ctx, Path(id): Path<String>, form: CsrForm) -> Response 
 
 async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
+    // The form of a page from before the download, sent again: the certificate is
+    // issued, and its page says so and offers the .p12 again (issue 17 item 5).
+    if field(&fields, "resume") != "1" {
+        if let Ok(app) = ctx.portal.own_application(actor, &id).await {
+            if app.state == certdesk_core::workflow::ApplicationState::Issued {
+                return redirect(&format!("/applications/{id}"));
+            }
+        }
+    }
     let password = Zeroizing::new(field(&fields, "password").to_string());
     // A resumed download asks for the password once (the .p12 exists already).
     if field(&fields, "resume") != "1" && field(&fields, "password2") != password.as_str() {
