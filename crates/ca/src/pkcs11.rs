@@ -162,6 +162,9 @@ pub struct Token {
     last_reset: Mutex<Option<std::time::Instant>>,
 }
 
+/// How often opening a session is tried before giving up (about 1 s in all).
+const CONNECT_ATTEMPTS: u32 = 4;
+
 /// How often a module that lost its token is started again (C_Finalize, C_Initialize).
 const RESET_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -247,16 +250,28 @@ impl Token {
     }
 
     /// Opens a session and logs in; if that fails, the module may have lost the token
-    /// (removed and put back, its daemon restarted): it is started again (at most every
-    /// [`RESET_EVERY`]) and the session tried once more.
+    /// (removed and put back, its daemon restarted) or another process is writing it:
+    /// after a pause it is started again (at most every [`RESET_EVERY`]) and the session
+    /// tried again, [`CONNECT_ATTEMPTS`] times in all.
     fn connect(&self) -> Result<Live, DomainError> {
-        match self.try_connect() {
-            Ok(live) => Ok(live),
-            Err(first) if first.code() != ErrorCode::Passphrase && self.reset_module() => {
-                self.try_connect().map_err(|_| first)
+        let mut last = None;
+        for attempt in 0..CONNECT_ATTEMPTS {
+            match self.try_connect() {
+                Ok(live) => return Ok(live),
+                // A wrong PIN is not tried again: tokens lock after a few.
+                Err(e) if e.code() == ErrorCode::Passphrase => return Err(e),
+                Err(e) => {
+                    last = Some(e);
+                    if attempt + 1 < CONNECT_ATTEMPTS {
+                        // Another process may be writing the token (SoftHSM keeps it in
+                        // files), or it was pulled and is back: a moment, then again.
+                        std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt + 1)));
+                        self.reset_module();
+                    }
+                }
             }
-            Err(first) => Err(first),
         }
+        Err(last.unwrap_or_else(|| DomainError::new(ErrorCode::Internal, "PKCS#11: cannot open a session")))
     }
 
     fn reset_module(&self) -> bool {
