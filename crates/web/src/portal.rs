@@ -694,11 +694,13 @@ async fn issue_csr(ctx: Ctx, Path(id): Path<String>, form: CsrForm) -> Response 
 
 async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
-    // The form of a page from before the download, sent again: the certificate is
-    // issued, and its page says so and offers the .p12 again (issue 17 item 5).
+    // The form of a page from before the download, sent again once the .p12 is no
+    // longer kept: the certificate is issued, and its page says so (issue 17 item 5).
+    // While the .p12 is kept, the desk offers it again for the password chosen then.
     if field(&fields, "resume") != "1" {
         if let Ok(app) = ctx.portal.own_application(actor, &id).await {
-            if app.state == certdesk_core::workflow::ApplicationState::Issued {
+            let kept = ctx.portal.pending_p12(&app).await.unwrap_or(true);
+            if app.state == certdesk_core::workflow::ApplicationState::Issued && !kept {
                 return redirect(&format!("/applications/{id}"));
             }
         }

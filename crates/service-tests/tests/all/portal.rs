@@ -125,11 +125,16 @@ async fn workflow(desk: Desk) {
     assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
     assert_eq!(p12.headers[header::CONTENT_TYPE], "application/x-pkcs12");
     let contents = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
-    // The form sent again from the page before the download: not issued twice, and not
-    // an alarming error either: the application's page, which shows the certificate.
+    // The form sent again from the page before the download: never issued twice. At
+    // once, the answer says the .p12 is on its way; once the applicant said it is saved,
+    // the application's page, which shows the certificate (issue 17 item 5).
     let again = applicant.submit(&desk, &p12_path, &[("password", password), ("password2", password)]).await;
-    assert_eq!(again.status, StatusCode::SEE_OTHER, "issued twice? {}", again.text());
-    assert_eq!(again.location(), format!("/applications/{id}"));
+    assert_eq!(again.status, StatusCode::CONFLICT, "issued twice? {}", again.text());
+    assert!(again.text().contains("being delivered"), "{}", again.text());
+    let saved = applicant.submit(&desk, &format!("/applications/{id}/p12/saved"), &[]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    let later = applicant.submit(&desk, &p12_path, &[("password", password), ("password2", password)]).await;
+    assert_eq!((later.status, later.location()), (StatusCode::SEE_OTHER, format!("/applications/{id}")));
     let shown = applicant.get(&desk, &format!("/applications/{id}")).await.text();
     assert!(shown.contains(".pem"), "the page does not show the certificate: {shown}");
     assert!(mails_to(&desk.outbox, jane).iter().any(|(s, _)| s.to_lowercase().contains("ready")));
@@ -557,7 +562,13 @@ async fn two_processes_never_issue_twice_for_one_application() {
     let path = format!("/applications/{id}/p12");
     let (ra, rb) = tokio::join!(a.post(&desk, &path, &all), b.post(&other, &path, &all));
     let statuses = [ra.status, rb.status];
-    assert!(statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::CONFLICT), "{statuses:?}");
+    // The other one is refused (409), or, when the first had finished, sent to the
+    // application's page, which shows the certificate (303).
+    assert!(
+        statuses.contains(&StatusCode::OK)
+            && (statuses.contains(&StatusCode::CONFLICT) || statuses.contains(&StatusCode::SEE_OTHER)),
+        "{statuses:?}"
+    );
     let certs = desk.status.authority().store().certificates_of("jane.doe@example.org").await.unwrap().len();
     assert_eq!(certs, 1);
 }
@@ -1123,7 +1134,9 @@ async fn a_p12_download_that_never_completed_is_resumed_with_its_password() {
     let mut jane = sign_in(&desk, "jane.doe@example.org").await; // the session has ended meanwhile
     let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
     assert!(!page.contains("name=\"resume\""), "the download is still offered");
-    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::CONFLICT);
+    // The form sent again now: the application's page, which shows the certificate.
+    let again = jane.submit(&desk, &path, &fields).await;
+    assert_eq!((again.status, again.location()), (StatusCode::SEE_OTHER, format!("/applications/{id}")));
 }
 
 /// The applicant confirms the .p12 is saved: the stored copy goes at once, audited,
@@ -1208,7 +1221,9 @@ async fn an_abandoned_issuance_gives_the_application_back() {
     let path = format!("/applications/{id}/p12");
     let password = "Blue-Otter-Canyon-42";
     let fields = [("password", password), ("password2", password), ("key", "p256")];
-    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::CONFLICT, "claimed: issued, no serial");
+    // Claimed (issued, no serial yet): the form goes to the application's page, nothing
+    // is issued.
+    assert_eq!(jane.submit(&desk, &path, &fields).await.status, StatusCode::SEE_OTHER, "claimed: issued, no serial");
 
     let report = authority.recover("test").await.unwrap();
     assert_eq!(report.abandoned, vec![intent.serial.clone()]);
