@@ -190,26 +190,41 @@ pub fn home(t: &Texts, apps: &[Application], certs: &[CertificateRecord], csrf: 
         @if certs.is_empty() {
             p { (t.none_yet) }
         }
+        @let current = current_serial(certs);
         @for cert in certs {
-            (certificate_block(t, cert, csrf))
+            (certificate_block(t, cert, csrf, Some(current == Some(cert.serial.as_str()))))
         }
     }
 }
 
-/// A certificate with its download link and, while valid, the revoke and renew forms.
-pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str) -> Markup {
+/// The certificate a person uses now: the newest one not revoked.
+fn current_serial(certs: &[CertificateRecord]) -> Option<&str> {
+    certs.iter().filter(|c| c.revoked_at.is_none()).max_by_key(|c| c.issued_at).map(|c| c.serial.as_str())
+}
+
+/// A certificate with its facts, its download link and, while valid, the revoke and
+/// renew forms. `current`: on the holder's own page, whether it is the one in use now.
+pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str, current: Option<bool>) -> Markup {
     let serial = cert.serial.as_str();
     html! {
         section aria-label=(serial) {
-            h3 { (cert.subject) }
+            h3 { (t.certificate_for) " " (cert.email) " · " (profile_label(t, cert.profile.name())) }
+            @match current {
+                Some(true) => p.ok { (t.current_certificate) },
+                Some(false) => p { (t.earlier_certificate) },
+                None => {},
+            }
             p {
-                (t.serial) " " code { (serial) } " · "
+                (t.issued_on) " " (day(cert.issued_at)) " · "
                 @match cert.revoked_at {
                     Some(at) => { (t.revoked_on) " " (day(at)) },
                     None => { (t.valid_until_lower) " " (day(cert.not_after)) },
                 }
+                " · " (t.key_kind) " " (cert.key_kind)
+                " · " (t.serial) " " code { (serial) }
                 " · " a href={ "/certificates/" (serial) ".pem" } { (t.download_pem) }
             }
+            p { small { (cert.subject) } }
             @if cert.revoked_at.is_none() {
                 form method="post" action={ "/certificates/" (serial) "/revoke" } {
                     (csrf_field(csrf))
@@ -518,7 +533,7 @@ pub fn officer_certificates(t: &Texts, email: &str, certs: &[CertificateRecord],
             button type="submit" { (t.search) }
         }
         @for cert in certs {
-            (certificate_block(t, cert, csrf))
+            (certificate_block(t, cert, csrf, None))
         }
     }
 }
@@ -643,7 +658,9 @@ pub fn directory(t: &Texts, email: &str, found: Option<&[DirectoryEntry<'_>]>) -
                 ul #directory-result {
                     @for e in entries {
                         li {
-                            (e.cert.subject) " · " code { (e.cert.serial) } " · " (t.valid_until_lower) " " (day(e.cert.not_after))
+                            (e.cert.subject) " · " (profile_label(t, e.cert.profile.name())) " · " (t.issued_on) " "
+                            (day(e.cert.issued_at)) " · " (t.valid_until_lower) " " (day(e.cert.not_after)) " · "
+                            (t.key_kind) " " (e.cert.key_kind) " · " code { (e.cert.serial) }
                             " · " a href={ "/directory/" (e.cert.serial) ".pem" } download { (t.download_certificate) }
                             details { summary { "PEM" } pre { (e.pem) } }
                         }
