@@ -216,6 +216,15 @@ pub fn sign_root_crl_at_ceremony(
     Ok((crl, record))
 }
 
+/// A root CRL given as PEM or DER, as DER.
+fn crl_der_of(bytes: &[u8]) -> Result<Vec<u8>, DomainError> {
+    if !certdesk_pki::pem::is_pem(bytes) {
+        return Ok(bytes.to_vec());
+    }
+    certdesk_pki::pem::decode_first(bytes, &["X509 CRL"])
+        .map_err(|e| DomainError::new(ErrorCode::BadInput, format!("the root CRL cannot be read: {e}")))
+}
+
 /// Checks that `signed_der` (a certificate or CRL: `SEQUENCE { tbs, algorithm, BIT
 /// STRING }`) was signed by the certificate `root_der`.
 fn signed_by(signed_der: &[u8], root_der: &[u8], what: &str) -> Result<(), DomainError> {
@@ -361,12 +370,7 @@ pub async fn install_issuing(
             DomainError::new(ErrorCode::BadInput, format!("the issuing CA certificate cannot be read: {e}"))
         })?;
     signed_by(&issuing_der, &root_der, "the issuing CA certificate")?;
-    let crl_der = if certdesk_pki::pem::is_pem(root_crl) {
-        certdesk_pki::pem::decode_first(root_crl, &["X509 CRL"])
-            .map_err(|e| DomainError::new(ErrorCode::BadInput, format!("the root CRL cannot be read: {e}")))?
-    } else {
-        root_crl.to_vec()
-    };
+    let crl_der = crl_der_of(root_crl)?;
     signed_by(&crl_der, &root_der, "the root CRL")?;
     certdesk_core::records::read_root_crl(&crl_der)?;
     let issuing_key = unlock_ca_key(&read(&data.issuing_key())?, secret)?.with_rsa_pss(validated.raw.ca.rsa_pss)?;
@@ -433,12 +437,7 @@ pub async fn install_root_crl(
     actor: &str,
 ) -> Result<u64, DomainError> {
     let data = authority.data();
-    let crl_der = if certdesk_pki::pem::is_pem(crl) {
-        certdesk_pki::pem::decode_first(crl, &["X509 CRL"])
-            .map_err(|e| DomainError::new(ErrorCode::BadInput, format!("the root CRL cannot be read: {e}")))?
-    } else {
-        crl.to_vec()
-    };
+    let crl_der = crl_der_of(crl)?;
     let root_der = read_cert_pem(&read(&data.root_cert())?)?;
     signed_by(&crl_der, &root_der, "the root CRL")?;
     let (number, _, _) = certdesk_core::records::read_root_crl(&crl_der)?;

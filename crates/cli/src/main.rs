@@ -1091,32 +1091,44 @@ async fn open(data: &Path) -> Result<Authority, Failure> {
     Ok(Authority::open(DataDir::new(data), Arc::new(SystemClock)).await?)
 }
 
+/// What `init` (and `ceremony create-root`) are asked for.
+fn init_options(args: InitArgs) -> InitOptions {
+    InitOptions {
+        organization: args.org,
+        country: args.country,
+        organization_identifier: args.org_id,
+        base_url: args.base_url,
+        key: match args.key {
+            CaKey::P384 => KeyAlgorithm::P384,
+            CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
+        },
+        database_url: args.database_url,
+        pkcs11: match (args.pkcs11_module, args.token_label) {
+            (Some(module), Some(token)) => Some(certdesk_ca::authority::TokenInit {
+                module,
+                token,
+                key_label: args.key_label,
+                existing: args.existing_keys,
+            }),
+            _ => None,
+        },
+        offline_root: args.offline_root,
+        rsa_pss: args.rsa_pss,
+    }
+}
+
+/// Binds a further listener of `serve` (`what`: its name in messages).
+async fn bind_listener(text: &str, what: &str, example: &str) -> Result<tokio::net::TcpListener, Failure> {
+    let addr: std::net::SocketAddr =
+        text.parse().map_err(|_| usage(format!("{what} address {text:?} is not an address like {example}")))?;
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| usage(format!("cannot listen on {addr}: {e}")))
+}
+
 async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> Result<(), Failure> {
     match command {
         Command::Init(args) => {
             let passphrase = ca_passphrase(passphrase_file)?;
-            let options = InitOptions {
-                organization: args.org,
-                country: args.country,
-                organization_identifier: args.org_id,
-                base_url: args.base_url,
-                key: match args.key {
-                    CaKey::P384 => KeyAlgorithm::P384,
-                    CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
-                },
-                database_url: args.database_url,
-                pkcs11: match (args.pkcs11_module, args.token_label) {
-                    (Some(module), Some(token)) => Some(certdesk_ca::authority::TokenInit {
-                        module,
-                        token,
-                        key_label: args.key_label,
-                        existing: args.existing_keys,
-                    }),
-                    _ => None,
-                },
-                offline_root: args.offline_root,
-                rsa_pss: args.rsa_pss,
-            };
+            let options = init_options(args);
             let report = init(&DataDir::new(data), options, passphrase, &SystemClock, &actor()).await?;
             if report.awaiting_issuing {
                 eprintln!(
@@ -1613,28 +1625,7 @@ fn ceremony(command: CeremonyCommand, passphrase_file: Option<&Path>) -> Result<
                 return Err(usage("create-root makes a root only: --database-url and --offline-root belong to init"));
             }
             let secret = ca_passphrase(passphrase_file)?;
-            let options = InitOptions {
-                organization: init.org,
-                country: init.country,
-                organization_identifier: init.org_id,
-                base_url: init.base_url,
-                key: match init.key {
-                    CaKey::P384 => KeyAlgorithm::P384,
-                    CaKey::Rsa4096 => KeyAlgorithm::Rsa4096,
-                },
-                database_url: None,
-                pkcs11: match (init.pkcs11_module, init.token_label) {
-                    (Some(module), Some(token)) => Some(certdesk_ca::authority::TokenInit {
-                        module,
-                        token,
-                        key_label: init.key_label,
-                        existing: init.existing_keys,
-                    }),
-                    _ => None,
-                },
-                offline_root: None,
-                rsa_pss: init.rsa_pss,
-            };
+            let options = init_options(init);
             let dir = CeremonyDir::new(dir);
             let record = create_root(&dir, options, &secret, &SystemClock, &actor())?;
             print(&record);
@@ -1907,30 +1898,12 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
                  main listener already speaks plain HTTP",
             ))
         }
-        (Some(text), Some(_)) => {
-            let addr: std::net::SocketAddr = text
-                .parse()
-                .map_err(|_| usage(format!("plain listen address {text:?} is not an address like 0.0.0.0:80")))?;
-            Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| usage(format!("cannot listen on {addr}: {e}")))?,
-            )
-        }
+        (Some(text), Some(_)) => Some(bind_listener(text, "plain listen", "0.0.0.0:80").await?),
     };
     let metrics_listen = args.metrics_listen.clone().or_else(|| config.raw.http.metrics_listen.clone());
     let metrics_listener = match &metrics_listen {
         None => None,
-        Some(text) => {
-            let addr: std::net::SocketAddr = text
-                .parse()
-                .map_err(|_| usage(format!("metrics listen address {text:?} is not an address like 127.0.0.1:9100")))?;
-            Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| usage(format!("cannot listen on {addr}: {e}")))?,
-            )
-        }
+        Some(text) => Some(bind_listener(text, "metrics listen", "127.0.0.1:9100").await?),
     };
     let metrics = Arc::new(certdesk_web::metrics::Metrics::new());
     let mailer: Arc<dyn certdesk_desk::mail::Mailer> = Arc::new(certdesk_web::metrics::CountingMailer::new(
@@ -2047,19 +2020,23 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     }
     let stop = stop_signal().map_err(|e| usage(format!("cannot watch for SIGTERM and SIGINT: {e}")))?;
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    // Completes when the main listener stops (for the further listeners).
+    let on_stop = || {
+        let mut seen = stop_seen.clone();
+        async move {
+            let _ = seen.wait_for(|stop| *stop).await;
+        }
+    };
     let plain = match plain_listener {
         Some(plain_listener) => {
             let plain_addr = plain_listener.local_addr().map_err(|e| usage(e.to_string()))?;
             eprintln!("certdesk: status routes (CRL, OCSP, CA certificates) also on http://{plain_addr}");
-            let mut seen = stop_seen.clone();
             Some(tokio::spawn(certdesk_web::server::serve_plain_status(
                 plain_listener,
                 state.clone(),
                 portal.public_url().to_string(),
                 limits.clone(),
-                async move {
-                    let _ = seen.wait_for(|stop| *stop).await;
-                },
+                on_stop(),
             )))
         }
         None => None,
@@ -2068,14 +2045,11 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         Some(metrics_listener) => {
             let metrics_addr = metrics_listener.local_addr().map_err(|e| usage(e.to_string()))?;
             eprintln!("certdesk: metrics on http://{metrics_addr}/metrics (not on the main listener)");
-            let mut seen = stop_seen.clone();
             Some(tokio::spawn(certdesk_web::server::serve_metrics(
                 metrics_listener,
                 state.clone(),
                 limits.clone(),
-                async move {
-                    let _ = seen.wait_for(|stop| *stop).await;
-                },
+                on_stop(),
             )))
         }
         None => None,

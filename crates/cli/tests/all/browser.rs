@@ -5,24 +5,15 @@
 //! shows the certificate; a renewal is issued for a DER CSR file chosen in the form
 //! (multipart/form-data as Chromium sends it); the applicant revokes; the CRL lists it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::common::*;
-
-pub(super) struct Killed(pub(super) Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -247,24 +238,19 @@ pub(super) fn totp_now(secret_base32: &str) -> String {
 
 /// `certdesk serve` on a fresh demo data directory `demo` in `dir`.
 pub(super) fn demo_serve(dir: &Path, port: u16) -> Killed {
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args(["--data", "demo", "serve", "--listen", &format!("127.0.0.1:{port}"), "--refresh-seconds", "1"])
-        .args(["--admin-email", "admin@example.org"])
-        .current_dir(dir)
-        .env_remove("CERTDESK_CA_PASSPHRASE")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if line.contains("serving on http://") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Killed(serve)
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--data",
+        "demo",
+        "serve",
+        "--listen",
+        &listen,
+        "--refresh-seconds",
+        "1",
+        "--admin-email",
+        "admin@example.org",
+    ];
+    serve_process(dir, &args, &[])
 }
 
 #[test]
@@ -451,23 +437,15 @@ fn sign_in_over_https_in_chromium() {
     assert!(config.contains("\n[portal]\n"), "{config}");
     std::fs::write(&config_path, config.replace("\n[portal]\n", &format!("\n[portal]\npublic_url = \"{base}\"\n")))
         .unwrap();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args(["--data", "data", "--passphrase-file", "pass", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--tls-cert", "web.crt", "--tls-key", "web.key", "--admin-email", "admin@example.org"])
-        .current_dir(ca.dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if line.contains("serving on https://") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let _serve = Killed(serve);
+    let listen = format!("127.0.0.1:{port}");
+    let _serve = serve_process(
+        ca.dir.path(),
+        &["--data", "data", "--passphrase-file", "pass", "serve", "--listen", &listen, "--tls-cert", "web.crt"]
+            .into_iter()
+            .chain(["--tls-key", "web.key", "--admin-email", "admin@example.org"])
+            .collect::<Vec<_>>(),
+        &[],
+    );
 
     // Chromium on Linux takes locally trusted roots from $HOME/.pki/nssdb.
     let home = ca.path("home");

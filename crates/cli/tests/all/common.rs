@@ -372,3 +372,38 @@ pub fn tool_env(cwd: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) 
         .unwrap_or_else(|e| panic!("{program} is needed by this test (.ci/run installs it): {e}"));
     Run::from(output)
 }
+
+/// A child process killed (and reaped) when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `certdesk ARGS` (a `serve`) in `cwd` with `env` set and `CERTDESK_CA_PASSPHRASE`
+/// removed, returned once it says `serving on`; its stderr is drained after that so it
+/// never blocks on a full pipe.
+pub fn serve_process(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Killed {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("CERTDESK_CA_PASSPHRASE")
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        if line.contains("serving on http") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Killed(child)
+}

@@ -4,9 +4,8 @@
 //! OpenSSL and pkilint accept the results; a wrong PIN, a missing module and a missing
 //! token are clear errors with nothing written.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::common::*;
 
@@ -180,23 +179,9 @@ fn a_ca_with_its_keys_on_a_token_issues_revokes_and_answers_ocsp() {
 
     // serve: the OCSP responder key is on the token as well.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args(["--data", "data", "--passphrase-file", "pin", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .env("SOFTHSM2_CONF", &conf)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if line.contains("serving on http://") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let _serve = super::browser::Killed(serve);
+    let listen = format!("127.0.0.1:{port}");
+    let _serve =
+        serve_process(dir.path(), &["--data", "data", "--passphrase-file", "pin", "serve", "--listen", &listen], &env);
     let chain = std::fs::read_to_string(dir.path().join("chain.pem")).unwrap();
     let end = "-----END CERTIFICATE-----\n";
     std::fs::write(dir.path().join("issuing.pem"), &chain[..chain.find(end).unwrap() + end.len()]).unwrap();
@@ -443,33 +428,9 @@ fn serve_rides_out_a_token_that_goes_away_and_comes_back() {
     };
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_certdesk"))
-        .args([
-            "--data",
-            "data",
-            "--passphrase-file",
-            "pin",
-            "serve",
-            "--refresh-seconds",
-            "1",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(dir.path())
-        .env("SOFTHSM2_CONF", &conf)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve exited before listening").unwrap();
-        if line.contains("serving on http://") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let _serve = super::browser::Killed(serve);
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--data", "data", "--passphrase-file", "pin", "serve", "--refresh-seconds", "1", "--listen", &listen];
+    let _serve = serve_process(dir.path(), &args, &env);
     let addr = format!("127.0.0.1:{port}");
     let ask = || {
         let url = format!("http://{addr}/ocsp");

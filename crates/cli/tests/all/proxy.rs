@@ -52,7 +52,7 @@ fn the_documented_nginx_recipe_works_in_front_of_serve() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _nginx = super::browser::Killed(child);
+    let _nginx = Killed(child);
     assert!(
         wait_for(|| std::net::TcpStream::connect(("127.0.0.1", http)).is_ok()),
         "nginx did not start: {}",
