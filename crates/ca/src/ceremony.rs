@@ -142,26 +142,46 @@ pub fn create_root(
     let now = clock.now().replace_nanosecond(0).map_err(internal)?;
     let root_der = root_certificate(&validated, &key, now)?;
     let crl = sign_root_crl(&root_der, &key, &validated, 1, now)?;
-    std::fs::create_dir_all(&dir.root).map_err(|e| internal(format!("cannot create {}: {e}", dir.root.display())))?;
-    write(&dir.path("root-key.pem"), key_file_text(&key, secret)?.as_bytes(), true)?;
-    write(&dir.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
-    write(&dir.root_crl(), &crl, false)?;
-    write(&dir.path("ceremony.toml"), config.to_toml()?.as_bytes(), false)?;
-    dir.record(
-        clock,
-        actor,
-        "ceremony.create-root",
-        json!({
-            "root_sha256": sha256(&root_der),
-            "root_spki_sha256": sha256(&key.public_key().to_der().map_err(internal)?),
-            "key": options.key.name(),
-            "key_store": match &options.pkcs11 {
-                Some(t) => format!("pkcs11 token {:?}", t.token),
-                None => "file encrypted under the ceremony passphrase".to_string(),
-            },
-            "root_crl_number": 1,
-        }),
-    )
+    // Written in a sibling directory and renamed into place: a run cut short leaves no
+    // half-made ceremony directory (and no key file without its certificate) behind.
+    let name = dir.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ceremony".into());
+    let staging = CeremonyDir::new(dir.root.with_file_name(format!(".{name}.creating-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&staging.root);
+    std::fs::create_dir_all(&staging.root)
+        .map_err(|e| internal(format!("cannot create {}: {e}", staging.root.display())))?;
+    let written = (|| -> Result<Value, DomainError> {
+        write(&staging.path("root-key.pem"), key_file_text(&key, secret)?.as_bytes(), true)?;
+        write(&staging.root_cert(), pem("CERTIFICATE", &root_der)?.as_bytes(), false)?;
+        write(&staging.root_crl(), &crl, false)?;
+        write(&staging.path("ceremony.toml"), config.to_toml()?.as_bytes(), false)?;
+        // The transcript's first record goes in with the rest.
+        let record = staging.record(
+            clock,
+            actor,
+            "ceremony.create-root",
+            json!({
+                "root_sha256": sha256(&root_der),
+                "root_spki_sha256": sha256(&key.public_key().to_der().map_err(internal)?),
+                "key": options.key.name(),
+                "key_store": match &options.pkcs11 {
+                    Some(t) => format!("pkcs11 token {:?}", t.token),
+                    None => "file encrypted under the ceremony passphrase".to_string(),
+                },
+                "root_crl_number": 1,
+            }),
+        )?;
+        if dir.root.exists() {
+            // Known empty (checked above).
+            let _ = std::fs::remove_dir(&dir.root);
+        }
+        std::fs::rename(&staging.root, &dir.root)
+            .map_err(|e| internal(format!("cannot move the ceremony directory into place: {e}")))?;
+        Ok(record)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging.root);
+    }
+    written
 }
 
 /// Signs the issuing CA certificate for the CSR made by `certdesk init --offline-root`.
@@ -455,7 +475,8 @@ pub async fn install_root_crl(
         transcript_names(text, "ceremony.sign-root-crl", "sha256", &sha256(&crl_der))?;
     }
     let records = records_to_import(authority.store(), transcript).await?;
-    certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
+    // Audited first, then put in place: a run cut short between the two is run again
+    // (the file still holds the older CRL), never an installed CRL without its record.
     audit(
         authority.store(),
         records,
@@ -466,6 +487,7 @@ pub async fn install_root_crl(
         json!({ "crl_number": number, "sha256": sha256(&crl_der) }),
     )
     .await?;
+    certdesk_core::datadir::replace(&data.root_crl(), &crl_der)?;
     Ok(number)
 }
 

@@ -41,13 +41,10 @@ use zeroize::Zeroizing;
 /// The first line of a key reference file.
 pub const REFERENCE_HEADER: &str = "# certdesk: this key is in a PKCS#11 token";
 
-const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+use certdesk_pki::oid::{
+    ECDSA_WITH_SHA256, ECDSA_WITH_SHA384, EC_PUBLIC_KEY as ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
+    SHA256_WITH_RSA,
+};
 
 /// Where a key is: module, token label and key label.
 #[derive(Clone, Debug, PartialEq, Eq)]
