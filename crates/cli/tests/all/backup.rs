@@ -23,9 +23,12 @@ fn backup_wipe_restore(ca: &Ca, extra_wipe: impl FnOnce()) {
     ca.run(&["crl", "--new", "--out", "before.crl"]).ok();
     let summary = stdout(ca.run(&["backup", "--out", "ca.tar"]).ok());
     assert!(summary.contains("audit head: "), "{summary}");
-    // A backup never replaces a file.
+    // A backup never replaces a file, and goes to a file, not to stdout.
     let again = ca.run(&["backup", "--out", "ca.tar"]);
     assert_eq!(again.code, 2, "{}", again.stderr);
+    let dash = ca.run(&["backup", "--out", "-"]);
+    assert_eq!(dash.code, 2, "{}", dash.stderr);
+    assert!(dash.stderr.contains("not to stdout") && dash.stdout.is_empty(), "{}", dash.stderr);
     let verified = stdout(ca.run(&["backup", "verify", "ca.tar"]).ok());
     assert_eq!(verified, summary);
     // After the backup: a certificate and a CRL the restore will not know.

@@ -267,6 +267,8 @@ fn json_outcomes_and_error_codes() {
     assert!(shown.contains("status: revoked") && shown.contains("email: jane.doe@example.org"), "{shown}");
     let pem = ca.run(&["cert", "show", &serial, "--pem"]).ok();
     assert_eq!(pem.stdout, std::fs::read(ca.path("leaf.pem")).unwrap());
+    let garbage = ca.run(&["cert", "show", "not-a-serial", "--json"]);
+    assert_eq!((garbage.code, json(&garbage)["code"].clone()), (2, 1001.into()));
     let unknown = ca.run(&["cert", "show", "0123456789abcdef", "--json"]);
     assert_eq!((unknown.code, json(&unknown)["code"].clone()), (1, 1003.into()));
 }

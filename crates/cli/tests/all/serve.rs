@@ -859,6 +859,9 @@ fn metrics_move_with_the_traffic() {
 #[test]
 fn metrics_can_have_their_own_listener() {
     let ca = Ca::new("p384");
+    let bad = ca.run(&["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "port nine thousand"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("metrics listen address \"port nine thousand\" is not an address"), "{}", bad.stderr);
     let server = start_with(&ca, &["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
     let metrics_addr = server_line(&server, "metrics on http://");
     let metrics_addr = metrics_addr.trim_end_matches("/metrics");
