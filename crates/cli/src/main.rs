@@ -1437,7 +1437,7 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                 mailer.as_ref(),
                 &config.checkpoints,
                 &config.raw.ca.organization,
-                clock.now(),
+                &config.zone.at(clock.now()),
                 true,
             )
             .await?;

@@ -170,6 +170,10 @@ pub struct PortalSection {
     /// Profiles applicants may choose (default: sponsor-strict, sponsor-multipurpose, private).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// The organisation's time zone for pages and mails, an IANA name such as
+    /// `Europe/Berlin` (default: the system's zone, else UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// `[portal.oidc]`: single sign-on through an OpenID Connect provider (absent: off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<crate::oidc_settings::OidcSection>,
@@ -322,6 +326,8 @@ pub struct ValidatedConfig {
     /// Why the base URL cannot go into CA/B Forum certificates (an internal name such as
     /// `localhost`), `None` when it is public.
     pub internal_base: Option<String>,
+    /// The organisation's time zone (`[portal] time_zone`, else the system's).
+    pub zone: crate::zone::OrgZone,
 }
 
 impl Config {
@@ -415,6 +421,7 @@ impl Config {
         let checkpoints = self.audit.check().map_err(bad)?;
         let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
+        let zone = crate::zone::OrgZone::from_setting(self.portal.time_zone.as_deref()).map_err(bad)?;
         Ok(ValidatedConfig {
             raw: self,
             organization,
@@ -425,6 +432,7 @@ impl Config {
             checkpoints,
             caa,
             internal_base,
+            zone,
         })
     }
 }
@@ -578,6 +586,16 @@ validity_days = 1095
         assert_eq!(config.pkcs12_iterations, 600_000);
         assert!(ProfileId::ALL.iter().all(|id| config.profile_unavailable(*id).is_none()));
         assert_eq!(config.default_profile(), ProfileId::SponsorStrict);
+    }
+
+    #[test]
+    fn the_time_zone_is_read_and_an_unknown_one_refused() {
+        let berlin = format!("{GOOD}\n[portal]\ntime_zone = \"Europe/Berlin\"\n");
+        let config = Config::from_toml(&berlin).unwrap().validate().unwrap();
+        assert_eq!(config.zone.name(), "Europe/Berlin");
+        let atlantis = berlin.replace("Europe/Berlin", "Europe/Atlantis");
+        let err = Config::from_toml(&atlantis).unwrap().validate().unwrap_err();
+        assert!(err.to_string().contains("portal.time_zone \"Europe/Atlantis\""), "{err}");
     }
 
     #[test]

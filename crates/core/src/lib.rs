@@ -12,3 +12,4 @@ pub mod ports;
 pub mod records;
 pub mod url;
 pub mod workflow;
+pub mod zone;

@@ -16,7 +16,6 @@
 //! `audit.alert`).
 
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::mail::{self, Mailer};
 use certdesk_core::audit::{seal, verify, verify_with_checkpoint, AuditEvent, Checkpoint};
@@ -45,13 +44,13 @@ pub async fn send_due(
     mailer: &dyn Mailer,
     settings: &CheckpointSettings,
     organization: &str,
-    now: OffsetDateTime,
+    now: &mail::LocalTime,
     force: bool,
 ) -> Result<CheckpointOutcome, DomainError> {
     if settings.to.is_empty() {
         return Ok(CheckpointOutcome::Off);
     }
-    let at = now.unix_timestamp();
+    let at = now.at.unix_timestamp();
     let period = at.div_euclid(settings.period_seconds.max(1));
     if !force && store.checkpoint_claimed(period).await? {
         return Ok(CheckpointOutcome::NotDue);

@@ -40,6 +40,8 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executo
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
+
+pub use certdesk_core::zone::LocalTime;
 use zeroize::Zeroizing;
 
 use certdesk_core::clock::Clock;
@@ -56,7 +58,8 @@ pub use certdesk_core::mail_settings::{Lang, MailSection, MailTransport, SmtpTls
 pub mod texts;
 
 use texts::{
-    AuditAlert, AuditCheckpoint, CertificateReady, ExpiryReminder, MailTexts, Revocation, SignIn, Validation, ZonedTime,
+    AppointmentCancelled, AuditAlert, AuditCheckpoint, CertificateReady, ExpiryReminder, MailTexts, Revocation, SignIn,
+    StaffInvitation, Validation, ZonedTime,
 };
 
 const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
@@ -685,19 +688,15 @@ fn read_password(path: &Path) -> Result<Zeroizing<String>, MailError> {
 // Texts
 // ----------------------------------------------------------------------------------
 
-/// A time for people in the offset the value carries, as the catalogue writes it:
-/// `2025-03-01 14:30 UTC`, `01.03.2025, 14:30 Uhr (UTC)`, `UTC+01:00` for other offsets.
-fn human_time(texts: &MailTexts, at: OffsetDateTime) -> String {
-    const OFFSET: &[FormatItem<'static>] = format_description!("[offset_hour sign:mandatory]:[offset_minute]");
-    let zone = if at.offset().is_utc() {
-        "UTC".to_string()
-    } else {
-        format!("UTC{}", at.offset().format(OFFSET).unwrap_or_default())
-    };
+/// A time for people in the organisation's zone, named, as the catalogue writes it:
+/// `2025-03-01 14:30 UTC`, `2025-06-30 10:00 CEST (Europe/Berlin)`,
+/// `30.06.2025, 10:00 Uhr (CEST, Europe/Berlin)`.
+fn human_time(texts: &MailTexts, at: &LocalTime) -> String {
     // Formatting a complete OffsetDateTime can't fail for years 0..=9999; fall back to the
     // Display form rather than send an empty time.
-    let local = at.format(texts.time_format).unwrap_or_else(|_| at.to_string());
-    (texts.time_with_zone)(&ZonedTime { local: &local, zone: &zone })
+    let local = at.at.format(texts.time_format).unwrap_or_else(|_| at.at.to_string());
+    let region = if at.zone == at.abbreviation || at.zone == "UTC" { "" } else { at.zone.as_str() };
+    (texts.time_with_zone)(&ZonedTime { local: &local, zone: &at.abbreviation, region })
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -729,7 +728,7 @@ pub fn validation_mail(
     portal_base_url: &str,
     application_id: &str,
     value: &str,
-    expires_at: OffsetDateTime,
+    expires_at: &LocalTime,
 ) -> Mail {
     let texts = MailTexts::of(lang);
     let link = format!(
@@ -744,7 +743,7 @@ pub fn validation_mail(
 }
 
 /// The sign-in link for the portal.
-pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: OffsetDateTime) -> Mail {
+pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: &LocalTime) -> Mail {
     let texts = MailTexts::of(lang);
     let until = human_time(texts, expires_at);
     finish(texts, to, texts.sign_in_subject, &(texts.sign_in_body)(&SignIn { link, until: &until }))
@@ -752,18 +751,18 @@ pub fn sign_in_mail(lang: Lang, to: &MailAddress, link: &str, expires_at: Offset
 
 /// The confirmation of an appointment for the identity check. `when` is shown in the
 /// offset it carries (pass the desk's local time); `place_note` (room, address) may be empty.
-pub fn appointment_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+pub fn appointment_mail(lang: Lang, to: &MailAddress, when: &LocalTime, place_note: &str) -> Mail {
     appointment(lang, to, when, place_note, false)
 }
 
 /// The reminder, the day before, of an appointment booked earlier.
-pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str) -> Mail {
+pub fn appointment_reminder_mail(lang: Lang, to: &MailAddress, when: &LocalTime, place_note: &str) -> Mail {
     appointment(lang, to, when, place_note, true)
 }
 
 /// The appointment's confirmation or (`reminder`) its reminder: the opening sentence,
 /// the time and the place (if any) indented on lines of their own, what to bring.
-fn appointment(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &str, reminder: bool) -> Mail {
+fn appointment(lang: Lang, to: &MailAddress, when: &LocalTime, place_note: &str, reminder: bool) -> Mail {
     let texts = MailTexts::of(lang);
     let at = human_time(texts, when);
     let place = place_note.trim();
@@ -774,6 +773,22 @@ fn appointment(lang: Lang, to: &MailAddress, when: OffsetDateTime, place_note: &
         (texts.appointment_subject, texts.appointment_opening)
     };
     finish(texts, to, subject, &format!("{opening}\n\n  {at}\n{place_line}\n{}", texts.appointment_bring_id))
+}
+
+/// The desk cancelled an appointment at `when`; `link` is the application's page.
+pub fn appointment_cancelled_mail(lang: Lang, to: &MailAddress, when: &LocalTime, link: &str) -> Mail {
+    let texts = MailTexts::of(lang);
+    let when = human_time(texts, when);
+    finish(texts, to, texts.cancelled_subject, &(texts.cancelled_body)(&AppointmentCancelled { when: &when, link }))
+}
+
+/// The mail to a new officer (`admin`: administrator) with their first sign-in link.
+pub fn staff_invitation_mail(lang: Lang, to: &MailAddress, admin: bool, link: &str, until: &LocalTime) -> Mail {
+    let texts = MailTexts::of(lang);
+    let until = human_time(texts, until);
+    let role = if admin { texts.role_admin } else { texts.role_officer };
+    let invitation = StaffInvitation { role, link, until: &until };
+    finish(texts, to, &(texts.invitation_subject)(&invitation), &(texts.invitation_body)(&invitation))
 }
 
 /// The certificate has been issued; `link` leads to the download.
@@ -787,7 +802,7 @@ pub fn expiry_reminder_mail(
     lang: Lang,
     to: &MailAddress,
     serial: &str,
-    not_after: OffsetDateTime,
+    not_after: &LocalTime,
     days_left: u32,
     renew_link: &str,
 ) -> Mail {
@@ -798,13 +813,7 @@ pub fn expiry_reminder_mail(
 }
 
 /// The notice that a certificate was revoked at `at`.
-pub fn revocation_mail(
-    lang: Lang,
-    to: &MailAddress,
-    serial: &str,
-    reason: RevocationReason,
-    at: OffsetDateTime,
-) -> Mail {
+pub fn revocation_mail(lang: Lang, to: &MailAddress, serial: &str, reason: RevocationReason, at: &LocalTime) -> Mail {
     let texts = MailTexts::of(lang);
     let when = human_time(texts, at);
     let reason = match reason {
@@ -826,7 +835,7 @@ pub fn audit_checkpoint_mail(
     organization: &str,
     checkpoint: &str,
     records: i64,
-    at: OffsetDateTime,
+    at: &LocalTime,
 ) -> Mail {
     let texts = MailTexts::of(lang);
     let when = human_time(texts, at);
@@ -835,7 +844,7 @@ pub fn audit_checkpoint_mail(
 }
 
 /// The alert that the audit log failed its check at `at` (`reason` says where and how).
-pub fn audit_alert_mail(lang: Lang, to: &MailAddress, organization: &str, reason: &str, at: OffsetDateTime) -> Mail {
+pub fn audit_alert_mail(lang: Lang, to: &MailAddress, organization: &str, reason: &str, at: &LocalTime) -> Mail {
     let texts = MailTexts::of(lang);
     let when = human_time(texts, at);
     let alert = AuditAlert { organization, when: &when, reason };
@@ -887,8 +896,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("outbox");
         let outbox = Outbox::open(&dir, sender(), clock()).unwrap();
-        let expires = datetime!(2025-03-02 14:30 UTC);
-        let mail = validation_mail(Lang::De, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", expires);
+        let expires = LocalTime::utc(datetime!(2025-03-02 14:30 UTC));
+        let mail =
+            validation_mail(Lang::De, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", &expires);
         let path = outbox.deliver(&mail).await.unwrap();
 
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
@@ -1214,7 +1224,7 @@ mod tests {
 
     #[test]
     fn audit_mails_in_both_languages() {
-        let at = datetime!(2025-06-30 08:05 UTC);
+        let at = &LocalTime::utc(datetime!(2025-06-30 08:05 UTC));
         let checkpoint = format!("42:{}", "ab".repeat(32));
         let ok_en = audit_checkpoint_mail(Lang::En, &alice(), "Example Org", &checkpoint, 42, at);
         let ok_de = audit_checkpoint_mail(Lang::De, &alice(), "Example Org", &checkpoint, 42, at);
@@ -1239,8 +1249,9 @@ mod tests {
 
     #[test]
     fn texts_in_both_languages() {
-        let at = datetime!(2025-06-30 08:05 UTC);
-        let local = datetime!(2025-06-30 10:00 +02:00);
+        let at = &LocalTime::utc(datetime!(2025-06-30 08:05 UTC));
+        let berlin = certdesk_core::zone::OrgZone::named("Europe/Berlin").unwrap();
+        let local = &berlin.at(datetime!(2025-06-30 08:00 UTC));
         let link = "https://pki.example.org/x";
         let mails = [
             validation_mail(Lang::En, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at),
@@ -1270,15 +1281,17 @@ mod tests {
         let [val_en, val_de, sign_en, sign_de, appt_en, appt_de, remind_en, remind_de, ready_en, ready_de, exp_en, exp_de, rev_en, rev_de] =
             &mails;
         assert!(remind_en.subject().starts_with("Reminder") && remind_en.body().contains("Room 1.23"));
-        assert!(remind_de.body().contains("30.06.2025, 10:00 Uhr (UTC+02:00)"));
+        assert!(remind_de.body().contains("30.06.2025, 10:00 Uhr (CEST, Europe/Berlin)"));
         assert!(val_en.body().contains("https://pki.example.org/validate/id%201%2F2?value=v%2Ba%3Dl"));
         assert!(val_en.body().contains("\nv+a=l\n"));
         assert!(val_en.body().contains("2025-06-30 08:05 UTC"));
         assert!(val_de.body().contains("gültig bis 30.06.2025, 08:05 Uhr (UTC)"));
         assert_eq!(val_de.subject(), "Bitte bestätigen Sie Ihre E-Mail-Adresse");
         assert!(sign_en.body().contains(link) && sign_de.body().contains(link));
-        assert!(appt_en.body().contains("2025-06-30 10:00 UTC+02:00") && appt_en.body().contains("Room 1.23"));
-        assert!(appt_de.body().contains("30.06.2025, 10:00 Uhr (UTC+02:00)"));
+        assert!(
+            appt_en.body().contains("2025-06-30 10:00 CEST (Europe/Berlin)") && appt_en.body().contains("Room 1.23")
+        );
+        assert!(appt_de.body().contains("30.06.2025, 10:00 Uhr (CEST, Europe/Berlin)"));
         assert_eq!(appt_de.subject(), "Ihr Termin zur Identitätsprüfung");
         assert!(ready_en.body().contains("01AB") && ready_de.body().contains("Seriennummer 01AB"));
         assert_eq!(exp_en.subject(), "Your certificate expires in 30 days");
@@ -1311,13 +1324,16 @@ mod tests {
         "7Kq9-xZ2mP4vW8rT",
         "A-42",
         "01AB",
+        "Europe/Berlin",
+        "CET",
     ];
 
     /// Every mail the desk sends, from every builder with fixed inputs, with every
     /// variant of its text (reminder, today, tomorrow, every revocation reason).
     fn every_mail(lang: Lang) -> Vec<Mail> {
-        let at = datetime!(2025-06-30 08:05 UTC);
-        let local = datetime!(2025-12-01 09:30 +01:00);
+        let at = &LocalTime::utc(datetime!(2025-06-30 08:05 UTC));
+        let berlin = certdesk_core::zone::OrgZone::named("Europe/Berlin").unwrap();
+        let local = &berlin.at(datetime!(2025-12-01 08:30 UTC));
         let link = "https://pki.example.org/x";
         let mut mails = vec![
             validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at),
@@ -1325,6 +1341,9 @@ mod tests {
             appointment_mail(lang, &alice(), local, "Room 1.23, Main Street 1"),
             appointment_mail(lang, &alice(), at, ""),
             appointment_reminder_mail(lang, &alice(), local, "Room 1.23, Main Street 1"),
+            appointment_cancelled_mail(lang, &alice(), local, link),
+            staff_invitation_mail(lang, &alice(), false, link, local),
+            staff_invitation_mail(lang, &alice(), true, link, at),
             certificate_ready_mail(lang, &alice(), "01AB", link),
             audit_checkpoint_mail(lang, &alice(), "Example Org", "42:abcdef0123", 42, at),
             audit_alert_mail(lang, &alice(), "Example Org", "record 7: hash mismatch", local),

@@ -22,7 +22,7 @@ use certdesk_pki::pkcs12;
 use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{EmailAddress, NameField};
 use serde_json::json;
-use time::{Date, OffsetDateTime};
+use time::Date;
 use zeroize::Zeroizing;
 
 use crate::mail::{self, Lang, MailAddress, Mailer};
@@ -35,9 +35,12 @@ use certdesk_core::ports::{ApplicationClaim, CertificateAuthority, IssueInput, I
 use certdesk_core::records::normalize_serial;
 use certdesk_core::workflow::{Application, ApplicationState, Decision, DocumentType, Event, IdentityEvidence};
 use certdesk_pki::subject::Person;
-use certdesk_store::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, Store, UserRecord};
+use certdesk_store::{ChallengeOutcome, ChallengeRecord, SessionRecord, Store, UserRecord};
 
+mod appointments;
 mod single_sign_on;
+
+pub use appointments::{QueueEntry, QueueFilter};
 
 /// Sign-in links are valid 15 minutes.
 pub const SIGN_IN_MINUTES: i64 = 15;
@@ -429,6 +432,11 @@ impl Portal {
         self.clock.now().unix_timestamp()
     }
 
+    /// The organisation's time zone (pages and mails show times in it).
+    pub fn zone(&self) -> &certdesk_core::zone::OrgZone {
+        &self.config.zone
+    }
+
     /// The portal's public URL (no trailing slash).
     pub fn public_url(&self) -> &str {
         &self.public_url
@@ -496,8 +504,8 @@ impl Portal {
             return Ok(());
         }
         let link = self.sign_in_link(&email).await?;
-        let expires = self.clock.now() + time::Duration::minutes(SIGN_IN_MINUTES);
-        self.send(&email, |to| mail::sign_in_mail(lang_of(lang), to, &link, expires)).await
+        let expires = self.zone().at(self.clock.now() + time::Duration::minutes(SIGN_IN_MINUTES));
+        self.send(&email, |to| mail::sign_in_mail(lang_of(lang), to, &link, &expires)).await
     }
 
     /// Makes a single-use sign-in link for `email` (for `certdesk user add` and the
@@ -512,8 +520,22 @@ impl Portal {
 
     /// Mails a sign-in link made by [`Portal::add_staff`] to its owner.
     pub async fn mail_sign_in_link(&self, email: &str, link: &str, lang: &str) -> Result<(), DomainError> {
-        let expires = self.clock.now() + time::Duration::minutes(SIGN_IN_MINUTES);
-        self.send(email, |to| mail::sign_in_mail(lang_of(lang), to, link, expires)).await
+        let expires = self.zone().at(self.clock.now() + time::Duration::minutes(SIGN_IN_MINUTES));
+        self.send(email, |to| mail::sign_in_mail(lang_of(lang), to, link, &expires)).await
+    }
+
+    /// Mails a new officer or administrator that they were made one, with the sign-in
+    /// link made by [`Portal::add_staff`] and what comes after it (the second factor).
+    pub async fn mail_staff_invitation(
+        &self,
+        email: &str,
+        role: Role,
+        link: &str,
+        lang: &str,
+    ) -> Result<(), DomainError> {
+        let expires = self.zone().at(self.clock.now() + time::Duration::minutes(SIGN_IN_MINUTES));
+        let admin = role == Role::Admin;
+        self.send(email, |to| mail::staff_invitation_mail(lang_of(lang), to, admin, link, &expires)).await
     }
 
     /// Uses a sign-in token (once) and starts a session.
@@ -778,9 +800,9 @@ impl Portal {
     }
 
     async fn send_validation(&self, app: &Application, value: &str, expires_at: i64) -> Result<(), DomainError> {
-        let expires = OffsetDateTime::from_unix_timestamp(expires_at).map_err(|_| internal("bad expiry"))?;
+        let expires = self.zone().local(expires_at).ok_or_else(|| internal("bad expiry"))?;
         self.send(&app.email, |to| {
-            mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, expires)
+            mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, &expires)
         })
         .await
     }
@@ -833,41 +855,6 @@ impl Portal {
                 "this value is used, expired or blocked after too many attempts; request a new one",
             )),
         }
-    }
-
-    /// Free appointment slots.
-    pub async fn free_slots(&self) -> Result<Vec<SlotRecord>, DomainError> {
-        Ok(self.store().upcoming_slots(self.now()).await?.into_iter().filter(|s| s.application_id.is_none()).collect())
-    }
-
-    /// The appointment an application booked.
-    pub async fn appointment(&self, app: &Application) -> Result<Option<SlotRecord>, DomainError> {
-        self.store().slot_of(&app.id).await
-    }
-
-    /// Books an identification appointment and mails the confirmation.
-    pub async fn book(&self, actor: &Actor, id: &str, slot_id: &str) -> Result<SlotRecord, DomainError> {
-        let app = self.own_application(actor, id).await?;
-        if app.state != ApplicationState::AwaitingChecks || app.identity.is_some() {
-            return Err(DomainError::new(ErrorCode::Conflict, "this application needs no appointment"));
-        }
-        let now = self.now();
-        let event = AuditEvent {
-            actor: actor.audit_name(),
-            action: "appointment.book",
-            subject: app.id.clone(),
-            details: json!({ "slot": slot_id }),
-        };
-        if !self.store().book_slot(slot_id, &app.id, now, &|seq, prev| seal(&event, now, seq, prev)).await? {
-            return Err(DomainError::new(
-                ErrorCode::Conflict,
-                "this slot is no longer free, or you already booked one",
-            ));
-        }
-        let slot = self.store().slot_of(&app.id).await?.ok_or_else(|| internal("the booked slot vanished"))?;
-        let when = OffsetDateTime::from_unix_timestamp(slot.starts_at).map_err(|_| internal("bad slot time"))?;
-        self.send(&app.email, |to| mail::appointment_mail(lang_of(&app.lang), to, when, &slot.place)).await?;
-        Ok(slot)
     }
 
     /// Withdraws an application.
@@ -1065,11 +1052,13 @@ impl Portal {
         let reason = RevocationReason::from_name(reason)
             .ok_or_else(|| refused(format!("unknown revocation reason {reason:?}")))?;
         let record = self.ca.revoke(&cert.serial, reason, &actor.audit_name()).await?;
-        let at = OffsetDateTime::from_unix_timestamp(record.revoked_at.unwrap_or_default())
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let at = self
+            .zone()
+            .local(record.revoked_at.unwrap_or_default())
+            .unwrap_or_else(|| self.zone().at(self.clock.now()));
         let lang =
             self.store().applications_of(&record.email).await?.first().map(|a| a.lang.clone()).unwrap_or_default();
-        self.send(&record.email, |to| mail::revocation_mail(lang_of(&lang), to, &record.serial, reason, at)).await?;
+        self.send(&record.email, |to| mail::revocation_mail(lang_of(&lang), to, &record.serial, reason, &at)).await?;
         Ok(record)
     }
 
@@ -1098,14 +1087,6 @@ impl Portal {
 
     // -------------------------------------------------------------------------------
     // Officers
-
-    /// Applications waiting for the desk, oldest first, and the approved ones.
-    pub async fn queue(&self, actor: &Actor) -> Result<Vec<Application>, DomainError> {
-        self.require_officer(actor)?;
-        let mut apps = self.store().applications_in(ApplicationState::AwaitingChecks).await?;
-        apps.extend(self.store().applications_in(ApplicationState::Approved).await?);
-        Ok(apps)
-    }
 
     /// Any application (officers).
     pub async fn application_for_officer(&self, actor: &Actor, id: &str) -> Result<Application, DomainError> {
@@ -1176,46 +1157,6 @@ impl Portal {
         })?;
         self.store_transition(actor, &next, json!({ "reason": reason })).await?;
         Ok(next)
-    }
-
-    /// Publishes an appointment slot.
-    pub async fn add_slot(
-        &self,
-        actor: &Actor,
-        starts_at: OffsetDateTime,
-        place: &str,
-    ) -> Result<SlotRecord, DomainError> {
-        self.require_officer(actor)?;
-        let place = place.trim();
-        if place.is_empty() || place.chars().count() > 100 || place.chars().any(char::is_control) {
-            return Err(refused("the place must be 1 to 100 characters"));
-        }
-        let now = self.now();
-        if starts_at.unix_timestamp() <= now {
-            return Err(refused("the slot must be in the future"));
-        }
-        let slot = SlotRecord {
-            id: random_token(9)?,
-            starts_at: starts_at.unix_timestamp(),
-            place: place.to_string(),
-            created_by: actor.email().to_string(),
-            application_id: None,
-            booked_at: None,
-        };
-        let event = AuditEvent {
-            actor: actor.audit_name(),
-            action: "appointment.publish",
-            subject: slot.id.clone(),
-            details: json!({ "starts_at": slot.starts_at, "place": slot.place }),
-        };
-        self.store().insert_slot(&slot, &|seq, prev| seal(&event, now, seq, prev)).await?;
-        Ok(slot)
-    }
-
-    /// Every upcoming slot, booked or free (officers).
-    pub async fn all_slots(&self, actor: &Actor) -> Result<Vec<SlotRecord>, DomainError> {
-        self.require_officer(actor)?;
-        self.store().upcoming_slots(self.now()).await
     }
 
     /// Certificates of one address (officers revoking for someone).
@@ -1358,7 +1299,7 @@ impl Portal {
             if app.state != ApplicationState::AwaitingChecks || app.identity.is_some() {
                 continue;
             }
-            let Ok(when) = OffsetDateTime::from_unix_timestamp(slot.starts_at) else {
+            let Some(when) = self.zone().local(slot.starts_at) else {
                 failed.push(internal("bad slot time"));
                 continue;
             };
@@ -1366,7 +1307,7 @@ impl Portal {
                 continue;
             }
             let mailed = self
-                .send(&app.email, |to| mail::appointment_reminder_mail(lang_of(&app.lang), to, when, &slot.place))
+                .send(&app.email, |to| mail::appointment_reminder_mail(lang_of(&app.lang), to, &when, &slot.place))
                 .await;
             match mailed {
                 Ok(()) => sent += 1,
@@ -1388,7 +1329,7 @@ impl Portal {
             self.mailer.as_ref(),
             &config.checkpoints,
             &config.raw.ca.organization,
-            self.clock.now(),
+            &self.zone().at(self.clock.now()),
             false,
         )
         .await
@@ -1414,8 +1355,7 @@ impl Portal {
                 if !self.store().claim_reminder(&cert.serial, days, now).await? {
                     continue;
                 }
-                let not_after =
-                    OffsetDateTime::from_unix_timestamp(cert.not_after).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let Some(not_after) = self.zone().local(cert.not_after) else { continue };
                 let lang = self
                     .store()
                     .applications_of(&cert.email)
@@ -1427,7 +1367,7 @@ impl Portal {
                 let days_left = u32::try_from(left).unwrap_or(0);
                 let mailed = self
                     .send(&cert.email, |to| {
-                        mail::expiry_reminder_mail(lang_of(&lang), to, &cert.serial, not_after, days_left, &link)
+                        mail::expiry_reminder_mail(lang_of(&lang), to, &cert.serial, &not_after, days_left, &link)
                     })
                     .await;
                 match mailed {

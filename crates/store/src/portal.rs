@@ -646,8 +646,9 @@ impl Store {
         Ok(row.as_ref().map(slot_from_row).transpose()?)
     }
 
-    /// Books a free future slot for an application that has none; `false` if the slot
-    /// is taken, past or unknown, or the application already has one.
+    /// Books a free future slot for an application, in place of the one it booked
+    /// before (if any: that one is free again, or, when past, kept only in the audit
+    /// log); `false` if the slot is taken, past or unknown, and then nothing changed.
     pub async fn book_slot(
         &self,
         slot_id: &str,
@@ -656,13 +657,14 @@ impl Store {
         audit: AuditAppend<'_>,
     ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
-        let existing = sqlx::query("SELECT id FROM appointment_slots WHERE application_id = $1")
-            .bind(application_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if existing.is_some() {
-            return Ok(false);
-        }
+        sqlx::query(
+            "UPDATE appointment_slots SET application_id = NULL, booked_at = NULL, reminded_at = NULL \
+             WHERE application_id = $1 AND id <> $2",
+        )
+        .bind(application_id)
+        .bind(slot_id)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(
             "UPDATE appointment_slots SET application_id = $1, booked_at = $2 \
              WHERE id = $3 AND application_id IS NULL AND starts_at > $2",
@@ -681,6 +683,59 @@ impl Store {
         append_audit_in(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Cancels the booking of `application_id` if its slot starts after `now` (the slot
+    /// is free again); the slot, or `None` (nothing booked to come, nothing changed).
+    pub async fn release_slot(
+        &self,
+        application_id: &str,
+        now: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<Option<SlotRecord>, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(slot) = release_slot_in(&mut tx, application_id, now).await? else { return Ok(None) };
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(slot))
+    }
+
+    /// One slot.
+    pub async fn slot(&self, slot_id: &str) -> Result<Option<SlotRecord>, DomainError> {
+        let row = sqlx::query("SELECT * FROM appointment_slots WHERE id = $1")
+            .bind(slot_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(slot_from_row).transpose()?)
+    }
+
+    /// Removes a free slot that has not begun; `false` if it is booked, past or unknown.
+    pub async fn delete_free_slot(&self, slot_id: &str, now: i64, audit: AuditAppend<'_>) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM appointment_slots WHERE id = $1 AND application_id IS NULL AND starts_at > $2")
+                .bind(slot_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The slots booked by the applications in `state`.
+    pub async fn slots_of_applications_in(&self, state: ApplicationState) -> Result<Vec<SlotRecord>, DomainError> {
+        let rows = sqlx::query(
+            "SELECT s.* FROM appointment_slots s JOIN applications a ON a.id = s.application_id \
+             WHERE a.state = $1 ORDER BY s.starts_at, s.id",
+        )
+        .bind(state.name())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(slot_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Certificates issued to `email`, newest first.
@@ -843,5 +898,30 @@ pub(super) async fn update_application_in(
     if let Some(identity) = &next.identity {
         write_identity(tx, &next.id, identity).await?;
     }
+    // A closed application holds no appointment to come: its slot is free again.
+    if matches!(next.state, ApplicationState::Withdrawn | ApplicationState::Rejected) {
+        release_slot_in(tx, &next.id, next.updated_at).await?;
+    }
     Ok(())
+}
+
+/// Frees the slot `application_id` booked, if it starts after `now`; returns it.
+async fn release_slot_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    application_id: &str,
+    now: i64,
+) -> Result<Option<SlotRecord>, DomainError> {
+    let row = sqlx::query("SELECT * FROM appointment_slots WHERE application_id = $1 AND starts_at > $2")
+        .bind(application_id)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(slot) = row.as_ref().map(slot_from_row).transpose()? else { return Ok(None) };
+    sqlx::query(
+        "UPDATE appointment_slots SET application_id = NULL, booked_at = NULL, reminded_at = NULL WHERE id = $1",
+    )
+    .bind(&slot.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(slot))
 }

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -35,15 +35,17 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/applications", get(list_applications).post(create_application))
         .route("/api/v1/applications/{id}", get(get_application))
         .route("/api/v1/applications/{id}/mailbox", post(validate_mailbox))
-        .route("/api/v1/applications/{id}/appointment", post(book))
+        .route("/api/v1/applications/{id}/appointment", post(book).delete(cancel_appointment))
         .route("/api/v1/applications/{id}/csr", post(issue_csr))
         .route("/api/v1/applications/{id}/pkcs12", post(issue_p12))
         .route("/api/v1/slots", get(slots).post(add_slot))
+        .route("/api/v1/slots/{slot}", delete(remove_slot))
         .route("/api/v1/certificates", get(my_certificates))
         .route("/api/v1/certificates/{serial}/revoke", post(revoke))
         .route("/api/v1/certificates/{serial}/renew", post(renew))
         .route("/api/v1/directory", get(directory))
         .route("/api/v1/officer/queue", get(queue))
+        .route("/api/v1/officer/applications/{id}/appointment", delete(officer_cancel_appointment))
         .route("/api/v1/officer/applications/{id}/identity", post(identity))
         .route("/api/v1/officer/applications/{id}/approve", post(approve))
         .route("/api/v1/officer/applications/{id}/reject", post(reject))
@@ -373,9 +375,58 @@ async fn directory(State(state): State<Arc<AppState>>, Query(query): Query<Direc
     )
 }
 
-async fn queue(api: ApiActor) -> ApiResult {
-    let apps = api.portal.queue(&api.actor).await?;
-    ok(Value::Array(apps.iter().map(application_json).collect()))
+#[derive(Deserialize)]
+struct QueueQuery {
+    #[serde(default)]
+    view: String,
+    #[serde(default)]
+    q: String,
+}
+
+async fn queue(api: ApiActor, Query(query): Query<QueueQuery>) -> ApiResult {
+    let today = match query.view.as_str() {
+        "" | "all" => false,
+        "today" => true,
+        other => {
+            return Err(Problem(DomainError::new(
+                ErrorCode::BadInput,
+                format!("view must be all or today, not {other:?}"),
+            )))
+        }
+    };
+    let filter = certdesk_desk::portal::QueueFilter { today, search: query.q };
+    let entries = api.portal.queue(&api.actor, &filter).await?;
+    let items = entries
+        .iter()
+        .map(|e| {
+            let mut value = application_json(&e.application);
+            let appointment = e.slot.as_ref().map_or(Value::Null, |s| slot_json(&s.id, s.starts_at, &s.place));
+            if let Some(object) = value.as_object_mut() {
+                object.insert("appointment".into(), appointment);
+            }
+            value
+        })
+        .collect();
+    ok(Value::Array(items))
+}
+
+fn slot_json(id: &str, starts_at: i64, place: &str) -> Value {
+    json!({ "slot_id": id, "starts_at": starts_at, "place": place })
+}
+
+async fn cancel_appointment(api: ApiActor, Path(id): Path<String>) -> ApiResult {
+    let slot = api.portal.cancel_appointment(&api.actor, &id).await?;
+    ok(slot_json(&slot.id, slot.starts_at, &slot.place))
+}
+
+async fn officer_cancel_appointment(api: ApiActor, Path(id): Path<String>) -> ApiResult {
+    let slot = api.portal.officer_cancel_appointment(&api.actor, &id).await?;
+    ok(slot_json(&slot.id, slot.starts_at, &slot.place))
+}
+
+async fn remove_slot(api: ApiActor, Path(slot): Path<String>) -> ApiResult {
+    api.portal.remove_slot(&api.actor, &slot).await?;
+    ok(json!({ "removed": slot }))
 }
 
 #[derive(Deserialize)]
@@ -460,7 +511,8 @@ pub fn openapi_document() -> Value {
             "/api/v1/applications/{id}/mailbox": { "parameters": id_param, "post": { "summary": "Return the mailed value (BR 3.2.2.2)",
                 "requestBody": body(json!({ "value": s }), json!(["value"])), "responses": { "200": app, "401": problem, "404": problem, "409": problem } } },
             "/api/v1/applications/{id}/appointment": { "parameters": id_param, "post": { "summary": "Book an identification appointment",
-                "requestBody": body(json!({ "slot_id": s }), json!(["slot_id"])), "responses": { "200": { "description": "the slot" }, "409": problem } } },
+                "requestBody": body(json!({ "slot_id": s }), json!(["slot_id"])), "responses": { "200": { "description": "the slot (booked, or the booked appointment moved to it)" }, "409": problem } },
+                "delete": { "summary": "Cancel my appointment to come (the slot is free again)", "responses": { "200": { "description": "the slot" }, "409": problem } } },
             "/api/v1/applications/{id}/csr": { "parameters": id_param, "post": { "summary": "Issue for my own key (PEM CSR)",
                 "requestBody": body(json!({ "csr": s }), json!(["csr"])), "responses": { "201": cert, "400": problem, "409": problem, "422": problem } } },
             "/api/v1/applications/{id}/pkcs12": { "parameters": id_param, "post": { "summary": "Issue with a server-made key, delivered once as .p12",
@@ -470,6 +522,8 @@ pub fn openapi_document() -> Value {
                 "get": { "summary": "Free slots (applicants) or all upcoming slots (officers)", "responses": { "200": { "description": "slots" } } },
                 "post": { "summary": "Publish a slot (officers)", "requestBody": body(json!({ "starts_at": { "type": "integer" }, "place": s }), json!(["starts_at", "place"])),
                     "responses": { "201": { "description": "the slot" }, "403": problem } } },
+            "/api/v1/slots/{slot}": { "parameters": [{ "name": "slot", "in": "path", "required": true, "schema": s }],
+                "delete": { "summary": "Remove a free slot (officers)", "responses": { "200": { "description": "removed" }, "403": problem, "404": problem, "409": problem } } },
             "/api/v1/certificates": { "get": { "summary": "My certificates", "responses": { "200": { "description": "a list of Certificate" } } } },
             "/api/v1/certificates/{serial}/revoke": { "parameters": serial_param, "post": { "summary": "Revoke (own, or any for officers)",
                 "requestBody": body(json!({ "reason": { "type": "string", "enum": ["key-compromise", "superseded", "affiliation-changed", "cessation-of-operation", "unspecified"] } }), json!(["reason"])),
@@ -479,7 +533,12 @@ pub fn openapi_document() -> Value {
             "/api/v1/directory": { "get": { "summary": "Current certificates of an address that one can encrypt to, longest-lasting first (public)", "security": [],
                 "parameters": [{ "name": "email", "in": "query", "required": true, "schema": s }],
                 "responses": { "200": { "description": "email and certificates" }, "422": problem } } },
-            "/api/v1/officer/queue": { "get": { "summary": "Applications waiting (officers)", "responses": { "200": { "description": "a list of Application" }, "403": problem } } },
+            "/api/v1/officer/queue": { "get": { "summary": "Applications waiting (officers), each with its appointment",
+                "parameters": [{ "name": "view", "in": "query", "schema": { "type": "string", "enum": ["all", "today"] } },
+                    { "name": "q", "in": "query", "description": "part of a name, address or application id", "schema": s }],
+                "responses": { "200": { "description": "a list of Application with appointment" }, "400": problem, "403": problem } } },
+            "/api/v1/officer/applications/{id}/appointment": { "parameters": id_param, "delete": { "summary": "Cancel an applicant's appointment (the applicant is mailed)",
+                "responses": { "200": { "description": "the slot" }, "403": problem, "409": problem } } },
             "/api/v1/officer/applications/{id}/identity": { "parameters": id_param, "post": { "summary": "Record identity evidence (BR 3.2.4)",
                 "requestBody": body(json!({ "document_type": { "type": "string", "enum": ["identity-card", "passport", "residence-permit"] }, "issuing_authority": s, "document_number": s, "document_expires": { "type": "string", "format": "date" }, "verified_in_person": { "type": "boolean" } }),
                     json!(["document_type", "issuing_authority", "document_number", "document_expires", "verified_in_person"])),
@@ -497,7 +556,7 @@ pub fn openapi_document() -> Value {
     if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             for (method, operation) in item.as_object_mut().into_iter().flatten() {
-                if method == "post" || (method == "get" && path == "/api/v1/directory") {
+                if method == "post" || method == "delete" || (method == "get" && path == "/api/v1/directory") {
                     if let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) {
                         responses.insert("429".into(), limited.clone());
                     }

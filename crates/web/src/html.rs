@@ -102,16 +102,14 @@ pub fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
-/// A `YYYY-MM-DD HH:MM UTC` rendering of Unix seconds.
-pub fn when(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
+/// Unix seconds in the organisation's zone, named: `2026-12-07 09:00 CET`.
+pub fn when(zone: &certdesk_core::zone::OrgZone, unix: i64) -> String {
+    zone.local(unix).map(|l| l.iso_minutes()).unwrap_or_default()
 }
 
-/// A `YYYY-MM-DD` rendering of Unix seconds.
-pub fn day(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
+/// The organisation's calendar day of Unix seconds: `2026-12-07`.
+pub fn day(zone: &certdesk_core::zone::OrgZone, unix: i64) -> String {
+    zone.local(unix).map(|l| l.iso_date()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use maud::{html, Markup, PreEscaped};
 
 use crate::html::{csrf_field, day, when};
 use crate::texts::Texts;
+use certdesk_core::zone::OrgZone;
 
 /// An appointment slot as the pages show it.
 pub struct SlotView {
@@ -166,7 +167,7 @@ pub fn second_factor(t: &Texts, csrf: &str) -> Markup {
 }
 
 /// The applicant's start page: applications and certificates.
-pub fn home(t: &Texts, apps: &[Application], certs: &[CertificateRecord], csrf: &str) -> Markup {
+pub fn home(t: &Texts, z: &OrgZone, apps: &[Application], certs: &[CertificateRecord], csrf: &str) -> Markup {
     html! {
         p { a href="/apply" { (t.apply_for_certificate) } }
         h2 { (t.your_applications) }
@@ -178,7 +179,7 @@ pub fn home(t: &Texts, apps: &[Application], certs: &[CertificateRecord], csrf: 
                 tbody {
                     @for app in apps {
                         tr {
-                            td { a href={ "/applications/" (app.id) } { (when(app.created_at)) } }
+                            td { a href={ "/applications/" (app.id) } { (when(z, app.created_at)) } }
                             td { (app.profile) }
                             td { (state_name(t, app.state)) }
                         }
@@ -192,7 +193,7 @@ pub fn home(t: &Texts, apps: &[Application], certs: &[CertificateRecord], csrf: 
         }
         @let current = current_serial(certs);
         @for cert in certs {
-            (certificate_block(t, cert, csrf, Some(current == Some(cert.serial.as_str()))))
+            (certificate_block(t, z, cert, csrf, Some(current == Some(cert.serial.as_str()))))
         }
     }
 }
@@ -204,7 +205,13 @@ fn current_serial(certs: &[CertificateRecord]) -> Option<&str> {
 
 /// A certificate with its facts, its download link and, while valid, the revoke and
 /// renew forms. `current`: on the holder's own page, whether it is the one in use now.
-pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str, current: Option<bool>) -> Markup {
+pub fn certificate_block(
+    t: &Texts,
+    z: &OrgZone,
+    cert: &CertificateRecord,
+    csrf: &str,
+    current: Option<bool>,
+) -> Markup {
     let serial = cert.serial.as_str();
     html! {
         section aria-label=(serial) {
@@ -215,10 +222,10 @@ pub fn certificate_block(t: &Texts, cert: &CertificateRecord, csrf: &str, curren
                 None => {},
             }
             p {
-                (t.issued_on) " " (day(cert.issued_at)) " · "
+                (t.issued_on) " " (day(z, cert.issued_at)) " · "
                 @match cert.revoked_at {
-                    Some(at) => { (t.revoked_on) " " (day(at)) },
-                    None => { (t.valid_until_lower) " " (day(cert.not_after)) },
+                    Some(at) => { (t.revoked_on) " " (day(z, at)) },
+                    None => { (t.valid_until_lower) " " (day(z, cert.not_after)) },
                 }
                 " · " (t.key_kind) " " (cert.key_kind)
                 " · " (t.serial) " " code { (serial) }
@@ -276,9 +283,11 @@ pub fn apply(t: &Texts, profiles: &[&str], email: &str, csrf: &str) -> Markup {
 /// What the applicant's application page shows besides the application: the booked
 /// appointment, else the free slots.
 pub struct Appointment {
-    /// The booked slot.
+    /// The booked slot, when it is still to come.
     pub booked: Option<SlotView>,
-    /// The free slots (when none is booked).
+    /// The booked slot, when it has passed (without the identity check).
+    pub passed: Option<SlotView>,
+    /// The free slots (to book, or to move the booked one to).
     pub free: Vec<SlotView>,
 }
 
@@ -286,7 +295,14 @@ pub struct Appointment {
 ///
 /// `p12_waiting`: a .p12 was made for it but its download never completed (the server
 /// stopped in between); the applicant downloads it with the password chosen then.
-pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_waiting: bool, csrf: &str) -> Markup {
+pub fn application(
+    t: &Texts,
+    z: &OrgZone,
+    app: &Application,
+    appointment: &Appointment,
+    p12_waiting: bool,
+    csrf: &str,
+) -> Markup {
     let id = app.id.as_str();
     let check = |done: bool| if done { "✔" } else { "…" };
     html! {
@@ -318,20 +334,34 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_
             @if app.identity.is_none() {
                 h2 { (t.appointment_heading) }
                 @if let Some(slot) = &appointment.booked {
-                    p #appointment { (t.your_appointment) ": " (when(slot.starts_at)) " · " (slot.place) }
+                    p #appointment { (t.your_appointment) ": " (when(z, slot.starts_at)) " · " (slot.place) }
                     p { (t.bring_id) }
-                } @else if appointment.free.is_empty() {
-                    p { (t.no_free_slots) }
-                } @else {
-                    form method="post" action={ "/applications/" (id) "/book" } {
-                        (csrf_field(csrf))
-                        label for="slot" { (t.free_slots) }
-                        select #slot name="slot" {
-                            @for slot in &appointment.free {
-                                option value=(slot.id) { (when(slot.starts_at)) " · " (slot.place) }
-                            }
+                    @if !appointment.free.is_empty() {
+                        form method="post" action={ "/applications/" (id) "/book" } {
+                            (csrf_field(csrf))
+                            label for="slot" { (t.move_appointment) }
+                            (slot_select(z, &appointment.free))
+                            button.secondary type="submit" { (t.move_to) }
                         }
-                        button type="submit" { (t.book) }
+                    }
+                    form method="post" action={ "/applications/" (id) "/appointment/cancel" } {
+                        (csrf_field(csrf))
+                        label { input type="checkbox" name="confirm" value="yes" required; " " (t.cancel_appointment_consequence) }
+                        button.secondary type="submit" { (t.cancel_appointment) }
+                    }
+                } @else {
+                    @if let Some(slot) = &appointment.passed {
+                        p.error { (t.appointment_passed) " (" (when(z, slot.starts_at)) ")" }
+                    }
+                    @if appointment.free.is_empty() {
+                        p { (t.no_free_slots) }
+                    } @else {
+                        form method="post" action={ "/applications/" (id) "/book" } {
+                            (csrf_field(csrf))
+                            label for="slot" { (t.free_slots) }
+                            (slot_select(z, &appointment.free))
+                            button type="submit" { (t.book) }
+                        }
                     }
                 }
             }
@@ -401,6 +431,17 @@ pub fn application(t: &Texts, app: &Application, appointment: &Appointment, p12_
     }
 }
 
+/// A choice of slots, named `slot`.
+fn slot_select(z: &OrgZone, slots: &[SlotView]) -> Markup {
+    html! {
+        select #slot name="slot" {
+            @for slot in slots {
+                option value=(slot.id) { (when(z, slot.starts_at)) " · " (slot.place) }
+            }
+        }
+    }
+}
+
 /// The page of the mailbox link: the code filled in, confirmed with a POST.
 pub fn validate(t: &Texts, id: &str, value: &str, csrf: &str) -> Markup {
     html! {
@@ -421,23 +462,55 @@ pub fn revoked(t: &Texts, serial: &str) -> Markup {
     }
 }
 
-/// The officers' queue.
-pub fn officer_queue(t: &Texts, apps: &[Application]) -> Markup {
+/// One line of the officers' queue.
+pub struct QueueLine<'a> {
+    /// The application.
+    pub app: &'a Application,
+    /// Its appointment (past ones included).
+    pub slot: Option<&'a SlotView>,
+}
+
+/// The officers' queue: the view (all or today's appointments), the search, and the
+/// applications with their appointments.
+pub fn officer_queue(t: &Texts, z: &OrgZone, lines: &[QueueLine<'_>], today: bool, search: &str) -> Markup {
     let checked = |done: bool| if done { t.checked } else { t.open };
     html! {
         p { a href="/officer/slots" { (t.appointment_slots) } " · " a href="/officer/certificates" { (t.find_certificates) } }
-        table {
-            thead {
-                tr { th { (t.applicant) } th { (t.submitted) } th { (t.mailbox) } th { (t.identity) } th { (t.status) } }
-            }
-            tbody {
-                @for app in apps {
+        p {
+            @if today { a href="/officer" { (t.queue_all) } " · " strong { (t.queue_today) } }
+            @else { strong { (t.queue_all) } " · " a href="/officer?view=today" { (t.queue_today) } }
+        }
+        form method="get" action="/officer" {
+            @if today { input type="hidden" name="view" value="today"; }
+            label for="q" { (t.queue_search_label) }
+            input #q name="q" type="search" value=(search) maxlength="200";
+            button.secondary type="submit" { (t.search) }
+        }
+        @if lines.is_empty() {
+            p #queue-empty { (t.queue_empty) }
+        } @else {
+            table {
+                thead {
                     tr {
-                        td { a href={ "/officer/applications/" (app.id) } { (app.given_name) " " (app.surname) " <" (app.email) ">" } }
-                        td { (when(app.created_at)) }
-                        td { (checked(app.mailbox_validated_at.is_some())) }
-                        td { (checked(app.identity.is_some())) }
-                        td { (state_name(t, app.state)) }
+                        th { (t.applicant) } th { (t.column_appointment) } th { (t.submitted) } th { (t.mailbox) }
+                        th { (t.identity) } th { (t.status) }
+                    }
+                }
+                tbody {
+                    @for line in lines {
+                        tr {
+                            td { a href={ "/officer/applications/" (line.app.id) } { (line.app.given_name) " " (line.app.surname) " <" (line.app.email) ">" } }
+                            td {
+                                @match line.slot {
+                                    Some(slot) => { (when(z, slot.starts_at)) " · " (slot.place) },
+                                    None => { (t.none_booked) },
+                                }
+                            }
+                            td { (when(z, line.app.created_at)) }
+                            td { (checked(line.app.mailbox_validated_at.is_some())) }
+                            td { (checked(line.app.identity.is_some())) }
+                            td { (state_name(t, line.app.state)) }
+                        }
                     }
                 }
             }
@@ -446,15 +519,36 @@ pub fn officer_queue(t: &Texts, apps: &[Application]) -> Markup {
 }
 
 /// An application as the officer sees it, with the evidence and decision forms.
-pub fn officer_application(t: &Texts, app: &Application, csrf: &str) -> Markup {
+pub fn officer_application(
+    t: &Texts,
+    z: &OrgZone,
+    app: &Application,
+    slot: Option<&SlotView>,
+    upcoming: bool,
+    csrf: &str,
+) -> Markup {
     let id = app.id.as_str();
     html! {
         p { (app.given_name) " " (app.surname) " <" (app.email) "> · " (app.profile) " · " strong { (state_name(t, app.state)) } }
         p {
             (t.mailbox) ": "
             @match app.mailbox_validated_at {
-                Some(at) => { (t.validated) " " (when(at)) },
+                Some(at) => { (t.validated) " " (when(z, at)) },
                 None => { (t.not_yet_validated) },
+            }
+        }
+        p #appointment {
+            (t.column_appointment) ": "
+            @match slot {
+                Some(slot) => { (when(z, slot.starts_at)) " · " (slot.place) },
+                None => { (t.none_booked) },
+            }
+        }
+        @if upcoming && app.state == ApplicationState::AwaitingChecks {
+            form method="post" action={ "/officer/applications/" (id) "/appointment/cancel" } {
+                (csrf_field(csrf))
+                label { input type="checkbox" name="confirm" value="yes" required; " " (t.officer_cancel_consequence) }
+                button.secondary type="submit" { (t.officer_cancel_appointment) }
             }
         }
         @if let Some(e) = &app.identity {
@@ -499,11 +593,11 @@ pub fn officer_application(t: &Texts, app: &Application, csrf: &str) -> Markup {
 }
 
 /// The officers' slots: the form for a new one and the upcoming ones.
-pub fn officer_slots(t: &Texts, slots: &[SlotView], csrf: &str) -> Markup {
+pub fn officer_slots(t: &Texts, z: &OrgZone, slots: &[SlotView], csrf: &str) -> Markup {
     html! {
         form method="post" action="/officer/slots" {
             (csrf_field(csrf))
-            label for="starts_at" { (t.slot_starts_at) }
+            label for="starts_at" { ((t.slot_starts_at)(z.name())) }
             input #starts_at name="starts_at" type="datetime-local" required;
             label for="place" { (t.place) }
             input #place name="place" required maxlength="100";
@@ -513,10 +607,16 @@ pub fn officer_slots(t: &Texts, slots: &[SlotView], csrf: &str) -> Markup {
         ul {
             @for slot in slots {
                 li {
-                    (when(slot.starts_at)) " · " (slot.place) " · "
+                    (when(z, slot.starts_at)) " · " (slot.place) " · "
                     @match &slot.application_id {
                         Some(app) => { a href={ "/officer/applications/" (app) } { (t.booked) } },
-                        None => { (t.free) },
+                        None => {
+                            (t.free) " "
+                            form.inline method="post" action={ "/officer/slots/" (slot.id) "/remove" } {
+                                (csrf_field(csrf))
+                                button.secondary type="submit" { (t.remove_slot) }
+                            }
+                        },
                     }
                 }
             }
@@ -525,7 +625,7 @@ pub fn officer_slots(t: &Texts, slots: &[SlotView], csrf: &str) -> Markup {
 }
 
 /// The officers' certificate search.
-pub fn officer_certificates(t: &Texts, email: &str, certs: &[CertificateRecord], csrf: &str) -> Markup {
+pub fn officer_certificates(t: &Texts, z: &OrgZone, email: &str, certs: &[CertificateRecord], csrf: &str) -> Markup {
     html! {
         form method="get" action="/officer/certificates" {
             label for="email" { (t.email_address) }
@@ -533,7 +633,7 @@ pub fn officer_certificates(t: &Texts, email: &str, certs: &[CertificateRecord],
             button type="submit" { (t.search) }
         }
         @for cert in certs {
-            (certificate_block(t, cert, csrf, None))
+            (certificate_block(t, z, cert, csrf, None))
         }
     }
 }
@@ -602,7 +702,7 @@ pub fn admin(t: &Texts, staff: &[StaffView], profiles: &[ProfileSetting], csrf: 
 
 /// The audit log: the chain's verdict (records and head, or the desk's sentence), the
 /// search and the rows.
-pub fn audit(t: &Texts, verdict: Result<(usize, &str), &str>, filter: &str, rows: &[AuditRow]) -> Markup {
+pub fn audit(t: &Texts, z: &OrgZone, verdict: Result<(usize, &str), &str>, filter: &str, rows: &[AuditRow]) -> Markup {
     html! {
         @match verdict {
             Ok((records, head)) => {
@@ -626,7 +726,7 @@ pub fn audit(t: &Texts, verdict: Result<(usize, &str), &str>, filter: &str, rows
             tbody {
                 @for r in rows.iter().take(500) {
                     tr {
-                        td { (r.seq) } td { (when(r.at)) } td { (r.actor) } td { code { (r.action) } }
+                        td { (r.seq) } td { (when(z, r.at)) } td { (r.actor) } td { code { (r.action) } }
                         td { code { (r.subject) } } td { code { (r.details) } }
                     }
                 }
@@ -644,7 +744,7 @@ pub struct DirectoryEntry<'a> {
 }
 
 /// The directory: the search form and, after a search, what it found.
-pub fn directory(t: &Texts, email: &str, found: Option<&[DirectoryEntry<'_>]>) -> Markup {
+pub fn directory(t: &Texts, z: &OrgZone, email: &str, found: Option<&[DirectoryEntry<'_>]>) -> Markup {
     html! {
         p { (t.directory_intro) }
         form method="get" action="/directory" {
@@ -659,7 +759,7 @@ pub fn directory(t: &Texts, email: &str, found: Option<&[DirectoryEntry<'_>]>) -
                     @for e in entries {
                         li {
                             (e.cert.subject) " · " (profile_label(t, e.cert.profile.name())) " · " (t.issued_on) " "
-                            (day(e.cert.issued_at)) " · " (t.valid_until_lower) " " (day(e.cert.not_after)) " · "
+                            (day(z, e.cert.issued_at)) " · " (t.valid_until_lower) " " (day(z, e.cert.not_after)) " · "
                             (t.key_kind) " " (e.cert.key_kind) " · " code { (e.cert.serial) }
                             " · " a href={ "/directory/" (e.cert.serial) ".pem" } download { (t.download_certificate) }
                             details { summary { "PEM" } pre { (e.pem) } }

@@ -405,6 +405,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/validate/{id}", get(validate_page))
         .route("/applications/{id}/resend", post(resend))
         .route("/applications/{id}/book", post(book))
+        .route("/applications/{id}/appointment/cancel", post(cancel_appointment))
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/applications/{id}/csr", post(issue_csr))
         .route("/applications/{id}/p12", post(issue_p12))
@@ -417,7 +418,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/officer/applications/{id}/identity", post(officer_identity))
         .route("/officer/applications/{id}/approve", post(officer_approve))
         .route("/officer/applications/{id}/reject", post(officer_reject))
+        .route("/officer/applications/{id}/appointment/cancel", post(officer_cancel_appointment))
         .route("/officer/slots", get(officer_slots).post(officer_add_slot))
+        .route("/officer/slots/{slot}/remove", post(officer_remove_slot))
         .route("/officer/certificates", get(officer_certificates))
         .route("/admin", get(admin_page))
         .route("/admin/users", post(admin_add_user))
@@ -438,7 +441,7 @@ async fn home(ctx: Ctx) -> Response {
     let Some(actor) = &ctx.actor else { return sign_in_page(&ctx, None) };
     let apps = or_return!(ctx.portal.my_applications(actor).await.map_err(|e| ctx.error(&e)));
     let certs = or_return!(ctx.portal.my_certificates(actor).await.map_err(|e| ctx.error(&e)));
-    ctx.ok(ctx.texts.your_certificates, pages::home(ctx.texts, &apps, &certs, &actor.session.csrf))
+    ctx.ok(ctx.texts.your_certificates, pages::home(ctx.texts, ctx.portal.zone(), &apps, &certs, &actor.session.csrf))
 }
 
 fn sign_in_page(ctx: &Ctx, notice: Option<&str>) -> Response {
@@ -580,19 +583,19 @@ async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
     }
     let actor = or_return!(ctx.signed_in());
     let app = or_return!(ctx.portal.own_application(actor, &id).await.map_err(|e| ctx.error(&e)));
-    let mut appointment = pages::Appointment { booked: None, free: Vec::new() };
+    let mut appointment = pages::Appointment { booked: None, passed: None, free: Vec::new() };
     if app.state == certdesk_core::workflow::ApplicationState::AwaitingChecks && app.identity.is_none() {
         let booked = or_return!(ctx.portal.appointment(&app).await.map_err(|e| ctx.error(&e)));
         match booked {
-            Some(slot) => appointment.booked = Some(slot_view!(slot)),
-            None => {
-                let free = or_return!(ctx.portal.free_slots().await.map_err(|e| ctx.error(&e)));
-                appointment.free = free.iter().map(|slot| slot_view!(slot)).collect();
-            }
+            Some(slot) if ctx.portal.is_upcoming(&slot) => appointment.booked = Some(slot_view!(slot)),
+            Some(slot) => appointment.passed = Some(slot_view!(slot)),
+            None => {}
         }
+        let free = or_return!(ctx.portal.free_slots().await.map_err(|e| ctx.error(&e)));
+        appointment.free = free.iter().map(|slot| slot_view!(slot)).collect();
     }
     let p12_waiting = or_return!(ctx.portal.pending_p12(&app).await.map_err(|e| ctx.error(&e)));
-    let body = pages::application(ctx.texts, &app, &appointment, p12_waiting, &actor.session.csrf);
+    let body = pages::application(ctx.texts, ctx.portal.zone(), &app, &appointment, p12_waiting, &actor.session.csrf);
     ctx.ok(ctx.texts.your_application, body)
 }
 
@@ -622,6 +625,14 @@ async fn resend(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Respons
 async fn book(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
     ctx.after(ctx.portal.book(actor, &id, field(&fields, "slot")).await, |_| format!("/applications/{id}"))
+}
+
+async fn cancel_appointment(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    if field(&fields, "confirm") != "yes" {
+        return ctx.fail(ErrorCode::Refused, ctx.texts.confirm_missing);
+    }
+    ctx.after(ctx.portal.cancel_appointment(actor, &id).await, |_| format!("/applications/{id}"))
 }
 
 async fn p12_saved(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
@@ -790,13 +801,24 @@ async fn renew(ctx: Ctx, Path(serial): Path<String>, Form(fields): Form) -> Resp
 // ---------------------------------------------------------------------------------------
 // Officers
 
-async fn officer_queue(ctx: Ctx) -> Response {
+async fn officer_queue(ctx: Ctx, Query(query): Query<Fields>) -> Response {
     if let Some(r) = ctx.needs_second_factor() {
         return r;
     }
     let actor = or_return!(ctx.signed_in());
-    let apps = or_return!(ctx.portal.queue(actor).await.map_err(|e| ctx.error(&e)));
-    ctx.ok(ctx.texts.queue_title, pages::officer_queue(ctx.texts, &apps))
+    let filter = certdesk_desk::portal::QueueFilter {
+        today: field(&query, "view") == "today",
+        search: field(&query, "q").to_string(),
+    };
+    let entries = or_return!(ctx.portal.queue(actor, &filter).await.map_err(|e| ctx.error(&e)));
+    let slots: Vec<Option<pages::SlotView>> = entries.iter().map(|e| e.slot.as_ref().map(|s| slot_view!(s))).collect();
+    let lines: Vec<pages::QueueLine<'_>> = entries
+        .iter()
+        .zip(&slots)
+        .map(|(e, slot)| pages::QueueLine { app: &e.application, slot: slot.as_ref() })
+        .collect();
+    let body = pages::officer_queue(ctx.texts, ctx.portal.zone(), &lines, filter.today, &filter.search);
+    ctx.ok(ctx.texts.queue_title, body)
 }
 
 async fn officer_application(ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -805,7 +827,25 @@ async fn officer_application(ctx: Ctx, Path(id): Path<String>) -> Response {
     }
     let actor = or_return!(ctx.signed_in());
     let app = or_return!(ctx.portal.application_for_officer(actor, &id).await.map_err(|e| ctx.error(&e)));
-    ctx.ok(ctx.texts.application, pages::officer_application(ctx.texts, &app, &actor.session.csrf))
+    let slot = or_return!(ctx.portal.appointment(&app).await.map_err(|e| ctx.error(&e)));
+    let upcoming = slot.as_ref().is_some_and(|s| ctx.portal.is_upcoming(s));
+    let slot = slot.map(|s| slot_view!(s));
+    let body =
+        pages::officer_application(ctx.texts, ctx.portal.zone(), &app, slot.as_ref(), upcoming, &actor.session.csrf);
+    ctx.ok(ctx.texts.application, body)
+}
+
+async fn officer_cancel_appointment(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    if field(&fields, "confirm") != "yes" {
+        return ctx.fail(ErrorCode::Refused, ctx.texts.confirm_missing);
+    }
+    ctx.after(ctx.portal.officer_cancel_appointment(actor, &id).await, |_| format!("/officer/applications/{id}"))
+}
+
+async fn officer_remove_slot(ctx: Ctx, Path(slot): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.remove_slot(actor, &slot).await, |()| "/officer/slots".to_string())
 }
 
 async fn officer_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
@@ -837,22 +877,24 @@ async fn officer_slots(ctx: Ctx) -> Response {
     let actor = or_return!(ctx.signed_in());
     let slots = or_return!(ctx.portal.all_slots(actor).await.map_err(|e| ctx.error(&e)));
     let slots: Vec<pages::SlotView> = slots.iter().map(|slot| slot_view!(slot)).collect();
-    ctx.ok(ctx.texts.appointment_slots, pages::officer_slots(ctx.texts, &slots, &actor.session.csrf))
+    ctx.ok(ctx.texts.appointment_slots, pages::officer_slots(ctx.texts, ctx.portal.zone(), &slots, &actor.session.csrf))
 }
 
-fn parse_local_datetime(text: &str) -> Option<time::OffsetDateTime> {
+/// A `datetime-local` field's value, read in the organisation's zone.
+fn parse_local_datetime(zone: &certdesk_core::zone::OrgZone, text: &str) -> Option<time::OffsetDateTime> {
     let text = text.trim();
     let with_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
     let without = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
     time::PrimitiveDateTime::parse(text, &with_seconds)
         .or_else(|_| time::PrimitiveDateTime::parse(text, &without))
         .ok()
-        .map(|t| t.assume_utc())
+        .and_then(|t| zone.unix_of(t))
+        .and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok())
 }
 
 async fn officer_add_slot(ctx: Ctx, Form(fields): Form) -> Response {
     let actor = or_return!(ctx.checked(&fields));
-    let Some(starts_at) = parse_local_datetime(field(&fields, "starts_at")) else {
+    let Some(starts_at) = parse_local_datetime(ctx.portal.zone(), field(&fields, "starts_at")) else {
         return ctx.fail(ErrorCode::Refused, ctx.texts.slot_start_invalid);
     };
     ctx.after(ctx.portal.add_slot(actor, starts_at, field(&fields, "place")).await, |_| "/officer/slots".to_string())
@@ -865,7 +907,10 @@ async fn officer_certificates(ctx: Ctx, Query(query): Query<Fields>) -> Response
     let actor = or_return!(ctx.signed_in());
     let email = field(&query, "email");
     let certs = or_return!(ctx.portal.certificates_for_officer(actor, email).await.map_err(|e| ctx.error(&e)));
-    ctx.ok(ctx.texts.certificates, pages::officer_certificates(ctx.texts, email, &certs, &actor.session.csrf))
+    ctx.ok(
+        ctx.texts.certificates,
+        pages::officer_certificates(ctx.texts, ctx.portal.zone(), email, &certs, &actor.session.csrf),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -916,7 +961,7 @@ async fn admin_add_user(ctx: Ctx, Form(fields): Form) -> Response {
     let email = field(&fields, "email");
     let result = async {
         let link = ctx.portal.add_staff(Some(actor), email, role).await?;
-        ctx.portal.mail_sign_in_link(email, &link, ctx.lang.tag()).await
+        ctx.portal.mail_staff_invitation(email, role, &link, ctx.lang.tag()).await
     };
     ctx.after(result.await, |()| "/admin".to_string())
 }
@@ -981,7 +1026,7 @@ async fn admin_audit(ctx: Ctx, Query(query): Query<Fields>) -> Response {
         (Err(_), Some(message)) => Err(message.as_str()),
         (Err(_), None) => Err(ctx.texts.code_failed),
     };
-    ctx.ok(ctx.texts.audit_log, pages::audit(ctx.texts, verdict, filter, &rows))
+    ctx.ok(ctx.texts.audit_log, pages::audit(ctx.texts, ctx.portal.zone(), verdict, filter, &rows))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1003,5 +1048,5 @@ async fn directory_page(ctx: Ctx, Query(query): Query<Fields>) -> Response {
             })
             .collect()
     });
-    ctx.ok(ctx.texts.nav_directory, pages::directory(ctx.texts, email, entries.as_deref()))
+    ctx.ok(ctx.texts.nav_directory, pages::directory(ctx.texts, ctx.portal.zone(), email, entries.as_deref()))
 }

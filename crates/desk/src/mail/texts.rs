@@ -12,13 +12,15 @@ use certdesk_core::mail_settings::Lang;
 use time::format_description::FormatItem;
 use time::macros::{datetime, format_description};
 
-/// A formatted time and its zone (`UTC`, `UTC+01:00`), for [`MailTexts::time_with_zone`].
+/// A formatted time and its zone (`UTC`, `CET`, `UTC-03:00`), for [`MailTexts::time_with_zone`].
 #[derive(Clone, Copy, Debug)]
 pub struct ZonedTime<'a> {
     /// The date and time, formatted with [`MailTexts::time_format`].
     pub local: &'a str,
-    /// The zone.
+    /// The zone's abbreviation at that time.
     pub zone: &'a str,
+    /// The zone's IANA name (`Europe/Berlin`), empty for UTC.
+    pub region: &'a str,
 }
 
 /// The parameters of the mailbox validation mail.
@@ -100,6 +102,27 @@ pub struct AuditAlert<'a> {
     pub reason: &'a str,
 }
 
+/// The parameters of the notice that the desk cancelled an appointment.
+#[derive(Clone, Copy, Debug)]
+pub struct AppointmentCancelled<'a> {
+    /// The time of the cancelled appointment (formatted).
+    pub when: &'a str,
+    /// The application's page, where a new appointment is booked.
+    pub link: &'a str,
+}
+
+/// The parameters of the mail that tells someone they were made an officer or
+/// administrator.
+#[derive(Clone, Copy, Debug)]
+pub struct StaffInvitation<'a> {
+    /// The role, one of the catalogue's `role_*` texts.
+    pub role: &'a str,
+    /// The single-use sign-in link.
+    pub link: &'a str,
+    /// When the link stops working (formatted).
+    pub until: &'a str,
+}
+
 /// The texts of every mail in one language.
 pub struct MailTexts {
     /// The language of the catalogue (the mail's `Content-Language`).
@@ -133,6 +156,19 @@ pub struct MailTexts {
     pub reminder_opening: &'static str,
     /// What to bring to the appointment (after the time and place).
     pub appointment_bring_id: &'static str,
+    /// Subject of the notice that the desk cancelled an appointment.
+    pub cancelled_subject: &'static str,
+    /// Body of that notice.
+    pub cancelled_body: fn(&AppointmentCancelled<'_>) -> String,
+
+    /// Subject of the mail to a new officer or administrator.
+    pub invitation_subject: fn(&StaffInvitation<'_>) -> String,
+    /// Body of that mail.
+    pub invitation_body: fn(&StaffInvitation<'_>) -> String,
+    /// The officer role, as the invitation names it.
+    pub role_officer: &'static str,
+    /// The administrator role, as the invitation names it.
+    pub role_admin: &'static str,
 
     /// Subject of the certificate-ready mail.
     pub ready_subject: &'static str,
@@ -202,6 +238,12 @@ impl MailTexts {
             reminder_subject,
             reminder_opening,
             appointment_bring_id,
+            cancelled_subject,
+            cancelled_body,
+            invitation_subject,
+            invitation_body,
+            role_officer,
+            role_admin,
             ready_subject,
             ready_body,
             expiry_subject,
@@ -237,6 +279,9 @@ impl MailTexts {
             reminder_subject,
             reminder_opening,
             appointment_bring_id,
+            cancelled_subject,
+            role_officer,
+            role_admin,
             ready_subject,
             revocation_subject,
             reason_unspecified,
@@ -251,9 +296,13 @@ impl MailTexts {
         texts.extend([
             // The words of a formatted time (digits and punctuation are cut below).
             sample_time.replace(|c: char| !c.is_alphabetic(), MARK),
-            time_with_zone(&ZonedTime { local: MARK, zone: MARK }),
+            time_with_zone(&ZonedTime { local: MARK, zone: MARK, region: "" }),
+            time_with_zone(&ZonedTime { local: MARK, zone: MARK, region: MARK }),
             validation_body(&Validation { application_id: MARK, link: MARK, value: MARK, until: MARK }),
             sign_in_body(&SignIn { link: MARK, until: MARK }),
+            cancelled_body(&AppointmentCancelled { when: MARK, link: MARK }),
+            invitation_subject(&StaffInvitation { role: MARK, link: MARK, until: MARK }),
+            invitation_body(&StaffInvitation { role: MARK, link: MARK, until: MARK }),
             ready_body(&CertificateReady { serial: MARK, link: MARK }),
             expiry_subject(&expiry(0)),
             expiry_subject(&expiry(1)),
@@ -285,7 +334,10 @@ impl MailTexts {
 pub static EN: MailTexts = MailTexts {
     lang: Lang::En,
     time_format: format_description!("[year]-[month]-[day] [hour]:[minute]"),
-    time_with_zone: |&ZonedTime { local, zone }| format!("{local} {zone}"),
+    time_with_zone: |&ZonedTime { local, zone, region }| match region {
+        "" => format!("{local} {zone}"),
+        region => format!("{local} {zone} ({region})"),
+    },
     greeting: "Hello,",
     footer: "This message was sent automatically by the certificate desk. Please do not reply to it.",
 
@@ -316,8 +368,30 @@ pub static EN: MailTexts = MailTexts {
     appointment_opening: "your appointment at the certificate desk is confirmed:",
     reminder_subject: "Reminder: your appointment for the identity check",
     reminder_opening: "this is a reminder of your appointment at the certificate desk:",
-    appointment_bring_id: "Please bring an official photo ID (identity card or passport). If you cannot come, please \
-                           let the certificate desk know.",
+    appointment_bring_id: "Please bring an official photo ID (identity card or passport). If you cannot come, you can \
+                           move or cancel the appointment on your application page.",
+    cancelled_subject: "Your appointment for the identity check was cancelled",
+    cancelled_body: |&AppointmentCancelled { when, link }| {
+        format!(
+            "the certificate desk had to cancel your appointment of {when}. We are sorry.\n\n\
+             Please choose a new appointment on your application page:\n\n\
+             {link}\n\n\
+             Your application stays as it is; nothing you did so far is lost."
+        )
+    },
+    invitation_subject: |&StaffInvitation { role, .. }| format!("You were made {role} of the certificate desk"),
+    invitation_body: |&StaffInvitation { role, link, until }| {
+        format!(
+            "you were made {role} of the certificate desk. To sign in for the first time, open this link:\n\n\
+             {link}\n\n\
+             The link is valid until {until} and works once. After signing in you set up a second factor: \
+             keep an authenticator app (any app for time-based one-time codes) at hand and scan the code \
+             the page shows. From then on you sign in with a link by mail and a code from the app.\n\n\
+             If you did not expect this message, please tell the certificate desk."
+        )
+    },
+    role_officer: "a registration officer",
+    role_admin: "an administrator",
 
     ready_subject: "Your certificate is ready",
     ready_body: |&CertificateReady { serial, link }| {
@@ -392,7 +466,10 @@ pub static EN: MailTexts = MailTexts {
 pub static DE: MailTexts = MailTexts {
     lang: Lang::De,
     time_format: format_description!("[day].[month].[year], [hour]:[minute] Uhr"),
-    time_with_zone: |&ZonedTime { local, zone }| format!("{local} ({zone})"),
+    time_with_zone: |&ZonedTime { local, zone, region }| match region {
+        "" => format!("{local} ({zone})"),
+        region => format!("{local} ({zone}, {region})"),
+    },
     greeting: "Guten Tag,",
     footer: "Diese Nachricht wurde automatisch von der Zertifikatsstelle versandt. Bitte antworten Sie nicht darauf.",
 
@@ -425,8 +502,32 @@ pub static DE: MailTexts = MailTexts {
     reminder_subject: "Erinnerung: Ihr Termin zur Identitätsprüfung",
     reminder_opening: "wir erinnern Sie an Ihren Termin bei der Zertifikatsstelle:",
     appointment_bring_id: "Bitte bringen Sie einen amtlichen Lichtbildausweis (Personalausweis oder Reisepass) mit. \
-                           Falls Sie den Termin nicht wahrnehmen können, geben Sie der Zertifikatsstelle bitte \
-                           Bescheid.",
+                           Falls Sie den Termin nicht wahrnehmen können, können Sie ihn auf Ihrer Antragsseite \
+                           verlegen oder absagen.",
+    cancelled_subject: "Ihr Termin für die Identitätsprüfung wurde abgesagt",
+    cancelled_body: |&AppointmentCancelled { when, link }| {
+        format!(
+            "die Zertifikatsstelle musste Ihren Termin am {when} leider absagen.\n\n\
+             Bitte wählen Sie auf Ihrer Antragsseite einen neuen Termin:\n\n\
+             {link}\n\n\
+             Ihr Antrag bleibt bestehen; nichts von dem, was Sie bisher erledigt haben, geht verloren."
+        )
+    },
+    invitation_subject: |&StaffInvitation { role, .. }| format!("Sie wurden {role} der Zertifikatsstelle"),
+    invitation_body: |&StaffInvitation { role, link, until }| {
+        format!(
+            "Sie wurden {role} der Zertifikatsstelle. Um sich zum ersten Mal anzumelden, öffnen Sie \
+             diesen Link:\n\n\
+             {link}\n\n\
+             Der Link ist gültig bis {until} und funktioniert einmal. Nach der Anmeldung richten Sie einen \
+             zweiten Faktor ein: Halten Sie eine Authenticator-App (jede App für zeitbasierte Einmalcodes) \
+             bereit und scannen Sie den Code, den die Seite zeigt. Danach melden Sie sich mit einem Link per \
+             E-Mail und einem Code aus der App an.\n\n\
+             Falls Sie diese Nachricht nicht erwartet haben, geben Sie bitte der Zertifikatsstelle Bescheid."
+        )
+    },
+    role_officer: "Registrierungsmitarbeiterin oder Registrierungsmitarbeiter",
+    role_admin: "Administratorin oder Administrator",
 
     ready_subject: "Ihr Zertifikat ist bereit",
     ready_body: |&CertificateReady { serial, link }| {

@@ -78,7 +78,15 @@ async fn fixture() -> Fixture {
 impl Fixture {
     /// [`send_due`] to [`auditors`] at `at`.
     async fn send(&self, at: OffsetDateTime, force: bool) -> Result<CheckpointOutcome, DomainError> {
-        send_due(self.authority.store(), &self.mailer, &auditors(), "Example University", at, force).await
+        send_due(
+            self.authority.store(),
+            &self.mailer,
+            &auditors(),
+            "Example University",
+            &certdesk_core::zone::LocalTime::utc(at),
+            force,
+        )
+        .await
     }
 }
 
@@ -125,7 +133,16 @@ async fn the_head_is_mailed_once_a_day_and_checks_later() {
     // No auditors configured: off.
     let off = AuditSection::default().check().unwrap();
     assert_eq!(
-        send_due(store, mailer, &off, "Example University", T0 + Duration::days(9), false).await.unwrap(),
+        send_due(
+            store,
+            mailer,
+            &off,
+            "Example University",
+            &certdesk_core::zone::LocalTime::utc(T0 + Duration::days(9)),
+            false
+        )
+        .await
+        .unwrap(),
         CheckpointOutcome::Off
     );
     assert!(mailer.take().is_empty());

@@ -471,7 +471,15 @@ async fn the_rest_api_covers_the_workflow() {
     .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a TOTP code worked twice");
     let queue = call(&desk, "GET", "/api/v1/officer/queue", Some(&officer), None).await;
-    assert!(json(&queue).as_array().unwrap().iter().any(|a| a["id"] == id.as_str()));
+    assert!(json(&queue).as_array().unwrap().iter().any(|a| a["id"] == id.as_str() && a["appointment"].is_null()));
+    let searched = call(&desk, "GET", "/api/v1/officer/queue?view=today&q=jane", Some(&officer), None).await;
+    assert_eq!(searched.status, StatusCode::OK);
+    assert!(json(&searched).as_array().unwrap().is_empty(), "no appointment today: {:?}", json(&searched));
+    let bad = call(&desk, "GET", "/api/v1/officer/queue?view=tomorrow", Some(&officer), None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let no_slot =
+        call(&desk, "DELETE", &format!("/api/v1/officer/applications/{id}/appointment"), Some(&officer), None).await;
+    assert_eq!(no_slot.status, StatusCode::CONFLICT, "{:?}", json(&no_slot));
     let evidence = serde_json::json!({"document_type": "passport", "issuing_authority": "Stadt Bonn", "document_number": "C01", "document_expires": "2030-01-01", "verified_in_person": true});
     let r = call(&desk, "POST", &format!("/api/v1/officer/applications/{id}/identity"), Some(&officer), Some(evidence))
         .await;
@@ -1286,4 +1294,143 @@ async fn staff_changes_end_sessions_and_keep_an_administrator() {
     desk.portal.change_staff(None, "second@example.org", StaffChange::Disable).await.unwrap();
     let unknown = desk.portal.change_staff(None, "nobody@example.org", StaffChange::Disable).await.unwrap_err();
     assert_eq!(unknown.code(), ErrorCode::NotFound);
+}
+
+/// The id of the slot at `place` among a page's `<option>`s.
+fn option_for(page: &str, place: &str) -> Option<String> {
+    page.split(r#"<option value=""#)
+        .skip(1)
+        .find(|option| option.split("</option>").next().unwrap_or_default().contains(place))
+        .and_then(|option| option.split('"').next())
+        .map(str::to_string)
+}
+
+/// Issue 17 item 3 and 4: appointments are moved and cancelled by the applicant,
+/// cancelled by an officer (the applicant is mailed), freed when an application is
+/// withdrawn or rejected; free slots are removed; the queue shows each appointment,
+/// today's view and a search; all in the organisation's zone (Europe/Berlin here), with
+/// every change audited.
+#[tokio::test]
+async fn appointments_are_moved_cancelled_and_freed() {
+    let desk = desk(None).await;
+    let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
+    // The clock says 2026-11-25 12:00 UTC, 13:00 in Berlin.
+    for (starts_at, place) in
+        [("2026-11-27T09:30", "Room 1.01"), ("2026-11-25T15:00", "Room 2.02"), ("2026-11-28T10:00", "Room 3.03")]
+    {
+        let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", starts_at), ("place", place)]).await;
+        assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
+    }
+    let slots = officer.get(&desk, "/officer/slots").await.text();
+    assert!(slots.contains("Starts at (Europe/Berlin time)"), "{slots}");
+    assert!(slots.contains("2026-11-27 09:30 CET · Room 1.01"), "{slots}");
+    let store = desk.status.authority().store();
+
+    let jane = "jane.doe@example.org";
+    let mut applicant = sign_in(&desk, jane).await;
+    let id = apply(&desk, &mut applicant).await;
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    let (room1, room2, room3) = (
+        option_for(&page, "Room 1.01").unwrap(),
+        option_for(&page, "Room 2.02").unwrap(),
+        option_for(&page, "Room 3.03").unwrap(),
+    );
+    let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room1)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let mails = mails_to(&desk.outbox, jane);
+    assert!(mails.iter().any(|(_, b)| b.contains("2026-11-27 09:30 CET (Europe/Berlin)")), "{mails:?}");
+    let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains("2026-11-27 09:30 CET · Room 1.01"), "{page}");
+    assert!(page.contains("Move my appointment to") && page.contains("Cancel my appointment"), "{page}");
+
+    // Moved to this afternoon: the first slot is free again, the new time mailed.
+    let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room2)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    assert_eq!(store.slot_of(&id).await.unwrap().unwrap().id, room2);
+    assert!(store.slot(&room1).await.unwrap().unwrap().application_id.is_none());
+    assert!(mails_to(&desk.outbox, jane).iter().any(|(_, b)| b.contains("2026-11-25 15:00 CET (Europe/Berlin)")));
+    let same = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room2)]).await;
+    assert_eq!(same.status, StatusCode::CONFLICT, "{}", same.text());
+    assert!(same.text().contains("this is the appointment you booked already"), "{}", same.text());
+
+    // The queue: the appointment time, today's view, the search.
+    let queue = officer.get(&desk, "/officer").await.text();
+    assert!(queue.contains("2026-11-25 15:00 CET · Room 2.02") && queue.contains("Jane"), "{queue}");
+    let today = officer.get(&desk, "/officer?view=today").await.text();
+    assert!(today.contains(&id), "{today}");
+    let found = officer.get(&desk, "/officer?q=DOE").await.text();
+    assert!(found.contains(&id), "{found}");
+    let none = officer.get(&desk, "/officer?q=nobody-here").await.text();
+    assert!(none.contains("No application matches.") && !none.contains(&id), "{none}");
+
+    // John books the freed slot; today's view does not list him (his is on the 27th).
+    let john = "john.roe@example.org";
+    let mut john_browser = sign_in(&desk, john).await;
+    let john_id = apply(&desk, &mut john_browser).await;
+    let reply = john_browser.submit(&desk, &format!("/applications/{john_id}/book"), &[("slot", &room1)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let today = officer.get(&desk, "/officer?view=today").await.text();
+    assert!(today.contains(&id) && !today.contains(&john_id), "{today}");
+
+    // An officer cancels John's appointment: only with the box ticked; John is mailed.
+    let cancel = format!("/officer/applications/{john_id}/appointment/cancel");
+    let unticked = officer.submit(&desk, &cancel, &[]).await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unticked.text());
+    assert!(store.slot_of(&john_id).await.unwrap().is_some());
+    let cancelled = officer.submit(&desk, &cancel, &[("confirm", "yes")]).await;
+    assert_eq!(cancelled.status, StatusCode::SEE_OTHER, "{}", cancelled.text());
+    assert!(store.slot_of(&john_id).await.unwrap().is_none());
+    let (subject, body) = mails_to(&desk.outbox, john).into_iter().find(|(s, _)| s.contains("cancelled")).unwrap();
+    assert!(subject.contains("appointment"), "{subject}");
+    assert!(
+        body.contains("2026-11-27 09:30 CET (Europe/Berlin)") && body.contains(&format!("/applications/{john_id}"))
+    );
+    let again = officer.submit(&desk, &cancel, &[("confirm", "yes")]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+
+    // Free slots are removed; a booked one only after its appointment is cancelled.
+    let booked = officer.submit(&desk, &format!("/officer/slots/{room2}/remove"), &[]).await;
+    assert_eq!(booked.status, StatusCode::CONFLICT, "{}", booked.text());
+    let removed = officer.submit(&desk, &format!("/officer/slots/{room3}/remove"), &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.text());
+    assert!(store.slot(&room3).await.unwrap().is_none());
+    let gone = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room3)]).await;
+    assert_eq!(gone.status, StatusCode::CONFLICT, "{}", gone.text());
+    assert_eq!(store.slot_of(&id).await.unwrap().unwrap().id, room2, "a failed move lost the booking");
+
+    // Jane cancels hers (box ticked), then books again and withdraws: the slot is free.
+    let own_cancel = format!("/applications/{id}/appointment/cancel");
+    let unticked = applicant.submit(&desk, &own_cancel, &[]).await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unticked.text());
+    let ok = applicant.submit(&desk, &own_cancel, &[("confirm", "yes")]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    assert!(store.slot(&room2).await.unwrap().unwrap().application_id.is_none());
+    let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room2)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let withdrawn = applicant.submit(&desk, &format!("/applications/{id}/withdraw"), &[("confirm", "yes")]).await;
+    assert_eq!(withdrawn.status, StatusCode::SEE_OTHER, "{}", withdrawn.text());
+    assert!(
+        store.slot(&room2).await.unwrap().unwrap().application_id.is_none(),
+        "a withdrawn application kept its slot"
+    );
+
+    // John books again and is rejected: his slot is free again too.
+    let reply = john_browser.submit(&desk, &format!("/applications/{john_id}/book"), &[("slot", &room1)]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
+    let rejected =
+        officer.submit(&desk, &format!("/officer/applications/{john_id}/reject"), &[("reason", "no ID")]).await;
+    assert_eq!(rejected.status, StatusCode::SEE_OTHER, "{}", rejected.text());
+    assert!(
+        store.slot(&room1).await.unwrap().unwrap().application_id.is_none(),
+        "a rejected application kept its slot"
+    );
+
+    let log = store.audit_log().await.unwrap();
+    let count = |action: &str| log.iter().filter(|r| r.action == action).count();
+    assert_eq!(count("appointment.book"), 4, "{log:?}");
+    assert_eq!(count("appointment.rebook"), 1);
+    assert_eq!(count("appointment.cancel"), 2);
+    assert_eq!(count("appointment.remove"), 1);
+    assert!(log.iter().any(|r| r.action == "appointment.cancel" && r.details.contains("\"by\":\"officer\"")));
+    certdesk_core::audit::verify(&log).unwrap();
 }

@@ -37,6 +37,11 @@ pub(super) async fn desk(database_url: Option<String>) -> Desk {
     let data = DataDir::new(dir.path().join("data"));
     let options = example_university(database_url);
     init(&data, options, Zeroizing::new(PASS.into()), dyn_clock.as_ref(), "test").await.unwrap();
+    // The desk's times in the organisation's zone, whatever this machine's zone is.
+    let mut config =
+        certdesk_core::config::Config::from_toml(&std::fs::read_to_string(data.config()).unwrap()).unwrap();
+    config.portal.time_zone = Some("Europe/Berlin".into());
+    std::fs::write(data.config(), config.to_toml().unwrap()).unwrap();
     let authority = Arc::new(Authority::open(data.clone(), dyn_clock.clone()).await.unwrap());
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let responder = OcspResponder::unlock(&data, PASS).unwrap();
