@@ -59,9 +59,14 @@ pub struct EnrollArgs {
     #[arg(long)]
     password_file: Option<PathBuf>,
     /// .p12 format: modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS
-    /// before 14, older Windows, gpgsm 2.2).
-    #[arg(long, value_enum, default_value_t = crate::P12Format::Modern)]
-    p12_format: crate::P12Format,
+    /// before 14, older Windows, gpgsm 2.2); default: what every --client imports, else
+    /// modern.
+    #[arg(long, value_enum)]
+    p12_format: Option<crate::P12Format>,
+    /// A mail client you will use the certificate in (repeat for each): the .p12 is made
+    /// so that every one of them imports it, and their install steps are printed.
+    #[arg(long = "client", value_enum)]
+    clients: Vec<crate::values::ClientArg>,
     /// Book this appointment at the service desk (the run before lists the free ones).
     #[arg(long)]
     book: Option<String>,
@@ -292,7 +297,11 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                 Err(certdesk_pki::pem::PemError::Missing { .. }) => Vec::new(),
                 Err(e) => return Err(usage(format!("the portal's chain: {e}"))),
             };
-            let format = args.p12_format.format();
+            let clients: Vec<certdesk_desk::advisor::MailClient> = args.clients.iter().map(|c| c.0).collect();
+            let format = match args.p12_format {
+                Some(chosen) => chosen.format(),
+                None => certdesk_desk::advisor::advise(&clients).format,
+            };
             let options = pkcs12::WriteOptions { format, iterations: 600_000, friendly_name: Some(args.email.clone()) };
             let rng = aws_lc_rs::rand::SystemRandom::new();
             let p12 = pkcs12::write(private.pkcs8_der(), &cert_der, &chain, &password, &options, &rng)
@@ -312,6 +321,7 @@ pub fn run(args: EnrollArgs) -> Result<(), Failure> {
                  client or `certdesk smime keyring import`)",
                 p12_path.display()
             );
+            crate::print_install_steps(&clients, format);
             Ok(())
         }
         "issued" => {

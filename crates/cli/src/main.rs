@@ -510,9 +510,14 @@ struct IssueArgs {
     /// File holding the .p12 password (`-`: the first line of stdin).
     #[arg(long, requires = "p12")]
     password_file: Option<PathBuf>,
-    /// modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS, older Windows, gpgsm 2.2).
-    #[arg(long, value_enum, default_value_t = P12Format::Modern, requires = "p12")]
-    p12_format: P12Format,
+    /// modern (AES-256, PBKDF2-SHA256) or compat (3DES, SHA-1 MAC: macOS before 14, older
+    /// Windows, gpgsm 2.2); default: what every --client imports, else modern.
+    #[arg(long, value_enum, requires = "p12")]
+    p12_format: Option<P12Format>,
+    /// A mail client the .p12 is for (repeat for each): the format is chosen so that
+    /// every one of them imports it, and their install steps are printed.
+    #[arg(long = "client", value_enum, requires = "p12")]
+    clients: Vec<values::ClientArg>,
     /// Key type for a server-generated key.
     #[arg(long, value_enum, default_value = "rsa3072", requires = "p12")]
     key: values::KeyArg,
@@ -1520,7 +1525,11 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
     }
     let key = args.key.0;
     let password = read_secret_file(password_file, "password")?;
-    let format = args.p12_format.format();
+    let clients: Vec<certdesk_desk::advisor::MailClient> = args.clients.iter().map(|c| c.0).collect();
+    let format = match args.p12_format {
+        Some(chosen) => chosen.format(),
+        None => certdesk_desk::advisor::advise(&clients).format,
+    };
     if p12_path.is_dir() {
         return Err(usage(format!("{} is a directory; give a file name", p12_path.display())));
     }
@@ -1594,7 +1603,29 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         issued.record.profile,
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
+    print_install_steps(&clients, format);
     Ok(())
+}
+
+/// After a .p12 for named mail clients: which format was made and why, and each
+/// client's install steps (stderr; stdout may carry the .p12).
+pub(crate) fn print_install_steps(clients: &[certdesk_desk::advisor::MailClient], format: Format) {
+    if clients.is_empty() {
+        return;
+    }
+    let lang = certdesk_core::mail_settings::Lang::En;
+    let advice = certdesk_desk::advisor::advise(clients);
+    let why = if format != advice.format {
+        "as --p12-format asked; the advisor would have chosen the other one".to_string()
+    } else if advice.compat_for.is_empty() {
+        "every client named reads it".to_string()
+    } else {
+        let names: Vec<&str> = advice.compat_for.iter().map(|c| c.label(lang)).collect();
+        format!("for {}", names.join(", "))
+    };
+    let name = if format == Format::Compat { "compat" } else { "modern" };
+    eprintln!("certdesk: .p12 format {name} ({why}); install it in each client:\n");
+    eprintln!("{}", certdesk_desk::advisor::install_text(clients, lang));
 }
 
 /// `user disable / enable / reset-totp`: the change, audited as this user.

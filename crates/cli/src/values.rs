@@ -138,3 +138,21 @@ mod tests {
         assert!(ProfileArg::from_str("gold", false).is_err());
     }
 }
+
+/// A mail client the certificate is for (`certdesk_desk::advisor`): the advisor picks
+/// the .p12 format every named client imports, and the install steps are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientArg(pub certdesk_desk::advisor::MailClient);
+
+static CLIENTS: std::sync::LazyLock<[ClientArg; 11]> =
+    std::sync::LazyLock::new(|| certdesk_desk::advisor::MailClient::ALL.map(ClientArg));
+
+impl ValueEnum for ClientArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        CLIENTS.as_slice()
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()).help(self.0.label(certdesk_core::mail_settings::Lang::En)))
+    }
+}

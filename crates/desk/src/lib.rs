@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod advisor;
 pub mod caa;
 pub mod checkpoint;
 pub mod http_client;

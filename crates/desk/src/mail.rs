@@ -791,10 +791,28 @@ pub fn staff_invitation_mail(lang: Lang, to: &MailAddress, admin: bool, link: &s
     finish(texts, to, &(texts.invitation_subject)(&invitation), &(texts.invitation_body)(&invitation))
 }
 
-/// The certificate has been issued; `link` leads to the download.
-pub fn certificate_ready_mail(lang: Lang, to: &MailAddress, serial: &str, link: &str) -> Mail {
+/// The certificate has been issued; `link` leads to the download, `guide` to the
+/// install guide for every client; the install steps of `clients` (the mail clients the
+/// person named, see [`crate::advisor`]) follow.
+pub fn certificate_ready_mail(
+    lang: Lang,
+    to: &MailAddress,
+    serial: &str,
+    link: &str,
+    clients: &[crate::advisor::MailClient],
+    guide: &str,
+) -> Mail {
     let texts = MailTexts::of(lang);
-    finish(texts, to, texts.ready_subject, &(texts.ready_body)(&CertificateReady { serial, link }))
+    let mut body = (texts.ready_body)(&CertificateReady { serial, link });
+    if !clients.is_empty() {
+        body.push_str(&format!(
+            "\n\n{}\n\n{}",
+            texts.ready_install_heading,
+            crate::advisor::install_text(clients, lang)
+        ));
+    }
+    body.push_str(&format!("\n\n{}", (texts.ready_guide)(guide)));
+    finish(texts, to, texts.ready_subject, &body)
 }
 
 /// A reminder that a certificate expires in `days_left` days (see [`EXPIRY_REMINDER_DAYS`]).
@@ -1190,8 +1208,8 @@ mod tests {
         };
         let tmp = tempfile::tempdir().unwrap();
         let mailer = build_mailer(&section, &tmp.path().join("outbox"), clock()).unwrap();
-        let mail =
-            certificate_ready_mail(Lang::En, &alice(), "7A3F00C1", "https://pki.example.org/certificates/7A3F00C1");
+        let link = "https://pki.example.org/certificates/7A3F00C1";
+        let mail = certificate_ready_mail(Lang::En, &alice(), "7A3F00C1", link, &[], "https://pki.example.org/install");
         tokio::time::timeout(Duration::from_secs(10), mailer.send(&mail)).await.unwrap().unwrap();
         let (commands, data) = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
 
@@ -1262,8 +1280,8 @@ mod tests {
             appointment_mail(Lang::De, &alice(), local, ""),
             appointment_reminder_mail(Lang::En, &alice(), local, "Room 1.23"),
             appointment_reminder_mail(Lang::De, &alice(), local, ""),
-            certificate_ready_mail(Lang::En, &alice(), "01AB", link),
-            certificate_ready_mail(Lang::De, &alice(), "01AB", link),
+            certificate_ready_mail(Lang::En, &alice(), "01AB", link, &[], link),
+            certificate_ready_mail(Lang::De, &alice(), "01AB", link, &[], link),
             expiry_reminder_mail(Lang::En, &alice(), "01AB", at, 30, link),
             expiry_reminder_mail(Lang::De, &alice(), "01AB", at, 7, link),
             revocation_mail(Lang::En, &alice(), "01AB", RevocationReason::KeyCompromise, at),
@@ -1344,7 +1362,8 @@ mod tests {
             appointment_cancelled_mail(lang, &alice(), local, link),
             staff_invitation_mail(lang, &alice(), false, link, local),
             staff_invitation_mail(lang, &alice(), true, link, at),
-            certificate_ready_mail(lang, &alice(), "01AB", link),
+            certificate_ready_mail(lang, &alice(), "01AB", link, &[], link),
+            certificate_ready_mail(lang, &alice(), "01AB", link, &crate::advisor::MailClient::ALL, link),
             audit_checkpoint_mail(lang, &alice(), "Example Org", "42:abcdef0123", 42, at),
             audit_alert_mail(lang, &alice(), "Example Org", "record 7: hash mismatch", local),
         ];

@@ -903,7 +903,7 @@ impl Portal {
         })?;
         let request = self.issue_request(&app).await?;
         let issued = self.ca.issue(request, csr.into_public_key(), &actor.audit_name()).await?;
-        self.after_issue(&app, &issued).await;
+        self.after_issue(&app, &issued, &[]).await;
         Ok(issued)
     }
 
@@ -918,6 +918,7 @@ impl Portal {
         password: Zeroizing<String>,
         format: pkcs12::Format,
         key: KeyAlgorithm,
+        clients: &[crate::advisor::MailClient],
     ) -> Result<(Issued, Vec<u8>), DomainError> {
         let app = self.own_application(actor, id).await?;
         if let Some(resumed) = self.resume_p12(&app, &password).await? {
@@ -929,7 +930,7 @@ impl Portal {
             self.ca.issue_pkcs12(request, key, Pkcs12Delivery { password, format }, &actor.audit_name()).await?;
         // Kept a week (certdesk_ca::recovery), offered again should this answer not arrive.
         self.store().mark_handed_out(&issued.record.serial, self.now()).await?;
-        self.after_issue(&app, &issued).await;
+        self.after_issue(&app, &issued, clients).await;
         Ok((issued, p12))
     }
 
@@ -1012,10 +1013,12 @@ impl Portal {
 
     /// Mails that the certificate is ready. A failed mail is logged, not returned: the
     /// certificate is issued and the answer carries it (or its .p12).
-    async fn after_issue(&self, app: &Application, issued: &Issued) {
+    async fn after_issue(&self, app: &Application, issued: &Issued, clients: &[crate::advisor::MailClient]) {
         let link = format!("{}/applications/{}", self.public_url, app.id);
+        let guide = format!("{}/install", self.public_url);
+        let serial = &issued.record.serial;
         let sent = self
-            .send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, &issued.record.serial, &link))
+            .send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, serial, &link, clients, &guide))
             .await;
         if let Err(e) = sent {
             tracing::warn!("the certificate-ready mail for {} failed: {e}", issued.record.serial);

@@ -284,18 +284,25 @@ struct P12Body {
     format: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    /// The mail clients it is for (`crate::advisor` names): with format `auto` they
+    /// choose it; the certificate-ready mail carries their install steps.
+    #[serde(default)]
+    clients: Vec<String>,
 }
 
 async fn issue_p12(api: ApiActor, Path(id): Path<String>, Body(body): Body<P12Body>) -> ApiResult {
     let password = Zeroizing::new(body.password);
+    let clients = certdesk_desk::advisor::parse_clients(body.clients.iter().map(String::as_str))
+        .map_err(|e| Problem(DomainError::new(ErrorCode::BadInput, e)))?;
     let format = match body.format.as_deref().unwrap_or("modern") {
         "modern" => certdesk_pki::pkcs12::Format::Modern,
         "compat" => certdesk_pki::pkcs12::Format::Compat,
+        "auto" => certdesk_desk::advisor::advise(&clients).format,
         other => return Err(Problem(DomainError::new(ErrorCode::Refused, format!("unknown format {other:?}")))),
     };
     let key = certdesk_pki::key::KeyAlgorithm::from_name(body.key.as_deref().unwrap_or("rsa3072"))
         .ok_or_else(|| Problem(DomainError::new(ErrorCode::Refused, "key must be rsa3072, rsa4096, p256 or p384")))?;
-    let (issued, p12) = api.portal.issue_p12(&api.actor, &id, password, format, key).await?;
+    let (issued, p12) = api.portal.issue_p12(&api.actor, &id, password, format, key, &clients).await?;
     Ok((
         StatusCode::CREATED,
         [
@@ -516,7 +523,8 @@ pub fn openapi_document() -> Value {
             "/api/v1/applications/{id}/csr": { "parameters": id_param, "post": { "summary": "Issue for my own key (PEM CSR)",
                 "requestBody": body(json!({ "csr": s }), json!(["csr"])), "responses": { "201": cert, "400": problem, "409": problem, "422": problem } } },
             "/api/v1/applications/{id}/pkcs12": { "parameters": id_param, "post": { "summary": "Issue with a server-made key, delivered once as .p12",
-                "requestBody": body(json!({ "password": s, "format": { "type": "string", "enum": ["modern", "compat"] }, "key": { "type": "string", "enum": ["rsa3072", "rsa4096", "p256", "p384"] } }), json!(["password"])),
+                "requestBody": body(json!({ "password": s, "format": { "type": "string", "enum": ["modern", "compat", "auto"] }, "key": { "type": "string", "enum": ["rsa3072", "rsa4096", "p256", "p384"] },
+                    "clients": { "type": "array", "items": { "type": "string", "enum": ["thunderbird", "outlook", "outlook-old-windows", "apple-mail", "apple-mail-old", "ios", "ios-old", "android", "kleopatra", "kleopatra-old", "other"] } } }), json!(["password"])),
                 "responses": { "201": { "description": "the .p12", "content": { "application/x-pkcs12": {} } }, "409": problem, "422": problem } } },
             "/api/v1/slots": {
                 "get": { "summary": "Free slots (applicants) or all upcoming slots (officers)", "responses": { "200": { "description": "slots" } } },

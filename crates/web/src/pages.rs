@@ -9,6 +9,7 @@ use maud::{html, Markup, PreEscaped};
 use crate::html::{csrf_field, day, when};
 use crate::texts::Texts;
 use certdesk_core::zone::OrgZone;
+use certdesk_desk::advisor::MailClient;
 
 /// An appointment slot as the pages show it.
 pub struct SlotView {
@@ -377,8 +378,15 @@ pub fn application(
                     input #password name="password" type="password" autocomplete="new-password" required minlength="12";
                     label for="password2" { (t.p12_password_again) }
                     input #password2 name="password2" type="password" autocomplete="new-password" required minlength="12";
+                    fieldset #clients {
+                        legend { (t.your_mail_clients) }
+                        @for client in MailClient::ALL {
+                            label { input type="checkbox" name={ "client_" (client.name()) } value="yes"; " " (client.label(t.lang)) }
+                        }
+                    }
                     label for="format" { (t.file_format) }
                     select #format name="format" {
+                        option value="auto" { (t.format_auto) }
                         option value="modern" { (t.format_modern) }
                         option value="compat" { (t.format_compat) }
                     }
@@ -406,6 +414,8 @@ pub fn application(
         }
         @if let (ApplicationState::Issued, Some(serial)) = (app.state, &app.serial) {
             p.ok { (t.certificate_ready) " " a href={ "/certificates/" (serial) ".pem" } { (t.download_pem) } }
+            h2 { (t.install_heading) }
+            p { (t.install_intro) " " a href="/install" { (t.install_link) } }
             @if p12_waiting {
                 form method="post" action={ "/applications/" (id) "/p12" } {
                     (csrf_field(csrf))
@@ -437,6 +447,24 @@ fn slot_select(z: &OrgZone, slots: &[SlotView]) -> Markup {
         select #slot name="slot" {
             @for slot in slots {
                 option value=(slot.id) { (when(z, slot.starts_at)) " · " (slot.place) }
+            }
+        }
+    }
+}
+
+/// The install guide: for every mail client its steps (import, use for signing and
+/// encryption, keep the old certificate); `open` are shown unfolded.
+pub fn install_guide(t: &Texts, open: &[MailClient]) -> Markup {
+    html! {
+        p { (t.install_intro) }
+        @for client in MailClient::ALL {
+            details #(client.name()) open[open.contains(&client)] {
+                summary { (client.label(t.lang)) }
+                ol {
+                    @for step in client.steps(t.lang) {
+                        li { (step) }
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,7 @@ use super::pages;
 use super::texts::{texts, Texts};
 use super::AppState;
 use certdesk_core::error::{DomainError, ErrorCode};
+use certdesk_desk::advisor::MailClient;
 use certdesk_desk::mail::Lang;
 use certdesk_desk::portal::{Actor, ApplicationForm, EvidenceForm, Portal, Role};
 
@@ -428,6 +429,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/profiles", post(admin_set_profile))
         .route("/admin/audit", get(admin_audit))
         .route("/directory", get(directory_page))
+        .route("/install", get(install_page))
         .route("/directory/{file}", get(directory_download))
         .merge(oidc::routes())
 }
@@ -721,9 +723,14 @@ async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Resp
     if field(&fields, "resume") != "1" && field(&fields, "password2") != password.as_str() {
         return ctx.fail(ErrorCode::Refused, ctx.texts.passwords_differ);
     }
+    // The mail clients ticked: the advisor chooses the format for them ("auto"), and
+    // the certificate-ready mail carries their install steps.
+    let clients: Vec<MailClient> =
+        MailClient::ALL.into_iter().filter(|c| field(&fields, &format!("client_{}", c.name())) == "yes").collect();
     let format = match field(&fields, "format") {
         "compat" => certdesk_pki::pkcs12::Format::Compat,
-        "modern" | "" => certdesk_pki::pkcs12::Format::Modern,
+        "modern" => certdesk_pki::pkcs12::Format::Modern,
+        "auto" | "" => certdesk_desk::advisor::advise(&clients).format,
         other => return ctx.fail(ErrorCode::Refused, &(ctx.texts.unknown_format)(other)),
     };
     let key = match field(&fields, "key") {
@@ -731,7 +738,7 @@ async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Resp
         "p256" => certdesk_pki::key::KeyAlgorithm::P256,
         other => return ctx.fail(ErrorCode::Refused, &(ctx.texts.unknown_key_type)(other)),
     };
-    match ctx.portal.issue_p12(actor, &id, password, format, key).await {
+    match ctx.portal.issue_p12(actor, &id, password, format, key, &clients).await {
         Ok((issued, p12)) => (
             [
                 (header::CONTENT_TYPE, "application/x-pkcs12".to_string()),
@@ -1031,6 +1038,12 @@ async fn admin_audit(ctx: Ctx, Query(query): Query<Fields>) -> Response {
 
 // ---------------------------------------------------------------------------------------
 // Public
+
+/// The install guide for every mail client; `?client=a,b` unfolds those.
+async fn install_page(ctx: Ctx, Query(query): Query<Fields>) -> Response {
+    let open: Vec<MailClient> = field(&query, "client").split(',').filter_map(MailClient::from_name).collect();
+    ctx.ok(ctx.texts.install_guide_title, pages::install_guide(ctx.texts, &open))
+}
 
 async fn directory_page(ctx: Ctx, Query(query): Query<Fields>) -> Response {
     let email = field(&query, "email");

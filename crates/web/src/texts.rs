@@ -75,6 +75,8 @@ catalogue! {
         file_format, format_modern, format_compat, key_type, rsa_works_everywhere, create_p12, own_key,
         own_key_text, csr_file, csr_paste, issue_certificate, certificate_ready, withdraw, confirm_my_mailbox,
         p12_waiting, download_p12, p12_saved,
+        // The client advisor and install guide
+        your_mail_clients, format_auto, install_heading, install_intro, install_guide_title, install_link,
         // Revocation
         certificate_revoked, revoked,
         // Officers
@@ -244,6 +246,14 @@ pub static EN: Texts = Texts {
     file_format: "File format",
     format_modern: "modern (AES-256)",
     format_compat: "compatible (3DES, older clients)",
+    your_mail_clients: "Where will you use it? Tick every mail client (PC, notebook, phone): the file is made so that \
+                        each of them can import it.",
+    format_auto: "as my mail clients need (recommended)",
+    install_heading: "Install it in your mail clients",
+    install_intro: "Install the certificate in every mail client you use, and keep your old certificates: they open \
+                    mail that was encrypted to them.",
+    install_guide_title: "Install guide",
+    install_link: "Steps for every mail client",
     key_type: "Key type",
     rsa_works_everywhere: "works everywhere",
     create_p12: "Create and download my .p12",
@@ -525,6 +535,14 @@ pub static DE: Texts = Texts {
     file_format: "Dateiformat",
     format_modern: "modern (AES-256)",
     format_compat: "kompatibel (3DES, ältere Programme)",
+    your_mail_clients: "Wo werden Sie es nutzen? Kreuzen Sie jedes Mail-Programm an (PC, Notebook, Telefon): Die Datei \
+                        wird so erstellt, dass jedes davon sie importieren kann.",
+    format_auto: "wie meine Mail-Programme es brauchen (empfohlen)",
+    install_heading: "In Ihren Mail-Programmen einrichten",
+    install_intro: "Richten Sie das Zertifikat in jedem Mail-Programm ein, das Sie nutzen, und behalten Sie Ihre alten \
+                    Zertifikate: Sie öffnen Nachrichten, die an sie verschlüsselt wurden.",
+    install_guide_title: "Anleitung zum Einrichten",
+    install_link: "Anleitungen für jedes Mail-Programm",
     key_type: "Schlüsseltyp",
     rsa_works_everywhere: "funktioniert überall",
     create_p12: "Meine .p12 erzeugen und herunterladen",

@@ -174,6 +174,10 @@ pub struct MailTexts {
     pub ready_subject: &'static str,
     /// Body of the certificate-ready mail.
     pub ready_body: fn(&CertificateReady<'_>) -> String,
+    /// The heading above the install steps for the person's mail clients.
+    pub ready_install_heading: &'static str,
+    /// The sentence that points to the install guide for every client (its link).
+    pub ready_guide: fn(&str) -> String,
 
     /// Subject of the expiry reminder.
     pub expiry_subject: fn(&ExpiryReminder<'_>) -> String,
@@ -246,6 +250,8 @@ impl MailTexts {
             role_admin,
             ready_subject,
             ready_body,
+            ready_install_heading,
+            ready_guide,
             expiry_subject,
             expiry_body,
             revocation_subject,
@@ -283,6 +289,7 @@ impl MailTexts {
             role_officer,
             role_admin,
             ready_subject,
+            ready_install_heading,
             revocation_subject,
             reason_unspecified,
             reason_key_compromise,
@@ -304,6 +311,7 @@ impl MailTexts {
             invitation_subject(&StaffInvitation { role: MARK, link: MARK, until: MARK }),
             invitation_body(&StaffInvitation { role: MARK, link: MARK, until: MARK }),
             ready_body(&CertificateReady { serial: MARK, link: MARK }),
+            ready_guide(MARK),
             expiry_subject(&expiry(0)),
             expiry_subject(&expiry(1)),
             expiry_subject(&expiry(NUMBER)),
@@ -398,6 +406,13 @@ pub static EN: MailTexts = MailTexts {
         format!(
             "your S/MIME certificate (serial number {serial}) has been issued. You can download it here:\n\n\
              {link}"
+        )
+    },
+    ready_install_heading: "How to install it in the mail clients you named:",
+    ready_guide: |link| {
+        format!(
+            "Install it in each mail client you use (PC, notebook, phone) and keep your old certificates: \
+             they open mail encrypted to them. Steps for every client:\n\n{link}"
         )
     },
 
@@ -535,6 +550,14 @@ pub static DE: MailTexts = MailTexts {
             "Ihr S/MIME-Zertifikat (Seriennummer {serial}) wurde ausgestellt. Sie können es hier \
              herunterladen:\n\n\
              {link}"
+        )
+    },
+    ready_install_heading: "So richten Sie es in den genannten Mail-Programmen ein:",
+    ready_guide: |link| {
+        format!(
+            "Richten Sie es in jedem Mail-Programm ein, das Sie nutzen (PC, Notebook, Telefon), und behalten \
+             Sie Ihre alten Zertifikate: Sie öffnen Nachrichten, die an sie verschlüsselt wurden. Anleitungen \
+             für jedes Programm:\n\n{link}"
         )
     },
 

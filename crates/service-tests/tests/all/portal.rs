@@ -1434,3 +1434,48 @@ async fn appointments_are_moved_cancelled_and_freed() {
     assert!(log.iter().any(|r| r.action == "appointment.cancel" && r.details.contains("\"by\":\"officer\"")));
     certdesk_core::audit::verify(&log).unwrap();
 }
+
+/// Issue 17: the .p12 form asks for the mail clients; "as my mail clients need" makes
+/// the compatible format when one of them needs it (Android here), the modern one
+/// otherwise; the certificate-ready mail carries the install steps of the clients
+/// ticked and the link to the guide, which lists every client in both languages.
+#[tokio::test]
+async fn the_p12_form_chooses_the_format_for_the_mail_clients_ticked() {
+    // pbeWithSHAAnd3-KeyTripleDES-CBC and PBES2, as DER object identifiers.
+    const TRIPLE_DES: &[u8] = &[0x06, 0x0a, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x0c, 0x01, 0x03];
+    const PBES2: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+    let has = |der: &[u8], oid: &[u8]| der.windows(oid.len()).any(|w| w == oid);
+    let password = "Blue-Otter-Canyon-42";
+    for (clients, compat) in [(vec!["thunderbird", "android"], true), (vec!["thunderbird", "apple-mail"], false)] {
+        let desk = desk(None).await;
+        let (mut jane, id) = approved_application(&desk).await;
+        let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+        assert!(page.contains(r#"name="client_android""#) && page.contains("KMail/Kleopatra (GnuPG 2.2)"), "{page}");
+        let mut fields = vec![("password", password), ("password2", password), ("format", "auto")];
+        let names: Vec<String> = clients.iter().map(|c| format!("client_{c}")).collect();
+        fields.extend(names.iter().map(|n| (n.as_str(), "yes")));
+        let p12 = jane.submit(&desk, &format!("/applications/{id}/p12"), &fields).await;
+        assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+        assert_eq!((has(&p12.body, TRIPLE_DES), has(&p12.body, PBES2)), (compat, !compat), "{clients:?}");
+        certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+        let (_, body) = mails_to(&desk.outbox, "jane.doe@example.org")
+            .into_iter()
+            .rev()
+            .find(|(s, _)| s.contains("ready"))
+            .unwrap();
+        let body = body.replace("\r\n", "\n");
+        assert!(body.contains("How to install it in the mail clients you named:"), "{body}");
+        assert!(body.contains("Thunderbird:\n  1. Settings") && body.contains("/install"), "{body}");
+        assert_eq!(body.contains("Android:\n  1."), compat, "{body}");
+        let issued = jane.get(&desk, &format!("/applications/{id}")).await.text();
+        assert!(issued.contains(r#"href="/install""#), "{issued}");
+    }
+    let desk = desk(None).await;
+    let guide = Browser::default().get(&desk, "/install?client=android").await.text();
+    assert!(
+        guide.contains(r#"<details id="android" open>"#) && guide.contains(r#"<details id="thunderbird">"#),
+        "{guide}"
+    );
+    let german = Browser::german().get(&desk, "/install").await.text();
+    assert!(german.contains("Anleitung zum Einrichten") && german.contains("Ihre Zertifikate"), "{german}");
+}
