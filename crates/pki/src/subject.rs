@@ -25,7 +25,7 @@ pub enum SubjectError {
         reason: &'static str,
     },
     /// A name field is empty, too long or contains control characters.
-    #[error("the {field} {value:?} is not acceptable: {reason}")]
+    #[error("{}", name_message(field, value, reason))]
     InvalidName {
         /// Which field.
         field: &'static str,
@@ -51,6 +51,15 @@ pub enum SubjectError {
     /// DER encoding failed.
     #[error("the name could not be encoded: {0}")]
     Encoding(#[from] der::Error),
+}
+
+/// What is wrong with a name field, said to the person who typed it.
+fn name_message(field: &str, value: &str, reason: &str) -> String {
+    if value.trim().is_empty() {
+        format!("the {field} is missing: enter it as on your identity document")
+    } else {
+        format!("the {field} {value:?} cannot be used: {reason}")
+    }
 }
 
 /// An e-mail address usable as an rfc822Name (RFC 5280 4.2.1.6): ASCII, a dot-atom
@@ -502,6 +511,10 @@ mod tests {
         assert!(NameField::parse("given name", "Ann\u{0}").is_err());
         assert!(NameField::parse("given name", &"x".repeat(65)).is_err());
         assert_eq!(NameField::parse("given name", "  Ann ").unwrap().as_str(), "Ann");
+        let empty = NameField::parse("given name", " ").unwrap_err().to_string();
+        assert_eq!(empty, "the given name is missing: enter it as on your identity document");
+        let dot = NameField::parse("surname", ".").unwrap_err().to_string();
+        assert!(dot.starts_with("the surname \".\" cannot be used: it holds no letter"), "{dot}");
         for bad in [".", "-", " . ", "Smith &amp; Sons", "A&#38;B"] {
             assert!(NameField::parse("surname", bad).is_err(), "{bad}");
         }

@@ -58,15 +58,17 @@ pub fn state_name(t: &Texts, state: ApplicationState) -> &'static str {
     }
 }
 
+/// A profile as people read it (the id only for one this catalogue does not know).
 fn profile_label(t: &Texts, name: &str) -> String {
-    let text = match name {
+    match name {
         "sponsor-strict" => t.profile_sponsor_strict,
         "sponsor-multipurpose" => t.profile_sponsor_multipurpose,
-        "mailbox-strict" | "mailbox-multipurpose" => t.profile_mailbox,
+        "mailbox-strict" => t.profile_mailbox,
+        "mailbox-multipurpose" => t.profile_mailbox_multipurpose,
         "private" => t.profile_private,
-        _ => "",
-    };
-    format!("{text} ({name})")
+        other => other,
+    }
+    .to_string()
 }
 
 fn document_label(t: &Texts, document: DocumentType) -> &'static str {
@@ -181,7 +183,7 @@ pub fn home(t: &Texts, z: &OrgZone, apps: &[Application], certs: &[CertificateRe
                     @for app in apps {
                         tr {
                             td { a href={ "/applications/" (app.id) } { (when(z, app.created_at)) } }
-                            td { (app.profile) }
+                            td { (profile_label(t, app.profile.name())) }
                             td { (state_name(t, app.state)) }
                         }
                     }
@@ -307,7 +309,7 @@ pub fn application(
     let id = app.id.as_str();
     let check = |done: bool| if done { "✔" } else { "…" };
     html! {
-        p { (t.name) ": " (app.given_name) " " (app.surname) " · " (app.email) " · " (app.profile) }
+        p { (t.name) ": " (app.given_name) " " (app.surname) " · " (app.email) " · " (profile_label(t, app.profile.name())) }
         p { strong { (t.status) ": " span #state { (state_name(t, app.state)) } } }
         @if let Some(reason) = app.decision.as_ref().and_then(|d| d.reason.as_ref()) {
             p.error { (t.reason) ": " (reason) }
@@ -401,7 +403,7 @@ pub fn application(
             }
             fieldset {
                 legend { (t.own_key) }
-                p { (t.own_key_text) }
+                p { (t.own_key_text) " " code { "certdesk enroll" } " " (t.own_key_enroll) }
                 form method="post" action={ "/applications/" (id) "/csr" } enctype="multipart/form-data" {
                     (csrf_field(csrf))
                     label for="csr_file" { (t.csr_file) }
@@ -553,11 +555,14 @@ pub fn officer_application(
     app: &Application,
     slot: Option<&SlotView>,
     upcoming: bool,
+    officer: &str,
     csrf: &str,
 ) -> Markup {
     let id = app.id.as_str();
+    // Nobody checks their own application (the desk refuses it too).
+    let own = app.email.eq_ignore_ascii_case(officer);
     html! {
-        p { (app.given_name) " " (app.surname) " <" (app.email) "> · " (app.profile) " · " strong { (state_name(t, app.state)) } }
+        p { (app.given_name) " " (app.surname) " <" (app.email) "> · " (profile_label(t, app.profile.name())) " · " strong { (state_name(t, app.state)) } }
         p {
             (t.mailbox) ": "
             @match app.mailbox_validated_at {
@@ -584,6 +589,8 @@ pub fn officer_application(
                 (t.identity) ": " (document_label(t, e.document_type)) " · " (e.issuing_authority) " · " (e.document_number)
                 " · " (t.valid_until_lower) " " (e.document_expires.to_string()) " · " (t.checked_by) " " (e.officer)
             }
+        } @else if app.state == ApplicationState::AwaitingChecks && own {
+            p.error #own-application { (t.own_application_note) }
         } @else if app.state == ApplicationState::AwaitingChecks {
             h2 { (t.record_identity) }
             form method="post" action={ "/officer/applications/" (id) "/identity" } {
@@ -604,11 +611,15 @@ pub fn officer_application(
                 button type="submit" { (t.record) }
             }
         }
-        @if app.state == ApplicationState::AwaitingChecks {
+        @if app.state == ApplicationState::AwaitingChecks && !own {
             h2 { (t.decision) }
-            form method="post" action={ "/officer/applications/" (id) "/approve" } {
-                (csrf_field(csrf))
-                button type="submit" { (t.approve) }
+            @if app.mailbox_validated_at.is_some() && app.identity.is_some() {
+                form method="post" action={ "/officer/applications/" (id) "/approve" } {
+                    (csrf_field(csrf))
+                    button type="submit" { (t.approve) }
+                }
+            } @else {
+                p #approve-later { (t.approve_after_checks) }
             }
             form method="post" action={ "/officer/applications/" (id) "/reject" } {
                 (csrf_field(csrf))

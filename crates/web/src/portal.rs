@@ -28,6 +28,7 @@ use super::html::{Page, User};
 use super::pages;
 use super::texts::{texts, Texts};
 use super::AppState;
+use base64::Engine as _;
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_desk::advisor::MailClient;
 use certdesk_desk::mail::Lang;
@@ -41,6 +42,9 @@ pub const SESSION_COOKIE: &str = "certdesk_session";
 pub const CSRF_COOKIE: &str = "certdesk_csrf";
 /// The language cookie.
 pub const LANG_COOKIE: &str = "certdesk_lang";
+/// The page to return to after signing in (the mailbox link opened where one was not
+/// signed in), base64url, an hour.
+pub const NEXT_COOKIE: &str = "certdesk_next";
 
 type Fields = HashMap<String, String>;
 
@@ -56,6 +60,8 @@ pub struct Ctx {
     pre_csrf: Option<String>,
     /// A language chosen with `?lang=`, to remember in a cookie.
     chosen_lang: Option<Lang>,
+    /// The page to return to after signing in ([`NEXT_COOKIE`]), checked.
+    next: Option<String>,
     portal: Arc<Portal>,
 }
 
@@ -126,6 +132,7 @@ impl FromRequestParts<Arc<AppState>> for Ctx {
             actor,
             pre_csrf: jar.get(CSRF_COOKIE).cloned(),
             chosen_lang: query_lang(parts.uri.query()),
+            next: jar.get(NEXT_COOKIE).and_then(|v| return_path(v)),
             portal,
         })
     }
@@ -225,6 +232,8 @@ fn error_page(portal: &Portal, t: &'static Texts, actor: Option<&Actor>, code: E
     let status = super::error::status_of(code);
     let sign_in_link = code == ErrorCode::Unauthenticated && actor.is_none();
     let title = match status {
+        // A wrong code (mailbox value, authenticator) is not a missing sign-in.
+        _ if code == ErrorCode::WrongCode => t.title_wrong_code,
         StatusCode::NOT_FOUND => t.title_not_found,
         StatusCode::FORBIDDEN => t.title_forbidden,
         StatusCode::UNAUTHORIZED => t.title_unauthenticated,
@@ -339,9 +348,29 @@ pub(super) async fn method_not_allowed(
 
 /// A 303 redirect that never panics: a target that is not a valid header value (it
 /// cannot be: targets are our own paths and ids) goes to the start page instead.
+/// The path a [`NEXT_COOKIE`] names, if it is one we send people back to: a mailbox
+/// link of ours (never another site, never a path of a form).
+fn return_path(cookie: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cookie).ok()?;
+    let path = String::from_utf8(bytes).ok()?;
+    let safe =
+        path.starts_with("/validate/") && path.len() <= 300 && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    safe.then_some(path)
+}
+
 fn redirect(to: &str) -> Response {
     let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/"));
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn url_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
@@ -493,11 +522,18 @@ async fn complete_sign_in(ctx: Ctx, Path(token): Path<String>) -> Response {
     // if the attacker gave away their own fresh link.
     match ctx.portal.complete_sign_in(&token).await {
         Ok(session) => {
-            let mut response = redirect("/").into_response();
+            // Back to the mailbox link that sent the person here, else the start page.
+            let mut response = redirect(ctx.next.as_deref().unwrap_or("/")).into_response();
             if let Some(cookie) =
                 session_cookie(&ctx.portal, &session.token, certdesk_desk::portal::SESSION_HOURS * 3600)
             {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            if ctx.next.is_some() {
+                let secure = secure_attribute(&ctx.portal);
+                if let Ok(v) = HeaderValue::from_str(&format!("{NEXT_COOKIE}=; Path=/; Max-Age=0; HttpOnly{secure}")) {
+                    response.headers_mut().append(header::SET_COOKIE, v);
+                }
             }
             response
         }
@@ -602,6 +638,21 @@ async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 async fn validate_page(ctx: Ctx, Path(id): Path<String>, Query(query): Query<Fields>) -> Response {
+    if ctx.actor.is_none() {
+        // The mailbox link opened where one is not signed in (another device): sign in
+        // here first and come back to this link, code and all.
+        let mut response = sign_in_page(&ctx, Some(ctx.texts.sign_in_to_confirm));
+        let path = format!("/validate/{}?value={}", url_component(&id), url_component(field(&query, "value")));
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(path.as_bytes());
+        let secure = secure_attribute(&ctx.portal);
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{NEXT_COOKIE}={encoded}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax{secure}"
+        )) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+        response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        return response;
+    }
     let actor = or_return!(ctx.signed_in());
     if let Err(e) = ctx.portal.own_application(actor, &id).await {
         return ctx.error(&e);
@@ -837,8 +888,15 @@ async fn officer_application(ctx: Ctx, Path(id): Path<String>) -> Response {
     let slot = or_return!(ctx.portal.appointment(&app).await.map_err(|e| ctx.error(&e)));
     let upcoming = slot.as_ref().is_some_and(|s| ctx.portal.is_upcoming(s));
     let slot = slot.map(|s| slot_view!(s));
-    let body =
-        pages::officer_application(ctx.texts, ctx.portal.zone(), &app, slot.as_ref(), upcoming, &actor.session.csrf);
+    let body = pages::officer_application(
+        ctx.texts,
+        ctx.portal.zone(),
+        &app,
+        slot.as_ref(),
+        upcoming,
+        actor.email(),
+        &actor.session.csrf,
+    );
     ctx.ok(ctx.texts.application, body)
 }
 

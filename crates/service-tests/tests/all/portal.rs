@@ -1451,6 +1451,7 @@ async fn the_p12_form_chooses_the_format_for_the_mail_clients_ticked() {
         let (mut jane, id) = approved_application(&desk).await;
         let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
         assert!(page.contains(r#"name="client_android""#) && page.contains("KMail/Kleopatra (GnuPG 2.2)"), "{page}");
+        assert!(page.contains("<code>certdesk enroll</code>") && !page.contains('`'), "{page}");
         let mut fields = vec![("password", password), ("password2", password), ("format", "auto")];
         let names: Vec<String> = clients.iter().map(|c| format!("client_{c}")).collect();
         fields.extend(names.iter().map(|n| (n.as_str(), "yes")));
@@ -1478,4 +1479,77 @@ async fn the_p12_form_chooses_the_format_for_the_mail_clients_ticked() {
     );
     let german = Browser::german().get(&desk, "/install").await.text();
     assert!(german.contains("Anleitung zum Einrichten") && german.contains("Ihre Zertifikate"), "{german}");
+}
+
+/// Issue 17 item 8: the mailbox link opened where one is not signed in leads through
+/// sign-in back to the link with its code; a wrong code is titled as such; an empty
+/// name is said in words (in German on German pages); officers are not offered their
+/// own application's evidence form, nor Approve before the checks; applicants see
+/// profile names, not ids, and no literal backticks.
+#[tokio::test]
+async fn messages_speak_to_people_and_the_mailbox_link_survives_sign_in() {
+    let desk = desk(None).await;
+    let jane = "jane.doe@example.org";
+    let mut laptop = sign_in(&desk, jane).await;
+    let id = apply(&desk, &mut laptop).await;
+    let page = laptop.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains("Staff, signing and encryption") && !page.contains("sponsor-strict"), "{page}");
+    assert!(!page.contains('`'), "{page}");
+    let wrong = laptop.submit(&desk, &format!("/applications/{id}/validate"), &[("value", "AAAA-BBBB")]).await;
+    assert!(wrong.text().contains("<title>The code is not right"), "{}", wrong.text());
+
+    // The phone: the mail's link, then sign-in on the phone, then back to the link.
+    let value = validation_value(&desk.outbox, jane);
+    let link = format!("/validate/{id}?value={value}");
+    let mut phone = Browser::default();
+    let first = phone.get(&desk, &link).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.text().contains("you come back to this link"), "{}", first.text());
+    assert!(phone.cookies.contains_key("certdesk_next"));
+    let csrf = hidden(&first.text(), "csrf");
+    desk.clock.advance(time::Duration::minutes(1)); // mails are named by the clock: this one is the last
+    let sent = phone.post(&desk, "/signin", &[("csrf", &csrf), ("email", jane)]).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text());
+    let signin = from_last_mail(&desk.outbox, jane, "/signin/");
+    let path = signin.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    let done = phone.post(&desk, &path, &[]).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, link.clone()));
+    assert!(!phone.cookies.contains_key("certdesk_next"), "the return path is kept after use");
+    let back = phone.get(&desk, &link).await.text();
+    assert!(!hidden(&back, "csrf").is_empty());
+    assert!(back.contains(&format!(r#"value="{value}""#)), "{back}");
+    let confirmed = phone.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
+    assert_eq!(confirmed.status, StatusCode::SEE_OTHER, "{}", confirmed.text());
+    // A forged return path (another site) is never followed.
+    let mut forged = Browser::default();
+    forged.cookies.insert("certdesk_next".into(), "Ly9ldmlsLmV4YW1wbGU".into()); // "//evil.example"
+    desk.clock.advance(time::Duration::minutes(1));
+    let page = forged.get(&desk, "/").await.text();
+    let sent =
+        forged.post(&desk, "/signin", &[("csrf", &hidden(&page, "csrf")), ("email", "john.roe@example.org")]).await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let signin = from_last_mail(&desk.outbox, "john.roe@example.org", "/signin/");
+    let path = signin.split_once("/signin/").map(|(_, t)| format!("/signin/{t}")).unwrap();
+    let done = forged.post(&desk, &path, &[]).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/".to_string()));
+
+    // Names said in words, in the page's language.
+    let blank = [("given_name", " "), ("surname", "Doe"), ("profile", "sponsor-strict")];
+    let en = laptop.submit(&desk, "/apply", &blank).await.text();
+    assert!(en.contains("the given name is missing: enter it as on your identity document"), "{en}");
+    laptop.cookies.insert("certdesk_lang".into(), "de".into());
+    let de = laptop.submit(&desk, "/apply", &blank).await.text();
+    assert!(de.contains("Der Vorname fehlt"), "{de}");
+
+    // The officer's view: Approve only after the checks; not on one's own application.
+    let officer_email = "desk@example.org";
+    let (mut officer, _) = staff_sign_in(&desk, officer_email, Role::Officer).await;
+    let view = officer.get(&desk, &format!("/officer/applications/{id}")).await.text();
+    assert!(view.contains(r#"id="approve-later""#) && !view.contains("/approve\""), "{view}");
+    let own =
+        officer.submit(&desk, "/apply", &[("given_name", "Dee"), ("surname", "Sk"), ("profile", "private")]).await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.text());
+    let own_id = own.location().trim_start_matches("/applications/").to_string();
+    let view = officer.get(&desk, &format!("/officer/applications/{own_id}")).await.text();
+    assert!(view.contains(r#"id="own-application""#) && !view.contains("/identity\""), "{view}");
 }
