@@ -253,6 +253,39 @@ async fn german_pages_show_no_english() {
         "the officer's application page".into(),
         officer.get(&desk, &format!("/officer/applications/{id}")).await,
     ));
+    // Appointments (issue 17 item 3): the queue's views, and what is refused.
+    pages.push(("the queue of today".into(), officer.get(&desk, "/officer?view=today").await));
+    pages.push(("a queue search that finds nothing".into(), officer.get(&desk, "/officer?q=niemand").await));
+    pages.push((
+        "the same appointment again".into(),
+        applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &slot_id)]).await,
+    ));
+    pages.push((
+        "cancelling without the box".into(),
+        applicant.submit(&desk, &format!("/applications/{id}/appointment/cancel"), &[]).await,
+    ));
+    pages.push((
+        "an officer cancelling without the box".into(),
+        officer.submit(&desk, &format!("/officer/applications/{id}/appointment/cancel"), &[]).await,
+    ));
+    pages.push((
+        "removing a booked slot".into(),
+        officer.submit(&desk, &format!("/officer/slots/{slot_id}/remove"), &[]).await,
+    ));
+    pages.push(("an empty given name".into(), {
+        let fields = [("given_name", " "), ("surname", "Doe"), ("profile", "sponsor-strict")];
+        applicant.submit(&desk, "/apply", &fields).await
+    }));
+    pages.push((
+        "the mailbox link before sign-in".into(),
+        Browser::german().get(&desk, &format!("/validate/{id}?value=X")).await,
+    ));
+    pages.push(("the install guide".into(), Browser::german().get(&desk, "/install?client=android").await));
+    pages.push(("the officer's own application".into(), {
+        let fields = [("given_name", "Dee"), ("surname", "Sk"), ("profile", "private")];
+        let own = officer.submit(&desk, "/apply", &fields).await;
+        officer.get(&desk, &format!("/officer/{}", own.location().trim_start_matches('/'))).await
+    }));
     pages.push((
         "an approval before the checks".into(),
         officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await,
