@@ -338,7 +338,9 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     let password = "Blue-Otter-Canyon-42";
     applicant.type_into("#password", password);
     applicant.type_into("#password2", password);
-    applicant.click(r#"#format option[value="compat"]"#);
+    // The advisor: Apple Mail on macOS 13 ticked, format left on "as my mail clients
+    // need": the compatible format.
+    applicant.click(r#"input[name="client_apple-mail-old"]"#);
     applicant.click(r#"form[action$="/p12"] button"#);
     let start = Instant::now();
     let p12 = loop {
@@ -361,6 +363,15 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     );
     assert_eq!(opened.code, 0, "{}", opened.stderr);
     assert!(String::from_utf8_lossy(&opened.stdout).contains("BEGIN CERTIFICATE"));
+    let info = tool(
+        "openssl",
+        &["pkcs12", "-in", p12.to_str().unwrap(), "-passin", "file:p12pass", "-info", "-noout"],
+        dir.path(),
+    );
+    assert!(info.stderr.contains("pbeWithSHA1And3-KeyTripleDES-CBC"), "not the compat format: {}", info.stderr);
+    applicant.go(&application_url);
+    applicant.click(r#"a[href="/install"]"#);
+    applicant.wait_for("Apple Mail (macOS 13 or older)");
     let serial = p12.file_stem().unwrap().to_str().unwrap().trim_start_matches("certificate-").to_string();
 
     // The directory shows it.
@@ -414,6 +425,11 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     applicant.click(&format!(r#"form[action="/certificates/{serial}/revoke"] input[name="confirm"]"#));
     applicant.click(&format!(r#"form[action="/certificates/{serial}/revoke"] button"#));
     applicant.wait_for("The certificate is revoked");
+    // The language link on a page reached by a POST: the same page's content in German
+    // is not there to GET, so the link leads to a German page of ours, never a blank one.
+    applicant.click(r#"a[hreflang="de"]"#);
+    applicant.wait_for(r#"<html lang="de">"#);
+    assert!(applicant.source().contains("Zertifikat"), "{}", applicant.source());
     let (status, crl) = http(port, "GET", "/crl/issuing.crl", None);
     assert_eq!(status, 200);
     std::fs::write(dir.path().join("served.crl"), crl).unwrap();
