@@ -60,12 +60,14 @@ impl OrgZone {
         Self { tz, name }
     }
 
-    /// The system's zone (`TZ`, `/etc/localtime`), UTC where it has none or no name.
+    /// The system's zone (`TZ`, `/etc/localtime`), UTC where it has none. A zone
+    /// without an IANA name (a copied `/etc/localtime`, a POSIX `TZ` string) is kept,
+    /// with its rules, and called "local time".
     pub fn system() -> Self {
         match jiff::tz::TimeZone::try_system() {
             Ok(tz) => match tz.iana_name().map(str::to_string) {
                 Some(name) => Self::with_name(name, tz),
-                None => Self::utc(),
+                None => Self { tz, name: "local time".into() },
             },
             Err(_) => Self::utc(),
         }
@@ -106,17 +108,20 @@ impl OrgZone {
     /// that does not exist is read as the hour after, in the change back the earlier of
     /// the two (as calendars do). `None` outside the years jiff knows.
     pub fn unix_of(&self, wall: PrimitiveDateTime) -> Option<i64> {
-        let dt = jiff::civil::DateTime::new(
-            i16::try_from(wall.year()).ok()?,
-            i8::try_from(u8::from(wall.month())).ok()?,
-            i8::try_from(wall.day()).ok()?,
-            i8::try_from(wall.hour()).ok()?,
-            i8::try_from(wall.minute()).ok()?,
-            i8::try_from(wall.second()).ok()?,
-            0,
-        )
-        .ok()?;
-        Some(self.tz.to_ambiguous_timestamp(dt).compatible().ok()?.as_second())
+        Some(self.tz.to_ambiguous_timestamp(civil(wall)?).compatible().ok()?.as_second())
+    }
+
+    /// The moment a wall-clock time here names, `None` when the time does not exist here
+    /// (skipped when summer time begins) or lies outside the years jiff knows. For what
+    /// people type: an appointment at 02:30 on the night the clocks go forward is refused
+    /// rather than moved.
+    pub fn existing_unix_of(&self, wall: PrimitiveDateTime) -> Option<i64> {
+        let dt = civil(wall)?;
+        let ambiguous = self.tz.to_ambiguous_timestamp(dt);
+        if matches!(ambiguous.offset(), jiff::tz::AmbiguousOffset::Gap { .. }) {
+            return None;
+        }
+        Some(ambiguous.compatible().ok()?.as_second())
     }
 
     /// The local calendar day of `unix`.
@@ -150,6 +155,20 @@ impl LocalTime {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         self.at.format(&format).unwrap_or_else(|_| self.at.date().to_string())
     }
+}
+
+/// A `time` wall-clock time as jiff's.
+fn civil(wall: PrimitiveDateTime) -> Option<jiff::civil::DateTime> {
+    jiff::civil::DateTime::new(
+        i16::try_from(wall.year()).ok()?,
+        i8::try_from(u8::from(wall.month())).ok()?,
+        i8::try_from(wall.day()).ok()?,
+        i8::try_from(wall.hour()).ok()?,
+        i8::try_from(wall.minute()).ok()?,
+        i8::try_from(wall.second()).ok()?,
+        0,
+    )
+    .ok()
 }
 
 /// `UTC`, `UTC+01:00`, `UTC-03:30`.
@@ -186,6 +205,12 @@ mod tests {
         // 2026-03-29 02:30 does not exist in Berlin: read as 03:30 CEST (01:30 UTC).
         let gap = berlin.unix_of(datetime!(2026-03-29 02:30)).unwrap();
         assert_eq!(gap, datetime!(2026-03-29 01:30 UTC).unix_timestamp());
+        // What people type in that gap is refused; the doubled hour in October is the
+        // first one.
+        assert_eq!(berlin.existing_unix_of(datetime!(2026-03-29 02:30)), None);
+        assert_eq!(berlin.existing_unix_of(datetime!(2026-03-29 03:30)), Some(gap));
+        let fold = berlin.existing_unix_of(datetime!(2026-10-25 02:30)).unwrap();
+        assert_eq!(fold, datetime!(2026-10-25 00:30 UTC).unix_timestamp());
         let (start, end) = berlin.day_bounds(date!(2026 - 03 - 29)).unwrap();
         assert_eq!(end - start + 1, 23 * 3600);
         let (start, end) = berlin.day_bounds(date!(2026 - 10 - 25)).unwrap();

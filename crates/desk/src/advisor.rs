@@ -9,13 +9,15 @@
 //! Java `keytool` for Android's key store, OpenSSL for the rest):
 //! - **format**: `compat` (3DES, SHA-1 MAC) as soon as one client cannot read AES-256
 //!   with PBKDF2: Apple Mail before macOS 14 and iOS before 17 (their PKCS#12 import
-//!   knows only the legacy algorithms), Outlook on Windows before Windows 10 1709 or
-//!   Server 2019, GnuPG 2.2 (Kleopatra/KMail on older distributions), Android (the system
+//!   knows only the legacy algorithms), Outlook on Windows before Windows 10 1709 (and
+//!   Server 2016 and older), GnuPG 2.2 (Kleopatra/KMail on older distributions), Android (the system
 //!   key store of older releases), and any client we do not know; `modern` otherwise.
-//! - **key**: RSA 3072 always. Every client listed signs and decrypts with RSA; ECDH
-//!   decryption of S/MIME mail (what an ECDSA certificate's holder needs to read mail
-//!   encrypted to them) is missing from several of them, so the advisor never picks
-//!   P-256, which stays available for people who know their clients.
+//! - **key**: RSA 3072, the form's default. Every client listed signs and decrypts with
+//!   RSA; ECDH decryption of S/MIME mail (what an ECDSA certificate's holder needs to
+//!   read mail encrypted to them) is missing from several of them, so the advisor never
+//!   recommends P-256, which stays a choice for people who know their clients.
+//! - **no client named**: the modern format, as for a current client (the form's
+//!   default before the advisor existed); `other` is the way to say "unknown".
 
 use certdesk_core::mail_settings::Lang;
 use certdesk_pki::key::KeyAlgorithm;
@@ -26,9 +28,9 @@ use certdesk_pki::pkcs12::Format;
 pub enum MailClient {
     /// Mozilla Thunderbird (any system).
     Thunderbird,
-    /// Outlook on Windows 10 (1709 or newer) or 11.
+    /// Outlook on Windows 10 (version 1709 or newer) or 11.
     Outlook,
-    /// Outlook on Windows 8.1, 7, or Server 2016 and older.
+    /// Outlook on older Windows (10 before 1709, 8.1, 7, Server 2016 and older).
     OutlookOldWindows,
     /// Apple Mail on macOS 14 (Sonoma) or newer.
     AppleMail,
@@ -103,9 +105,10 @@ impl MailClient {
         let de = lang == Lang::De;
         match self {
             MailClient::Thunderbird => "Thunderbird",
-            MailClient::Outlook => "Outlook (Windows 10/11)",
-            MailClient::OutlookOldWindows if de => "Outlook (Windows 8.1 oder älter)",
-            MailClient::OutlookOldWindows => "Outlook (Windows 8.1 or older)",
+            MailClient::Outlook if de => "Outlook (Windows 11, Windows 10 ab Version 1709)",
+            MailClient::Outlook => "Outlook (Windows 11, Windows 10 version 1709 or newer)",
+            MailClient::OutlookOldWindows if de => "Outlook (älteres Windows)",
+            MailClient::OutlookOldWindows => "Outlook (older Windows)",
             MailClient::AppleMail if de => "Apple Mail (macOS 14 oder neuer)",
             MailClient::AppleMail => "Apple Mail (macOS 14 or newer)",
             MailClient::AppleMailOld if de => "Apple Mail (macOS 13 oder älter)",
@@ -311,12 +314,16 @@ mod tests {
             let advice = advise(&clients);
             assert_eq!((advice.format, advice.compat_for), (Format::Compat, vec![old]), "{old:?}");
         }
-        // Every combination of every client: compat exactly when one needs it; RSA.
+        // Every combination: compat exactly when one of the legacy-only clients (listed
+        // here, not taken from the code under test) is in it; always RSA.
+        const LEGACY_ONLY: [&str; 6] =
+            ["outlook-old-windows", "apple-mail-old", "ios-old", "android", "kleopatra-old", "other"];
         for mask in 0u32..(1 << MailClient::ALL.len()) {
             let clients: Vec<MailClient> =
                 MailClient::ALL.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, c)| *c).collect();
             let advice = advise(&clients);
-            assert_eq!(advice.format == Format::Compat, clients.iter().any(|c| c.needs_compat()));
+            let legacy = clients.iter().any(|c| LEGACY_ONLY.contains(&c.name()));
+            assert_eq!(advice.format == Format::Compat, legacy, "{clients:?}");
             assert_eq!(advice.key, KeyAlgorithm::Rsa3072);
         }
     }

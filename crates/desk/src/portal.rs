@@ -879,6 +879,15 @@ impl Portal {
             ApplicationState::Withdrawn => "application.withdraw",
             _ => "application.identity-recorded",
         };
+        // The store frees the slot to come of an application that needs no appointment
+        // any more, in this transaction; the record names it.
+        let mut details = details;
+        if next.state != ApplicationState::AwaitingChecks || next.identity.is_some() {
+            let slot = self.store().slot_of(&next.id).await?.filter(|s| s.starts_at > now);
+            if let (Some(slot), Some(object)) = (slot, details.as_object_mut()) {
+                object.insert("freed_slot".into(), json!(slot.id));
+            }
+        }
         let event = AuditEvent { actor: actor.audit_name(), action, subject: next.id.clone(), details };
         self.store().update_application(next, &|seq, prev| seal(&event, now, seq, prev)).await
     }
@@ -1306,7 +1315,7 @@ impl Portal {
                 failed.push(internal("bad slot time"));
                 continue;
             };
-            if !self.store().claim_appointment_reminder(&slot.id, now).await? {
+            if !self.store().claim_appointment_reminder(&slot.id, &app.id, now).await? {
                 continue;
             }
             let mailed = self

@@ -312,14 +312,22 @@ impl Store {
         Ok(rows.iter().map(slot_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Claims the reminder of appointment `slot_id` (one process sends it); `false` if
-    /// it went out already.
-    pub async fn claim_appointment_reminder(&self, slot_id: &str, now: i64) -> Result<bool, DomainError> {
-        let done = sqlx::query("UPDATE appointment_slots SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
-            .bind(now)
-            .bind(slot_id)
-            .execute(&self.pool)
-            .await?;
+    /// Claims the reminder of appointment `slot_id` booked by `application_id` (one
+    /// process sends it); `false` if it went out already or the slot changed hands.
+    pub async fn claim_appointment_reminder(
+        &self,
+        slot_id: &str,
+        application_id: &str,
+        now: i64,
+    ) -> Result<bool, DomainError> {
+        let done = sqlx::query(
+            "UPDATE appointment_slots SET reminded_at = $1 WHERE id = $2 AND application_id = $3 AND reminded_at IS NULL",
+        )
+        .bind(now)
+        .bind(slot_id)
+        .bind(application_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -657,6 +665,19 @@ impl Store {
         audit: AuditAppend<'_>,
     ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
+        // The application must still need an appointment, checked (and its row locked
+        // on PostgreSQL) in this transaction: a withdrawal, rejection or identity check
+        // committed meanwhile wins, and nothing is booked.
+        let waiting = sqlx::query(
+            "UPDATE applications SET version = version WHERE id = $1 AND state = $2 AND id_verified_at IS NULL",
+        )
+        .bind(application_id)
+        .bind(ApplicationState::AwaitingChecks.name())
+        .execute(&mut *tx)
+        .await?;
+        if waiting.rows_affected() != 1 {
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE appointment_slots SET application_id = NULL, booked_at = NULL, reminded_at = NULL \
              WHERE application_id = $1 AND id <> $2",
@@ -898,8 +919,9 @@ pub(super) async fn update_application_in(
     if let Some(identity) = &next.identity {
         write_identity(tx, &next.id, identity).await?;
     }
-    // A closed application holds no appointment to come: its slot is free again.
-    if matches!(next.state, ApplicationState::Withdrawn | ApplicationState::Rejected) {
+    // An application that needs no appointment any more (closed, identity recorded,
+    // decided) holds none to come: its slot is free again.
+    if next.state != ApplicationState::AwaitingChecks || next.identity.is_some() {
         release_slot_in(tx, &next.id, next.updated_at).await?;
     }
     Ok(())
@@ -917,11 +939,15 @@ async fn release_slot_in(
         .fetch_optional(&mut **tx)
         .await?;
     let Some(slot) = row.as_ref().map(slot_from_row).transpose()? else { return Ok(None) };
-    sqlx::query(
-        "UPDATE appointment_slots SET application_id = NULL, booked_at = NULL, reminded_at = NULL WHERE id = $1",
+    // Guarded by the owner: a concurrent release and a new booking of the slot in
+    // between leave the new booking alone.
+    let done = sqlx::query(
+        "UPDATE appointment_slots SET application_id = NULL, booked_at = NULL, reminded_at = NULL \
+         WHERE id = $1 AND application_id = $2",
     )
     .bind(&slot.id)
+    .bind(application_id)
     .execute(&mut **tx)
     .await?;
-    Ok(Some(slot))
+    Ok((done.rows_affected() == 1).then_some(slot))
 }

@@ -294,7 +294,8 @@ async fn issue_p12(api: ApiActor, Path(id): Path<String>, Body(body): Body<P12Bo
     let password = Zeroizing::new(body.password);
     let clients = certdesk_desk::advisor::parse_clients(body.clients.iter().map(String::as_str))
         .map_err(|e| Problem(DomainError::new(ErrorCode::BadInput, e)))?;
-    let format = match body.format.as_deref().unwrap_or("modern") {
+    // Without a format: what the clients named need (modern when none is named).
+    let format = match body.format.as_deref().unwrap_or("auto") {
         "modern" => certdesk_pki::pkcs12::Format::Modern,
         "compat" => certdesk_pki::pkcs12::Format::Compat,
         "auto" => certdesk_desk::advisor::advise(&clients).format,

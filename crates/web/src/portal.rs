@@ -348,14 +348,42 @@ pub(super) async fn method_not_allowed(
 
 /// A 303 redirect that never panics: a target that is not a valid header value (it
 /// cannot be: targets are our own paths and ids) goes to the start page instead.
-/// The path a [`NEXT_COOKIE`] names, if it is one we send people back to: a mailbox
-/// link of ours (never another site, never a path of a form).
+/// The path a [`NEXT_COOKIE`] names, if it is one we send people back to: exactly a
+/// mailbox link of ours, `/validate/ID?value=VALUE` with the id and the value
+/// percent-encoded as `validate_page` wrote them (never another site, another page, or
+/// a dot segment).
 fn return_path(cookie: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cookie).ok()?;
     let path = String::from_utf8(bytes).ok()?;
-    let safe =
-        path.starts_with("/validate/") && path.len() <= 300 && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
-    safe.then_some(path)
+    let (id, value) = path.strip_prefix("/validate/")?.split_once("?value=")?;
+    let id_ok =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let value_ok = value.len() <= 200
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'%'));
+    (id_ok && value_ok).then_some(path)
+}
+
+/// The answer to a completed sign-in (mailed link or single sign-on): the session
+/// cookie, and back to the mailbox link that sent the person to sign in, else the
+/// start page; the return path is used up.
+pub(crate) fn signed_in(ctx: &Ctx, token: &str) -> Response {
+    let mut response = redirect(ctx.next.as_deref().unwrap_or("/"));
+    if let Some(cookie) = session_cookie(&ctx.portal, token, certdesk_desk::portal::SESSION_HOURS * 3600) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    if ctx.next.is_some() {
+        append_clear_next(ctx, &mut response);
+    }
+    response
+}
+
+/// Removes the [`NEXT_COOKIE`].
+fn append_clear_next(ctx: &Ctx, response: &mut Response) {
+    let secure = secure_attribute(&ctx.portal);
+    let cookie = format!("{NEXT_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 fn redirect(to: &str) -> Response {
@@ -521,22 +549,7 @@ async fn complete_sign_in(ctx: Ctx, Path(token): Path<String>) -> Response {
     // is needed, and a forged POST could only sign the victim into the sender's account
     // if the attacker gave away their own fresh link.
     match ctx.portal.complete_sign_in(&token).await {
-        Ok(session) => {
-            // Back to the mailbox link that sent the person here, else the start page.
-            let mut response = redirect(ctx.next.as_deref().unwrap_or("/")).into_response();
-            if let Some(cookie) =
-                session_cookie(&ctx.portal, &session.token, certdesk_desk::portal::SESSION_HOURS * 3600)
-            {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            if ctx.next.is_some() {
-                let secure = secure_attribute(&ctx.portal);
-                if let Ok(v) = HeaderValue::from_str(&format!("{NEXT_COOKIE}=; Path=/; Max-Age=0; HttpOnly{secure}")) {
-                    response.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            response
-        }
+        Ok(session) => signed_in(&ctx, &session.token),
         Err(e) => ctx.error(&e),
     }
 }
@@ -550,6 +563,8 @@ async fn sign_out(ctx: Ctx, Form(fields): Form) -> Response {
     if let Some(cookie) = session_cookie(&ctx.portal, "", 0) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    // A shared computer: the next person is not sent to this person's mailbox link.
+    append_clear_next(&ctx, &mut response);
     response
 }
 
@@ -953,7 +968,7 @@ fn parse_local_datetime(zone: &certdesk_core::zone::OrgZone, text: &str) -> Opti
     time::PrimitiveDateTime::parse(text, &with_seconds)
         .or_else(|_| time::PrimitiveDateTime::parse(text, &without))
         .ok()
-        .and_then(|t| zone.unix_of(t))
+        .and_then(|t| zone.existing_unix_of(t))
         .and_then(|unix| time::OffsetDateTime::from_unix_timestamp(unix).ok())
 }
 

@@ -104,8 +104,15 @@ fn enroll_applies_step_by_step_and_keeps_the_key_local() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!dir.path().join("e/certificate.p12").exists());
     std::fs::write(dir.path().join("pw"), "Blue-Otter-Canyon-42\n").unwrap();
-    let run = enroll(&["--password-file", "pw"]);
+    // For Thunderbird and an Android phone: the advisor makes the compatible .p12 and
+    // prints both clients' steps.
+    let run = enroll(&["--password-file", "pw", "--client", "thunderbird", "--client", "android"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains(".p12 format compat (for Android)"), "{}", run.stderr);
+    assert!(run.stderr.contains("Thunderbird:\n  1.") && run.stderr.contains("Android:\n  1."), "{}", run.stderr);
+    let info =
+        tool("openssl", &["pkcs12", "-in", "e/certificate.p12", "-passin", "file:pw", "-info", "-noout"], dir.path());
+    assert!(info.stderr.contains("pbeWithSHA1And3-KeyTripleDES-CBC"), "{}", info.stderr);
     let opened = tool(
         "openssl",
         &["pkcs12", "-in", "e/certificate.p12", "-passin", "file:pw", "-nodes", "-out", "e/all.pem"],

@@ -1,11 +1,13 @@
 //! Appointments at the service desk for the identity check (BR 3.2.4): officers publish
 //! and remove slots; an applicant books one, moves it to another or cancels it; an
-//! officer cancels a booking (the applicant is mailed); an application withdrawn or
-//! rejected frees its slot (in the store, in the same transaction). The officer's queue
+//! officer cancels a booking (the applicant is mailed); an application that needs
+//! no appointment any more (withdrawn, rejected, identity recorded) frees its slot to
+//! come (in the store, in the same transaction). The officer's queue
 //! shows each application with its appointment, today's appointments, and a search.
 //!
 //! Every change is audited: `appointment.publish`, `.remove`, `.book`, `.rebook`,
-//! `.cancel` (with who cancelled).
+//! `.cancel` (with who cancelled); a slot freed by a withdrawal, rejection, identity
+//! check or approval is named (`freed_slot`) in that transition's record.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -75,14 +77,23 @@ impl Portal {
         };
         let event = AuditEvent { actor: actor.audit_name(), action, subject: app.id.clone(), details };
         if !self.store().book_slot(slot_id, &app.id, now, &|seq, prev| seal(&event, now, seq, prev)).await? {
+            // The application changed meanwhile (withdrawn, rejected, identity checked)?
+            Self::needs_appointment(&self.own_application(actor, id).await?)?;
             return Err(DomainError::new(
                 ErrorCode::Conflict,
                 "this appointment is no longer free; choose another one",
             ));
         }
         let slot = self.store().slot_of(&app.id).await?.ok_or_else(|| internal("the booked slot vanished"))?;
-        let when = self.zone().local(slot.starts_at).ok_or_else(|| internal("bad slot time"))?;
-        self.send(&app.email, |to| mail::appointment_mail(lang_of(&app.lang), to, &when, &slot.place)).await?;
+        // Booked: a failed confirmation mail is logged, not an error (the page shows the
+        // appointment, and the reminder follows the day before).
+        if let Some(when) = self.zone().local(slot.starts_at) {
+            let sent =
+                self.send(&app.email, |to| mail::appointment_mail(lang_of(&app.lang), to, &when, &slot.place)).await;
+            if let Err(e) = sent {
+                tracing::warn!("the confirmation of appointment {} for {} failed: {e}", slot.id, app.id);
+            }
+        }
         Ok(slot)
     }
 
@@ -96,10 +107,19 @@ impl Portal {
     /// and asked to book another.
     pub async fn officer_cancel_appointment(&self, actor: &Actor, id: &str) -> Result<SlotRecord, DomainError> {
         let app = self.application_for_officer(actor, id).await?;
+        Self::needs_appointment(&app)?;
         let slot = self.release(actor, &app, "officer").await?;
-        let when = self.zone().local(slot.starts_at).ok_or_else(|| internal("bad slot time"))?;
+        // Cancelled: the mail is sent once; should it fail, the failure is logged (the
+        // application's page shows no appointment and offers the free ones).
         let link = format!("{}/applications/{}", self.public_url, app.id);
-        self.send(&app.email, |to| mail::appointment_cancelled_mail(lang_of(&app.lang), to, &when, &link)).await?;
+        if let Some(when) = self.zone().local(slot.starts_at) {
+            let sent = self
+                .send(&app.email, |to| mail::appointment_cancelled_mail(lang_of(&app.lang), to, &when, &link))
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!("the cancellation notice of appointment {} for {} failed: {e}", slot.id, app.id);
+            }
+        }
         Ok(slot)
     }
 

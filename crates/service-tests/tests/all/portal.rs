@@ -1315,12 +1315,19 @@ async fn appointments_are_moved_cancelled_and_freed() {
     let desk = desk(None).await;
     let (mut officer, _) = staff_sign_in(&desk, "desk@example.org", Role::Officer).await;
     // The clock says 2026-11-25 12:00 UTC, 13:00 in Berlin.
-    for (starts_at, place) in
-        [("2026-11-27T09:30", "Room 1.01"), ("2026-11-25T15:00", "Room 2.02"), ("2026-11-28T10:00", "Room 3.03")]
-    {
+    // Room 4.04 is at half past midnight in Berlin, still the 25th in UTC: not today.
+    for (starts_at, place) in [
+        ("2026-11-27T09:30", "Room 1.01"),
+        ("2026-11-25T15:00", "Room 2.02"),
+        ("2026-11-28T10:00", "Room 3.03"),
+        ("2026-11-26T00:30", "Room 4.04"),
+    ] {
         let slot = officer.submit(&desk, "/officer/slots", &[("starts_at", starts_at), ("place", place)]).await;
         assert_eq!(slot.status, StatusCode::SEE_OTHER, "{}", slot.text());
     }
+    // 02:30 on the night summer time begins does not exist in Berlin: refused.
+    let gap = officer.submit(&desk, "/officer/slots", &[("starts_at", "2027-03-28T02:30"), ("place", "Room 9")]).await;
+    assert_eq!(gap.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", gap.text());
     let slots = officer.get(&desk, "/officer/slots").await.text();
     assert!(slots.contains("Starts at (Europe/Berlin time)"), "{slots}");
     assert!(slots.contains("2026-11-27 09:30 CET · Room 1.01"), "{slots}");
@@ -1330,10 +1337,11 @@ async fn appointments_are_moved_cancelled_and_freed() {
     let mut applicant = sign_in(&desk, jane).await;
     let id = apply(&desk, &mut applicant).await;
     let page = applicant.get(&desk, &format!("/applications/{id}")).await.text();
-    let (room1, room2, room3) = (
+    let (room1, room2, room3, room4) = (
         option_for(&page, "Room 1.01").unwrap(),
         option_for(&page, "Room 2.02").unwrap(),
         option_for(&page, "Room 3.03").unwrap(),
+        option_for(&page, "Room 4.04").unwrap(),
     );
     let reply = applicant.submit(&desk, &format!("/applications/{id}/book"), &[("slot", &room1)]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
@@ -1363,11 +1371,11 @@ async fn appointments_are_moved_cancelled_and_freed() {
     let none = officer.get(&desk, "/officer?q=nobody-here").await.text();
     assert!(none.contains("No application matches.") && !none.contains(&id), "{none}");
 
-    // John books the freed slot; today's view does not list him (his is on the 27th).
+    // John books the slot after midnight; today's view does not list him.
     let john = "john.roe@example.org";
     let mut john_browser = sign_in(&desk, john).await;
     let john_id = apply(&desk, &mut john_browser).await;
-    let reply = john_browser.submit(&desk, &format!("/applications/{john_id}/book"), &[("slot", &room1)]).await;
+    let reply = john_browser.submit(&desk, &format!("/applications/{john_id}/book"), &[("slot", &room4)]).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text());
     let today = officer.get(&desk, "/officer?view=today").await.text();
     assert!(today.contains(&id) && !today.contains(&john_id), "{today}");
@@ -1383,7 +1391,7 @@ async fn appointments_are_moved_cancelled_and_freed() {
     let (subject, body) = mails_to(&desk.outbox, john).into_iter().find(|(s, _)| s.contains("cancelled")).unwrap();
     assert!(subject.contains("appointment"), "{subject}");
     assert!(
-        body.contains("2026-11-27 09:30 CET (Europe/Berlin)") && body.contains(&format!("/applications/{john_id}"))
+        body.contains("2026-11-26 00:30 CET (Europe/Berlin)") && body.contains(&format!("/applications/{john_id}"))
     );
     let again = officer.submit(&desk, &cancel, &[("confirm", "yes")]).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
@@ -1432,6 +1440,9 @@ async fn appointments_are_moved_cancelled_and_freed() {
     assert_eq!(count("appointment.cancel"), 2);
     assert_eq!(count("appointment.remove"), 1);
     assert!(log.iter().any(|r| r.action == "appointment.cancel" && r.details.contains("\"by\":\"officer\"")));
+    // The slots freed by the withdrawal and the rejection are named in their records.
+    let freed = |action: &str| log.iter().any(|r| r.action == action && r.details.contains("freed_slot"));
+    assert!(freed("application.withdraw") && freed("application.reject"), "{log:?}");
     certdesk_core::audit::verify(&log).unwrap();
 }
 
@@ -1520,9 +1531,9 @@ async fn messages_speak_to_people_and_the_mailbox_link_survives_sign_in() {
     assert!(back.contains(&format!(r#"value="{value}""#)), "{back}");
     let confirmed = phone.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await;
     assert_eq!(confirmed.status, StatusCode::SEE_OTHER, "{}", confirmed.text());
-    // A forged return path (another site) is never followed.
     let mut forged = Browser::default();
-    forged.cookies.insert("certdesk_next".into(), "Ly9ldmlsLmV4YW1wbGU".into()); // "//evil.example"
+    // A forged return path (a dot segment out of /validate/) is never followed.
+    forged.cookies.insert("certdesk_next".into(), "L3ZhbGlkYXRlLy4uL2FkbWluP3ZhbHVlPXg".into()); // "/validate/../admin?value=x"
     desk.clock.advance(time::Duration::minutes(1));
     let page = forged.get(&desk, "/").await.text();
     let sent =

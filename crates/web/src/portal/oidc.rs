@@ -11,11 +11,11 @@ use std::sync::Arc;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::extract::Query;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::{cookies, session_cookie, AppState, Ctx, Fields};
+use super::{cookies, AppState, Ctx, Fields};
 use certdesk_core::error::{DomainError, ErrorCode};
 
 /// The cookie binding a login in progress to the browser.
@@ -70,15 +70,7 @@ async fn callback(ctx: Ctx, headers: HeaderMap, Query(params): Query<Fields>) ->
         None
     };
     let mut response = match result {
-        Some(Ok(session)) => {
-            let mut response = Redirect::to("/").into_response();
-            if let Some(cookie) =
-                session_cookie(&ctx.portal, &session.token, certdesk_desk::portal::SESSION_HOURS * 3600)
-            {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            response
-        }
+        Some(Ok(session)) => super::signed_in(&ctx, &session.token),
         Some(Err(e)) => ctx.error(&e),
         None => ctx.fail(ErrorCode::Unauthenticated, ctx.texts.sso_not_started_here),
     };
