@@ -352,6 +352,7 @@ pub(crate) fn init_config(options: &InitOptions, passphrase: &str) -> Result<(Co
         portal: Default::default(),
         mail: Default::default(),
         http: Default::default(),
+        directory: Default::default(),
         audit: Default::default(),
     };
     let validated = config.clone().validate()?;

@@ -1,7 +1,7 @@
 //! The background jobs of `certdesk serve`, every refresh interval: certificate status
 //! (OCSP responses, CRL, responder certificate), recovery of crashed issuances (of
 //! other processes of this deployment), expiry and appointment reminders, and audit
-//! checkpoints. Each job's failure is reported and retried at the next tick; none
+//! checkpoints, and the LDAP directory's people. Each job's failure is reported and retried at the next tick; none
 //! stops the others or the service.
 
 use std::sync::Arc;
@@ -20,6 +20,7 @@ pub fn spawn(
     authority: Arc<Authority>,
     status: Arc<StatusService>,
     portal: Option<Arc<Portal>>,
+    directory: Option<Arc<certdesk_web::ldap::Directory>>,
     every: std::time::Duration,
 ) {
     tokio::spawn(async move {
@@ -28,12 +29,17 @@ pub fn spawn(
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            run_once(&authority, &status, portal.as_deref()).await;
+            run_once(&authority, &status, portal.as_deref(), directory.as_deref()).await;
         }
     });
 }
 
-async fn run_once(authority: &Authority, status: &StatusService, portal: Option<&Portal>) {
+async fn run_once(
+    authority: &Authority,
+    status: &StatusService,
+    portal: Option<&Portal>,
+    directory: Option<&certdesk_web::ldap::Directory>,
+) {
     match authority.recover(ACTOR).await {
         Ok(report) => crate::report_recovery(&report),
         Err(e) => tracing::warn!("recovery of crashed issuances failed: {e}"),
@@ -43,6 +49,12 @@ async fn run_once(authority: &Authority, status: &StatusService, portal: Option<
         tracing::warn!("status refresh failed: {e}");
     }
     let Some(portal) = portal else { return };
+    if let Some(directory) = directory {
+        // Revoked certificates leave the LDAP answers here (expired ones at once).
+        if let Err(e) = directory.refresh(portal).await {
+            tracing::warn!("LDAP directory refresh failed (the last one is answered): {e}");
+        }
+    }
     if let Err(e) = portal.send_reminders().await {
         tracing::warn!("expiry reminders failed: {e}");
     }

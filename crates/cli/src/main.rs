@@ -87,6 +87,8 @@ enum Command {
     Ca(WithCa<CaCommand>),
     /// Certificates issued: find one by mailbox or status, show one by serial.
     Cert(WithCa<CertCommand>),
+    /// The public directory of certificates to encrypt to: SMIMEA records for DNS.
+    Directory(WithCa<DirectoryCommand>),
     /// Issue a certificate: for a CSR (the applicant's own key) or with a server-generated key as .p12.
     Issue(IssueArgs),
     /// Revoke a certificate.
@@ -426,6 +428,26 @@ enum CertCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Write SMIMEA records (RFC 8162) for the certificates the directory lists now (not
+    /// revoked, not expired, able to encrypt) of mailboxes in a zone, in zone-file
+    /// syntax, for an operator who signs the zone with DNSSEC. Usage 3 (DANE-EE),
+    /// selector 0, matching type 0: the whole certificate. Re-run after each issuance
+    /// and revocation (or from cron) and reload the zone.
+    Smimea {
+        /// The DNS zone, e.g. example.org (mailboxes in it and below it).
+        #[arg(long)]
+        zone: String,
+        /// The records' TTL in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u32,
+        /// Where to write the records (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 /// The state of an issued certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum CertState {
@@ -641,6 +663,7 @@ impl Command {
             Command::Init(args) => Some(&args.ca),
             Command::Ca(group) => Some(&group.ca),
             Command::Cert(group) => Some(&group.ca),
+            Command::Directory(group) => Some(&group.ca),
             Command::Issue(args) => Some(&args.ca),
             Command::Revoke(args) => Some(&args.ca),
             Command::Crl(args) => Some(&args.ca),
@@ -1194,6 +1217,33 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
             write_public_output(stdio(out).as_deref(), text.as_bytes())
         }
         Command::Cert(WithCa { command, .. }) => cert(data, command).await,
+        Command::Directory(WithCa { command: DirectoryCommand::Smimea { zone, ttl, out }, .. }) => {
+            let zone = zone.trim().trim_end_matches('.').to_ascii_lowercase();
+            let domain_like = !zone.is_empty()
+                && zone.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !domain_like {
+                return Err(usage(format!("--zone {zone:?} is not a DNS zone name like example.org")));
+            }
+            let authority = open(data).await?;
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let certs = authority.store().directory_certificates(now, None).await?;
+            let records = certdesk_desk::directory::smimea_records(&certs, now, &zone, ttl);
+            let mut text = format!(
+                "; SMIMEA records (RFC 8162) of the certificates certdesk lists for {zone} at {}\n",
+                certdesk_core::clock::unix_text(now)
+            );
+            for line in &records {
+                text.push_str(line);
+                text.push('\n');
+            }
+            write_public_output(out.as_deref(), text.as_bytes())?;
+            eprintln!("certdesk: {} SMIMEA record(s) for {zone}", records.len());
+            Ok(())
+        }
         Command::Backup(BackupArgs { verify: Some(BackupCommand::Verify { file }), .. }) => {
             let manifest = certdesk_ca::backup::verify_archive(&file).await?;
             println!("{}", backup_summary(&manifest));
@@ -2024,6 +2074,7 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         eprintln!("certdesk: WARNING: {warning}");
     }
     let publisher: Arc<dyn certdesk_core::ports::StatusPublisher> = status.clone();
+    let state_clock = clock.clone();
     let mut state = certdesk_web::AppState::new(publisher, chain, clock, Some(portal.clone()), Some(dir.root_crl()))?;
     state.metrics = metrics;
     state.metrics_apart = metrics_listener.is_some();
@@ -2049,6 +2100,10 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     if let Some(warning) = plain_portal_warning(portal.public_url()) {
         eprintln!("certdesk: WARNING: {warning}");
     }
+    let ldap = match &config.raw.directory.ldap {
+        None => None,
+        Some(section) => Some(ldap_directory(section, tls.as_ref(), &portal).await?),
+    };
     let stop = stop_signal().map_err(|e| usage(format!("cannot watch for SIGTERM and SIGINT: {e}")))?;
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     // Completes when the main listener stops (for the further listeners).
@@ -2085,16 +2140,35 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
         }
         None => None,
     };
+    let mut ldap_servers = Vec::new();
+    let directory = match ldap {
+        Some((directory, listeners)) => {
+            for (listener, transport) in listeners {
+                ldap_servers.push(tokio::spawn(certdesk_web::ldap::serve(
+                    listener,
+                    directory.clone(),
+                    transport,
+                    state_clock.clone(),
+                    on_stop(),
+                )));
+            }
+            Some(directory)
+        }
+        None => None,
+    };
     if let Some(tls) = &tls {
         tls.watch(std::time::Duration::from_secs(5));
     }
-    jobs::spawn(authority, status, Some(portal), std::time::Duration::from_secs(args.refresh_seconds));
+    jobs::spawn(authority, status, Some(portal), directory, std::time::Duration::from_secs(args.refresh_seconds));
     let main_stop = async move {
         stop.await;
         let _ = stopping.send(true);
     };
     let stopped = certdesk_web::server::serve(listener, state, limits, tls, main_stop).await?;
     for server in [plain, metrics_server].into_iter().flatten() {
+        let _ = server.await;
+    }
+    for server in ldap_servers {
         let _ = server.await;
     }
     if stopped.cut_off {
@@ -2119,6 +2193,60 @@ fn serve_tls(
         },
     };
     certdesk_web::tls::Tls::load(&cert, &key).map(Some).map_err(usage)
+}
+
+/// The LDAP directory of `serve` (`[directory.ldap]`): filled once now, with its
+/// listeners bound.
+async fn ldap_directory(
+    section: &certdesk_core::config::LdapSection,
+    tls: Option<&certdesk_web::tls::Tls>,
+    portal: &certdesk_desk::portal::Portal,
+) -> Result<(Arc<certdesk_web::ldap::Directory>, Vec<(tokio::net::TcpListener, certdesk_web::ldap::Transport)>), Failure>
+{
+    let checked = section.checked().map_err(usage)?;
+    let bind = match &checked.bind {
+        None => None,
+        Some((dn, file)) => Some((dn.clone(), read_secret_file(file, "directory.ldap.bind_password")?)),
+    };
+    if checked.ldaps_listen.is_some() && tls.is_none() {
+        return Err(usage(
+            "directory.ldap.ldaps_listen needs the HTTPS certificate: give --tls-cert and --tls-key (or [http] \
+             tls_cert and tls_key)",
+        ));
+    }
+    let settings = certdesk_web::ldap::LdapSettings {
+        base: checked.base.clone(),
+        size_limit: checked.size_limit,
+        time_limit: checked.time_limit,
+        bind,
+        require_bind: checked.require_bind,
+        idle_timeout: checked.idle_timeout,
+        per_minute: checked.per_minute,
+        burst: checked.burst,
+        max_connections: checked.max_connections,
+        max_connections_per_client: checked.max_connections_per_client,
+    };
+    let directory = Arc::new(certdesk_web::ldap::Directory::new(settings, tls).map_err(usage)?);
+    let people = directory.refresh(portal).await?;
+    let mut listeners = Vec::new();
+    for (address, transport, scheme) in [
+        (checked.listen, certdesk_web::ldap::Transport::Plain, "ldap"),
+        (checked.ldaps_listen, certdesk_web::ldap::Transport::Tls, "ldaps"),
+    ] {
+        let Some(address) = address else { continue };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| usage(format!("cannot listen for LDAP on {address}: {e}")))?;
+        let bound = listener.local_addr().map_err(|e| usage(e.to_string()))?;
+        eprintln!(
+            "certdesk: LDAP directory on {scheme}://{bound} base {:?}: {people} people; {}{}",
+            checked.base,
+            if checked.require_bind { "searches need a bind" } else { "anonymous searches answered" },
+            if transport == certdesk_web::ldap::Transport::Plain && tls.is_some() { "; StartTLS offered" } else { "" }
+        );
+        listeners.push((listener, transport));
+    }
+    Ok((directory, listeners))
 }
 
 /// A warning when the portal's links are plain http:// to a host other than loopback:

@@ -15,6 +15,7 @@ mod all {
     mod enroll;
     mod init;
     mod issue;
+    mod ldap;
     mod lenient_input;
     mod nested;
     mod pkcs11;

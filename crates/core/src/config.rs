@@ -40,6 +40,189 @@ pub struct Config {
     /// `serve`'s listener: timeouts and connection limits.
     #[serde(default)]
     pub http: HttpSection,
+    /// Where mail clients look up certificates (`[directory.ldap]`).
+    #[serde(default, skip_serializing_if = "DirectorySection::is_empty")]
+    pub directory: DirectorySection,
+}
+
+/// `[directory]`: the directory of certificates beyond the web page.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySection {
+    /// `[directory.ldap]`: the read-only LDAP server of `serve` (off without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSection>,
+}
+
+impl DirectorySection {
+    fn is_empty(&self) -> bool {
+        self.ldap.is_none()
+    }
+}
+
+/// `[directory.ldap]`: a read-only LDAPv3 server in `serve` for mail clients' address
+/// books (defaults in [`LdapSection::checked`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSection {
+    /// The base DN the people are under, e.g. `ou=people,dc=example,dc=org`
+    /// (clients are configured with it; the root DSE names it).
+    pub base: String,
+    /// Plain LDAP (with StartTLS when `[http]` has TLS), e.g. `127.0.0.1:389`: only on
+    /// loopback unless `allow_plain` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// LDAPS (TLS from the first byte, the certificate of `[http]`), e.g. `0.0.0.0:636`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldaps_listen: Option<String>,
+    /// Plain LDAP on an address other than loopback (the answers are public
+    /// certificates; a bind password is never taken in clear there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain: bool,
+    /// Entries one search returns at most, paged or not (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<u32>,
+    /// Seconds one search may take at most (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit_seconds: Option<u64>,
+    /// The DN of the one simple bind offered, e.g. `cn=addressbook,dc=example,dc=org`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_dn: Option<String>,
+    /// A file holding that bind's password (never the password itself here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_password_file: Option<String>,
+    /// Searches need that bind first (default: anonymous searches are answered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_bind: bool,
+    /// Seconds a connection may idle before it is closed (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<u64>,
+    /// Requests per minute per client (default 600; 0 turns the limit off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Requests a client may send at once before the rate applies (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_burst: Option<u32>,
+    /// Connections at once (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Connections at once per client, an IP address or IPv6 /64 (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<u32>,
+}
+
+/// `[directory.ldap]`, checked (the bind password is read by whoever serves).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdapConfig {
+    /// The base DN as written.
+    pub base: String,
+    /// Plain listener.
+    pub listen: Option<std::net::SocketAddr>,
+    /// LDAPS listener.
+    pub ldaps_listen: Option<std::net::SocketAddr>,
+    /// Entries per search.
+    pub size_limit: usize,
+    /// Time per search.
+    pub time_limit: std::time::Duration,
+    /// The bind DN and its password file.
+    pub bind: Option<(String, std::path::PathBuf)>,
+    /// Searches need the bind.
+    pub require_bind: bool,
+    /// Idle time.
+    pub idle_timeout: std::time::Duration,
+    /// Requests per minute per client.
+    pub per_minute: u32,
+    /// Burst.
+    pub burst: u32,
+    /// Connections at once.
+    pub max_connections: usize,
+    /// Connections at once per client.
+    pub max_connections_per_client: usize,
+}
+
+impl LdapSection {
+    /// Checks the keys and fills in the defaults.
+    pub fn checked(&self) -> Result<LdapConfig, String> {
+        fn within<T: PartialOrd + std::fmt::Display + Copy>(
+            key: &str,
+            value: Option<T>,
+            default: T,
+            range: std::ops::RangeInclusive<T>,
+        ) -> Result<T, String> {
+            let value = value.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(format!("directory.ldap.{key} must be between {} and {}, not {value}", range.start(), range.end()))
+            }
+        }
+        let address = |key: &str, text: &Option<String>| -> Result<Option<std::net::SocketAddr>, String> {
+            match text {
+                None => Ok(None),
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("directory.ldap.{key} {text:?} is not an address like 127.0.0.1:389")),
+            }
+        };
+        let base = self.base.trim().to_string();
+        let dn_like = !base.is_empty()
+            && base
+                .split(',')
+                .all(|rdn| rdn.split_once('=').is_some_and(|(t, v)| !t.trim().is_empty() && !v.trim().is_empty()));
+        if !dn_like {
+            return Err(format!(
+                "directory.ldap.base {:?} is not a DN: give the base the entries are under, e.g. \
+                 ou=people,dc=example,dc=org",
+                self.base
+            ));
+        }
+        let listen = address("listen", &self.listen)?;
+        let ldaps_listen = address("ldaps_listen", &self.ldaps_listen)?;
+        if listen.is_none() && ldaps_listen.is_none() {
+            return Err("[directory.ldap] needs listen (plain LDAP, e.g. 127.0.0.1:389) or ldaps_listen".into());
+        }
+        if let Some(plain) = listen {
+            if !plain.ip().is_loopback() && !self.allow_plain {
+                return Err(format!(
+                    "directory.ldap.listen {plain} is not loopback: plain LDAP crosses the network in clear; give \
+                     ldaps_listen (with [http] tls_cert and tls_key; StartTLS is offered on listen too), or set \
+                     allow_plain = true"
+                ));
+            }
+        }
+        let bind = match (&self.bind_dn, &self.bind_password_file) {
+            (Some(dn), Some(file)) if !dn.trim().is_empty() => {
+                Some((dn.trim().to_string(), std::path::PathBuf::from(file)))
+            }
+            (None, None) => None,
+            _ => return Err("directory.ldap.bind_dn and bind_password_file go together".into()),
+        };
+        if self.require_bind && bind.is_none() {
+            return Err("directory.ldap.require_bind needs bind_dn and bind_password_file".into());
+        }
+        let seconds = std::time::Duration::from_secs;
+        Ok(LdapConfig {
+            base,
+            listen,
+            ldaps_listen,
+            size_limit: within("size_limit", self.size_limit, 100, 1..=100_000)? as usize,
+            time_limit: seconds(within("time_limit_seconds", self.time_limit_seconds, 10, 1..=600)?),
+            bind,
+            require_bind: self.require_bind,
+            idle_timeout: seconds(within("idle_timeout_seconds", self.idle_timeout_seconds, 300, 1..=86_400)?),
+            per_minute: within("rate_limit_per_minute", self.rate_limit_per_minute, 600, 0..=1_000_000)?,
+            burst: within("rate_limit_burst", self.rate_limit_burst, 100, 1..=100_000)?,
+            max_connections: within("max_connections", self.max_connections, 1024, 1..=1_000_000)? as usize,
+            max_connections_per_client: within(
+                "max_connections_per_client",
+                self.max_connections_per_client,
+                16,
+                1..=1_000_000,
+            )? as usize,
+        })
+    }
 }
 
 /// `[http]`: the timeouts and connection limits of `serve`'s listener (defaults in
@@ -418,6 +601,9 @@ impl Config {
         }
         self.portal.rate_limit().map_err(bad)?;
         self.http.checked().map_err(bad)?;
+        if let Some(ldap) = &self.directory.ldap {
+            ldap.checked().map_err(bad)?;
+        }
         let checkpoints = self.audit.check().map_err(bad)?;
         let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;

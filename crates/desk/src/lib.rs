@@ -3,6 +3,7 @@
 pub mod advisor;
 pub mod caa;
 pub mod checkpoint;
+pub mod directory;
 pub mod http_client;
 pub mod mail;
 pub mod oidc;

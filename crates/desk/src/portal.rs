@@ -1280,11 +1280,21 @@ impl Portal {
     pub async fn directory(&self, email: &str) -> Result<Vec<certdesk_store::CertificateRecord>, DomainError> {
         let email = self.check_address(email)?;
         let now = self.now();
-        let mut certs: Vec<_> =
-            self.store().certificates_of(&email).await?.into_iter().filter(|c| in_directory(c, now)).collect();
-        // The one to encrypt to first: the longest-lasting.
-        certs.sort_by(|a, b| b.not_after.cmp(&a.not_after).then_with(|| a.serial.cmp(&b.serial)));
-        Ok(certs)
+        // The store orders them longest-lasting first: the one to encrypt to first.
+        Ok(self
+            .store()
+            .directory_certificates(now, Some(&email))
+            .await?
+            .into_iter()
+            .filter(|c| crate::directory::listable(c, now))
+            .collect())
+    }
+
+    /// Everyone in the directory now, with the certificates one can encrypt to (the
+    /// LDAP server's view; the same query and rule as [`Portal::directory`]).
+    pub async fn directory_people(&self) -> Result<Vec<crate::directory::DirectoryPerson>, DomainError> {
+        let now = self.now();
+        Ok(crate::directory::people(&self.store().directory_certificates(now, None).await?, now))
     }
 
     /// One certificate of the directory by serial (public, as the directory is): only
@@ -1292,7 +1302,7 @@ impl Portal {
     pub async fn directory_certificate(&self, serial: &str) -> Result<certdesk_store::CertificateRecord, DomainError> {
         let serial = normalize_serial(serial).map_err(|_| not_found("certificate"))?;
         match self.store().certificate(&serial).await? {
-            Some(cert) if in_directory(&cert, self.now()) => Ok(cert),
+            Some(cert) if crate::directory::listable(&cert, self.now()) => Ok(cert),
             _ => Err(not_found("certificate")),
         }
     }
@@ -1419,22 +1429,6 @@ fn names_of(der: &[u8]) -> Option<(String, String)> {
             .and_then(|a| std::str::from_utf8(a.value.value()).ok().map(str::to_string))
     };
     Some((text(certdesk_pki::oid::AT_GIVEN_NAME)?, text(certdesk_pki::oid::AT_SURNAME)?))
-}
-
-/// What the directory lists: certificates valid now, not revoked, whose key can be
-/// encrypted to (keyUsage keyEncipherment or keyAgreement; an Ed25519 certificate only
-/// signs).
-fn in_directory(cert: &certdesk_store::CertificateRecord, now: i64) -> bool {
-    use der::Decode;
-    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-    if cert.revoked_at.is_some() || cert.not_before > now || now > cert.not_after {
-        return false;
-    }
-    let Ok(parsed) = x509_cert::Certificate::from_der(&cert.der) else { return false };
-    match certdesk_pki::issuance::find_extension::<KeyUsage>(parsed.tbs_certificate().extensions()) {
-        Some(usage) => usage.0.contains(KeyUsages::KeyEncipherment) || usage.0.contains(KeyUsages::KeyAgreement),
-        None => true,
-    }
 }
 
 /// The issuance input of an application: its person and profile, validated again.

@@ -759,6 +759,39 @@ impl Store {
         Ok(rows.iter().map(slot_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// The certificates the directory may list at `now`: valid now and not revoked, of
+    /// one address or of everyone, ordered by address, then longest-lasting first. The
+    /// web directory, its JSON endpoint, LDAP and SMIMEA all start from this one query
+    /// (the desk then keeps those one can encrypt to).
+    pub async fn directory_certificates(
+        &self,
+        now: i64,
+        email: Option<&str>,
+    ) -> Result<Vec<super::CertificateRecord>, DomainError> {
+        let rows = match email {
+            Some(email) => {
+                sqlx::query(
+                    "SELECT * FROM certificates WHERE revoked_at IS NULL AND not_before <= $1 AND not_after >= $1 \
+                     AND email = $2 ORDER BY not_after DESC, serial",
+                )
+                .bind(now)
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT * FROM certificates WHERE revoked_at IS NULL AND not_before <= $1 AND not_after >= $1 \
+                     ORDER BY email, not_after DESC, serial",
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(super::cert_from_row).collect()
+    }
+
     /// Certificates issued to `email`, newest first.
     pub async fn certificates_of(&self, email: &str) -> Result<Vec<super::CertificateRecord>, DomainError> {
         let rows = sqlx::query("SELECT * FROM certificates WHERE email = $1 ORDER BY issued_at DESC, serial")

@@ -42,6 +42,7 @@ pub mod access_log;
 pub mod api;
 pub mod error;
 pub mod html;
+pub mod ldap;
 pub mod metrics;
 pub mod pages;
 pub mod portal;

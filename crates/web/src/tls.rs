@@ -84,6 +84,19 @@ impl Tls {
         })
     }
 
+    /// An acceptor for LDAPS and StartTLS: the same certificate (and reloads), no ALPN.
+    pub fn ldap_acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        match rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+            Ok(builder) => {
+                let config = builder.with_no_client_auth().with_cert_resolver(self.resolver.clone());
+                tokio_rustls::TlsAcceptor::from(Arc::new(config))
+            }
+            // The same provider and versions as `load`, which succeeded.
+            Err(_) => self.acceptor.clone(),
+        }
+    }
+
     /// The acceptor for one connection's handshake.
     pub(crate) fn acceptor(&self) -> &tokio_rustls::TlsAcceptor {
         &self.acceptor

@@ -10,7 +10,7 @@ pub(super) struct Server {
     child: Child,
     pub(super) addr: String,
     /// What serve wrote to stderr after the line that names its address.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub(super) log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -29,7 +29,7 @@ fn start_on(ca: &Ca, listen: &str) -> Server {
 }
 
 /// `serve` with these arguments; the address is the one it says it serves on.
-fn start_with(ca: &Ca, extra: &[&str]) -> Server {
+pub(super) fn start_with(ca: &Ca, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_certdesk"))
         .args(["--data", "data", "--passphrase-file", "pass", "serve", "--refresh-seconds", "1"])
         .args(extra)
