@@ -1,8 +1,9 @@
 //! The background jobs of `certdesk serve`, every refresh interval: certificate status
 //! (OCSP responses, CRL, responder certificate), recovery of crashed issuances (of
 //! other processes of this deployment), expiry and appointment reminders, and audit
-//! checkpoints, and the LDAP directory's people. Each job's failure is reported and retried at the next tick; none
-//! stops the others or the service.
+//! checkpoints, the LDAP directory's people and publishing to an existing directory.
+//! Each job's failure is reported and retried at the next tick; none stops the others
+//! or the service.
 
 use std::sync::Arc;
 
@@ -14,13 +15,23 @@ use certdesk_desk::portal::Portal;
 /// The actor of what the jobs change, in the audit log.
 pub const ACTOR: &str = "system:serve";
 
+/// The directories the jobs keep current: `serve`'s own LDAP server and the existing
+/// directory certificates are published to.
+#[derive(Default)]
+pub struct Directories {
+    /// `[directory.ldap]`.
+    pub ldap: Option<Arc<certdesk_web::ldap::Directory>>,
+    /// `[directory.publish]`.
+    pub publisher: Option<Arc<certdesk_desk::publish::Publisher>>,
+}
+
 /// Starts the jobs on the runtime; the first run is one interval after start (the
 /// caller has refreshed the status once already).
 pub fn spawn(
     authority: Arc<Authority>,
     status: Arc<StatusService>,
     portal: Option<Arc<Portal>>,
-    directory: Option<Arc<certdesk_web::ldap::Directory>>,
+    directories: Directories,
     every: std::time::Duration,
 ) {
     tokio::spawn(async move {
@@ -29,17 +40,12 @@ pub fn spawn(
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            run_once(&authority, &status, portal.as_deref(), directory.as_deref()).await;
+            run_once(&authority, &status, portal.as_deref(), &directories).await;
         }
     });
 }
 
-async fn run_once(
-    authority: &Authority,
-    status: &StatusService,
-    portal: Option<&Portal>,
-    directory: Option<&certdesk_web::ldap::Directory>,
-) {
+async fn run_once(authority: &Authority, status: &StatusService, portal: Option<&Portal>, directories: &Directories) {
     match authority.recover(ACTOR).await {
         Ok(report) => crate::report_recovery(&report),
         Err(e) => tracing::warn!("recovery of crashed issuances failed: {e}"),
@@ -49,7 +55,27 @@ async fn run_once(
         tracing::warn!("status refresh failed: {e}");
     }
     let Some(portal) = portal else { return };
-    if let Some(directory) = directory {
+    if let Some(publisher) = &directories.publisher {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match publisher.run_once(authority.store(), now, ACTOR).await {
+            Ok(report) if report.published.is_empty() && report.removed.is_empty() && report.failed.is_empty() => {}
+            Ok(report) => {
+                for (serial, dn) in &report.published {
+                    tracing::info!(target: "certdesk::publish", serial, dn, "certificate published to the directory");
+                }
+                for (serial, dn) in &report.removed {
+                    tracing::info!(target: "certdesk::publish", serial, dn, "certificate removed from the directory");
+                }
+                for (serial, why) in &report.failed {
+                    tracing::warn!(target: "certdesk::publish", serial, "certificate not published (tried again later): {why}");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(target: "certdesk::publish", "publishing to the directory failed (tried again later): {e}")
+            }
+        }
+    }
+    if let Some(directory) = directories.ldap.as_deref() {
         // Revoked certificates leave the LDAP answers here (expired ones at once).
         if let Err(e) = directory.refresh(portal).await {
             tracing::warn!("LDAP directory refresh failed (the last one is answered): {e}");

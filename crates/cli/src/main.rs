@@ -446,6 +446,13 @@ enum DirectoryCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Bring the existing LDAP directory of `[directory.publish]` (Active Directory,
+    /// OpenLDAP) up to date once: add each certificate the directory lists and that is
+    /// not yet there to its holder's entry, remove each revoked or expired one from the
+    /// entry it was added to (that value only). `serve` does the same at every refresh.
+    /// Exit 1 if a certificate could not be published (named on stderr; tried again next
+    /// time).
+    Publish,
 }
 
 /// The state of an issued certificate.
@@ -1243,6 +1250,21 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
             write_public_output(out.as_deref(), text.as_bytes())?;
             eprintln!("certdesk: {} SMIMEA record(s) for {zone}", records.len());
             Ok(())
+        }
+        Command::Directory(WithCa { command: DirectoryCommand::Publish, .. }) => {
+            let authority = open(data).await?;
+            refuse_read_only(&authority)?;
+            let Some(publisher) = directory_publisher(authority.config())? else {
+                return Err(usage("[directory.publish] is not in certdesk.toml: nothing to publish to"));
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let report = publisher.run_once(authority.store(), now, &actor()).await?;
+            report_publication(publisher.url(), &report);
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                Err(refused(format!("{} certificate(s) not published; tried again next time", report.failed.len())))
+            }
         }
         Command::Backup(BackupArgs { verify: Some(BackupCommand::Verify { file }), .. }) => {
             let manifest = certdesk_ca::backup::verify_archive(&file).await?;
@@ -2159,7 +2181,21 @@ async fn serve(data: &Path, passphrase_file: Option<&Path>, args: ServeArgs) -> 
     if let Some(tls) = &tls {
         tls.watch(std::time::Duration::from_secs(5));
     }
-    jobs::spawn(authority, status, Some(portal), directory, std::time::Duration::from_secs(args.refresh_seconds));
+    let directory_publisher = directory_publisher(&config)?.map(Arc::new);
+    if let Some(publisher) = &directory_publisher {
+        eprintln!(
+            "certdesk: publishing certificates to {} at every refresh ({} s) ([directory.publish])",
+            publisher.url(),
+            args.refresh_seconds
+        );
+    }
+    jobs::spawn(
+        authority,
+        status,
+        Some(portal),
+        jobs::Directories { ldap: directory, publisher: directory_publisher },
+        std::time::Duration::from_secs(args.refresh_seconds),
+    );
     let main_stop = async move {
         stop.await;
         let _ = stopping.send(true);
@@ -2193,6 +2229,38 @@ fn serve_tls(
         },
     };
     certdesk_web::tls::Tls::load(&cert, &key).map(Some).map_err(usage)
+}
+
+/// The publisher of `[directory.publish]`, if configured (its password read now).
+fn directory_publisher(
+    config: &certdesk_core::config::ValidatedConfig,
+) -> Result<Option<certdesk_desk::publish::Publisher>, Failure> {
+    let Some(section) = &config.raw.directory.publish else { return Ok(None) };
+    let checked = section.checked().map_err(usage)?;
+    let password = read_secret_file(&checked.bind_password_file, "directory.publish.bind_password")?;
+    Ok(Some(certdesk_desk::publish::Publisher::new(checked, password)?))
+}
+
+/// Says on stderr what a publishing pass did.
+pub(crate) fn report_publication(url: &str, report: &certdesk_desk::publish::PublishReport) {
+    for (serial, dn) in &report.published {
+        eprintln!("certdesk: published {serial} to {dn}");
+    }
+    for (serial, dn) in &report.removed {
+        eprintln!("certdesk: removed {serial} from {dn}");
+    }
+    for (serial, why) in &report.failed {
+        eprintln!("certdesk: NOT published {serial}: {why}");
+    }
+    if report.deferred > 0 {
+        eprintln!("certdesk: {} certificate(s) wait after failures (tried again later)", report.deferred);
+    }
+    eprintln!(
+        "certdesk: {url}: {} published, {} removed, {} failed",
+        report.published.len(),
+        report.removed.len(),
+        report.failed.len()
+    );
 }
 
 /// The LDAP directory of `serve` (`[directory.ldap]`): filled once now, with its

@@ -52,11 +52,165 @@ pub struct DirectorySection {
     /// `[directory.ldap]`: the read-only LDAP server of `serve` (off without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapSection>,
+    /// `[directory.publish]`: publishing certificates to an existing LDAP directory
+    /// (the campus Active Directory or OpenLDAP); off without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishSection>,
 }
 
 impl DirectorySection {
     fn is_empty(&self) -> bool {
-        self.ldap.is_none()
+        self.ldap.is_none() && self.publish.is_none()
+    }
+}
+
+/// `[directory.publish]` as written: where and as whom certdesk adds each current
+/// certificate to its holder's entry and removes it again on revocation or expiry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSection {
+    /// `ldaps://dc1.example.org` or `ldap://ldap.example.org` (with `starttls`).
+    pub url: String,
+    /// StartTLS on an `ldap://` URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub starttls: bool,
+    /// Plain `ldap://` without StartTLS to a host other than loopback (the bind
+    /// password then crosses the network in clear).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain: bool,
+    /// The account that may write the certificate attribute, e.g.
+    /// `cn=certdesk,ou=services,dc=example,dc=org`.
+    pub bind_dn: String,
+    /// A file holding that account's password.
+    pub bind_password_file: String,
+    /// Where the people's entries are searched, e.g. `ou=people,dc=example,dc=org`.
+    pub base: String,
+    /// The filter finding a person's one entry, `{mail}` standing for the address
+    /// (escaped, RFC 4515); default `(mail={mail})`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The attribute the certificates go in: default `userCertificate;binary`
+    /// (OpenLDAP); Active Directory calls it `userCertificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    /// PEM file of the CA certificates the directory's TLS certificate is checked
+    /// against (default: the system's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Seconds for connecting and for each operation (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// `[directory.publish]`, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishConfig {
+    /// The directory's URL as written (`ldap://` or `ldaps://`).
+    pub url: String,
+    /// StartTLS before the bind.
+    pub starttls: bool,
+    /// The bind DN.
+    pub bind_dn: String,
+    /// The file with the bind password.
+    pub bind_password_file: std::path::PathBuf,
+    /// The search base.
+    pub base: String,
+    /// The filter, with `{mail}` in it.
+    pub filter: String,
+    /// The certificate attribute.
+    pub attribute: String,
+    /// Trust anchors for TLS, when not the system's.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Timeout of the connection and of each operation.
+    pub timeout: std::time::Duration,
+}
+
+impl PublishSection {
+    /// Checks the keys and fills in the defaults.
+    pub fn checked(&self) -> Result<PublishConfig, String> {
+        let url = self.url.trim().to_string();
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("ldaps://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("ldap://") {
+            (false, rest)
+        } else {
+            return Err(format!("directory.publish.url {url:?} must start with ldap:// or ldaps://"));
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        // host, host:port, [v6] or [v6]:port
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((host, tail)) => (host, tail.strip_prefix(':')),
+                None => return Err(format!("directory.publish.url {url:?} has an unclosed [")),
+            },
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err(format!("directory.publish.url {url:?} has a port that is not a number"));
+        }
+        if host.is_empty() {
+            return Err(format!("directory.publish.url {url:?} names no host"));
+        }
+        if tls && self.starttls {
+            return Err("directory.publish.starttls is for ldap:// URLs; ldaps:// is TLS already".into());
+        }
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !tls && !self.starttls && !loopback && !self.allow_plain {
+            return Err(format!(
+                "directory.publish.url {url:?} is plain LDAP to another host: the bind password would cross the                  network in clear; use ldaps://, starttls = true, or set allow_plain = true"
+            ));
+        }
+        let dn_like = |text: &str| {
+            !text.is_empty()
+                && text
+                    .split(',')
+                    .all(|rdn| rdn.split_once('=').is_some_and(|(t, v)| !t.trim().is_empty() && !v.trim().is_empty()))
+        };
+        let base = self.base.trim().to_string();
+        if !dn_like(&base) {
+            return Err(format!(
+                "directory.publish.base {:?} is not a DN, e.g. ou=people,dc=example,dc=org",
+                self.base
+            ));
+        }
+        let bind_dn = self.bind_dn.trim().to_string();
+        if !dn_like(&bind_dn) {
+            return Err(format!("directory.publish.bind_dn {:?} is not a DN", self.bind_dn));
+        }
+        let filter = self.filter.as_deref().unwrap_or("(mail={mail})").trim().to_string();
+        if !(filter.starts_with('(') && filter.ends_with(')') && filter.contains("{mail}")) {
+            return Err(format!(
+                "directory.publish.filter {filter:?} must be an LDAP filter in parentheses with {{mail}} in it,                  e.g. (mail={{mail}})"
+            ));
+        }
+        let attribute = self.attribute.as_deref().unwrap_or("userCertificate;binary").trim().to_string();
+        let attribute_ok = attribute.split(';').all(|part| {
+            !part.is_empty()
+                && part.starts_with(|c: char| c.is_ascii_alphabetic())
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+        if !attribute_ok {
+            return Err(format!("directory.publish.attribute {attribute:?} is not an attribute description"));
+        }
+        let timeout = self.timeout_seconds.unwrap_or(10);
+        if !(1..=600).contains(&timeout) {
+            return Err(format!("directory.publish.timeout_seconds must be between 1 and 600, not {timeout}"));
+        }
+        Ok(PublishConfig {
+            url,
+            starttls: self.starttls,
+            bind_dn,
+            bind_password_file: std::path::PathBuf::from(&self.bind_password_file),
+            base,
+            filter,
+            attribute,
+            ca_file: self.ca_file.as_ref().map(std::path::PathBuf::from),
+            timeout: std::time::Duration::from_secs(timeout),
+        })
     }
 }
 
@@ -604,6 +758,9 @@ impl Config {
         if let Some(ldap) = &self.directory.ldap {
             ldap.checked().map_err(bad)?;
         }
+        if let Some(publish) = &self.directory.publish {
+            publish.checked().map_err(bad)?;
+        }
         let checkpoints = self.audit.check().map_err(bad)?;
         let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
@@ -762,6 +919,41 @@ base_url = "http://pki.example.org/"
 [profiles.private]
 validity_days = 1095
 "#;
+
+    #[test]
+    fn directory_publish_is_checked() {
+        let with = |keys: &str| {
+            let text = format!(
+                "{GOOD}\n[directory.publish]\nbind_dn = \"cn=certdesk,dc=example,dc=org\"\n\
+                 bind_password_file = \"pw\"\nbase = \"ou=people,dc=example,dc=org\"\n{keys}\n"
+            );
+            Config::from_toml(&text).unwrap().validate().map(|_| ()).map_err(|e| e.to_string())
+        };
+        with("url = \"ldaps://dc1.example.org\"").unwrap();
+        with("url = \"ldap://ldap.example.org:389\"\nstarttls = true").unwrap();
+        with("url = \"ldap://127.0.0.1:3389\"").unwrap();
+        with("url = \"ldap://[::1]:3389\"").unwrap();
+        let plain = with("url = \"ldap://ldap.example.org\"").unwrap_err();
+        assert!(plain.contains("in clear"), "{plain}");
+        with("url = \"ldap://ldap.example.org\"\nallow_plain = true").unwrap();
+        assert!(with("url = \"http://x\"").unwrap_err().contains("ldap:// or ldaps://"));
+        assert!(with("url = \"ldaps://x:port\"").unwrap_err().contains("not a number"));
+        assert!(with("url = \"ldaps://x\"\nstarttls = true").unwrap_err().contains("TLS already"));
+        assert!(with("url = \"ldaps://x\"\nfilter = \"(uid=jane)\"").unwrap_err().contains("{mail}"));
+        assert!(with("url = \"ldaps://x\"\nattribute = \"user cert\"").unwrap_err().contains("attribute"));
+        assert!(with("url = \"ldaps://x\"\ntimeout_seconds = 0").unwrap_err().contains("timeout_seconds"));
+        let checked = Config::from_toml(&format!(
+            "{GOOD}\n[directory.publish]\nurl = \"ldaps://dc1\"\nbind_dn = \"cn=a,dc=b\"\n\
+             bind_password_file = \"pw\"\nbase = \"dc=b\"\n"
+        ))
+        .unwrap()
+        .directory
+        .publish
+        .unwrap()
+        .checked()
+        .unwrap();
+        assert_eq!((checked.filter.as_str(), checked.attribute.as_str()), ("(mail={mail})", "userCertificate;binary"));
+    }
 
     #[test]
     fn good_config_validates_with_defaults() {

@@ -8,4 +8,5 @@ pub mod http_client;
 pub mod mail;
 pub mod oidc;
 pub mod portal;
+pub mod publish;
 pub mod totp;

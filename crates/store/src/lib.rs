@@ -12,7 +12,7 @@ mod migrations;
 mod oidc;
 mod portal;
 
-pub use portal::{ChallengeOutcome, ChallengeRecord, SessionRecord, SlotRecord, UserRecord};
+pub use portal::{ChallengeOutcome, ChallengeRecord, Publication, SessionRecord, SlotRecord, UserRecord};
 
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};

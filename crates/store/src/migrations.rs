@@ -33,6 +33,7 @@ const SQLITE: Files = &[
     (7, "appointment reminders", include_str!("../migrations/sqlite/0007_appointment_reminders.sql")),
     (8, "issuance intents", include_str!("../migrations/sqlite/0008_issuance_intents.sql")),
     (9, "number floors", include_str!("../migrations/sqlite/0009_number_floors.sql")),
+    (10, "directory publications", include_str!("../migrations/sqlite/0010_directory_publications.sql")),
 ];
 const POSTGRES: Files = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -44,6 +45,7 @@ const POSTGRES: Files = &[
     (7, "appointment reminders", include_str!("../migrations/postgres/0007_appointment_reminders.sql")),
     (8, "issuance intents", include_str!("../migrations/postgres/0008_issuance_intents.sql")),
     (9, "number floors", include_str!("../migrations/postgres/0009_number_floors.sql")),
+    (10, "directory publications", include_str!("../migrations/postgres/0010_directory_publications.sql")),
 ];
 
 /// The embedded files as a source for sqlx's migrator.

@@ -11,6 +11,19 @@ use super::{append_audit_in, AuditAppend, Store};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::workflow::{Application, ApplicationState, Decision, DocumentType, IdentityEvidence};
 
+/// A certificate in an entry of the existing directory (`[directory.publish]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    /// The certificate's serial, lower-case hex.
+    pub serial: String,
+    /// Its mailbox.
+    pub email: String,
+    /// The entry it was added to.
+    pub dn: String,
+    /// The attribute it was added to.
+    pub attribute: String,
+}
+
 /// A portal user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserRecord {
@@ -790,6 +803,64 @@ impl Store {
             }
         };
         rows.iter().map(super::cert_from_row).collect()
+    }
+
+    /// The certificates published to the existing directory (`[directory.publish]`):
+    /// (serial, mailbox, entry DN, attribute), by serial.
+    pub async fn directory_publications(&self) -> Result<Vec<Publication>, DomainError> {
+        let rows = sqlx::query("SELECT serial, email, dn, attribute FROM directory_publications ORDER BY serial")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Publication {
+                    serial: row.try_get("serial")?,
+                    email: row.try_get("email")?,
+                    dn: row.try_get("dn")?,
+                    attribute: row.try_get("attribute")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that a certificate was added to an entry of the directory, with its audit
+    /// record, in one transaction (again for the same serial: the entry is updated).
+    pub async fn record_publication(
+        &self,
+        publication: &Publication,
+        at: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO directory_publications (serial, email, dn, attribute, published_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (serial) DO UPDATE SET email = excluded.email, dn = excluded.dn, \
+             attribute = excluded.attribute, published_at = excluded.published_at",
+        )
+        .bind(&publication.serial)
+        .bind(&publication.email)
+        .bind(&publication.dn)
+        .bind(&publication.attribute)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that a certificate was removed from the directory, with its audit record,
+    /// in one transaction. `false` if it was not recorded as published (nothing changed).
+    pub async fn record_unpublication(&self, serial: &str, audit: AuditAppend<'_>) -> Result<bool, DomainError> {
+        let mut tx = self.pool.begin().await?;
+        let gone =
+            sqlx::query("DELETE FROM directory_publications WHERE serial = $1").bind(serial).execute(&mut *tx).await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Certificates issued to `email`, newest first.

@@ -373,3 +373,213 @@ fn smimea_records_for_a_signed_zone() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("is not a DNS zone name"), "{}", run.stderr);
 }
+
+/// A real OpenLDAP `slapd` (Debian slapd) in a temporary directory, on loopback, killed
+/// at drop: suffix dc=example,dc=org, rootdn cn=admin,dc=example,dc=org, password
+/// "secret".
+struct Slapd {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const SLAPD_ADMIN: &str = "cn=admin,dc=example,dc=org";
+
+fn slapd(ca: &Ca, entries: &str) -> Slapd {
+    let dir = ca.path("slapd");
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let conf = format!(
+        "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
+         include /etc/ldap/schema/inetorgperson.schema\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+         pidfile {dir}/slapd.pid\ndatabase mdb\nmaxsize 10485760\nsuffix \"dc=example,dc=org\"\n\
+         rootdn \"{SLAPD_ADMIN}\"\nrootpw secret\ndirectory {dir}/db\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("slapd.conf"), conf).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("ldap://127.0.0.1:{port}");
+    // -d 0: in the foreground, so that the test owns the process.
+    let child = std::process::Command::new("/usr/sbin/slapd")
+        .args(["-f", dir.join("slapd.conf").to_str().unwrap(), "-h", &format!("{url}/"), "-d", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("slapd (Debian slapd; scripts/install-test-tools installs it)");
+    let server = Slapd { child, url };
+    assert!(
+        wait_for(|| ldapsearch(ca, &server.url, &["-s", "base", "-b", "", "(objectClass=*)"]).0 == 0),
+        "slapd did not start"
+    );
+    let base = "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+                dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n";
+    slapd_modify(ca, &server, "ldapadd", &format!("{base}{entries}"));
+    server
+}
+
+fn slapd_modify(ca: &Ca, server: &Slapd, tool: &str, ldif: &str) {
+    std::fs::write(ca.path("change.ldif"), ldif).unwrap();
+    let run = tool_env(
+        ca.dir.path(),
+        tool,
+        &["-x", "-H", &server.url, "-D", SLAPD_ADMIN, "-w", "secret", "-f", "change.ldif"],
+        &[("LDAPRC", "/dev/null")],
+    );
+    assert_eq!(run.code, 0, "{tool}: {}", run.stderr);
+}
+
+/// The certificates (DER) in an entry of the slapd, by uid.
+fn slapd_certificates(ca: &Ca, server: &Slapd, uid: &str) -> Vec<Vec<u8>> {
+    let (code, ldif, err) =
+        ldapsearch(ca, &server.url, &["-b", "ou=people,dc=example,dc=org", &format!("(uid={uid})"), "userCertificate"]);
+    assert_eq!(code, 0, "{err}");
+    let mut certs = values(&ldif, "userCertificate;binary");
+    certs.sort();
+    certs
+}
+
+fn der_of(ca: &Ca, pem: &str) -> Vec<u8> {
+    let der = format!("{pem}.der");
+    ca.tool("openssl", &["x509", "-in", pem, "-outform", "DER", "-out", &der]).ok();
+    std::fs::read(ca.path(&der)).unwrap()
+}
+
+/// The directory.* audit records: (action, serial, details).
+fn publish_audit(ca: &Ca) -> Vec<(String, String, serde_json::Value)> {
+    let script = "import sqlite3, json; c = sqlite3.connect('data/certdesk.db'); \
+                  print(json.dumps(c.execute(\"SELECT action, subject, details FROM audit_log \
+                  WHERE action LIKE 'directory.%' ORDER BY seq\").fetchall()))";
+    let run = ca.tool("python3", &["-c", script]).ok();
+    let rows: Vec<(String, String, String)> = serde_json::from_slice(&run.stdout).unwrap();
+    rows.into_iter().map(|(a, s, d)| (a, s, serde_json::from_str(&d).unwrap())).collect()
+}
+
+/// Issue 16 item 2, against a real slapd: `directory publish` adds each current
+/// certificate to its holder's entry (found by mail, whatever its case) next to a
+/// certificate of another CA that stays; a person without an entry is named and makes
+/// exit 1, the others are published; a value already there (a pass killed before its
+/// record) counts as published; a second pass changes nothing; a revoked certificate is
+/// removed from the entry, that value only; a wrong bind password changes nothing; each
+/// publication and removal has its audit record and the chain verifies.
+#[test]
+fn publishing_to_slapd_adds_and_removes_only_that_certificate() {
+    let ca = Ca::new("p384");
+    let jane_old = issue(&ca, "jane1", "jane.doe@example.org", Some(("Jane", "Doe")));
+    let jane_new = issue(&ca, "jane2", "jane.doe@example.org", Some(("Jane", "Doe")));
+    let max = issue(&ca, "max", "max.mustermann@example.org", Some(("Max", "Mustermann")));
+    let erika = issue(&ca, "erika", "erika@example.org", Some(("Erika", "Mustermann")));
+    // A certificate of another CA in jane's entry, and jane2's already there.
+    ca.tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-subj",
+            "/CN=Jane Doe (other CA)",
+            "-days",
+            "30",
+        ],
+    )
+    .ok();
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+    let other = der_of(&ca, "other.pem");
+    let jane_new_der = der_of(&ca, "jane2.pem");
+    let entries = format!(
+        "dn: uid=jane,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: jane\ncn: Jane Doe\nsn: Doe\n\
+         mail: Jane.Doe@Example.org\nuserCertificate;binary:: {}\nuserCertificate;binary:: {}\n\n\
+         dn: uid=max,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: max\ncn: Max Mustermann\n\
+         sn: Mustermann\nmail: max.mustermann@example.org\n",
+        b64(&other),
+        b64(&jane_new_der)
+    );
+    let server = slapd(&ca, &entries);
+    std::fs::write(ca.path("publish-password"), "secret\n").unwrap();
+    let path = ca.path("data/certdesk.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[directory.publish]\nurl = \"{}\"\nbind_dn = \"{SLAPD_ADMIN}\"\nbind_password_file = \
+         \"publish-password\"\nbase = \"ou=people,dc=example,dc=org\"\n",
+        server.url
+    ));
+    std::fs::write(&path, text).unwrap();
+
+    // erika has no entry: named, exit 1; the others are published.
+    let run = ca.run(&["directory", "publish"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("NOT published {erika}: no entry for erika@example.org")), "{}", run.stderr);
+    let mut jane_all = vec![other.clone(), der_of(&ca, "jane1.pem"), jane_new_der.clone()];
+    jane_all.sort();
+    assert_eq!(slapd_certificates(&ca, &server, "jane"), jane_all);
+    assert_eq!(slapd_certificates(&ca, &server, "max"), [der_of(&ca, "max.pem")]);
+    let records = publish_audit(&ca);
+    let mut published: Vec<&str> = records
+        .iter()
+        .map(|(a, s, _)| {
+            assert_eq!(a, "directory.publish");
+            s.as_str()
+        })
+        .collect();
+    published.sort();
+    let mut expected = vec![jane_old.as_str(), jane_new.as_str(), max.as_str()];
+    expected.sort();
+    assert_eq!(published, expected);
+    for (_, serial, details) in &records {
+        let uid = if *serial == max { "max" } else { "jane" };
+        assert_eq!(details["dn"], format!("uid={uid},ou=people,dc=example,dc=org"), "{records:?}");
+    }
+
+    // erika's entry appears: the next pass publishes hers only.
+    slapd_modify(
+        &ca,
+        &server,
+        "ldapadd",
+        "dn: uid=erika,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: erika\ncn: Erika Mustermann\n\
+         sn: Mustermann\nmail: erika@example.org\n",
+    );
+    let run = ca.run(&["directory", "publish"]).ok();
+    assert!(run.stderr.contains("1 published, 0 removed, 0 failed"), "{}", run.stderr);
+    assert_eq!(slapd_certificates(&ca, &server, "erika"), [der_of(&ca, "erika.pem")]);
+    let run = ca.run(&["directory", "publish"]).ok();
+    assert!(run.stderr.contains("0 published, 0 removed, 0 failed"), "{}", run.stderr);
+    assert_eq!(publish_audit(&ca).len(), 4);
+
+    // Revoked: removed from jane's entry, the other CA's certificate and jane2 stay.
+    ca.run(&["revoke", &jane_old, "--reason", "key-compromise"]).ok();
+    let run = ca.run(&["directory", "publish"]).ok();
+    assert!(
+        run.stderr.contains(&format!("removed {jane_old} from uid=jane,ou=people,dc=example,dc=org")),
+        "{}",
+        run.stderr
+    );
+    let mut jane_left = vec![other, jane_new_der];
+    jane_left.sort();
+    assert_eq!(slapd_certificates(&ca, &server, "jane"), jane_left);
+    let records = publish_audit(&ca);
+    let last = records.last().unwrap();
+    assert_eq!((last.0.as_str(), last.1.as_str()), ("directory.unpublish", jane_old.as_str()));
+    assert_eq!(last.2["reason"], "revoked");
+
+    // A wrong password: refused, named, nothing recorded.
+    ca.run(&["revoke", &max, "--reason", "superseded"]).ok();
+    std::fs::write(ca.path("publish-password"), "wrong\n").unwrap();
+    let run = ca.run(&["directory", "publish"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("invalidCredentials"), "{}", run.stderr);
+    assert_eq!(slapd_certificates(&ca, &server, "max"), [der_of(&ca, "max.pem")]);
+    assert_eq!(publish_audit(&ca).len(), 5);
+    ca.run(&["audit", "verify"]).ok();
+}

@@ -2,7 +2,8 @@
 
 use certdesk_core::audit::{seal, verify, AuditEvent};
 use certdesk_store::{
-    CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, ProfileId, RevocationReason, Serial, Store,
+    CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, ProfileId, Publication, RevocationReason, Serial,
+    Store,
 };
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
@@ -163,6 +164,38 @@ async fn sqlite_store_conforms() {
     store.close().await;
     let again = Store::open(&url).await.unwrap();
     assert_eq!(again.audit_log().await.unwrap().len(), 34);
+    publications_conform(&again).await;
+}
+
+/// Publications to an existing directory (issue 16): recorded with their audit record,
+/// recorded again (another entry) by update, removed once.
+async fn publications_conform(store: &Store) {
+    let records = store.audit_log().await.unwrap().len();
+    let publication = |serial: &str, dn: &str| Publication {
+        serial: serial.into(),
+        email: "jane.doe@example.org".into(),
+        dn: dn.into(),
+        attribute: "userCertificate;binary".into(),
+    };
+    let ev = event("directory.publish", "0a");
+    for p in [publication("0a", "uid=jane,dc=example"), publication("0c", "uid=jane,dc=example")] {
+        store.record_publication(&p, 50, &|seq, prev| seal(&ev, 50, seq, prev)).await.unwrap();
+    }
+    let moved = publication("0a", "uid=jane2,dc=example");
+    store.record_publication(&moved, 51, &|seq, prev| seal(&ev, 51, seq, prev)).await.unwrap();
+    assert_eq!(store.directory_publications().await.unwrap(), [moved, publication("0c", "uid=jane,dc=example")]);
+    // Only a certificate of the store can be recorded.
+    assert!(store
+        .record_publication(&publication("ff", "uid=x"), 52, &|seq, prev| seal(&ev, 52, seq, prev))
+        .await
+        .is_err());
+    let ev = event("directory.unpublish", "0a");
+    assert!(store.record_unpublication("0a", &|seq, prev| seal(&ev, 53, seq, prev)).await.unwrap());
+    assert!(!store.record_unpublication("0a", &|seq, prev| seal(&ev, 54, seq, prev)).await.unwrap());
+    assert_eq!(store.directory_publications().await.unwrap().len(), 1);
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), records + 4, "one audit record per change, none for a refused or empty one");
+    verify(&log).unwrap();
 }
 
 #[tokio::test]
@@ -173,6 +206,7 @@ async fn postgres_store_conforms() {
     conformance(&store).await;
     concurrent_audit_appends_chain(&store).await;
     intents_and_deliveries_conform(&store).await;
+    publications_conform(&store).await;
     store.close().await;
     certdesk_test_support::drop_postgres_database(&url);
 }
