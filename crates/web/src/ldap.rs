@@ -247,6 +247,33 @@ fn message(msgid: i32, op: LdapOp) -> LdapMsg {
 }
 
 impl Directory {
+    /// Decodes requests from `bytes` as a connection does (the same framing and bounds)
+    /// and answers each, encoding the replies; the encoded replies, and the decoding
+    /// error that would end the connection, if any. For the fuzz target
+    /// (`fuzz/fuzz_targets/ldap_request.rs`) and tests: it never touches the network.
+    pub fn answer_bytes(&self, session: &mut Session, bytes: &[u8], now: i64) -> (Vec<u8>, Option<String>) {
+        let mut codec = BoundedCodec::new();
+        let mut input = BytesMut::from(bytes);
+        let mut output = BytesMut::new();
+        loop {
+            match codec.decode(&mut input) {
+                Ok(Some(request)) => {
+                    let (replies, then) = self.answer(session, request, now);
+                    for reply in replies {
+                        if let Err(e) = codec.encode(reply, &mut output) {
+                            return (output.to_vec(), Some(format!("a reply did not encode: {e}")));
+                        }
+                    }
+                    if then != Then::Continue {
+                        return (output.to_vec(), None);
+                    }
+                }
+                Ok(None) => return (output.to_vec(), None),
+                Err(e) => return (output.to_vec(), Some(e.to_string())),
+            }
+        }
+    }
+
     /// Answers one request at `now` (Unix seconds); the replies in order and what to do
     /// next.
     pub fn answer(&self, session: &mut Session, request: LdapMsg, now: i64) -> (Vec<LdapMsg>, Then) {
@@ -1060,6 +1087,27 @@ fn announced_length(buf: &[u8]) -> Result<Option<usize>, &'static str> {
     Ok(Some(bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b))))
 }
 
+/// The tags of the request operations a client sends (RFC 4511 4.2 to 4.12: bind,
+/// unbind, search, modify, add, delete, modify DN, compare, abandon, extended).
+const REQUEST_TAGS: [u8; 10] = [0x60, 0x42, 0x63, 0x66, 0x68, 0x4a, 0x6c, 0x6e, 0x50, 0x77];
+
+/// Checks the operation's tag once it has arrived: a tag that is no request is refused
+/// here (ldap3_proto prints unknown ones to stdout, which a client must not reach).
+/// `Ok` while the bytes are not there yet.
+fn request_tag_ok(buf: &[u8]) -> Result<(), &'static str> {
+    let Some(&len) = buf.get(1) else { return Ok(()) };
+    let header = if len < 0x80 { 2 } else { 2 + usize::from(len & 0x7f) };
+    match (buf.get(header), buf.get(header + 1)) {
+        (Some(&0x02), Some(&id_len)) if id_len < 0x80 => match buf.get(header + 2 + usize::from(id_len)) {
+            Some(tag) if !REQUEST_TAGS.contains(tag) => Err("the operation is no LDAP request"),
+            _ => Ok(()),
+        },
+        (Some(&0x02), Some(_)) => Err("the message ID is longer than an LDAP message ID"),
+        (Some(_), _) => Err("an LDAP message starts with its message ID"),
+        (None, _) => Ok(()),
+    }
+}
+
 impl Decoder for BoundedCodec {
     type Item = LdapMsg;
     type Error = std::io::Error;
@@ -1075,6 +1123,7 @@ impl Decoder for BoundedCodec {
             }
             Ok(_) => {}
         }
+        request_tag_ok(buf).map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidData, why))?;
         self.0.decode(buf)
     }
 }
@@ -1267,6 +1316,44 @@ mod tests {
     }
 
     #[test]
+    fn answer_bytes_decodes_answers_and_encodes() {
+        let dir = directory();
+        // Two requests in one buffer, as the fuzz seeds send them: a search, then an
+        // unbind, then bytes that are never read.
+        let mut wire = BytesMut::new();
+        let mut codec = BoundedCodec::new();
+        let search = LdapMsg {
+            msgid: 7,
+            op: LdapOp::SearchRequest(LdapSearchRequest {
+                base: BASE.into(),
+                scope: LdapSearchScope::Subtree,
+                aliases: ldap3_proto::proto::LdapDerefAliases::Never,
+                sizelimit: 0,
+                timelimit: 0,
+                typesonly: false,
+                filter: LdapFilter::Equality("mail".into(), "jane.doe@example.org".into()),
+                attrs: vec!["mail".into()],
+            }),
+            ctrl: Vec::new(),
+        };
+        codec.encode(search, &mut wire).unwrap();
+        codec.encode(LdapMsg { msgid: 8, op: LdapOp::UnbindRequest, ctrl: Vec::new() }, &mut wire).unwrap();
+        wire.extend_from_slice(b"never read");
+        let (out, error) = dir.answer_bytes(&mut session(), &wire, 1000);
+        assert_eq!(error, None);
+        let mut out = BytesMut::from(&out[..]);
+        // Replies are no requests: read them with the plain codec, as a client does.
+        let mut codec = LdapCodec::default();
+        let entry = codec.decode(&mut out).unwrap().unwrap();
+        assert!(format!("{entry:?}").contains("jane.doe@example.org"), "{entry:?}");
+        let done = codec.decode(&mut out).unwrap().unwrap();
+        assert!(matches!(done.op, LdapOp::SearchResultDone(ref r) if r.code == LdapResultCode::Success), "{done:?}");
+        assert!(out.is_empty(), "nothing after the unbind");
+        let (out, error) = dir.answer_bytes(&mut session(), b"GET / HTTP/1.1\r\n", 1000);
+        assert!(out.is_empty() && error.is_some_and(|e| e.contains("SEQUENCE")));
+    }
+
+    #[test]
     fn size_limit_and_paging() {
         let dir = directory();
         let found = search(&dir, BASE, "(mail=*)", &["mail"], Vec::new());
@@ -1359,6 +1446,15 @@ mod tests {
         assert!(codec.decode(&mut huge).is_err(), "refused before the bytes arrive");
         let mut partial = BytesMut::from(&[0x30u8, 0x0c, 0x02, 0x01][..]);
         assert!(matches!(codec.decode(&mut partial), Ok(None)));
+        // A message whose operation is no request (tag 0, a search result entry).
+        for tag in [0x00u8, 0x64] {
+            let mut odd = BytesMut::from(&[0x30u8, 0x05, 0x02, 0x01, 0x01, tag, 0x00][..]);
+            assert!(codec.decode(&mut odd).is_err(), "tag {tag:#x}");
+        }
+        let mut long_id = BytesMut::from(&[0x30u8, 0x05, 0x02, 0x81, 0x01, 0x01, 0x42][..]);
+        assert!(codec.decode(&mut long_id).is_err());
+        let mut unbind = BytesMut::from(&[0x30u8, 0x05, 0x02, 0x01, 0x01, 0x42, 0x00][..]);
+        assert!(matches!(codec.decode(&mut unbind), Ok(Some(_))));
     }
 
     #[test]
