@@ -57,7 +57,7 @@ async fn run_once(authority: &Authority, status: &StatusService, portal: Option<
     let Some(portal) = portal else { return };
     if let Some(publisher) = &directories.publisher {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        match publisher.run_once(authority.store(), now, ACTOR).await {
+        match publish_pass(publisher.clone(), authority.store().clone(), now, ACTOR.to_string()).await {
             Ok(report) if report.published.is_empty() && report.removed.is_empty() && report.failed.is_empty() => {}
             Ok(report) => {
                 for (serial, dn) in &report.published {
@@ -94,4 +94,20 @@ async fn run_once(authority: &Authority, status: &StatusService, portal: Option<
         Ok(_) => {}
         Err(e) => tracing::warn!("audit checkpoint failed: {e}"),
     }
+}
+
+/// One publishing pass in a task of its own: a panic in the LDAP client on a directory's
+/// odd answer ends this pass with an error, not the jobs or the command.
+pub(crate) async fn publish_pass(
+    publisher: Arc<certdesk_desk::publish::Publisher>,
+    store: certdesk_store::Store,
+    now: i64,
+    actor: String,
+) -> Result<certdesk_desk::publish::PublishReport, certdesk_core::error::DomainError> {
+    tokio::spawn(async move { publisher.run_once(&store, now, &actor).await }).await.unwrap_or_else(|e| {
+        Err(certdesk_core::error::DomainError::new(
+            certdesk_core::error::ErrorCode::Internal,
+            format!("the publishing pass failed: {e}"),
+        ))
+    })
 }

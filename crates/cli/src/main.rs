@@ -1258,7 +1258,8 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
                 return Err(usage("[directory.publish] is not in certdesk.toml: nothing to publish to"));
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let report = publisher.run_once(authority.store(), now, &actor()).await?;
+            let publisher = Arc::new(publisher);
+            let report = jobs::publish_pass(publisher.clone(), authority.store().clone(), now, actor()).await?;
             report_publication(publisher.url(), &report);
             if report.failed.is_empty() {
                 Ok(())

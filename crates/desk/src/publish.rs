@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -257,7 +257,16 @@ impl Publisher {
         if result.rc != 0 {
             return Err(format!("search {filter}: {}", describe(result.rc, &result.text)));
         }
-        let mut dns: Vec<String> = entries.into_iter().map(|e| SearchEntry::construct(e).dn).collect();
+        // Continuation references (Active Directory sends them for its partitions) and
+        // intermediate messages are no entries; an entry that does not decode is an
+        // error, never a panic (ldap3's SearchEntry::construct would panic on it).
+        let mut dns = Vec::new();
+        for entry in entries.iter().filter(|e| !e.is_ref() && !e.is_intermediate()) {
+            dns.push(
+                entry_dn(entry)
+                    .ok_or_else(|| format!("search {filter}: the directory sent an entry that does not decode"))?,
+            );
+        }
         match dns.len() {
             1 => Ok(dns.remove(0)),
             0 => Err(format!("no entry for {email} under {} ({filter})", self.config.base)),
@@ -349,6 +358,12 @@ impl Publisher {
             .map_err(|e| format!("removed from {dn}, but not recorded (done again next time): {e}"))?;
         Ok(Done::Removed(dn))
     }
+}
+
+/// The DN of a search result entry (an LDAPString, UTF-8), if it decodes.
+fn entry_dn(entry: &ldap3::ResultEntry) -> Option<String> {
+    let mut parts = entry.0.clone().match_id(4)?.expect_constructed()?.into_iter();
+    String::from_utf8(parts.next()?.expect_primitive()?).ok()
 }
 
 enum Done {
