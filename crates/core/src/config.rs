@@ -64,6 +64,15 @@ impl DirectorySection {
     }
 }
 
+/// A DN as configured: `type=value` pairs separated by commas, none empty (the
+/// directory itself judges the rest).
+fn looks_like_dn(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split(',')
+            .all(|rdn| rdn.split_once('=').is_some_and(|(t, v)| !t.trim().is_empty() && !v.trim().is_empty()))
+}
+
 /// `[directory.publish]` as written: where and as whom certdesk adds each current
 /// certificate to its holder's entry and removes it again on revocation or expiry.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -164,21 +173,15 @@ impl PublishSection {
                 "directory.publish.url {url:?} is plain LDAP to another host: the bind password would cross the                  network in clear; use ldaps://, starttls = true, or set allow_plain = true"
             ));
         }
-        let dn_like = |text: &str| {
-            !text.is_empty()
-                && text
-                    .split(',')
-                    .all(|rdn| rdn.split_once('=').is_some_and(|(t, v)| !t.trim().is_empty() && !v.trim().is_empty()))
-        };
         let base = self.base.trim().to_string();
-        if !dn_like(&base) {
+        if !looks_like_dn(&base) {
             return Err(format!(
                 "directory.publish.base {:?} is not a DN, e.g. ou=people,dc=example,dc=org",
                 self.base
             ));
         }
         let bind_dn = self.bind_dn.trim().to_string();
-        if !dn_like(&bind_dn) {
+        if !looks_like_dn(&bind_dn) {
             return Err(format!("directory.publish.bind_dn {:?} is not a DN", self.bind_dn));
         }
         let filter = self.filter.as_deref().unwrap_or("(mail={mail})").trim().to_string();
@@ -321,11 +324,7 @@ impl LdapSection {
             }
         };
         let base = self.base.trim().to_string();
-        let dn_like = !base.is_empty()
-            && base
-                .split(',')
-                .all(|rdn| rdn.split_once('=').is_some_and(|(t, v)| !t.trim().is_empty() && !v.trim().is_empty()));
-        if !dn_like {
+        if !looks_like_dn(&base) {
             return Err(format!(
                 "directory.ldap.base {:?} is not a DN: give the base the entries are under, e.g. \
                  ou=people,dc=example,dc=org",

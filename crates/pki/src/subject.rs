@@ -399,7 +399,7 @@ pub fn certificate_mailboxes(cert: &x509_cert::Certificate) -> Vec<String> {
 }
 
 /// RFC 4514 2.4 escaping of an attribute value.
-fn escape_rfc4514(value: &str) -> String {
+pub fn escape_rfc4514(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {

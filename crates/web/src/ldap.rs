@@ -170,7 +170,7 @@ impl Directory {
     pub fn replace(&self, people: Vec<DirectoryPerson>) {
         let mut snapshot = Snapshot::default();
         for person in people {
-            let dn = format!("mail={},{}", escape_dn_value(&person.mail), self.settings.base);
+            let dn = format!("mail={},{}", certdesk_pki::subject::escape_rfc4514(&person.mail), self.settings.base);
             let index = snapshot.people.len();
             if let Some(norm) = normalize_dn(&dn) {
                 snapshot.by_dn.insert(norm, index);
@@ -917,22 +917,6 @@ fn first_rdn(dn: &str) -> Option<(String, String)> {
     Some((kind.trim().to_ascii_lowercase(), value.trim().to_string()))
 }
 
-/// Escapes an attribute value for a DN string (RFC 4514 2.4).
-fn escape_dn_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let last = value.chars().count().saturating_sub(1);
-    for (i, c) in value.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-            || (i == 0 && (c == '#' || c == ' '))
-            || (i == last && c == ' ');
-        if special {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Connections at once, in all and per client.
 #[derive(Default)]
 struct Connections {
@@ -1467,6 +1451,6 @@ mod tests {
         assert!(substring_matches("jane.doe@example.org", &parts(Some("JANE"), &["doe"], Some(".org"))));
         assert!(!substring_matches("jane.doe@example.org", &parts(Some("jane"), &["jane"], None)));
         assert!(!substring_matches("abc", &parts(Some("ab"), &[], Some("bc"))));
-        assert_eq!(escape_dn_value(" a+b,c "), "\\ a\\+b\\,c\\ ");
+        assert_eq!(certdesk_pki::subject::escape_rfc4514(" a+b,c "), "\\ a\\+b\\,c\\ ");
     }
 }
