@@ -170,7 +170,8 @@ impl PublishSection {
             host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if !tls && !self.starttls && !loopback && !self.allow_plain {
             return Err(format!(
-                "directory.publish.url {url:?} is plain LDAP to another host: the bind password would cross the                  network in clear; use ldaps://, starttls = true, or set allow_plain = true"
+                "directory.publish.url {url:?} is plain LDAP to another host: the bind password would cross the \
+                 network in clear; use ldaps://, starttls = true, or set allow_plain = true"
             ));
         }
         let base = self.base.trim().to_string();
@@ -187,7 +188,8 @@ impl PublishSection {
         let filter = self.filter.as_deref().unwrap_or("(mail={mail})").trim().to_string();
         if !(filter.starts_with('(') && filter.ends_with(')') && filter.contains("{mail}")) {
             return Err(format!(
-                "directory.publish.filter {filter:?} must be an LDAP filter in parentheses with {{mail}} in it,                  e.g. (mail={{mail}})"
+                "directory.publish.filter {filter:?} must be an LDAP filter in parentheses with {{mail}} in it, \
+                 e.g. (mail={{mail}})"
             ));
         }
         let attribute = self.attribute.as_deref().unwrap_or("userCertificate;binary").trim().to_string();
@@ -933,12 +935,14 @@ validity_days = 1095
         with("url = \"ldap://127.0.0.1:3389\"").unwrap();
         with("url = \"ldap://[::1]:3389\"").unwrap();
         let plain = with("url = \"ldap://ldap.example.org\"").unwrap_err();
-        assert!(plain.contains("in clear"), "{plain}");
+        assert!(plain.contains("would cross the network in clear; use ldaps://"), "{plain}");
         with("url = \"ldap://ldap.example.org\"\nallow_plain = true").unwrap();
         assert!(with("url = \"http://x\"").unwrap_err().contains("ldap:// or ldaps://"));
         assert!(with("url = \"ldaps://x:port\"").unwrap_err().contains("not a number"));
         assert!(with("url = \"ldaps://x\"\nstarttls = true").unwrap_err().contains("TLS already"));
-        assert!(with("url = \"ldaps://x\"\nfilter = \"(uid=jane)\"").unwrap_err().contains("{mail}"));
+        assert!(with("url = \"ldaps://x\"\nfilter = \"(uid=jane)\"")
+            .unwrap_err()
+            .contains("with {mail} in it, e.g. (mail={mail})"));
         assert!(with("url = \"ldaps://x\"\nattribute = \"user cert\"").unwrap_err().contains("attribute"));
         assert!(with("url = \"ldaps://x\"\ntimeout_seconds = 0").unwrap_err().contains("timeout_seconds"));
         let checked = Config::from_toml(&format!(
