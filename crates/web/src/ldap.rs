@@ -96,7 +96,20 @@ struct Person {
     given_name: Option<String>,
     surname: String,
     certificates: Vec<(Vec<u8>, i64)>,
+    /// The attributes filters test, values in lower case (made once per refresh, so
+    /// that a search that scans everyone copies nothing).
+    searchable: Vec<(&'static str, Vec<Vec<u8>>)>,
 }
+
+impl Person {
+    /// The person has a certificate that has not expired at `now`.
+    fn current(&self, now: i64) -> bool {
+        self.certificates.iter().any(|(_, not_after)| *not_after >= now)
+    }
+}
+
+/// The attributes with a sorted index, by their lower-case names.
+const INDEXED: [&str; 4] = ["mail", "cn", "sn", "givenname"];
 
 /// The people of the directory at one refresh.
 #[derive(Debug, Default)]
@@ -104,8 +117,84 @@ struct Snapshot {
     people: Vec<Person>,
     /// Normalised DN -> index.
     by_dn: HashMap<String, usize>,
-    /// Lower-case mailbox -> index.
-    by_mail: HashMap<String, usize>,
+    /// For each attribute of [`INDEXED`]: (lower-case value, index), sorted, for
+    /// equality and initial-substring filters (address-book autocompletion) without a
+    /// scan.
+    sorted: [Vec<(String, usize)>; 4],
+    /// For each attribute of [`INDEXED`]: three characters -> the people (ascending)
+    /// with a value holding them, for substrings anywhere ("contains").
+    grams: [HashMap<[char; 3], Vec<usize>>; 4],
+}
+
+impl Snapshot {
+    /// The people a filter can match, in directory order, when an index narrows them
+    /// down (a superset: the filter is still evaluated on each); `None` when only a scan
+    /// can tell. `filter` has its values in lower case ([`lowered`]).
+    fn indexed(&self, filter: &LdapFilter) -> Option<Vec<usize>> {
+        // An item on an attribute this directory does not know is Undefined for every
+        // person: it adds no one to an or.
+        let unknown = |attr: &str| {
+            let name = canonical(attr);
+            !KNOWN_ATTRIBUTES.iter().any(|known| known.eq_ignore_ascii_case(name))
+        };
+        let slot = |attr: &str| {
+            let name = canonical(attr);
+            INDEXED.iter().position(|i| i.eq_ignore_ascii_case(name))
+        };
+        let sorted = |attr: &str| slot(attr).and_then(|at| self.sorted.get(at));
+        let mut found: Vec<usize> = match filter {
+            LdapFilter::Equality(attr, _) | LdapFilter::Substring(attr, _) | LdapFilter::Present(attr)
+                if unknown(attr) =>
+            {
+                return Some(Vec::new())
+            }
+            LdapFilter::Equality(attr, value) => {
+                let list = sorted(attr)?;
+                let from = list.partition_point(|(v, _)| v.as_str() < value.as_str());
+                list.get(from..)?.iter().take_while(|(v, _)| v == value).map(|(_, i)| *i).collect()
+            }
+            LdapFilter::Substring(attr, LdapSubstringFilter { initial: Some(prefix), .. }) => {
+                let list = sorted(attr)?;
+                let from = list.partition_point(|(v, _)| v.as_str() < prefix.as_str());
+                list.get(from..)?.iter().take_while(|(v, _)| v.starts_with(prefix.as_str())).map(|(_, i)| *i).collect()
+            }
+            LdapFilter::Substring(attr, parts) => {
+                // Everyone with a value holding each three characters of the parts:
+                // the rarest first, narrowed by the next rarest while many are left.
+                let grams = self.grams.get(slot(attr)?)?;
+                let mut lists: Vec<&[usize]> = Vec::new();
+                for part in parts.any.iter().chain(parts.final_.iter()) {
+                    let chars: Vec<char> = part.chars().collect();
+                    for window in chars.windows(3) {
+                        let Ok(gram) = <[char; 3]>::try_from(window) else { continue };
+                        lists.push(grams.get(&gram).map_or(&[][..], Vec::as_slice));
+                    }
+                }
+                lists.sort_unstable_by_key(|l| l.len());
+                let mut lists = lists.into_iter();
+                let mut found = lists.next()?.to_vec();
+                for next in lists {
+                    if found.len() <= 32 {
+                        break;
+                    }
+                    found.retain(|i| next.binary_search(i).is_ok());
+                }
+                found
+            }
+            LdapFilter::Or(items) => {
+                let mut all = Vec::new();
+                for item in items {
+                    all.extend(self.indexed(item)?);
+                }
+                all
+            }
+            LdapFilter::And(items) => items.iter().filter_map(|item| self.indexed(item)).min_by_key(Vec::len)?,
+            _ => return None,
+        };
+        found.sort_unstable();
+        found.dedup();
+        Some(found)
+    }
 }
 
 /// The LDAP directory: the settings and the people, replaced at each refresh.
@@ -175,10 +264,40 @@ impl Directory {
             if let Some(norm) = normalize_dn(&dn) {
                 snapshot.by_dn.insert(norm, index);
             }
-            snapshot.by_mail.insert(person.mail.to_lowercase(), index);
             // sn is mandatory in the person object class: the local part stands in.
             let surname =
                 person.surname.clone().unwrap_or_else(|| person.mail.split('@').next().unwrap_or_default().to_string());
+            let lower = |text: &str| vec![text.to_lowercase().into_bytes()];
+            let mut searchable: Vec<(&'static str, Vec<Vec<u8>>)> = vec![
+                ("objectClass", PERSON_CLASSES.iter().map(|c| c.to_ascii_lowercase().into_bytes()).collect()),
+                ("mail", lower(&person.mail)),
+                ("cn", lower(&person.common_name)),
+                ("sn", lower(&surname)),
+            ];
+            if let Some(given) = &person.given_name {
+                searchable.push(("givenName", lower(given)));
+            }
+            // Binary: only presence can be tested (every person here has one).
+            searchable.push(("userCertificate;binary", vec![Vec::new()]));
+            for (name, values) in &searchable {
+                let Some(at) = INDEXED.iter().position(|i| name.eq_ignore_ascii_case(i)) else { continue };
+                for value in values {
+                    let text = String::from_utf8_lossy(value).into_owned();
+                    if let Some(grams) = snapshot.grams.get_mut(at) {
+                        let chars: Vec<char> = text.chars().collect();
+                        for window in chars.windows(3) {
+                            let Ok(gram) = <[char; 3]>::try_from(window) else { continue };
+                            let people = grams.entry(gram).or_default();
+                            if people.last() != Some(&index) {
+                                people.push(index);
+                            }
+                        }
+                    }
+                    if let Some(list) = snapshot.sorted.get_mut(at) {
+                        list.push((text, index));
+                    }
+                }
+            }
             snapshot.people.push(Person {
                 dn,
                 mail: person.mail,
@@ -186,7 +305,11 @@ impl Directory {
                 given_name: person.given_name,
                 surname,
                 certificates: person.certificates,
+                searchable,
             });
+        }
+        for list in &mut snapshot.sorted {
+            list.sort_unstable();
         }
         let fresh = Arc::new(snapshot);
         match self.snapshot.write() {
@@ -449,11 +572,13 @@ impl Directory {
             return vec![done(result(LdapResultCode::AdminLimitExceeded, "the filter nests too deeply"), Vec::new())];
         }
         let wanted = Wanted::new(&request.attrs, request.typesonly);
+        // Values are compared in lower case: the filter's once, here.
+        let filter = lowered(&request.filter);
         // The root DSE: what a client reads first to learn the base.
         if request.base.is_empty() && request.scope == LdapSearchScope::Base {
             let entry = self.root_dse();
             let mut out = Vec::new();
-            if eval_filter(&request.filter, &|attr| entry_values(&entry, attr)) == Tri::True {
+            if eval_filter(&filter, &|attr| entry_values(&entry, attr)) == Tri::True {
                 out.push(message(msgid, LdapOp::SearchResultEntry(wanted.project(&entry, true))));
             }
             out.push(done(result(LdapResultCode::Success, ""), Vec::new()));
@@ -475,8 +600,8 @@ impl Directory {
         // The candidates: the base entry (None) and people (Some(index)).
         let mut candidates: Vec<Option<usize>> = Vec::new();
         let everyone = || -> Box<dyn Iterator<Item = Option<usize>>> {
-            match mail_equality(&request.filter) {
-                Some(mail) => Box::new(snapshot.by_mail.get(&mail).copied().map(Some).into_iter()),
+            match snapshot.indexed(&filter) {
+                Some(found) => Box::new(found.into_iter().map(Some)),
                 None => Box::new((0..snapshot.people.len()).map(Some)),
             }
         };
@@ -530,16 +655,26 @@ impl Directory {
                 text = format!("the search took longer than {} s", time_limit.as_secs());
                 break;
             }
+            // The filter is tested first; the entry is made only for a match.
             let entry = match candidate {
-                None => self.base_entry(),
-                Some(index) => match snapshot.people.get(index).and_then(|p| person_entry(p, now)) {
-                    Some(entry) => entry,
-                    None => continue,
-                },
+                None => {
+                    let entry = self.base_entry();
+                    if eval_filter(&filter, &|attr| entry_values(&entry, attr)) != Tri::True {
+                        continue;
+                    }
+                    entry
+                }
+                Some(index) => {
+                    let Some(person) = snapshot.people.get(index).filter(|p| p.current(now)) else { continue };
+                    if eval_filter(&filter, &|attr| searchable_values(person, attr)) != Tri::True {
+                        continue;
+                    }
+                    match person_entry(person, now) {
+                        Some(entry) => entry,
+                        None => continue,
+                    }
+                }
             };
-            if eval_filter(&request.filter, &|attr| entry_values(&entry, attr)) != Tri::True {
-                continue;
-            }
             if matched >= limit {
                 code = LdapResultCode::SizeLimitExceeded;
                 text = format!("more than {limit} entries match: narrow the filter");
@@ -630,7 +765,7 @@ fn person_entry(person: &Person, now: i64) -> Option<Entry> {
         return None;
     }
     let mut attributes: Vec<(&'static str, Vec<Vec<u8>>)> = vec![
-        ("objectClass", vec!["top".into(), "person".into(), "organizationalPerson".into(), "inetOrgPerson".into()]),
+        ("objectClass", PERSON_CLASSES.iter().map(|c| c.as_bytes().to_vec()).collect()),
         ("mail", vec![person.mail.clone().into_bytes()]),
         ("cn", vec![person.common_name.clone().into_bytes()]),
         ("sn", vec![person.surname.clone().into_bytes()]),
@@ -642,19 +777,30 @@ fn person_entry(person: &Person, now: i64) -> Option<Entry> {
     Some(Entry { dn: person.dn.clone(), attributes })
 }
 
+/// The object classes of a person's entry.
+const PERSON_CLASSES: [&str; 4] = ["top", "person", "organizationalPerson", "inetOrgPerson"];
+
 /// The values of an attribute (compared without its options, case-insensitively);
 /// `None` when the attribute type is unknown to this directory (the filter item is then
 /// Undefined).
 fn entry_values<'a>(entry: &'a Entry, attr: &str) -> Option<Values<'a>> {
+    find_values(&entry.attributes, attr, false)
+}
+
+/// [`entry_values`] of a person's entry, from the lower-case copy made at the refresh.
+fn searchable_values<'a>(person: &'a Person, attr: &str) -> Option<Values<'a>> {
+    find_values(&person.searchable, attr, true)
+}
+
+fn find_values<'a>(attributes: &'a [(&'static str, Vec<Vec<u8>>)], attr: &str, lower: bool) -> Option<Values<'a>> {
     let name = attr.split(';').next().unwrap_or_default();
-    let found = entry
-        .attributes
+    let found = attributes
         .iter()
         .find(|(published, _)| published.split(';').next().is_some_and(|p| p.eq_ignore_ascii_case(name)));
     match found {
-        Some((published, values)) => Some(Values { binary: published.contains(";binary"), values }),
+        Some((published, values)) => Some(Values { binary: published.contains(";binary"), lower, values }),
         None if KNOWN_ATTRIBUTES.iter().any(|known| known.eq_ignore_ascii_case(name)) => {
-            Some(Values { binary: false, values: &[] })
+            Some(Values { binary: false, lower, values: &[] })
         }
         None => None,
     }
@@ -685,7 +831,23 @@ const KNOWN_ATTRIBUTES: &[&str] = &[
 /// The values of one attribute of one entry.
 struct Values<'a> {
     binary: bool,
+    /// The values are in lower case already.
+    lower: bool,
     values: &'a [Vec<u8>],
+}
+
+impl<'a> Values<'a> {
+    /// The values as lower-case text.
+    fn texts(&self) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + '_ {
+        self.values.iter().map(|v| {
+            let text = String::from_utf8_lossy(v);
+            if self.lower {
+                text
+            } else {
+                std::borrow::Cow::Owned(text.to_lowercase())
+            }
+        })
+    }
 }
 
 /// The result of a filter item (RFC 4511 4.5.1.7): True, False or Undefined.
@@ -704,32 +866,46 @@ fn filter_depth(filter: &LdapFilter) -> usize {
     }
 }
 
-/// The mailbox of a filter that names exactly one (`(mail=x)`, or such an item of an
-/// and), for a lookup instead of a scan.
-fn mail_equality(filter: &LdapFilter) -> Option<String> {
+/// The filter with its assertion values in lower case (matching is case-insensitive:
+/// the values of entries are compared in lower case too).
+fn lowered(filter: &LdapFilter) -> LdapFilter {
+    let lower = |parts: &LdapSubstringFilter| LdapSubstringFilter {
+        initial: parts.initial.as_ref().map(|s| s.to_lowercase()),
+        any: parts.any.iter().map(|s| s.to_lowercase()).collect(),
+        final_: parts.final_.as_ref().map(|s| s.to_lowercase()),
+    };
     match filter {
-        LdapFilter::Equality(attr, value) if attr.eq_ignore_ascii_case("mail") => Some(value.to_lowercase()),
-        LdapFilter::And(items) => items.iter().find_map(mail_equality),
-        _ => None,
+        LdapFilter::And(items) => LdapFilter::And(items.iter().map(lowered).collect()),
+        LdapFilter::Or(items) => LdapFilter::Or(items.iter().map(lowered).collect()),
+        LdapFilter::Not(inner) => LdapFilter::Not(Box::new(lowered(inner))),
+        LdapFilter::Equality(attr, value) => LdapFilter::Equality(attr.clone(), value.to_lowercase()),
+        LdapFilter::Approx(attr, value) => LdapFilter::Approx(attr.clone(), value.to_lowercase()),
+        LdapFilter::GreaterOrEqual(attr, value) => LdapFilter::GreaterOrEqual(attr.clone(), value.to_lowercase()),
+        LdapFilter::LessOrEqual(attr, value) => LdapFilter::LessOrEqual(attr.clone(), value.to_lowercase()),
+        LdapFilter::Substring(attr, parts) => LdapFilter::Substring(attr.clone(), lower(parts)),
+        other => other.clone(),
     }
 }
 
+/// The attribute's name without options, with the aliases clients use mapped to the
+/// names of this directory.
+fn canonical(attr: &str) -> &str {
+    let name = attr.split(';').next().unwrap_or_default();
+    let is = |alias: &str| name.eq_ignore_ascii_case(alias);
+    if is("commonName") {
+        "cn"
+    } else if is("surname") {
+        "sn"
+    } else if is("email") || is("emailAddress") || is("rfc822Mailbox") {
+        "mail"
+    } else {
+        name
+    }
+}
+
+/// Tests `filter` (its values in lower case: [`lowered`]) against an entry's values.
 fn eval_filter<'a>(filter: &LdapFilter, values: &dyn Fn(&str) -> Option<Values<'a>>) -> Tri {
-    // Aliases the clients use for the same attribute.
-    let canonical = |attr: &str| -> String {
-        let name = attr.split(';').next().unwrap_or_default();
-        match name.to_ascii_lowercase().as_str() {
-            "commonname" => "cn".to_string(),
-            "surname" => "sn".to_string(),
-            "email" | "emailaddress" | "rfc822mailbox" => "mail".to_string(),
-            _ => name.to_string(),
-        }
-    };
-    let texts = |attr: &str| -> Option<(bool, Vec<String>)> {
-        let found = values(&canonical(attr))?;
-        let texts = found.values.iter().map(|v| String::from_utf8_lossy(v).to_lowercase()).collect();
-        Some((found.binary, texts))
-    };
+    let tri = |hit: bool| if hit { Tri::True } else { Tri::False };
     match filter {
         LdapFilter::And(items) => {
             let mut out = Tri::True;
@@ -758,68 +934,52 @@ fn eval_filter<'a>(filter: &LdapFilter, values: &dyn Fn(&str) -> Option<Values<'
             Tri::False => Tri::True,
             Tri::Undefined => Tri::Undefined,
         },
-        LdapFilter::Present(attr) => match values(&canonical(attr)) {
+        LdapFilter::Present(attr) => match values(canonical(attr)) {
             Some(found) if !found.values.is_empty() => Tri::True,
             _ => Tri::False,
         },
-        LdapFilter::Equality(attr, wanted) | LdapFilter::Approx(attr, wanted) => match texts(attr) {
-            None | Some((true, _)) => Tri::Undefined,
-            Some((false, texts)) => {
-                let wanted = wanted.to_lowercase();
-                if texts.contains(&wanted) {
-                    Tri::True
-                } else {
-                    Tri::False
-                }
-            }
+        LdapFilter::Equality(attr, wanted) | LdapFilter::Approx(attr, wanted) => match values(canonical(attr)) {
+            None => Tri::Undefined,
+            Some(found) if found.binary => Tri::Undefined,
+            Some(found) => tri(found.texts().any(|t| t == wanted.as_str())),
         },
-        LdapFilter::GreaterOrEqual(attr, bound) | LdapFilter::LessOrEqual(attr, bound) => match texts(attr) {
-            None | Some((true, _)) => Tri::Undefined,
-            Some((false, texts)) => {
-                let bound = bound.to_lowercase();
-                let greater = matches!(filter, LdapFilter::GreaterOrEqual(..));
-                let hit = texts.iter().any(|t| if greater { *t >= bound } else { *t <= bound });
-                if hit {
-                    Tri::True
-                } else {
-                    Tri::False
+        LdapFilter::GreaterOrEqual(attr, bound) | LdapFilter::LessOrEqual(attr, bound) => {
+            match values(canonical(attr)) {
+                None => Tri::Undefined,
+                Some(found) if found.binary => Tri::Undefined,
+                Some(found) => {
+                    let greater = matches!(filter, LdapFilter::GreaterOrEqual(..));
+                    tri(found.texts().any(|t| if greater { *t >= **bound } else { *t <= **bound }))
                 }
             }
-        },
-        LdapFilter::Substring(attr, parts) => match texts(attr) {
-            None | Some((true, _)) => Tri::Undefined,
-            Some((false, texts)) => {
-                if texts.iter().any(|t| substring_matches(t, parts)) {
-                    Tri::True
-                } else {
-                    Tri::False
-                }
-            }
+        }
+        LdapFilter::Substring(attr, parts) => match values(canonical(attr)) {
+            None => Tri::Undefined,
+            Some(found) if found.binary => Tri::Undefined,
+            Some(found) => tri(found.texts().any(|t| substring_matches(&t, parts))),
         },
         LdapFilter::Extensible(_) => Tri::Undefined,
     }
 }
 
-/// initial*any*...*final, in order and without overlap, case-insensitively (`text` is
-/// lower case already).
+/// initial*any*...*final, in order and without overlap (`text` and `parts` are in lower
+/// case already).
 fn substring_matches(text: &str, parts: &LdapSubstringFilter) -> bool {
     let mut rest = text;
     if let Some(initial) = &parts.initial {
-        let initial = initial.to_lowercase();
         match rest.strip_prefix(initial.as_str()) {
             Some(after) => rest = after,
             None => return false,
         }
     }
     for any in &parts.any {
-        let any = any.to_lowercase();
         match rest.find(any.as_str()) {
             Some(at) => rest = rest.get(at + any.len()..).unwrap_or_default(),
             None => return false,
         }
     }
     match &parts.final_ {
-        Some(last) => rest.ends_with(last.to_lowercase().as_str()),
+        Some(last) => rest.ends_with(last.as_str()),
         None => true,
     }
 }
@@ -1441,6 +1601,64 @@ mod tests {
         assert!(matches!(codec.decode(&mut unbind), Ok(Some(_))));
     }
 
+    /// The indexes narrow a search down, never change its answer: for each filter, the
+    /// people a full scan matches are among the indexed candidates, in directory order.
+    #[test]
+    fn indexes_agree_with_a_scan() {
+        let dir = directory();
+        dir.replace(vec![
+            person("jane.doe@example.org", Some("Jane"), Some("Doe"), 2000),
+            person("JÜRGEN.Öz@example.org", Some("Jürgen"), Some("Öz"), 2000),
+            person("doe@example.org", None, None, 2000),
+            person("janet@example.org", Some("Janet"), Some("Doering"), 2000),
+            person("max@example.org", Some("Max"), Some("Mustermann"), 2000),
+        ]);
+        let snapshot = dir.current();
+        let filters = [
+            "(mail=jane.doe@example.org)",
+            "(MAIL=Jane.Doe@Example.org)",
+            "(email=jane.doe@example.org)",
+            "(cn=jane*)",
+            "(sn=doe*)",
+            "(surname=DOE)",
+            "(givenName=jü*)",
+            "(mail=jürgen.öz@example.org)",
+            "(|(cn=doe*)(mail=doe*)(sn=doe*))",
+            "(|(mail=max@example.org)(proxyAddresses=smtp:max@example.org))",
+            "(&(objectClass=inetOrgPerson)(sn=doe*))",
+            "(&(mail=*)(cn=ja*))",
+            "(|(cn=*doe*)(sn=doe))",
+            "(!(sn=doe))",
+            "(cn=jane*doe)",
+            "(userCertificate=*)",
+            "(proxyAddresses=x*)",
+            "(cn=*doe*)",
+            "(mail=*XAMPLE.or*)",
+            "(cn=*jür*)",
+            "(sn=*rm*)",
+            "(mail=*zzz*)",
+            "(|(cn=*ane*)(mail=*ane*)(sn=*ane*))",
+            "(sn=*ing)",
+        ];
+        let mut narrowed = 0;
+        for text in filters {
+            let Ok(parsed) = ldap3_proto::parse_ldap_filter_str(text) else { panic!("filter {text}") };
+            let filter = lowered(&parsed);
+            let scan: Vec<usize> = (0..snapshot.people.len())
+                .filter(|&i| eval_filter(&filter, &|attr| searchable_values(&snapshot.people[i], attr)) == Tri::True)
+                .collect();
+            let Some(candidates) = snapshot.indexed(&filter) else { continue };
+            narrowed += 1;
+            assert!(candidates.windows(2).all(|w| w[0] < w[1]), "{text}: {candidates:?} not in order");
+            assert!(scan.iter().all(|i| candidates.contains(i)), "{text}: scan {scan:?}, index {candidates:?}");
+            assert!(candidates.len() < snapshot.people.len() || scan.len() == snapshot.people.len(), "{text}");
+        }
+        assert!(narrowed >= 18, "the indexes answered only {narrowed} of the filters");
+        // And through a whole search: the answers are those of the scan.
+        let found = search(&dir, BASE, "(|(cn=doe*)(mail=doe*)(sn=DOE*))", &["mail"], Vec::new());
+        assert_eq!(dns(&found).len(), 3, "{found:?}");
+    }
+
     #[test]
     fn substrings() {
         let parts = |i: Option<&str>, a: &[&str], f: Option<&str>| LdapSubstringFilter {
@@ -1448,7 +1666,10 @@ mod tests {
             any: a.iter().map(|s| s.to_string()).collect(),
             final_: f.map(Into::into),
         };
-        assert!(substring_matches("jane.doe@example.org", &parts(Some("JANE"), &["doe"], Some(".org"))));
+        // Case-insensitive: the filter's values are lowered once per search.
+        let upper = LdapFilter::Substring("mail".into(), parts(Some("JANE"), &["DOE"], Some(".Org")));
+        let LdapFilter::Substring(_, lower) = lowered(&upper) else { panic!("a substring filter stays one") };
+        assert!(substring_matches("jane.doe@example.org", &lower));
         assert!(!substring_matches("jane.doe@example.org", &parts(Some("jane"), &["jane"], None)));
         assert!(!substring_matches("abc", &parts(Some("ab"), &[], Some("bc"))));
         assert_eq!(certdesk_pki::subject::escape_rfc4514(" a+b,c "), "\\ a\\+b\\,c\\ ");
