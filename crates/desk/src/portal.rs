@@ -1083,9 +1083,13 @@ impl Portal {
             // Issued by `certdesk issue`, with no application and no evidence here to
             // reuse: a new application with the certificate's names and profile, which
             // goes through the mailbox and desk checks.
-            let (given_name, surname) = names_of(&cert.der).ok_or_else(|| {
-                DomainError::new(ErrorCode::Conflict, "this certificate names no person: apply for a new one")
-            })?;
+            let names = crate::directory::subject_names(&cert.der);
+            let (Some(given_name), Some(surname)) = (names.given_name, names.surname) else {
+                return Err(DomainError::new(
+                    ErrorCode::Conflict,
+                    "this certificate names no person: apply for a new one",
+                ));
+            };
             let form = ApplicationForm { given_name, surname, profile: cert.profile.name().to_string() };
             return self.create_application(actor, &form, lang, Some((&cert.serial, None))).await;
         };
@@ -1415,20 +1419,6 @@ fn batch_outcome(what: &str, sent: usize, failed: Vec<DomainError>) -> Result<us
             format!("{} {what}(s) could not be mailed ({sent} went out; the next run retries): {first}", failed.len()),
         )),
     }
-}
-
-/// The givenName and surname of a certificate's subject.
-fn names_of(der: &[u8]) -> Option<(String, String)> {
-    use der::Decode;
-    let cert = x509_cert::Certificate::from_der(der).ok()?;
-    let subject = cert.tbs_certificate().subject();
-    let text = |oid| {
-        subject
-            .iter()
-            .find(|a| a.oid == oid)
-            .and_then(|a| std::str::from_utf8(a.value.value()).ok().map(str::to_string))
-    };
-    Some((text(certdesk_pki::oid::AT_GIVEN_NAME)?, text(certdesk_pki::oid::AT_SURNAME)?))
 }
 
 /// The issuance input of an application: its person and profile, validated again.

@@ -6,7 +6,9 @@
 //! listed certificate not yet published is added as one more value of the certificate
 //! attribute of its holder's one entry; each published certificate no longer listed
 //! (revoked, expired) is removed from the entry it was added to, that value only, never
-//! the person's other certificates (some of them from other CAs). Each publication and
+//! the person's other certificates (some of them from other CAs); when that entry no
+//! longer holds it (renamed or moved since: a name change, another department), from
+//! the holder's one entry found by mail now. Each publication and
 //! removal is recorded with its audit record in one transaction, after the directory
 //! said yes.
 //!
@@ -247,6 +249,19 @@ impl Publisher {
     /// The one entry of `email`.
     async fn entry_of(&self, ldap: &mut ldap3::Ldap, email: &str) -> Result<String, String> {
         let filter = self.config.filter.replace("{mail}", &ldap3::ldap_escape(email));
+        let mut dns = self.entries_of(ldap, email).await?;
+        match dns.len() {
+            1 => Ok(dns.remove(0)),
+            0 => Err(format!("no entry for {email} under {} ({filter})", self.config.base)),
+            n => {
+                Err(format!("{n} entries for {email} under {} ({filter}); the filter must find one", self.config.base))
+            }
+        }
+    }
+
+    /// The DNs of the entries of `email`; an error when the search fails.
+    async fn entries_of(&self, ldap: &mut ldap3::Ldap, email: &str) -> Result<Vec<String>, String> {
+        let filter = self.config.filter.replace("{mail}", &ldap3::ldap_escape(email));
         let (entries, result) = ldap
             .with_timeout(self.config.timeout)
             .search(&self.config.base, Scope::Subtree, &filter, vec!["1.1"])
@@ -267,13 +282,7 @@ impl Publisher {
                     .ok_or_else(|| format!("search {filter}: the directory sent an entry that does not decode"))?,
             );
         }
-        match dns.len() {
-            1 => Ok(dns.remove(0)),
-            0 => Err(format!("no entry for {email} under {} ({filter})", self.config.base)),
-            n => {
-                Err(format!("{n} entries for {email} under {} ({filter}); the filter must find one", self.config.base))
-            }
-        }
+        Ok(dns)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -322,20 +331,30 @@ impl Publisher {
         der: Option<Vec<u8>>,
         why: &'static str,
     ) -> Result<Done, String> {
-        let dn = publication.dn.clone();
+        let mut dn = publication.dn.clone();
+        let mut moved_from = None;
         // Without the certificate there is no value to remove; only the record goes.
         let outcome = match der {
             Some(der) => {
-                let result = ldap
-                    .with_timeout(self.config.timeout)
-                    .modify(&dn, vec![Mod::Delete(publication.attribute.clone().into_bytes(), HashSet::from([der]))])
-                    .await
-                    .map_err(|e| format!("remove from {dn}: {e}"))?;
-                match result.rc {
-                    0 => "removed",
-                    NO_SUCH_ATTRIBUTE => "was not there",
-                    NO_SUCH_OBJECT => "the entry is gone",
-                    rc => return Err(format!("remove from {dn}: {}", describe(rc, &result.text))),
+                let outcome = self.delete_value(ldap, &dn, &publication.attribute, &der).await?;
+                if outcome == "removed" {
+                    outcome
+                } else {
+                    // Not at the DN it was added to: the entry may have been renamed or
+                    // moved since (a name change, another department); the holder's
+                    // entry now, when it is one other entry, is where the value went.
+                    let now_at = self.entries_of(ldap, &publication.email).await?;
+                    match now_at.as_slice() {
+                        [other] if !other.eq_ignore_ascii_case(&dn) => {
+                            let there = self.delete_value(ldap, other, &publication.attribute, &der).await?;
+                            moved_from = Some(std::mem::replace(&mut dn, other.clone()));
+                            match there {
+                                "removed" => "removed from the entry it moved to",
+                                _ => "was not there, nor in the entry it moved to",
+                            }
+                        }
+                        _ => outcome,
+                    }
                 }
             }
             None => "the certificate is not in the store",
@@ -350,6 +369,7 @@ impl Publisher {
                 "attribute": publication.attribute,
                 "reason": why,
                 "outcome": outcome,
+                "moved_from": moved_from,
             }),
         };
         store
@@ -357,6 +377,30 @@ impl Publisher {
             .await
             .map_err(|e| format!("removed from {dn}, but not recorded (done again next time): {e}"))?;
         Ok(Done::Removed(dn))
+    }
+}
+
+impl Publisher {
+    /// Removes one value of `attribute` from the entry `dn`: "removed", or why there was
+    /// nothing to remove; an error when the directory refused.
+    async fn delete_value(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        dn: &str,
+        attribute: &str,
+        der: &[u8],
+    ) -> Result<&'static str, String> {
+        let result = ldap
+            .with_timeout(self.config.timeout)
+            .modify(dn, vec![Mod::Delete(attribute.as_bytes().to_vec(), HashSet::from([der.to_vec()]))])
+            .await
+            .map_err(|e| format!("remove from {dn}: {e}"))?;
+        match result.rc {
+            0 => Ok("removed"),
+            NO_SUCH_ATTRIBUTE => Ok("was not there"),
+            NO_SUCH_OBJECT => Ok("the entry is gone"),
+            rc => Err(format!("remove from {dn}: {}", describe(rc, &result.text))),
+        }
     }
 }
 
