@@ -48,6 +48,20 @@ pub(crate) fn read_p12_with(path: &Path, password_file: Option<&Path>) -> Result
 
 /// [`read_p12_with`] for the bytes of `path`, read already.
 pub(crate) fn p12_identity(bytes: &[u8], path: &Path, password_file: Option<&Path>) -> Result<Identity, Failure> {
+    p12_identities(bytes, path, password_file)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| usage(format!("{} holds no private key", path.display())))
+}
+
+/// Every key of a .p12 with its certificate (a keyring's export of every key holds
+/// several); `others` are the certificates that belong to no key (the CA
+/// certificates). At least one; a key without its certificate is an error.
+pub(crate) fn p12_identities(
+    bytes: &[u8],
+    path: &Path,
+    password_file: Option<&Path>,
+) -> Result<Vec<Identity>, Failure> {
     let password = match password_file {
         Some(file) => read_p12_password(file)?,
         None => zeroize::Zeroizing::new(String::new()),
@@ -64,10 +78,19 @@ pub(crate) fn p12_identity(bytes: &[u8], path: &Path, password_file: Option<&Pat
         (e @ certdesk_pki::pkcs12::Error::FileHasNoPassword, _) => refused(format!("{e}; give an empty password file")),
         (other, _) => usage(format!("{}: {other}", path.display())),
     })?;
-    let key_pkcs8 = contents.key_pkcs8_der.ok_or_else(|| usage(format!("{} holds no private key", path.display())))?;
-    let cert = contents.leaf.ok_or_else(|| usage(format!("{} holds no certificate", path.display())))?;
-    let others = contents.certificates.into_iter().filter(|c| *c != cert).collect();
-    Ok(Identity { key_pkcs8, cert, others })
+    if contents.pairs.is_empty() {
+        return Err(usage(format!("{} holds no private key", path.display())));
+    }
+    let leaves: Vec<Vec<u8>> = contents.pairs.iter().filter_map(|p| p.leaf.clone()).collect();
+    let others: Vec<Vec<u8>> = contents.certificates.into_iter().filter(|c| !leaves.contains(c)).collect();
+    contents
+        .pairs
+        .into_iter()
+        .map(|pair| {
+            let cert = pair.leaf.ok_or_else(|| usage(format!("{} holds no certificate", path.display())))?;
+            Ok(Identity { key_pkcs8: pair.key_pkcs8_der, cert, others: others.clone() })
+        })
+        .collect()
 }
 
 /// The first line of a .p12 password file, which may be empty (a .p12 without a

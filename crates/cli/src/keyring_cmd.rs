@@ -50,10 +50,16 @@ pub enum KeyringCommand {
         json: bool,
     },
     /// Export one key and certificate, with the CA certificates it came with, as a .p12
-    /// (to install on another client).
+    /// (to install on another client); with --all, every key the keyring holds, expired
+    /// and revoked ones included (to move to a new computer, or to install on a client
+    /// that must read old mail).
     Export {
         /// The entry id (or a unique prefix of it).
-        id: String,
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every key and certificate of the keyring in one .p12.
+        #[arg(long)]
+        all: bool,
         /// Output .p12.
         #[arg(long)]
         p12: PathBuf,
@@ -243,16 +249,16 @@ fn first_certificate(pem: &[u8], path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 /// Reads a .p12, or one PEM file holding the key and the certificate.
-fn read_identity(file: &Path, password_file: Option<&Path>) -> Result<crate::identity::Identity, Failure> {
+fn read_identities(file: &Path, password_file: Option<&Path>) -> Result<Vec<crate::identity::Identity>, Failure> {
     let bytes = zeroize::Zeroizing::new(crate::read_file(file, "key file")?);
     if certdesk_pki::pem::is_pem(&bytes) {
         let cert = crate::identity::pem_blocks(&bytes, "CERTIFICATE", file)?
             .into_iter()
             .next()
             .ok_or_else(|| usage(format!("{} holds no certificate", file.display())))?;
-        return crate::identity::pem_key_identity(cert, &bytes, file);
+        return Ok(vec![crate::identity::pem_key_identity(cert, &bytes, file)?]);
     }
-    crate::identity::p12_identity(&bytes, file, password_file)
+    crate::identity::p12_identities(&bytes, file, password_file)
 }
 
 /// Runs a keyring command.
@@ -260,34 +266,41 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
     let keyring = Keyring::locate(args)?;
     match command {
         KeyringCommand::Import { file, password_file } => {
-            let identity = read_identity(&file, password_file.as_deref())?;
-            let cert = identity.cert;
-            let key = PrivateKey::from_pkcs8_der(&identity.key_pkcs8)
-                .map_err(|e| usage(format!("{}: {e}", file.display())))?;
-            let parsed = <x509_cert::Certificate as der::Decode>::from_der(&cert).map_err(|e| usage(e.to_string()))?;
-            if parsed.tbs_certificate().subject_public_key_info() != key.public_key() {
-                return Err(usage(format!("{}: the key does not belong to the certificate", file.display())));
+            // Every key of the file (an export of a whole keyring holds several), each
+            // checked against its certificate before anything is written.
+            let mut checked = Vec::new();
+            for identity in read_identities(&file, password_file.as_deref())? {
+                let key = PrivateKey::from_pkcs8_der(&identity.key_pkcs8)
+                    .map_err(|e| usage(format!("{}: {e}", file.display())))?;
+                let parsed = <x509_cert::Certificate as der::Decode>::from_der(&identity.cert)
+                    .map_err(|e| usage(e.to_string()))?;
+                if parsed.tbs_certificate().subject_public_key_info() != key.public_key() {
+                    return Err(usage(format!("{}: a key does not belong to its certificate", file.display())));
+                }
+                let info = EntryInfo::from_certificate(&identity.cert).map_err(|e| usage(e.to_string()))?;
+                checked.push((info, key, identity));
             }
-            let info = EntryInfo::from_certificate(&cert).map_err(|e| usage(e.to_string()))?;
             let passphrase = keyring.unlock(true)?;
-            let cert_path = keyring.keys_dir().join(format!("{}.pem", info.id));
-            if cert_path.exists() {
-                eprintln!("certdesk: {} is already in the keyring", info.subject);
-                return Ok(());
+            for (info, key, identity) in checked {
+                let cert_path = keyring.keys_dir().join(format!("{}.pem", info.id));
+                if cert_path.exists() {
+                    eprintln!("certdesk: {} is already in the keyring", info.subject);
+                    continue;
+                }
+                let key_path = keyring.keys_dir().join(format!("{}.key.p8", info.id));
+                // The key and the chain first: an entry is listed only once its
+                // certificate file exists.
+                write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
+                if !identity.others.is_empty() {
+                    let chain =
+                        identity.others.iter().map(|c| crate::pem("CERTIFICATE", c)).collect::<Result<String, _>>()?;
+                    write_secret(&keyring.keys_dir().join(format!("{}.chain", info.id)), chain.as_bytes())?;
+                }
+                let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &identity.cert)
+                    .map_err(|e| usage(e.to_string()))?;
+                write_secret(&cert_path, pem.as_bytes())?;
+                eprintln!("certdesk: imported {} ({})", info.subject, &info.id.get(..16).unwrap_or(&info.id));
             }
-            let key_path = keyring.keys_dir().join(format!("{}.key.p8", info.id));
-            // The key and the chain first: an entry is listed only once its certificate
-            // file exists.
-            write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
-            if !identity.others.is_empty() {
-                let chain =
-                    identity.others.iter().map(|c| crate::pem("CERTIFICATE", c)).collect::<Result<String, _>>()?;
-                write_secret(&keyring.keys_dir().join(format!("{}.chain", info.id)), chain.as_bytes())?;
-            }
-            let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &cert)
-                .map_err(|e| usage(e.to_string()))?;
-            write_secret(&cert_path, pem.as_bytes())?;
-            eprintln!("certdesk: imported {} ({})", info.subject, &info.id.get(..16).unwrap_or(&info.id));
             Ok(())
         }
         KeyringCommand::List { json: true } => {
@@ -327,8 +340,63 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
-        KeyringCommand::Export { id, p12, password_file, p12_format } => {
+        KeyringCommand::Export { id: None, all: true, p12, password_file, p12_format } => {
             let format = p12_format.format();
+            let entries = keyring.entries()?;
+            if entries.is_empty() {
+                return Err(usage("the keyring holds no key: nothing to export"));
+            }
+            let password = read_secret_file(&password_file, "password")?;
+            certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {
+                error: None,
+                code: 1,
+                message: format!(".p12 password: {e}"),
+            })?;
+            let mut held = Vec::with_capacity(entries.len());
+            let mut chain: Vec<Vec<u8>> = Vec::new();
+            for (info, _, key_file) in &entries {
+                let key = keyring.private_key(key_file)?;
+                let cert = keyring.certificate(info)?;
+                for ca in keyring.chain(info)? {
+                    if !chain.contains(&ca) {
+                        chain.push(ca);
+                    }
+                }
+                // The name clients show, one per key (Java key stores keep one entry per
+                // name): the subject, the validity and the keyring's id of the key, so
+                // that the several keys of one person can be told apart.
+                let name = format!(
+                    "{} (until {}, {})",
+                    info.subject,
+                    info.not_after.date(),
+                    info.id.get(..16).unwrap_or(&info.id)
+                );
+                held.push((key, cert, name));
+            }
+            let bundles: Vec<certdesk_pki::pkcs12::Bundle<'_>> = held
+                .iter()
+                .map(|(key, cert, name)| certdesk_pki::pkcs12::Bundle {
+                    key_pkcs8_der: key,
+                    cert_der: cert,
+                    friendly_name: Some(name),
+                })
+                .collect();
+            let options = certdesk_pki::pkcs12::WriteOptions::new(format);
+            let bytes = certdesk_pki::pkcs12::write_all(
+                &bundles,
+                &chain,
+                &password,
+                &options,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .map_err(|e| usage(e.to_string()))?;
+            crate::write_output(Some(&p12), &bytes)?;
+            eprintln!("certdesk: exported {} keys with their certificates to {}", bundles.len(), p12.display());
+            Ok(())
+        }
+        KeyringCommand::Export { id, p12, password_file, p12_format, .. } => {
+            let format = p12_format.format();
+            let id = id.ok_or_else(|| usage("give the entry id, or --all"))?;
             let (info, _, key_file) = keyring.find(&id)?;
             let password = read_secret_file(&password_file, "password")?;
             certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {

@@ -313,6 +313,49 @@ pub struct Contents {
     pub friendly_name: Option<String>,
     /// Whether a MAC protected the file.
     pub integrity: Integrity,
+    /// Every private key in file order, each with its certificate (a file may hold
+    /// several, e.g. a keyring's export of every key); the first is the one above.
+    pub pairs: Vec<KeyPairFound>,
+}
+
+/// One private key of a PKCS #12 file and its certificate.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyPairFound {
+    /// The key, DER `PrivateKeyInfo`.
+    pub key_pkcs8_der: Zeroizing<Vec<u8>>,
+    /// Its certificate, chosen as for [`Contents::leaf`].
+    pub leaf: Option<Vec<u8>>,
+    /// The key's `friendlyName`, else the certificate's.
+    pub friendly_name: Option<String>,
+}
+
+impl fmt::Debug for KeyPairFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPairFound")
+            .field("key_pkcs8_der", &"<redacted>")
+            .field("leaf", &self.leaf.as_ref().map(Vec::len))
+            .field("friendly_name", &self.friendly_name)
+            .finish()
+    }
+}
+
+/// One key with its certificate for [`write_all`].
+#[derive(Clone, Copy)]
+pub struct Bundle<'a> {
+    /// The key, DER `PrivateKeyInfo`.
+    pub key_pkcs8_der: &'a [u8],
+    /// Its certificate, DER.
+    pub cert_der: &'a [u8],
+    /// The name clients show for it (a BMPString: no characters outside the Basic
+    /// Multilingual Plane).
+    pub friendly_name: Option<&'a str>,
+}
+
+impl fmt::Debug for Bundle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bundle").field("friendly_name", &self.friendly_name).finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Contents {
@@ -344,45 +387,84 @@ pub fn write(
     options: &WriteOptions,
     rng: &dyn SecureRandom,
 ) -> Result<Vec<u8>, Error> {
+    let bundle = Bundle { key_pkcs8_der, cert_der, friendly_name: options.friendly_name.as_deref() };
+    write_all(&[bundle], chain_der, password, options, rng)
+}
+
+/// Writes a PKCS #12 file holding several keys, each with its certificate (linked by
+/// `localKeyId`, SHA-1 of the certificate, as [`write`] does for one), and the CA
+/// certificates `chain_der` once each; `options.friendly_name` is not used (each bundle
+/// names itself).
+///
+/// # Errors
+/// As [`write`]; [`Error::InvalidInput`] as well for no bundle at all.
+pub fn write_all(
+    bundles: &[Bundle<'_>],
+    chain_der: &[Vec<u8>],
+    password: &str,
+    options: &WriteOptions,
+    rng: &dyn SecureRandom,
+) -> Result<Vec<u8>, Error> {
     let iterations = check_iterations(u64::from(options.iterations))?;
-    pkcs8::PrivateKeyInfoRef::from_der(key_pkcs8_der)
-        .map_err(|_| Error::InvalidInput { reason: "the private key is not a DER PKCS#8 PrivateKeyInfo" })?;
-    for cert in core::iter::once(cert_der).chain(chain_der.iter().map(Vec::as_slice)) {
+    if bundles.is_empty() {
+        return Err(Error::InvalidInput { reason: "there is no key to write" });
+    }
+    for bundle in bundles {
+        pkcs8::PrivateKeyInfoRef::from_der(bundle.key_pkcs8_der)
+            .map_err(|_| Error::InvalidInput { reason: "the private key is not a DER PKCS#8 PrivateKeyInfo" })?;
+    }
+    let leaves = bundles.iter().map(|b| b.cert_der);
+    for cert in leaves.clone().chain(chain_der.iter().map(Vec::as_slice)) {
         x509_cert::Certificate::from_der(cert)
             .map_err(|_| Error::InvalidInput { reason: "a certificate is not a DER X.509 certificate" })?;
     }
     let bmp = bmp_password(password);
 
-    // Bag attributes shared by the key and its certificate.
-    let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
-    let mut attributes = vec![AttributeOut {
-        attr_id: LOCAL_KEY_ID,
-        attr_values: SetOfVec::try_from(vec![Any::encode_from(&OctetString::new(local_key_id.as_ref())?)?])?,
-    }];
-    if let Some(name) = &options.friendly_name {
-        let mut ucs2 = Vec::with_capacity(name.len() * 2);
-        for unit in name.encode_utf16() {
-            ucs2.extend_from_slice(&unit.to_be_bytes());
+    // Bag attributes shared by each key and its certificate.
+    let mut attributes = Vec::with_capacity(bundles.len());
+    for bundle in bundles {
+        let local_key_id = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, bundle.cert_der);
+        let mut these = vec![AttributeOut {
+            attr_id: LOCAL_KEY_ID,
+            attr_values: SetOfVec::try_from(vec![Any::encode_from(&OctetString::new(local_key_id.as_ref())?)?])?,
+        }];
+        if let Some(name) = bundle.friendly_name {
+            let mut ucs2 = Vec::with_capacity(name.len() * 2);
+            for unit in name.encode_utf16() {
+                ucs2.extend_from_slice(&unit.to_be_bytes());
+            }
+            let bmp_name = BmpString::from_ucs2(ucs2).map_err(|_| Error::InvalidInput {
+                reason: "the friendly name has characters outside the Basic Multilingual Plane",
+            })?;
+            these.push(AttributeOut {
+                attr_id: FRIENDLY_NAME,
+                attr_values: SetOfVec::try_from(vec![Any::encode_from(&bmp_name)?])?,
+            });
         }
-        let bmp_name = BmpString::from_ucs2(ucs2).map_err(|_| Error::InvalidInput {
-            reason: "the friendly name has characters outside the Basic Multilingual Plane",
-        })?;
-        attributes.push(AttributeOut {
-            attr_id: FRIENDLY_NAME,
-            attr_values: SetOfVec::try_from(vec![Any::encode_from(&bmp_name)?])?,
-        });
+        attributes.push(Any::encode_from(&SetOfVec::try_from(these)?)?);
     }
-    let attributes = Any::encode_from(&SetOfVec::try_from(attributes)?)?;
 
-    // The certificates: leaf with attributes, chain without.
-    let mut cert_bags = Vec::with_capacity(chain_der.len() + 1);
-    for (i, cert) in core::iter::once(cert_der).chain(chain_der.iter().map(Vec::as_slice)).enumerate() {
+    // The certificates: each leaf with its attributes, then each CA certificate once,
+    // without (one that is also a leaf is not repeated).
+    let mut cert_bags = Vec::with_capacity(chain_der.len() + bundles.len());
+    let mut written: Vec<&[u8]> = Vec::new();
+    for (cert, attrs) in leaves.zip(attributes.iter()) {
         let bag = CertBag { cert_id: X509_CERTIFICATE, cert_value: Any::encode_from(&OctetString::new(cert)?)? };
         cert_bags.push(SafeBag {
             bag_id: CERT_BAG,
             bag_value: Any::encode_from(&bag)?,
-            bag_attributes: (i == 0).then(|| attributes.clone()),
+            bag_attributes: Some(attrs.clone()),
         });
+        written.push(cert);
+    }
+    for cert in chain_der {
+        if written.contains(&cert.as_slice()) {
+            continue;
+        }
+        let bag =
+            CertBag { cert_id: X509_CERTIFICATE, cert_value: Any::encode_from(&OctetString::new(cert.as_slice())?)? };
+        cert_bags.push(SafeBag { bag_id: CERT_BAG, bag_value: Any::encode_from(&bag)?, bag_attributes: None });
+        written.push(cert);
     }
     let cert_safe_contents = cert_bags.to_der()?;
     let (cert_algorithm, cert_ciphertext) =
@@ -396,18 +478,22 @@ pub fn write(
         },
     };
 
-    // The key, in a shrouded key bag.
-    let (key_algorithm, key_ciphertext) = encrypt(options.format, key_pkcs8_der, password, &bmp, iterations, rng)?;
-    let shrouded = pbes2::EncryptedPrivateKeyInfo {
-        encryption_algorithm: key_algorithm,
-        encrypted_data: OctetString::new(key_ciphertext)?,
-    };
-    let key_safe_contents = vec![SafeBag {
-        bag_id: SHROUDED_KEY_BAG,
-        bag_value: Any::encode_from(&shrouded)?,
-        bag_attributes: Some(attributes),
-    }]
-    .to_der()?;
+    // The keys, each in a shrouded key bag.
+    let mut key_bags = Vec::with_capacity(bundles.len());
+    for (bundle, attrs) in bundles.iter().zip(attributes) {
+        let (key_algorithm, key_ciphertext) =
+            encrypt(options.format, bundle.key_pkcs8_der, password, &bmp, iterations, rng)?;
+        let shrouded = pbes2::EncryptedPrivateKeyInfo {
+            encryption_algorithm: key_algorithm,
+            encrypted_data: OctetString::new(key_ciphertext)?,
+        };
+        key_bags.push(SafeBag {
+            bag_id: SHROUDED_KEY_BAG,
+            bag_value: Any::encode_from(&shrouded)?,
+            bag_attributes: Some(attrs),
+        });
+    }
+    let key_safe_contents = key_bags.to_der()?;
 
     let auth_safe = vec![
         ContentInfo { content_type: ID_ENCRYPTED_DATA, content: Some(Any::encode_from(&encrypted_data)?) },
@@ -512,19 +598,36 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
         found.safe_contents(&safe_contents, &passwords, 0)?;
     }
 
-    let key = found.keys.into_iter().next();
-    let leaf = choose_leaf(key.as_ref(), &found.certificates);
-    let friendly_name = key
-        .as_ref()
-        .and_then(|k| k.friendly_name.clone())
-        .or_else(|| leaf.and_then(|i| found.certificates.get(i)).and_then(|c| c.friendly_name.clone()));
-    let leaf = leaf.and_then(|i| found.certificates.get(i)).map(|c| c.der.clone());
+    let pairs: Vec<KeyPairFound> = found
+        .keys
+        .into_iter()
+        .map(|key| {
+            let leaf = choose_leaf(Some(&key), &found.certificates);
+            let friendly_name = key
+                .friendly_name
+                .clone()
+                .or_else(|| leaf.and_then(|i| found.certificates.get(i)).and_then(|c| c.friendly_name.clone()));
+            KeyPairFound {
+                leaf: leaf.and_then(|i| found.certificates.get(i)).map(|c| c.der.clone()),
+                key_pkcs8_der: key.pkcs8,
+                friendly_name,
+            }
+        })
+        .collect();
+    let (key_pkcs8_der, leaf, friendly_name) = match pairs.first() {
+        Some(first) => (Some(first.key_pkcs8_der.clone()), first.leaf.clone(), first.friendly_name.clone()),
+        None => {
+            let leaf = choose_leaf(None, &found.certificates).and_then(|i| found.certificates.get(i));
+            (None, leaf.map(|c| c.der.clone()), leaf.and_then(|c| c.friendly_name.clone()))
+        }
+    };
     Ok(Contents {
-        key_pkcs8_der: key.map(|k| k.pkcs8),
+        key_pkcs8_der,
         certificates: found.certificates.into_iter().map(|c| c.der).collect(),
         leaf,
         friendly_name,
         integrity,
+        pairs,
     })
 }
 

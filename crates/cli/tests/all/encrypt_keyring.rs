@@ -229,3 +229,79 @@ fn the_keyring_keeps_every_key_and_decrypts_old_mail() {
     assert!(run.stderr.contains("passphrase is wrong"), "{}", run.stderr);
     assert!(!ca.path("x.txt").exists());
 }
+
+/// Issue 15 item 5: `keyring export --all` puts every key and certificate of the keyring
+/// (the old one kept for old mail as well) in one .p12, which OpenSSL, NSS pk12util
+/// (Thunderbird) and Java keytool read with every key, and which a new keyring imports
+/// whole: both generations of mail decrypt there. Nothing to export and ambiguous usage
+/// are clear errors that write no file.
+#[test]
+fn exporting_the_whole_keyring_moves_every_key() {
+    let ca = setup();
+    let keyring = |dir: &'static str, rest: &[&str]| -> Run {
+        let mut args = vec!["keyring", "--keyring", dir, "--keyring-passphrase-file", "kpass"];
+        args.extend_from_slice(rest);
+        smime(&ca, &args)
+    };
+    ca.issue_p12("rsa3072", "modern", "old.p12").ok();
+    ca.issue_p12("p256", "modern", "new.p12").ok();
+    pem_of(&ca, "old.p12", "old.pem");
+    pem_of(&ca, "new.p12", "new.pem");
+    smime(&ca, &["encrypt", "--to", "old.pem", "--in", "msg.txt", "--out", "old-mail.eml"]).ok();
+    smime(&ca, &["encrypt", "--to", "new.pem", "--in", "msg.txt", "--out", "new-mail.eml"]).ok();
+
+    // No keyring: nothing to export.
+    std::fs::create_dir(ca.path("empty")).unwrap();
+    let run = keyring("empty", &["export", "--all", "--p12", "none.p12", "--password-file", "p12pass"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("there is no keyring at empty"), "{}", run.stderr);
+    assert!(!ca.path("none.p12").exists());
+
+    keyring("kr", &["import", "old.p12", "--password-file", "p12pass"]).ok();
+    keyring("kr", &["import", "new.p12", "--password-file", "p12pass"]).ok();
+    // Neither an id nor --all, and both: usage errors.
+    let run = keyring("kr", &["export", "--p12", "x.p12", "--password-file", "p12pass"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = keyring("kr", &["export", "abcd", "--all", "--p12", "x.p12", "--password-file", "p12pass"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!ca.path("x.p12").exists());
+
+    for format in ["modern", "compat"] {
+        let out = format!("all-{format}.p12");
+        let run =
+            keyring("kr", &["export", "--all", "--p12", &out, "--password-file", "p12pass", "--p12-format", format]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stderr.contains("exported 2 keys"), "{}", run.stderr);
+        // OpenSSL: both keys, both certificates, the CA certificates once.
+        let dump = ca.tool("openssl", &["pkcs12", "-in", &out, "-passin", "file:p12pass", "-nodes", "-info"]).ok();
+        let text = String::from_utf8(dump.stdout).unwrap();
+        assert_eq!(text.matches("BEGIN PRIVATE KEY").count(), 2, "{format}: {text}");
+        assert!(text.matches("subject=").count() >= 3, "{format}: two leaves and their CA: {text}");
+        if format == "compat" {
+            assert!(dump.stderr.contains("pbeWithSHA1And3-KeyTripleDES-CBC"), "{}", dump.stderr);
+        }
+        // NSS (Thunderbird's library) and Java keytool: two keys.
+        let nss = ca.tool("pk12util", &["-l", &out, "-W", P12_PASSWORD]).ok();
+        let listed = String::from_utf8(nss.stdout).unwrap();
+        assert_eq!(listed.matches("Key(shrouded)").count(), 2, "pk12util on {format}: {listed}");
+        let keytool =
+            ca.tool("keytool", &["-list", "-keystore", &out, "-storetype", "PKCS12", "-storepass", P12_PASSWORD]).ok();
+        let listed = String::from_utf8(keytool.stdout).unwrap();
+        assert_eq!(listed.matches("PrivateKeyEntry").count(), 2, "keytool on {format}: {listed}");
+    }
+
+    // A new computer: the whole export imported at once reads both generations of mail.
+    let run = keyring("kr2", &["import", "all-modern.p12", "--password-file", "p12pass"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stderr.matches("imported").count(), 2, "{}", run.stderr);
+    let listed = String::from_utf8(keyring("kr2", &["list"]).ok().stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    for mail in ["old-mail.eml", "new-mail.eml"] {
+        let run = smime(&ca, &["decrypt", "--keyring", "kr2", "--keyring-passphrase-file", "kpass", "--in", mail]);
+        assert_eq!(run.code, 0, "{mail}: {}", run.stderr);
+        assert!(String::from_utf8_lossy(&run.stdout).contains("The plan."), "{mail}");
+    }
+    // Importing it again adds nothing.
+    let run = keyring("kr2", &["import", "all-modern.p12", "--password-file", "p12pass"]);
+    assert_eq!(run.stderr.matches("already in the keyring").count(), 2, "{}", run.stderr);
+}
