@@ -33,6 +33,7 @@ mod identity;
 mod jobs;
 mod keyring_cmd;
 mod online;
+mod reencrypt_cmd;
 mod smime_cmd;
 mod values;
 use zeroize::Zeroizing;

@@ -24,6 +24,11 @@ pub enum SmimeCommand {
     Encrypt(EncryptArgs),
     /// Decrypt a message with a .p12, a PEM key + certificate, or the keyring.
     Decrypt(DecryptArgs),
+    /// Re-encrypt an archive (mbox, Maildir or one message) to new certificates: each
+    /// message encrypted to a key of the keyring is decrypted with whichever historic key
+    /// it names and encrypted again, headers kept; the rest is copied as it is. Writes a
+    /// new mailbox, never changes the input.
+    Reencrypt(crate::reencrypt_cmd::ReencryptArgs),
     /// One keyring for every key a person has had.
     Keyring {
         #[command(flatten)]
@@ -219,6 +224,7 @@ pub fn run_blocking(command: SmimeCommand) -> Result<(), Failure> {
             (args.input, args.out) = (stdio(args.input), stdio(args.out));
             decrypt(args)
         }
+        SmimeCommand::Reencrypt(args) => crate::reencrypt_cmd::run(args),
         SmimeCommand::Keyring { args, command } => crate::keyring_cmd::run(&args, command),
     }
 }

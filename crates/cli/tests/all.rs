@@ -7,7 +7,7 @@ mod all {
     mod bad_input;
     pub mod browser;
     mod ceremony;
-    mod clients;
+    pub mod clients;
     pub mod common;
     mod conventions;
     mod crash;
@@ -22,6 +22,7 @@ mod all {
     mod pkcs12_clients;
     mod pkits_smime;
     mod proxy;
+    mod reencrypt;
     mod revoke_crl;
     pub mod serve;
     mod smime;

@@ -160,7 +160,7 @@ pub fn import_p12_into(home: &str, import: impl Fn(usize) -> Run) {
 
 pub static GPGSM_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-struct Gpgsm<'a> {
+pub(super) struct Gpgsm<'a> {
     ca: &'a Ca,
     home: String,
     _serial: std::sync::MutexGuard<'static, ()>,
@@ -168,7 +168,7 @@ struct Gpgsm<'a> {
 
 impl<'a> Gpgsm<'a> {
     /// Trusts our root (trustlist.txt); imports `jane.p12` with its key if `import_p12`.
-    fn new(ca: &'a Ca, import_p12: bool) -> Self {
+    pub(super) fn new(ca: &'a Ca, import_p12: bool) -> Self {
         let home = ca.path("gnupg");
         std::fs::create_dir(&home).unwrap();
         #[cfg(unix)]
@@ -204,7 +204,7 @@ impl<'a> Gpgsm<'a> {
         args
     }
 
-    fn run(&self, extra: &[&str]) -> Run {
+    pub(super) fn run(&self, extra: &[&str]) -> Run {
         self.ca.tool("gpgsm", &self.args(extra))
     }
 

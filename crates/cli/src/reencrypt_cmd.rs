@@ -1,0 +1,439 @@
+//! `certdesk smime reencrypt` (issue 15 item 4): an archive of encrypted mail made
+//! readable with another key. Each message encrypted to a key of the keyring is
+//! decrypted with whichever historic key it names and encrypted again to the given
+//! certificates; its header fields (From, To, Subject, Date, Message-ID, Received, ...)
+//! stay as they were, only the Content-* fields of the encrypted body are made anew.
+//! Everything else (plain mail, signed-only mail, mail for which the keyring has no key,
+//! damaged mail) is copied byte for byte, so no message is ever lost, and counted.
+//!
+//! The output is always a new mailbox, never the input changed in place: an mbox is
+//! written to a temporary file renamed into place at the end, a Maildir into a
+//! temporary directory renamed at the end, so a run that fails or is killed leaves no
+//! half-written mailbox under the name given.
+//!
+//! mbox: messages start at lines beginning with `From ` (mboxo/mboxrd); each message's
+//! `From ` line, and the line ends it used, are kept. The `>From ` quoting of bodies is
+//! left as it is (an encrypted body is base64 and has none). Maildir: the files of `cur`
+//! and `new` (names, and so flags, kept), `tmp` is skipped.
+
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+
+use certdesk_smime::envelope;
+use certdesk_smime::mime::{self, SmimeBody};
+use clap::Args;
+
+use crate::identity::read_certs;
+use crate::keyring_cmd::{Keyring, KeyringArgs};
+use crate::{usage, Failure};
+
+/// `smime reencrypt` arguments.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["mbox", "maildir", "input"])))]
+pub struct ReencryptArgs {
+    #[command(flatten)]
+    keyring: KeyringArgs,
+    /// Certificate(s) to encrypt to (PEM or DER file; repeat for several).
+    #[arg(long, required = true, num_args = 1..)]
+    to: Vec<PathBuf>,
+    /// An mbox file to read.
+    #[arg(long)]
+    mbox: Option<PathBuf>,
+    /// A Maildir to read (its cur and new).
+    #[arg(long)]
+    maildir: Option<PathBuf>,
+    /// One message to read.
+    #[arg(long = "in")]
+    input: Option<PathBuf>,
+    /// The new mailbox (an mbox file, a Maildir directory or a message file, as the
+    /// input); it must not exist.
+    #[arg(long)]
+    out: PathBuf,
+    /// Content encryption of the new messages.
+    #[arg(long, value_enum, default_value_t = crate::smime_cmd::Cipher::Aes256Cbc)]
+    cipher: crate::smime_cmd::Cipher,
+    /// RSA-OAEP key transport for RSA recipients (default: PKCS#1 v1.5, which every
+    /// client reads).
+    #[arg(long)]
+    oaep: bool,
+}
+
+/// What became of one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Reencrypted,
+    NotEncrypted,
+    /// Encrypted, then signed around the encryption: a new encryption would break the
+    /// signature, so it is copied as it is.
+    SignedOutside,
+    NoKey,
+    Damaged,
+}
+
+/// The counts of a run, and the messages that could not be re-encrypted.
+#[derive(Default)]
+struct Summary {
+    reencrypted: usize,
+    not_encrypted: usize,
+    signed_outside: usize,
+    no_key: usize,
+    damaged: usize,
+    problems: Vec<String>,
+}
+
+impl Summary {
+    fn count(&mut self, outcome: Outcome, which: &str, why: Option<String>) {
+        match outcome {
+            Outcome::Reencrypted => self.reencrypted += 1,
+            Outcome::NotEncrypted => self.not_encrypted += 1,
+            Outcome::SignedOutside => self.signed_outside += 1,
+            Outcome::NoKey => self.no_key += 1,
+            Outcome::Damaged => self.damaged += 1,
+        }
+        if let Some(why) = why {
+            self.problems.push(format!("{which}: {why}"));
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.reencrypted + self.not_encrypted + self.signed_outside + self.no_key + self.damaged
+    }
+}
+
+/// A message made anew, or what stays as it is and why.
+type Made = Result<Vec<u8>, (Outcome, Option<String>)>;
+
+/// The keys of the keyring, decrypted when a message first names them (each costs a
+/// passphrase derivation), and what to encrypt to.
+struct Keys {
+    keyring: Keyring,
+    entries: Vec<(certdesk_smime::keyring::EntryInfo, bool, PathBuf)>,
+    /// Which entries are loaded, and their keys.
+    loaded_entries: Vec<usize>,
+    loaded: Vec<envelope::RecipientKey>,
+    to: Vec<Vec<u8>>,
+    options: envelope::EncryptOptions,
+    smime_type: &'static str,
+    rng: aws_lc_rs::rand::SystemRandom,
+}
+
+impl Keys {
+    /// Loads the keyring keys a message names (on first use); whether there is one.
+    fn load_recipients(&mut self, wanted: &[envelope::RecipientId]) -> Result<bool, Failure> {
+        let mut any = false;
+        for (i, (info, _, key_file)) in self.entries.iter().enumerate() {
+            let named = wanted.iter().any(|id| match id {
+                envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
+                    info.is_recipient(Some(issuer), Some(serial_hex), None)
+                }
+                envelope::RecipientId::SubjectKeyId(key_id) => info.is_recipient(None, None, Some(key_id)),
+                _ => false,
+            });
+            if !named {
+                continue;
+            }
+            any = true;
+            if !self.loaded_entries.contains(&i) {
+                let key = self.keyring.private_key(key_file)?;
+                let cert = self.keyring.certificate(info)?;
+                self.loaded.push(envelope::RecipientKey::new(&key, &cert).map_err(|e| usage(e.to_string()))?);
+                self.loaded_entries.push(i);
+            }
+        }
+        Ok(any)
+    }
+
+    /// The message made anew, or why it stays as it is.
+    fn reencrypt(&mut self, message: &[u8]) -> Result<Made, Failure> {
+        let cms = match mime::parse(message) {
+            Ok(SmimeBody::Opaque { cms, smime_type }) => {
+                let kind = smime_type.unwrap_or_default().to_ascii_lowercase();
+                if kind == "signed-data" || kind == "certs-only" {
+                    return Ok(Err((Outcome::NotEncrypted, None)));
+                }
+                cms
+            }
+            // Signed only, or encrypted and then signed around it.
+            Ok(SmimeBody::MultipartSigned(parts)) => {
+                let inner = mime::parse(&parts.signed);
+                let outcome = match inner {
+                    Ok(SmimeBody::Opaque { smime_type, .. })
+                        if smime_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains("enveloped")) =>
+                    {
+                        (
+                            Outcome::SignedOutside,
+                            Some("encrypted, then signed around the encryption: copied as it is".to_string()),
+                        )
+                    }
+                    _ => (Outcome::NotEncrypted, None),
+                };
+                return Ok(Err(outcome));
+            }
+            Err(mime::MimeError::NotSmime { .. }) => return Ok(Err((Outcome::NotEncrypted, None))),
+            Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
+        };
+        let wanted = match envelope::recipients(&cms) {
+            Ok(wanted) => wanted,
+            Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
+        };
+        if !self.load_recipients(&wanted)? {
+            return Ok(Err((Outcome::NoKey, Some("no key in the keyring matches a recipient".to_string()))));
+        }
+        let content = match envelope::decrypt(&cms, &self.loaded) {
+            Ok(content) => zeroize::Zeroizing::new(content),
+            Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
+        };
+        let new_cms =
+            envelope::encrypt(&content, &self.to, &self.options, &self.rng).map_err(|e| usage(e.to_string()))?;
+        let (outer, _) = mime::split_for_signing(message).map_err(|e| usage(e.to_string()))?;
+        let mut made = mime::build_opaque(&outer, &new_cms, self.smime_type);
+        // The line ends the message had (mbox and Maildir files usually have LF).
+        if !message.contains(&b'\r') {
+            made.retain(|b| *b != b'\r');
+        }
+        Ok(Ok(made))
+    }
+}
+
+/// Runs `smime reencrypt`.
+pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
+    let source = [&args.mbox, &args.maildir, &args.input].into_iter().flatten().next().cloned();
+    let source = source.ok_or_else(|| usage("give --mbox, --maildir or --in"))?;
+    if args.out.exists() || args.out.symlink_metadata().is_ok() {
+        return Err(usage(format!(
+            "{} exists: reencrypt writes a new mailbox and never writes over one (the input stays as it is)",
+            args.out.display()
+        )));
+    }
+    if let (Ok(a), Some(parent)) = (source.canonicalize(), args.out.parent()) {
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        if parent.canonicalize().is_ok_and(|p| a.starts_with(p.join(args.out.file_name().unwrap_or_default()))) {
+            return Err(usage("--out lies inside the input"));
+        }
+    }
+    let mut to = Vec::new();
+    for path in &args.to {
+        to.extend(read_certs(path)?);
+    }
+    let cipher = match args.cipher {
+        crate::smime_cmd::Cipher::Aes256Cbc => envelope::ContentCipher::Aes256Cbc,
+        crate::smime_cmd::Cipher::Aes128Cbc => envelope::ContentCipher::Aes128Cbc,
+        crate::smime_cmd::Cipher::Aes256Gcm => envelope::ContentCipher::Aes256Gcm,
+    };
+    let smime_type = if cipher == envelope::ContentCipher::Aes256Gcm { "authEnveloped-data" } else { "enveloped-data" };
+    let options = envelope::EncryptOptions { cipher, oaep: args.oaep };
+    // The certificates must take encryption before anything is read.
+    envelope::encrypt(b"check", &to, &options, &aws_lc_rs::rand::SystemRandom::new())
+        .map_err(|e| usage(format!("--to: {e}")))?;
+    let keyring = Keyring::locate(&args.keyring)?;
+    let entries = keyring.entries()?;
+    let mut keys = Keys {
+        keyring,
+        entries,
+        loaded_entries: Vec::new(),
+        loaded: Vec::new(),
+        to,
+        options,
+        smime_type,
+        rng: aws_lc_rs::rand::SystemRandom::new(),
+    };
+    let mut summary = Summary::default();
+    if let Some(mbox) = &args.mbox {
+        reencrypt_mbox(mbox, &args.out, &mut keys, &mut summary)?;
+    } else if let Some(maildir) = &args.maildir {
+        reencrypt_maildir(maildir, &args.out, &mut keys, &mut summary)?;
+    } else {
+        let message = crate::read_file(&source, "message")?;
+        let mut out = crate::TempOutput::create(&args.out)?;
+        let made = process(&mut keys, &message, "the message", &mut summary)?;
+        out.write(made.as_deref().unwrap_or(&message))?;
+        out.commit(&[])?;
+    }
+    eprintln!(
+        "certdesk: {} messages: {} re-encrypted, {} not encrypted, {} no key, {} damaged{}; written to {}",
+        summary.total(),
+        summary.reencrypted,
+        summary.not_encrypted,
+        summary.no_key,
+        summary.damaged,
+        if summary.signed_outside > 0 {
+            format!(", {} signed around the encryption (copied as they are)", summary.signed_outside)
+        } else {
+            String::new()
+        },
+        args.out.display()
+    );
+    for problem in &summary.problems {
+        eprintln!("certdesk:   {problem}");
+    }
+    if summary.no_key + summary.damaged + summary.signed_outside > 0 {
+        return Err(Failure {
+            error: None,
+            code: 1,
+            message: "some encrypted messages were copied as they are (listed above): they still need their old key"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// One message: the new bytes, or `None` to copy it as it is (counted either way).
+fn process(keys: &mut Keys, message: &[u8], which: &str, summary: &mut Summary) -> Result<Option<Vec<u8>>, Failure> {
+    match keys.reencrypt(message)? {
+        Ok(made) => {
+            summary.count(Outcome::Reencrypted, which, None);
+            Ok(Some(made))
+        }
+        Err((outcome, why)) => {
+            summary.count(outcome, which, why);
+            Ok(None)
+        }
+    }
+}
+
+/// A progress bar on stderr when it is a terminal (hidden otherwise).
+fn progress(length: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(length), indicatif::ProgressDrawTarget::stderr());
+    let template = format!("{{bar:40}} {{{unit}}}/{{total_{unit}}} {{per_sec}} eta {{eta}}");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The Message-ID of a message (for the list of problems), else its position.
+fn name_of(message: &[u8], position: usize) -> String {
+    let head_end = memchr::memmem::find(message, b"\n\n")
+        .or_else(|| memchr::memmem::find(message, b"\r\n\r\n"))
+        .unwrap_or(message.len());
+    let head = String::from_utf8_lossy(message.get(..head_end).unwrap_or_default());
+    let id = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("Message-ID").then(|| value.trim().to_string())
+    });
+    match id {
+        Some(id) if !id.is_empty() => format!("message {position} {id}"),
+        _ => format!("message {position}"),
+    }
+}
+
+fn reencrypt_mbox(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summary) -> Result<(), Failure> {
+    let file = std::fs::File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    let mut output = crate::TempOutput::create(out)?;
+    let bar = progress(size, "bytes");
+    let read_failed = |e: std::io::Error| usage(format!("cannot read {}: {e}", path.display()));
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line).map_err(read_failed)? == 0 {
+        return Err(usage(format!("{} is empty: no mbox", path.display())));
+    }
+    if !line.starts_with(b"From ") {
+        return Err(usage(format!("{} is not an mbox: it does not start with a \"From \" line", path.display())));
+    }
+    let mut position = 0;
+    let mut done_bytes = 0u64;
+    loop {
+        // `line` is this message's From line; read the message up to the next one.
+        let from_line = std::mem::take(&mut line);
+        let mut message = Vec::new();
+        let at_end = loop {
+            if reader.read_until(b'\n', &mut line).map_err(read_failed)? == 0 {
+                break true;
+            }
+            if line.starts_with(b"From ") {
+                break false;
+            }
+            message.append(&mut line);
+        };
+        position += 1;
+        done_bytes += (from_line.len() + message.len()) as u64;
+        // The blank line that separates messages belongs to the mbox, not the message.
+        let trailer_len = if message.ends_with(b"\r\n\r\n") {
+            2
+        } else if message.ends_with(b"\n\n") {
+            1
+        } else {
+            0
+        };
+        let body = message.get(..message.len() - trailer_len).unwrap_or_default();
+        let which = name_of(body, position);
+        let made = process(keys, body, &which, summary)?;
+        let mut chunk = from_line;
+        match made {
+            Some(made) => {
+                chunk.extend_from_slice(&made);
+                let newline: &[u8] = if body.ends_with(b"\r\n") { b"\r\n" } else { b"\n" };
+                if !chunk.ends_with(b"\n") {
+                    chunk.extend_from_slice(newline);
+                }
+                chunk.extend_from_slice(message.get(message.len() - trailer_len..).unwrap_or_default());
+                if trailer_len == 0 && !at_end {
+                    chunk.extend_from_slice(newline);
+                }
+            }
+            None => chunk.extend_from_slice(&message),
+        }
+        output.write(&chunk)?;
+        bar.set_position(done_bytes);
+        if at_end {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    output.commit(&[])
+}
+
+fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summary) -> Result<(), Failure> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        let dir = path.join(sub);
+        let listing = std::fs::read_dir(&dir)
+            .map_err(|e| usage(format!("{} is not a Maildir (no readable {sub} directory: {e})", path.display())))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| usage(format!("cannot read {}: {e}", dir.display())))?;
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                files.push((sub, entry.file_name()));
+            }
+        }
+    }
+    files.sort();
+    // Written into a directory beside the destination, renamed into place at the end.
+    let name = out.file_name().ok_or_else(|| usage(format!("{} is not a directory name", out.display())))?;
+    let staging = out.with_file_name(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(staging.join(sub))
+                .map_err(|e| usage(format!("cannot create {}: {e}", staging.display())))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o700));
+        }
+        let bar = progress(files.len() as u64, "pos");
+        for (position, (sub, file_name)) in files.iter().enumerate() {
+            let source = path.join(sub).join(file_name);
+            let mut message = Vec::new();
+            std::fs::File::open(&source)
+                .and_then(|mut f| f.read_to_end(&mut message))
+                .map_err(|e| usage(format!("cannot read {}: {e}", source.display())))?;
+            let which = format!("{sub}/{}", file_name.to_string_lossy());
+            let which = match name_of(&message, position + 1) {
+                id if id.contains('<') => format!("{which} {}", id.split_once(' ').map_or("", |x| x.1)),
+                _ => which,
+            };
+            let made = process(keys, &message, &which, summary)?;
+            let mut output = crate::TempOutput::create(&staging.join(sub).join(file_name))?;
+            output.write(made.as_deref().unwrap_or(&message))?;
+            output.commit(&[])?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        std::fs::rename(&staging, out).map_err(|e| usage(format!("cannot write {}: {e}", out.display())))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    result
+}
