@@ -82,15 +82,46 @@ pub(crate) fn p12_identities(
         return Err(usage(format!("{} holds no private key", path.display())));
     }
     let leaves: Vec<Vec<u8>> = contents.pairs.iter().filter_map(|p| p.leaf.clone()).collect();
-    let others: Vec<Vec<u8>> = contents.certificates.into_iter().filter(|c| !leaves.contains(c)).collect();
+    let cas: Vec<Vec<u8>> = contents.certificates.into_iter().filter(|c| !leaves.contains(c)).collect();
+    let single = contents.pairs.len() == 1;
     contents
         .pairs
         .into_iter()
-        .map(|pair| {
-            let cert = pair.leaf.ok_or_else(|| usage(format!("{} holds no certificate", path.display())))?;
-            Ok(Identity { key_pkcs8: pair.key_pkcs8_der, cert, others: others.clone() })
+        .enumerate()
+        .map(|(i, pair)| {
+            let name = pair.friendly_name.clone().unwrap_or_else(|| format!("key {}", i + 1));
+            let cert = pair
+                .leaf
+                .ok_or_else(|| usage(format!("{} holds no certificate for its key {name:?}", path.display())))?;
+            // One key: every other certificate came with it. Several: each key gets the
+            // CA certificates on its own issuer path.
+            let others = if single { cas.clone() } else { issuer_path(&cert, &cas) };
+            Ok(Identity { key_pkcs8: pair.key_pkcs8_der, cert, others })
         })
         .collect()
+}
+
+/// The certificates of `pool` on `leaf`'s issuer path (issuer first), by names.
+fn issuer_path(leaf: &[u8], pool: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let parse = |der: &[u8]| x509_cert::Certificate::from_der(der).ok();
+    let mut path = Vec::new();
+    let Some(mut current) = parse(leaf) else { return path };
+    while path.len() < 8 {
+        let issuer = current.tbs_certificate().issuer().clone();
+        if current.tbs_certificate().subject() == &issuer {
+            break;
+        }
+        let next = pool
+            .iter()
+            .find(|der| !path.contains(*der) && parse(der).is_some_and(|c| c.tbs_certificate().subject() == &issuer));
+        let Some(next) = next else { break };
+        path.push(next.clone());
+        match parse(next) {
+            Some(cert) => current = cert,
+            None => break,
+        }
+    }
+    path
 }
 
 /// The first line of a .p12 password file, which may be empty (a .p12 without a

@@ -288,13 +288,21 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
                     continue;
                 }
                 let key_path = keyring.keys_dir().join(format!("{}.key.p8", info.id));
+                let chain_path = keyring.keys_dir().join(format!("{}.chain", info.id));
+                // A key without its certificate is what an import that failed half-way
+                // left: not an entry yet, so it is written again.
+                for orphan in [&key_path, &chain_path] {
+                    if orphan.exists() {
+                        std::fs::remove_file(orphan).map_err(|e| io(orphan, e))?;
+                    }
+                }
                 // The key and the chain first: an entry is listed only once its
                 // certificate file exists.
                 write_secret(&key_path, &encrypt(key.pkcs8_der(), &passphrase)?)?;
                 if !identity.others.is_empty() {
                     let chain =
                         identity.others.iter().map(|c| crate::pem("CERTIFICATE", c)).collect::<Result<String, _>>()?;
-                    write_secret(&keyring.keys_dir().join(format!("{}.chain", info.id)), chain.as_bytes())?;
+                    write_secret(&chain_path, chain.as_bytes())?;
                 }
                 let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &identity.cert)
                     .map_err(|e| usage(e.to_string()))?;
@@ -365,12 +373,11 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
                 // The name clients show, one per key (Java key stores keep one entry per
                 // name): the subject, the validity and the keyring's id of the key, so
                 // that the several keys of one person can be told apart.
-                let name = format!(
-                    "{} (until {}, {})",
-                    info.subject,
-                    info.not_after.date(),
-                    info.id.get(..16).unwrap_or(&info.id)
-                );
+                // (A friendlyName is a BMPString: characters beyond it become U+FFFD.)
+                let subject: String =
+                    info.subject.chars().map(|c| if u32::from(c) > 0xFFFF { '\u{FFFD}' } else { c }).collect();
+                let name =
+                    format!("{subject} (until {}, {})", info.not_after.date(), info.id.get(..16).unwrap_or(&info.id));
                 held.push((key, cert, name));
             }
             let bundles: Vec<certdesk_pki::pkcs12::Bundle<'_>> = held

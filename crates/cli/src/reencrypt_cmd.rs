@@ -145,35 +145,44 @@ impl Keys {
 
     /// The message made anew, or why it stays as it is.
     fn reencrypt(&mut self, message: &[u8]) -> Result<Made, Failure> {
+        let signed_outside = || {
+            Ok(Err((
+                Outcome::SignedOutside,
+                Some("encrypted, then signed around the encryption: copied as it is".to_string()),
+            )))
+        };
         let cms = match mime::parse(message) {
             Ok(SmimeBody::Opaque { cms, smime_type }) => {
                 let kind = smime_type.unwrap_or_default().to_ascii_lowercase();
                 if kind == "signed-data" || kind == "certs-only" {
-                    return Ok(Err((Outcome::NotEncrypted, None)));
+                    return match signed_content(&cms) {
+                        Some(content) if wraps_encryption(&content) => signed_outside(),
+                        _ => Ok(Err((Outcome::NotEncrypted, None))),
+                    };
                 }
                 cms
             }
             // Signed only, or encrypted and then signed around it.
             Ok(SmimeBody::MultipartSigned(parts)) => {
-                let inner = mime::parse(&parts.signed);
-                let outcome = match inner {
-                    Ok(SmimeBody::Opaque { smime_type, .. })
-                        if smime_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().contains("enveloped")) =>
-                    {
-                        (
-                            Outcome::SignedOutside,
-                            Some("encrypted, then signed around the encryption: copied as it is".to_string()),
-                        )
-                    }
-                    _ => (Outcome::NotEncrypted, None),
-                };
-                return Ok(Err(outcome));
+                if wraps_encryption(&parts.signed) {
+                    return signed_outside();
+                }
+                return Ok(Err((Outcome::NotEncrypted, None)));
             }
-            Err(mime::MimeError::NotSmime { .. }) => return Ok(Err((Outcome::NotEncrypted, None))),
-            Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
+            // Mail that does not even say it is encrypted (plain mail with odd header
+            // lines, a broken signed-only message) is not counted as damaged.
+            Err(e) if declares_encryption(message) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
+            Err(_) => return Ok(Err((Outcome::NotEncrypted, None))),
         };
         let wanted = match envelope::recipients(&cms) {
             Ok(wanted) => wanted,
+            // application/pkcs7-mime without smime-type holding SignedData.
+            Err(envelope::EnvelopeError::NotEnvelopedData { .. }) => {
+                return match signed_content(&cms) {
+                    Some(content) if wraps_encryption(&content) => signed_outside(),
+                    _ => Ok(Err((Outcome::NotEncrypted, None))),
+                };
+            }
             Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
         };
         if !self.load_recipients(&wanted)? {
@@ -195,6 +204,29 @@ impl Keys {
     }
 }
 
+/// The content of an opaque SignedData (the signature is not judged: `smime verify`
+/// does that), when it parses.
+fn signed_content(cms: &[u8]) -> Option<Vec<u8>> {
+    certdesk_smime::signed_data::verify(cms, None, &[]).ok().map(|verified| verified.content)
+}
+
+/// The signed content is an encrypted message (MIME or a bare CMS object).
+fn wraps_encryption(content: &[u8]) -> bool {
+    match mime::parse(content) {
+        Ok(SmimeBody::Opaque { cms, .. }) => envelope::recipients(&cms).is_ok(),
+        _ => content.first() == Some(&0x30) && envelope::recipients(content).is_ok(),
+    }
+}
+
+/// The header block names an application/pkcs7-mime body.
+fn declares_encryption(message: &[u8]) -> bool {
+    let head_end = memchr::memmem::find(message, b"\n\n")
+        .or_else(|| memchr::memmem::find(message, b"\r\n\r\n"))
+        .unwrap_or(message.len());
+    let head = String::from_utf8_lossy(message.get(..head_end).unwrap_or_default()).to_ascii_lowercase();
+    head.contains("pkcs7-mime")
+}
+
 /// Runs `smime reencrypt`.
 pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
     let source = [&args.mbox, &args.maildir, &args.input].into_iter().flatten().next().cloned();
@@ -205,10 +237,15 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
             args.out.display()
         )));
     }
-    if let (Ok(a), Some(parent)) = (source.canonicalize(), args.out.parent()) {
+    // The new mailbox must not go into the input (a Maildir's cur, say).
+    if let (Ok(input), Some(parent), Some(name)) = (source.canonicalize(), args.out.parent(), args.out.file_name()) {
         let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-        if parent.canonicalize().is_ok_and(|p| a.starts_with(p.join(args.out.file_name().unwrap_or_default()))) {
-            return Err(usage("--out lies inside the input"));
+        if parent.canonicalize().is_ok_and(|p| p.join(name).starts_with(&input)) {
+            return Err(usage(format!(
+                "{} lies inside the input {}: write the new mailbox elsewhere",
+                args.out.display(),
+                source.display()
+            )));
         }
     }
     let mut to = Vec::new();
@@ -247,7 +284,7 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
         let mut out = crate::TempOutput::create(&args.out)?;
         let made = process(&mut keys, &message, "the message", &mut summary)?;
         out.write(made.as_deref().unwrap_or(&message))?;
-        out.commit(&[])?;
+        out.commit_durable(&[], false)?;
     }
     eprintln!(
         "certdesk: {} messages: {} re-encrypted, {} not encrypted, {} no key, {} damaged{}; written to {}",
@@ -270,7 +307,8 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
         return Err(Failure {
             error: None,
             code: 1,
-            message: "some encrypted messages were copied as they are (listed above): they still need their old key"
+            message: "some encrypted messages could not be re-encrypted and were copied as they are (listed \
+                      above): keep the old keys for them"
                 .into(),
         });
     }
@@ -381,7 +419,8 @@ fn reencrypt_mbox(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summar
         }
     }
     bar.finish_and_clear();
-    output.commit(&[])
+    // Synced, and never over a file that appeared under the name meanwhile.
+    output.commit_durable(&[], false)
 }
 
 fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summary) -> Result<(), Failure> {
@@ -392,24 +431,52 @@ fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Sum
             .map_err(|e| usage(format!("{} is not a Maildir (no readable {sub} directory: {e})", path.display())))?;
         for entry in listing {
             let entry = entry.map_err(|e| usage(format!("cannot read {}: {e}", dir.display())))?;
-            if entry.file_type().is_ok_and(|t| t.is_file()) {
+            // A message may be a symbolic link: what it points to counts.
+            if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
                 files.push((sub, entry.file_name()));
             }
         }
     }
     files.sort();
-    // Written into a directory beside the destination, renamed into place at the end.
-    let name = out.file_name().ok_or_else(|| usage(format!("{} is not a directory name", out.display())))?;
-    let staging = out.with_file_name(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        for sub in ["cur", "new", "tmp"] {
-            std::fs::create_dir_all(staging.join(sub))
-                .map_err(|e| usage(format!("cannot create {}: {e}", staging.display())))?;
+    // The Maildir's own files (dovecot-keywords gives the flag letters of file names
+    // their meaning) are copied; Maildir++ folders (.Sent, ...) are each a Maildir of
+    // their own and are named, not entered.
+    let mut extras = Vec::new();
+    let mut folders = Vec::new();
+    let listing = std::fs::read_dir(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    for entry in listing {
+        let entry = entry.map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        let name = entry.file_name();
+        let meta = std::fs::metadata(entry.path());
+        if meta.as_ref().is_ok_and(|m| m.is_file()) {
+            extras.push(name);
+        } else if meta.is_ok_and(|m| m.is_dir()) && name.to_string_lossy().starts_with('.') {
+            folders.push(name.to_string_lossy().into_owned());
         }
+    }
+    folders.sort();
+    // Written into a private directory beside the destination, renamed into place at
+    // the end; a run that fails removes it, one that was killed leaves it to be removed
+    // by the next run.
+    let name = out.file_name().ok_or_else(|| usage(format!("{} is not a directory name", out.display())))?;
+    let prefix = format!(".{}.partial-", name.to_string_lossy());
+    remove_stale_staging(out, &prefix);
+    let staging = out.with_file_name(format!("{prefix}{}", std::process::id()));
+    let result = (|| {
+        std::fs::create_dir(&staging).map_err(|e| usage(format!("cannot create {}: {e}", staging.display())))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o700));
+            std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| usage(format!("cannot create {}: {e}", staging.display())))?;
+        }
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir(staging.join(sub))
+                .map_err(|e| usage(format!("cannot create {}: {e}", staging.display())))?;
+        }
+        for extra in &extras {
+            let (from, to) = (path.join(extra), staging.join(extra));
+            std::fs::copy(&from, &to).map_err(|e| usage(format!("cannot copy {}: {e}", from.display())))?;
         }
         let bar = progress(files.len() as u64, "pos");
         for (position, (sub, file_name)) in files.iter().enumerate() {
@@ -424,16 +491,61 @@ fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Sum
                 _ => which,
             };
             let made = process(keys, &message, &which, summary)?;
-            let mut output = crate::TempOutput::create(&staging.join(sub).join(file_name))?;
-            output.write(made.as_deref().unwrap_or(&message))?;
-            output.commit(&[])?;
+            write_new(&staging.join(sub).join(file_name), made.as_deref().unwrap_or(&message))?;
             bar.inc(1);
         }
         bar.finish_and_clear();
+        if out.symlink_metadata().is_ok() {
+            return Err(usage(format!("{} appeared meanwhile; it was left as it is", out.display())));
+        }
         std::fs::rename(&staging, out).map_err(|e| usage(format!("cannot write {}: {e}", out.display())))
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
+    if !folders.is_empty() {
+        eprintln!(
+            "certdesk: the Maildir++ folders {} of {} are Maildirs of their own and were not included: run \
+             reencrypt on each",
+            folders.join(", "),
+            path.display()
+        );
+    }
     result
+}
+
+/// A new file (0600) with `bytes`, in the private staging directory.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Removes staging directories of earlier runs that were killed (their process is gone).
+fn remove_stale_staging(out: &Path, prefix: &str) {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Without /proc a live run cannot be told from a dead one: nothing is removed.
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(listing) = std::fs::read_dir(&parent) else { return };
+    for entry in listing.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -337,15 +337,16 @@ impl Publisher {
         let outcome = match der {
             Some(der) => {
                 let outcome = self.delete_value(ldap, &dn, &publication.attribute, &der).await?;
-                if outcome == "removed" {
+                if outcome != "the entry is gone" {
                     outcome
                 } else {
-                    // Not at the DN it was added to: the entry may have been renamed or
-                    // moved since (a name change, another department); the holder's
+                    // No entry at the DN it was added to: the entry may have been renamed
+                    // or moved since (a name change, another department); the holder's
                     // entry now, when it is one other entry, is where the value went.
                     let now_at = self.entries_of(ldap, &publication.email).await?;
                     match now_at.as_slice() {
-                        [other] if !other.eq_ignore_ascii_case(&dn) => {
+                        [other] if same_dn(other, &dn) => outcome,
+                        [other] => {
                             let there = self.delete_value(ldap, other, &publication.attribute, &der).await?;
                             moved_from = Some(std::mem::replace(&mut dn, other.clone()));
                             match there {
@@ -404,6 +405,18 @@ impl Publisher {
     }
 }
 
+/// Two spellings of one DN (case, spaces around `,` and `=`).
+fn same_dn(a: &str, b: &str) -> bool {
+    let norm = |dn: &str| -> String {
+        dn.split(',')
+            .map(|rdn| rdn.split('=').map(str::trim).collect::<Vec<_>>().join("="))
+            .collect::<Vec<_>>()
+            .join(",")
+            .to_lowercase()
+    };
+    norm(a) == norm(b)
+}
+
 /// The DN of a search result entry (an LDAPString, UTF-8), if it decodes.
 fn entry_dn(entry: &ldap3::ResultEntry) -> Option<String> {
     let mut parts = entry.0.clone().match_id(4)?.expect_constructed()?.into_iter();
@@ -449,6 +462,12 @@ fn describe(rc: u32, text: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_compare_by_their_spelling_only() {
+        assert!(same_dn("uid=Jane,OU=People, dc=example,dc=org", "uid=jane,ou=people,dc=example,dc=org"));
+        assert!(!same_dn("uid=jane,ou=staff,dc=example,dc=org", "uid=jane,ou=people,dc=example,dc=org"));
+    }
 
     #[test]
     fn result_codes_are_named() {

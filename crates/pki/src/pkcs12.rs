@@ -598,11 +598,15 @@ pub fn read(p12_der: &[u8], password: &str) -> Result<Contents, Error> {
         found.safe_contents(&safe_contents, &passwords, 0)?;
     }
 
+    let several = found.keys.len() > 1;
     let pairs: Vec<KeyPairFound> = found
         .keys
         .into_iter()
         .map(|key| {
-            let leaf = choose_leaf(Some(&key), &found.certificates);
+            // With several keys, "the first certificate" would pair a key with another
+            // key's certificate: only a localKeyId or public-key match counts.
+            let leaf = choose_leaf(Some(&key), &found.certificates)
+                .filter(|&i| !several || i != 0 || matches_key(&key, found.certificates.get(i)));
             let friendly_name = key
                 .friendly_name
                 .clone()
@@ -713,6 +717,15 @@ impl Found {
         }
         Ok(())
     }
+}
+
+/// The certificate belongs to the key by `localKeyId` or public key.
+fn matches_key(key: &FoundKey, cert: Option<&FoundCert>) -> bool {
+    let Some(cert) = cert else { return false };
+    if key.local_key_id.is_some() && key.local_key_id == cert.local_key_id {
+        return true;
+    }
+    public_key_of(&key.pkcs8).is_some_and(|public| certificate_public_key(&cert.der).as_deref() == Some(&public[..]))
 }
 
 /// Picks the leaf: `localKeyId` match, else public-key match, else the first.

@@ -262,11 +262,26 @@ fn a_maildir_and_a_single_message_are_reencrypted() {
     for (i, (name, text, _)) in messages.iter().enumerate() {
         let sub = if i % 2 == 0 { "cur" } else { "new" };
         let file = if sub == "cur" { format!("1733300000.{name}.host:2,S") } else { format!("1733300000.{name}.host") };
-        std::fs::write(ca.path(&format!("Mail/{sub}/{file}")), text).unwrap();
+        // One message is a symbolic link to the file (as some tools leave them).
+        if name == "m2" {
+            std::fs::write(ca.path("m2-elsewhere.eml"), text).unwrap();
+            std::os::unix::fs::symlink(ca.path("m2-elsewhere.eml"), ca.path(&format!("Mail/{sub}/{file}"))).unwrap();
+        } else {
+            std::fs::write(ca.path(&format!("Mail/{sub}/{file}")), text).unwrap();
+        }
     }
+    std::fs::write(ca.path("Mail/dovecot-keywords"), "0 $Important\n").unwrap();
+    std::fs::create_dir_all(ca.path("Mail/.Sent/cur")).unwrap();
+    // The new mailbox inside the input: refused.
+    let run = reencrypt(&ca, &["--maildir", "Mail"], "Mail/cur/x");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("lies inside the input"), "{}", run.stderr);
+    assert!(!ca.path("Mail/cur/x").exists());
     let run = reencrypt(&ca, &["--maildir", "Mail"], "NewMail");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("7 messages: 3 re-encrypted, 2 not encrypted, 1 no key, 1 damaged"), "{}", run.stderr);
+    assert!(run.stderr.contains("Maildir++ folders .Sent"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(ca.path("NewMail/dovecot-keywords")).unwrap(), "0 $Important\n");
     for (i, (name, text, words)) in messages.iter().enumerate() {
         let sub = if i % 2 == 0 { "cur" } else { "new" };
         let file = if sub == "cur" { format!("1733300000.{name}.host:2,S") } else { format!("1733300000.{name}.host") };
@@ -300,4 +315,29 @@ fn a_maildir_and_a_single_message_are_reencrypted() {
     let one = std::fs::read_to_string(ca.path("one.eml")).unwrap();
     assert!(one.contains("smime-type=authEnveloped-data"), "{one}");
     assert!(openssl_decrypts(&ca, "one.eml").contains("The first plan."));
+
+    // Encrypted, then signed around the encryption (opaque and multipart): a new
+    // encryption would break the signature; copied, counted, exit 1.
+    for (opaque, out) in [(true, "so-opaque.eml"), (false, "so-multipart.eml")] {
+        let mut args = vec!["smime", "sign", "--p12", "new.p12", "--password-file", "p12pass", "--in", "m2.eml"];
+        args.extend_from_slice(&["--out", out]);
+        if opaque {
+            args.push("--opaque");
+        }
+        certdesk_in(ca.dir.path(), &args).ok();
+        let mut args = vec!["smime", "reencrypt", "--keyring", "kr", "--keyring-passphrase-file", "kpass"];
+        let result = format!("{out}.new");
+        args.extend_from_slice(&["--to", "new.pem", "--in", out, "--out", &result]);
+        let run = certdesk_in(ca.dir.path(), &args);
+        assert_eq!(run.code, 1, "{out}: {}", run.stderr);
+        assert!(run.stderr.contains("1 signed around the encryption"), "{out}: {}", run.stderr);
+        assert_eq!(std::fs::read(ca.path(&result)).unwrap(), std::fs::read(ca.path(out)).unwrap());
+    }
+    // Plain mail with a header line that is no field: not encrypted, not damaged.
+    std::fs::write(ca.path("odd.eml"), "From: a@example.org\nthis line has no colon\n\nHello\n").unwrap();
+    let mut args = vec!["smime", "reencrypt", "--keyring", "kr", "--keyring-passphrase-file", "kpass"];
+    args.extend_from_slice(&["--to", "new.pem", "--in", "odd.eml", "--out", "odd.new"]);
+    let run = certdesk_in(ca.dir.path(), &args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("1 messages: 0 re-encrypted, 1 not encrypted"), "{}", run.stderr);
 }
