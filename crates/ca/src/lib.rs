@@ -3,6 +3,7 @@
 pub mod authority;
 pub mod backup;
 pub mod ceremony;
+pub mod escrow;
 pub mod issuer;
 pub mod pkcs11;
 pub mod recovery;

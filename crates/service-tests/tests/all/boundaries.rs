@@ -64,6 +64,17 @@ fn the_desk_and_the_web_cannot_reach_the_ca_keys() {
     assert!(desk.contains("certdesk-store") && desk.contains("certdesk-core"));
 }
 
+/// Issue 15: only the CA crate splits and combines the escrow key (the Shamir crate is
+/// reached from nowhere else).
+#[test]
+fn only_the_ca_crate_handles_escrow_shares() {
+    assert!(names("certdesk-ca").contains("vsss-rs"), "the test would be vacuous");
+    for krate in ["certdesk-web", "certdesk-desk", "certdesk-store", "certdesk-core", "certdesk-pki", "certdesk-smime"]
+    {
+        assert!(!reaches(krate).contains("vsss-rs"), "{krate} reaches vsss-rs");
+    }
+}
+
 /// No service crate but `certdesk-ca` opens a CA key file or unlocks a CA key (the
 /// binary, the composition root, asks `certdesk-ca` to).
 #[test]
