@@ -9,3 +9,130 @@
 //! before anything is combined.
 
 pub mod share;
+
+use der::Encode;
+use zeroize::Zeroizing;
+
+/// Why an escrow key cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EscrowError {
+    /// The shares cannot be made.
+    #[error(transparent)]
+    Share(#[from] share::ShareError),
+    /// The key or its certificate cannot be made.
+    #[error("the escrow key: {0}")]
+    Key(String),
+}
+
+/// A new escrow key, as `escrow init` hands it out: the certificate (public), the key
+/// id, one share per agent and what is kept of each. The private key is already gone.
+#[derive(Debug)]
+pub struct NewEscrowKey {
+    /// The self-signed escrow certificate (DER).
+    pub certificate: Vec<u8>,
+    /// SHA-256 of the escrow key's SubjectPublicKeyInfo.
+    pub key_id: [u8; 32],
+    /// One share per agent, in the agents' order.
+    pub shares: Vec<share::EscrowShare>,
+    /// What init keeps of each share.
+    pub records: Vec<share::ShareRecord>,
+}
+
+/// The key id of an escrow certificate: SHA-256 of its SubjectPublicKeyInfo (DER).
+///
+/// # Errors
+/// [`EscrowError::Key`] if it is no certificate.
+pub fn key_id_of(certificate: &[u8]) -> Result<[u8; 32], EscrowError> {
+    use der::Decode;
+    let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| EscrowError::Key(e.to_string()))?;
+    let spki =
+        cert.tbs_certificate().subject_public_key_info().to_der().map_err(|e| EscrowError::Key(e.to_string()))?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(digest.as_ref());
+    Ok(id)
+}
+
+/// Makes an escrow key (EC P-384, docs/design/key-escrow.md), its self-signed
+/// certificate (30 years from `now`), and splits its private key into one share per
+/// agent, `threshold` of which put it together. The private key is wiped before this
+/// returns.
+///
+/// # Errors
+/// [`EscrowError::Share`] for a bad threshold or agent list, [`EscrowError::Key`] if
+/// the key or certificate cannot be made.
+pub fn create(
+    organization: &str,
+    threshold: usize,
+    agents: &[String],
+    now: time::OffsetDateTime,
+) -> Result<NewEscrowKey, EscrowError> {
+    use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
+    let key = PrivateKey::generate(KeyAlgorithm::P384).map_err(|e| EscrowError::Key(e.to_string()))?;
+    let common_name = format!("{organization} Key Escrow {}", now.date());
+    let subject = certdesk_pki::subject::escape_rfc4514(&common_name);
+    let subject: x509_cert::name::Name =
+        format!("CN={subject}").parse().map_err(|e: der::Error| EscrowError::Key(e.to_string()))?;
+    let not_after = now + time::Duration::days(30 * 365 + 7);
+    let certificate = certdesk_pki::issuance::build_escrow_certificate(
+        &subject,
+        &key,
+        now,
+        not_after,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|e| EscrowError::Key(e.to_string()))?;
+    let key_id = key_id_of(&certificate)?;
+    let secret = Zeroizing::new(key.pkcs8_der().to_vec());
+    drop(key);
+    let (shares, records) = share::split(&secret, &key_id, threshold, agents)?;
+    Ok(NewEscrowKey { certificate, key_id, shares, records })
+}
+
+/// Puts the escrow private key (PKCS#8) of `certificate` together from `shares`,
+/// checked against `records`, and checks that it is the key the certificate names.
+///
+/// # Errors
+/// The [`share::ShareError`] of a refused share, or [`EscrowError::Key`] if the shares
+/// give a key that is not the certificate's.
+pub fn recover_key(
+    certificate: &[u8],
+    shares: &[share::EscrowShare],
+    records: &[share::ShareRecord],
+) -> Result<Zeroizing<Vec<u8>>, EscrowError> {
+    use der::Decode;
+    let key_id = key_id_of(certificate)?;
+    let secret = share::combine(shares, &key_id, records)?;
+    let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(&secret)
+        .map_err(|_| EscrowError::Key("the shares do not give a private key back".into()))?;
+    let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| EscrowError::Key(e.to_string()))?;
+    if cert.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
+        return Err(EscrowError::Key("the shares give a key that is not the escrow certificate's".into()));
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_escrow_key_comes_back_from_its_shares_and_takes_encryption() {
+        let agents: Vec<String> = ["a@example.org", "b@example.org", "c@example.org"].map(String::from).to_vec();
+        let now = time::OffsetDateTime::now_utc();
+        let made = create("Example University", 2, &agents, now).unwrap();
+        assert_eq!(made.key_id, key_id_of(&made.certificate).unwrap());
+        assert_eq!(made.shares.len(), 3);
+        // An EC key (CMS encrypts to it by key agreement; the CLI test does), and two
+        // shares give it back.
+        let cert = <x509_cert::Certificate as der::Decode>::from_der(&made.certificate).unwrap();
+        assert_eq!(cert.tbs_certificate().subject_public_key_info().algorithm.oid.to_string(), "1.2.840.10045.2.1");
+        let key = recover_key(&made.certificate, &made.shares[1..], &made.records).unwrap();
+        assert!(certdesk_pki::key::PrivateKey::from_pkcs8_der(&key).is_ok());
+        // Another escrow key's certificate with these shares: refused.
+        let other = create("Example University", 2, &agents, now).unwrap();
+        assert!(recover_key(&other.certificate, &made.shares[..2], &made.records).is_err());
+    }
+}

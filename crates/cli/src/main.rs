@@ -29,6 +29,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod enroll_cmd;
+mod escrow_cmd;
 mod identity;
 mod jobs;
 mod keyring_cmd;
@@ -90,6 +91,8 @@ enum Command {
     Cert(WithCa<CertCommand>),
     /// The public directory of certificates to encrypt to: SMIMEA records for DNS.
     Directory(WithCa<DirectoryCommand>),
+    /// Key escrow: the escrow key whose shares the key recovery agents hold.
+    Escrow(WithCa<escrow_cmd::EscrowCommand>),
     /// Issue a certificate: for a CSR (the applicant's own key) or with a server-generated key as .p12.
     Issue(IssueArgs),
     /// Revoke a certificate.
@@ -672,6 +675,7 @@ impl Command {
             Command::Ca(group) => Some(&group.ca),
             Command::Cert(group) => Some(&group.ca),
             Command::Directory(group) => Some(&group.ca),
+            Command::Escrow(group) => Some(&group.ca),
             Command::Issue(args) => Some(&args.ca),
             Command::Revoke(args) => Some(&args.ca),
             Command::Crl(args) => Some(&args.ca),
@@ -1252,6 +1256,7 @@ async fn run(data: &Path, passphrase_file: Option<&Path>, command: Command) -> R
             eprintln!("certdesk: {} SMIMEA record(s) for {zone}", records.len());
             Ok(())
         }
+        Command::Escrow(WithCa { command, .. }) => escrow_cmd::run(data, command).await,
         Command::Directory(WithCa { command: DirectoryCommand::Publish, .. }) => {
             let authority = open(data).await?;
             refuse_read_only(&authority)?;

@@ -13,6 +13,7 @@ mod all {
     mod crash;
     mod encrypt_keyring;
     mod enroll;
+    mod escrow;
     mod init;
     mod issue;
     mod ldap;

@@ -449,6 +449,42 @@ pub fn build_ca_certificate(
     sign_tbs(&tbs.to_der()?, signer)
 }
 
+/// Builds the self-signed certificate of a key escrow key (issue 15,
+/// docs/design/key-escrow.md): the container that lets CMS EnvelopedData encrypt a
+/// subscriber key to the escrow key. No CA, keyUsage keyAgreement (an EC key) or
+/// keyEncipherment (RSA) only; relying parties never see it. `key` signs it and is the
+/// key it names.
+pub fn build_escrow_certificate(
+    subject: &Name,
+    key: &crate::key::PrivateKey,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    rng: &dyn aws_lc_rs::rand::SecureRandom,
+) -> Result<Vec<u8>, IssueError> {
+    let public_key = key.public_key().clone();
+    let usage = match key.kind() {
+        PublicKeyKind::Rsa { .. } => KeyUsage(KeyUsages::KeyEncipherment.into()),
+        PublicKeyKind::Ec(_) => KeyUsage(KeyUsages::KeyAgreement.into()),
+        PublicKeyKind::Ed25519 => return Err(IssueError::WrongSigner),
+    };
+    let extensions = vec![
+        extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?,
+        extension(true, &usage)?,
+        extension(false, &SubjectKeyIdentifier(OctetString::new(key_identifier(&public_key))?))?,
+    ];
+    let tbs = TbsCertificateOut {
+        version: Version::V3,
+        serial_number: SerialNumber::new(&random_serial(rng)?)?,
+        signature: key.signature_algorithm(),
+        issuer: subject.clone(),
+        validity: Validity::new(x509_time(not_before)?, x509_time(not_after)?),
+        subject: subject.clone(),
+        subject_public_key_info: public_key,
+        extensions,
+    };
+    sign_tbs(&tbs.to_der()?, key)
+}
+
 /// Builds and signs a delegated OCSP responder certificate (RFC 6960 4.2.2.2): issued by
 /// the CA whose certificates it answers for, EKU id-kp-OCSPSigning only, keyUsage
 /// digitalSignature, and id-pkix-ocsp-nocheck so clients do not ask for its own status

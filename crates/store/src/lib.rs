@@ -8,10 +8,12 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod escrow;
 mod migrations;
 mod oidc;
 mod portal;
 
+pub use escrow::{EscrowAgentRecord, EscrowKeyRecord};
 pub use portal::{ChallengeOutcome, ChallengeRecord, Publication, SessionRecord, SlotRecord, UserRecord};
 
 use certdesk_core::audit::{seal, AuditEvent};

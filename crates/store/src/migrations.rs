@@ -34,6 +34,7 @@ const SQLITE: Files = &[
     (8, "issuance intents", include_str!("../migrations/sqlite/0008_issuance_intents.sql")),
     (9, "number floors", include_str!("../migrations/sqlite/0009_number_floors.sql")),
     (10, "directory publications", include_str!("../migrations/sqlite/0010_directory_publications.sql")),
+    (11, "key escrow", include_str!("../migrations/sqlite/0011_key_escrow.sql")),
 ];
 const POSTGRES: Files = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -46,6 +47,7 @@ const POSTGRES: Files = &[
     (8, "issuance intents", include_str!("../migrations/postgres/0008_issuance_intents.sql")),
     (9, "number floors", include_str!("../migrations/postgres/0009_number_floors.sql")),
     (10, "directory publications", include_str!("../migrations/postgres/0010_directory_publications.sql")),
+    (11, "key escrow", include_str!("../migrations/postgres/0011_key_escrow.sql")),
 ];
 
 /// The embedded files as a source for sqlx's migrator.

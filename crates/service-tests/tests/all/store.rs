@@ -2,8 +2,8 @@
 
 use certdesk_core::audit::{seal, verify, AuditEvent};
 use certdesk_store::{
-    CertificateRecord, CrlRecord, IssuanceIntent, PendingDelivery, ProfileId, Publication, RevocationReason, Serial,
-    Store,
+    CertificateRecord, CrlRecord, EscrowAgentRecord, EscrowKeyRecord, IssuanceIntent, PendingDelivery, ProfileId,
+    Publication, RevocationReason, Serial, Store,
 };
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
@@ -165,6 +165,7 @@ async fn sqlite_store_conforms() {
     let again = Store::open(&url).await.unwrap();
     assert_eq!(again.audit_log().await.unwrap().len(), 34);
     publications_conform(&again).await;
+    escrow_conforms(&again).await;
 }
 
 /// Publications to an existing directory (issue 16): recorded with their audit record,
@@ -198,6 +199,47 @@ async fn publications_conform(store: &Store) {
     verify(&log).unwrap();
 }
 
+/// Issue 15: escrow keys and agents; a new key retires the one before in the same
+/// transaction; one audit record each; a repeated agent index is refused whole.
+async fn escrow_conforms(store: &Store) {
+    let records = store.audit_log().await.unwrap().len();
+    assert_eq!(store.current_escrow_key().await.unwrap(), None);
+    let key = |id: &str, at: i64| EscrowKeyRecord {
+        key_id: id.into(),
+        certificate: vec![0x30, 0x03, 0x02, 0x01, at as u8],
+        threshold: 2,
+        total: 3,
+        created_at: at,
+        retired_at: None,
+    };
+    let agent = |index: u8| EscrowAgentRecord {
+        index,
+        email: format!("agent{index}@example.org"),
+        agent_serial: format!("0{index}"),
+        commitment: format!("{index:064x}"),
+    };
+    let ev = event("escrow.init", "k1");
+    let agents: Vec<EscrowAgentRecord> = (1..=3).map(agent).collect();
+    store.record_escrow_key(&key("k1", 100), &agents, &|seq, prev| seal(&ev, 100, seq, prev)).await.unwrap();
+    assert_eq!(store.current_escrow_key().await.unwrap(), Some(key("k1", 100)));
+    assert_eq!(store.escrow_agents("k1").await.unwrap(), agents);
+    // The same index twice: nothing of it is kept.
+    let twice = vec![agent(1), agent(1)];
+    assert!(store.record_escrow_key(&key("k2", 200), &twice, &|seq, prev| seal(&ev, 200, seq, prev)).await.is_err());
+    assert_eq!(store.escrow_keys().await.unwrap().len(), 1);
+    assert_eq!(store.current_escrow_key().await.unwrap(), Some(key("k1", 100)));
+    // A new key retires the one in use.
+    store.record_escrow_key(&key("k2", 200), &agents, &|seq, prev| seal(&ev, 200, seq, prev)).await.unwrap();
+    let keys = store.escrow_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], key("k2", 200));
+    assert_eq!(keys[1], EscrowKeyRecord { retired_at: Some(200), ..key("k1", 100) });
+    assert_eq!(store.current_escrow_key().await.unwrap(), Some(key("k2", 200)));
+    let log = store.audit_log().await.unwrap();
+    assert_eq!(log.len(), records + 2);
+    verify(&log).unwrap();
+}
+
 #[tokio::test]
 #[ignore = "needs PostgreSQL: scripts/test runs it when CERTDESK_TEST_POSTGRES_URL is set"]
 async fn postgres_store_conforms() {
@@ -207,6 +249,7 @@ async fn postgres_store_conforms() {
     concurrent_audit_appends_chain(&store).await;
     intents_and_deliveries_conform(&store).await;
     publications_conform(&store).await;
+    escrow_conforms(&store).await;
     store.close().await;
     certdesk_test_support::drop_postgres_database(&url);
 }
