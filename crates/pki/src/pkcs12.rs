@@ -392,12 +392,12 @@ pub fn write(
 }
 
 /// Writes a PKCS #12 file holding several keys, each with its certificate (linked by
-/// `localKeyId`, SHA-1 of the certificate, as [`write`] does for one), and the CA
+/// `localKeyId`, SHA-1 of the certificate, as [`write()`] does for one), and the CA
 /// certificates `chain_der` once each; `options.friendly_name` is not used (each bundle
 /// names itself).
 ///
 /// # Errors
-/// As [`write`]; [`Error::InvalidInput`] as well for no bundle at all.
+/// As [`write()`]; [`Error::InvalidInput`] as well for no bundle at all.
 pub fn write_all(
     bundles: &[Bundle<'_>],
     chain_der: &[Vec<u8>],
