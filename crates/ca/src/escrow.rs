@@ -90,20 +90,22 @@ pub fn create(
     Ok(NewEscrowKey { certificate, key_id, shares, records })
 }
 
-/// Puts the escrow private key (PKCS#8) of `certificate` together from `shares`,
-/// checked against `records`, and checks that it is the key the certificate names.
+/// Puts the escrow private key (PKCS#8) of `certificate`, made for `threshold` shares,
+/// together from `shares`, checked against `records`, and checks that it is the key the
+/// certificate names.
 ///
 /// # Errors
 /// The [`share::ShareError`] of a refused share, or [`EscrowError::Key`] if the shares
 /// give a key that is not the certificate's.
 pub fn recover_key(
     certificate: &[u8],
+    threshold: usize,
     shares: &[share::EscrowShare],
     records: &[share::ShareRecord],
 ) -> Result<Zeroizing<Vec<u8>>, EscrowError> {
     use der::Decode;
     let key_id = key_id_of(certificate)?;
-    let secret = share::combine(shares, &key_id, records)?;
+    let secret = share::combine(shares, &key_id, threshold, records)?;
     let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(&secret)
         .map_err(|_| EscrowError::Key("the shares do not give a private key back".into()))?;
     let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| EscrowError::Key(e.to_string()))?;
@@ -129,10 +131,10 @@ mod tests {
         // shares give it back.
         let cert = <x509_cert::Certificate as der::Decode>::from_der(&made.certificate).unwrap();
         assert_eq!(cert.tbs_certificate().subject_public_key_info().algorithm.oid.to_string(), "1.2.840.10045.2.1");
-        let key = recover_key(&made.certificate, &made.shares[1..], &made.records).unwrap();
+        let key = recover_key(&made.certificate, 2, &made.shares[1..], &made.records).unwrap();
         assert!(certdesk_pki::key::PrivateKey::from_pkcs8_der(&key).is_ok());
         // Another escrow key's certificate with these shares: refused.
         let other = create("Example University", 2, &agents, now).unwrap();
-        assert!(recover_key(&other.certificate, &made.shares[..2], &made.records).is_err());
+        assert!(recover_key(&other.certificate, 2, &made.shares[..2], &made.records).is_err());
     }
 }

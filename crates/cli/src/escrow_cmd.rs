@@ -34,10 +34,13 @@ pub enum EscrowCommand {
     },
     /// The escrow keys, newest first, with their agents.
     Show,
-    /// A drill: check that shares put the escrow key together (the key is never shown or
-    /// written; an audit record says the check happened).
+    /// A drill: check that each share is the one handed out (against the commitment kept
+    /// at init), one by one: no share is combined with another and nothing is written but
+    /// an audit record per share. Read a share from the decrypted message on stdin (`-`)
+    /// rather than saving it in clear.
     CheckShares {
-        /// Share files (the PEM block `CERTDESK ESCROW SHARE`, e.g. the decrypted message).
+        /// Share files or `-` (the PEM block `CERTDESK ESCROW SHARE`, e.g. the decrypted
+        /// message).
         #[arg(required = true, num_args = 1..)]
         shares: Vec<PathBuf>,
     },
@@ -61,29 +64,62 @@ pub async fn run(data: &Path, command: EscrowCommand) -> Result<(), Failure> {
     }
 }
 
-/// `out` is a new or empty directory, made private.
+/// `out` is a new directory (made private and durable) or an empty one; never a
+/// symbolic link.
 fn prepare_out(out: &Path) -> Result<(), Failure> {
-    match std::fs::read_dir(out) {
-        Ok(mut entries) => {
+    match std::fs::symlink_metadata(out) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(usage(format!("{} is a symbolic link: give a directory", out.display())));
+        }
+        Ok(meta) if !meta.is_dir() => return Err(usage(format!("{} is not a directory", out.display()))),
+        Ok(_) => {
+            let mut entries =
+                std::fs::read_dir(out).map_err(|e| usage(format!("cannot read {}: {e}", out.display())))?;
             if entries.next().is_some() {
                 return Err(usage(format!(
                     "{} is not empty: give a new or empty directory for the agents' messages",
                     out.display()
                 )));
             }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
+            }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(out).map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(out).map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
+            // The new directory's name, durable before anything is recorded.
+            let parent = match out.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if let Ok(dir) = std::fs::File::open(parent) {
+                let _ = dir.sync_all();
+            }
         }
         Err(e) => return Err(usage(format!("{} is not a directory to write to: {e}", out.display()))),
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| usage(format!("cannot write {}: {e}", out.display())))?;
-    }
     Ok(())
+}
+
+/// The agents' messages written so far, removed unless the escrow key was recorded (a
+/// message of a key certdesk does not know must not be sent).
+struct Written(Vec<PathBuf>);
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) -> Result<(), Failure> {
@@ -100,18 +136,18 @@ async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) ->
     // Each agent: staff, with a current certificate that can encrypt (the newest).
     let mut certificates = Vec::with_capacity(total);
     for agent in &agents {
-        let staff = store.user(agent).await?.filter(|u| u.disabled_at.is_none() && u.role != "applicant");
+        let staff =
+            store.user(agent).await?.filter(|u| u.disabled_at.is_none() && (u.role == "officer" || u.role == "admin"));
         if staff.is_none() {
             return Err(usage(format!(
                 "{agent} is not an officer or administrator of this certdesk: key recovery agents are staff \
                  (certdesk user add --email {agent} --role officer)"
             )));
         }
-        let current = store
-            .certificates_of(agent)
-            .await?
-            .into_iter()
-            .find(|c| c.revoked_at.is_none() && c.not_after > unix && !c.key_kind.eq_ignore_ascii_case("Ed25519"));
+        // The newest that is valid now, not revoked, and whose key usage allows
+        // encryption (the directory's rule).
+        let current =
+            store.certificates_of(agent).await?.into_iter().find(|c| certdesk_desk::directory::listable(c, unix));
         let Some(current) = current else {
             return Err(usage(format!(
                 "{agent} has no current certificate that can encrypt: the share is sent encrypted to it; issue one first"
@@ -123,14 +159,14 @@ async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) ->
     let organization = authority.config().raw.ca.organization.clone();
     let made = certdesk_ca::escrow::create(&organization, threshold, &agents, now).map_err(|e| match e {
         certdesk_ca::escrow::EscrowError::Share(e) => share_failure(e),
-        other => usage(other.to_string()),
+        other => Failure { error: None, code: 2, message: format!("the escrow key could not be made: {other}") },
     })?;
     let key_id = hex::encode(made.key_id);
     // The messages first (synced): a crash before the record leaves shares of a key that
     // certdesk does not know, which it refuses; nothing was escrowed to it.
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let options = envelope::EncryptOptions { cipher: envelope::ContentCipher::Aes256Cbc, oaep: false };
-    let mut written = Vec::with_capacity(total);
+    let mut written = Written(Vec::with_capacity(total + 1));
     for (share, certificate) in made.shares.iter().zip(&certificates) {
         let pem = share.to_pem().map_err(share_failure)?;
         let text = zeroize::Zeroizing::new(format!(
@@ -149,13 +185,14 @@ async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) ->
         let cms = envelope::encrypt(&inner, std::slice::from_ref(&certificate.der), &options, &rng)
             .map_err(|e| usage(format!("encrypting to {}'s certificate {}: {e}", share.agent, certificate.serial)))?;
         let message = mime::build_opaque(&outer, &cms, "enveloped-data");
-        let path = out.join(format!("share-{}-{}.eml", share.index, share.agent));
+        let path = out.join(format!("share-{}.eml", share.index));
         crate::TempOutput::create(&path)?.commit_durable(&message, false)?;
-        written.push(path);
+        written.0.push(path);
     }
     let cert_pem = crate::pem("CERTIFICATE", &made.certificate)?;
-    crate::TempOutput::create_public(&out.join("escrow-certificate.pem"))?
-        .commit_durable(cert_pem.as_bytes(), false)?;
+    let cert_path = out.join("escrow-certificate.pem");
+    crate::TempOutput::create_public(&cert_path)?.commit_durable(cert_pem.as_bytes(), false)?;
+    written.0.push(cert_path);
     let previous = store.current_escrow_key().await?;
     let key = EscrowKeyRecord {
         key_id: key_id.clone(),
@@ -187,13 +224,20 @@ async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) ->
         }),
     };
     store.record_escrow_key(&key, &records, &|seq, prev| seal(&event, unix, seq, prev)).await?;
+    // Recorded: the messages are the agents' now.
+    let written = std::mem::take(&mut written.0);
     println!("{key_id}");
     eprintln!(
         "certdesk: escrow key {} made; its private key is split into {total} shares, {threshold} needed, and gone",
         key_id.get(..16).unwrap_or(&key_id)
     );
     for (path, share) in written.iter().zip(&made.shares) {
-        eprintln!("certdesk:   {} for {} (encrypted to their certificate)", path.display(), share.agent);
+        eprintln!(
+            "certdesk:   {} for agent {} {} (encrypted to their certificate)",
+            path.display(),
+            share.index,
+            share.agent
+        );
     }
     if let Some(previous) = previous {
         eprintln!(
@@ -235,52 +279,66 @@ async fn show(data: &Path) -> Result<(), Failure> {
 }
 
 async fn check_shares(data: &Path, files: &[PathBuf]) -> Result<(), Failure> {
-    let mut shares = Vec::with_capacity(files.len());
+    let mut shares: Vec<EscrowShare> = Vec::with_capacity(files.len());
     for file in files {
         let bytes = zeroize::Zeroizing::new(crate::read_file(file, "share")?);
         let share = EscrowShare::parse(&bytes).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+        if shares.iter().any(|s| s.key_id == share.key_id && s.index == share.index) {
+            return Err(usage(format!("{}: the share of agent {} is given twice", file.display(), share.index)));
+        }
         shares.push(share);
     }
     let authority = open(data).await?;
     refuse_read_only(&authority)?;
     let store = authority.store();
-    let Some(first) = shares.first() else { return Err(usage("give the share files")) };
-    let key_id = hex::encode(first.key_id);
-    let Some(key) = store.escrow_keys().await?.into_iter().find(|k| k.key_id == key_id) else {
-        return Err(refused(format!(
-            "these shares belong to escrow key {}, which this certdesk does not know",
-            key_id.get(..16).unwrap_or(&key_id)
-        )));
-    };
-    let mut records = Vec::new();
-    for agent in store.escrow_agents(&key.key_id).await? {
-        let mut commitment = [0u8; 32];
-        hex::decode_to_slice(&agent.commitment, &mut commitment)
-            .map_err(|_| usage(format!("the stored commitment of agent {} is damaged", agent.index)))?;
-        records.push(ShareRecord { index: agent.index, agent: agent.email, commitment });
-    }
-    let outcome = certdesk_ca::escrow::recover_key(&key.certificate, &shares, &records);
+    let keys = store.escrow_keys().await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let event = AuditEvent {
-        actor: actor(),
-        action: "escrow.check",
-        subject: key.key_id.clone(),
-        details: json!({
-            "agents": shares.iter().map(|s| s.index).collect::<Vec<_>>(),
-            "outcome": match &outcome { Ok(_) => "the shares put the key together".to_string(), Err(e) => e.to_string() },
-        }),
-    };
-    store.append_audit(&|seq, prev| seal(&event, now, seq, prev)).await?;
-    match outcome {
-        Ok(_key) => {
-            eprintln!(
-                "certdesk: the {} shares put escrow key {} together (it matches its certificate); nothing was written",
-                shares.len(),
-                key.key_id.get(..16).unwrap_or(&key.key_id)
-            );
-            Ok(())
+    let mut failed = 0;
+    for share in &shares {
+        let key_id = hex::encode(share.key_id);
+        let outcome = match keys.iter().find(|k| k.key_id == key_id) {
+            None => Err(format!(
+                "the share of agent {} belongs to escrow key {}, which this certdesk does not know",
+                share.index,
+                key_id.get(..16).unwrap_or(&key_id)
+            )),
+            Some(key) => {
+                let mut records = Vec::new();
+                for agent in store.escrow_agents(&key.key_id).await? {
+                    let mut commitment = [0u8; 32];
+                    hex::decode_to_slice(&agent.commitment, &mut commitment)
+                        .map_err(|_| usage(format!("the stored commitment of agent {} is damaged", agent.index)))?;
+                    records.push(ShareRecord { index: agent.index, agent: agent.email, commitment });
+                }
+                certdesk_ca::escrow::share::check(share, &share.key_id, usize::from(key.threshold), &records)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let event = AuditEvent {
+            actor: actor(),
+            action: "escrow.check",
+            subject: key_id.clone(),
+            details: json!({
+                "agent": share.index,
+                "outcome": match &outcome { Ok(()) => "the share is the one handed out".to_string(), Err(e) => e.clone() },
+            }),
+        };
+        store.append_audit(&|seq, prev| seal(&event, now, seq, prev)).await?;
+        match outcome {
+            Ok(()) => eprintln!(
+                "certdesk: the share of agent {} ({}) is the one handed out for escrow key {}",
+                share.index,
+                share.agent,
+                key_id.get(..16).unwrap_or(&key_id)
+            ),
+            Err(why) => {
+                failed += 1;
+                eprintln!("certdesk: {why}");
+            }
         }
-        Err(certdesk_ca::escrow::EscrowError::Share(e)) => Err(refused(e.to_string())),
-        Err(e) => Err(refused(e.to_string())),
     }
+    if failed > 0 {
+        return Err(refused(format!("{failed} of {} share(s) are not the ones handed out", shares.len())));
+    }
+    Ok(())
 }

@@ -40,6 +40,12 @@ pub enum ShareError {
         /// The agent's address.
         agent: String,
     },
+    /// The shares could not be made.
+    #[error("the shares could not be made: {detail}")]
+    Split {
+        /// vsss-rs's reason.
+        detail: String,
+    },
     /// The random number generator failed.
     #[error("no random bytes: the shares were not made")]
     Random,
@@ -160,7 +166,8 @@ impl EscrowShare {
     /// As [`EscrowShare::to_der`].
     pub fn to_pem(&self) -> Result<Zeroizing<String>, ShareError> {
         let der = self.to_der()?;
-        der::pem::encode_string(PEM_LABEL, der::pem::LineEnding::LF, &der)
+        // CRLF: the line ends of mail, so that putting it in a message makes no copy.
+        der::pem::encode_string(PEM_LABEL, der::pem::LineEnding::CRLF, &der)
             .map(Zeroizing::new)
             .map_err(|e| ShareError::NotAShare { detail: e.to_string() })
     }
@@ -220,13 +227,14 @@ pub struct ShareRecord {
     pub commitment: [u8; 32],
 }
 
-/// SHA-256("certdesk escrow share v1" || key id || index || share bytes): binds a share
-/// to its key and agent; a full-entropy share's hash gives nothing of it away.
-pub fn commitment(key_id: &[u8; 32], index: u8, share: &[u8]) -> [u8; 32] {
+/// SHA-256("certdesk escrow share v1" || key id || threshold || total || index || share
+/// bytes): binds a share to its key, its agent and the threshold it was made for; a
+/// full-entropy share's hash gives nothing of it away.
+pub fn commitment(key_id: &[u8; 32], threshold: u8, total: u8, index: u8, share: &[u8]) -> [u8; 32] {
     let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     context.update(b"certdesk escrow share v1");
     context.update(key_id);
-    context.update(&[index]);
+    context.update(&[threshold, total, index]);
     context.update(share);
     let digest = context.finish();
     let mut out = [0u8; 32];
@@ -289,7 +297,7 @@ pub fn split(
     }
     let mut rng = AwsLcRng { failed: false };
     let raw = vsss_rs::Gf256::split_bytes(threshold, total, secret, &mut rng)
-        .map_err(|e| ShareError::Combine { detail: format!("{e:?}") })?;
+        .map_err(|e| ShareError::Split { detail: format!("{e:?}") })?;
     let raw: Vec<Zeroizing<Vec<u8>>> = raw.into_iter().map(Zeroizing::new).collect();
     if rng.failed {
         return Err(ShareError::Random);
@@ -301,8 +309,9 @@ pub fn split(
     let mut shares = Vec::with_capacity(total);
     let mut records = Vec::with_capacity(total);
     for (share, agent) in raw.into_iter().zip(agents) {
-        let index = *share.first().ok_or(ShareError::Combine { detail: "an empty share".into() })?;
-        records.push(ShareRecord { index, agent: agent.clone(), commitment: commitment(key_id, index, &share) });
+        let index = *share.first().ok_or(ShareError::Split { detail: "an empty share".into() })?;
+        let commitment = commitment(key_id, threshold_u8, total_u8, index, &share);
+        records.push(ShareRecord { index, agent: agent.clone(), commitment });
         shares.push(EscrowShare {
             key_id: *key_id,
             threshold: threshold_u8,
@@ -316,7 +325,7 @@ pub fn split(
     // 12,870 subsets).
     for subset in subsets(total, threshold) {
         let chosen: Vec<EscrowShare> = subset.iter().filter_map(|&i| shares.get(i).cloned()).collect();
-        let back = combine(&chosen, key_id, &records)?;
+        let back = combine(&chosen, key_id, threshold, &records)?;
         if back.as_slice() != secret {
             return Err(ShareError::Combine { detail: "a subset of the shares did not give the key back".into() });
         }
@@ -343,48 +352,63 @@ fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// Puts the secret of escrow key `key_id` together from `shares`, each checked against
-/// the records kept at init first: another key's share, an agent twice, a share that is
-/// not the one handed out, or fewer than the threshold are refused by name, and nothing
-/// is combined.
+/// Puts the secret of escrow key `key_id` (made for `threshold` shares, as recorded at
+/// init: never as a share says) together from `shares`, each checked against the records
+/// kept at init first: another key's share, an agent twice, a share that is not the one
+/// handed out (its bytes, agent or threshold changed), or fewer than the threshold are
+/// refused by name, and nothing is combined.
 ///
 /// # Errors
 /// The [`ShareError`] of the first share refused, or [`ShareError::TooFew`].
 pub fn combine(
     shares: &[EscrowShare],
     key_id: &[u8; 32],
+    threshold: usize,
     records: &[ShareRecord],
 ) -> Result<Zeroizing<Vec<u8>>, ShareError> {
     let mut seen: Vec<u8> = Vec::with_capacity(shares.len());
-    let mut threshold = usize::MAX;
     for share in shares {
-        if &share.key_id != key_id {
-            return Err(ShareError::OtherKey { index: share.index, agent: share.agent.clone() });
-        }
         if seen.contains(&share.index) {
             return Err(ShareError::SameAgentTwice { index: share.index, agent: share.agent.clone() });
         }
+        check(share, key_id, threshold, records)?;
         seen.push(share.index);
-        let handed_out = records.iter().find(|r| r.index == share.index);
-        let genuine = handed_out.is_some_and(|record| {
-            let expected = commitment(key_id, share.index, &share.share);
-            // Constant time: the commitment is public, but nothing is lost by it.
-            aws_lc_rs::constant_time::verify_slices_are_equal(&expected, &record.commitment).is_ok()
-                && record.agent.eq_ignore_ascii_case(&share.agent)
-        });
-        if !genuine {
-            return Err(ShareError::Forged { index: share.index, agent: share.agent.clone() });
-        }
-        threshold = threshold.min(usize::from(share.threshold));
     }
-    if shares.is_empty() || shares.len() < threshold {
-        let threshold = shares.first().map_or(2, |s| usize::from(s.threshold));
+    if shares.len() < threshold.max(2) {
         return Err(ShareError::TooFew { given: shares.len(), threshold });
     }
     let raw: Vec<Vec<u8>> = shares.iter().map(|s| s.share.to_vec()).collect();
     let raw = ZeroizingShares(raw);
     let secret = vsss_rs::Gf256::combine_bytes(&raw.0).map_err(|e| ShareError::Combine { detail: format!("{e:?}") })?;
     Ok(Zeroizing::new(secret))
+}
+
+/// Checks one share against the records kept at init: of escrow key `key_id` (made for
+/// `threshold` shares), handed out to the agent it names, unchanged. An agent can check
+/// their share alone this way, without anyone gathering shares.
+///
+/// # Errors
+/// [`ShareError::OtherKey`] or [`ShareError::Forged`].
+pub fn check(
+    share: &EscrowShare,
+    key_id: &[u8; 32],
+    threshold: usize,
+    records: &[ShareRecord],
+) -> Result<(), ShareError> {
+    if &share.key_id != key_id {
+        return Err(ShareError::OtherKey { index: share.index, agent: share.agent.clone() });
+    }
+    let handed_out = records.iter().find(|r| r.index == share.index);
+    let genuine = handed_out.is_some_and(|record| {
+        let expected = commitment(key_id, share.threshold, share.total, share.index, &share.share);
+        // Constant time: the commitment is public, but nothing is lost by it.
+        aws_lc_rs::constant_time::verify_slices_are_equal(&expected, &record.commitment).is_ok()
+            && record.agent.eq_ignore_ascii_case(&share.agent)
+    });
+    if !genuine || usize::from(share.threshold) != threshold {
+        return Err(ShareError::Forged { index: share.index, agent: share.agent.clone() });
+    }
+    Ok(())
 }
 
 /// Copies of share bytes, wiped when dropped.
@@ -421,13 +445,16 @@ mod tests {
             assert_eq!(records.len(), total);
             for subset in subsets(total, threshold) {
                 let chosen: Vec<EscrowShare> = subset.iter().map(|&i| shares[i].clone()).collect();
-                assert_eq!(combine(&chosen, &key_id, &records).unwrap().as_slice(), secret().as_slice());
+                assert_eq!(combine(&chosen, &key_id, threshold, &records).unwrap().as_slice(), secret().as_slice());
             }
             // All of them work too.
-            assert_eq!(combine(&shares, &key_id, &records).unwrap().as_slice(), secret().as_slice());
+            assert_eq!(combine(&shares, &key_id, threshold, &records).unwrap().as_slice(), secret().as_slice());
             // Fewer than the threshold: refused, nothing combined.
             let few: Vec<EscrowShare> = shares.iter().take(threshold - 1).cloned().collect();
-            assert_eq!(combine(&few, &key_id, &records), Err(ShareError::TooFew { given: threshold - 1, threshold }));
+            assert_eq!(
+                combine(&few, &key_id, threshold, &records),
+                Err(ShareError::TooFew { given: threshold - 1, threshold })
+            );
         }
         assert_eq!(subsets(16, 8).len(), 12_870);
     }
@@ -438,35 +465,43 @@ mod tests {
         let (shares, records) = split(&secret(), &key_id, 2, &agents(3)).unwrap();
         // The same agent twice.
         let twice = vec![shares[0].clone(), shares[0].clone()];
-        assert!(matches!(combine(&twice, &key_id, &records), Err(ShareError::SameAgentTwice { index: 1, .. })));
+        assert!(matches!(combine(&twice, &key_id, 2, &records), Err(ShareError::SameAgentTwice { index: 1, .. })));
         // A share of another escrow key (made for it, with its records).
         let other_id = [2u8; 32];
         let (other, _) = split(&secret(), &other_id, 2, &agents(3)).unwrap();
         let mixed = vec![shares[0].clone(), other[1].clone()];
-        assert!(matches!(combine(&mixed, &key_id, &records), Err(ShareError::OtherKey { index: 2, .. })));
+        assert!(matches!(combine(&mixed, &key_id, 2, &records), Err(ShareError::OtherKey { index: 2, .. })));
         // Another key's share relabelled as ours: its bytes are not the ones handed out.
         let mut relabelled = other[1].clone();
         relabelled.key_id = key_id;
         let forged = vec![shares[0].clone(), relabelled];
-        assert!(matches!(combine(&forged, &key_id, &records), Err(ShareError::Forged { index: 2, .. })));
+        assert!(matches!(combine(&forged, &key_id, 2, &records), Err(ShareError::Forged { index: 2, .. })));
         // One byte changed, or cut short.
         let mut flipped = shares[2].clone();
         flipped.share[40] ^= 1;
         assert!(matches!(
-            combine(&[shares[0].clone(), flipped], &key_id, &records),
+            combine(&[shares[0].clone(), flipped], &key_id, 2, &records),
             Err(ShareError::Forged { index: 3, .. })
         ));
         let mut short = shares[2].clone();
         short.share.truncate(100);
         assert!(matches!(
-            combine(&[shares[0].clone(), short], &key_id, &records),
+            combine(&[shares[0].clone(), short], &key_id, 2, &records),
             Err(ShareError::Forged { index: 3, .. })
         ));
+        // A 3-of-5 share relabelled 2-of-5 (to need fewer agents): not the one handed out.
+        let (five, five_records) = split(&secret(), &key_id, 3, &agents(5)).unwrap();
+        let mut lowered = vec![five[0].clone(), five[1].clone()];
+        for share in &mut lowered {
+            share.threshold = 2;
+        }
+        assert!(matches!(combine(&lowered, &key_id, 3, &five_records), Err(ShareError::Forged { index: 1, .. })));
+        assert!(matches!(combine(&lowered, &key_id, 2, &five_records), Err(ShareError::Forged { index: 1, .. })));
         // Another agent's name on a share.
         let mut renamed = shares[1].clone();
         renamed.agent = "mallory@example.org".into();
         assert!(matches!(
-            combine(&[shares[0].clone(), renamed], &key_id, &records),
+            combine(&[shares[0].clone(), renamed], &key_id, 2, &records),
             Err(ShareError::Forged { index: 2, .. })
         ));
         // Bad parameters at init.
@@ -490,7 +525,7 @@ mod tests {
         assert!(!format!("{back:?}").contains(&hex::encode(&back.share[1..8])), "Debug shows no share bytes");
         let der = shares[2].to_der().unwrap();
         let from_der = EscrowShare::parse(&der).unwrap();
-        assert_eq!(combine(&[back, from_der], &key_id, &records).unwrap().as_slice(), secret().as_slice());
+        assert_eq!(combine(&[back, from_der], &key_id, 2, &records).unwrap().as_slice(), secret().as_slice());
         // Garbage, a truncated DER, two blocks, another PEM label: not a share.
         for bad in [
             b"not a share".to_vec(),

@@ -21,3 +21,5 @@ CREATE TABLE escrow_agents (
     commitment   TEXT NOT NULL,
     PRIMARY KEY (key_id, idx)
 );
+-- One escrow key in use at a time (two `escrow init` at once: the second fails).
+CREATE UNIQUE INDEX escrow_keys_one_in_use ON escrow_keys ((COALESCE(retired_at, 0))) WHERE retired_at IS NULL;
