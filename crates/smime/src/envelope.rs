@@ -674,9 +674,15 @@ pub fn encrypt(
                 cipher::UnboundCipherKey::new(algorithm, cek).map_err(failed)?,
             )
             .map_err(failed)?;
-            let mut buf = content.to_vec();
-            key.less_safe_encrypt(&mut buf, cipher::EncryptionContext::Iv128(aws_lc_rs::iv::FixedLength::from(iv)))
-                .map_err(failed)?;
+            // Room for the padding: the buffer never moves, so no copy of the content is
+            // left behind unwiped (a key being escrowed, a share going to its agent).
+            let mut buf = Vec::with_capacity(content.len() + 16);
+            buf.extend_from_slice(content);
+            let context = cipher::EncryptionContext::Iv128(aws_lc_rs::iv::FixedLength::from(iv));
+            if let Err(e) = key.less_safe_encrypt(&mut buf, context) {
+                zeroize::Zeroize::zeroize(&mut buf);
+                return Err(failed(e));
+            }
             let enveloped = cms::enveloped_data::EnvelopedData {
                 // RFC 5652 section 6.1: 2 when any RecipientInfo is not version 0 (kari is 3).
                 version: if any_kari { CmsVersion::V2 } else { CmsVersion::V0 },
@@ -701,9 +707,15 @@ pub fn encrypt(
             let nonce: [u8; 12] = random(rng)?;
             let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, cek).map_err(failed)?);
             let mut buf = content.to_vec();
-            let tag = key
-                .seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::empty(), &mut buf)
-                .map_err(failed)?;
+            let sealed =
+                key.seal_in_place_separate_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::empty(), &mut buf);
+            let tag = match sealed {
+                Ok(tag) => tag,
+                Err(e) => {
+                    zeroize::Zeroize::zeroize(&mut buf);
+                    return Err(failed(e));
+                }
+            };
             let params =
                 GcmParameters { nonce: OctetString::new(nonce.to_vec()).map_err(encoding)?, icv_len: Some(16) };
             let auth = cms::authenveloped_data::AuthEnvelopedData {
