@@ -108,9 +108,8 @@ type Made = Result<Vec<u8>, (Outcome, Option<String>)>;
 struct Keys {
     keyring: Keyring,
     entries: Vec<(certdesk_smime::keyring::EntryInfo, bool, PathBuf)>,
-    /// Which entries are loaded, and their keys.
-    loaded_entries: Vec<usize>,
-    loaded: Vec<envelope::RecipientKey>,
+    /// Which entries are loaded, and their keys (shared by the workers).
+    loaded: std::sync::RwLock<(Vec<usize>, Vec<envelope::RecipientKey>)>,
     to: Vec<Vec<u8>>,
     options: envelope::EncryptOptions,
     smime_type: &'static str,
@@ -119,8 +118,9 @@ struct Keys {
 
 impl Keys {
     /// Loads the keyring keys a message names (on first use); whether there is one.
-    fn load_recipients(&mut self, wanted: &[envelope::RecipientId]) -> Result<bool, Failure> {
+    fn load_recipients(&self, wanted: &[envelope::RecipientId]) -> Result<bool, Failure> {
         let mut any = false;
+        let poisoned = || usage("a worker failed while loading a key");
         for (i, (info, _, key_file)) in self.entries.iter().enumerate() {
             let named = wanted.iter().any(|id| match id {
                 envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
@@ -133,18 +133,22 @@ impl Keys {
                 continue;
             }
             any = true;
-            if !self.loaded_entries.contains(&i) {
+            if self.loaded.read().map_err(|_| poisoned())?.0.contains(&i) {
+                continue;
+            }
+            let mut loaded = self.loaded.write().map_err(|_| poisoned())?;
+            if !loaded.0.contains(&i) {
                 let key = self.keyring.private_key(key_file)?;
                 let cert = self.keyring.certificate(info)?;
-                self.loaded.push(envelope::RecipientKey::new(&key, &cert).map_err(|e| usage(e.to_string()))?);
-                self.loaded_entries.push(i);
+                loaded.1.push(envelope::RecipientKey::new(&key, &cert).map_err(|e| usage(e.to_string()))?);
+                loaded.0.push(i);
             }
         }
         Ok(any)
     }
 
     /// The message made anew, or why it stays as it is.
-    fn reencrypt(&mut self, message: &[u8]) -> Result<Made, Failure> {
+    fn reencrypt(&self, message: &[u8]) -> Result<Made, Failure> {
         let signed_outside = || {
             Ok(Err((
                 Outcome::SignedOutside,
@@ -188,7 +192,11 @@ impl Keys {
         if !self.load_recipients(&wanted)? {
             return Ok(Err((Outcome::NoKey, Some("no key in the keyring matches a recipient".to_string()))));
         }
-        let content = match envelope::decrypt(&cms, &self.loaded) {
+        let decrypted = {
+            let loaded = self.loaded.read().map_err(|_| usage("a worker failed while loading a key"))?;
+            envelope::decrypt(&cms, &loaded.1)
+        };
+        let content = match decrypted {
             Ok(content) => zeroize::Zeroizing::new(content),
             Err(e) => return Ok(Err((Outcome::Damaged, Some(e.to_string())))),
         };
@@ -264,11 +272,10 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
         .map_err(|e| usage(format!("--to: {e}")))?;
     let keyring = Keyring::locate(&args.keyring)?;
     let entries = keyring.entries()?;
-    let mut keys = Keys {
+    let keys = Keys {
         keyring,
         entries,
-        loaded_entries: Vec::new(),
-        loaded: Vec::new(),
+        loaded: std::sync::RwLock::new((Vec::new(), Vec::new())),
         to,
         options,
         smime_type,
@@ -276,13 +283,13 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
     };
     let mut summary = Summary::default();
     if let Some(mbox) = &args.mbox {
-        reencrypt_mbox(mbox, &args.out, &mut keys, &mut summary)?;
+        reencrypt_mbox(mbox, &args.out, &keys, &mut summary)?;
     } else if let Some(maildir) = &args.maildir {
-        reencrypt_maildir(maildir, &args.out, &mut keys, &mut summary)?;
+        reencrypt_maildir(maildir, &args.out, &keys, &mut summary)?;
     } else {
         let message = crate::read_file(&source, "message")?;
         let mut out = crate::TempOutput::create(&args.out)?;
-        let made = process(&mut keys, &message, "the message", &mut summary)?;
+        let made = count(keys.reencrypt(&message)?, "the message", &mut summary);
         out.write(made.as_deref().unwrap_or(&message))?;
         out.commit_durable(&[], false)?;
     }
@@ -315,18 +322,48 @@ pub fn run(args: ReencryptArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One message: the new bytes, or `None` to copy it as it is (counted either way).
-fn process(keys: &mut Keys, message: &[u8], which: &str, summary: &mut Summary) -> Result<Option<Vec<u8>>, Failure> {
-    match keys.reencrypt(message)? {
+/// What became of one message, counted: the new bytes, or `None` to copy it as it is.
+fn count(made: Made, which: &str, summary: &mut Summary) -> Option<Vec<u8>> {
+    match made {
         Ok(made) => {
             summary.count(Outcome::Reencrypted, which, None);
-            Ok(Some(made))
+            Some(made)
         }
         Err((outcome, why)) => {
             summary.count(outcome, which, why);
-            Ok(None)
+            None
         }
     }
+}
+
+/// Messages at a time: read, made anew on every core, written in order.
+const BATCH: usize = 64;
+
+/// Each message made anew (or not), in order, on every core (a private-key operation
+/// per message is the cost).
+fn reencrypt_all(keys: &Keys, messages: &[&[u8]]) -> Result<Vec<Made>, Failure> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8).min(messages.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Made, Failure>>>> =
+        messages.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (Some(message), Some(slot)) = (messages.get(i), results.get(i)) else { break };
+                let made = keys.reencrypt(message);
+                if let Ok(mut slot) = slot.lock() {
+                    *slot = Some(made);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner().ok().flatten().unwrap_or_else(|| Err(usage("a worker stopped before its message")))
+        })
+        .collect()
 }
 
 /// A progress bar on stderr when it is a terminal (hidden otherwise).
@@ -355,7 +392,7 @@ fn name_of(message: &[u8], position: usize) -> String {
     }
 }
 
-fn reencrypt_mbox(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summary) -> Result<(), Failure> {
+fn reencrypt_mbox(path: &Path, out: &Path, keys: &Keys, summary: &mut Summary) -> Result<(), Failure> {
     let file = std::fs::File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
@@ -371,59 +408,69 @@ fn reencrypt_mbox(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summar
     }
     let mut position = 0;
     let mut done_bytes = 0u64;
-    loop {
-        // `line` is this message's From line; read the message up to the next one.
-        let from_line = std::mem::take(&mut line);
-        let mut message = Vec::new();
-        let at_end = loop {
-            if reader.read_until(b'\n', &mut line).map_err(read_failed)? == 0 {
-                break true;
-            }
-            if line.starts_with(b"From ") {
-                break false;
-            }
-            message.append(&mut line);
-        };
-        position += 1;
-        done_bytes += (from_line.len() + message.len()) as u64;
-        // The blank line that separates messages belongs to the mbox, not the message.
-        let trailer_len = if message.ends_with(b"\r\n\r\n") {
-            2
-        } else if message.ends_with(b"\n\n") {
-            1
-        } else {
-            0
-        };
-        let body = message.get(..message.len() - trailer_len).unwrap_or_default();
-        let which = name_of(body, position);
-        let made = process(keys, body, &which, summary)?;
-        let mut chunk = from_line;
-        match made {
-            Some(made) => {
-                chunk.extend_from_slice(&made);
-                let newline: &[u8] = if body.ends_with(b"\r\n") { b"\r\n" } else { b"\n" };
-                if !chunk.ends_with(b"\n") {
-                    chunk.extend_from_slice(newline);
+    let mut at_end = false;
+    while !at_end {
+        // A batch of messages: (From line, message with its trailing blank line, the
+        // length of that trailer, the last of the mbox).
+        let mut batch: Vec<(Vec<u8>, Vec<u8>, usize, bool)> = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH && !at_end {
+            // `line` is this message's From line; read the message up to the next one.
+            let from_line = std::mem::take(&mut line);
+            let mut message = Vec::new();
+            at_end = loop {
+                if reader.read_until(b'\n', &mut line).map_err(read_failed)? == 0 {
+                    break true;
                 }
-                chunk.extend_from_slice(message.get(message.len() - trailer_len..).unwrap_or_default());
-                if trailer_len == 0 && !at_end {
-                    chunk.extend_from_slice(newline);
+                if line.starts_with(b"From ") {
+                    break false;
                 }
-            }
-            None => chunk.extend_from_slice(&message),
+                message.append(&mut line);
+            };
+            // The blank line that separates messages belongs to the mbox, not the message.
+            let trailer_len = if message.ends_with(b"\r\n\r\n") {
+                2
+            } else if message.ends_with(b"\n\n") {
+                1
+            } else {
+                0
+            };
+            batch.push((from_line, message, trailer_len, at_end));
         }
-        output.write(&chunk)?;
+        let bodies: Vec<&[u8]> = batch
+            .iter()
+            .map(|(_, message, trailer_len, _)| message.get(..message.len() - trailer_len).unwrap_or_default())
+            .collect();
+        let made_all = reencrypt_all(keys, &bodies)?;
+        for ((from_line, message, trailer_len, last), made) in batch.iter().zip(made_all) {
+            position += 1;
+            done_bytes += (from_line.len() + message.len()) as u64;
+            let body = message.get(..message.len() - trailer_len).unwrap_or_default();
+            let which = name_of(body, position);
+            let mut chunk = from_line.clone();
+            match count(made, &which, summary) {
+                Some(made) => {
+                    chunk.extend_from_slice(&made);
+                    let newline: &[u8] = if body.ends_with(b"\r\n") { b"\r\n" } else { b"\n" };
+                    if !chunk.ends_with(b"\n") {
+                        chunk.extend_from_slice(newline);
+                    }
+                    chunk.extend_from_slice(message.get(message.len() - trailer_len..).unwrap_or_default());
+                    if *trailer_len == 0 && !last {
+                        chunk.extend_from_slice(newline);
+                    }
+                }
+                None => chunk.extend_from_slice(message),
+            }
+            output.write(&chunk)?;
+        }
         bar.set_position(done_bytes);
-        if at_end {
-            break;
-        }
     }
     bar.finish_and_clear();
     // Synced, and never over a file that appeared under the name meanwhile.
     output.commit_durable(&[], false)
 }
 
-fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Summary) -> Result<(), Failure> {
+fn reencrypt_maildir(path: &Path, out: &Path, keys: &Keys, summary: &mut Summary) -> Result<(), Failure> {
     let mut files = Vec::new();
     for sub in ["cur", "new"] {
         let dir = path.join(sub);
@@ -479,20 +526,28 @@ fn reencrypt_maildir(path: &Path, out: &Path, keys: &mut Keys, summary: &mut Sum
             std::fs::copy(&from, &to).map_err(|e| usage(format!("cannot copy {}: {e}", from.display())))?;
         }
         let bar = progress(files.len() as u64, "pos");
-        for (position, (sub, file_name)) in files.iter().enumerate() {
-            let source = path.join(sub).join(file_name);
-            let mut message = Vec::new();
-            std::fs::File::open(&source)
-                .and_then(|mut f| f.read_to_end(&mut message))
-                .map_err(|e| usage(format!("cannot read {}: {e}", source.display())))?;
-            let which = format!("{sub}/{}", file_name.to_string_lossy());
-            let which = match name_of(&message, position + 1) {
-                id if id.contains('<') => format!("{which} {}", id.split_once(' ').map_or("", |x| x.1)),
-                _ => which,
-            };
-            let made = process(keys, &message, &which, summary)?;
-            write_new(&staging.join(sub).join(file_name), made.as_deref().unwrap_or(&message))?;
-            bar.inc(1);
+        for (batch_start, batch) in files.chunks(BATCH).enumerate().map(|(i, b)| (i * BATCH, b)) {
+            let mut messages = Vec::with_capacity(batch.len());
+            for (sub, file_name) in batch {
+                let source = path.join(sub).join(file_name);
+                let mut message = Vec::new();
+                std::fs::File::open(&source)
+                    .and_then(|mut f| f.read_to_end(&mut message))
+                    .map_err(|e| usage(format!("cannot read {}: {e}", source.display())))?;
+                messages.push(message);
+            }
+            let bodies: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+            let made_all = reencrypt_all(keys, &bodies)?;
+            for (offset, (((sub, file_name), message), made)) in batch.iter().zip(&messages).zip(made_all).enumerate() {
+                let which = format!("{sub}/{}", file_name.to_string_lossy());
+                let which = match name_of(message, batch_start + offset + 1) {
+                    id if id.contains('<') => format!("{which} {}", id.split_once(' ').map_or("", |x| x.1)),
+                    _ => which,
+                };
+                let made = count(made, &which, summary);
+                write_new(&staging.join(sub).join(file_name), made.as_deref().unwrap_or(message))?;
+                bar.inc(1);
+            }
         }
         bar.finish_and_clear();
         if out.symlink_metadata().is_ok() {

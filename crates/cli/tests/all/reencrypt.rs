@@ -216,6 +216,26 @@ fn an_mbox_of_three_historic_keys_is_read_with_the_new_key() {
             None => assert_eq!(new.trim_end(), original.trim_end(), "{name}: copied as it is"),
         }
     }
+    // Many batches (64 messages at a time, on every core): order, counts and the copied
+    // messages are the same as one by one.
+    let big: String = std::iter::repeat_n(mbox.as_str(), 20).collect();
+    std::fs::write(ca.path("big.mbox"), &big).unwrap();
+    let run = reencrypt(&ca, &["--mbox", "big.mbox"], "big-new.mbox");
+    assert!(
+        run.stderr.contains("140 messages: 60 re-encrypted, 40 not encrypted, 20 no key, 20 damaged"),
+        "{}",
+        run.stderr
+    );
+    let big_out = mbox_messages(&std::fs::read_to_string(ca.path("big-new.mbox")).unwrap());
+    assert_eq!(big_out.len(), 140);
+    for (i, new) in big_out.iter().enumerate() {
+        let (name, original, words) = &messages[i % messages.len()];
+        match words {
+            Some(_) => assert_eq!(kept_headers(new), kept_headers(original), "{i} {name}"),
+            None => assert_eq!(new.trim_end(), original.replace("\r\n", "\n").trim_end(), "{i} {name}"),
+        }
+    }
+
     // The old keys no longer open the re-encrypted mail.
     key_of(&ca, "old1.p12", "old1.key");
     std::fs::write(ca.path("first.eml"), &written[0]).unwrap();
