@@ -261,6 +261,17 @@ fn read_identities(file: &Path, password_file: Option<&Path>) -> Result<Vec<crat
     crate::identity::p12_identities(&bytes, file, password_file)
 }
 
+/// The password of a .p12 to export, strong enough (a weak one is a refusal, exit 1).
+fn new_p12_password(password_file: &Path) -> Result<Zeroizing<String>, Failure> {
+    let password = read_secret_file(password_file, "password")?;
+    certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {
+        error: None,
+        code: 1,
+        message: format!(".p12 password: {e}"),
+    })?;
+    Ok(password)
+}
+
 /// Runs a keyring command.
 pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
     let keyring = Keyring::locate(args)?;
@@ -354,12 +365,7 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             if entries.is_empty() {
                 return Err(usage("the keyring holds no key: nothing to export"));
             }
-            let password = read_secret_file(&password_file, "password")?;
-            certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {
-                error: None,
-                code: 1,
-                message: format!(".p12 password: {e}"),
-            })?;
+            let password = new_p12_password(&password_file)?;
             let mut held = Vec::with_capacity(entries.len());
             let mut chain: Vec<Vec<u8>> = Vec::new();
             for (info, _, key_file) in &entries {
@@ -405,12 +411,7 @@ pub fn run(args: &KeyringArgs, command: KeyringCommand) -> Result<(), Failure> {
             let format = p12_format.format();
             let id = id.ok_or_else(|| usage("give the entry id, or --all"))?;
             let (info, _, key_file) = keyring.find(&id)?;
-            let password = read_secret_file(&password_file, "password")?;
-            certdesk_pki::password::check_strength(&password, &[]).map_err(|e| Failure {
-                error: None,
-                code: 1,
-                message: format!(".p12 password: {e}"),
-            })?;
+            let password = new_p12_password(&password_file)?;
             let key = keyring.private_key(&key_file)?;
             let cert = keyring.certificate(&info)?;
             let chain = keyring.chain(&info)?;

@@ -122,14 +122,7 @@ impl Keys {
         let mut any = false;
         let poisoned = || usage("a worker failed while loading a key");
         for (i, (info, _, key_file)) in self.entries.iter().enumerate() {
-            let named = wanted.iter().any(|id| match id {
-                envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
-                    info.is_recipient(Some(issuer), Some(serial_hex), None)
-                }
-                envelope::RecipientId::SubjectKeyId(key_id) => info.is_recipient(None, None, Some(key_id)),
-                _ => false,
-            });
-            if !named {
+            if !info.named_by(wanted) {
                 continue;
             }
             any = true;

@@ -893,14 +893,7 @@ fn decryption_keys(
             let wanted = wanted().map_err(decrypt_failure)?;
             let mut keys = Vec::new();
             for (info, _, key_file) in keyring.entries()? {
-                let named = wanted.iter().any(|id| match id {
-                    envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
-                        info.is_recipient(Some(issuer), Some(serial_hex), None)
-                    }
-                    envelope::RecipientId::SubjectKeyId(key_id) => info.is_recipient(None, None, Some(key_id)),
-                    _ => false,
-                });
-                if named {
+                if info.named_by(&wanted) {
                     let key = keyring.private_key(&key_file)?;
                     let cert = keyring.certificate(&info)?;
                     keys.push(envelope::RecipientKey::new(&key, &cert).map_err(|e| usage(e.to_string()))?);

@@ -118,4 +118,15 @@ impl EntryInfo {
         let by_key = key_id_hex.is_some_and(|k| k.eq_ignore_ascii_case(&self.key_id));
         by_serial || by_key
     }
+
+    /// Whether any of a message's recipient identifiers names this entry's certificate.
+    pub fn named_by(&self, wanted: &[crate::envelope::RecipientId]) -> bool {
+        wanted.iter().any(|id| match id {
+            crate::envelope::RecipientId::IssuerSerial { issuer, serial_hex } => {
+                self.is_recipient(Some(issuer), Some(serial_hex), None)
+            }
+            crate::envelope::RecipientId::SubjectKeyId(key_id) => self.is_recipient(None, None, Some(key_id)),
+            _ => false,
+        })
+    }
 }
