@@ -28,7 +28,25 @@ use certdesk_core::config::{CaSection, Config, ValidatedConfig};
 use certdesk_core::datadir::{read, write, DataDir};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_store::{CertificateRecord, CrlRecord, Store};
-use certdesk_store::{IssuanceIntent, PendingDelivery, Serial};
+use certdesk_store::{EscrowKeyRecord, EscrowMode, EscrowedKeyRecord, IssuanceIntent, PendingDelivery, Serial};
+
+/// What is stored with the certificate of a single issuance, in its commit.
+#[derive(Default)]
+struct KeptWith {
+    /// The .p12 to deliver (a server-made key).
+    delivery: Option<PendingDelivery>,
+    /// The server-made key, escrowed (issue 15).
+    escrowed: Option<EscrowedKeyRecord>,
+}
+
+/// A private key (PKCS#8) as CMS AuthEnvelopedData (AES-256-GCM) to the escrow
+/// certificate: only certdesk reads it, at a recovery.
+fn escrow_blob(pkcs8: &[u8], escrow_certificate: &[u8]) -> Result<Vec<u8>, DomainError> {
+    use certdesk_smime::envelope::{encrypt, ContentCipher, EncryptOptions};
+    let options = EncryptOptions { cipher: ContentCipher::Aes256Gcm, oaep: false };
+    encrypt(pkcs8, std::slice::from_ref(&escrow_certificate.to_vec()), &options, &SystemRandom::new())
+        .map_err(|e| internal(format!("escrowing the key to the escrow certificate: {e}")))
+}
 
 /// Validity of the root CA (20 years) and the issuing CA (10 years).
 const ROOT_DAYS: i64 = 7305;
@@ -586,19 +604,20 @@ impl Authority {
         requests: Vec<(IssueRequest, AcceptedPublicKey)>,
         actor: &str,
     ) -> Result<Vec<Issued>, DomainError> {
-        self.issue_batch_with(issuer, requests, actor, |_| Ok(None)).await.map(|(issued, _)| issued)
+        self.issue_batch_with(issuer, requests, actor, |_| Ok(KeptWith::default())).await.map(|(issued, _)| issued)
     }
 
     /// The protocol of [`Authority::issue_batch`]; `deliver` makes, from the certificate
     /// of a single request, what must be stored with it in the same commit (a .p12 to
-    /// deliver), so a server-made key is durable no later than its certificate.
+    /// deliver, the escrowed key), so a server-made key is durable no later than its
+    /// certificate.
     async fn issue_batch_with(
         &self,
         issuer: &Issuer,
         requests: Vec<(IssueRequest, AcceptedPublicKey)>,
         actor: &str,
-        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError> + Send + 'static,
-    ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
+        deliver: impl FnOnce(&Issued) -> Result<KeptWith, DomainError> + Send + 'static,
+    ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
         let claims = requests.iter().filter(|(r, _)| r.application.is_some()).count();
         if claims > 0 && requests.len() != 1 {
             return Err(internal("an application gets exactly one certificate, in an issuance of its own"));
@@ -670,8 +689,8 @@ impl Authority {
         intents: &[IssuanceIntent],
         actor: &str,
         at: i64,
-        deliver: impl FnOnce(&Issued) -> Result<Option<PendingDelivery>, DomainError> + Send + 'static,
-    ) -> Result<(Vec<Issued>, Option<PendingDelivery>), DomainError> {
+        deliver: impl FnOnce(&Issued) -> Result<KeptWith, DomainError> + Send + 'static,
+    ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
         // Step 2: sign.
         let mut records = Vec::with_capacity(pending.len());
         for p in pending.iter_mut() {
@@ -692,7 +711,7 @@ impl Authority {
             });
         }
         crate::recovery::fault_point("signed");
-        let events: Vec<AuditEvent> = pending
+        let mut events: Vec<AuditEvent> = pending
             .iter()
             .zip(intents)
             .map(|(p, intent)| {
@@ -718,27 +737,58 @@ impl Authority {
             .collect();
         let chain = issuer.chain().to_vec();
         let issued: Vec<Issued> = records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect();
-        let delivery = match issued.as_slice() {
+        let kept = match issued.as_slice() {
             // Off the async threads: a .p12 costs two PBKDF2 runs.
             [single] => {
                 let single = single.clone();
                 blocking(move || deliver(&single)).await??
             }
-            _ => None,
+            _ => KeptWith::default(),
         };
-        // Step 3: the certificates, their audit records (and a .p12 to deliver), durable
-        // before anyone receives a certificate.
+        if let (Some(escrowed), Some(details)) =
+            (&kept.escrowed, events.first_mut().and_then(|e| e.details.as_object_mut()))
+        {
+            details.insert("escrow_key".into(), json!(escrowed.key_id));
+        }
+        // Step 3: the certificates, their audit records (and a .p12 to deliver, the
+        // escrowed key), durable before anyone receives a certificate.
         let certificates: Vec<&CertificateRecord> = issued.iter().map(|i| &i.record).collect();
-        self.store.record_issued(&certificates, &events, at, delivery.as_ref()).await?;
+        self.store.record_issued(&certificates, &events, at, kept.delivery.as_ref(), kept.escrowed.as_ref()).await?;
         crate::recovery::fault_point("recorded");
-        Ok((issued, delivery))
+        Ok((issued, kept))
+    }
+
+    /// The escrow key the server-made keys of `profile` are escrowed to (issue 15), or
+    /// `None` if the profile does not escrow.
+    ///
+    /// # Errors
+    /// [`ErrorCode::Config`] if the profile escrows but no escrow key is in use.
+    pub async fn escrow_key_for(&self, profile: ProfileId) -> Result<Option<EscrowKeyRecord>, DomainError> {
+        match self.store.escrow_mode(profile.name()).await? {
+            EscrowMode::Off => Ok(None),
+            EscrowMode::On => match self.store.current_escrow_key().await? {
+                Some(key) => Ok(Some(key)),
+                None => Err(DomainError::new(
+                    ErrorCode::Config,
+                    format!(
+                        "the {profile} profile escrows the keys the desk makes, but there is no escrow key: an \
+                         administrator creates one with `certdesk escrow init` (or turns escrow off with \
+                         `certdesk escrow profile {profile} off`); nothing was issued"
+                    ),
+                )),
+            },
+        }
     }
 
     /// Generates the key on the server, issues, and returns the .p12 bytes. The password
     /// is checked before anything is generated or signed. The .p12 is stored with the
     /// certificate (it is encrypted under the subscriber's password) until
     /// [`Authority::delivered`] says it reached the subscriber; `destination` names the
-    /// file a command line delivers it to (see [`crate::recovery`]).
+    /// file a command line delivers it to (see [`crate::recovery`]). If the profile
+    /// escrows ([`Authority::escrow_key_for`]), the key is encrypted to the escrow
+    /// certificate (CMS AuthEnvelopedData, AES-256-GCM) and stored in the same commit as
+    /// the certificate; a profile that escrows without an escrow key is refused before
+    /// anything is generated.
     pub async fn issue_with_generated_key(
         &self,
         issuer: &Issuer,
@@ -753,6 +803,7 @@ impl Authority {
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
         let friendly = format!("{} ({})", person.personal_name(), person.email);
+        let escrow = self.escrow_key_for(request.input.profile).await?;
         let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
         let public_key = private.accepted_public_key().map_err(internal)?;
         let iterations = self.config.pkcs12_iterations;
@@ -773,7 +824,16 @@ impl Authority {
                     &SystemRandom::new(),
                 )
                 .map_err(internal)?;
-                Ok(Some(PendingDelivery {
+                let escrowed = match &escrow {
+                    None => None,
+                    Some(key) => Some(EscrowedKeyRecord {
+                        serial: issued.record.serial.as_str().to_string(),
+                        key_id: key.key_id.clone(),
+                        blob: escrow_blob(private.pkcs8_der(), &key.certificate)?,
+                        created_at,
+                    }),
+                };
+                let delivery = Some(PendingDelivery {
                     serial: issued.record.serial.clone(),
                     application_id,
                     destination,
@@ -784,11 +844,12 @@ impl Authority {
                     handed_out_at: None,
                     wrong_tries: 0,
                     wrong_since: None,
-                }))
+                });
+                Ok(KeptWith { delivery, escrowed })
             })
             .await?;
         let issued = issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))?;
-        let p12 = delivery.map(|d| d.pkcs12).ok_or_else(|| internal("the .p12 was not made"))?;
+        let p12 = delivery.delivery.map(|d| d.pkcs12).ok_or_else(|| internal("the .p12 was not made"))?;
         Ok((issued, p12))
     }
 

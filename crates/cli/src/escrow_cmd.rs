@@ -1,4 +1,4 @@
-//! `certdesk escrow init | show | check-shares` (issue 15, docs/design/key-escrow.md):
+//! `certdesk escrow init | show | profile | check-shares` (issue 15, docs/design/key-escrow.md):
 //! the escrow key whose shares the key recovery agents hold.
 
 use std::path::{Path, PathBuf};
@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use certdesk_ca::escrow::share::{EscrowShare, ShareError, ShareRecord};
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_smime::{envelope, mime};
-use certdesk_store::{EscrowAgentRecord, EscrowKeyRecord};
+use certdesk_store::{EscrowAgentRecord, EscrowKeyRecord, EscrowMode};
 use clap::Subcommand;
 use serde_json::json;
 
@@ -32,8 +32,18 @@ pub enum EscrowCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The escrow keys, newest first, with their agents.
+    /// The escrow keys, newest first, with their agents, and the profiles that escrow.
     Show,
+    /// Whether a profile escrows the keys the desk makes for it (`on`) or not (`off`,
+    /// the default). Applicants are told before they choose how their key is made; keys
+    /// of their own (a CSR) are never escrowed. `on` needs an escrow key in use.
+    Profile {
+        /// The profile (sponsor-strict, sponsor-multipurpose, mailbox-strict,
+        /// mailbox-multipurpose, private).
+        profile: String,
+        /// `on` or `off`.
+        mode: String,
+    },
     /// A drill: check that each share is the one handed out (against the commitment kept
     /// at init), one by one: no share is combined with another and nothing is written but
     /// an audit record per share. Read a share from the decrypted message on stdin (`-`)
@@ -60,6 +70,7 @@ pub async fn run(data: &Path, command: EscrowCommand) -> Result<(), Failure> {
     match command {
         EscrowCommand::Init { agents, threshold, out } => init(data, agents, threshold, &out).await,
         EscrowCommand::Show => show(data).await,
+        EscrowCommand::Profile { profile, mode } => set_profile(data, &profile, &mode).await,
         EscrowCommand::CheckShares { shares } => check_shares(data, &shares).await,
     }
 }
@@ -249,6 +260,43 @@ async fn init(data: &Path, agents: Vec<String>, threshold: usize, out: &Path) ->
     Ok(())
 }
 
+async fn set_profile(data: &Path, profile: &str, mode: &str) -> Result<(), Failure> {
+    let id = certdesk_pki::profile::ProfileId::parse(profile).map_err(|e| usage(e.to_string()))?;
+    let mode = EscrowMode::parse(mode).map_err(|e| usage(e.to_string()))?;
+    let authority = open(data).await?;
+    refuse_read_only(&authority)?;
+    let store = authority.store();
+    let key = store.current_escrow_key().await?;
+    if mode == EscrowMode::On && key.is_none() {
+        return Err(refused(format!(
+            "there is no escrow key to escrow the keys of {id} to: create one first with `certdesk escrow init`"
+        )));
+    }
+    if store.escrow_mode(id.name()).await? == mode {
+        eprintln!("certdesk: escrow is already {} for {id}", mode.name());
+        return Ok(());
+    }
+    let at = time::OffsetDateTime::now_utc().unix_timestamp();
+    let event = AuditEvent {
+        actor: actor(),
+        action: "profile.escrow",
+        subject: id.name().to_string(),
+        details: json!({ "mode": mode.name(), "escrow_key": key.as_ref().map(|k| k.key_id.clone()) }),
+    };
+    store.set_profile_escrow(id.name(), mode, &actor(), at, &|seq, prev| seal(&event, at, seq, prev)).await?;
+    match mode {
+        EscrowMode::On => eprintln!(
+            "certdesk: the keys certdesk makes for {id} certificates are escrowed from now on (applicants are told \
+             before they choose; keys of their own are never escrowed)"
+        ),
+        EscrowMode::Off => eprintln!(
+            "certdesk: keys made for {id} certificates are no longer escrowed (the keys escrowed so far stay \
+             recoverable)"
+        ),
+    }
+    Ok(())
+}
+
 async fn show(data: &Path) -> Result<(), Failure> {
     let authority = open(data).await?;
     let store = authority.store();
@@ -275,6 +323,15 @@ async fn show(data: &Path) -> Result<(), Failure> {
             );
         }
     }
+    let escrowing: Vec<String> =
+        store.profile_escrow().await?.into_iter().filter(|(_, m)| *m == EscrowMode::On).map(|(p, _)| p).collect();
+    let kept = store.escrowed_keys().await?.len();
+    if escrowing.is_empty() {
+        println!("profiles that escrow: none (certdesk escrow profile PROFILE on)");
+    } else {
+        println!("profiles that escrow: {}", escrowing.join(", "));
+    }
+    println!("escrowed keys: {kept}");
     Ok(())
 }
 

@@ -1682,6 +1682,14 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         issued.record.profile,
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
+    if let Some(escrowed) = authority.store().escrowed_key(issued.record.serial.as_str()).await? {
+        eprintln!(
+            "certdesk: the {} profile escrows the keys certdesk makes: a copy of this key is kept encrypted to \
+             escrow key {}, and key recovery agents together can recover it (tell the holder)",
+            issued.record.profile,
+            escrowed.key_id.get(..16).unwrap_or(&escrowed.key_id)
+        );
+    }
     print_install_steps(&clients, format);
     Ok(())
 }

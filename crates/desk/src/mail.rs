@@ -729,6 +729,7 @@ pub fn validation_mail(
     application_id: &str,
     value: &str,
     expires_at: &LocalTime,
+    escrow: bool,
 ) -> Mail {
     let texts = MailTexts::of(lang);
     let link = format!(
@@ -738,7 +739,10 @@ pub fn validation_mail(
         percent_encode(value)
     );
     let until = human_time(texts, expires_at);
-    let body = (texts.validation_body)(&Validation { application_id, link: &link, value, until: &until });
+    let mut body = (texts.validation_body)(&Validation { application_id, link: &link, value, until: &until });
+    if escrow {
+        body.push_str(&format!("\n\n{}", texts.escrow_before));
+    }
     finish(texts, to, texts.validation_subject, &body)
 }
 
@@ -801,9 +805,13 @@ pub fn certificate_ready_mail(
     link: &str,
     clients: &[crate::advisor::MailClient],
     guide: &str,
+    escrowed: bool,
 ) -> Mail {
     let texts = MailTexts::of(lang);
     let mut body = (texts.ready_body)(&CertificateReady { serial, link });
+    if escrowed {
+        body.push_str(&format!("\n\n{}", texts.escrow_issued));
+    }
     if !clients.is_empty() {
         body.push_str(&format!(
             "\n\n{}\n\n{}",
@@ -915,8 +923,15 @@ mod tests {
         let dir = tmp.path().join("outbox");
         let outbox = Outbox::open(&dir, sender(), clock()).unwrap();
         let expires = LocalTime::utc(datetime!(2025-03-02 14:30 UTC));
-        let mail =
-            validation_mail(Lang::De, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", &expires);
+        let mail = validation_mail(
+            Lang::De,
+            &alice(),
+            "https://pki.example.org/",
+            "A-42",
+            "7Kq9-xZ2mP4vW8rT",
+            &expires,
+            false,
+        );
         let path = outbox.deliver(&mail).await.unwrap();
 
         let name = path.file_name().unwrap().to_str().unwrap().to_string();
@@ -1209,7 +1224,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mailer = build_mailer(&section, &tmp.path().join("outbox"), clock()).unwrap();
         let link = "https://pki.example.org/certificates/7A3F00C1";
-        let mail = certificate_ready_mail(Lang::En, &alice(), "7A3F00C1", link, &[], "https://pki.example.org/install");
+        let mail =
+            certificate_ready_mail(Lang::En, &alice(), "7A3F00C1", link, &[], "https://pki.example.org/install", false);
         tokio::time::timeout(Duration::from_secs(10), mailer.send(&mail)).await.unwrap().unwrap();
         let (commands, data) = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
 
@@ -1272,16 +1288,16 @@ mod tests {
         let local = &berlin.at(datetime!(2025-06-30 08:00 UTC));
         let link = "https://pki.example.org/x";
         let mails = [
-            validation_mail(Lang::En, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at),
-            validation_mail(Lang::De, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at),
+            validation_mail(Lang::En, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at, false),
+            validation_mail(Lang::De, &alice(), "https://pki.example.org", "id 1/2", "v+a=l", at, false),
             sign_in_mail(Lang::En, &alice(), link, at),
             sign_in_mail(Lang::De, &alice(), link, at),
             appointment_mail(Lang::En, &alice(), local, "Room 1.23, Main Street 1"),
             appointment_mail(Lang::De, &alice(), local, ""),
             appointment_reminder_mail(Lang::En, &alice(), local, "Room 1.23"),
             appointment_reminder_mail(Lang::De, &alice(), local, ""),
-            certificate_ready_mail(Lang::En, &alice(), "01AB", link, &[], link),
-            certificate_ready_mail(Lang::De, &alice(), "01AB", link, &[], link),
+            certificate_ready_mail(Lang::En, &alice(), "01AB", link, &[], link, false),
+            certificate_ready_mail(Lang::De, &alice(), "01AB", link, &[], link, false),
             expiry_reminder_mail(Lang::En, &alice(), "01AB", at, 30, link),
             expiry_reminder_mail(Lang::De, &alice(), "01AB", at, 7, link),
             revocation_mail(Lang::En, &alice(), "01AB", RevocationReason::KeyCompromise, at),
@@ -1354,7 +1370,7 @@ mod tests {
         let local = &berlin.at(datetime!(2025-12-01 08:30 UTC));
         let link = "https://pki.example.org/x";
         let mut mails = vec![
-            validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at),
+            validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at, false),
             sign_in_mail(lang, &alice(), link, local),
             appointment_mail(lang, &alice(), local, "Room 1.23, Main Street 1"),
             appointment_mail(lang, &alice(), at, ""),
@@ -1362,8 +1378,10 @@ mod tests {
             appointment_cancelled_mail(lang, &alice(), local, link),
             staff_invitation_mail(lang, &alice(), false, link, local),
             staff_invitation_mail(lang, &alice(), true, link, at),
-            certificate_ready_mail(lang, &alice(), "01AB", link, &[], link),
-            certificate_ready_mail(lang, &alice(), "01AB", link, &crate::advisor::MailClient::ALL, link),
+            certificate_ready_mail(lang, &alice(), "01AB", link, &[], link, false),
+            certificate_ready_mail(lang, &alice(), "01AB", link, &crate::advisor::MailClient::ALL, link, false),
+            certificate_ready_mail(lang, &alice(), "01AB", link, &[], link, true),
+            validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at, true),
             audit_checkpoint_mail(lang, &alice(), "Example Org", "42:abcdef0123", 42, at),
             audit_alert_mail(lang, &alice(), "Example Org", "record 7: hash mismatch", local),
         ];

@@ -801,8 +801,10 @@ impl Portal {
 
     async fn send_validation(&self, app: &Application, value: &str, expires_at: i64) -> Result<(), DomainError> {
         let expires = self.zone().local(expires_at).ok_or_else(|| internal("bad expiry"))?;
+        // BR 4.12.1: told before choosing how the key is made.
+        let escrow = self.escrows_keys(app).await?;
         self.send(&app.email, |to| {
-            mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, &expires)
+            mail::validation_mail(lang_of(&app.lang), to, &self.public_url, &app.id, value, &expires, escrow)
         })
         .await
     }
@@ -943,6 +945,12 @@ impl Portal {
         Ok((issued, p12))
     }
 
+    /// Whether the profile of `app` escrows the keys the desk makes (issue 15): the
+    /// applicant is told on the page and in the mail before choosing (BR 4.12.1).
+    pub async fn escrows_keys(&self, app: &Application) -> Result<bool, DomainError> {
+        Ok(self.store().escrow_mode(app.profile.name()).await? == certdesk_store::EscrowMode::On)
+    }
+
     /// Whether the applicant's `app` has a stored .p12 (kept a week, in case its download
     /// did not complete): it is handed out again to whoever shows the password chosen
     /// then.
@@ -1026,8 +1034,18 @@ impl Portal {
         let link = format!("{}/applications/{}", self.public_url, app.id);
         let guide = format!("{}/install", self.public_url);
         let serial = &issued.record.serial;
+        let escrowed = match self.store().escrowed_key(serial.as_str()).await {
+            Ok(kept) => kept.is_some(),
+            Err(e) => {
+                // Told already, on the page and in the validation mail.
+                tracing::warn!("whether the key of {serial} was escrowed is unknown: {e}");
+                false
+            }
+        };
         let sent = self
-            .send(&app.email, |to| mail::certificate_ready_mail(lang_of(&app.lang), to, serial, &link, clients, &guide))
+            .send(&app.email, |to| {
+                mail::certificate_ready_mail(lang_of(&app.lang), to, serial, &link, clients, &guide, escrowed)
+            })
             .await;
         if let Err(e) = sent {
             tracing::warn!("the certificate-ready mail for {} failed: {e}", issued.record.serial);

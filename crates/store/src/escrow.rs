@@ -133,3 +133,152 @@ impl Store {
             .collect()
     }
 }
+
+/// Whether a profile escrows the keys the desk makes for it (set by an administrator;
+/// own-key certificates never are: the CA never had the key).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EscrowMode {
+    /// Not escrowed (the default).
+    #[default]
+    Off,
+    /// Every server-made key is escrowed at issuance.
+    On,
+}
+
+impl EscrowMode {
+    /// The name stored and typed (`off`, `on`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EscrowMode::Off => "off",
+            EscrowMode::On => "on",
+        }
+    }
+
+    /// Reads a name of [`EscrowMode::name`].
+    ///
+    /// # Errors
+    /// [`ErrorCode::BadInput`] for anything else.
+    pub fn parse(name: &str) -> Result<Self, DomainError> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(EscrowMode::Off),
+            "on" => Ok(EscrowMode::On),
+            other => Err(DomainError::new(
+                ErrorCode::BadInput,
+                format!("escrow mode {other:?}: expected `on` (escrow every key the desk makes) or `off`"),
+            )),
+        }
+    }
+}
+
+/// A server-made private key kept for recovery: its PKCS#8 as CMS AuthEnvelopedData
+/// (AES-256-GCM) to the escrow certificate of `key_id`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EscrowedKeyRecord {
+    /// The certificate's serial, lower-case hex.
+    pub serial: String,
+    /// The escrow key it is encrypted to.
+    pub key_id: String,
+    /// The CMS ContentInfo (DER).
+    pub blob: Vec<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for EscrowedKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EscrowedKeyRecord")
+            .field("serial", &self.serial)
+            .field("key_id", &self.key_id)
+            .field("blob_len", &self.blob.len())
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl Store {
+    /// The escrow mode of every profile an administrator set (profile name, mode); a
+    /// profile not listed is [`EscrowMode::Off`].
+    pub async fn profile_escrow(&self) -> Result<Vec<(String, EscrowMode)>, DomainError> {
+        let rows =
+            sqlx::query("SELECT profile, mode FROM profile_escrow ORDER BY profile").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let mode: String = r.try_get("mode")?;
+                let mode = EscrowMode::parse(&mode).map_err(|_| {
+                    DomainError::new(ErrorCode::Internal, format!("profile escrow mode {mode:?}: damaged row"))
+                })?;
+                Ok((r.try_get("profile")?, mode))
+            })
+            .collect()
+    }
+
+    /// The escrow mode of one profile.
+    pub async fn escrow_mode(&self, profile: &str) -> Result<EscrowMode, DomainError> {
+        Ok(self.profile_escrow().await?.into_iter().find(|(p, _)| p == profile).map(|(_, m)| m).unwrap_or_default())
+    }
+
+    /// Sets a profile's escrow mode, with its audit record.
+    pub async fn set_profile_escrow(
+        &self,
+        profile: &str,
+        mode: EscrowMode,
+        by: &str,
+        at: i64,
+        audit: AuditAppend<'_>,
+    ) -> Result<(), DomainError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO profile_escrow (profile, mode, changed_by, changed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (profile) DO UPDATE SET mode = excluded.mode, \
+             changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+        )
+        .bind(profile)
+        .bind(mode.name())
+        .bind(by)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        append_audit_in(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The escrowed key of a certificate, if it was escrowed.
+    pub async fn escrowed_key(&self, serial: &str) -> Result<Option<EscrowedKeyRecord>, DomainError> {
+        let row = sqlx::query("SELECT * FROM escrowed_keys WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(escrowed_from_row).transpose()
+    }
+
+    /// Every escrowed key, oldest first.
+    pub async fn escrowed_keys(&self) -> Result<Vec<EscrowedKeyRecord>, DomainError> {
+        let rows = sqlx::query("SELECT * FROM escrowed_keys ORDER BY created_at, serial").fetch_all(&self.pool).await?;
+        rows.iter().map(escrowed_from_row).collect()
+    }
+}
+
+fn escrowed_from_row(row: &AnyRow) -> Result<EscrowedKeyRecord, DomainError> {
+    Ok(EscrowedKeyRecord {
+        serial: row.try_get("serial")?,
+        key_id: row.try_get("key_id")?,
+        blob: row.try_get("blob")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Writes an escrowed key in the transaction that records its certificate.
+pub(crate) async fn insert_escrowed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    escrowed: &EscrowedKeyRecord,
+) -> Result<(), DomainError> {
+    sqlx::query("INSERT INTO escrowed_keys (serial, key_id, blob, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&escrowed.serial)
+        .bind(&escrowed.key_id)
+        .bind(&escrowed.blob)
+        .bind(escrowed.created_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

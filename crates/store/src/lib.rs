@@ -13,7 +13,7 @@ mod migrations;
 mod oidc;
 mod portal;
 
-pub use escrow::{EscrowAgentRecord, EscrowKeyRecord};
+pub use escrow::{EscrowAgentRecord, EscrowKeyRecord, EscrowMode, EscrowedKeyRecord};
 pub use portal::{ChallengeOutcome, ChallengeRecord, Publication, SessionRecord, SlotRecord, UserRecord};
 
 use certdesk_core::audit::{seal, AuditEvent};
@@ -266,17 +266,24 @@ impl Store {
 
     /// Step 3 of issuance: in one transaction, stores the signed certificates, appends
     /// `events[i]` for each (sealed into the hash chain at `now`), gives an application
-    /// its serial, stores `delivery` (a .p12 to hand over) and deletes the intents. Fails
-    /// (and keeps nothing) if an intent is gone: recovery abandoned it.
+    /// its serial, stores `delivery` (a .p12 to hand over) and `escrowed` (the escrowed
+    /// server-made key, issue 15) and deletes the intents. Fails (and keeps nothing) if
+    /// an intent is gone: recovery abandoned it.
     pub async fn record_issued(
         &self,
         certificates: &[&CertificateRecord],
         events: &[AuditEvent],
         now: i64,
         delivery: Option<&PendingDelivery>,
+        escrowed: Option<&EscrowedKeyRecord>,
     ) -> Result<(), DomainError> {
         if events.len() != certificates.len() {
             return Err(DomainError::new(ErrorCode::Internal, "every issuance needs exactly one audit event"));
+        }
+        if let Some(escrowed) = escrowed {
+            if !certificates.iter().any(|c| c.serial.as_str() == escrowed.serial) {
+                return Err(DomainError::new(ErrorCode::Internal, "an escrowed key without its certificate"));
+            }
         }
         let mut tx = self.pool.begin().await?;
         let mut applications = Vec::new();
@@ -360,6 +367,9 @@ impl Store {
             .bind(delivery.created_at)
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(escrowed) = escrowed {
+            escrow::insert_escrowed(&mut tx, escrowed).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -35,6 +35,7 @@ const SQLITE: Files = &[
     (9, "number floors", include_str!("../migrations/sqlite/0009_number_floors.sql")),
     (10, "directory publications", include_str!("../migrations/sqlite/0010_directory_publications.sql")),
     (11, "key escrow", include_str!("../migrations/sqlite/0011_key_escrow.sql")),
+    (12, "escrow at issuance", include_str!("../migrations/sqlite/0012_escrow_at_issuance.sql")),
 ];
 const POSTGRES: Files = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -48,6 +49,7 @@ const POSTGRES: Files = &[
     (9, "number floors", include_str!("../migrations/postgres/0009_number_floors.sql")),
     (10, "directory publications", include_str!("../migrations/postgres/0010_directory_publications.sql")),
     (11, "key escrow", include_str!("../migrations/postgres/0011_key_escrow.sql")),
+    (12, "escrow at issuance", include_str!("../migrations/postgres/0012_escrow_at_issuance.sql")),
 ];
 
 /// The embedded files as a source for sqlx's migrator.

@@ -298,12 +298,15 @@ pub struct Appointment {
 ///
 /// `p12_waiting`: a .p12 was made for it but its download never completed (the server
 /// stopped in between); the applicant downloads it with the password chosen then.
+/// `escrowed`: the profile escrows the keys the desk makes; said before the applicant
+/// chooses (BR 4.12.1).
 pub fn application(
     t: &Texts,
     z: &OrgZone,
     app: &Application,
     appointment: &Appointment,
     p12_waiting: bool,
+    escrowed: bool,
     csrf: &str,
 ) -> Markup {
     let id = app.id.as_str();
@@ -374,6 +377,9 @@ pub fn application(
             fieldset {
                 legend { (t.key_made_for_you) }
                 p { (t.key_made_for_you_text) }
+                @if escrowed {
+                    p #escrow-notice { strong { (t.key_escrowed) } }
+                }
                 form method="post" action={ "/applications/" (id) "/p12" } {
                     (csrf_field(csrf))
                     label for="password" { (t.p12_password) }
@@ -404,6 +410,9 @@ pub fn application(
             fieldset {
                 legend { (t.own_key) }
                 p { (t.own_key_text) " " code { "certdesk enroll" } " " (t.own_key_enroll) }
+                @if escrowed {
+                    p { (t.own_key_not_escrowed) }
+                }
                 form method="post" action={ "/applications/" (id) "/csr" } enctype="multipart/form-data" {
                     (csrf_field(csrf))
                     label for="csr_file" { (t.csr_file) }

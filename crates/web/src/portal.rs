@@ -648,7 +648,17 @@ async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
         appointment.free = free.iter().map(|slot| slot_view!(slot)).collect();
     }
     let p12_waiting = or_return!(ctx.portal.pending_p12(&app).await.map_err(|e| ctx.error(&e)));
-    let body = pages::application(ctx.texts, ctx.portal.zone(), &app, &appointment, p12_waiting, &actor.session.csrf);
+    let escrowed = app.state == certdesk_core::workflow::ApplicationState::Approved
+        && or_return!(ctx.portal.escrows_keys(&app).await.map_err(|e| ctx.error(&e)));
+    let body = pages::application(
+        ctx.texts,
+        ctx.portal.zone(),
+        &app,
+        &appointment,
+        p12_waiting,
+        escrowed,
+        &actor.session.csrf,
+    );
     ctx.ok(ctx.texts.your_application, body)
 }
 

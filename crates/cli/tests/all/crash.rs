@@ -58,6 +58,8 @@ struct State {
     pending: usize,
     certificates: Vec<certdesk_store::CertificateRecord>,
     actions: Vec<(String, String)>,
+    /// Serials of the escrowed keys.
+    escrowed: Vec<String>,
 }
 
 fn state(url: &str) -> State {
@@ -68,6 +70,7 @@ fn state(url: &str) -> State {
             pending: store.pending_deliveries().await.unwrap().len(),
             certificates: store.certificates().await.unwrap(),
             actions: store.audit_log().await.unwrap().into_iter().map(|r| (r.action, r.subject)).collect(),
+            escrowed: store.escrowed_keys().await.unwrap().into_iter().map(|e| e.serial).collect(),
         };
         store.close().await;
         state
@@ -88,7 +91,46 @@ fn crl_serials(ca: &Ca) -> String {
     String::from_utf8(run.stdout).unwrap().to_ascii_lowercase()
 }
 
+/// An escrow key with two agents, and escrow on for the profile of [`p12_args`] (issue
+/// 15): a server-made key is escrowed in the commit of its certificate.
+fn escrow_on(ca: &Ca) {
+    for n in 1..=2 {
+        let email = format!("agent{n}@example.org");
+        ca.run(&["user", "add", "--email", &email, "--role", "officer"]).ok();
+        let p12 = format!("agent{n}.p12");
+        ca.run(&[
+            "issue",
+            "--email",
+            &email,
+            "--given-name",
+            "Agent",
+            "--surname",
+            "Smith",
+            "--key",
+            "p256",
+            "--p12",
+            &p12,
+            "--password-file",
+            "p12pass",
+        ])
+        .ok();
+    }
+    ca.run(&[
+        "escrow",
+        "init",
+        "--agents",
+        "agent1@example.org,agent2@example.org",
+        "--threshold",
+        "2",
+        "--out",
+        "shares",
+    ])
+    .ok();
+    ca.run(&["escrow", "profile", "sponsor-strict", "on"]).ok();
+}
+
 fn crash_every_step(ca: &Ca, url: &str) {
+    escrow_on(ca);
     let csr = ca.csr("own", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
     for point in ["intent-recorded", "signed", "recorded", "written"] {
         let before = state(url);
@@ -103,6 +145,10 @@ fn crash_every_step(ca: &Ca, url: &str) {
         let new: Vec<_> =
             after.certificates.iter().filter(|c| !before.certificates.iter().any(|b| b.serial == c.serial)).collect();
         let p12 = ca.path(&out);
+        // The escrowed key is kept exactly when its certificate was recorded.
+        let escrowed_new: Vec<&String> = after.escrowed.iter().filter(|s| !before.escrowed.contains(s)).collect();
+        let recorded: Vec<String> = new.iter().map(|c| c.serial.to_string()).collect();
+        assert_eq!(escrowed_new, recorded.iter().collect::<Vec<_>>(), "{point}: escrowed keys and certificates differ");
         match point {
             "intent-recorded" | "signed" => {
                 assert!(new.is_empty(), "{point}: a certificate was recorded");
@@ -173,6 +219,7 @@ fn crash_every_step(ca: &Ca, url: &str) {
         ca.run(&["audit", "verify"]).ok();
         let new = after.certificates.len() - before.certificates.len();
         assert_eq!(new, usize::from(point == "recorded"), "{point}");
+        assert_eq!(after.escrowed, before.escrowed, "{point}: a key of the subscriber's own was escrowed");
         assert!(!ca.path(&out).exists());
     }
     // Serials: all distinct, and none of an abandoned issuance ever used.
@@ -182,7 +229,12 @@ fn crash_every_step(ca: &Ca, url: &str) {
     assert_eq!(abandoned.len(), 4);
     for serial in abandoned {
         assert!(!last.certificates.iter().any(|c| &c.serial == serial));
+        assert!(!last.escrowed.contains(serial), "an abandoned issuance left an escrowed key");
     }
+    // Every server-made key of jane's is escrowed (the re-runs too); her own key (the
+    // CSR recorded at "recorded") is not.
+    let jane = last.certificates.iter().filter(|c| c.email == "jane.doe@example.org").count();
+    assert_eq!(last.escrowed.len(), jane - 1, "{:?}", last.escrowed);
 }
 
 #[test]

@@ -234,3 +234,229 @@ fn an_escrow_key_is_split_among_agents_who_read_their_shares() {
         "one record per share checked; refused input before the store is opened, none"
     );
 }
+
+/// The escrow key of a test, put together from the shares of agents 1 and 2 (each
+/// decrypted from its message with the agent's .p12), as PKCS#8 DER.
+fn recovered_escrow_key(ca: &Ca, shares_dir: &str) -> Vec<u8> {
+    let mut shares = Vec::new();
+    for n in 1..=2 {
+        let out = format!("{shares_dir}-share{n}.txt");
+        ca.run(&[
+            "smime",
+            "decrypt",
+            "--p12",
+            &format!("agent{n}.p12"),
+            "--password-file",
+            "p12pass",
+            "--in",
+            &format!("{shares_dir}/share-{n}.eml"),
+            "--out",
+            &out,
+        ])
+        .ok();
+        shares.push(certdesk_ca::escrow::share::EscrowShare::parse(&std::fs::read(ca.path(&out)).unwrap()).unwrap());
+    }
+    let url = certdesk_core::datadir::DataDir::new(ca.path("data")).sqlite_url();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = certdesk_store::Store::open(&url).await.unwrap();
+        let key = store.current_escrow_key().await.unwrap().unwrap();
+        let records: Vec<certdesk_ca::escrow::share::ShareRecord> = store
+            .escrow_agents(&key.key_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| certdesk_ca::escrow::share::ShareRecord {
+                index: a.index,
+                agent: a.email,
+                commitment: hex::decode(&a.commitment).unwrap().try_into().unwrap(),
+            })
+            .collect();
+        store.close().await;
+        certdesk_ca::escrow::recover_key(&key.certificate, usize::from(key.threshold), &shares, &records)
+            .unwrap()
+            .to_vec()
+    })
+}
+
+/// What the store keeps of escrow: (serial, key id, blob) of every escrowed key.
+fn escrowed(ca: &Ca) -> Vec<certdesk_store::EscrowedKeyRecord> {
+    let url = certdesk_core::datadir::DataDir::new(ca.path("data")).sqlite_url();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = certdesk_store::Store::open(&url).await.unwrap();
+        let kept = store.escrowed_keys().await.unwrap();
+        store.close().await;
+        kept
+    })
+}
+
+fn issue_p12(ca: &Ca, local: &str, extra: &[&str]) -> Run {
+    let email = format!("{local}@example.org");
+    let p12 = format!("{local}.p12");
+    let mut args = vec![
+        "issue",
+        "--email",
+        &email,
+        "--given-name",
+        "Jane",
+        "--surname",
+        "Doe",
+        "--key",
+        "p256",
+        "--p12",
+        &p12,
+        "--password-file",
+        "p12pass",
+    ];
+    args.extend_from_slice(extra);
+    ca.run(&args)
+}
+
+/// Step 4 of docs/design/key-escrow.md: a profile escrows once an administrator turns
+/// it on (refused without an escrow key); from then on every key certdesk makes for it
+/// is stored encrypted to the escrow certificate in the commit of its certificate, and
+/// OpenSSL, with the escrow key put together from two shares, decrypts it to the key of
+/// the certificate and of the subscriber's .p12. Keys of other profiles, of a CSR, and
+/// from before escrow was on are not escrowed. The holder is told.
+#[test]
+fn keys_certdesk_makes_are_escrowed_at_issuance_when_the_profile_says_so() {
+    let ca = Ca::new("p384");
+    for n in 1..=3 {
+        ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
+        issue_agent(&ca, n);
+    }
+    // No escrow key yet: a profile cannot escrow; a bad profile or mode is a usage error.
+    let run = escrow(&ca, &["profile", "sponsor-strict", "on"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("there is no escrow key"), "{}", run.stderr);
+    let run = escrow(&ca, &["profile", "no-such-profile", "on"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = escrow(&ca, &["profile", "sponsor-strict", "maybe"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("expected `on`"), "{}", run.stderr);
+
+    escrow(
+        &ca,
+        &[
+            "init",
+            "--agents",
+            "agent1@example.org,agent2@example.org,agent3@example.org",
+            "--threshold",
+            "2",
+            "--out",
+            "shares",
+        ],
+    )
+    .ok();
+    // Before escrow is on: not escrowed.
+    let run = issue_p12(&ca, "before", &[]).ok();
+    assert!(!run.stderr.contains("escrow"), "{}", run.stderr);
+    let run = escrow(&ca, &["profile", "sponsor-strict", "on"]).ok();
+    assert!(run.stderr.contains("escrowed from now on"), "{}", run.stderr);
+    let run = escrow(&ca, &["profile", "sponsor-strict", "on"]).ok();
+    assert!(run.stderr.contains("already on"), "{}", run.stderr);
+    let shown = String::from_utf8(escrow(&ca, &["show"]).ok().stdout).unwrap();
+    assert!(shown.contains("profiles that escrow: sponsor-strict") && shown.contains("escrowed keys: 0"), "{shown}");
+
+    // Escrowed: the holder is told; the blob is in the store beside the certificate.
+    let run = issue_p12(&ca, "jane.doe", &["--profile", "sponsor-strict"]).ok();
+    assert!(run.stderr.contains("a copy of this key is kept encrypted to escrow key"), "{}", run.stderr);
+    // Not escrowed: another profile; a key of the subscriber's own (CSR).
+    issue_p12(&ca, "other", &["--profile", "sponsor-multipurpose"]).ok();
+    let csr = ca.csr("own", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    ca.run(&[
+        "issue",
+        "--csr",
+        csr.to_str().unwrap(),
+        "--email",
+        "own@example.org",
+        "--given-name",
+        "Own",
+        "--surname",
+        "Key",
+        "--profile",
+        "sponsor-strict",
+        "--out",
+        "own.pem",
+    ])
+    .ok();
+    let kept = escrowed(&ca);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    ca.tool("openssl", &["pkcs12", "-in", "jane.doe.p12", "-passin", "file:p12pass", "-nodes", "-out", "jane.pem"])
+        .ok();
+    assert_eq!(
+        kept[0].serial.trim_start_matches("00"),
+        ca.serial_of(&ca.path("jane.pem")).trim_start_matches("00"),
+        "the escrowed key is jane's"
+    );
+
+    // OpenSSL opens the blob (AuthEnvelopedData, AES-256-GCM, ECDH P-384) with the escrow
+    // key from two shares: the key of the certificate and of the .p12.
+    std::fs::write(ca.path("escrow.der"), recovered_escrow_key(&ca, "shares")).unwrap();
+    std::fs::write(ca.path("blob.der"), &kept[0].blob).unwrap();
+    let run = ca.tool(
+        "openssl",
+        &[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            "blob.der",
+            "-inkey",
+            "escrow.der",
+            "-keyform",
+            "DER",
+            "-binary",
+            "-out",
+            "escrowed.der",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let public = |args: &[&str]| String::from_utf8(ca.tool("openssl", args).ok().stdout).unwrap();
+    let escrowed_public = public(&["pkey", "-inform", "DER", "-in", "escrowed.der", "-pubout"]);
+    assert!(escrowed_public.contains("BEGIN PUBLIC KEY"), "{escrowed_public}");
+    assert_eq!(escrowed_public, public(&["x509", "-in", "jane.pem", "-noout", "-pubkey"]));
+    assert_eq!(escrowed_public, public(&["pkey", "-in", "jane.pem", "-pubout"]));
+
+    // The audit record of the issuance names the escrow key; turning escrow off is
+    // recorded too and stops it.
+    escrow(&ca, &["profile", "sponsor-strict", "off"]).ok();
+    issue_p12(&ca, "after", &["--profile", "sponsor-strict"]).ok();
+    assert_eq!(escrowed(&ca).len(), 1);
+    ca.run(&["audit", "verify"]).ok();
+    let script = "import sqlite3, json; c = sqlite3.connect('data/certdesk.db'); \
+                  print('\\n'.join(r[0] + ' ' + r[1] + ' ' + str(json.loads(r[2]).get('mode' if r[0] == 'profile.escrow' else 'escrow_key')) \
+                  for r in c.execute(\"SELECT action, subject, details FROM audit_log WHERE action IN ('profile.escrow', 'certificate.issue') ORDER BY seq\")))";
+    let log = String::from_utf8(ca.tool("python3", &["-c", script]).ok().stdout).unwrap();
+    let key_id = &kept[0].key_id;
+    assert!(log.contains(&format!("certificate.issue {} {key_id}", kept[0].serial)), "{log}");
+    assert!(
+        log.contains("profile.escrow sponsor-strict on") && log.contains("profile.escrow sponsor-strict off"),
+        "{log}"
+    );
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("certificate.issue") && l.ends_with(key_id.as_str())).count(),
+        1,
+        "only one issuance was escrowed: {log}"
+    );
+}
+
+/// A profile that escrows with no escrow key in use (the database changed by hand, say)
+/// is refused before anything is generated, signed or recorded, and no file is written.
+#[test]
+fn an_escrowing_profile_without_an_escrow_key_issues_nothing() {
+    let ca = Ca::new("p384");
+    let script = "import sqlite3; c = sqlite3.connect('data/certdesk.db'); \
+                  c.execute(\"INSERT INTO profile_escrow VALUES ('sponsor-strict', 'on', 'x', 1)\"); c.commit()";
+    ca.tool("python3", &["-c", script]).ok();
+    let run = issue_p12(&ca, "jane.doe", &["--profile", "sponsor-strict"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("escrows the keys the desk makes, but there is no escrow key"), "{}", run.stderr);
+    assert!(!ca.path("jane.doe.p12").exists());
+    assert!(!ca.files().iter().any(|f| f.contains("jane.doe.p12")), "{:?}", ca.files());
+    let script = "import sqlite3; c = sqlite3.connect('data/certdesk.db'); \
+                  print(c.execute('SELECT (SELECT count(*) FROM certificates) + (SELECT count(*) FROM issuance_intents)').fetchone()[0])";
+    assert_eq!(String::from_utf8(ca.tool("python3", &["-c", script]).ok().stdout).unwrap().trim(), "0");
+    // Another profile still issues.
+    issue_p12(&ca, "jane.doe", &["--profile", "sponsor-multipurpose"]).ok();
+}

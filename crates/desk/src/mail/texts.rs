@@ -178,6 +178,11 @@ pub struct MailTexts {
     pub ready_install_heading: &'static str,
     /// The sentence that points to the install guide for every client (its link).
     pub ready_guide: fn(&str) -> String,
+    /// The escrow notice of a profile that escrows the keys the desk makes (BR 4.12.1),
+    /// in the validation mail: before the applicant chooses how the key is made.
+    pub escrow_before: &'static str,
+    /// The notice in the certificate-ready mail that this certificate's key is escrowed.
+    pub escrow_issued: &'static str,
 
     /// Subject of the expiry reminder.
     pub expiry_subject: fn(&ExpiryReminder<'_>) -> String,
@@ -252,6 +257,8 @@ impl MailTexts {
             ready_body,
             ready_install_heading,
             ready_guide,
+            escrow_before,
+            escrow_issued,
             expiry_subject,
             expiry_body,
             revocation_subject,
@@ -290,6 +297,8 @@ impl MailTexts {
             role_admin,
             ready_subject,
             ready_install_heading,
+            escrow_before,
+            escrow_issued,
             revocation_subject,
             reason_unspecified,
             reason_key_compromise,
@@ -415,6 +424,14 @@ pub static EN: MailTexts = MailTexts {
              they open mail encrypted to them. Steps for every client:\n\n{link}"
         )
     },
+    escrow_before: "Key escrow: for this type of certificate, a key that the certificate desk makes for you is \
+                    kept in escrow, encrypted, so that it can be recovered if you lose it or if your encrypted mail \
+                    must be read by a successor. Only several key recovery agents together can recover it, only as \
+                    the certificate policy allows; every recovery is recorded and you are told by mail. A key of your \
+                    own (a certificate signing request) is never escrowed.",
+    escrow_issued: "The key of this certificate was made by the certificate desk and is kept in escrow, encrypted. \
+                    Only several key recovery agents together can recover it, only as the certificate policy allows; \
+                    you will be told by mail of every recovery.",
 
     expiry_subject: |&ExpiryReminder { days_left, .. }| match days_left {
         0 => "Your certificate expires today".to_string(),
@@ -560,6 +577,16 @@ pub static DE: MailTexts = MailTexts {
              für jedes Programm:\n\n{link}"
         )
     },
+    escrow_before: "Schlüsselhinterlegung: Bei dieser Zertifikatsart wird ein Schlüssel, den die Zertifikatsstelle \
+                    für Sie erzeugt, verschlüsselt hinterlegt, damit er wiederhergestellt werden kann, wenn Sie ihn \
+                    verlieren oder eine Nachfolge Ihre verschlüsselten Nachrichten lesen muss. Nur mehrere \
+                    Wiederherstellungsbeauftragte gemeinsam können ihn wiederherstellen, nur wie die \
+                    Zertifizierungsrichtlinie es erlaubt; jede Wiederherstellung wird protokolliert und Ihnen per \
+                    Mail mitgeteilt. Ein eigener Schlüssel (ein Zertifikatsantrag) wird nie hinterlegt.",
+    escrow_issued: "Der Schlüssel dieses Zertifikats wurde von der Zertifikatsstelle erzeugt und ist verschlüsselt \
+                    hinterlegt. Nur mehrere Wiederherstellungsbeauftragte gemeinsam können ihn wiederherstellen, nur \
+                    wie die Zertifizierungsrichtlinie es erlaubt; jede Wiederherstellung wird Ihnen per Mail \
+                    mitgeteilt.",
 
     expiry_subject: |&ExpiryReminder { days_left, .. }| match days_left {
         0 => "Ihr Zertifikat läuft heute ab".to_string(),

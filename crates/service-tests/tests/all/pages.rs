@@ -11,7 +11,7 @@ use certdesk_desk::portal::Role;
 use certdesk_web::texts::{DE, EN};
 
 use super::web_fixture::{
-    desk, hidden, mails_to, sign_in_with, staff_sign_in_with, url_encode as encode, Browser, Reply,
+    desk, escrow_on, hidden, mails_to, sign_in_with, staff_sign_in_with, url_encode as encode, Browser, Reply,
 };
 
 /// The line of the newest mail to `to` that contains `needle`, and the line after it.
@@ -166,6 +166,8 @@ fn assert_german(what: &str, page: &Reply) {
 #[tokio::test]
 async fn german_pages_show_no_english() {
     let desk = desk(None).await;
+    // The escrow notices (issue 15) are on the pages and in the mails below.
+    escrow_on(&desk, "sponsor-strict").await;
     let mut pages: Vec<(String, Reply)> = Vec::new();
     let jane = "jane.doe@example.org";
     let mut anonymous = Browser::german();
@@ -215,6 +217,8 @@ async fn german_pages_show_no_english() {
         applicant.send(&desk, request, Body::from("x")).await
     }));
     let (_, value) = from_last_mail(&desk.outbox, jane, "diesen Code auf der Antragsseite");
+    let (validation, _) = from_last_mail(&desk.outbox, jane, "Schlüsselhinterlegung");
+    assert!(!validation.is_empty(), "the validation mail has no escrow notice");
     assert_eq!(
         applicant.submit(&desk, &format!("/applications/{id}/validate"), &[("value", &value)]).await.status,
         StatusCode::SEE_OTHER
@@ -314,7 +318,10 @@ async fn german_pages_show_no_english() {
         officer.submit(&desk, &format!("/officer/applications/{id}/approve"), &[]).await.status,
         StatusCode::SEE_OTHER
     );
-    pages.push(("the approved application".into(), applicant.get(&desk, &format!("/applications/{id}")).await));
+    let approved = applicant.get(&desk, &format!("/applications/{id}")).await;
+    assert!(approved.text().contains(DE.key_escrowed), "{}", approved.text());
+    assert!(approved.text().contains(DE.own_key_not_escrowed), "{}", approved.text());
+    pages.push(("the approved application".into(), approved));
     let password = "Blue-Otter-Canyon-42";
     let p12 = applicant
         .submit(
@@ -324,6 +331,13 @@ async fn german_pages_show_no_english() {
         )
         .await;
     assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    from_last_mail(&desk.outbox, jane, "Der Schlüssel dieses Zertifikats wurde von der Zertifikatsstelle erzeugt");
+    let store = desk.status.authority().store();
+    let serial = desk.portal.directory(jane).await.unwrap()[0].serial.clone();
+    assert!(
+        store.escrowed_key(serial.as_str()).await.unwrap().is_some(),
+        "the key made on the portal was not escrowed"
+    );
     pages.push(("the issued application".into(), applicant.get(&desk, &format!("/applications/{id}")).await));
     pages.push(("the start page with a certificate".into(), applicant.get(&desk, "/").await));
     pages.push((

@@ -2,8 +2,8 @@
 
 use certdesk_core::audit::{seal, verify, AuditEvent};
 use certdesk_store::{
-    CertificateRecord, CrlRecord, EscrowAgentRecord, EscrowKeyRecord, IssuanceIntent, PendingDelivery, ProfileId,
-    Publication, RevocationReason, Serial, Store,
+    CertificateRecord, CrlRecord, EscrowAgentRecord, EscrowKeyRecord, EscrowMode, EscrowedKeyRecord, IssuanceIntent,
+    PendingDelivery, ProfileId, Publication, RevocationReason, Serial, Store,
 };
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
@@ -46,7 +46,7 @@ async fn conformance(store: &Store) {
     store.record_intents(&[intent("0a"), intent("0b")], None, 1).await.unwrap();
     assert_eq!(store.intents().await.unwrap().len(), 2);
     let (a, b) = (record("0a", 5_000), record("0b", 500));
-    store.record_issued(&[&a, &b], &events(&["0a", "0b"]), 1, None).await.unwrap();
+    store.record_issued(&[&a, &b], &events(&["0a", "0b"]), 1, None, None).await.unwrap();
     assert!(store.intents().await.unwrap().is_empty(), "recording kept the intents");
     // A taken serial fails before anything is signed, even inside a batch, and keeps
     // nothing (0c stays free).
@@ -54,14 +54,14 @@ async fn conformance(store: &Store) {
     assert!(store.intents().await.unwrap().is_empty());
     // A certificate without an intent (abandoned meanwhile) is not recorded.
     let c = record("0c", 50);
-    let err = store.record_issued(&[&c], &events(&["0c"]), 3, None).await.unwrap_err();
+    let err = store.record_issued(&[&c], &events(&["0c"]), 3, None, None).await.unwrap_err();
     assert_eq!(err.code(), certdesk_core::error::ErrorCode::Conflict);
     assert!(store.certificate("0c").await.unwrap().is_none());
     // Events must match the certificates one to one; nothing is kept otherwise.
     store.record_intents(&[intent("0c")], None, 4).await.unwrap();
-    assert!(store.record_issued(&[&c], &[], 4, None).await.is_err());
+    assert!(store.record_issued(&[&c], &[], 4, None, None).await.is_err());
     assert_eq!(store.intents().await.unwrap().len(), 1, "a failed record lost the intent");
-    store.record_issued(&[&c], &events(&["0c"]), 4, None).await.unwrap();
+    store.record_issued(&[&c], &events(&["0c"]), 4, None, None).await.unwrap();
     assert_eq!(store.audit_log().await.unwrap().len(), 3, "a failed issuance left an audit record");
 
     assert_eq!(store.certificate("0a").await.unwrap().unwrap().email, "jane.doe@example.org");
@@ -235,8 +235,52 @@ async fn escrow_conforms(store: &Store) {
     assert_eq!(keys[0], key("k2", 200));
     assert_eq!(keys[1], EscrowKeyRecord { retired_at: Some(200), ..key("k1", 100) });
     assert_eq!(store.current_escrow_key().await.unwrap(), Some(key("k2", 200)));
+
+    // Profiles escrow once an administrator says so (one audit record per change).
+    assert!(store.profile_escrow().await.unwrap().is_empty());
+    assert_eq!(store.escrow_mode("sponsor-strict").await.unwrap(), EscrowMode::Off);
+    let ev = event("profile.escrow", "sponsor-strict");
+    for (profile, mode, at) in
+        [("sponsor-strict", EscrowMode::On, 210), ("private", EscrowMode::On, 211), ("private", EscrowMode::Off, 212)]
+    {
+        store.set_profile_escrow(profile, mode, "admin", at, &|seq, prev| seal(&ev, at, seq, prev)).await.unwrap();
+    }
+    assert_eq!(
+        store.profile_escrow().await.unwrap(),
+        [("private".to_string(), EscrowMode::Off), ("sponsor-strict".to_string(), EscrowMode::On)]
+    );
+    assert_eq!(store.escrow_mode("sponsor-strict").await.unwrap(), EscrowMode::On);
+    assert_eq!(EscrowMode::parse(" ON ").unwrap(), EscrowMode::On);
+    assert!(EscrowMode::parse("separately").is_err());
+
+    // An escrowed key is written in the commit of its certificate, never without it.
+    let escrowed = |serial: &str, key_id: &str| EscrowedKeyRecord {
+        serial: serial.into(),
+        key_id: key_id.into(),
+        blob: vec![0x30, 0x03, 0x02, 0x01, 0x07],
+        created_at: 220,
+    };
+    store.record_intents(&[intent("e1"), intent("e2")], None, 220).await.unwrap();
+    let issue = [event("certificate.issue", "e1")];
+    assert!(store
+        .record_issued(&[&record("e1", 5_000)], &issue, 220, None, Some(&escrowed("e2", "k2")))
+        .await
+        .is_err());
+    assert!(store
+        .record_issued(&[&record("e1", 5_000)], &issue, 220, None, Some(&escrowed("e1", "nokey")))
+        .await
+        .is_err());
+    assert_eq!(store.certificate("e1").await.unwrap(), None, "nothing of a refused commit is kept");
+    assert_eq!(store.escrowed_key("e1").await.unwrap(), None);
+    store.record_issued(&[&record("e1", 5_000)], &issue, 220, None, Some(&escrowed("e1", "k2"))).await.unwrap();
+    assert_eq!(store.escrowed_key("e1").await.unwrap(), Some(escrowed("e1", "k2")));
+    store.record_issued(&[&record("e2", 5_000)], &[event("certificate.issue", "e2")], 221, None, None).await.unwrap();
+    assert_eq!(store.escrowed_key("e2").await.unwrap(), None);
+    assert_eq!(store.escrowed_keys().await.unwrap(), [escrowed("e1", "k2")]);
+    assert!(!format!("{:?}", escrowed("e1", "k2")).contains("48"), "Debug shows no blob bytes");
+
     let log = store.audit_log().await.unwrap();
-    assert_eq!(log.len(), records + 2);
+    assert_eq!(log.len(), records + 2 + 3 + 2);
     verify(&log).unwrap();
 }
 
@@ -286,7 +330,7 @@ async fn intents_and_deliveries_conform(store: &Store) {
     assert!(!store.abandon_intent(&pending[0], 12, &|seq, prev| seal(&ev, 12, seq, prev)).await.unwrap());
     assert!(store.record_intents(&[intent("1a")], None, 13).await.is_err(), "an abandoned serial was reused");
     let late = record("1a", 5_000);
-    assert!(store.record_issued(&[&late], &[event("certificate.issue", "1a")], 14, None).await.is_err());
+    assert!(store.record_issued(&[&late], &[event("certificate.issue", "1a")], 14, None, None).await.is_err());
     assert_eq!(store.audit_log().await.unwrap().len(), before + 1);
 
     // A .p12 stored with its certificate, found by application, deleted once delivered.
@@ -304,7 +348,7 @@ async fn intents_and_deliveries_conform(store: &Store) {
         wrong_since: None,
     };
     let cert = record("1b", 5_000);
-    store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery)).await.unwrap();
+    store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery), None).await.unwrap();
     assert_eq!(store.pending_deliveries().await.unwrap(), vec![delivery.clone()]);
     assert_eq!(store.pending_delivery_of("nobody").await.unwrap(), None);
     // Wrong passwords for a re-download are counted in a window that starts again.
@@ -321,7 +365,10 @@ async fn intents_and_deliveries_conform(store: &Store) {
     store.record_intents(&[intent("1c")], None, 30).await.unwrap();
     let kept =
         PendingDelivery { serial: Serial::parse("1c").unwrap(), wrong_tries: 0, wrong_since: None, ..delivery.clone() };
-    store.record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept)).await.unwrap();
+    store
+        .record_issued(&[&record("1c", 5_000)], &[event("certificate.issue", "1c")], 30, Some(&kept), None)
+        .await
+        .unwrap();
     let ev = event("certificate.revoke", "1c");
     assert!(store
         .revoke("1c", 31, RevocationReason::KeyCompromise, &|seq, prev| seal(&ev, 31, seq, prev))

@@ -55,6 +55,51 @@ pub(super) async fn desk(database_url: Option<String>) -> Desk {
     Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
 }
 
+/// An escrow key (2 of 2 shares, thrown away: nothing is recovered here) and escrow on
+/// for `profile`, as `certdesk escrow init` and `escrow profile PROFILE on` leave the
+/// store (issue 15).
+pub(super) async fn escrow_on(desk: &Desk, profile: &str) {
+    let store = desk.status.authority().store();
+    let agents = ["agent1@example.org".to_string(), "agent2@example.org".to_string()];
+    let made = certdesk_ca::escrow::create("Example University", 2, &agents, time::OffsetDateTime::now_utc()).unwrap();
+    let key = certdesk_store::EscrowKeyRecord {
+        key_id: hex::encode(made.key_id),
+        certificate: made.certificate.clone(),
+        threshold: 2,
+        total: 2,
+        created_at: 1,
+        retired_at: None,
+    };
+    let records: Vec<certdesk_store::EscrowAgentRecord> = made
+        .records
+        .iter()
+        .map(|r| certdesk_store::EscrowAgentRecord {
+            index: r.index,
+            email: r.agent.clone(),
+            agent_serial: "01".into(),
+            commitment: hex::encode(r.commitment),
+        })
+        .collect();
+    let event = |action: &'static str| certdesk_core::audit::AuditEvent {
+        actor: "test".into(),
+        action,
+        subject: profile.into(),
+        details: serde_json::json!({}),
+    };
+    let init = event("escrow.init");
+    store
+        .record_escrow_key(&key, &records, &|seq, prev| certdesk_core::audit::seal(&init, 1, seq, prev))
+        .await
+        .unwrap();
+    let on = event("profile.escrow");
+    store
+        .set_profile_escrow(profile, certdesk_store::EscrowMode::On, "test", 2, &|seq, prev| {
+            certdesk_core::audit::seal(&on, 2, seq, prev)
+        })
+        .await
+        .unwrap();
+}
+
 pub(super) struct Reply {
     pub(super) status: StatusCode,
     pub(super) headers: axum::http::HeaderMap,
