@@ -8,6 +8,7 @@
 //! that a share of another escrow key, a repeated or a forged one is refused by name
 //! before anything is combined.
 
+pub mod recover;
 pub mod share;
 
 use der::Encode;

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use certdesk_core::error::DomainError;
+use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::ports::{CertificateAuthority, IssueRequest, Issued, Pkcs12Delivery};
 use certdesk_core::records::CertificateRecord;
 use certdesk_pki::crl::RevocationReason;
 use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm};
+use zeroize::Zeroizing;
 
 use crate::authority::Authority;
 use crate::status::StatusService;
@@ -18,6 +19,8 @@ use crate::status::StatusService;
 /// unlocked issuing key); hands out neither.
 pub struct CaService {
     status: Arc<StatusService>,
+    /// Escrow shares given for open recoveries (issue 15), in memory only.
+    shares: crate::escrow::recover::ShareGathering,
 }
 
 impl std::fmt::Debug for CaService {
@@ -29,7 +32,7 @@ impl std::fmt::Debug for CaService {
 impl CaService {
     /// The CA of `status`'s process.
     pub fn new(status: Arc<StatusService>) -> Self {
-        Self { status }
+        Self { status, shares: crate::escrow::recover::ShareGathering::default() }
     }
 
     fn authority(&self) -> &Authority {
@@ -86,5 +89,38 @@ impl CertificateAuthority for CaService {
         let record = self.authority().revoke(serial, reason, actor).await?;
         self.refresh().await;
         Ok(record)
+    }
+
+    async fn take_escrow_share(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        agent_index: u8,
+        share: Zeroizing<Vec<u8>>,
+    ) -> Result<usize, DomainError> {
+        self.shares.take(self.authority().store(), recovery_id, key_id, agent_index, &share).await
+    }
+
+    fn escrow_shares_held(&self, recovery_id: &str) -> usize {
+        self.shares.count(recovery_id)
+    }
+
+    async fn recover_escrowed_keys(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        serials: &[String],
+        delivery: Pkcs12Delivery,
+    ) -> Result<Vec<u8>, DomainError> {
+        if let Err(e) = certdesk_pki::password::check_strength(&delivery.password, &[]) {
+            // The shares stay: the recipient chooses a better password.
+            return Err(DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")));
+        }
+        let chain = self.status.issuer().chain().to_vec();
+        self.shares.recover(self.authority(), recovery_id, key_id, serials, chain, delivery).await
+    }
+
+    fn forget_escrow_shares(&self, recovery_id: &str) {
+        self.shares.forget(recovery_id);
     }
 }

@@ -106,6 +106,41 @@ pub trait CertificateAuthority: Send + Sync {
         reason: RevocationReason,
         actor: &str,
     ) -> Result<CertificateRecord, DomainError>;
+
+    /// Takes an escrow key recovery agent's share (the PEM block `CERTDESK ESCROW SHARE`,
+    /// as decrypted from the agent's message) for recovery `recovery_id` of escrow key
+    /// `key_id`: it must be that key's share of agent `agent_index`, the one handed out
+    /// at init (its commitment), and not given for this recovery yet. It is kept in this
+    /// process's memory only. Returns how many distinct agents' shares are held.
+    ///
+    /// The desk decides who may give a share and when; the CA alone reads shares.
+    async fn take_escrow_share(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        agent_index: u8,
+        share: Zeroizing<Vec<u8>>,
+    ) -> Result<usize, DomainError>;
+
+    /// How many distinct agents' shares this process holds for a recovery (0 after a
+    /// restart: the shares are never stored).
+    fn escrow_shares_held(&self, recovery_id: &str) -> usize;
+
+    /// Puts the escrow key of `key_id` together from the shares held for `recovery_id`,
+    /// decrypts the escrowed keys of `serials`, checks each against its certificate and
+    /// returns them all, with their certificates and the CA chain, as one .p12 under
+    /// the recipient's password. The shares are forgotten and every key wiped, whatever
+    /// the outcome.
+    async fn recover_escrowed_keys(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        serials: &[String],
+        delivery: Pkcs12Delivery,
+    ) -> Result<Vec<u8>, DomainError>;
+
+    /// Forgets (wipes) the shares held for a recovery: cancelled, expired or failed.
+    fn forget_escrow_shares(&self, recovery_id: &str);
 }
 
 /// What an OCSP answer said, for `/metrics`.

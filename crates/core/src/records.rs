@@ -286,3 +286,103 @@ pub fn read_root_crl(der: &[u8]) -> Result<(u64, i64, i64), crate::error::Domain
         .map_err(|_| damaged("its thisUpdate is out of range".into()))?;
     Ok((number, this_update, next_update))
 }
+
+/// Where a recovery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryState {
+    /// A holder's own request, waiting for an officer's identity check in person.
+    Requested,
+    /// Open: agents give their shares until the window ends.
+    Open,
+    /// Enough agents gave their share: the recipient can take the .p12 once.
+    Ready,
+    /// The .p12 was handed out.
+    Delivered,
+    /// Cancelled by the holder, the requester or an administrator.
+    Cancelled,
+    /// The window ended first.
+    Expired,
+    /// The shares or the escrowed keys did not give the keys back.
+    Failed,
+}
+
+impl RecoveryState {
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecoveryState::Requested => "requested",
+            RecoveryState::Open => "open",
+            RecoveryState::Ready => "ready",
+            RecoveryState::Delivered => "delivered",
+            RecoveryState::Cancelled => "cancelled",
+            RecoveryState::Expired => "expired",
+            RecoveryState::Failed => "failed",
+        }
+    }
+
+    /// Reads a name of [`RecoveryState::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "requested" => RecoveryState::Requested,
+            "open" => RecoveryState::Open,
+            "ready" => RecoveryState::Ready,
+            "delivered" => RecoveryState::Delivered,
+            "cancelled" => RecoveryState::Cancelled,
+            "expired" => RecoveryState::Expired,
+            "failed" => RecoveryState::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Whether nothing more happens to it.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            RecoveryState::Delivered | RecoveryState::Cancelled | RecoveryState::Expired | RecoveryState::Failed
+        )
+    }
+}
+
+/// A key recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecoveryRecord {
+    /// Random id.
+    pub id: String,
+    /// The escrow key every key of it is escrowed to.
+    pub key_id: String,
+    /// Whose keys (lower case).
+    pub holder: String,
+    /// Who receives the .p12 (lower case): the holder, or a successor or stand-in.
+    pub recipient: String,
+    /// The certificates whose keys are recovered (lower-case hex), fixed at request.
+    pub serials: Vec<String>,
+    /// Why (written by the requester).
+    pub reason: String,
+    /// Who authorised a recovery for someone else (an administrator's request).
+    pub authorised_by: Option<String>,
+    /// Who asked.
+    pub requested_by: String,
+    /// Where it stands.
+    pub state: RecoveryState,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When agents could start giving shares.
+    pub opened_at: Option<i64>,
+    /// When the window ends.
+    pub expires_at: Option<i64>,
+    /// When it was delivered, cancelled, expired or failed.
+    pub closed_at: Option<i64>,
+    /// Bumped by every transition.
+    pub version: i64,
+}
+
+/// An agent's approval of a recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryApproval {
+    /// The agent's share index.
+    pub index: u8,
+    /// The agent's address.
+    pub agent: String,
+    /// Unix seconds.
+    pub approved_at: i64,
+}

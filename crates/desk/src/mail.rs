@@ -58,8 +58,8 @@ pub use certdesk_core::mail_settings::{Lang, MailSection, MailTransport, SmtpTls
 pub mod texts;
 
 use texts::{
-    AppointmentCancelled, AuditAlert, AuditCheckpoint, CertificateReady, ExpiryReminder, MailTexts, Revocation, SignIn,
-    StaffInvitation, Validation, ZonedTime,
+    AppointmentCancelled, AuditAlert, AuditCheckpoint, CertificateReady, ExpiryReminder, MailTexts, RecoveryNotice,
+    Revocation, SignIn, StaffInvitation, Validation, ZonedTime,
 };
 
 const CONTENT_LANGUAGE: HeaderName = HeaderName::new_from_ascii_str("Content-Language");
@@ -823,6 +823,18 @@ pub fn certificate_ready_mail(
     finish(texts, to, texts.ready_subject, &body)
 }
 
+/// The notice to the holder that a recovery of `keys` of their escrowed keys for
+/// `recipient` was asked for (`delivered`: that the keys were handed out).
+pub fn recovery_mail(lang: Lang, to: &MailAddress, delivered: bool, recipient: &str, keys: usize, link: &str) -> Mail {
+    let texts = MailTexts::of(lang);
+    let notice = RecoveryNotice { recipient, keys, link };
+    if delivered {
+        finish(texts, to, texts.recovery_delivered_subject, &(texts.recovery_delivered_body)(&notice))
+    } else {
+        finish(texts, to, texts.recovery_requested_subject, &(texts.recovery_requested_body)(&notice))
+    }
+}
+
 /// A reminder that a certificate expires in `days_left` days (see [`EXPIRY_REMINDER_DAYS`]).
 pub fn expiry_reminder_mail(
     lang: Lang,
@@ -1382,6 +1394,8 @@ mod tests {
             certificate_ready_mail(lang, &alice(), "01AB", link, &crate::advisor::MailClient::ALL, link, false),
             certificate_ready_mail(lang, &alice(), "01AB", link, &[], link, true),
             validation_mail(lang, &alice(), "https://pki.example.org/", "A-42", "7Kq9-xZ2mP4vW8rT", at, true),
+            recovery_mail(lang, &alice(), false, "successor@example.org", 2, link),
+            recovery_mail(lang, &alice(), true, "alice@example.org", 1, link),
             audit_checkpoint_mail(lang, &alice(), "Example Org", "42:abcdef0123", 42, at),
             audit_alert_mail(lang, &alice(), "Example Org", "record 7: hash mismatch", local),
         ];

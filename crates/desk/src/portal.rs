@@ -38,9 +38,11 @@ use certdesk_pki::subject::Person;
 use certdesk_store::{ChallengeOutcome, ChallengeRecord, SessionRecord, Store, UserRecord};
 
 mod appointments;
+mod recovery;
 mod single_sign_on;
 
 pub use appointments::{QueueEntry, QueueFilter};
+pub use recovery::{RecoveryView, SuccessorRequest, RECOVERY_WINDOW_HOURS};
 
 /// Sign-in links are valid 15 minutes.
 pub const SIGN_IN_MINUTES: i64 = 15;

@@ -11,6 +11,7 @@ mod all {
     mod oidc;
     mod pages;
     mod portal;
+    mod recovery;
     mod store;
     mod web_fixture;
 }

@@ -12,9 +12,11 @@ mod escrow;
 mod migrations;
 mod oidc;
 mod portal;
+mod recovery;
 
 pub use escrow::{EscrowAgentRecord, EscrowKeyRecord, EscrowMode, EscrowedKeyRecord};
 pub use portal::{ChallengeOutcome, ChallengeRecord, Publication, SessionRecord, SlotRecord, UserRecord};
+pub use recovery::{KeyRecoveryRecord, RecoveryApproval, RecoveryState};
 
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};

@@ -65,6 +65,9 @@ impl Page<'_> {
                         nav aria-label=(t.nav_label) {
                             a href="/" { (t.nav_home) }
                             a href="/directory" { (t.nav_directory) }
+                            @if self.user.is_some() {
+                                a href="/recoveries" { (t.nav_recovery) }
+                            }
                             @if role == "officer" || role == "admin" {
                                 a href="/officer" { (t.nav_officer) }
                             }

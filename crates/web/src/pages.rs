@@ -8,8 +8,10 @@ use maud::{html, Markup, PreEscaped};
 
 use crate::html::{csrf_field, day, when};
 use crate::texts::Texts;
+use certdesk_core::records::RecoveryState;
 use certdesk_core::zone::OrgZone;
 use certdesk_desk::advisor::MailClient;
+use certdesk_desk::portal::RecoveryView;
 
 /// An appointment slot as the pages show it.
 pub struct SlotView {
@@ -816,6 +818,151 @@ pub fn directory(t: &Texts, z: &OrgZone, email: &str, found: Option<&[DirectoryE
                 }
             },
             None => {},
+        }
+    }
+}
+
+fn recovery_state(t: &Texts, state: RecoveryState) -> &'static str {
+    match state {
+        RecoveryState::Requested => t.recovery_state_requested,
+        RecoveryState::Open => t.recovery_state_open,
+        RecoveryState::Ready => t.recovery_state_ready,
+        RecoveryState::Delivered => t.recovery_state_delivered,
+        RecoveryState::Cancelled => t.recovery_state_cancelled,
+        RecoveryState::Expired => t.recovery_state_expired,
+        RecoveryState::Failed => t.recovery_state_failed,
+    }
+}
+
+/// The key recoveries page (issue 15): the recoveries the signed-in user has a part in,
+/// the form to ask for one's own escrowed keys, and for administrators the form for a
+/// successor or stand-in.
+pub fn recoveries(t: &Texts, z: &OrgZone, views: &[RecoveryView], admin: bool, csrf: &str) -> Markup {
+    html! {
+        p { (t.recoveries_intro) }
+        @if views.is_empty() {
+            p { (t.recovery_none) }
+        } @else {
+            table {
+                thead { tr { th { (t.submitted) } th { (t.recovery_holder_label) } th { (t.recovery_recipient_label) } th { (t.status) } } }
+                tbody {
+                    @for view in views {
+                        @let r = &view.recovery;
+                        tr {
+                            td { a href={ "/recoveries/" (r.id) } { (when(z, r.created_at)) } }
+                            td { (r.holder) }
+                            td { (r.recipient) }
+                            td { (recovery_state(t, r.state)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.recovery_request_own) }
+        p { (t.recovery_request_own_note) }
+        form method="post" action="/recoveries" {
+            (csrf_field(csrf))
+            label for="reason" { (t.recovery_why) }
+            textarea #reason name="reason" required {}
+            button type="submit" { (t.recovery_ask) }
+        }
+        @if admin {
+            h2 { (t.recovery_successor_heading) }
+            p { (t.recovery_successor_note) }
+            form method="post" action="/recoveries/successor" {
+                (csrf_field(csrf))
+                label for="holder" { (t.recovery_holder) }
+                input #holder name="holder" type="email" required;
+                label for="recipient" { (t.recovery_recipient) }
+                input #recipient name="recipient" type="email" required;
+                label for="successor_reason" { (t.recovery_why) }
+                textarea #successor_reason name="reason" required {}
+                label for="authorised_by" { (t.recovery_authorised_by) }
+                input #authorised_by name="authorised_by" required;
+                label for="issued_from" { (t.recovery_issued_from) }
+                input #issued_from name="issued_from" type="date";
+                label for="issued_until" { (t.recovery_issued_until) }
+                input #issued_until name="issued_until" type="date";
+                button type="submit" { (t.recovery_ask) }
+            }
+        }
+    }
+}
+
+/// One key recovery: what it is for and where it stands, and the form of the step that
+/// is the signed-in user's (`me`): the officer's identity check, the agent's share, the
+/// recipient's download, cancelling.
+pub fn recovery(t: &Texts, z: &OrgZone, view: &RecoveryView, me: &str, officer: bool, csrf: &str) -> Markup {
+    let r = &view.recovery;
+    let id = r.id.as_str();
+    let involved = r.holder == me || r.recipient == me || r.requested_by == me;
+    html! {
+        p { strong { (t.status) ": " span #state { (recovery_state(t, r.state)) } } }
+        p { (t.recovery_holder_label) ": " (r.holder) " · " (t.recovery_recipient_label) ": " (r.recipient) }
+        p { (t.recovery_requested_by) ": " (r.requested_by) " · " (when(z, r.created_at)) }
+        p { (t.reason) ": " (r.reason) }
+        @if let Some(by) = &r.authorised_by {
+            p { (t.recovery_authorised_by) ": " (by) }
+        }
+        p { (t.certificates) ": " @for serial in &r.serials { code { (serial) } " " } }
+        @if let Some(until) = r.expires_at {
+            @if !r.state.is_closed() {
+                p { (t.recovery_window) " " (when(z, until)) }
+            }
+        }
+        p #shares { ((t.recovery_shares_of)(view.approvals.len(), view.threshold)) }
+        @if !view.approvals.is_empty() {
+            p { (t.recovery_agents_given) ": " @for a in &view.approvals { (a.agent) " " } }
+        }
+        @if r.state == RecoveryState::Requested && officer && r.holder != me {
+            h2 { (t.recovery_identity_heading) }
+            form method="post" action={ "/recoveries/" (id) "/identity" } {
+                (csrf_field(csrf))
+                label for="document_type" { (t.document_type) }
+                select #document_type name="document_type" {
+                    option value="identity-card" { (t.document_identity_card) }
+                    option value="passport" { (t.document_passport) }
+                    option value="residence-permit" { (t.document_residence_permit) }
+                }
+                label for="document_number" { (t.document_number) }
+                input #document_number name="document_number" required;
+                label { input type="checkbox" name="in_person" value="yes" required; " " (t.in_person) }
+                button type="submit" { (t.record) }
+            }
+        }
+        @if r.state == RecoveryState::Open && view.my_agent_index.is_some() && !involved {
+            h2 { (t.recovery_share_heading) }
+            form method="post" action={ "/recoveries/" (id) "/share" } autocomplete="off" {
+                (csrf_field(csrf))
+                label for="share" { (t.recovery_share_label) }
+                textarea #share name="share" required rows="8" {}
+                label for="code" { (t.totp_code) }
+                input #code name="code" inputmode="numeric" autocomplete="one-time-code" required;
+                button type="submit" { (t.recovery_give_share) }
+            }
+        }
+        @if r.state == RecoveryState::Ready && r.recipient == me {
+            h2 { (t.recovery_receive_heading) }
+            p { (t.recovery_receive_text) }
+            form method="post" action={ "/recoveries/" (id) "/p12" } {
+                (csrf_field(csrf))
+                label for="password" { (t.p12_password) }
+                input #password name="password" type="password" autocomplete="new-password" required minlength="12";
+                label for="password2" { (t.p12_password_again) }
+                input #password2 name="password2" type="password" autocomplete="new-password" required minlength="12";
+                label for="format" { (t.file_format) }
+                select #format name="format" {
+                    option value="modern" { (t.format_modern) }
+                    option value="compat" { (t.format_compat) }
+                }
+                button type="submit" { (t.create_p12) }
+            }
+        }
+        @if !r.state.is_closed() && (r.holder == me || r.requested_by == me) {
+            form method="post" action={ "/recoveries/" (id) "/cancel" } {
+                (csrf_field(csrf))
+                button.secondary type="submit" { (t.recovery_cancel) }
+            }
         }
     }
 }

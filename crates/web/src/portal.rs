@@ -480,6 +480,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/officer/slots", get(officer_slots).post(officer_add_slot))
         .route("/officer/slots/{slot}/remove", post(officer_remove_slot))
         .route("/officer/certificates", get(officer_certificates))
+        .route("/recoveries", get(recoveries_page).post(request_recovery))
+        .route("/recoveries/successor", post(request_successor_recovery))
+        .route("/recoveries/{id}", get(recovery_page))
+        .route("/recoveries/{id}/identity", post(recovery_identity))
+        .route("/recoveries/{id}/share", post(recovery_share))
+        .route("/recoveries/{id}/p12", post(recovery_p12))
+        .route("/recoveries/{id}/cancel", post(recovery_cancel))
         .route("/admin", get(admin_page))
         .route("/admin/users", post(admin_add_user))
         .route("/admin/users/change", post(admin_change_user))
@@ -829,6 +836,104 @@ async fn issue_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Resp
             .into_response(),
         Err(e) => ctx.error(&e),
     }
+}
+
+// -----------------------------------------------------------------------------------
+// Key recovery (issue 15): the desk decides, the CA alone reads shares and keys.
+
+async fn recoveries_page(ctx: Ctx) -> Response {
+    if let Some(r) = ctx.needs_second_factor() {
+        return r;
+    }
+    let actor = or_return!(ctx.signed_in());
+    let views = or_return!(ctx.portal.recoveries_for(actor).await.map_err(|e| ctx.error(&e)));
+    let admin = actor.role == certdesk_desk::portal::Role::Admin;
+    let body = pages::recoveries(ctx.texts, ctx.portal.zone(), &views, admin, &actor.session.csrf);
+    ctx.ok(ctx.texts.nav_recovery, body)
+}
+
+async fn request_recovery(ctx: Ctx, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    let result = ctx.portal.request_own_recovery(actor, field(&fields, "reason")).await;
+    ctx.after(result, |r| format!("/recoveries/{}", r.id))
+}
+
+async fn request_successor_recovery(ctx: Ctx, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    let request = certdesk_desk::portal::SuccessorRequest {
+        holder: field(&fields, "holder").to_string(),
+        recipient: field(&fields, "recipient").to_string(),
+        reason: field(&fields, "reason").to_string(),
+        authorised_by: field(&fields, "authorised_by").to_string(),
+        issued_from: field(&fields, "issued_from").to_string(),
+        issued_until: field(&fields, "issued_until").to_string(),
+    };
+    let result = ctx.portal.request_successor_recovery(actor, &request).await;
+    ctx.after(result, |r| format!("/recoveries/{}", r.id))
+}
+
+async fn recovery_page(ctx: Ctx, Path(id): Path<String>) -> Response {
+    if let Some(r) = ctx.needs_second_factor() {
+        return r;
+    }
+    let actor = or_return!(ctx.signed_in());
+    let view = or_return!(ctx.portal.recovery_view(actor, &id).await.map_err(|e| ctx.error(&e)));
+    let officer = actor.role != certdesk_desk::portal::Role::Applicant && actor.has_second_factor();
+    let body = pages::recovery(ctx.texts, ctx.portal.zone(), &view, actor.email(), officer, &actor.session.csrf);
+    ctx.ok(ctx.texts.nav_recovery, body)
+}
+
+async fn recovery_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    let result = ctx
+        .portal
+        .record_recovery_identity(
+            actor,
+            &id,
+            field(&fields, "document_type"),
+            field(&fields, "document_number"),
+            field(&fields, "in_person") == "yes",
+        )
+        .await;
+    ctx.after(result, |r| format!("/recoveries/{}", r.id))
+}
+
+async fn recovery_share(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    let share = Zeroizing::new(field(&fields, "share").as_bytes().to_vec());
+    let result = ctx.portal.give_recovery_share(actor, &id, share, field(&fields, "code")).await;
+    ctx.after(result, |r| format!("/recoveries/{}", r.id))
+}
+
+async fn recovery_p12(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    let password = Zeroizing::new(field(&fields, "password").to_string());
+    if field(&fields, "password2") != password.as_str() {
+        return ctx.fail(ErrorCode::Refused, ctx.texts.passwords_differ);
+    }
+    let format = match field(&fields, "format") {
+        "compat" => certdesk_pki::pkcs12::Format::Compat,
+        "modern" | "" => certdesk_pki::pkcs12::Format::Modern,
+        other => return ctx.fail(ErrorCode::Refused, &(ctx.texts.unknown_format)(other)),
+    };
+    let delivery = certdesk_core::ports::Pkcs12Delivery { password, format };
+    match ctx.portal.deliver_recovery(actor, &id, delivery).await {
+        Ok((recovery, p12)) => (
+            [
+                (header::CONTENT_TYPE, "application/x-pkcs12".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"recovered-keys-{}.p12\"", recovery.id)),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            p12,
+        )
+            .into_response(),
+        Err(e) => ctx.error(&e),
+    }
+}
+
+async fn recovery_cancel(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {
+    let actor = or_return!(ctx.checked(&fields));
+    ctx.after(ctx.portal.cancel_recovery(actor, &id).await, |r| format!("/recoveries/{}", r.id))
 }
 
 async fn download_certificate(ctx: Ctx, Path(file): Path<String>) -> Response {

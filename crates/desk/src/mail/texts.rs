@@ -54,6 +54,17 @@ pub struct CertificateReady<'a> {
     pub link: &'a str,
 }
 
+/// The parameters of the key recovery notices to the holder.
+#[derive(Clone, Copy, Debug)]
+pub struct RecoveryNotice<'a> {
+    /// Who receives the keys (the holder, or a successor or stand-in).
+    pub recipient: &'a str,
+    /// How many keys.
+    pub keys: usize,
+    /// The recovery's page.
+    pub link: &'a str,
+}
+
 /// The parameters of the expiry reminder.
 #[derive(Clone, Copy, Debug)]
 pub struct ExpiryReminder<'a> {
@@ -183,6 +194,14 @@ pub struct MailTexts {
     pub escrow_before: &'static str,
     /// The notice in the certificate-ready mail that this certificate's key is escrowed.
     pub escrow_issued: &'static str,
+    /// Subject of the notice that a recovery of the holder's escrowed keys was asked for.
+    pub recovery_requested_subject: &'static str,
+    /// Body of that notice.
+    pub recovery_requested_body: fn(&RecoveryNotice<'_>) -> String,
+    /// Subject of the notice that the holder's escrowed keys were handed out.
+    pub recovery_delivered_subject: &'static str,
+    /// Body of that notice.
+    pub recovery_delivered_body: fn(&RecoveryNotice<'_>) -> String,
 
     /// Subject of the expiry reminder.
     pub expiry_subject: fn(&ExpiryReminder<'_>) -> String,
@@ -259,6 +278,10 @@ impl MailTexts {
             ready_guide,
             escrow_before,
             escrow_issued,
+            recovery_requested_subject,
+            recovery_requested_body,
+            recovery_delivered_subject,
+            recovery_delivered_body,
             expiry_subject,
             expiry_body,
             revocation_subject,
@@ -299,6 +322,8 @@ impl MailTexts {
             ready_install_heading,
             escrow_before,
             escrow_issued,
+            recovery_requested_subject,
+            recovery_delivered_subject,
             revocation_subject,
             reason_unspecified,
             reason_key_compromise,
@@ -321,6 +346,8 @@ impl MailTexts {
             invitation_body(&StaffInvitation { role: MARK, link: MARK, until: MARK }),
             ready_body(&CertificateReady { serial: MARK, link: MARK }),
             ready_guide(MARK),
+            recovery_requested_body(&RecoveryNotice { recipient: MARK, keys: NUMBER as usize, link: MARK }),
+            recovery_delivered_body(&RecoveryNotice { recipient: MARK, keys: NUMBER as usize, link: MARK }),
             expiry_subject(&expiry(0)),
             expiry_subject(&expiry(1)),
             expiry_subject(&expiry(NUMBER)),
@@ -432,6 +459,22 @@ pub static EN: MailTexts = MailTexts {
     escrow_issued: "The key of this certificate was made by the certificate desk and is kept in escrow, encrypted. \
                     Only several key recovery agents together can recover it, only as the certificate policy allows; \
                     you will be told by mail of every recovery.",
+    recovery_requested_subject: "A recovery of your escrowed keys was requested",
+    recovery_requested_body: |&RecoveryNotice { recipient, keys, link }| {
+        format!(
+            "a recovery of {keys} of your escrowed keys was requested, for {recipient}. Key recovery agents \
+             must approve it before anything is handed out. If you did not expect this, please contact the \
+             certificate desk at once. The request:\n\n{link}"
+        )
+    },
+    recovery_delivered_subject: "Your escrowed keys were recovered",
+    recovery_delivered_body: |&RecoveryNotice { recipient, keys, link }| {
+        format!(
+            "{keys} of your escrowed keys were recovered and handed out to {recipient}, after key recovery \
+             agents approved it. If you did not expect this, please contact the certificate desk at once. \
+             The recovery:\n\n{link}"
+        )
+    },
 
     expiry_subject: |&ExpiryReminder { days_left, .. }| match days_left {
         0 => "Your certificate expires today".to_string(),
@@ -587,6 +630,22 @@ pub static DE: MailTexts = MailTexts {
                     hinterlegt. Nur mehrere Wiederherstellungsbeauftragte gemeinsam können ihn wiederherstellen, nur \
                     wie die Zertifizierungsrichtlinie es erlaubt; jede Wiederherstellung wird Ihnen per Mail \
                     mitgeteilt.",
+    recovery_requested_subject: "Eine Wiederherstellung Ihrer hinterlegten Schlüssel wurde beantragt",
+    recovery_requested_body: |&RecoveryNotice { recipient, keys, link }| {
+        format!(
+            "für {recipient} wurde die Wiederherstellung von {keys} Ihrer hinterlegten Schlüssel beantragt. \
+             Wiederherstellungsbeauftragte müssen zustimmen, bevor etwas herausgegeben wird. Falls Sie das \
+             nicht erwartet haben, wenden Sie sich bitte sofort an die Zertifikatsstelle. Der Antrag:\n\n{link}"
+        )
+    },
+    recovery_delivered_subject: "Ihre hinterlegten Schlüssel wurden wiederhergestellt",
+    recovery_delivered_body: |&RecoveryNotice { recipient, keys, link }| {
+        format!(
+            "{keys} Ihrer hinterlegten Schlüssel wurden nach Zustimmung der Wiederherstellungsbeauftragten \
+             wiederhergestellt und an {recipient} herausgegeben. Falls Sie das nicht erwartet haben, wenden \
+             Sie sich bitte sofort an die Zertifikatsstelle. Die Wiederherstellung:\n\n{link}"
+        )
+    },
 
     expiry_subject: |&ExpiryReminder { days_left, .. }| match days_left {
         0 => "Ihr Zertifikat läuft heute ab".to_string(),

@@ -582,7 +582,7 @@ async fn two_processes_never_issue_twice_for_one_application() {
 }
 
 /// An approved application of Jane's: her browser and the application id.
-async fn approved_application(desk: &Desk) -> (Browser, String) {
+pub(super) async fn approved_application(desk: &Desk) -> (Browser, String) {
     let mut jane = sign_in(desk, "jane.doe@example.org").await;
     let id = apply(desk, &mut jane).await;
     let value = validation_value(&desk.outbox, "jane.doe@example.org");
@@ -1055,6 +1055,34 @@ impl certdesk_core::ports::CertificateAuthority for StopsAfterRecording {
         actor: &str,
     ) -> Result<certdesk_core::records::CertificateRecord, certdesk_core::error::DomainError> {
         self.0.revoke(serial, reason, actor).await
+    }
+
+    async fn take_escrow_share(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        agent_index: u8,
+        share: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Result<usize, certdesk_core::error::DomainError> {
+        self.0.take_escrow_share(recovery_id, key_id, agent_index, share).await
+    }
+
+    fn escrow_shares_held(&self, recovery_id: &str) -> usize {
+        self.0.escrow_shares_held(recovery_id)
+    }
+
+    async fn recover_escrowed_keys(
+        &self,
+        recovery_id: &str,
+        key_id: &str,
+        serials: &[String],
+        delivery: certdesk_core::ports::Pkcs12Delivery,
+    ) -> Result<Vec<u8>, certdesk_core::error::DomainError> {
+        self.0.recover_escrowed_keys(recovery_id, key_id, serials, delivery).await
+    }
+
+    fn forget_escrow_shares(&self, recovery_id: &str) {
+        self.0.forget_escrow_shares(recovery_id)
     }
 }
 

@@ -55,18 +55,29 @@ pub(super) async fn desk(database_url: Option<String>) -> Desk {
     Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
 }
 
-/// An escrow key (2 of 2 shares, thrown away: nothing is recovered here) and escrow on
-/// for `profile`, as `certdesk escrow init` and `escrow profile PROFILE on` leave the
-/// store (issue 15).
+/// An escrow key (2 of 2 agents) and escrow on for `profile`, as `certdesk escrow init`
+/// and `escrow profile PROFILE on` leave the store (issue 15).
 pub(super) async fn escrow_on(desk: &Desk, profile: &str) {
+    escrow_with_agents(desk, profile, &["agent1@example.org", "agent2@example.org"], 2).await;
+}
+
+/// An escrow key of `agents`, `threshold` of them needed, and escrow on for `profile`;
+/// returns the agents' shares (PEM), as each agent reads theirs from their message.
+pub(super) async fn escrow_with_agents(desk: &Desk, profile: &str, agents: &[&str], threshold: u8) -> Vec<String> {
     let store = desk.status.authority().store();
-    let agents = ["agent1@example.org".to_string(), "agent2@example.org".to_string()];
-    let made = certdesk_ca::escrow::create("Example University", 2, &agents, time::OffsetDateTime::now_utc()).unwrap();
+    let agents: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
+    let made = certdesk_ca::escrow::create(
+        "Example University",
+        usize::from(threshold),
+        &agents,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     let key = certdesk_store::EscrowKeyRecord {
         key_id: hex::encode(made.key_id),
         certificate: made.certificate.clone(),
-        threshold: 2,
-        total: 2,
+        threshold,
+        total: agents.len() as u8,
         created_at: 1,
         retired_at: None,
     };
@@ -98,6 +109,7 @@ pub(super) async fn escrow_on(desk: &Desk, profile: &str) {
         })
         .await
         .unwrap();
+    made.shares.iter().map(|s| s.to_pem().unwrap().to_string()).collect()
 }
 
 pub(super) struct Reply {

@@ -16,3 +16,31 @@ CREATE TABLE escrowed_keys (
     blob       BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
+-- A key recovery (docs/design/key-escrow.md, "Recovery"): whose escrowed keys (the
+-- serials, fixed at request, all escrowed to key_id), for whom, why, on whose
+-- authority, and where it stands; `version` guards each transition.
+CREATE TABLE key_recoveries (
+    id            TEXT PRIMARY KEY,
+    key_id        TEXT NOT NULL REFERENCES escrow_keys(key_id),
+    holder        TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    serials       TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    authorised_by TEXT,
+    requested_by  TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    opened_at     INTEGER,
+    expires_at    INTEGER,
+    closed_at     INTEGER,
+    version       INTEGER NOT NULL
+);
+-- The agents who gave their share to a recovery (the shares themselves only ever in the
+-- memory of the process that delivers).
+CREATE TABLE recovery_approvals (
+    recovery_id TEXT NOT NULL REFERENCES key_recoveries(id),
+    idx         INTEGER NOT NULL,
+    agent       TEXT NOT NULL,
+    approved_at INTEGER NOT NULL,
+    PRIMARY KEY (recovery_id, idx)
+);

@@ -1,0 +1,212 @@
+//! Key recovery through the portal (issue 15, docs/design/key-escrow.md "Recovery"):
+//! escrow with three agents, two needed; Jane's key made on the portal is escrowed;
+//! OpenSSL encrypts mail to her certificate; her key is "lost"; her request opens once an
+//! officer checks her identity; every hostile or wrong step is refused and audited; one
+//! agent is not enough, two are; the recovered .p12 opens the mail in OpenSSL and holds
+//! her very key; it is handed out once; a window that passed refuses shares.
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use certdesk_core::audit::verify;
+use certdesk_core::clock::Clock;
+use certdesk_desk::portal::Role;
+
+use super::portal::approved_application;
+use super::web_fixture::{desk, escrow_with_agents, mails_to, staff_sign_in, Desk};
+
+fn openssl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A fresh authenticator code for `secret` (the clock moves on a step first: each code
+/// works once).
+fn fresh_code(desk: &Desk, secret: &[u8]) -> String {
+    desk.clock.advance(time::Duration::seconds(30));
+    let now = desk.clock.now().unix_timestamp();
+    certdesk_desk::totp::code_at_step(secret, certdesk_desk::totp::step_at(now))
+}
+
+fn state_of(page: &str) -> String {
+    page.split(r#"<span id="state">"#).nth(1).unwrap().split('<').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn escrowed_keys_come_back_only_with_enough_agents() {
+    let desk = desk(None).await;
+    let agents = ["agent1@example.org", "agent2@example.org", "agent3@example.org"];
+    let shares = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
+    let store = desk.status.authority().store();
+
+    // Jane's key, made on the portal, escrowed; OpenSSL encrypts mail to her.
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    let serial = store.application(&id).await.unwrap().unwrap().serial.unwrap();
+    assert!(store.escrowed_key(&serial).await.unwrap().is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let cert = store.certificate(&serial).await.unwrap().unwrap();
+    std::fs::write(dir.path().join("jane.der"), &cert.der).unwrap();
+    openssl(dir.path(), &["x509", "-inform", "DER", "-in", "jane.der", "-out", "jane.pem"]);
+    std::fs::write(dir.path().join("original.p12"), &p12.body).unwrap();
+    std::fs::write(dir.path().join("message.txt"), "Subject: budget\r\n\r\nThe figures for 2027.\r\n").unwrap();
+    openssl(dir.path(), &["cms", "-encrypt", "-aes256", "-in", "message.txt", "-out", "mail.eml", "jane.pem"]);
+    // (The key is lost: original.p12 is not used again but to compare the key.)
+
+    // Jane asks; the request waits for an identity check; she is told by mail.
+    let asked = jane.submit(&desk, "/recoveries", &[("reason", "my laptop was stolen")]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.text());
+    let page_path = asked.location();
+    let rid = page_path.trim_start_matches("/recoveries/").to_string();
+    assert!(mails_to(&desk.outbox, "jane.doe@example.org")
+        .iter()
+        .any(|(subject, _)| subject == "A recovery of your escrowed keys was requested"));
+    let empty = jane.submit(&desk, "/recoveries", &[("reason", " ")]).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.text());
+
+    let (mut agent1, secret1) = staff_sign_in(&desk, agents[0], Role::Officer).await;
+    let (mut agent2, secret2) = staff_sign_in(&desk, agents[1], Role::Officer).await;
+    let (mut officer, officer_secret) = staff_sign_in(&desk, "other@example.org", Role::Officer).await;
+    let share_path = format!("/recoveries/{rid}/share");
+
+    // Not open yet: a share is refused.
+    let code = fresh_code(&desk, &secret1);
+    let early = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text());
+    // Jane cannot check her own identity or give shares.
+    let own = jane
+        .submit(
+            &desk,
+            &format!("/recoveries/{rid}/identity"),
+            &[("document_type", "passport"), ("document_number", "X"), ("in_person", "yes")],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN, "{}", own.text());
+    let applicant_share = jane.submit(&desk, &share_path, &[("share", &shares[0]), ("code", "123456")]).await;
+    assert_eq!(applicant_share.status, StatusCode::FORBIDDEN, "{}", applicant_share.text());
+    // An officer checks her identity in person: open, the window starts.
+    let no_box = officer
+        .submit(
+            &desk,
+            &format!("/recoveries/{rid}/identity"),
+            &[("document_type", "passport"), ("document_number", "C01X00T47")],
+        )
+        .await;
+    assert_eq!(no_box.status, StatusCode::BAD_REQUEST, "{}", no_box.text());
+    let opened = officer
+        .submit(
+            &desk,
+            &format!("/recoveries/{rid}/identity"),
+            &[("document_type", "passport"), ("document_number", "C01X00T47"), ("in_person", "yes")],
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text());
+    let page = agent1.get(&desk, &page_path).await.text();
+    assert_eq!(state_of(&page), "open for the agents' shares");
+    assert!(page.contains(r#"action="/recoveries/"#) && page.contains("Give your share"), "{page}");
+
+    // Refused, nothing held: an officer who is no agent; garbage; another agent's
+    // share; a changed share; a wrong code.
+    let code = fresh_code(&desk, &officer_secret);
+    let r = officer.submit(&desk, &share_path, &[("share", &shares[2]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", "no share here"), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[1]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("not yours"), "{}", r.text());
+    let body_line = shares[0].lines().nth(1).unwrap();
+    let mut flipped: Vec<char> = body_line.chars().collect();
+    flipped[20] = if flipped[20] == 'A' { 'B' } else { 'A' };
+    let forged = shares[0].replace(body_line, &flipped.into_iter().collect::<String>());
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &forged), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", "000000")]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+
+    // Agent 1 gives their share: one of two. Twice is refused; one agent is not enough.
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("gave a share already"), "{}", r.text());
+    let p12_path = format!("/recoveries/{rid}/p12");
+    let new_password = "Green-Heron-Valley-77";
+    let fields = [("password", new_password), ("password2", new_password), ("format", "modern")];
+    let r = jane.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "one agent recovered something: {}", r.text());
+
+    // Agent 2: ready. Only the recipient receives the keys, once.
+    let code = fresh_code(&desk, &secret2);
+    let r = agent2.submit(&desk, &share_path, &[("share", &shares[1]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(state_of(&jane.get(&desk, &page_path).await.text()), "ready to hand out");
+    let r = agent2.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = jane
+        .submit(&desk, &p12_path, &[("password", new_password), ("password2", "other"), ("format", "modern")])
+        .await;
+    assert_ne!(r.status, StatusCode::OK);
+    let recovered = jane.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(recovered.status, StatusCode::OK, "{}", recovered.text());
+    let again = jane.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    assert!(mails_to(&desk.outbox, "jane.doe@example.org")
+        .iter()
+        .any(|(subject, _)| subject == "Your escrowed keys were recovered"));
+
+    // OpenSSL: the recovered .p12 opens, holds her very key, and decrypts the mail.
+    std::fs::write(dir.path().join("recovered.p12"), &recovered.body).unwrap();
+    std::fs::write(dir.path().join("pass"), new_password).unwrap();
+    std::fs::write(dir.path().join("oldpass"), password).unwrap();
+    openssl(dir.path(), &["pkcs12", "-in", "recovered.p12", "-passin", "file:pass", "-nodes", "-out", "recovered.pem"]);
+    openssl(
+        dir.path(),
+        &["pkcs12", "-in", "original.p12", "-passin", "file:oldpass", "-nodes", "-out", "original.pem"],
+    );
+    let public = |file: &str| String::from_utf8(openssl(dir.path(), &["pkey", "-in", file, "-pubout"]).stdout).unwrap();
+    assert_eq!(public("recovered.pem"), public("original.pem"));
+    let out =
+        openssl(dir.path(), &["cms", "-decrypt", "-in", "mail.eml", "-inkey", "recovered.pem", "-recip", "jane.pem"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("The figures for 2027."));
+
+    // Every step and refusal is in the audit chain, which verifies.
+    let log = store.audit_log().await.unwrap();
+    verify(&log).unwrap();
+    let actions: Vec<&str> = log.iter().filter(|r| r.subject == rid).map(|r| r.action.as_str()).collect();
+    for needed in ["recovery.request", "recovery.open", "recovery.approve", "recovery.ready", "recovery.deliver"] {
+        assert!(actions.contains(&needed), "{needed} missing: {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| **a == "recovery.approve").count(), 2);
+    assert!(actions.iter().filter(|a| **a == "recovery.refused").count() >= 8, "{actions:?}");
+
+    // A window that passed: shares refused, the recovery expired.
+    let asked = jane.submit(&desk, "/recoveries", &[("reason", "again")]).await;
+    let rid2 = asked.location().trim_start_matches("/recoveries/").to_string();
+    let fields_identity = [("document_type", "passport"), ("document_number", "C01X00T47"), ("in_person", "yes")];
+    let r = officer.submit(&desk, &format!("/recoveries/{rid2}/identity"), &fields_identity).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    desk.clock.advance(time::Duration::hours(25));
+    // (Sessions ended meanwhile: the third agent signs in now.)
+    let (mut agent3, secret3) = staff_sign_in(&desk, agents[2], Role::Admin).await;
+    let code = fresh_code(&desk, &secret3);
+    let late =
+        agent3.submit(&desk, &format!("/recoveries/{rid2}/share"), &[("share", &shares[2]), ("code", &code)]).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text());
+    assert!(late.text().contains("window"), "{}", late.text());
+    assert_eq!(store.recovery(&rid2).await.unwrap().unwrap().state, certdesk_store::RecoveryState::Expired);
+}
