@@ -406,8 +406,16 @@ impl Portal {
         }
         self.require_officer(actor)?;
         let recovery = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
-        let recovery = self.expire_if_due(recovery).await?;
+        let mut recovery = self.expire_if_due(recovery).await?;
         let agents = self.store().escrow_agents(&recovery.key_id).await?;
+        // Approvals whose shares this process does not hold were given before a restart
+        // (or to another process): voided, and those agents give theirs again.
+        let approved = self.store().recovery_approvals(id).await?.len();
+        if recovery.state == RecoveryState::Open && approved > self.ca.escrow_shares_held(id) {
+            let to = recovery.clone();
+            let details = json!({ "approvals_voided": approved });
+            recovery = self.move_recovery("certdesk", &recovery, to, true, "recovery.shares-lost", details).await?;
+        }
         let threshold = self
             .store()
             .escrow_keys()

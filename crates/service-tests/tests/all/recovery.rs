@@ -60,6 +60,10 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     std::fs::write(dir.path().join("original.p12"), &p12.body).unwrap();
     std::fs::write(dir.path().join("message.txt"), "Subject: budget\r\n\r\nThe figures for 2027.\r\n").unwrap();
     openssl(dir.path(), &["cms", "-encrypt", "-aes256", "-in", "message.txt", "-out", "mail.eml", "jane.pem"]);
+    openssl(
+        dir.path(),
+        &["cms", "-encrypt", "-aes256", "-in", "message.txt", "-outform", "DER", "-out", "mail.der", "jane.pem"],
+    );
     // (The key is lost: original.p12 is not used again but to compare the key.)
 
     // Jane asks; the request waits for an identity check; she is told by mail.
@@ -183,6 +187,14 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     let out =
         openssl(dir.path(), &["cms", "-decrypt", "-in", "mail.eml", "-inkey", "recovered.pem", "-recip", "jane.pem"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("The figures for 2027."));
+    // And certdesk's own reader and decryption.
+    let contents = certdesk_pki::pkcs12::read(&recovered.body, new_password).unwrap();
+    assert_eq!(contents.pairs.len(), 1, "one key was escrowed");
+    assert_eq!(contents.pairs[0].leaf.as_deref(), Some(cert.der.as_slice()));
+    let key = certdesk_smime::envelope::RecipientKey::new(&contents.pairs[0].key_pkcs8_der, &cert.der).unwrap();
+    let der = std::fs::read(dir.path().join("mail.der")).unwrap();
+    let plain = certdesk_smime::envelope::decrypt(&der, &[key]).unwrap();
+    assert!(String::from_utf8_lossy(&plain).contains("The figures for 2027."));
 
     // Every step and refusal is in the audit chain, which verifies.
     let log = store.audit_log().await.unwrap();
@@ -209,4 +221,139 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.text());
     assert!(late.text().contains("window"), "{}", late.text());
     assert_eq!(store.recovery(&rid2).await.unwrap().unwrap().state, certdesk_store::RecoveryState::Expired);
+}
+
+/// The same service after a restart: a new CA process (the shares held in memory are
+/// gone) on the same data and database; sessions live on in the database.
+fn restarted(desk: &Desk) -> Desk {
+    use std::sync::Arc;
+    let clock: Arc<dyn Clock> = desk.clock.clone();
+    let ca = Arc::new(certdesk_ca::service::CaService::new(desk.status.clone()));
+    let authority = desk.status.authority();
+    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
+    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
+    let portal = Arc::new(
+        certdesk_desk::portal::Portal::new(
+            ca,
+            authority.store().clone(),
+            authority.config().clone(),
+            &desk.data,
+            mailer,
+            key,
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    let state =
+        super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(portal.clone()), None);
+    Desk {
+        app: certdesk_web::router(state),
+        portal,
+        status: desk.status.clone(),
+        clock: desk.clock.clone(),
+        outbox: desk.outbox.clone(),
+        data: desk.data.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// An administrator's recovery for a successor: refused while the holder's certificate
+/// still signs, without the authorising person, outside the date range, or for the
+/// administrator; then open at once; the holder is told. A restart loses the shares
+/// given: the recipient's download finds them gone, the approvals are voided and the
+/// agents give theirs again; then the successor receives the key, and nobody else.
+#[tokio::test]
+async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
+    let desk = desk(None).await;
+    let agents = ["agent1@example.org", "agent2@example.org"];
+    let shares = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
+    let store = desk.status.authority().store();
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    let serial = store.application(&id).await.unwrap().unwrap().serial.unwrap();
+
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let form = |authorised: &'static str, until: &'static str| {
+        vec![
+            ("holder", "Jane.Doe@example.org"),
+            ("recipient", "successor@example.org"),
+            ("reason", "Jane left; her successor answers her project mail"),
+            ("authorised_by", authorised),
+            ("issued_from", ""),
+            ("issued_until", until),
+        ]
+    };
+    let r = admin.submit(&desk, "/recoveries/successor", &form("", "")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head, head of department", "")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("still signs"), "{}", r.text());
+    let r = jane.submit(&desk, "/recoveries/successor", &form("Dr. Head", "")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    desk.status
+        .authority()
+        .revoke(&serial, certdesk_pki::crl::RevocationReason::AffiliationChanged, "test")
+        .await
+        .unwrap();
+    let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head", "2020-01-01")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
+    let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head, head of department", "2099-12-31")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let rid = r.location().trim_start_matches("/recoveries/").to_string();
+    let recovery = store.recovery(&rid).await.unwrap().unwrap();
+    assert_eq!(recovery.state, certdesk_store::RecoveryState::Open);
+    assert_eq!(
+        (recovery.holder.as_str(), recovery.recipient.as_str()),
+        ("jane.doe@example.org", "successor@example.org")
+    );
+    assert_eq!(recovery.serials, [serial.clone()]);
+    assert!(mails_to(&desk.outbox, "jane.doe@example.org")
+        .iter()
+        .any(|(subject, body)| subject == "A recovery of your escrowed keys was requested"
+            && body.contains("successor@example.org")));
+
+    // Agent 1 gives a share; the service restarts (the share is gone); agent 2 gives
+    // theirs: agent 1's approval is voided (audited), and one agent is not enough.
+    let (mut agent1, secret1) = staff_sign_in(&desk, agents[0], Role::Officer).await;
+    let (mut agent2, secret2) = staff_sign_in(&desk, agents[1], Role::Officer).await;
+    let share_path = format!("/recoveries/{rid}/share");
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let desk = restarted(&desk);
+    let code = fresh_code(&desk, &secret2);
+    let r = agent2.submit(&desk, &share_path, &[("share", &shares[1]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(store.recovery(&rid).await.unwrap().unwrap().state, certdesk_store::RecoveryState::Open);
+    let approvals = store.recovery_approvals(&rid).await.unwrap();
+    assert_eq!(approvals.iter().map(|a| a.agent.as_str()).collect::<Vec<_>>(), [agents[1]]);
+    let mut successor = super::web_fixture::sign_in(&desk, "successor@example.org").await;
+    let p12_path = format!("/recoveries/{rid}/p12");
+    let new_password = "Green-Heron-Valley-77";
+    let fields = [("password", new_password), ("password2", new_password), ("format", "compat")];
+    let r = successor.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(store.recovery(&rid).await.unwrap().unwrap().state, certdesk_store::RecoveryState::Ready);
+    // Jane, the holder, does not receive it; the successor does, in the compatible format.
+    let r = jane.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = successor.submit(&desk, &p12_path, &fields).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let contents = certdesk_pki::pkcs12::read(&r.body, new_password).unwrap();
+    assert_eq!(contents.pairs.len(), 1);
+    let actions: Vec<String> =
+        store.audit_log().await.unwrap().into_iter().filter(|r| r.subject == rid).map(|r| r.action).collect();
+    assert!(actions.contains(&"recovery.shares-lost".to_string()), "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "recovery.approve").count(), 3, "{actions:?}");
 }

@@ -3,7 +3,8 @@
 use certdesk_core::audit::{seal, verify, AuditEvent};
 use certdesk_store::{
     CertificateRecord, CrlRecord, EscrowAgentRecord, EscrowKeyRecord, EscrowMode, EscrowedKeyRecord, IssuanceIntent,
-    PendingDelivery, ProfileId, Publication, RevocationReason, Serial, Store,
+    KeyRecoveryRecord, PendingDelivery, ProfileId, Publication, RecoveryApproval, RecoveryState, RevocationReason,
+    Serial, Store,
 };
 
 fn record(serial: &str, not_after: i64) -> CertificateRecord {
@@ -279,8 +280,55 @@ async fn escrow_conforms(store: &Store) {
     assert_eq!(store.escrowed_keys().await.unwrap(), [escrowed("e1", "k2")]);
     assert!(!format!("{:?}", escrowed("e1", "k2")).contains("48"), "Debug shows no blob bytes");
 
+    // A recovery: inserted, moved with its version checked, approvals once per agent,
+    // approvals cleared when the shares were lost.
+    let recovery = KeyRecoveryRecord {
+        id: "r1".into(),
+        key_id: "k2".into(),
+        holder: "jane.doe@example.org".into(),
+        recipient: "jane.doe@example.org".into(),
+        serials: vec!["e1".into()],
+        reason: "laptop stolen".into(),
+        authorised_by: None,
+        requested_by: "jane.doe@example.org".into(),
+        state: RecoveryState::Requested,
+        created_at: 230,
+        opened_at: None,
+        expires_at: None,
+        closed_at: None,
+        version: 1,
+    };
+    let ev = event("recovery.request", "r1");
+    store.insert_recovery(&recovery, &|seq, prev| seal(&ev, 230, seq, prev)).await.unwrap();
+    assert_eq!(store.recovery("r1").await.unwrap(), Some(recovery.clone()));
+    assert_eq!(store.recovery("nope").await.unwrap(), None);
+    let open = KeyRecoveryRecord {
+        state: RecoveryState::Open,
+        opened_at: Some(231),
+        expires_at: Some(231 + 86_400),
+        version: 2,
+        ..recovery.clone()
+    };
+    let ev = event("recovery.open", "r1");
+    assert!(store.update_recovery(&open, false, &|seq, prev| seal(&ev, 231, seq, prev)).await.unwrap());
+    assert!(
+        !store.update_recovery(&open, false, &|seq, prev| seal(&ev, 232, seq, prev)).await.unwrap(),
+        "a stale version moved it"
+    );
+    let approval = |index: u8| RecoveryApproval { index, agent: format!("agent{index}@example.org"), approved_at: 233 };
+    let ev = event("recovery.approve", "r1");
+    assert!(store.add_recovery_approval("r1", &approval(1), &|seq, prev| seal(&ev, 233, seq, prev)).await.unwrap());
+    assert!(!store.add_recovery_approval("r1", &approval(1), &|seq, prev| seal(&ev, 234, seq, prev)).await.unwrap());
+    assert!(store.add_recovery_approval("r1", &approval(2), &|seq, prev| seal(&ev, 235, seq, prev)).await.unwrap());
+    assert_eq!(store.recovery_approvals("r1").await.unwrap(), [approval(1), approval(2)]);
+    let lost = KeyRecoveryRecord { version: 3, ..open.clone() };
+    let ev = event("recovery.shares-lost", "r1");
+    assert!(store.update_recovery(&lost, true, &|seq, prev| seal(&ev, 236, seq, prev)).await.unwrap());
+    assert!(store.recovery_approvals("r1").await.unwrap().is_empty());
+    assert_eq!(store.recoveries().await.unwrap(), [lost]);
+
     let log = store.audit_log().await.unwrap();
-    assert_eq!(log.len(), records + 2 + 3 + 2);
+    assert_eq!(log.len(), records + 2 + 3 + 2 + 5);
     verify(&log).unwrap();
 }
 
