@@ -314,7 +314,7 @@ async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
         (recovery.holder.as_str(), recovery.recipient.as_str()),
         ("jane.doe@example.org", "successor@example.org")
     );
-    assert_eq!(recovery.serials, [serial.clone()]);
+    assert_eq!(recovery.serials, std::slice::from_ref(&serial));
     assert!(mails_to(&desk.outbox, "jane.doe@example.org")
         .iter()
         .any(|(subject, body)| subject == "A recovery of your escrowed keys was requested"
