@@ -87,6 +87,12 @@ async fn run_once(authority: &Authority, status: &StatusService, portal: Option<
     if let Err(e) = portal.send_appointment_reminders().await {
         tracing::warn!("appointment reminders failed: {e}");
     }
+    // Key recoveries whose window ended: expired, and their shares wiped (issue 15).
+    match portal.expire_recoveries().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("{n} key recoveries expired (their window ended)"),
+        Err(e) => tracing::warn!("expiring key recoveries failed: {e}"),
+    }
     match portal.send_audit_checkpoint().await {
         Ok(CheckpointOutcome::Alert(reason)) => {
             tracing::error!("ALERT: {reason}; the auditors were told");

@@ -374,6 +374,45 @@ async fn german_pages_show_no_english() {
         admin.submit(&desk, "/admin/profiles", &[("profile", "sponsor-strict"), ("days", "viele")]).await,
     ));
     pages.push(("the audit log, to an officer".into(), officer.get(&desk, "/admin/audit").await));
+    // Key recovery (issue 15).
+    pages.push(("the key recovery page".into(), applicant.get(&desk, "/recoveries").await));
+    pages.push((
+        "a key recovery without a reason".into(),
+        applicant.submit(&desk, "/recoveries", &[("reason", " ")]).await,
+    ));
+    let asked = applicant.submit(&desk, "/recoveries", &[("reason", "Notebook gestohlen")]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.text());
+    let recovery = asked.location();
+    pages.push(("a key recovery, to its holder".into(), applicant.get(&desk, &recovery).await));
+    pages.push(("a key recovery, to an officer".into(), officer.get(&desk, &recovery).await));
+    pages.push(("the key recoveries, to an administrator".into(), admin.get(&desk, "/recoveries").await));
+    pages.push((
+        "a share from an officer who is no agent".into(),
+        officer.submit(&desk, &format!("{recovery}/share"), &[("share", "x"), ("code", "123456")]).await,
+    ));
+    let opened = officer
+        .submit(
+            &desk,
+            &format!("{recovery}/identity"),
+            &[("document_type", "passport"), ("document_number", "C01X00T47"), ("in_person", "yes")],
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text());
+    pages.push(("an open key recovery".into(), applicant.get(&desk, &recovery).await));
+    pages.push((
+        "keys asked for before the agents gave their shares".into(),
+        applicant.submit(&desk, &format!("{recovery}/p12"), &[("password", password), ("password2", password)]).await,
+    ));
+    pages.push((
+        "a successor's recovery without the authorising person".into(),
+        admin
+            .submit(
+                &desk,
+                "/recoveries/successor",
+                &[("holder", jane), ("recipient", "nachfolge@example.org"), ("reason", "Ruhestand")],
+            )
+            .await,
+    ));
 
     // The language also comes from the query and from Accept-Language.
     pages.push(("a missing page (query)".into(), Browser::default().get(&desk, "/nowhere?lang=de").await));

@@ -29,6 +29,20 @@ fn fresh_code(desk: &Desk, secret: &[u8]) -> String {
     certdesk_desk::totp::code_at_step(secret, certdesk_desk::totp::step_at(now))
 }
 
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn state_of(page: &str) -> String {
     page.split(r#"<span id="state">"#).nth(1).unwrap().split('<').next().unwrap().to_string()
 }
@@ -195,6 +209,18 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     let der = std::fs::read(dir.path().join("mail.der")).unwrap();
     let plain = certdesk_smime::envelope::decrypt(&der, &[key]).unwrap();
     assert!(String::from_utf8_lossy(&plain).contains("The figures for 2027."));
+
+    // No share and no key in clear anywhere in the data directory (database, outbox).
+    let original = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    let key = original.key_pkcs8_der.unwrap();
+    let secrets: Vec<Vec<u8>> =
+        shares.iter().map(|share| share.lines().nth(1).unwrap().as_bytes().to_vec()).chain([key.to_vec()]).collect();
+    for file in files_under(desk.data.root()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in &secrets {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_slice()), "a secret is in {}", file.display());
+        }
+    }
 
     // Every step and refusal is in the audit chain, which verifies.
     let log = store.audit_log().await.unwrap();
