@@ -44,6 +44,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/certificates/{serial}/revoke", post(revoke))
         .route("/api/v1/certificates/{serial}/renew", post(renew))
         .route("/api/v1/directory", get(directory))
+        .route("/api/v1/recoveries", get(list_recoveries).post(request_recovery))
+        .route("/api/v1/recoveries/successor", post(request_successor_recovery))
+        .route("/api/v1/recoveries/{id}", get(get_recovery))
+        .route("/api/v1/recoveries/{id}/identity", post(recovery_identity))
+        .route("/api/v1/recoveries/{id}/share", post(recovery_share))
+        .route("/api/v1/recoveries/{id}/pkcs12", post(recovery_pkcs12))
+        .route("/api/v1/recoveries/{id}/cancel", post(cancel_recovery))
         .route("/api/v1/officer/queue", get(queue))
         .route("/api/v1/officer/applications/{id}/appointment", delete(officer_cancel_appointment))
         .route("/api/v1/officer/applications/{id}/identity", post(identity))
@@ -370,6 +377,134 @@ async fn renew(api: ApiActor, Path(serial): Path<String>, body: Option<Json<Lang
     created(application_json(&app))
 }
 
+// -----------------------------------------------------------------------------------
+// Key recovery (issue 15)
+
+fn recovery_json(view: &certdesk_desk::portal::RecoveryView) -> Value {
+    let r = &view.recovery;
+    json!({
+        "id": r.id,
+        "state": r.state.name(),
+        "holder": r.holder,
+        "recipient": r.recipient,
+        "serials": r.serials,
+        "reason": r.reason,
+        "authorised_by": r.authorised_by,
+        "requested_by": r.requested_by,
+        "created_at": r.created_at,
+        "opened_at": r.opened_at,
+        "expires_at": r.expires_at,
+        "closed_at": r.closed_at,
+        "threshold": view.threshold,
+        "agents_given": view.approvals.iter().map(|a| json!({ "index": a.index, "agent": a.agent, "at": a.approved_at })).collect::<Vec<_>>(),
+        "my_agent_index": view.my_agent_index,
+    })
+}
+
+async fn list_recoveries(api: ApiActor) -> ApiResult {
+    let views = api.portal.recoveries_for(&api.actor).await?;
+    ok(Value::Array(views.iter().map(recovery_json).collect()))
+}
+
+async fn get_recovery(api: ApiActor, Path(id): Path<String>) -> ApiResult {
+    ok(recovery_json(&api.portal.recovery_view(&api.actor, &id).await?))
+}
+
+#[derive(Deserialize)]
+struct RecoveryBody {
+    reason: String,
+}
+
+async fn request_recovery(api: ApiActor, Body(body): Body<RecoveryBody>) -> ApiResult {
+    let recovery = api.portal.request_own_recovery(&api.actor, &body.reason).await?;
+    created(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+}
+
+#[derive(Deserialize)]
+struct SuccessorBody {
+    holder: String,
+    recipient: String,
+    reason: String,
+    authorised_by: String,
+    #[serde(default)]
+    issued_from: String,
+    #[serde(default)]
+    issued_until: String,
+}
+
+async fn request_successor_recovery(api: ApiActor, Body(body): Body<SuccessorBody>) -> ApiResult {
+    let request = certdesk_desk::portal::SuccessorRequest {
+        holder: body.holder,
+        recipient: body.recipient,
+        reason: body.reason,
+        authorised_by: body.authorised_by,
+        issued_from: body.issued_from,
+        issued_until: body.issued_until,
+    };
+    let recovery = api.portal.request_successor_recovery(&api.actor, &request).await?;
+    created(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+}
+
+#[derive(Deserialize)]
+struct RecoveryIdentityBody {
+    document_type: String,
+    document_number: String,
+    verified_in_person: bool,
+}
+
+async fn recovery_identity(api: ApiActor, Path(id): Path<String>, Body(body): Body<RecoveryIdentityBody>) -> ApiResult {
+    let recovery = api
+        .portal
+        .record_recovery_identity(&api.actor, &id, &body.document_type, &body.document_number, body.verified_in_person)
+        .await?;
+    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+}
+
+#[derive(Deserialize)]
+struct ShareBody {
+    share: String,
+    code: String,
+}
+
+async fn recovery_share(api: ApiActor, Path(id): Path<String>, Body(body): Body<ShareBody>) -> ApiResult {
+    let share = Zeroizing::new(body.share.into_bytes());
+    let recovery = api.portal.give_recovery_share(&api.actor, &id, share, &body.code).await?;
+    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+}
+
+#[derive(Deserialize)]
+struct RecoveredP12Body {
+    password: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn recovery_pkcs12(api: ApiActor, Path(id): Path<String>, Body(body): Body<RecoveredP12Body>) -> ApiResult {
+    let password = Zeroizing::new(body.password);
+    let format = match body.format.as_deref().unwrap_or("modern") {
+        "modern" => certdesk_pki::pkcs12::Format::Modern,
+        "compat" => certdesk_pki::pkcs12::Format::Compat,
+        other => return Err(Problem(DomainError::new(ErrorCode::Refused, format!("unknown format {other:?}")))),
+    };
+    let delivery = certdesk_core::ports::Pkcs12Delivery { password, format };
+    let (recovery, p12) = api.portal.deliver_recovery(&api.actor, &id, delivery).await?;
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/x-pkcs12".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"recovered-keys-{}.p12\"", recovery.id)),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        p12,
+    )
+        .into_response())
+}
+
+async fn cancel_recovery(api: ApiActor, Path(id): Path<String>) -> ApiResult {
+    let recovery = api.portal.cancel_recovery(&api.actor, &id).await?;
+    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+}
+
 #[derive(Deserialize)]
 struct DirectoryQuery {
     email: String,
@@ -473,6 +608,7 @@ pub fn openapi_document() -> Value {
     let problem = json!({ "description": "RFC 9457 problem document", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } });
     let app = json!({ "description": "the application", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Application" } } } });
     let cert = json!({ "description": "the certificate", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Certificate" } } } });
+    let recovery = json!({ "description": "the key recovery", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Recovery" } } } });
     let body = |props: Value, required: Value| json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": props, "required": required } } } });
     let id_param = json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }]);
     let serial_param = json!([{ "name": "serial", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9a-f]+$" } }]);
@@ -492,6 +628,12 @@ pub fn openapi_document() -> Value {
                     "mailbox_validated": { "type": "boolean" }, "identity_verified": { "type": "boolean" },
                     "decision_reason": { "type": ["string", "null"] }, "serial": { "type": ["string", "null"] },
                     "renewal_of": { "type": ["string", "null"] }, "created_at": { "type": "integer" }, "updated_at": { "type": "integer" } } },
+                "Recovery": { "type": "object", "properties": {
+                    "id": s, "state": { "type": "string", "enum": ["requested", "open", "ready", "delivered", "cancelled", "expired", "failed"] },
+                    "holder": s, "recipient": s, "serials": { "type": "array", "items": s }, "reason": s,
+                    "authorised_by": { "type": ["string", "null"] }, "requested_by": s, "created_at": { "type": "integer" },
+                    "opened_at": { "type": ["integer", "null"] }, "expires_at": { "type": ["integer", "null"] }, "closed_at": { "type": ["integer", "null"] },
+                    "threshold": { "type": "integer" }, "agents_given": { "type": "array" }, "my_agent_index": { "type": ["integer", "null"] } } },
                 "Certificate": { "type": "object", "properties": {
                     "serial": s, "email": s, "subject": s, "profile": s, "not_before": { "type": "integer" },
                     "not_after": { "type": "integer" }, "revoked_at": { "type": ["integer", "null"] }, "pem": s } }
@@ -557,6 +699,34 @@ pub fn openapi_document() -> Value {
                 "requestBody": body(json!({ "reason": s }), json!(["reason"])), "responses": { "200": app, "403": problem, "409": problem } } }
         }
     });
+    // Key recovery (issue 15), added apart: one literal of every path is beyond the
+    // json! macro's recursion limit.
+    let recovery_paths = json!({
+            "/api/v1/recoveries": {
+                "get": { "summary": "Key recoveries I have a part in (officers: also those waiting for an identity check or my share; administrators: all)", "responses": { "200": { "description": "a list of Recovery" } } },
+                "post": { "summary": "Ask for my own escrowed keys back (opens after an identity check in person)",
+                    "requestBody": body(json!({ "reason": s }), json!(["reason"])), "responses": { "201": recovery, "400": problem, "404": problem, "422": problem } } },
+            "/api/v1/recoveries/successor": { "post": { "summary": "Ask for a successor's or stand-in's access to someone's escrowed keys of revoked or expired certificates (administrators; opens at once)",
+                "requestBody": body(json!({ "holder": s, "recipient": s, "reason": s, "authorised_by": s, "issued_from": { "type": "string", "format": "date" }, "issued_until": { "type": "string", "format": "date" } }), json!(["holder", "recipient", "reason", "authorised_by"])),
+                "responses": { "201": recovery, "400": problem, "403": problem, "404": problem, "422": problem } } },
+            "/api/v1/recoveries/{id}": { "parameters": id_param, "get": { "summary": "One key recovery", "responses": { "200": recovery, "403": problem, "404": problem } } },
+            "/api/v1/recoveries/{id}/identity": { "parameters": id_param, "post": { "summary": "Record the holder's identity check in person (officers, not the holder): opens the recovery",
+                "requestBody": body(json!({ "document_type": s, "document_number": s, "verified_in_person": { "type": "boolean" } }), json!(["document_type", "document_number", "verified_in_person"])),
+                "responses": { "200": recovery, "400": problem, "403": problem, "409": problem } } },
+            "/api/v1/recoveries/{id}/share": { "parameters": id_param, "post": { "summary": "Give my escrow share (key recovery agents), with a fresh authenticator code",
+                "requestBody": body(json!({ "share": { "type": "string", "description": "the decrypted message or its CERTDESK ESCROW SHARE PEM block" }, "code": s }), json!(["share", "code"])),
+                "responses": { "200": recovery, "400": problem, "401": problem, "403": problem, "409": problem, "422": problem } } },
+            "/api/v1/recoveries/{id}/pkcs12": { "parameters": id_param, "post": { "summary": "Receive the recovered keys once, as one .p12 (the recipient)",
+                "requestBody": body(json!({ "password": s, "format": { "type": "string", "enum": ["modern", "compat"] } }), json!(["password"])),
+                "responses": { "201": { "description": "the .p12", "content": { "application/x-pkcs12": {} } }, "403": problem, "409": problem, "422": problem } } },
+            "/api/v1/recoveries/{id}/cancel": { "parameters": id_param, "post": { "summary": "Cancel a recovery (its holder, its requester, administrators)",
+                "responses": { "200": recovery, "403": problem, "409": problem } } }
+    });
+    if let (Some(paths), Some(more)) =
+        (document.get_mut("paths").and_then(Value::as_object_mut), recovery_paths.as_object())
+    {
+        paths.extend(more.clone());
+    }
     // The per-client limit (`crate::ratelimit`) applies to every POST and to directory
     // searches: 429 with Retry-After.
     let limited = json!({ "description": "too many requests from this client; try again after Retry-After seconds",

@@ -383,3 +383,78 @@ async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
     assert!(actions.contains(&"recovery.shares-lost".to_string()), "{actions:?}");
     assert_eq!(actions.iter().filter(|a| *a == "recovery.approve").count(), 3, "{actions:?}");
 }
+
+/// The REST API walks the same recovery (bearer tokens of the same sessions): problem
+/// documents for refusals, the .p12 once.
+#[tokio::test]
+async fn the_rest_api_covers_key_recovery() {
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    let desk = desk(None).await;
+    let agents = ["agent1@example.org", "agent2@example.org"];
+    let shares = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
+    let (mut jane, id) = approved_application(&desk).await;
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    let (agent1, secret1) = staff_sign_in(&desk, agents[0], Role::Officer).await;
+    let (agent2, secret2) = staff_sign_in(&desk, agents[1], Role::Officer).await;
+    let (officer, _) = staff_sign_in(&desk, "other@example.org", Role::Officer).await;
+    let token = |b: &super::web_fixture::Browser| b.cookies[certdesk_web::portal::SESSION_COOKIE].clone();
+    let (jane_t, agent1_t, agent2_t, officer_t) = (token(&jane), token(&agent1), token(&agent2), token(&officer));
+    async fn call(desk: &Desk, path: &str, token: &str, body: Option<serde_json::Value>) -> super::web_fixture::Reply {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty);
+        super::web_fixture::Browser::default().send(desk, request, body).await
+    }
+    let json = |r: &super::web_fixture::Reply| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+
+    let r = call(&desk, "/api/v1/recoveries", &jane_t, Some(serde_json::json!({ "reason": "laptop stolen" }))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let rid = json(&r)["id"].as_str().unwrap().to_string();
+    assert_eq!(json(&r)["state"], "requested");
+    let base = format!("/api/v1/recoveries/{rid}");
+    let identity =
+        serde_json::json!({ "document_type": "passport", "document_number": "C01X00T47", "verified_in_person": true });
+    let r = call(&desk, &format!("{base}/identity"), &jane_t, Some(identity.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/problem+json");
+    let r = call(&desk, &format!("{base}/identity"), &officer_t, Some(identity)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(json(&r)["state"], "open");
+    let share = |share: &str, code: String| Some(serde_json::json!({ "share": share, "code": code }));
+    let r = call(&desk, &format!("{base}/share"), &agent1_t, share("garbage", fresh_code(&desk, &secret1))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = call(&desk, &format!("{base}/share"), &agent1_t, share(&shares[0], fresh_code(&desk, &secret1))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(json(&r)["agents_given"].as_array().unwrap().len(), 1);
+    assert_eq!(json(&r)["my_agent_index"], 1);
+    let take = Some(serde_json::json!({ "password": "Green-Heron-Valley-77", "format": "compat" }));
+    let r = call(&desk, &format!("{base}/pkcs12"), &jane_t, take.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let r = call(&desk, &format!("{base}/share"), &agent2_t, share(&shares[1], fresh_code(&desk, &secret2))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(json(&r)["state"], "ready");
+    let r = call(&desk, &format!("{base}/pkcs12"), &jane_t, take.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.headers[header::CONTENT_TYPE], "application/x-pkcs12");
+    let contents = certdesk_pki::pkcs12::read(&r.body, "Green-Heron-Valley-77").unwrap();
+    assert_eq!(contents.pairs.len(), 1);
+    let r = call(&desk, &format!("{base}/pkcs12"), &jane_t, take).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let r = call(&desk, "/api/v1/recoveries", &jane_t, None).await;
+    assert_eq!(json(&r)[0]["state"], "delivered", "{}", r.text());
+    let doc = call(&desk, "/api/openapi.json", &jane_t, None).await;
+    assert!(json(&doc)["paths"]["/api/v1/recoveries/{id}/share"]["post"]["responses"]["429"].is_object());
+}
