@@ -371,6 +371,7 @@ pub(crate) fn init_config(options: &InitOptions, passphrase: &str) -> Result<(Co
         mail: Default::default(),
         http: Default::default(),
         directory: Default::default(),
+        escrow: Default::default(),
         audit: Default::default(),
     };
     let validated = config.clone().validate()?;

@@ -123,4 +123,8 @@ impl CertificateAuthority for CaService {
     fn forget_escrow_shares(&self, recovery_id: &str) {
         self.shares.forget(recovery_id);
     }
+
+    fn forget_escrow_share(&self, recovery_id: &str, agent_index: u8) {
+        self.shares.forget_one(recovery_id, agent_index);
+    }
 }

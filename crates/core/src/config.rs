@@ -43,6 +43,37 @@ pub struct Config {
     /// Where mail clients look up certificates (`[directory.ldap]`).
     #[serde(default, skip_serializing_if = "DirectorySection::is_empty")]
     pub directory: DirectorySection,
+    /// Key escrow and recovery (`[escrow]`).
+    #[serde(default, skip_serializing_if = "EscrowSection::is_default")]
+    pub escrow: EscrowSection,
+}
+
+/// `[escrow]`: key recovery (docs/design/key-escrow.md).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EscrowSection {
+    /// Hours the key recovery agents have to give their shares once a recovery is open,
+    /// 1 to 168 (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_window_hours: Option<u32>,
+}
+
+impl EscrowSection {
+    fn is_default(&self) -> bool {
+        self == &EscrowSection::default()
+    }
+
+    /// The recovery window in seconds.
+    ///
+    /// # Errors
+    /// A sentence naming the setting when it is out of range.
+    pub fn recovery_window_seconds(&self) -> Result<i64, String> {
+        let hours = self.recovery_window_hours.unwrap_or(24);
+        if !(1..=168).contains(&hours) {
+            return Err(format!("escrow.recovery_window_hours must be between 1 and 168 (a week), not {hours}"));
+        }
+        Ok(i64::from(hours) * 3600)
+    }
 }
 
 /// `[directory]`: the directory of certificates beyond the web page.
@@ -659,6 +690,8 @@ pub struct ValidatedConfig {
     pub pkcs12_iterations: u32,
     /// The audit checkpoint mails.
     pub checkpoints: CheckpointSettings,
+    /// How long agents have to give their shares to an open key recovery (seconds).
+    pub recovery_window_seconds: i64,
     /// CAA checking before issuance (`None`: off).
     pub caa: Option<CaaSettings>,
     /// Why the base URL cannot go into CA/B Forum certificates (an internal name such as
@@ -763,6 +796,7 @@ impl Config {
             publish.checked().map_err(bad)?;
         }
         let checkpoints = self.audit.check().map_err(bad)?;
+        let recovery_window_seconds = self.escrow.recovery_window_seconds().map_err(bad)?;
         let caa = self.ca.caa_settings().map_err(bad)?;
         let pkcs12_iterations = self.pkcs12.iterations;
         let zone = crate::zone::OrgZone::from_setting(self.portal.time_zone.as_deref()).map_err(bad)?;
@@ -774,6 +808,7 @@ impl Config {
             profiles,
             pkcs12_iterations,
             checkpoints,
+            recovery_window_seconds,
             caa,
             internal_base,
             zone,
@@ -967,6 +1002,39 @@ validity_days = 1095
         assert_eq!(config.pkcs12_iterations, 600_000);
         assert!(ProfileId::ALL.iter().all(|id| config.profile_unavailable(*id).is_none()));
         assert_eq!(config.default_profile(), ProfileId::SponsorStrict);
+        assert_eq!(config.recovery_window_seconds, 24 * 3600);
+    }
+
+    #[test]
+    fn the_recovery_window_is_read_and_checked() {
+        let with = |hours: &str| {
+            Config::from_toml(&format!(
+                "{GOOD}
+[escrow]
+recovery_window_hours = {hours}
+"
+            ))
+        };
+        assert_eq!(with("8").unwrap().validate().unwrap().recovery_window_seconds, 8 * 3600);
+        for bad in ["0", "169"] {
+            let err = with(bad).unwrap().validate().unwrap_err().to_string();
+            assert!(err.contains("escrow.recovery_window_hours must be between 1 and 168"), "{err}");
+        }
+        assert!(with("-1").is_err());
+        assert!(
+            Config::from_toml(&format!(
+                "{GOOD}
+[escrow]
+window = 1
+"
+            ))
+            .is_err(),
+            "unknown key"
+        );
+        // Written back only when set.
+        let default = Config::from_toml(GOOD).unwrap().to_toml().unwrap();
+        assert!(!default.contains("[escrow]"), "{default}");
+        assert!(with("8").unwrap().to_toml().unwrap().contains("recovery_window_hours = 8"));
     }
 
     #[test]

@@ -141,6 +141,10 @@ pub trait CertificateAuthority: Send + Sync {
 
     /// Forgets (wipes) the shares held for a recovery: cancelled, expired or failed.
     fn forget_escrow_shares(&self, recovery_id: &str);
+
+    /// Forgets the share of agent `agent_index` for a recovery (its approval could not
+    /// be recorded).
+    fn forget_escrow_share(&self, recovery_id: &str, agent_index: u8);
 }
 
 /// What an OCSP answer said, for `/metrics`.

@@ -42,7 +42,7 @@ mod recovery;
 mod single_sign_on;
 
 pub use appointments::{QueueEntry, QueueFilter};
-pub use recovery::{RecoveryView, SuccessorRequest, RECOVERY_WINDOW_HOURS};
+pub use recovery::{RecoveryView, SuccessorRequest};
 
 /// Sign-in links are valid 15 minutes.
 pub const SIGN_IN_MINUTES: i64 = 15;

@@ -113,8 +113,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Records an agent's approval with its audit record; `false` (nothing written) if
-    /// that agent's share was given already.
+    /// Records an agent's approval with its audit record, only while the recovery is
+    /// open; `false` (nothing written) if that agent's share was given already or the
+    /// recovery is no longer open.
     pub async fn add_recovery_approval(
         &self,
         recovery_id: &str,
@@ -123,7 +124,9 @@ impl Store {
     ) -> Result<bool, DomainError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO recovery_approvals (recovery_id, idx, agent, approved_at) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO recovery_approvals (recovery_id, idx, agent, approved_at) \
+             SELECT CAST($1 AS TEXT), CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS BIGINT) \
+             WHERE EXISTS (SELECT 1 FROM key_recoveries WHERE id = $1 AND state = 'open') \
              ON CONFLICT (recovery_id, idx) DO NOTHING",
         )
         .bind(recovery_id)

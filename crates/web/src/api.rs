@@ -417,7 +417,7 @@ struct RecoveryBody {
 
 async fn request_recovery(api: ApiActor, Body(body): Body<RecoveryBody>) -> ApiResult {
     let recovery = api.portal.request_own_recovery(&api.actor, &body.reason).await?;
-    created(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+    created(recovery_json(&api.portal.recovery_outcome(&api.actor, recovery).await?))
 }
 
 #[derive(Deserialize)]
@@ -442,7 +442,7 @@ async fn request_successor_recovery(api: ApiActor, Body(body): Body<SuccessorBod
         issued_until: body.issued_until,
     };
     let recovery = api.portal.request_successor_recovery(&api.actor, &request).await?;
-    created(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+    created(recovery_json(&api.portal.recovery_outcome(&api.actor, recovery).await?))
 }
 
 #[derive(Deserialize)]
@@ -457,7 +457,7 @@ async fn recovery_identity(api: ApiActor, Path(id): Path<String>, Body(body): Bo
         .portal
         .record_recovery_identity(&api.actor, &id, &body.document_type, &body.document_number, body.verified_in_person)
         .await?;
-    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+    ok(recovery_json(&api.portal.recovery_outcome(&api.actor, recovery).await?))
 }
 
 #[derive(Deserialize)]
@@ -469,7 +469,7 @@ struct ShareBody {
 async fn recovery_share(api: ApiActor, Path(id): Path<String>, Body(body): Body<ShareBody>) -> ApiResult {
     let share = Zeroizing::new(body.share.into_bytes());
     let recovery = api.portal.give_recovery_share(&api.actor, &id, share, &body.code).await?;
-    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+    ok(recovery_json(&api.portal.recovery_outcome(&api.actor, recovery).await?))
 }
 
 #[derive(Deserialize)]
@@ -502,7 +502,7 @@ async fn recovery_pkcs12(api: ApiActor, Path(id): Path<String>, Body(body): Body
 
 async fn cancel_recovery(api: ApiActor, Path(id): Path<String>) -> ApiResult {
     let recovery = api.portal.cancel_recovery(&api.actor, &id).await?;
-    ok(recovery_json(&api.portal.recovery_view(&api.actor, &recovery.id).await?))
+    ok(recovery_json(&api.portal.recovery_outcome(&api.actor, recovery).await?))
 }
 
 #[derive(Deserialize)]

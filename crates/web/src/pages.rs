@@ -906,8 +906,11 @@ pub fn recovery(t: &Texts, z: &OrgZone, view: &RecoveryView, me: &str, officer: 
         }
         p { (t.certificates) ": " @for serial in &r.serials { code { (serial) } " " } }
         @if let Some(until) = r.expires_at {
-            @if !r.state.is_closed() {
+            @if r.state == RecoveryState::Open {
                 p { (t.recovery_window) " " (when(z, until)) }
+            }
+            @if r.state == RecoveryState::Ready {
+                p { (t.recovery_take_until) " " (when(z, until)) }
             }
         }
         p #shares { ((t.recovery_shares_of)(view.approvals.len(), view.threshold)) }

@@ -895,7 +895,8 @@ async fn recovery_identity(ctx: Ctx, Path(id): Path<String>, Form(fields): Form)
             field(&fields, "in_person") == "yes",
         )
         .await;
-    ctx.after(result, |r| format!("/recoveries/{}", r.id))
+    // Opened, the recovery is the agents' now: back to the list.
+    ctx.after(result, |_| "/recoveries".to_string())
 }
 
 async fn recovery_share(ctx: Ctx, Path(id): Path<String>, Form(fields): Form) -> Response {

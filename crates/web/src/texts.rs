@@ -96,7 +96,7 @@ catalogue! {
         chain_head, search_label, export_json, column_when, column_who, column_what, column_subject,
         column_details,
         // Key recovery
-        nav_recovery, recoveries_intro, recovery_request_own, recovery_request_own_note, recovery_why, recovery_successor_heading, recovery_successor_note, recovery_holder, recovery_recipient, recovery_authorised_by, recovery_issued_from, recovery_issued_until, recovery_ask, recovery_none, recovery_requested_by, recovery_window, recovery_agents_given, recovery_state_requested, recovery_state_open, recovery_state_ready, recovery_state_delivered, recovery_state_cancelled, recovery_state_expired, recovery_state_failed, recovery_identity_heading, recovery_share_heading, recovery_share_label, recovery_give_share, recovery_receive_heading, recovery_receive_text, recovery_cancel, recovery_holder_label, recovery_recipient_label,
+        nav_recovery, recoveries_intro, recovery_request_own, recovery_request_own_note, recovery_why, recovery_successor_heading, recovery_successor_note, recovery_holder, recovery_recipient, recovery_authorised_by, recovery_issued_from, recovery_issued_until, recovery_ask, recovery_none, recovery_requested_by, recovery_window, recovery_take_until, recovery_agents_given, recovery_state_requested, recovery_state_open, recovery_state_ready, recovery_state_delivered, recovery_state_cancelled, recovery_state_expired, recovery_state_failed, recovery_identity_heading, recovery_share_heading, recovery_share_label, recovery_give_share, recovery_receive_heading, recovery_receive_text, recovery_cancel, recovery_holder_label, recovery_recipient_label,
         // Directory
         directory_intro, look_up, no_current_certificate, download_certificate,
         // Known sentences of the desk (English: the desk's own sentence)
@@ -448,6 +448,7 @@ pub static EN: Texts = Texts {
     recovery_none: "No key recoveries.",
     recovery_requested_by: "Asked for by",
     recovery_window: "Agents give their shares until",
+    recovery_take_until: "The keys can be taken until",
     recovery_agents_given: "Agents who gave their share",
     recovery_state_requested: "waiting for the identity check",
     recovery_state_open: "open for the agents' shares",
@@ -777,12 +778,13 @@ pub static DE: Texts = Texts {
     recovery_holder: "Wessen Schlüssel",
     recovery_recipient: "Wer sie erhält",
     recovery_authorised_by: "Genehmigt von (Name, Funktion)",
-    recovery_issued_from: "Zertifikate ausgestellt ab (JJJJ-MM-TT, freiwillig)",
-    recovery_issued_until: "Zertifikate ausgestellt bis (JJJJ-MM-TT, freiwillig)",
+    recovery_issued_from: "Zertifikate ausgestellt ab (JJJJ-MM-TT, optional)",
+    recovery_issued_until: "Zertifikate ausgestellt bis (JJJJ-MM-TT, optional)",
     recovery_ask: "Wiederherstellung beantragen",
     recovery_none: "Keine Schlüsselwiederherstellungen.",
     recovery_requested_by: "Beantragt von",
     recovery_window: "Die Beauftragten geben ihre Anteile bis",
+    recovery_take_until: "Die Schlüssel können abgeholt werden bis",
     recovery_agents_given: "Beauftragte, die ihren Anteil gegeben haben",
     recovery_state_requested: "wartet auf die Identitätsprüfung",
     recovery_state_open: "offen für die Anteile der Beauftragten",
@@ -798,8 +800,8 @@ pub static DE: Texts = Texts {
     recovery_receive_heading: "Schlüssel erhalten",
     recovery_receive_text: "Eine Datei mit jedem wiederhergestellten Schlüssel und seinem Zertifikat, verschlüsselt mit dem Passwort, das Sie wählen. Sie wird einmal herausgegeben: Bewahren Sie sie gut auf.",
     recovery_cancel: "Wiederherstellung abbrechen",
-    recovery_holder_label: "Inhaber",
-    recovery_recipient_label: "Empfänger",
+    recovery_holder_label: "Inhaberin oder Inhaber",
+    recovery_recipient_label: "Empfängerin oder Empfänger",
 
     unknown_format: |value| format!("Unbekanntes Dateiformat {value:?}."),
     unknown_key_type: |value| format!("Unbekannter Schlüsseltyp {value:?}."),

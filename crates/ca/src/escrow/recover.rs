@@ -17,7 +17,15 @@ use certdesk_store::Store;
 /// The shares given for each open recovery, in memory.
 #[derive(Default)]
 pub struct ShareGathering {
-    held: Mutex<HashMap<String, Vec<EscrowShare>>>,
+    held: Mutex<HashMap<String, Held>>,
+}
+
+/// The shares of one recovery, and whether a request is delivering it now (its shares
+/// are being combined: another request gets a conflict, not "too few shares").
+#[derive(Default)]
+struct Held {
+    shares: Vec<EscrowShare>,
+    delivering: bool,
 }
 
 impl std::fmt::Debug for ShareGathering {
@@ -65,7 +73,7 @@ async fn escrow_key(store: &Store, key_id: &str) -> Result<(Vec<u8>, usize, [u8;
 }
 
 impl ShareGathering {
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<EscrowShare>>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
         // A panic while holding the lock leaves the shares as they were: still usable.
         self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -96,17 +104,20 @@ impl ShareGathering {
             )));
         }
         let mut held = self.held();
-        let shares = held.entry(recovery_id.to_string()).or_default();
-        if shares.iter().any(|s| s.index == share.index) {
+        let entry = held.entry(recovery_id.to_string()).or_default();
+        if entry.delivering {
+            return Err(DomainError::new(ErrorCode::Conflict, "the keys of this recovery are being handed out"));
+        }
+        if entry.shares.iter().any(|s| s.index == share.index) {
             return Err(share_error(ShareError::SameAgentTwice { index: share.index, agent: share.agent }));
         }
-        shares.push(share);
-        Ok(shares.len())
+        entry.shares.push(share);
+        Ok(entry.shares.len())
     }
 
     /// Distinct agents' shares held for a recovery.
     pub fn count(&self, recovery_id: &str) -> usize {
-        self.held().get(recovery_id).map_or(0, Vec::len)
+        self.held().get(recovery_id).map_or(0, |h| h.shares.len())
     }
 
     /// Wipes the shares of a recovery (their buffers are `Zeroizing`).
@@ -114,9 +125,29 @@ impl ShareGathering {
         self.held().remove(recovery_id);
     }
 
-    /// Takes the shares of a recovery out (they are forgotten here).
-    fn take_out(&self, recovery_id: &str) -> Vec<EscrowShare> {
-        self.held().remove(recovery_id).unwrap_or_default()
+    /// Wipes the share of agent `index` of a recovery (its approval was not recorded).
+    pub fn forget_one(&self, recovery_id: &str, index: u8) {
+        if let Some(held) = self.held().get_mut(recovery_id) {
+            held.shares.retain(|s| s.index != index);
+        }
+    }
+
+    /// Takes the shares of a recovery out for one delivery: a second request meanwhile
+    /// gets [`ErrorCode::Conflict`]; [`Delivering`] forgets them when dropped.
+    fn take_out(&self, recovery_id: &str) -> Result<Delivering<'_>, DomainError> {
+        let mut held = self.held();
+        let entry = held.get_mut(recovery_id).filter(|h| !h.shares.is_empty()).ok_or_else(|| {
+            DomainError::new(ErrorCode::Conflict, "no shares are held for this recovery in this process")
+        })?;
+        if entry.delivering {
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                "the keys of this recovery are being handed out in another request",
+            ));
+        }
+        entry.delivering = true;
+        let shares = entry.shares.clone();
+        Ok(Delivering { gathering: self, recovery_id: recovery_id.to_string(), shares: Some(shares) })
     }
 
     /// Puts the escrow key together from the shares of `recovery_id` (forgotten here
@@ -137,7 +168,8 @@ impl ShareGathering {
         chain: Vec<Vec<u8>>,
         delivery: certdesk_core::ports::Pkcs12Delivery,
     ) -> Result<Vec<u8>, DomainError> {
-        let shares = self.take_out(recovery_id);
+        let mut delivering = self.take_out(recovery_id)?;
+        let shares = delivering.shares.take().unwrap_or_default();
         let store = authority.store();
         let options = pkcs12::WriteOptions {
             format: delivery.format,
@@ -147,10 +179,10 @@ impl ShareGathering {
         let password = delivery.password;
         let (certificate, threshold, _, records) = escrow_key(store, key_id).await?;
         if shares.len() < threshold {
-            return Err(refused(format!(
-                "{} of the {threshold} shares needed are held: the agents give theirs again",
-                shares.len()
-            )));
+            return Err(DomainError::new(
+                ErrorCode::Conflict,
+                format!("{} of the {threshold} shares needed are held: the agents give theirs again", shares.len()),
+            ));
         }
         let mut escrowed = Vec::with_capacity(serials.len());
         for serial in serials {
@@ -163,7 +195,7 @@ impl ShareGathering {
                 .ok_or_else(|| internal(format!("certificate {serial} is escrowed but not in the store")))?;
             escrowed.push((serial.clone(), blob.blob, cert.der, cert.subject, cert.not_after));
         }
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let escrow_pkcs8 = super::recover_key(&certificate, threshold, &shares, &records)
                 .map_err(|e| refused(format!("the shares do not give the escrow key back: {e}")))?;
             drop(shares);
@@ -194,7 +226,23 @@ impl ShareGathering {
                 .map_err(|e| refused(format!("the .p12: {e}")))
         })
         .await
-        .map_err(|e| internal(format!("the recovery task failed: {e}")))?
+        .map_err(|e| internal(format!("the recovery task failed: {e}")))?;
+        drop(delivering);
+        result
+    }
+}
+
+/// A delivery in progress: when it ends, whatever the outcome, the recovery's shares
+/// are forgotten (wiped).
+struct Delivering<'a> {
+    gathering: &'a ShareGathering,
+    recovery_id: String,
+    shares: Option<Vec<EscrowShare>>,
+}
+
+impl Drop for Delivering<'_> {
+    fn drop(&mut self) {
+        self.gathering.forget(&self.recovery_id);
     }
 }
 

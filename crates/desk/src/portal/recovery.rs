@@ -7,7 +7,8 @@
 //! in person; an administrator's request for a successor or stand-in carries a written
 //! reason and the authorising person and opens at once, for keys whose certificates can
 //! no longer sign (revoked or expired: every escrowed key signs too until signing-only
-//! certificates come). Opening starts the window ([`RECOVERY_WINDOW_HOURS`]). Agents of
+//! certificates come). Opening starts the window (`[escrow] recovery_window_hours`, 24 by
+//! default). Agents of
 //! the escrow key (not the holder, recipient or requester), signed in with their second
 //! factor and giving a fresh authenticator code, give the share from their message;
 //! `threshold` distinct agents make it `ready`. The recipient chooses the .p12 password
@@ -23,9 +24,6 @@ use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_core::ports::Pkcs12Delivery;
 use certdesk_store::{KeyRecoveryRecord, RecoveryApproval, RecoveryState};
-
-/// How long agents have to give their shares once a recovery is open.
-pub const RECOVERY_WINDOW_HOURS: i64 = 24;
 
 /// A recovery with what a page shows of it.
 #[derive(Clone, Debug)]
@@ -57,16 +55,26 @@ pub struct SuccessorRequest {
     pub issued_until: String,
 }
 
-fn day(text: &str, end_of_day: bool) -> Result<Option<i64>, DomainError> {
+/// The first (or, `end_of_day`, the last) second of the organisation's day `text`
+/// (`YYYY-MM-DD`); `None` for an empty field.
+fn day(zone: &certdesk_core::zone::OrgZone, text: &str, end_of_day: bool) -> Result<Option<i64>, DomainError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(text, &format)
-        .map_err(|_| DomainError::new(ErrorCode::BadInput, format!("{text:?} is not a date (YYYY-MM-DD)")))?;
-    let start = date.midnight().assume_utc().unix_timestamp();
-    Ok(Some(if end_of_day { start + 86_399 } else { start }))
+    let bad = || DomainError::new(ErrorCode::BadInput, format!("{text:?} is not a date (YYYY-MM-DD)"));
+    let date = time::Date::parse(text, &format).map_err(|_| bad())?;
+    let (start, end) = zone.day_bounds(date).ok_or_else(bad)?;
+    Ok(Some(if end_of_day { end } else { start }))
+}
+
+/// Staff act on recoveries only with their second factor given.
+fn second_factor_given(actor: &Actor) -> Result<(), DomainError> {
+    if actor.needs_second_factor() {
+        return Err(forbidden("give your second factor (authenticator code) first"));
+    }
+    Ok(())
 }
 
 impl Portal {
@@ -112,6 +120,7 @@ impl Portal {
     /// The signed-in applicant asks for their own escrowed keys back (lost keys). It
     /// opens once an officer records an identity check in person.
     pub async fn request_own_recovery(&self, actor: &Actor, reason: &str) -> Result<KeyRecoveryRecord, DomainError> {
+        second_factor_given(actor)?;
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(DomainError::new(ErrorCode::BadInput, "say why you need your keys back"));
@@ -146,7 +155,8 @@ impl Portal {
         if recipient == actor.email() {
             return Err(refused("an administrator cannot ask for keys for themselves"));
         }
-        let (from, until) = (day(&request.issued_from, false)?, day(&request.issued_until, true)?);
+        let zone = self.zone();
+        let (from, until) = (day(zone, &request.issued_from, false)?, day(zone, &request.issued_until, true)?);
         let now = self.now();
         let keys: Vec<_> = self
             .escrowed_of(&holder)
@@ -194,7 +204,7 @@ impl Portal {
             state,
             created_at: now,
             opened_at: open.then_some(now),
-            expires_at: open.then_some(now + RECOVERY_WINDOW_HOURS * 3600),
+            expires_at: open.then_some(now + self.config.recovery_window_seconds),
             closed_at: None,
             version: 1,
         };
@@ -236,6 +246,7 @@ impl Portal {
     /// A recovery as `actor` may see it: its holder, recipient or requester, an
     /// officer or an administrator. A window that ended moves it to `expired` first.
     pub async fn recovery_view(&self, actor: &Actor, id: &str) -> Result<RecoveryView, DomainError> {
+        second_factor_given(actor)?;
         let recovery = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
         let email = actor.email();
         let involved = recovery.holder == email || recovery.recipient == email || recovery.requested_by == email;
@@ -243,7 +254,30 @@ impl Portal {
             self.require_officer(actor)?;
         }
         let recovery = self.expire_if_due(recovery).await?;
+        let view = self.view(actor, recovery).await?;
+        // Officers see what is theirs to do: an identity check, their share.
+        if !(involved || actor.role == Role::Admin || Self::officer_task(&view)) {
+            let e = forbidden("this recovery is not yours to see");
+            return Err(self.recovery_refused(actor, id, e).await);
+        }
+        Ok(view)
+    }
+
+    /// What `actor` is shown of a recovery they just acted on (asked for, opened, gave a
+    /// share to, cancelled): the answer to that action, whatever they may see later.
+    pub async fn recovery_outcome(
+        &self,
+        actor: &Actor,
+        recovery: KeyRecoveryRecord,
+    ) -> Result<RecoveryView, DomainError> {
         self.view(actor, recovery).await
+    }
+
+    /// Whether an officer has a step of `view` to do: the identity check of a request,
+    /// or their share as an agent of its escrow key.
+    fn officer_task(view: &RecoveryView) -> bool {
+        view.recovery.state == RecoveryState::Requested
+            || (view.my_agent_index.is_some() && !view.recovery.state.is_closed())
     }
 
     async fn view(&self, actor: &Actor, recovery: KeyRecoveryRecord) -> Result<RecoveryView, DomainError> {
@@ -277,10 +311,7 @@ impl Portal {
             }
             let recovery = self.expire_if_due(recovery).await?;
             let view = self.view(actor, recovery).await?;
-            let relevant = involved
-                || actor.role == Role::Admin
-                || view.recovery.state == RecoveryState::Requested
-                || (view.recovery.state == RecoveryState::Open && view.my_agent_index.is_some());
+            let relevant = involved || actor.role == Role::Admin || Self::officer_task(&view);
             if relevant {
                 out.push(view);
             }
@@ -378,7 +409,7 @@ impl Portal {
         let to = KeyRecoveryRecord {
             state: RecoveryState::Open,
             opened_at: Some(now),
-            expires_at: Some(now + RECOVERY_WINDOW_HOURS * 3600),
+            expires_at: Some(now + self.config.recovery_window_seconds),
             ..recovery.clone()
         };
         let details = json!({
@@ -401,8 +432,8 @@ impl Portal {
         code: &str,
     ) -> Result<KeyRecoveryRecord, DomainError> {
         if actor.role == Role::Applicant {
-            // Not audited as a refusal of the recovery: an applicant has no part here.
-            return Err(forbidden("this is for key recovery agents"));
+            let e = forbidden("this is for key recovery agents");
+            return Err(self.recovery_refused(actor, id, e).await);
         }
         self.require_officer(actor)?;
         let recovery = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
@@ -461,7 +492,7 @@ impl Portal {
             Ok((agent.index, held))
         }
         .await;
-        let (index, held) = match checked {
+        let (index, _) = match checked {
             Ok(ok) => ok,
             Err(e) => return Err(self.recovery_refused(actor, id, e).await),
         };
@@ -471,19 +502,54 @@ impl Portal {
             actor: actor.audit_name(),
             action: "recovery.approve",
             subject: id.to_string(),
-            details: json!({ "agent": approval.agent, "index": index, "shares_held": held }),
+            details: json!({ "agent": approval.agent, "index": index }),
         };
-        if !self.store().add_recovery_approval(id, &approval, &|seq, prev| seal(&event, now, seq, prev)).await? {
-            let e = refused("this agent gave a share already: a recovery needs distinct agents");
-            return Err(self.recovery_refused(actor, id, e).await);
+        let recorded =
+            self.store().add_recovery_approval(id, &approval, &|seq, prev| seal(&event, now, seq, prev)).await;
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                // Closed meanwhile (cancelled, expired) or the same agent in a parallel
+                // request: the share just taken goes.
+                self.ca.forget_escrow_share(id, index);
+                let e = DomainError::new(
+                    ErrorCode::Conflict,
+                    "the recovery changed meanwhile (closed, or this share was given in another request)",
+                );
+                return Err(self.recovery_refused(actor, id, e).await);
+            }
+            Err(e) => {
+                self.ca.forget_escrow_share(id, index);
+                return Err(e);
+            }
         }
-        let approvals = self.store().recovery_approvals(id).await?.len();
-        if approvals >= usize::from(threshold) && held >= usize::from(threshold) {
-            let to = KeyRecoveryRecord { state: RecoveryState::Ready, ..recovery.clone() };
+        self.promote_if_complete(id, threshold).await
+    }
+
+    /// Moves an open recovery to `ready` once `threshold` agents approved and this
+    /// process holds their shares (counted afresh: agents may give theirs at once); a
+    /// recovery closed meanwhile has its shares forgotten.
+    async fn promote_if_complete(&self, id: &str, threshold: u8) -> Result<KeyRecoveryRecord, DomainError> {
+        for _ in 0..3 {
+            let current = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
+            if current.state.is_closed() {
+                self.ca.forget_escrow_shares(id);
+                return Ok(current);
+            }
+            let approvals = self.store().recovery_approvals(id).await?.len();
+            let held = self.ca.escrow_shares_held(id);
+            let needed = usize::from(threshold);
+            if current.state != RecoveryState::Open || approvals < needed || held < needed {
+                return Ok(current);
+            }
+            let to = KeyRecoveryRecord { state: RecoveryState::Ready, ..current.clone() };
             let details = json!({ "agents": approvals });
-            return self.move_recovery("certdesk", &recovery, to, false, "recovery.ready", details).await;
+            match self.move_recovery("certdesk", &current, to, false, "recovery.ready", details).await {
+                Err(e) if e.code() == ErrorCode::Conflict => continue, // moved by the other agent's request
+                other => return other,
+            }
         }
-        Ok(recovery)
+        self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))
     }
 
     /// The recipient takes the recovered keys, once, as a .p12 under the password they
@@ -494,6 +560,7 @@ impl Portal {
         id: &str,
         delivery: Pkcs12Delivery,
     ) -> Result<(KeyRecoveryRecord, Vec<u8>), DomainError> {
+        second_factor_given(actor)?;
         let recovery = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
         if recovery.recipient != actor.email() {
             let e = forbidden("only the recipient named in the request receives the keys");
@@ -524,12 +591,24 @@ impl Portal {
         }
         let p12 = match self.ca.recover_escrowed_keys(id, &recovery.key_id, &recovery.serials, delivery).await {
             Ok(p12) => p12,
-            Err(e) if e.to_string().starts_with(".p12 password") => return Err(e),
+            // A weak password, or another request delivering now: the shares are still
+            // here, nothing changed.
+            Err(e) if self.ca.escrow_shares_held(id) >= threshold => return Err(e),
             Err(e) => {
+                // The shares were used up. Keys that do not come back: failed. Anything
+                // else (the database, the task): open again, the agents give theirs anew.
                 let now = self.now();
-                let to = KeyRecoveryRecord { state: RecoveryState::Failed, closed_at: Some(now), ..recovery.clone() };
+                let (to, action, clear) = if e.code() == ErrorCode::Refused {
+                    let to =
+                        KeyRecoveryRecord { state: RecoveryState::Failed, closed_at: Some(now), ..recovery.clone() };
+                    (to, "recovery.fail", false)
+                } else {
+                    (KeyRecoveryRecord { state: RecoveryState::Open, ..recovery.clone() }, "recovery.shares-lost", true)
+                };
                 let details = json!({ "reason": e.to_string() });
-                self.move_recovery("certdesk", &recovery, to, false, "recovery.fail", details).await?;
+                if let Err(moved) = self.move_recovery("certdesk", &recovery, to, clear, action, details).await {
+                    tracing::warn!("recovery {id}: after `{e}`, the state could not be recorded: {moved}");
+                }
                 return Err(e);
             }
         };
@@ -545,9 +624,17 @@ impl Portal {
 
     /// Cancels a recovery not yet closed: its holder, requester or an administrator.
     pub async fn cancel_recovery(&self, actor: &Actor, id: &str) -> Result<KeyRecoveryRecord, DomainError> {
+        second_factor_given(actor)?;
         let recovery = self.store().recovery(id).await?.ok_or_else(|| not_found("recovery"))?;
         let email = actor.email();
-        if !(recovery.holder == email || recovery.requested_by == email) {
+        // A recovery an administrator asked for (a successor's) is the requester's or an
+        // administrator's to cancel, not the holder's.
+        let own = recovery.requested_by == email || (recovery.holder == email && recovery.authorised_by.is_none());
+        if !own && actor.role != Role::Admin {
+            let e = forbidden("only who asked for this recovery, or an administrator, can cancel it");
+            return Err(self.recovery_refused(actor, id, e).await);
+        }
+        if !own {
             self.require_admin(actor)?;
         }
         if recovery.state.is_closed() {

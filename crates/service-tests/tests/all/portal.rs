@@ -1084,6 +1084,10 @@ impl certdesk_core::ports::CertificateAuthority for StopsAfterRecording {
     fn forget_escrow_shares(&self, recovery_id: &str) {
         self.0.forget_escrow_shares(recovery_id)
     }
+
+    fn forget_escrow_share(&self, recovery_id: &str, agent_index: u8) {
+        self.0.forget_escrow_share(recovery_id, agent_index)
+    }
 }
 
 /// A process of `desk` whose CA stops right after recording a .p12.

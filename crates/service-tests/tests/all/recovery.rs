@@ -130,6 +130,9 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text());
     let page = agent1.get(&desk, &page_path).await.text();
     assert_eq!(state_of(&page), "open for the agents' shares");
+    // An officer with no step in it (no agent of its key) does not see it any more.
+    let r = officer.get(&desk, &page_path).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(page.contains(r#"action="/recoveries/"#) && page.contains("Give your share"), "{page}");
 
     // Refused, nothing held: an officer who is no agent; garbage; another agent's
@@ -371,7 +374,10 @@ async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
     let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", &code)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert_eq!(store.recovery(&rid).await.unwrap().unwrap().state, certdesk_store::RecoveryState::Ready);
-    // Jane, the holder, does not receive it; the successor does, in the compatible format.
+    // Jane, the holder, can neither cancel it nor receive it; the successor receives it,
+    // in the compatible format.
+    let r = jane.submit(&desk, &format!("/recoveries/{rid}/cancel"), &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = jane.submit(&desk, &p12_path, &fields).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = successor.submit(&desk, &p12_path, &fields).await;
@@ -446,8 +452,13 @@ async fn the_rest_api_covers_key_recovery() {
     let r = call(&desk, &format!("{base}/share"), &agent2_t, share(&shares[1], fresh_code(&desk, &secret2))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(json(&r)["state"], "ready");
-    let r = call(&desk, &format!("{base}/pkcs12"), &jane_t, take.clone()).await;
+    // The same download twice at once: one .p12, the other request refused, nothing lost.
+    let path = format!("{base}/pkcs12");
+    let (a, b) = tokio::join!(call(&desk, &path, &jane_t, take.clone()), call(&desk, &path, &jane_t, take.clone()));
+    let (r, other) = if a.status == StatusCode::CREATED { (a, b) } else { (b, a) };
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.text());
+    assert_eq!(json(&call(&desk, &base, &jane_t, None).await)["state"], "delivered");
     assert_eq!(r.headers[header::CONTENT_TYPE], "application/x-pkcs12");
     let contents = certdesk_pki::pkcs12::read(&r.body, "Green-Heron-Valley-77").unwrap();
     assert_eq!(contents.pairs.len(), 1);

@@ -325,10 +325,17 @@ async fn escrow_conforms(store: &Store) {
     let ev = event("recovery.shares-lost", "r1");
     assert!(store.update_recovery(&lost, true, &|seq, prev| seal(&ev, 236, seq, prev)).await.unwrap());
     assert!(store.recovery_approvals("r1").await.unwrap().is_empty());
-    assert_eq!(store.recoveries().await.unwrap(), [lost]);
+    assert_eq!(store.recoveries().await.unwrap(), [lost.clone()]);
+    // Closed: no approval is recorded any more.
+    let cancelled = KeyRecoveryRecord { state: RecoveryState::Cancelled, closed_at: Some(237), version: 4, ..lost };
+    let ev = event("recovery.cancel", "r1");
+    assert!(store.update_recovery(&cancelled, false, &|seq, prev| seal(&ev, 237, seq, prev)).await.unwrap());
+    let ev = event("recovery.approve", "r1");
+    assert!(!store.add_recovery_approval("r1", &approval(3), &|seq, prev| seal(&ev, 238, seq, prev)).await.unwrap());
+    assert!(store.recovery_approvals("r1").await.unwrap().is_empty());
 
     let log = store.audit_log().await.unwrap();
-    assert_eq!(log.len(), records + 2 + 3 + 2 + 5);
+    assert_eq!(log.len(), records + 2 + 3 + 2 + 6);
     verify(&log).unwrap();
 }
 
