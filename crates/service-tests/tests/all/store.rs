@@ -325,7 +325,7 @@ async fn escrow_conforms(store: &Store) {
     let ev = event("recovery.shares-lost", "r1");
     assert!(store.update_recovery(&lost, true, &|seq, prev| seal(&ev, 236, seq, prev)).await.unwrap());
     assert!(store.recovery_approvals("r1").await.unwrap().is_empty());
-    assert_eq!(store.recoveries().await.unwrap(), [lost.clone()]);
+    assert_eq!(store.recoveries().await.unwrap(), std::slice::from_ref(&lost));
     // Closed: no approval is recorded any more.
     let cancelled = KeyRecoveryRecord { state: RecoveryState::Cancelled, closed_at: Some(237), version: 4, ..lost };
     let ev = event("recovery.cancel", "r1");
