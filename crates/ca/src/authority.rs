@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use certdesk_pki::crl::{CrlContent, RevocationReason, RevokedEntry};
+use certdesk_pki::issuance::KeyUse;
 use certdesk_pki::issuance::{
     build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, IssuerInfo, PreparedCertificate,
     SubscriberRequest,
@@ -605,23 +606,26 @@ impl Authority {
         requests: Vec<(IssueRequest, AcceptedPublicKey)>,
         actor: &str,
     ) -> Result<Vec<Issued>, DomainError> {
+        let requests = requests.into_iter().map(|(r, k)| (r, k, KeyUse::default())).collect();
         self.issue_batch_with(issuer, requests, actor, |_| Ok(KeptWith::default())).await.map(|(issued, _)| issued)
     }
 
-    /// The protocol of [`Authority::issue_batch`]; `deliver` makes, from the certificate
-    /// of a single request, what must be stored with it in the same commit (a .p12 to
-    /// deliver, the escrowed key), so a server-made key is durable no later than its
-    /// certificate.
+    /// The protocol of [`Authority::issue_batch`], each key with its use; `deliver`
+    /// makes, from the signed certificates, what must be stored with them in the same
+    /// commit (a .p12 to deliver, the escrowed key), so a server-made key is durable no
+    /// later than its certificate.
     async fn issue_batch_with(
         &self,
         issuer: &Issuer,
-        requests: Vec<(IssueRequest, AcceptedPublicKey)>,
+        requests: Vec<(IssueRequest, AcceptedPublicKey, KeyUse)>,
         actor: &str,
-        deliver: impl FnOnce(&Issued) -> Result<KeptWith, DomainError> + Send + 'static,
+        deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
-        let claims = requests.iter().filter(|(r, _)| r.application.is_some()).count();
-        if claims > 0 && requests.len() != 1 {
-            return Err(internal("an application gets exactly one certificate, in an issuance of its own"));
+        // An application gets its certificate in an issuance of its own (with, for a
+        // profile that escrows separately, the signing certificate beside it).
+        let claims = requests.iter().filter(|(r, _, _)| r.application.is_some()).count();
+        if claims > 1 || (claims == 1 && requests.len() > 2) {
+            return Err(internal("an application gets its certificates in an issuance of its own"));
         }
         let now = self.clock.now();
         let at = now.unix_timestamp();
@@ -629,7 +633,7 @@ impl Authority {
         let several = requests.len() > 1;
         let overrides = self.store.profile_validity().await?;
         let mut pending = Vec::with_capacity(requests.len());
-        for (index, (request, public_key)) in requests.into_iter().enumerate() {
+        for (index, (request, public_key, key_use)) in requests.into_iter().enumerate() {
             if let Some(why) = self.config.profile_unavailable(request.input.profile) {
                 let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
                 return Err(DomainError::new(
@@ -643,6 +647,7 @@ impl Authority {
                 person: request.input.person.clone(),
                 organization: self.config.organization.clone(),
                 public_key,
+                key_use,
             };
             let (prepared, token) = prepare(&profile, issuer.info(), &subscriber, now, &rng).map_err(|e| {
                 let code = match e {
@@ -655,7 +660,7 @@ impl Authority {
             })?;
             pending.push(Pending { request, key_kind, prepared, token: Some(token) });
         }
-        let claim = pending.first().and_then(|p| p.request.application.clone());
+        let claim = pending.iter().find_map(|p| p.request.application.clone());
         let intents: Vec<IssuanceIntent> = pending
             .iter()
             .map(|p| IssuanceIntent {
@@ -690,7 +695,7 @@ impl Authority {
         intents: &[IssuanceIntent],
         actor: &str,
         at: i64,
-        deliver: impl FnOnce(&Issued) -> Result<KeptWith, DomainError> + Send + 'static,
+        deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
         // Step 2: sign.
         let mut records = Vec::with_capacity(pending.len());
@@ -738,18 +743,30 @@ impl Authority {
             .collect();
         let chain = issuer.chain().to_vec();
         let issued: Vec<Issued> = records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect();
-        let kept = match issued.as_slice() {
+        let kept = if issued.len() <= 2 {
             // Off the async threads: a .p12 costs two PBKDF2 runs.
-            [single] => {
-                let single = single.clone();
-                blocking(move || deliver(&single)).await??
-            }
-            _ => KeptWith::default(),
+            let all = issued.clone();
+            blocking(move || deliver(&all)).await??
+        } else {
+            KeptWith::default()
         };
-        if let (Some(escrowed), Some(details)) =
-            (&kept.escrowed, events.first_mut().and_then(|e| e.details.as_object_mut()))
-        {
-            details.insert("escrow_key".into(), json!(escrowed.key_id));
+        if let Some(escrowed) = &kept.escrowed {
+            let event = events.iter_mut().find(|e| e.subject == escrowed.serial);
+            if let Some(details) = event.and_then(|e| e.details.as_object_mut()) {
+                details.insert("escrow_key".into(), json!(escrowed.key_id));
+            }
+        }
+        if let Some(delivery) = &kept.delivery {
+            // The certificates of one .p12 name each other in their audit records.
+            for event in events.iter_mut() {
+                let others: Vec<String> = std::iter::once(delivery.serial.to_string())
+                    .chain(delivery.companions.iter().map(|s| s.to_string()))
+                    .filter(|s| *s != event.subject)
+                    .collect();
+                if let (false, Some(details)) = (others.is_empty(), event.details.as_object_mut()) {
+                    details.insert("issued_with".into(), json!(others));
+                }
+            }
         }
         // Step 3: the certificates, their audit records (and a .p12 to deliver, the
         // escrowed key), durable before anyone receives a certificate.
@@ -767,7 +784,7 @@ impl Authority {
     pub async fn escrow_key_for(&self, profile: ProfileId) -> Result<Option<EscrowKeyRecord>, DomainError> {
         match self.store.escrow_mode(profile.name()).await? {
             EscrowMode::Off => Ok(None),
-            EscrowMode::On => match self.store.current_escrow_key().await? {
+            EscrowMode::On | EscrowMode::Separate => match self.store.current_escrow_key().await? {
                 Some(key) => Ok(Some(key)),
                 None => Err(DomainError::new(
                     ErrorCode::Config,
@@ -781,15 +798,19 @@ impl Authority {
         }
     }
 
-    /// Generates the key on the server, issues, and returns the .p12 bytes. The password
-    /// is checked before anything is generated or signed. The .p12 is stored with the
-    /// certificate (it is encrypted under the subscriber's password) until
-    /// [`Authority::delivered`] says it reached the subscriber; `destination` names the
-    /// file a command line delivers it to (see [`crate::recovery`]). If the profile
-    /// escrows ([`Authority::escrow_key_for`]), the key is encrypted to the escrow
-    /// certificate (CMS AuthEnvelopedData, AES-256-GCM) and stored in the same commit as
-    /// the certificate; a profile that escrows without an escrow key is refused before
-    /// anything is generated.
+    /// Generates the key on the server, issues, and returns the certificates and the
+    /// .p12 bytes. The password is checked before anything is generated or signed. The
+    /// .p12 is stored with the certificates (it is encrypted under the subscriber's
+    /// password) until [`Authority::delivered`] says it reached the subscriber;
+    /// `destination` names the file a command line delivers it to (see
+    /// [`crate::recovery`]).
+    ///
+    /// If the profile escrows ([`Authority::escrow_key_for`]), the key is encrypted to
+    /// the escrow certificate (CMS AuthEnvelopedData, AES-256-GCM) and stored in the
+    /// commit of its certificate; a profile that escrows without an escrow key is
+    /// refused before anything is generated. A profile that escrows `separate`ly gets
+    /// two keys, each with its certificate, in the one .p12: the first for key
+    /// management only (escrowed), the second for signing only (never escrowed).
     pub async fn issue_with_generated_key(
         &self,
         issuer: &Issuer,
@@ -798,44 +819,66 @@ impl Authority {
         delivery: Pkcs12Delivery,
         destination: Option<&Path>,
         actor: &str,
-    ) -> Result<(Issued, Vec<u8>), DomainError> {
+    ) -> Result<(Vec<Issued>, Vec<u8>), DomainError> {
         let person = &request.input.person;
         let personal = [person.email.local_part(), person.given_name.as_str(), person.surname.as_str()];
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
-        let friendly = format!("{} ({})", person.personal_name(), person.email);
+        let name = format!("{} ({})", person.personal_name(), person.email);
         let escrow = self.escrow_key_for(request.input.profile).await?;
-        let private = blocking(move || PrivateKey::generate(key)).await?.map_err(internal)?;
-        let public_key = private.accepted_public_key().map_err(internal)?;
+        let separate =
+            escrow.is_some() && self.store.escrow_mode(request.input.profile.name()).await? == EscrowMode::Separate;
+        let keys = blocking(move || -> Result<Vec<PrivateKey>, certdesk_pki::key::KeyError> {
+            (0..if separate { 2 } else { 1 }).map(|_| PrivateKey::generate(key)).collect()
+        })
+        .await?
+        .map_err(internal)?;
+        let mut requests = Vec::with_capacity(keys.len());
+        for (i, private) in keys.iter().enumerate() {
+            let public_key = private.accepted_public_key().map_err(internal)?;
+            let (request, key_use) = match (separate, i) {
+                (false, _) => (request.clone(), KeyUse::SigningAndEncryption),
+                (true, 0) => (request.clone(), KeyUse::KeyManagementOnly),
+                // The signing certificate belongs to the application through the other.
+                (true, _) => (IssueRequest { application: None, ..request.clone() }, KeyUse::SigningOnly),
+            };
+            requests.push((request, public_key, key_use));
+        }
         let iterations = self.config.pkcs12_iterations;
         let application_id = request.application.as_ref().map(|c| c.id.clone());
         let destination = destination.map(|p| p.display().to_string());
         let owner = self.owner.to_string();
         let created_at = self.clock.now().unix_timestamp();
-        let (mut issued, delivery) = self
-            .issue_batch_with(issuer, vec![(request, public_key)], actor, move |issued| {
-                let options =
-                    pkcs12::WriteOptions { format: delivery.format, iterations, friendly_name: Some(friendly) };
-                let p12 = pkcs12::write(
-                    private.pkcs8_der(),
-                    &issued.record.der,
-                    &issued.chain,
-                    &delivery.password,
-                    &options,
-                    &SystemRandom::new(),
-                )
-                .map_err(internal)?;
-                let escrowed = match &escrow {
-                    None => None,
-                    Some(key) => Some(EscrowedKeyRecord {
-                        serial: issued.record.serial.as_str().to_string(),
-                        key_id: key.key_id.clone(),
-                        blob: escrow_blob(private.pkcs8_der(), &key.certificate)?,
+        let (issued, kept) = self
+            .issue_batch_with(issuer, requests, actor, move |issued| {
+                let [first, others @ ..] = issued else { return Err(internal("nothing was issued")) };
+                let options = pkcs12::WriteOptions { format: delivery.format, iterations, friendly_name: None };
+                let names: Vec<String> =
+                    if separate { vec![format!("{name} encryption"), format!("{name} signing")] } else { vec![name] };
+                let bundles: Vec<pkcs12::Bundle<'_>> = keys
+                    .iter()
+                    .zip(issued)
+                    .zip(&names)
+                    .map(|((key, cert), name)| pkcs12::Bundle {
+                        key_pkcs8_der: key.pkcs8_der(),
+                        cert_der: &cert.record.der,
+                        friendly_name: Some(name),
+                    })
+                    .collect();
+                let p12 = pkcs12::write_all(&bundles, &first.chain, &delivery.password, &options, &SystemRandom::new())
+                    .map_err(internal)?;
+                // The first key is the one that encrypts: the escrowed one.
+                let escrowed = match (&escrow, keys.first()) {
+                    (Some(escrow), Some(key)) => Some(EscrowedKeyRecord {
+                        serial: first.record.serial.as_str().to_string(),
+                        key_id: escrow.key_id.clone(),
+                        blob: escrow_blob(key.pkcs8_der(), &escrow.certificate)?,
                         created_at,
                     }),
+                    _ => None,
                 };
                 let delivery = Some(PendingDelivery {
-                    serial: issued.record.serial.clone(),
+                    serial: first.record.serial.clone(),
                     application_id,
                     destination,
                     sha256: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &p12)),
@@ -845,12 +888,12 @@ impl Authority {
                     handed_out_at: None,
                     wrong_tries: 0,
                     wrong_since: None,
+                    companions: others.iter().map(|o| o.record.serial.clone()).collect(),
                 });
                 Ok(KeptWith { delivery, escrowed })
             })
             .await?;
-        let issued = issued.pop().ok_or_else(|| internal("an issuance of one returned nothing"))?;
-        let p12 = delivery.delivery.map(|d| d.pkcs12).ok_or_else(|| internal("the .p12 was not made"))?;
+        let p12 = kept.delivery.map(|d| d.pkcs12).ok_or_else(|| internal("the .p12 was not made"))?;
         Ok((issued, p12))
     }
 

@@ -26,7 +26,9 @@
 //! | between 3 and 4 (portal) | certificate and `.p12` stored | the portal keeps the `.p12` a week ([`PORTAL_P12_KEEP_SECONDS`]) and offers it again (same password); then it is deleted, and the certificate revoked if the `.p12` was never sent |
 //! | between 3 and 4 (`certdesk issue --p12`) | certificate and `.p12` stored, the file perhaps written | if the file holds exactly that `.p12`, it was delivered; if it does not, or the file cannot be checked (another host, unreadable) by the time the owner is surely gone, the certificate is revoked (cessationOfOperation) with an audit record saying it was never delivered |
 //!
-//! A revocation deletes the stored `.p12` of its certificate.
+//! A revocation deletes the stored `.p12` of its certificate. A `.p12` of a profile that
+//! escrows separately holds two keys: its signing certificate (a `companion`) is revoked
+//! with the encryption one, first.
 //!
 //! An owner is gone when it ran on this host and its process no longer runs (or its
 //! pid now belongs to this process, started later), or when its intent is older than
@@ -181,6 +183,19 @@ pub(crate) async fn abandon(
 }
 
 impl Authority {
+    /// Revokes the certificates whose keys were only in a .p12 that never arrived (the
+    /// signing certificate beside an escrowed encryption one).
+    async fn revoke_companions(&self, companions: &[Serial], actor: &str, note: &str) -> Result<(), DomainError> {
+        for serial in companions {
+            match self.revoke_noted(serial.as_str(), RevocationReason::CessationOfOperation, actor, Some(note)).await {
+                Ok(_) => {}
+                Err(e) if e.code() == certdesk_core::error::ErrorCode::AlreadyRevoked => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Revokes a certificate whose key never reached its subscriber (cessationOfOperation,
     /// audited with `note`); the stored .p12 goes with the revocation.
     async fn revoke_undelivered(&self, serial: &str, actor: &str, note: &str) -> Result<(), DomainError> {
@@ -216,8 +231,11 @@ impl Authority {
                     }
                     if delivery.handed_out_at.is_none() {
                         let note = "its .p12 was never downloaded from the portal within a week";
+                        // Companions first: the main revocation deletes the stored .p12 that names them.
+                        self.revoke_companions(&delivery.companions, actor, note).await?;
                         self.revoke_undelivered(&delivery.serial, actor, note).await?;
                         report.revoked_undelivered.push(delivery.serial.clone());
+                        report.revoked_undelivered.extend(delivery.companions.iter().cloned());
                     } else {
                         self.store().delete_pending_delivery(&delivery.serial).await?;
                         report.expired.push(delivery.serial.clone());
@@ -252,8 +270,11 @@ impl Authority {
                                 "its .p12 never reached {}: the issuing process ended first",
                                 destination.unwrap_or("its file")
                             );
+                            // Companions first: the main revocation deletes the stored .p12 that names them.
+                            self.revoke_companions(&delivery.companions, actor, &note).await?;
                             self.revoke_undelivered(&delivery.serial, actor, &note).await?;
                             report.revoked_undelivered.push(delivery.serial.clone());
+                            report.revoked_undelivered.extend(delivery.companions.iter().cloned());
                         }
                         (None, false) => {}
                     }

@@ -68,12 +68,17 @@ impl CertificateAuthority for CaService {
         delivery: Pkcs12Delivery,
         actor: &str,
     ) -> Result<(Issued, Vec<u8>), DomainError> {
-        let issued = self
+        let (mut issued, p12) = self
             .authority()
             .issue_with_generated_key(self.status.issuer(), request, key, delivery, None, actor)
             .await?;
         self.refresh().await;
-        Ok(issued)
+        // The certificate of the application (for a profile that escrows separately,
+        // the encryption one; the signing certificate is in the .p12 beside it).
+        if issued.is_empty() {
+            return Err(DomainError::new(ErrorCode::Internal, "an issuance returned no certificate"));
+        }
+        Ok((issued.swap_remove(0), p12))
     }
 
     fn chain(&self) -> &[Vec<u8>] {

@@ -34,14 +34,16 @@ pub enum EscrowCommand {
     },
     /// The escrow keys, newest first, with their agents, and the profiles that escrow.
     Show,
-    /// Whether a profile escrows the keys the desk makes for it (`on`) or not (`off`,
-    /// the default). Applicants are told before they choose how their key is made; keys
-    /// of their own (a CSR) are never escrowed. `on` needs an escrow key in use.
+    /// Whether a profile escrows the keys the desk makes for it (`on`), makes two keys
+    /// of which only the encryption one is escrowed and the signing one never
+    /// (`separate`), or neither (`off`, the default). Applicants are told before they
+    /// choose how their key is made; keys of their own (a CSR) are never escrowed. `on`
+    /// and `separate` need an escrow key in use.
     Profile {
         /// The profile (sponsor-strict, sponsor-multipurpose, mailbox-strict,
         /// mailbox-multipurpose, private).
         profile: String,
-        /// `on` or `off`.
+        /// `on`, `separate` or `off`.
         mode: String,
     },
     /// A drill: check that each share is the one handed out (against the commitment kept
@@ -267,7 +269,7 @@ async fn set_profile(data: &Path, profile: &str, mode: &str) -> Result<(), Failu
     refuse_read_only(&authority)?;
     let store = authority.store();
     let key = store.current_escrow_key().await?;
-    if mode == EscrowMode::On && key.is_none() {
+    if mode.escrows() && key.is_none() {
         return Err(refused(format!(
             "there is no escrow key to escrow the keys of {id} to: create one first with `certdesk escrow init`"
         )));
@@ -288,6 +290,11 @@ async fn set_profile(data: &Path, profile: &str, mode: &str) -> Result<(), Failu
         EscrowMode::On => eprintln!(
             "certdesk: the keys certdesk makes for {id} certificates are escrowed from now on (applicants are told \
              before they choose; keys of their own are never escrowed)"
+        ),
+        EscrowMode::Separate => eprintln!(
+            "certdesk: {id} certificates made with a key certdesk makes come as two from now on: one to sign \
+             (its key never escrowed) and one to encrypt (its key escrowed); applicants are told before they \
+             choose, and keys of their own are never escrowed"
         ),
         EscrowMode::Off => eprintln!(
             "certdesk: keys made for {id} certificates are no longer escrowed (the keys escrowed so far stay \

@@ -1636,7 +1636,11 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
             &actor(),
         )
         .await?;
-    let serial = issued.record.serial.clone();
+    // The first certificate is the application's (the encryption one of a profile that
+    // escrows separately; the signing one follows).
+    let Some(main) = issued.first() else { return Err(refused("the issuance returned no certificate")) };
+    let serial = main.record.serial.clone();
+    let companions: Vec<String> = issued.iter().skip(1).map(|i| i.record.serial.to_string()).collect();
     let written = match output {
         Some(output) => output.commit_durable(&p12, args.force),
         None => {
@@ -1648,14 +1652,18 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         // The key exists only in the stored .p12: revoke rather than leave a certificate
         // that colleagues would encrypt to and nobody can read.
         let note = format!("its .p12 could not be written to {}: {}", p12_path.display(), f.message);
-        let revoked = authority
-            .revoke_noted(&serial, RevocationReason::CessationOfOperation, &actor(), Some(&note))
-            .await
-            .map(|_| ());
+        let mut revoked = Ok(());
+        for each in companions.iter().chain(std::iter::once(&serial.to_string())) {
+            if let Err(e) =
+                authority.revoke_noted(each, RevocationReason::CessationOfOperation, &actor(), Some(&note)).await
+            {
+                revoked = Err((each.clone(), e));
+            }
+        }
         let outcome = match revoked {
             Ok(()) => "it was revoked (its key was never delivered)".to_string(),
-            Err(e) => {
-                format!("revoking it failed too ({e}): run `certdesk revoke {serial} --reason cessation-of-operation`")
+            Err((each, e)) => {
+                format!("revoking it failed too ({e}): run `certdesk revoke {each} --reason cessation-of-operation`")
             }
         };
         return Err(Failure {
@@ -1673,21 +1681,33 @@ async fn issue(data: &Path, passphrase_file: Option<&Path>, args: IssueArgs) -> 
         )));
     }
     if args.json {
-        return print_json(&issued_json(&issued.record, Some(("p12", p12_path.display().to_string()))));
+        let mut value = issued_json(&main.record, Some(("p12", p12_path.display().to_string())));
+        if let (false, Some(map)) = (companions.is_empty(), value.as_object_mut()) {
+            map.insert("signing_serials".into(), serde_json::json!(companions));
+        }
+        return print_json(&value);
     }
     eprintln!(
         "certdesk: issued serial {} to {} ({}), key and certificate in {}",
-        issued.record.serial,
-        issued.record.email,
-        issued.record.profile,
+        main.record.serial,
+        main.record.email,
+        main.record.profile,
         if to_stdout { "the .p12 on stdout".to_string() } else { p12_path.display().to_string() }
     );
-    if let Some(escrowed) = authority.store().escrowed_key(issued.record.serial.as_str()).await? {
+    if let Some(escrowed) = authority.store().escrowed_key(main.record.serial.as_str()).await? {
+        let which = if companions.is_empty() { "this key" } else { "the encryption key" };
         eprintln!(
-            "certdesk: the {} profile escrows the keys certdesk makes: a copy of this key is kept encrypted to \
+            "certdesk: the {} profile escrows the keys certdesk makes: a copy of {which} is kept encrypted to \
              escrow key {}, and key recovery agents together can recover it (tell the holder)",
-            issued.record.profile,
+            main.record.profile,
             escrowed.key_id.get(..16).unwrap_or(&escrowed.key_id)
+        );
+    }
+    for signing in &companions {
+        eprintln!(
+            "certdesk: and serial {signing}, a certificate for signing only, its key in the same file and never \
+             escrowed (serial {} is for encryption only)",
+            main.record.serial
         );
     }
     print_install_steps(&clients, format);

@@ -236,6 +236,9 @@ pub struct PendingDelivery {
     pub wrong_tries: i64,
     /// Unix seconds: the start of the window of `wrong_tries`.
     pub wrong_since: Option<i64>,
+    /// The other certificates whose keys only this .p12 holds (the signing certificate
+    /// of a profile that escrows separately): revoked with `serial` if it never arrives.
+    pub companions: Vec<Serial>,
 }
 
 impl std::fmt::Debug for PendingDelivery {
@@ -246,6 +249,7 @@ impl std::fmt::Debug for PendingDelivery {
             .field("destination", &self.destination)
             .field("owner", &self.owner)
             .field("handed_out_at", &self.handed_out_at)
+            .field("companions", &self.companions)
             .finish_non_exhaustive()
     }
 }

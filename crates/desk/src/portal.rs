@@ -950,7 +950,13 @@ impl Portal {
     /// Whether the profile of `app` escrows the keys the desk makes (issue 15): the
     /// applicant is told on the page and in the mail before choosing (BR 4.12.1).
     pub async fn escrows_keys(&self, app: &Application) -> Result<bool, DomainError> {
-        Ok(self.store().escrow_mode(app.profile.name()).await? == certdesk_store::EscrowMode::On)
+        Ok(self.store().escrow_mode(app.profile.name()).await?.escrows())
+    }
+
+    /// Whether the profile of `app` escrows separately: two certificates, the signing
+    /// key never escrowed.
+    pub async fn escrows_separately(&self, app: &Application) -> Result<bool, DomainError> {
+        Ok(self.store().escrow_mode(app.profile.name()).await? == certdesk_store::EscrowMode::Separate)
     }
 
     /// Whether the applicant's `app` has a stored .p12 (kept a week, in case its download

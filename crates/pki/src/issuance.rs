@@ -34,7 +34,7 @@ use crate::subject::{rfc4514, NameBuilder, SubjectError};
 
 // The issuance inputs live in `crate::request`, below the pre-issuance lint that reads
 // them; their public paths are here.
-pub use crate::request::{IssuerInfo, PublicationUrls, SubscriberRequest};
+pub use crate::request::{IssuerInfo, KeyUse, PublicationUrls, SubscriberRequest};
 pub use crate::x509::find_extension;
 
 /// Errors from issuance.
@@ -66,6 +66,12 @@ pub enum IssueError {
         chars: usize,
         /// What to do.
         hint: &'static str,
+    },
+    /// The key cannot be used as the request asks (an Ed25519 key for encryption).
+    #[error("a {kind} key cannot be used for key management (encryption)")]
+    KeyUseUnsupported {
+        /// The key's kind.
+        kind: PublicKeyKind,
     },
     /// The signer is not the key the token was prepared for.
     #[error("the signing key does not match the issuing CA the certificate was prepared for")]
@@ -207,16 +213,6 @@ fn ia5(s: &str) -> Result<Ia5String, der::Error> {
     Ia5String::new(s)
 }
 
-fn key_usage_for(kind: PublicKeyKind) -> KeyUsage {
-    // BR 7.1.2.3 (e): signing and encryption for RSA; key agreement for ECDH;
-    // Ed25519 can only sign.
-    match kind {
-        PublicKeyKind::Rsa { .. } => KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment),
-        PublicKeyKind::Ec(_) => KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyAgreement),
-        PublicKeyKind::Ed25519 => KeyUsage(KeyUsages::DigitalSignature.into()),
-    }
-}
-
 fn subscriber_subject(profile: &SubscriberProfile, request: &SubscriberRequest) -> Result<Name, IssueError> {
     let email = request.person.email.as_str();
     let too_long = |value: String, source_of, hint| {
@@ -282,10 +278,12 @@ pub fn prepare(
     let not_after = not_before + time::Duration::days(i64::from(profile.validity_days())) - time::Duration::seconds(1);
     let kind = request.public_key.kind();
     let spki = request.public_key.spki().clone();
+    // BR 7.1.2.3 (e): as the request's key use says.
+    let key_usage = request.key_use.key_usage(kind).ok_or(IssueError::KeyUseUnsupported { kind })?;
 
     let urls = issuer.urls();
     let mut extensions = vec![
-        extension(true, &key_usage_for(kind))?,
+        extension(true, &key_usage)?,
         extension(false, &ExtendedKeyUsage(profile.id().extended_key_usages().to_vec()))?,
         extension(false, &SubjectAltName(vec![GeneralName::Rfc822Name(ia5(request.person.email.as_str())?)]))?,
         extension(true, &BasicConstraints { ca: false, path_len_constraint: None })?,

@@ -25,11 +25,10 @@ use der::Decode;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
     AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, CrlDistributionPoints,
-    ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    ExtendedKeyUsage, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::TbsCertificate;
 
-use crate::key::PublicKeyKind;
 use crate::oid;
 use crate::profile::SubscriberProfile;
 use crate::request::{IssuerInfo, SubscriberRequest};
@@ -102,12 +101,10 @@ pub fn lint_subscriber(
 
     match (find_extension::<KeyUsage>(extensions), key_kind) {
         (Some(ku), Some(kind)) => {
-            let expected = match kind {
-                PublicKeyKind::Rsa { .. } => KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment,
-                PublicKeyKind::Ec(_) => KeyUsages::DigitalSignature | KeyUsages::KeyAgreement,
-                PublicKeyKind::Ed25519 => KeyUsages::DigitalSignature.into(),
-            };
-            if ku.0 != expected {
+            // As the request asks (dual use, signing only, key management only: BR
+            // 7.1.2.3 (e) allows each in every generation).
+            let expected = request.key_use.key_usage(kind).map(|k| k.0);
+            if Some(ku.0) != expected {
                 fail("e_key_usage", format!("keyUsage {:?} is not {:?} for a {kind} key", ku.0, expected));
             }
             if critical(oid::CE_KEY_USAGE) != Some(true) {

@@ -110,6 +110,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool) {
             person: person(i),
             organization: authority.config().organization.clone(),
             public_key: keys[i % keys.len()].clone(),
+            key_use: certdesk_pki::issuance::KeyUse::default(),
         };
         let profile = authority.config().profile(ProfileId::SponsorStrict).unwrap();
         let now = time::OffsetDateTime::now_utc();

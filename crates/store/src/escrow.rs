@@ -143,6 +143,10 @@ pub enum EscrowMode {
     Off,
     /// Every server-made key is escrowed at issuance.
     On,
+    /// The desk makes two keys, each with its certificate: one to sign (never
+    /// escrowed) and one to encrypt (escrowed), so a recovery never lets anyone sign as
+    /// the person.
+    Separate,
 }
 
 impl EscrowMode {
@@ -151,7 +155,13 @@ impl EscrowMode {
         match self {
             EscrowMode::Off => "off",
             EscrowMode::On => "on",
+            EscrowMode::Separate => "separate",
         }
+    }
+
+    /// Whether keys the desk makes are escrowed (`on` or `separate`).
+    pub fn escrows(self) -> bool {
+        self != EscrowMode::Off
     }
 
     /// Reads a name of [`EscrowMode::name`].
@@ -162,9 +172,13 @@ impl EscrowMode {
         match name.trim().to_ascii_lowercase().as_str() {
             "off" => Ok(EscrowMode::Off),
             "on" => Ok(EscrowMode::On),
+            "separate" => Ok(EscrowMode::Separate),
             other => Err(DomainError::new(
                 ErrorCode::BadInput,
-                format!("escrow mode {other:?}: expected `on` (escrow every key the desk makes) or `off`"),
+                format!(
+                    "escrow mode {other:?}: expected `on` (escrow every key the desk makes), `separate` (a signing \
+                     key never escrowed and an escrowed encryption key, each with its certificate) or `off`"
+                ),
             )),
         }
     }

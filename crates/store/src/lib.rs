@@ -357,8 +357,9 @@ impl Store {
         }
         if let Some(delivery) = delivery {
             sqlx::query(
-                "INSERT INTO pending_deliveries (serial, application_id, destination, sha256, pkcs12, owner, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO pending_deliveries \
+                 (serial, application_id, destination, sha256, pkcs12, owner, created_at, companions) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(delivery.serial.as_str())
             .bind(&delivery.application_id)
@@ -367,6 +368,10 @@ impl Store {
             .bind(&delivery.pkcs12)
             .bind(&delivery.owner)
             .bind(delivery.created_at)
+            .bind(
+                (!delivery.companions.is_empty())
+                    .then(|| delivery.companions.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>().join(" ")),
+            )
             .execute(&mut *tx)
             .await?;
         }
@@ -815,6 +820,12 @@ fn delivery_from_row(row: &AnyRow) -> Result<PendingDelivery, DomainError> {
         handed_out_at: row.try_get("handed_out_at")?,
         wrong_tries: row.try_get("wrong_tries")?,
         wrong_since: row.try_get("wrong_since")?,
+        companions: row
+            .try_get::<Option<String>, _>("companions")?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|s| stored_serial(s.to_string()))
+            .collect::<Result<Vec<_>, _>>()?,
     })
 }
 

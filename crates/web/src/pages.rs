@@ -296,19 +296,30 @@ pub struct Appointment {
     pub free: Vec<SlotView>,
 }
 
+/// What the application page says of key escrow (issue 15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EscrowNotice {
+    /// The profile does not escrow.
+    None,
+    /// A key the desk makes is escrowed.
+    Escrowed,
+    /// Two keys: the signing one never escrowed, the encryption one escrowed.
+    Separately,
+}
+
 /// The applicant's application page.
 ///
 /// `p12_waiting`: a .p12 was made for it but its download never completed (the server
 /// stopped in between); the applicant downloads it with the password chosen then.
-/// `escrowed`: the profile escrows the keys the desk makes; said before the applicant
-/// chooses (BR 4.12.1).
+/// `escrow`: whether the profile escrows the keys the desk makes, said before the
+/// applicant chooses (BR 4.12.1).
 pub fn application(
     t: &Texts,
     z: &OrgZone,
     app: &Application,
     appointment: &Appointment,
     p12_waiting: bool,
-    escrowed: bool,
+    escrow: EscrowNotice,
     csrf: &str,
 ) -> Markup {
     let id = app.id.as_str();
@@ -379,8 +390,11 @@ pub fn application(
             fieldset {
                 legend { (t.key_made_for_you) }
                 p { (t.key_made_for_you_text) }
-                @if escrowed {
+                @if escrow != EscrowNotice::None {
                     p #escrow-notice { strong { (t.key_escrowed) } }
+                }
+                @if escrow == EscrowNotice::Separately {
+                    p #escrow-separate { (t.key_escrowed_separately) }
                 }
                 form method="post" action={ "/applications/" (id) "/p12" } {
                     (csrf_field(csrf))
@@ -412,7 +426,7 @@ pub fn application(
             fieldset {
                 legend { (t.own_key) }
                 p { (t.own_key_text) " " code { "certdesk enroll" } " " (t.own_key_enroll) }
-                @if escrowed {
+                @if escrow != EscrowNotice::None {
                     p { (t.own_key_not_escrowed) }
                 }
                 form method="post" action={ "/applications/" (id) "/csr" } enctype="multipart/form-data" {

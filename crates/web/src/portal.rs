@@ -655,17 +655,16 @@ async fn application_page(ctx: Ctx, Path(id): Path<String>) -> Response {
         appointment.free = free.iter().map(|slot| slot_view!(slot)).collect();
     }
     let p12_waiting = or_return!(ctx.portal.pending_p12(&app).await.map_err(|e| ctx.error(&e)));
-    let escrowed = app.state == certdesk_core::workflow::ApplicationState::Approved
-        && or_return!(ctx.portal.escrows_keys(&app).await.map_err(|e| ctx.error(&e)));
-    let body = pages::application(
-        ctx.texts,
-        ctx.portal.zone(),
-        &app,
-        &appointment,
-        p12_waiting,
-        escrowed,
-        &actor.session.csrf,
-    );
+    let approved = app.state == certdesk_core::workflow::ApplicationState::Approved;
+    let escrowed = approved && or_return!(ctx.portal.escrows_keys(&app).await.map_err(|e| ctx.error(&e)));
+    let separately = escrowed && or_return!(ctx.portal.escrows_separately(&app).await.map_err(|e| ctx.error(&e)));
+    let escrow = match (escrowed, separately) {
+        (false, _) => pages::EscrowNotice::None,
+        (true, false) => pages::EscrowNotice::Escrowed,
+        (true, true) => pages::EscrowNotice::Separately,
+    };
+    let body =
+        pages::application(ctx.texts, ctx.portal.zone(), &app, &appointment, p12_waiting, escrow, &actor.session.csrf);
     ctx.ok(ctx.texts.your_application, body)
 }
 

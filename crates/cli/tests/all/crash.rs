@@ -320,3 +320,56 @@ fn concurrent_crl_issuance_all_succeeds() {
     assert_eq!(numbers.len(), 12, "{numbers:?}");
     ca.run(&["audit", "verify"]).ok();
 }
+
+/// Issue 15 step 5: a profile that escrows separately issues two certificates at once
+/// (signing and encryption, both keys in one .p12). Killed at every step, the pair is
+/// resolved whole: both intents abandoned, or both certificates revoked when the .p12
+/// never arrived, or both kept; only the encryption key is escrowed.
+#[test]
+fn a_separate_pair_killed_at_every_step_is_resolved_whole() {
+    let ca = Ca::new("p384");
+    let url = DataDir::new(ca.path("data")).sqlite_url();
+    escrow_on(&ca);
+    ca.run(&["escrow", "profile", "sponsor-strict", "separate"]).ok();
+    for point in ["intent-recorded", "signed", "recorded", "written"] {
+        let before = state(&url);
+        let out = format!("pair-{point}.p12");
+        let args = p12_args(&out);
+        kill_at(&ca, point, &args.iter().map(String::as_str).collect::<Vec<_>>());
+        ca.run(&["crl", "--new", "--out", "crl.der"]).ok();
+        let after = state(&url);
+        assert_eq!((after.intents, after.pending), (0, 0), "{point}: something was left unresolved");
+        ca.run(&["audit", "verify"]).ok();
+        let new: Vec<_> =
+            after.certificates.iter().filter(|c| !before.certificates.iter().any(|b| b.serial == c.serial)).collect();
+        let escrowed_new = after.escrowed.len() - before.escrowed.len();
+        let abandoned =
+            after.actions[before.actions.len()..].iter().filter(|(a, _)| a == "certificate.abandoned").count();
+        match point {
+            "intent-recorded" | "signed" => {
+                assert_eq!((new.len(), abandoned, escrowed_new), (0, 2, 0), "{point}");
+            }
+            "recorded" => {
+                assert_eq!((new.len(), escrowed_new), (2, 1), "{point}");
+                assert!(
+                    new.iter()
+                        .all(|c| c.revocation_reason == Some(certdesk_store::RevocationReason::CessationOfOperation)),
+                    "{point}: a certificate of the undelivered pair is left unrevoked: {new:?}"
+                );
+                let crl = crl_serials(&ca);
+                for cert in &new {
+                    assert!(
+                        crl.contains(cert.serial.trim_start_matches("00")),
+                        "{point}: {} not on the CRL",
+                        cert.serial
+                    );
+                }
+            }
+            "written" => {
+                assert_eq!((new.len(), escrowed_new), (2, 1), "{point}");
+                assert!(new.iter().all(|c| c.revoked_at.is_none()), "{point}");
+            }
+            _ => unreachable!(),
+        }
+    }
+}

@@ -290,6 +290,10 @@ fn escrowed(ca: &Ca) -> Vec<certdesk_store::EscrowedKeyRecord> {
 }
 
 fn issue_p12(ca: &Ca, local: &str, extra: &[&str]) -> Run {
+    issue_p12_key(ca, local, "p256", extra)
+}
+
+fn issue_p12_key(ca: &Ca, local: &str, key: &str, extra: &[&str]) -> Run {
     let email = format!("{local}@example.org");
     let p12 = format!("{local}.p12");
     let mut args = vec![
@@ -301,7 +305,7 @@ fn issue_p12(ca: &Ca, local: &str, extra: &[&str]) -> Run {
         "--surname",
         "Doe",
         "--key",
-        "p256",
+        key,
         "--p12",
         &p12,
         "--password-file",
@@ -459,4 +463,119 @@ fn an_escrowing_profile_without_an_escrow_key_issues_nothing() {
     assert_eq!(String::from_utf8(ca.tool("python3", &["-c", script]).ok().stdout).unwrap().trim(), "0");
     // Another profile still issues.
     issue_p12(&ca, "jane.doe", &["--profile", "sponsor-multipurpose"]).ok();
+}
+
+/// Step 5: a profile that escrows `separate`ly gets two keys in the one .p12, each with
+/// its certificate: one for signing only, never escrowed, one for key management only,
+/// escrowed. pkilint finds both clean (RSA and EC); OpenSSL signs and verifies with the
+/// one and encrypts to and decrypts with the other; the escrowed key is the encryption
+/// key; the audit records name each other.
+#[test]
+fn a_separate_profile_gets_a_signing_key_never_escrowed_and_an_escrowed_encryption_key() {
+    let ca = Ca::new("p384");
+    for n in 1..=2 {
+        ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
+        issue_agent(&ca, n);
+    }
+    escrow(&ca, &["init", "--agents", "agent1@example.org,agent2@example.org", "--threshold", "2", "--out", "shares"])
+        .ok();
+    let run = escrow(&ca, &["profile", "sponsor-strict", "separate"]).ok();
+    assert!(run.stderr.contains("come as two from now on"), "{}", run.stderr);
+    std::fs::write(ca.path("message.txt"), "Subject: plan\r\n\r\nThe plan for 2027.\r\n").unwrap();
+    for (local, key, management) in [("ec.user", "p256", "Key Agreement"), ("rsa.user", "rsa3072", "Key Encipherment")]
+    {
+        let run = issue_p12_key(&ca, local, key, &["--profile", "sponsor-strict"]).ok();
+        assert!(run.stderr.contains("a certificate for signing only"), "{}", run.stderr);
+        assert!(run.stderr.contains("a copy of the encryption key is kept"), "{}", run.stderr);
+        let p12 = std::fs::read(ca.path(&format!("{local}.p12"))).unwrap();
+        let password = std::fs::read_to_string(ca.path("p12pass")).unwrap();
+        let contents = certdesk_pki::pkcs12::read(&p12, password.trim_end_matches('\n')).unwrap();
+        assert_eq!(contents.pairs.len(), 2, "{local}: two keys");
+        let mut usages = Vec::new();
+        for (i, pair) in contents.pairs.iter().enumerate() {
+            let cert = format!("{local}-{i}.pem");
+            let der = format!("{local}-{i}.der");
+            std::fs::write(ca.path(&der), pair.leaf.as_ref().unwrap()).unwrap();
+            ca.tool("openssl", &["x509", "-inform", "DER", "-in", &der, "-out", &cert]).ok();
+            std::fs::write(ca.path(&format!("{local}-{i}.key")), &*pair.key_pkcs8_der).unwrap();
+            let findings = pkilint_findings(ca.dir.path(), &cert);
+            assert!(findings.trim().is_empty(), "pkilint on {cert}:\n{findings}");
+            let text = ca.tool("openssl", &["x509", "-in", &cert, "-noout", "-ext", "keyUsage"]).ok();
+            usages.push(String::from_utf8(text.stdout).unwrap().lines().nth(1).unwrap_or_default().trim().to_string());
+        }
+        // The first key encrypts (escrowed), the second signs.
+        assert_eq!(usages, [management.to_string(), "Digital Signature".to_string()], "{local}");
+        let (enc, sign) = (format!("{local}-0"), format!("{local}-1"));
+        let run = ca.tool(
+            "openssl",
+            &[
+                "cms",
+                "-sign",
+                "-in",
+                "message.txt",
+                "-signer",
+                &format!("{sign}.pem"),
+                "-inkey",
+                &format!("{sign}.key"),
+                "-keyform",
+                "DER",
+                "-out",
+                "signed.eml",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let run = ca.tool(
+            "openssl",
+            &[
+                "cms",
+                "-verify",
+                "-in",
+                "signed.eml",
+                "-CAfile",
+                "chain.pem",
+                "-purpose",
+                "smimesign",
+                "-out",
+                "/dev/null",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        ca.tool(
+            "openssl",
+            &["cms", "-encrypt", "-aes256", "-in", "message.txt", "-out", "enc.eml", &format!("{enc}.pem")],
+        )
+        .ok();
+        let out = ca
+            .tool(
+                "openssl",
+                &[
+                    "cms",
+                    "-decrypt",
+                    "-in",
+                    "enc.eml",
+                    "-inkey",
+                    &format!("{enc}.key"),
+                    "-keyform",
+                    "DER",
+                    "-recip",
+                    &format!("{enc}.pem"),
+                ],
+            )
+            .ok();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("The plan for 2027."));
+        // Only the encryption key is escrowed.
+        let enc_serial = ca.serial_of(&ca.path(&format!("{enc}.pem")));
+        let sign_serial = ca.serial_of(&ca.path(&format!("{sign}.pem")));
+        let kept = escrowed(&ca);
+        assert!(kept.iter().any(|k| k.serial.trim_start_matches("00") == enc_serial.trim_start_matches("00")));
+        assert!(!kept.iter().any(|k| k.serial.trim_start_matches("00") == sign_serial.trim_start_matches("00")));
+    }
+    assert_eq!(escrowed(&ca).len(), 2, "one escrowed key per person");
+    // The audit records of each pair name each other.
+    let script = "import sqlite3, json; c = sqlite3.connect('data/certdesk.db'); \
+                  print(sum(1 for r in c.execute(\"SELECT details FROM audit_log WHERE action = 'certificate.issue'\") \
+                  if json.loads(r[0]).get('issued_with')))";
+    let paired = String::from_utf8(ca.tool("python3", &["-c", script]).ok().stdout).unwrap();
+    assert_eq!(paired.trim(), "4");
+    ca.run(&["audit", "verify"]).ok();
 }

@@ -469,3 +469,62 @@ async fn the_rest_api_covers_key_recovery() {
     let doc = call(&desk, "/api/openapi.json", &jane_t, None).await;
     assert!(json(&doc)["paths"]["/api/v1/recoveries/{id}/share"]["post"]["responses"]["429"].is_object());
 }
+
+/// A profile that escrows separately: the page says so before the key is chosen; the
+/// .p12 holds the two keys; a successor may be given the encryption key of a current
+/// certificate at once (it cannot sign), and the signing certificate is never in a
+/// recovery.
+#[tokio::test]
+async fn a_successor_gets_a_current_encryption_key_of_a_separate_profile() {
+    let desk = desk(None).await;
+    let agents = ["agent1@example.org", "agent2@example.org"];
+    escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
+    let store = desk.status.authority().store();
+    let ev = certdesk_core::audit::AuditEvent {
+        actor: "test".into(),
+        action: "profile.escrow",
+        subject: "sponsor-strict".into(),
+        details: serde_json::json!({ "mode": "separate" }),
+    };
+    store
+        .set_profile_escrow("sponsor-strict", certdesk_store::EscrowMode::Separate, "test", 3, &|seq, prev| {
+            certdesk_core::audit::seal(&ev, 3, seq, prev)
+        })
+        .await
+        .unwrap();
+    let (mut jane, id) = approved_application(&desk).await;
+    let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
+    assert!(page.contains(r#"id="escrow-separate""#), "{page}");
+    let password = "Blue-Otter-Canyon-42";
+    let p12 = jane
+        .submit(
+            &desk,
+            &format!("/applications/{id}/p12"),
+            &[("password", password), ("password2", password), ("key", "p256")],
+        )
+        .await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    let contents = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    assert_eq!(contents.pairs.len(), 2);
+    let encryption = store.application(&id).await.unwrap().unwrap().serial.unwrap();
+    let all = store.certificates().await.unwrap();
+    let jane_certs: Vec<_> = all.iter().filter(|c| c.email == "jane.doe@example.org").collect();
+    assert_eq!(jane_certs.len(), 2);
+    // Only the encryption certificate is in the directory.
+    let listed = desk.portal.directory("jane.doe@example.org").await.unwrap();
+    assert_eq!(listed.iter().map(|c| c.serial.to_string()).collect::<Vec<_>>(), std::slice::from_ref(&encryption));
+
+    let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
+    let form = [
+        ("holder", "jane.doe@example.org"),
+        ("recipient", "standin@example.org"),
+        ("reason", "Jane is on leave; her stand-in reads the project mail"),
+        ("authorised_by", "Dr. Head, head of department"),
+    ];
+    let r = admin.submit(&desk, "/recoveries/successor", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let rid = r.location().trim_start_matches("/recoveries/").to_string();
+    let recovery = store.recovery(&rid).await.unwrap().unwrap();
+    assert_eq!(recovery.serials, std::slice::from_ref(&encryption));
+    assert_eq!(recovery.state, certdesk_store::RecoveryState::Open);
+}

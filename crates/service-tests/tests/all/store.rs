@@ -401,6 +401,7 @@ async fn intents_and_deliveries_conform(store: &Store) {
         handed_out_at: None,
         wrong_tries: 0,
         wrong_since: None,
+        companions: vec![Serial::parse("0a").unwrap(), Serial::parse("0b").unwrap()],
     };
     let cert = record("1b", 5_000);
     store.record_issued(&[&cert], &[event("certificate.issue", "1b")], 20, Some(&delivery), None).await.unwrap();

@@ -44,3 +44,7 @@ CREATE TABLE recovery_approvals (
     approved_at BIGINT NOT NULL,
     PRIMARY KEY (recovery_id, idx)
 );
+-- The other certificates whose keys only a pending .p12 holds (a profile that escrows
+-- separately: the signing certificate beside the escrowed encryption one), revoked with
+-- it if it never arrives (space-separated serials).
+ALTER TABLE pending_deliveries ADD COLUMN companions TEXT;
