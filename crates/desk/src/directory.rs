@@ -11,12 +11,19 @@ use certdesk_store::CertificateRecord;
 /// encrypted to (keyUsage keyEncipherment or keyAgreement; an Ed25519 certificate only
 /// signs).
 pub fn listable(cert: &CertificateRecord, now: i64) -> bool {
-    use der::Decode;
-    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
     if cert.revoked_at.is_some() || cert.not_before > now || now > cert.not_after {
         return false;
     }
-    let Ok(parsed) = x509_cert::Certificate::from_der(&cert.der) else { return false };
+    encrypts(&cert.der)
+}
+
+/// Whether a certificate's key may be encrypted to (keyUsage keyEncipherment or
+/// keyAgreement, or no keyUsage); `false` for a signing-only certificate or one that
+/// does not decode.
+pub fn encrypts(der: &[u8]) -> bool {
+    use der::Decode;
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let Ok(parsed) = x509_cert::Certificate::from_der(der) else { return false };
     match certdesk_pki::issuance::find_extension::<KeyUsage>(parsed.tbs_certificate().extensions()) {
         Some(usage) => usage.0.contains(KeyUsages::KeyEncipherment) || usage.0.contains(KeyUsages::KeyAgreement),
         None => true,

@@ -1397,6 +1397,18 @@ impl Portal {
         let mut failed: Vec<DomainError> = Vec::new();
         for days in REMINDER_DAYS {
             let due = self.store().certificates_expiring(now, now + days * 86_400).await?;
+            // A signing certificate issued with an encryption one (a profile that escrows
+            // separately) expires with it: one reminder, for the pair.
+            let paired = |cert: &certdesk_store::CertificateRecord| {
+                !crate::directory::encrypts(&cert.der)
+                    && due.iter().any(|other| {
+                        other.serial != cert.serial
+                            && other.email == cert.email
+                            && other.not_after == cert.not_after
+                            && crate::directory::encrypts(&other.der)
+                    })
+            };
+            let due: Vec<_> = due.iter().filter(|c| !paired(c)).cloned().collect();
             for cert in due {
                 let left = (cert.not_after - now) / 86_400;
                 // Only the most urgent reminder not yet sent: a certificate 5 days from

@@ -90,6 +90,10 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
         .any(|(subject, _)| subject == "A recovery of your escrowed keys was requested"));
     let empty = jane.submit(&desk, "/recoveries", &[("reason", " ")]).await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.text());
+    // Someone with no escrowed key has nothing to recover.
+    let mut bob = super::web_fixture::sign_in(&desk, "bob@example.org").await;
+    let none = bob.submit(&desk, "/recoveries", &[("reason", "lost it")]).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.text());
 
     let (mut agent1, secret1) = staff_sign_in(&desk, agents[0], Role::Officer).await;
     let (mut agent2, secret2) = staff_sign_in(&desk, agents[1], Role::Officer).await;
@@ -156,6 +160,12 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     let r = agent1.submit(&desk, &share_path, &[("share", &shares[0]), ("code", "000000")]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    // A share of another escrow key (a newer one, same agents) is refused by name.
+    let newer = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
+    let code = fresh_code(&desk, &secret1);
+    let r = agent1.submit(&desk, &share_path, &[("share", &newer[0]), ("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("belongs to another escrow key"), "{}", r.text());
 
     // Agent 1 gives their share: one of two. Twice is refused; one agent is not enough.
     let code = fresh_code(&desk, &secret1);
@@ -233,7 +243,7 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
         assert!(actions.contains(&needed), "{needed} missing: {actions:?}");
     }
     assert_eq!(actions.iter().filter(|a| **a == "recovery.approve").count(), 2);
-    assert!(actions.iter().filter(|a| **a == "recovery.refused").count() >= 8, "{actions:?}");
+    assert!(actions.iter().filter(|a| **a == "recovery.refused").count() >= 9, "{actions:?}");
 
     // A window that passed: shares refused, the recovery expired.
     let asked = jane.submit(&desk, "/recoveries", &[("reason", "again")]).await;
@@ -527,4 +537,16 @@ async fn a_successor_gets_a_current_encryption_key_of_a_separate_profile() {
     let recovery = store.recovery(&rid).await.unwrap().unwrap();
     assert_eq!(recovery.serials, std::slice::from_ref(&encryption));
     assert_eq!(recovery.state, certdesk_store::RecoveryState::Open);
+
+    // The pair expires together: one reminder, naming the encryption certificate.
+    let not_after = jane_certs[0].not_after;
+    assert!(jane_certs.iter().all(|c| c.not_after == not_after));
+    desk.clock.advance(time::Duration::seconds(not_after - desk.clock.now().unix_timestamp() - 20 * 86_400));
+    assert_eq!(desk.portal.send_reminders().await.unwrap(), 1);
+    let reminders: Vec<_> = mails_to(&desk.outbox, "jane.doe@example.org")
+        .into_iter()
+        .filter(|(subject, _)| subject.contains("expires"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "{reminders:?}");
+    assert!(reminders[0].1.contains(&encryption), "{}", reminders[0].1);
 }
