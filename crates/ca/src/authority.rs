@@ -776,16 +776,19 @@ impl Authority {
         Ok((issued, kept))
     }
 
-    /// The escrow key the server-made keys of `profile` are escrowed to (issue 15), or
-    /// `None` if the profile does not escrow.
+    /// How the server-made keys of `profile` are escrowed (issue 15): the profile's mode
+    /// with the escrow key they go to, or `None` if the profile does not escrow.
     ///
     /// # Errors
     /// [`ErrorCode::Config`] if the profile escrows but no escrow key is in use.
-    pub async fn escrow_key_for(&self, profile: ProfileId) -> Result<Option<EscrowKeyRecord>, DomainError> {
+    pub async fn escrow_key_for(
+        &self,
+        profile: ProfileId,
+    ) -> Result<Option<(EscrowMode, EscrowKeyRecord)>, DomainError> {
         match self.store.escrow_mode(profile.name()).await? {
             EscrowMode::Off => Ok(None),
-            EscrowMode::On | EscrowMode::Separate => match self.store.current_escrow_key().await? {
-                Some(key) => Ok(Some(key)),
+            mode @ (EscrowMode::On | EscrowMode::Separate) => match self.store.current_escrow_key().await? {
+                Some(key) => Ok(Some((mode, key))),
                 None => Err(DomainError::new(
                     ErrorCode::Config,
                     format!(
@@ -825,9 +828,10 @@ impl Authority {
         check_strength(&delivery.password, &personal)
             .map_err(|e| DomainError::new(ErrorCode::Refused, format!(".p12 password: {e}")))?;
         let name = format!("{} ({})", person.personal_name(), person.email);
-        let escrow = self.escrow_key_for(request.input.profile).await?;
-        let separate =
-            escrow.is_some() && self.store.escrow_mode(request.input.profile.name()).await? == EscrowMode::Separate;
+        let (separate, escrow) = match self.escrow_key_for(request.input.profile).await? {
+            Some((mode, key)) => (mode == EscrowMode::Separate, Some(key)),
+            None => (false, None),
+        };
         let keys = blocking(move || -> Result<Vec<PrivateKey>, certdesk_pki::key::KeyError> {
             (0..if separate { 2 } else { 1 }).map(|_| PrivateKey::generate(key)).collect()
         })

@@ -104,16 +104,63 @@ pub fn recover_key(
     shares: &[share::EscrowShare],
     records: &[share::ShareRecord],
 ) -> Result<Zeroizing<Vec<u8>>, EscrowError> {
-    use der::Decode;
     let key_id = key_id_of(certificate)?;
     let secret = share::combine(shares, &key_id, threshold, records)?;
-    let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(&secret)
-        .map_err(|_| EscrowError::Key("the shares do not give a private key back".into()))?;
-    let cert = x509_cert::Certificate::from_der(certificate).map_err(|e| EscrowError::Key(e.to_string()))?;
-    if cert.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
-        return Err(EscrowError::Key("the shares give a key that is not the escrow certificate's".into()));
+    match key_of_certificate(&secret, certificate) {
+        Ok(()) => Ok(secret),
+        Err(KeyMismatch::NoKey) => Err(EscrowError::Key("the shares do not give a private key back".into())),
+        Err(KeyMismatch::BadCertificate) => Err(EscrowError::Key("the escrow certificate does not decode".into())),
+        Err(KeyMismatch::OtherKey) => {
+            Err(EscrowError::Key("the shares give a key that is not the escrow certificate's".into()))
+        }
     }
-    Ok(secret)
+}
+
+/// Why a private key is not the key of a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyMismatch {
+    /// The bytes are no private key.
+    NoKey,
+    /// The certificate does not decode.
+    BadCertificate,
+    /// Another key's.
+    OtherKey,
+}
+
+/// Checks that `pkcs8` is the private key of the certificate `cert_der` (its
+/// SubjectPublicKeyInfo): the escrow key put together, a recovered key.
+pub(crate) fn key_of_certificate(pkcs8: &[u8], cert_der: &[u8]) -> Result<(), KeyMismatch> {
+    use der::Decode;
+    let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(pkcs8).map_err(|_| KeyMismatch::NoKey)?;
+    let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| KeyMismatch::BadCertificate)?;
+    if cert.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
+        return Err(KeyMismatch::OtherKey);
+    }
+    Ok(())
+}
+
+/// What `escrow init` kept of the shares of escrow key `key_id`: each agent's index,
+/// address and commitment, read from the store.
+///
+/// # Errors
+/// The store's error, or [`certdesk_core::error::ErrorCode::Internal`] for a stored
+/// commitment that is not 32 bytes of hex (a damaged row).
+pub async fn stored_share_records(
+    store: &certdesk_store::Store,
+    key_id: &str,
+) -> Result<Vec<share::ShareRecord>, certdesk_core::error::DomainError> {
+    let mut records = Vec::new();
+    for agent in store.escrow_agents(key_id).await? {
+        let mut commitment = [0u8; 32];
+        hex::decode_to_slice(&agent.commitment, &mut commitment).map_err(|_| {
+            certdesk_core::error::DomainError::new(
+                certdesk_core::error::ErrorCode::Internal,
+                format!("the stored commitment of agent {} is damaged", agent.index),
+            )
+        })?;
+        records.push(share::ShareRecord { index: agent.index, agent: agent.email, commitment });
+    }
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use certdesk_ca::escrow::share::{EscrowShare, ShareError, ShareRecord};
+use certdesk_ca::escrow::share::{EscrowShare, ShareError};
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_smime::{envelope, mime};
 use certdesk_store::{EscrowAgentRecord, EscrowKeyRecord, EscrowMode};
@@ -367,13 +367,7 @@ async fn check_shares(data: &Path, files: &[PathBuf]) -> Result<(), Failure> {
                 key_id.get(..16).unwrap_or(&key_id)
             )),
             Some(key) => {
-                let mut records = Vec::new();
-                for agent in store.escrow_agents(&key.key_id).await? {
-                    let mut commitment = [0u8; 32];
-                    hex::decode_to_slice(&agent.commitment, &mut commitment)
-                        .map_err(|_| usage(format!("the stored commitment of agent {} is damaged", agent.index)))?;
-                    records.push(ShareRecord { index: agent.index, agent: agent.email, commitment });
-                }
+                let records = certdesk_ca::escrow::stored_share_records(store, &key.key_id).await?;
                 certdesk_ca::escrow::share::check(share, &share.key_id, usize::from(key.threshold), &records)
                     .map_err(|e| e.to_string())
             }

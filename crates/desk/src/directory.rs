@@ -21,13 +21,28 @@ pub fn listable(cert: &CertificateRecord, now: i64) -> bool {
 /// keyAgreement, or no keyUsage); `false` for a signing-only certificate or one that
 /// does not decode.
 pub fn encrypts(der: &[u8]) -> bool {
-    use der::Decode;
-    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-    let Ok(parsed) = x509_cert::Certificate::from_der(der) else { return false };
-    match certdesk_pki::issuance::find_extension::<KeyUsage>(parsed.tbs_certificate().extensions()) {
-        Some(usage) => usage.0.contains(KeyUsages::KeyEncipherment) || usage.0.contains(KeyUsages::KeyAgreement),
-        None => true,
+    use x509_cert::ext::pkix::KeyUsages;
+    match key_usage(der) {
+        Some(Some(usage)) => usage.0.contains(KeyUsages::KeyEncipherment) || usage.0.contains(KeyUsages::KeyAgreement),
+        Some(None) => true,
+        None => false,
     }
+}
+
+/// Whether a certificate's key may sign (keyUsage digitalSignature, or no keyUsage);
+/// `true` for one that does not decode (the safe side where signing is what is feared).
+pub fn signs(der: &[u8]) -> bool {
+    match key_usage(der) {
+        Some(Some(usage)) => usage.0.contains(x509_cert::ext::pkix::KeyUsages::DigitalSignature),
+        Some(None) | None => true,
+    }
+}
+
+/// A certificate's keyUsage: `None` if it does not decode, `Some(None)` without one.
+fn key_usage(der: &[u8]) -> Option<Option<x509_cert::ext::pkix::KeyUsage>> {
+    use der::Decode;
+    let parsed = x509_cert::Certificate::from_der(der).ok()?;
+    Some(certdesk_pki::issuance::find_extension(parsed.tbs_certificate().extensions()))
 }
 
 /// A person of the directory: a mailbox with its current certificates to encrypt to.

@@ -61,14 +61,7 @@ async fn escrow_key(store: &Store, key_id: &str) -> Result<(Vec<u8>, usize, [u8;
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| internal("a stored escrow key id is not 32 bytes of hex"))?;
-    let mut records = Vec::new();
-    for agent in store.escrow_agents(key_id).await? {
-        let commitment: [u8; 32] = hex::decode(&agent.commitment)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| internal("a stored share commitment is not 32 bytes of hex"))?;
-        records.push(ShareRecord { index: agent.index, agent: agent.email, commitment });
-    }
+    let records = super::stored_share_records(store, key_id).await?;
     Ok((key.certificate, usize::from(key.threshold), id, records))
 }
 
@@ -208,8 +201,14 @@ impl ShareGathering {
                     certdesk_smime::envelope::decrypt(&blob, std::slice::from_ref(&recipient))
                         .map_err(|e| refused(format!("the escrowed key of {serial} cannot be decrypted: {e}")))?,
                 );
-                matches_certificate(&pkcs8, &cert_der)
-                    .map_err(|why| refused(format!("the escrowed key of {serial} {why}")))?;
+                super::key_of_certificate(&pkcs8, &cert_der).map_err(|why| {
+                    let why = match why {
+                        super::KeyMismatch::NoKey => "is no private key",
+                        super::KeyMismatch::BadCertificate => "has a certificate that does not decode",
+                        super::KeyMismatch::OtherKey => "is not the key of its certificate",
+                    };
+                    refused(format!("the escrowed key of {serial} {why}"))
+                })?;
                 let until = certdesk_core::clock::unix_text(not_after);
                 keys.push((pkcs8, cert_der, format!("{subject} (until {until}, serial {serial})")));
             }
@@ -244,15 +243,4 @@ impl Drop for Delivering<'_> {
     fn drop(&mut self) {
         self.gathering.forget(&self.recovery_id);
     }
-}
-
-/// Whether the private key `pkcs8` is the key of certificate `cert_der`.
-fn matches_certificate(pkcs8: &[u8], cert_der: &[u8]) -> Result<(), &'static str> {
-    use der::Decode;
-    let key = certdesk_pki::key::PrivateKey::from_pkcs8_der(pkcs8).map_err(|_| "is no private key")?;
-    let cert = x509_cert::Certificate::from_der(cert_der).map_err(|_| "has a certificate that does not decode")?;
-    if cert.tbs_certificate().subject_public_key_info() != certdesk_pki::key::Signer::public_key(&key) {
-        return Err("is not the key of its certificate");
-    }
-    Ok(())
 }

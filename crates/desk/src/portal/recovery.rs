@@ -69,17 +69,6 @@ fn day(zone: &certdesk_core::zone::OrgZone, text: &str, end_of_day: bool) -> Res
     Ok(Some(if end_of_day { end } else { start }))
 }
 
-/// Whether a certificate's key may sign (keyUsage digitalSignature, or no keyUsage).
-fn signs(der: &[u8]) -> bool {
-    use der::Decode;
-    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-    let Ok(cert) = x509_cert::Certificate::from_der(der) else { return true };
-    match certdesk_pki::issuance::find_extension::<KeyUsage>(cert.tbs_certificate().extensions()) {
-        Some(usage) => usage.0.contains(KeyUsages::DigitalSignature),
-        None => true,
-    }
-}
-
 /// Staff act on recoveries only with their second factor given.
 fn second_factor_given(actor: &Actor) -> Result<(), DomainError> {
     if actor.needs_second_factor() {
@@ -179,7 +168,7 @@ impl Portal {
             return Err(DomainError::new(ErrorCode::NotFound, format!("{holder} has no escrowed key in that range")));
         }
         if let Some((serial, _, _)) =
-            keys.iter().find(|(_, _, c)| c.revoked_at.is_none() && c.not_after > now && signs(&c.der))
+            keys.iter().find(|(_, _, c)| c.revoked_at.is_none() && c.not_after > now && crate::directory::signs(&c.der))
         {
             return Err(refused(format!(
                 "certificate {serial} still signs: a successor gets keys for encryption only, or keys whose \
