@@ -22,6 +22,20 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// Every file under `dir`, recursively (to look for secrets that must not be there).
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// The DER inside the first PEM block of `pem`.
 pub fn pem_to_der(pem: &[u8]) -> Vec<u8> {
     der::pem::decode_vec(pem).expect("PEM").1

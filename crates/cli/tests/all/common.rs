@@ -407,3 +407,22 @@ pub fn serve_process(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Killed 
     std::thread::spawn(move || for _ in lines {});
     Killed(child)
 }
+
+/// Issues `agentN@example.org` a certificate and key in `agentN.p12` (password file
+/// `p12pass`), a key of `key` (`rsa3072`, `p256`, ...).
+pub fn issue_agent(ca: &Ca, n: usize, key: &str) {
+    let email = format!("agent{n}@example.org");
+    let p12 = format!("agent{n}.p12");
+    let surname = format!("Number{n}");
+    let args = ["--given-name", "Agent", "--surname", &surname, "--key", key, "--password-file", "p12pass"];
+    let mut all = vec!["issue", "--email", &email, "--p12", &p12];
+    all.extend_from_slice(&args);
+    ca.run(&all).ok();
+}
+
+/// Makes `agentN@example.org` an officer with a certificate: a key recovery agent to be
+/// (`escrow init --agents`).
+pub fn add_agent(ca: &Ca, n: usize, key: &str) {
+    ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
+    issue_agent(ca, n, key);
+}

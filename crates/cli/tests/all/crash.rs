@@ -13,7 +13,7 @@ use std::time::Duration;
 use certdesk_core::datadir::DataDir;
 use certdesk_store::Store;
 
-use super::common::Ca;
+use super::common::{add_agent, Ca};
 
 /// Runs `certdesk ARGS` until it says it paused at `point`, then kills it (SIGKILL).
 fn kill_at(ca: &Ca, point: &str, args: &[&str]) {
@@ -95,25 +95,7 @@ fn crl_serials(ca: &Ca) -> String {
 /// 15): a server-made key is escrowed in the commit of its certificate.
 fn escrow_on(ca: &Ca) {
     for n in 1..=2 {
-        let email = format!("agent{n}@example.org");
-        ca.run(&["user", "add", "--email", &email, "--role", "officer"]).ok();
-        let p12 = format!("agent{n}.p12");
-        ca.run(&[
-            "issue",
-            "--email",
-            &email,
-            "--given-name",
-            "Agent",
-            "--surname",
-            "Smith",
-            "--key",
-            "p256",
-            "--p12",
-            &p12,
-            "--password-file",
-            "p12pass",
-        ])
-        .ok();
+        add_agent(ca, n, "p256");
     }
     ca.run(&[
         "escrow",

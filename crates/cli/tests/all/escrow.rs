@@ -6,45 +6,10 @@
 
 use super::common::*;
 
-fn issue_agent(ca: &Ca, n: usize) {
-    let email = format!("agent{n}@example.org");
-    let p12 = format!("agent{n}.p12");
-    ca.run(&[
-        "issue",
-        "--email",
-        &email,
-        "--given-name",
-        "Agent",
-        "--surname",
-        &format!("Number{n}"),
-        "--key",
-        "rsa3072",
-        "--p12",
-        &p12,
-        "--password-file",
-        "p12pass",
-    ])
-    .ok();
-}
-
 fn escrow(ca: &Ca, args: &[&str]) -> Run {
     let mut all = vec!["escrow"];
     all.extend_from_slice(args);
     ca.run(&all)
-}
-
-/// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
@@ -53,8 +18,8 @@ fn an_escrow_key_is_split_among_agents_who_read_their_shares() {
     for n in 1..=3 {
         ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
     }
-    issue_agent(&ca, 1);
-    issue_agent(&ca, 2);
+    issue_agent(&ca, 1, "rsa3072");
+    issue_agent(&ca, 2, "rsa3072");
     let agents = "agent1@example.org,Agent2@Example.org,agent3@example.org";
 
     // Refused, nothing made: a threshold above the agents, an agent twice, agent3 with no
@@ -76,7 +41,7 @@ fn an_escrow_key_is_split_among_agents_who_read_their_shares() {
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
     }
-    issue_agent(&ca, 3);
+    issue_agent(&ca, 3, "rsa3072");
     std::fs::create_dir(ca.path("busy")).unwrap();
     std::fs::write(ca.path("busy/keep.txt"), "mine").unwrap();
     let run = escrow(&ca, &["init", "--agents", agents, "--threshold", "2", "--out", "busy"]);
@@ -208,7 +173,7 @@ fn an_escrow_key_is_split_among_agents_who_read_their_shares() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    for file in files_under(&ca.path("data")) {
+    for file in certdesk_test_support::files_under(&ca.path("data")) {
         let bytes = std::fs::read(&file).unwrap();
         for line in &share_lines {
             assert!(!bytes.windows(line.len()).any(|w| w == line.as_bytes()), "a share is in {}", file.display());
@@ -260,17 +225,7 @@ fn recovered_escrow_key(ca: &Ca, shares_dir: &str) -> Vec<u8> {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let store = certdesk_store::Store::open(&url).await.unwrap();
         let key = store.current_escrow_key().await.unwrap().unwrap();
-        let records: Vec<certdesk_ca::escrow::share::ShareRecord> = store
-            .escrow_agents(&key.key_id)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|a| certdesk_ca::escrow::share::ShareRecord {
-                index: a.index,
-                agent: a.email,
-                commitment: hex::decode(&a.commitment).unwrap().try_into().unwrap(),
-            })
-            .collect();
+        let records = certdesk_ca::escrow::stored_share_records(&store, &key.key_id).await.unwrap();
         store.close().await;
         certdesk_ca::escrow::recover_key(&key.certificate, usize::from(key.threshold), &shares, &records)
             .unwrap()
@@ -325,8 +280,7 @@ fn issue_p12_key(ca: &Ca, local: &str, key: &str, extra: &[&str]) -> Run {
 fn keys_certdesk_makes_are_escrowed_at_issuance_when_the_profile_says_so() {
     let ca = Ca::new("p384");
     for n in 1..=3 {
-        ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
-        issue_agent(&ca, n);
+        add_agent(&ca, n, "rsa3072");
     }
     // No escrow key yet: a profile cannot escrow; a bad profile or mode is a usage error.
     let run = escrow(&ca, &["profile", "sponsor-strict", "on"]);
@@ -474,8 +428,7 @@ fn an_escrowing_profile_without_an_escrow_key_issues_nothing() {
 fn a_separate_profile_gets_a_signing_key_never_escrowed_and_an_escrowed_encryption_key() {
     let ca = Ca::new("p384");
     for n in 1..=2 {
-        ca.run(&["user", "add", "--email", &format!("agent{n}@example.org"), "--role", "officer"]).ok();
-        issue_agent(&ca, n);
+        add_agent(&ca, n, "rsa3072");
     }
     escrow(&ca, &["init", "--agents", "agent1@example.org,agent2@example.org", "--threshold", "2", "--out", "shares"])
         .ok();

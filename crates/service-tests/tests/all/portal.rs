@@ -10,7 +10,7 @@ use certdesk_ca::authority::Authority;
 use certdesk_ca::issuer::OcspResponder;
 use certdesk_ca::status::StatusService;
 use certdesk_core::clock::Clock;
-use certdesk_desk::portal::{Portal, Role};
+use certdesk_desk::portal::Role;
 use certdesk_web::router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -1092,24 +1092,8 @@ impl certdesk_core::ports::CertificateAuthority for StopsAfterRecording {
 
 /// A process of `desk` whose CA stops right after recording a .p12.
 fn stopping_process(desk: &Desk) -> Desk {
-    let clock: Arc<dyn Clock> = desk.clock.clone();
     let ca = Arc::new(StopsAfterRecording(certdesk_ca::service::CaService::new(desk.status.clone())));
-    let authority = desk.status.authority();
-    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
-    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
-    let stopping = Arc::new(
-        Portal::new(ca, authority.store().clone(), authority.config().clone(), &desk.data, mailer, key, clock.clone())
-            .unwrap(),
-    );
-    Desk {
-        app: router(super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(stopping), None)),
-        portal: desk.portal.clone(),
-        status: desk.status.clone(),
-        clock: desk.clock.clone(),
-        outbox: desk.outbox.clone(),
-        data: desk.data.clone(),
-        _dir: tempfile::tempdir().unwrap(),
-    }
+    super::web_fixture::process_with_ca(desk, ca)
 }
 
 /// Issue 11: a .p12 whose download never completed (the server stopped after recording

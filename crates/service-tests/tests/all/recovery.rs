@@ -5,21 +5,14 @@
 //! agent is not enough, two are; the recovered .p12 opens the mail in OpenSSL and holds
 //! her very key; it is handed out once; a window that passed refuses shares.
 
-use std::process::Command;
-
 use axum::http::StatusCode;
 use certdesk_core::audit::verify;
 use certdesk_core::clock::Clock;
 use certdesk_desk::portal::Role;
+use certdesk_test_support::openssl;
 
 use super::portal::approved_application;
 use super::web_fixture::{desk, escrow_with_agents, mails_to, staff_sign_in, Desk};
-
-fn openssl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
 
 /// A fresh authenticator code for `secret` (the clock moves on a step first: each code
 /// works once).
@@ -29,18 +22,15 @@ fn fresh_code(desk: &Desk, secret: &[u8]) -> String {
     certdesk_desk::totp::code_at_step(secret, certdesk_desk::totp::step_at(now))
 }
 
-/// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+/// The password of the .p12 Jane takes from the portal.
+const PASSWORD: &str = "Blue-Otter-Canyon-42";
+
+/// Jane takes her key made on the portal, as a .p12 under [`PASSWORD`] (P-256).
+async fn take_p12(desk: &Desk, jane: &mut super::web_fixture::Browser, id: &str) -> super::web_fixture::Reply {
+    let fields = [("password", PASSWORD), ("password2", PASSWORD), ("key", "p256")];
+    let p12 = jane.submit(desk, &format!("/applications/{id}/p12"), &fields).await;
+    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    p12
 }
 
 fn state_of(page: &str) -> String {
@@ -56,15 +46,7 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
 
     // Jane's key, made on the portal, escrowed; OpenSSL encrypts mail to her.
     let (mut jane, id) = approved_application(&desk).await;
-    let password = "Blue-Otter-Canyon-42";
-    let p12 = jane
-        .submit(
-            &desk,
-            &format!("/applications/{id}/p12"),
-            &[("password", password), ("password2", password), ("key", "p256")],
-        )
-        .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    let p12 = take_p12(&desk, &mut jane, &id).await;
     let serial = store.application(&id).await.unwrap().unwrap().serial.unwrap();
     assert!(store.escrowed_key(&serial).await.unwrap().is_some());
     let dir = tempfile::tempdir().unwrap();
@@ -203,7 +185,7 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     // OpenSSL: the recovered .p12 opens, holds her very key, and decrypts the mail.
     std::fs::write(dir.path().join("recovered.p12"), &recovered.body).unwrap();
     std::fs::write(dir.path().join("pass"), new_password).unwrap();
-    std::fs::write(dir.path().join("oldpass"), password).unwrap();
+    std::fs::write(dir.path().join("oldpass"), PASSWORD).unwrap();
     openssl(dir.path(), &["pkcs12", "-in", "recovered.p12", "-passin", "file:pass", "-nodes", "-out", "recovered.pem"]);
     openssl(
         dir.path(),
@@ -224,11 +206,11 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
     assert!(String::from_utf8_lossy(&plain).contains("The figures for 2027."));
 
     // No share and no key in clear anywhere in the data directory (database, outbox).
-    let original = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    let original = certdesk_pki::pkcs12::read(&p12.body, PASSWORD).unwrap();
     let key = original.key_pkcs8_der.unwrap();
     let secrets: Vec<Vec<u8>> =
         shares.iter().map(|share| share.lines().nth(1).unwrap().as_bytes().to_vec()).chain([key.to_vec()]).collect();
-    for file in files_under(desk.data.root()) {
+    for file in certdesk_test_support::files_under(desk.data.root()) {
         let bytes = std::fs::read(&file).unwrap();
         for secret in &secrets {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_slice()), "a secret is in {}", file.display());
@@ -265,35 +247,8 @@ async fn escrowed_keys_come_back_only_with_enough_agents() {
 /// The same service after a restart: a new CA process (the shares held in memory are
 /// gone) on the same data and database; sessions live on in the database.
 fn restarted(desk: &Desk) -> Desk {
-    use std::sync::Arc;
-    let clock: Arc<dyn Clock> = desk.clock.clone();
-    let ca = Arc::new(certdesk_ca::service::CaService::new(desk.status.clone()));
-    let authority = desk.status.authority();
-    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
-    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
-    let portal = Arc::new(
-        certdesk_desk::portal::Portal::new(
-            ca,
-            authority.store().clone(),
-            authority.config().clone(),
-            &desk.data,
-            mailer,
-            key,
-            clock.clone(),
-        )
-        .unwrap(),
-    );
-    let state =
-        super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(portal.clone()), None);
-    Desk {
-        app: certdesk_web::router(state),
-        portal,
-        status: desk.status.clone(),
-        clock: desk.clock.clone(),
-        outbox: desk.outbox.clone(),
-        data: desk.data.clone(),
-        _dir: tempfile::tempdir().unwrap(),
-    }
+    let ca = std::sync::Arc::new(certdesk_ca::service::CaService::new(desk.status.clone()));
+    super::web_fixture::process_with_ca(desk, ca)
 }
 
 /// An administrator's recovery for a successor: refused while the holder's certificate
@@ -308,15 +263,7 @@ async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
     let shares = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
     let store = desk.status.authority().store();
     let (mut jane, id) = approved_application(&desk).await;
-    let password = "Blue-Otter-Canyon-42";
-    let p12 = jane
-        .submit(
-            &desk,
-            &format!("/applications/{id}/p12"),
-            &[("password", password), ("password2", password), ("key", "p256")],
-        )
-        .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    take_p12(&desk, &mut jane, &id).await;
     let serial = store.application(&id).await.unwrap().unwrap().serial.unwrap();
 
     let (mut admin, _) = staff_sign_in(&desk, "root@example.org", Role::Admin).await;
@@ -342,6 +289,9 @@ async fn a_successor_gets_revoked_keys_and_a_restart_voids_the_shares() {
         .revoke(&serial, certdesk_pki::crl::RevocationReason::AffiliationChanged, "test")
         .await
         .unwrap();
+    let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head", "31.12.2099")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("is not a date (YYYY-MM-DD)"), "{}", r.text());
     let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head", "2020-01-01")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
     let r = admin.submit(&desk, "/recoveries/successor", &form("Dr. Head, head of department", "2099-12-31")).await;
@@ -410,15 +360,7 @@ async fn the_rest_api_covers_key_recovery() {
     let agents = ["agent1@example.org", "agent2@example.org"];
     let shares = escrow_with_agents(&desk, "sponsor-strict", &agents, 2).await;
     let (mut jane, id) = approved_application(&desk).await;
-    let password = "Blue-Otter-Canyon-42";
-    let p12 = jane
-        .submit(
-            &desk,
-            &format!("/applications/{id}/p12"),
-            &[("password", password), ("password2", password), ("key", "p256")],
-        )
-        .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
+    take_p12(&desk, &mut jane, &id).await;
     let (agent1, secret1) = staff_sign_in(&desk, agents[0], Role::Officer).await;
     let (agent2, secret2) = staff_sign_in(&desk, agents[1], Role::Officer).await;
     let (officer, _) = staff_sign_in(&desk, "other@example.org", Role::Officer).await;
@@ -505,16 +447,8 @@ async fn a_successor_gets_a_current_encryption_key_of_a_separate_profile() {
     let (mut jane, id) = approved_application(&desk).await;
     let page = jane.get(&desk, &format!("/applications/{id}")).await.text();
     assert!(page.contains(r#"id="escrow-separate""#), "{page}");
-    let password = "Blue-Otter-Canyon-42";
-    let p12 = jane
-        .submit(
-            &desk,
-            &format!("/applications/{id}/p12"),
-            &[("password", password), ("password2", password), ("key", "p256")],
-        )
-        .await;
-    assert_eq!(p12.status, StatusCode::OK, "{}", p12.text());
-    let contents = certdesk_pki::pkcs12::read(&p12.body, password).unwrap();
+    let p12 = take_p12(&desk, &mut jane, &id).await;
+    let contents = certdesk_pki::pkcs12::read(&p12.body, PASSWORD).unwrap();
     assert_eq!(contents.pairs.len(), 2);
     let encryption = store.application(&id).await.unwrap().unwrap().serial.unwrap();
     let all = store.certificates().await.unwrap();

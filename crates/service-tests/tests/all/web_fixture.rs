@@ -55,6 +55,31 @@ pub(super) async fn desk(database_url: Option<String>) -> Desk {
     Desk { app: router(state), portal, status, clock, outbox: data.outbox(), data, _dir: dir }
 }
 
+/// Another `serve` process on the same data and database as `desk` (sessions live on
+/// in the database), whose desk reaches the CA through `ca`: a restarted process, or one
+/// whose CA fails on purpose.
+pub(super) fn process_with_ca(desk: &Desk, ca: Arc<dyn certdesk_core::ports::CertificateAuthority>) -> Desk {
+    let clock: Arc<dyn Clock> = desk.clock.clone();
+    let authority = desk.status.authority();
+    let mailer = certdesk_desk::mail::build_mailer(&Default::default(), &desk.data.outbox(), clock.clone()).unwrap();
+    let key = certdesk_desk::portal::load_portal_key(&desk.data).unwrap();
+    let portal = Arc::new(
+        Portal::new(ca, authority.store().clone(), authority.config().clone(), &desk.data, mailer, key, clock.clone())
+            .unwrap(),
+    );
+    let state =
+        super::common::state(desk.status.clone(), authority.chain().unwrap(), clock, Some(portal.clone()), None);
+    Desk {
+        app: router(state),
+        portal,
+        status: desk.status.clone(),
+        clock: desk.clock.clone(),
+        outbox: desk.outbox.clone(),
+        data: desk.data.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    }
+}
+
 /// An escrow key (2 of 2 agents) and escrow on for `profile`, as `certdesk escrow init`
 /// and `escrow profile PROFILE on` leave the store (issue 15).
 pub(super) async fn escrow_on(desk: &Desk, profile: &str) {
