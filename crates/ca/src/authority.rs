@@ -10,8 +10,8 @@ use aws_lc_rs::rand::SystemRandom;
 use certdesk_pki::crl::{CrlContent, RevocationReason, RevokedEntry};
 use certdesk_pki::issuance::KeyUse;
 use certdesk_pki::issuance::{
-    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, IssuerInfo, PreparedCertificate,
-    SubscriberRequest,
+    build_ca_certificate, prepare, CaCertificateRequest, IssuanceToken, IssuedCertificate, IssuerInfo,
+    PreparedCertificate, SubscriberRequest,
 };
 use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::password::check_strength;
@@ -30,6 +30,11 @@ use certdesk_core::datadir::{read, write, DataDir};
 use certdesk_core::error::{DomainError, ErrorCode};
 use certdesk_store::{CertificateRecord, CrlRecord, Store};
 use certdesk_store::{EscrowKeyRecord, EscrowMode, EscrowedKeyRecord, IssuanceIntent, PendingDelivery, Serial};
+
+/// How many batches [`Authority::issue_batches`] has begun (intents recorded) and not
+/// yet recorded, at most: one being signed, one waiting for the signing thread, one
+/// being committed.
+pub const BATCHES_IN_FLIGHT: usize = 3;
 
 /// What is stored with the certificate of a single issuance, in its commit.
 #[derive(Default)]
@@ -610,6 +615,52 @@ impl Authority {
         self.issue_batch_with(issuer, requests, actor, |_| Ok(KeptWith::default())).await.map(|(issued, _)| issued)
     }
 
+    /// Issues batches of certificates (a bulk enrolment) as a pipeline: each batch
+    /// exactly as by [`Authority::issue_batch`], whole or not at all, but while the
+    /// issuer's signing thread signs one, the next ones are prepared and their intents
+    /// recorded, and the one before has its certificates committed, so the CA key does
+    /// not wait for the database. At most [`BATCHES_IN_FLIGHT`] batches are begun and
+    /// not yet recorded. The results come in the order of the batches; a refused or
+    /// failed batch leaves nothing behind (its intents are resolved as by
+    /// `issue_batch`) and does not stop the others. A crash leaves at most
+    /// [`BATCHES_IN_FLIGHT`] batches' intents for [`Authority::recover`].
+    pub async fn issue_batches(
+        &self,
+        issuer: &Issuer,
+        batches: Vec<Vec<(IssueRequest, AcceptedPublicKey)>>,
+        actor: &str,
+    ) -> Vec<Result<Vec<Issued>, DomainError>> {
+        let (begun_tx, mut begun_rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT.saturating_sub(2).max(1));
+        // Stage 1: prepare, lint and record the intents; queue the signatures at once.
+        let begin = async move {
+            for batch in batches {
+                let requests = batch.into_iter().map(|(r, k)| (r, k, KeyUse::default())).collect();
+                let begun = self
+                    .begin_batch(issuer, requests)
+                    .await
+                    .map(|(begun, tokens)| (begun, issuer.sign_certificates(tokens)));
+                if begun_tx.send(begun).await.is_err() {
+                    return;
+                }
+            }
+        };
+        // Stages 2 and 3: await the signatures, record the certificates, in order.
+        let finish = async {
+            let mut results = Vec::new();
+            while let Some(begun) = begun_rx.recv().await {
+                results.push(match begun {
+                    Ok((begun, signing)) => self
+                        .finish_batch(issuer, begun, signing, actor, |_| Ok(KeptWith::default()))
+                        .await
+                        .map(|(issued, _)| issued),
+                    Err(refused) => Err(refused),
+                });
+            }
+            results
+        };
+        tokio::join!(begin, finish).1
+    }
+
     /// The protocol of [`Authority::issue_batch`], each key with its use; `deliver`
     /// makes, from the signed certificates, what must be stored with them in the same
     /// commit (a .p12 to deliver, the escrowed key), so a server-made key is durable no
@@ -621,6 +672,20 @@ impl Authority {
         actor: &str,
         deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
+        let (begun, tokens) = self.begin_batch(issuer, requests).await?;
+        let signing = issuer.sign_certificates(tokens);
+        self.finish_batch(issuer, begun, signing, actor, deliver).await
+    }
+
+    /// Steps 0 and 1 of an issuance: every request prepared and linted (if any is
+    /// refused, nothing is recorded), then the serials reserved and the intents
+    /// recorded in one commit. Returns what [`Authority::finish_batch`] needs and what
+    /// is to be signed.
+    async fn begin_batch(
+        &self,
+        issuer: &Issuer,
+        requests: Vec<(IssueRequest, AcceptedPublicKey, KeyUse)>,
+    ) -> Result<(Begun, Vec<IssuanceToken>), DomainError> {
         // An application gets its certificate in an issuance of its own (with, for a
         // profile that escrows separately, the signing certificate beside it).
         let claims = requests.iter().filter(|(r, _, _)| r.application.is_some()).count();
@@ -633,6 +698,7 @@ impl Authority {
         let several = requests.len() > 1;
         let overrides = self.store.profile_validity().await?;
         let mut pending = Vec::with_capacity(requests.len());
+        let mut tokens = Vec::with_capacity(requests.len());
         for (index, (request, public_key, key_use)) in requests.into_iter().enumerate() {
             if let Some(why) = self.config.profile_unavailable(request.input.profile) {
                 let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
@@ -658,7 +724,8 @@ impl Authority {
                 let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
                 DomainError::new(code, format!("{prefix}{e}"))
             })?;
-            pending.push(Pending { request, key_kind, prepared, token: Some(token) });
+            pending.push(Pending { request, key_kind, prepared });
+            tokens.push(token);
         }
         let claim = pending.iter().find_map(|p| p.request.application.clone());
         let intents: Vec<IssuanceIntent> = pending
@@ -678,10 +745,24 @@ impl Authority {
         // than the certificate: see `Store::record_intents`).
         self.store.record_intents(&intents, claim.as_ref(), at).await?;
         crate::recovery::fault_point("intent-recorded");
-        let outcome = self.sign_and_record(issuer, &mut pending, &intents, actor, at, deliver).await;
+        Ok((Begun { pending, intents, at }, tokens))
+    }
+
+    /// Steps 2 and 3 of an issuance begun by [`Authority::begin_batch`]: the signatures
+    /// (`signing`, under way on the issuer's signing thread), then the certificates
+    /// recorded. If anything fails, the batch's intents are resolved at once (this
+    /// process lives on) rather than at the next start.
+    async fn finish_batch(
+        &self,
+        issuer: &Issuer,
+        begun: Begun,
+        signing: impl std::future::Future<Output = Result<Vec<IssuedCertificate>, DomainError>>,
+        actor: &str,
+        deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
+    ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
+        let outcome = self.sign_and_record(issuer, &begun, signing, actor, deliver).await;
         if outcome.is_err() {
-            // This process lives on: resolve its intents now rather than at the next start.
-            for intent in &intents {
+            for intent in &begun.intents {
                 let _ = crate::recovery::abandon(self, intent, actor, "the issuance failed").await;
             }
         }
@@ -691,17 +772,21 @@ impl Authority {
     async fn sign_and_record(
         &self,
         issuer: &Issuer,
-        pending: &mut [Pending],
-        intents: &[IssuanceIntent],
+        begun: &Begun,
+        signing: impl std::future::Future<Output = Result<Vec<IssuedCertificate>, DomainError>>,
         actor: &str,
-        at: i64,
         deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
-        // Step 2: sign.
+        let Begun { pending, intents, at } = begun;
+        let at = *at;
+        // Step 2: the signatures, made on the issuer's signing thread (this task's
+        // runtime prepares and commits other batches meanwhile).
+        let signatures = signing.await?;
+        if signatures.len() != pending.len() {
+            return Err(internal("the signing thread returned a different number of certificates"));
+        }
         let mut records = Vec::with_capacity(pending.len());
-        for p in pending.iter_mut() {
-            let token = p.token.take().ok_or_else(|| internal("a request was signed twice"))?;
-            let signed = crate::issuer::blocking_signature(|| issuer.sign_certificate(token))?;
+        for (p, signed) in pending.iter().zip(signatures) {
             records.push(CertificateRecord {
                 serial: Serial::from_der_bytes(&p.prepared.serial),
                 email: p.request.input.person.email.as_str().to_string(),
@@ -1114,7 +1199,13 @@ struct Pending {
     request: IssueRequest,
     key_kind: String,
     prepared: PreparedCertificate,
-    token: Option<IssuanceToken>,
+}
+
+/// A batch whose intents are recorded: step 1 of an issuance done.
+struct Begun {
+    pending: Vec<Pending>,
+    intents: Vec<IssuanceIntent>,
+    at: i64,
 }
 
 /// How many days before the root CRL's nextUpdate `serve` warns and `certdesk crl --root`

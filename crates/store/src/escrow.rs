@@ -282,6 +282,7 @@ fn escrowed_from_row(row: &AnyRow) -> Result<EscrowedKeyRecord, DomainError> {
     })
 }
 
+#[cfg(feature = "ca")]
 /// Writes an escrowed key in the transaction that records its certificate.
 pub(crate) async fn insert_escrowed(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

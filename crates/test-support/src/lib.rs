@@ -1,9 +1,10 @@
 //! Test helpers shared by the certdesk crates (never published, never a normal
-//! dependency): deterministic mutation of parser inputs, running OpenSSL, and an
-//! OpenSSL-made test CA.
+//! dependency): deterministic mutation of parser inputs, running OpenSSL, subscriber
+//! keys and CSRs made by OpenSSL ([`csr`]), and an OpenSSL-made test CA.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod csr;
 pub mod mutation;
 
 use std::path::Path;

@@ -18,7 +18,7 @@ fn stdout(run: Run) -> String {
 
 /// Backup, more work (lost by the restore), wipe, restore; then the CA goes on.
 fn backup_wipe_restore(ca: &Ca, extra_wipe: impl FnOnce()) {
-    let csr = ca.csr("kept", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("kept", KeyKind::P256);
     let kept = ca.issue_csr(&csr, "strict", "kept.pem");
     ca.run(&["crl", "--new", "--out", "before.crl"]).ok();
     let summary = stdout(ca.run(&["backup", "--out", "ca.tar"]).ok());
@@ -32,7 +32,7 @@ fn backup_wipe_restore(ca: &Ca, extra_wipe: impl FnOnce()) {
     let verified = stdout(ca.run(&["backup", "verify", "ca.tar"]).ok());
     assert_eq!(verified, summary);
     // After the backup: a certificate and a CRL the restore will not know.
-    let lost_csr = ca.csr("lost", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let lost_csr = ca.csr("lost", KeyKind::P256);
     let lost = ca.issue_csr(&lost_csr, "strict", "lost.pem");
     ca.run(&["revoke", &ca.serial_of(&kept), "--reason", "superseded"]).ok();
     ca.run(&["crl", "--out", "after.crl"]).ok();
@@ -49,7 +49,7 @@ fn backup_wipe_restore(ca: &Ca, extra_wipe: impl FnOnce()) {
     // above every number used before the restore.
     ca.run(&["crl", "--new", "--out", "restored.crl"]).ok();
     assert!(crl_number(ca, "restored.crl") > used, "a crlNumber came again");
-    let fresh_csr = ca.csr("fresh", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let fresh_csr = ca.csr("fresh", KeyKind::P256);
     let fresh = ca.issue_csr(&fresh_csr, "strict", "fresh.pem");
     ca.run(&["revoke", &ca.serial_of(&fresh), "--reason", "key-compromise"]).ok();
     ca.run(&["crl", "--out", "final.crl"]).ok();
@@ -93,7 +93,7 @@ fn backup_wipe_restore_on_postgresql() {
     let url = certdesk_test_support::fresh_postgres_database("certdesk_backup");
     {
         let ca = Ca::with_init_args(&["--database-url", &url]);
-        let csr = ca.csr("kept", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let csr = ca.csr("kept", KeyKind::P256);
         let kept = ca.issue_csr(&csr, "strict", "kept.pem");
         ca.run(&["crl", "--new", "--out", "before.crl"]).ok();
         // `certdesk backup`, then pg_dump, as docs/operations/backup.md says.
@@ -117,7 +117,7 @@ fn backup_wipe_restore_on_postgresql() {
         ca.run(&["audit", "verify"]).ok();
         ca.run(&["crl", "--new", "--out", "restored.crl"]).ok();
         assert!(crl_number(&ca, "restored.crl") > used, "a crlNumber came again");
-        let fresh_csr = ca.csr("fresh", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let fresh_csr = ca.csr("fresh", KeyKind::P256);
         let fresh = ca.issue_csr(&fresh_csr, "strict", "fresh.pem");
         ca.run(&["revoke", &ca.serial_of(&fresh), "--reason", "key-compromise"]).ok();
         ca.split_chain();

@@ -22,7 +22,7 @@ fn issue_with_csr_bytes(ca: &Ca, bytes: &[u8]) -> Run {
 #[test]
 fn broken_csrs_are_refused_and_nothing_is_issued() {
     let ca = Ca::new("p384");
-    let csr_path = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr_path = ca.csr("k", KeyKind::P256);
     let pem = std::fs::read_to_string(&csr_path).unwrap();
     let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
 
@@ -30,7 +30,7 @@ fn broken_csrs_are_refused_and_nothing_is_issued() {
     // Inside the public key: still parses, but the proof of possession fails.
     let n = tampered.len();
     tampered[n - 80] ^= 0x01;
-    let weak = ca.csr("weak", &["-newkey", "rsa:1024"]);
+    let weak = ca.csr("weak", KeyKind::Rsa1024);
     let cases: Vec<(&str, Vec<u8>, i32, &str)> = vec![
         ("empty", Vec::new(), 2, "could not be read"),
         ("garbage", b"this is not a CSR".to_vec(), 2, "could not be read"),
@@ -54,7 +54,7 @@ fn broken_csrs_are_refused_and_nothing_is_issued() {
 #[test]
 fn bad_subject_data_and_profiles_are_refused() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let csr = csr.to_str().unwrap();
     let base = |email: &str, given: &str, profile: &str| {
         ca.run(&[
@@ -95,26 +95,7 @@ fn sponsor_profiles_need_an_organization_identifier() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pass"), PASSPHRASE).unwrap();
     init_in(dir.path(), "pass", &["--country", "DE", "--base-url", "http://pki.example.org"]).ok();
-    let csr = tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "k",
-            "-subj",
-            "/CN=x",
-            "-out",
-            "r.csr",
-        ],
-        dir.path(),
-    );
-    csr.ok();
+    certdesk_test_support::csr::openssl_csr(dir.path(), "r", &Default::default());
     let args = |profile: &'static str| {
         vec![
             "--data",

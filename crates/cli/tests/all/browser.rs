@@ -391,28 +391,8 @@ fn apply_validate_identify_approve_download_revoke_in_chromium() {
     officer.click(&format!(r#"a[href="/officer/applications/{renewal_id}"]"#));
     officer.click(r#"form[action$="/approve"] button"#);
     officer.wait_for("Service desk queue");
-    let made = tool(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=jane",
-            "-keyout",
-            "own.key",
-            "-outform",
-            "DER",
-            "-out",
-            "own.der",
-        ],
-        dir.path(),
-    );
-    assert_eq!(made.code, 0, "{}", made.stderr);
+    let der = certdesk_test_support::csr::CsrOptions { der: true, ..Default::default() };
+    certdesk_test_support::csr::openssl_csr(dir.path(), "own", &der);
     applicant.go(&renewal_url);
     applicant.type_into("#csr_file", dir.path().join("own.der").to_str().unwrap());
     applicant.click(r#"form[action$="/csr"] button"#);

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub use certdesk_test_support::csr::{openssl_csr, CsrOptions, KeyKind};
+
 pub const PASSPHRASE: &str = "correct horse battery staple";
 pub const P12_PASSWORD: &str = "Tq7#mv!2pLx9-river";
 
@@ -162,15 +164,10 @@ impl Ca {
         tool(program, args, self.dir.path())
     }
 
-    /// Makes a CSR with OpenSSL; `newkey` as for `openssl req -newkey`.
-    pub fn csr(&self, name: &str, newkey: &[&str]) -> PathBuf {
-        let mut args = vec!["req", "-new"];
-        args.extend_from_slice(newkey);
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        args.extend_from_slice(&["-nodes", "-keyout", &key, "-subj", "/CN=ignored", "-out", &csr]);
-        self.tool("openssl", &args).ok();
-        self.path(&csr)
+    /// Makes a key (`NAME.key`) and a CSR (`NAME.csr`) with OpenSSL.
+    pub fn csr(&self, name: &str, key: KeyKind) -> PathBuf {
+        let options = CsrOptions { key, subject: "/CN=ignored", ..CsrOptions::default() };
+        openssl_csr(self.dir.path(), name, &options).csr
     }
 
     /// Issues for a CSR and returns the certificate path.

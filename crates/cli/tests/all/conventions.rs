@@ -30,7 +30,7 @@ fn completion_scripts_and_the_man_page_are_generated() {
 #[test]
 fn revocation_reasons_take_the_rfc_5280_names_too() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
     let serial = ca.serial_of(&cert);
     let wrong = ca.run(&["revoke", &serial, "--reason", "KeyCompromised"]);
@@ -99,7 +99,7 @@ fn value_lists_are_enums_in_the_help() {
 #[test]
 fn a_dash_is_stdin_or_stdout() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let person = ["--email", "jane.doe@example.org", "--given-name", "Jane", "--surname", "Doe"];
     let mut args = vec!["--data", "data", "--passphrase-file", "pass", "issue", "--csr", "-", "--out", "-"];
     args.extend_from_slice(&person);
@@ -184,7 +184,7 @@ fn json_outcomes_and_error_codes() {
         serde_json::from_slice(&run.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&run.stdout)))
     };
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let issue = ca
         .run(&[
             "issue",

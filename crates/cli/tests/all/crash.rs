@@ -13,7 +13,7 @@ use std::time::Duration;
 use certdesk_core::datadir::DataDir;
 use certdesk_store::Store;
 
-use super::common::{add_agent, Ca};
+use super::common::{add_agent, Ca, KeyKind};
 
 /// Runs `certdesk ARGS` until it says it paused at `point`, then kills it (SIGKILL).
 fn kill_at(ca: &Ca, point: &str, args: &[&str]) {
@@ -113,7 +113,7 @@ fn escrow_on(ca: &Ca) {
 
 fn crash_every_step(ca: &Ca, url: &str) {
     escrow_on(ca);
-    let csr = ca.csr("own", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("own", KeyKind::P256);
     for point in ["intent-recorded", "signed", "recorded", "written"] {
         let before = state(url);
         let out = format!("jane-{point}.p12");

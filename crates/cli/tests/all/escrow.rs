@@ -320,7 +320,7 @@ fn keys_certdesk_makes_are_escrowed_at_issuance_when_the_profile_says_so() {
     assert!(run.stderr.contains("a copy of this key is kept encrypted to escrow key"), "{}", run.stderr);
     // Not escrowed: another profile; a key of the subscriber's own (CSR).
     issue_p12(&ca, "other", &["--profile", "sponsor-multipurpose"]).ok();
-    let csr = ca.csr("own", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("own", KeyKind::P256);
     ca.run(&[
         "issue",
         "--csr",

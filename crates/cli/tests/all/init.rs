@@ -222,12 +222,7 @@ fn init_names_the_profiles_it_can_issue_and_issue_defaults_to_one() {
         "{}",
         run.stderr
     );
-    tool(
-        "openssl",
-        &["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "k", "-subj", "/CN=x", "-out", "r.csr"],
-        cwd,
-    )
-    .ok();
+    openssl_csr(cwd, "r", &CsrOptions { key: KeyKind::Rsa2048, ..CsrOptions::default() });
     let issue = |extra: &[&str]| {
         let mut args = vec!["--data", "d", "--passphrase-file", "pass", "issue", "--csr", "r.csr"];
         args.extend_from_slice(&["--email", "a@example.org", "--given-name", "A", "--surname", "B", "--out", "o.pem"]);

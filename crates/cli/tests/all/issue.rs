@@ -14,11 +14,11 @@ fn lint(ca: &Ca, cert: &std::path::Path, args: &[&str]) -> String {
 fn every_br_profile_and_key_type_passes_pkilint_and_openssl() {
     let ca = Ca::new("p384");
     let csrs = [
-        ("p256", ca.csr("p256", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])),
-        ("p384", ca.csr("p384", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"])),
-        ("rsa2048", ca.csr("rsa2048", &["-newkey", "rsa:2048"])),
-        ("rsa3072", ca.csr("rsa3072", &["-newkey", "rsa:3072"])),
-        ("ed25519", ca.csr("ed25519", &["-newkey", "ed25519"])),
+        ("p256", ca.csr("p256", KeyKind::P256)),
+        ("p384", ca.csr("p384", KeyKind::P384)),
+        ("rsa2048", ca.csr("rsa2048", KeyKind::Rsa2048)),
+        ("rsa3072", ca.csr("rsa3072", KeyKind::Rsa3072)),
+        ("ed25519", ca.csr("ed25519", KeyKind::Ed25519)),
     ];
     for profile in ["strict", "multipurpose", "mailbox-strict", "mailbox-multipurpose"] {
         for (key, csr) in &csrs {
@@ -46,7 +46,7 @@ fn every_br_profile_and_key_type_passes_pkilint_and_openssl() {
 #[test]
 fn private_profile_differs_from_br_only_where_documented() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "rsa:3072"]);
+    let csr = ca.csr("k", KeyKind::Rsa3072);
     let cert = ca.issue_csr(&csr, "private", "private.pem");
     let findings = lint(&ca, &cert, &["-t", "SPONSORED-MULTIPURPOSE"]);
     let errors: Vec<&str> = findings
@@ -67,7 +67,7 @@ fn private_profile_differs_from_br_only_where_documented() {
 #[test]
 fn serials_are_unique_random_and_recorded() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let mut serials = std::collections::HashSet::new();
     for i in 0..5 {
         let cert = ca.issue_csr(&csr, "strict", &format!("c{i}.pem"));
@@ -223,13 +223,13 @@ fn attempt(ca: &Ca, case: &Case, out: &str) -> Outcome {
 #[test]
 fn differential_against_pkilint_refused_or_clean() {
     const PROFILES: [&str; 4] = ["strict", "multipurpose", "mailbox-strict", "mailbox-multipurpose"];
-    const KEYS: [(&str, &[&str]); 6] = [
-        ("p256", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-        ("p384", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]),
-        ("p521", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"]),
-        ("rsa2048", &["-newkey", "rsa:2048"]),
-        ("rsa3072", &["-newkey", "rsa:3072"]),
-        ("ed25519", &["-newkey", "ed25519"]),
+    const KEYS: [(&str, KeyKind); 6] = [
+        ("p256", KeyKind::P256),
+        ("p384", KeyKind::P384),
+        ("p521", KeyKind::P521),
+        ("rsa2048", KeyKind::Rsa2048),
+        ("rsa3072", KeyKind::Rsa3072),
+        ("ed25519", KeyKind::Ed25519),
     ];
     // CA 0: P-384, CA 1: RSA-4096 (both public base URLs); CA 2: an organisation name
     // with non-ASCII letters and an LEI; CA 3: 42 characters, the longest that fits.
@@ -465,7 +465,7 @@ fn differential_against_pkilint_refused_or_clean() {
 #[test]
 fn internal_base_urls_refuse_br_profiles_and_public_ones_are_clean() {
     let ca = Ca::new("p384");
-    ca.csr("p256", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    ca.csr("p256", KeyKind::P256);
     let config_path = ca.path("data/certdesk.toml");
     let original = std::fs::read_to_string(&config_path).unwrap();
     let internal = [
@@ -549,7 +549,7 @@ fn internal_base_urls_refuse_br_profiles_and_public_ones_are_clean() {
 fn an_rsa_pss_ca_signs_in_the_br_encoding() {
     let ca = Ca::with_init_args(&["--key", "rsa4096", "--rsa-pss"]);
     ca.split_chain();
-    let csr = ca.csr("k", &["-newkey", "rsa:3072"]);
+    let csr = ca.csr("k", KeyKind::Rsa3072);
     let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
     ca.tool(
         "openssl",

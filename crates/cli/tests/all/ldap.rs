@@ -15,7 +15,7 @@ const BASE: &str = "ou=people,dc=example,dc=org";
 
 /// Issues for a fresh P-256 CSR: sponsor-validated with names, or mailbox-only.
 fn issue(ca: &Ca, name: &str, email: &str, names: Option<(&str, &str)>) -> String {
-    let csr = ca.csr(name, &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr(name, KeyKind::P256);
     let out = format!("{name}.pem");
     let mut args = vec!["issue", "--csr", csr.to_str().unwrap(), "--email", email, "--out", &out];
     // The command asks for names always; a mailbox-validated profile leaves them out of

@@ -232,13 +232,9 @@ fn issue_reads_csrs_with_text_and_a_byte_order_mark() {
             out,
         ])
     };
-    let newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=ignored"];
-    let mut args = vec!["req", "-new", "-text", "-keyout", "t.key", "-out", "text.csr"];
-    args.extend_from_slice(&newkey);
-    ca.tool("openssl", &args).ok();
-    let text_csr = std::fs::read(ca.path("text.csr")).unwrap();
+    let text_csr = openssl_csr(ca.dir.path(), "text", &CsrOptions { text: true, ..CsrOptions::default() }).bytes();
     assert!(text_csr.starts_with(b"Certificate Request:"));
-    let plain = std::fs::read(ca.csr("b", &["-newkey", "rsa:3072"])).unwrap();
+    let plain = std::fs::read(ca.csr("b", KeyKind::Rsa3072)).unwrap();
     let crlf = String::from_utf8(plain).unwrap().replace('\n', "\r\n");
     std::fs::write(ca.path("bom.csr"), [BOM, crlf.as_bytes()].concat()).unwrap();
 

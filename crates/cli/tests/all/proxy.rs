@@ -74,7 +74,7 @@ fn the_documented_nginx_recipe_works_in_front_of_serve() {
     for path in ["/crl/issuing.crl", "/crl/root.crl", "/ca/chain.pem"] {
         assert_eq!(http_get(&plain, path).0, 200, "{path}");
     }
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     ca.issue_csr(&csr, "strict", "leaf.pem");
     let url = format!("http://{plain}/ocsp");
     let answer = ca.tool(

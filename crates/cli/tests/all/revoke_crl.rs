@@ -5,7 +5,7 @@ use super::common::*;
 #[test]
 fn revoked_certificate_is_listed_and_rejected_by_openssl() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let csr = ca.csr("k", KeyKind::Rsa2048);
     let good = ca.issue_csr(&csr, "strict", "good.pem");
     let bad = ca.issue_csr(&csr, "strict", "bad.pem");
     let serial = ca.serial_of(&bad);
@@ -78,7 +78,7 @@ fn revoked_certificate_is_listed_and_rejected_by_openssl() {
 #[test]
 fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let cert = ca.issue_csr(&csr, "strict", "c.pem");
     let serial = ca.serial_of(&cert);
     // Colon-separated upper-case hex is accepted too.
@@ -111,7 +111,7 @@ fn revoking_twice_or_unknown_serials_is_a_clear_refusal() {
 #[test]
 fn the_root_crl_covers_the_issuing_ca_and_openssl_checks_the_whole_chain() {
     let ca = Ca::new("p384");
-    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let csr = ca.csr("k", KeyKind::Rsa2048);
     let leaf = ca.issue_csr(&csr, "strict", "leaf.pem");
     let text = String::from_utf8(
         ca.tool("openssl", &["x509", "-in", "data/ca/issuing.pem", "-noout", "-ext", "crlDistributionPoints"])
@@ -164,7 +164,7 @@ fn an_audit_checkpoint_catches_records_cut_off_the_end() {
         let out = String::from_utf8(ca.run(&["audit", "verify"]).ok().stdout).unwrap();
         out.split_whitespace().nth(6).unwrap().trim_end_matches(',').to_string()
     };
-    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let csr = ca.csr("k", KeyKind::Rsa2048);
     ca.issue_csr(&csr, "strict", "a.pem");
     let noted = head(&ca);
     assert!(noted.starts_with(&format!("{}:", ca.audit_records())), "{noted}");
@@ -204,7 +204,7 @@ fn audit_checkpoint_mails_the_head_and_then_the_alert() {
     assert!(text.contains("\n[audit]\n"), "{text}");
     let text = text.replace("\n[audit]\n", "\n[audit]\ncheckpoint_to = [\"auditor@example.org\"]\n");
     std::fs::write(&config, text).unwrap();
-    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let csr = ca.csr("k", KeyKind::Rsa2048);
     ca.issue_csr(&csr, "strict", "a.pem");
     let run = ca.run(&["audit", "checkpoint"]).ok();
     let checkpoint = String::from_utf8(run.stdout).unwrap().trim().to_string();

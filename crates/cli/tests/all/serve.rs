@@ -93,7 +93,7 @@ pub(super) fn wait_for(mut check: impl FnMut() -> bool) -> bool {
 fn openssl_ocsp_sees_good_then_revoked_and_unknown() {
     let ca = Ca::new("p384");
     ca.split_chain();
-    let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+    let csr = ca.csr("k", KeyKind::Rsa2048);
     let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
     let serial = ca.serial_of(&cert);
     let server = start(&ca);
@@ -149,7 +149,7 @@ fn bad_ocsp_requests_get_ocsp_errors_not_crashes() {
     // A request for another issuer's certificate: unauthorized.
     let other = Ca::new("p384");
     other.split_chain();
-    let csr = other.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = other.csr("k", KeyKind::P256);
     other.issue_csr(&csr, "strict", "foreign.pem");
     std::fs::copy(other.path("foreign.pem"), ca.path("foreign.pem")).unwrap();
     std::fs::copy(other.path("issuing.pem"), ca.path("foreign-issuer.pem")).unwrap();
@@ -204,7 +204,7 @@ fn two_serve_processes_on_one_postgresql_database_agree() {
         let ca = Ca::with_init_args(&["--database-url", &url]);
         assert!(!ca.path("data/certdesk.db").exists(), "init made a SQLite file despite --database-url");
         ca.split_chain();
-        let csr = ca.csr("k", &["-newkey", "rsa:2048"]);
+        let csr = ca.csr("k", KeyKind::Rsa2048);
         let cert = ca.issue_csr(&csr, "strict", "leaf.pem");
         let serial = ca.serial_of(&cert);
         let first = start(&ca);
@@ -318,7 +318,7 @@ fn pkilint_finds_nothing_in_our_crls_and_ocsp_responses() {
     for key in ["p384", "rsa4096"] {
         let ca = Ca::new(key);
         ca.split_chain();
-        let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        let csr = ca.csr("k", KeyKind::P256);
         let good = ca.issue_csr(&csr, "strict", "good.pem");
         let gone = ca.issue_csr(&csr, "mailbox-strict", "gone.pem");
         ca.run(&["crl", "--new", "--out", "empty.crl"]).ok();
@@ -834,7 +834,7 @@ fn metrics_move_with_the_traffic() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
-    let csr = ca.csr("k", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    let csr = ca.csr("k", KeyKind::P256);
     let leaf = ca.issue_csr(&csr, "strict", "leaf.pem");
     ca.split_chain();
     assert!(wait_for(|| ocsp(&ca, &server, &["-cert", "leaf.pem"]).contains("leaf.pem: good")));

@@ -8,7 +8,7 @@ use certdesk_core::clock::FixedClock;
 use certdesk_core::datadir::DataDir;
 use certdesk_core::error::ErrorCode;
 use certdesk_pki::crl::RevocationReason;
-use certdesk_pki::key::{KeyAlgorithm, PrivateKey};
+use certdesk_pki::key::KeyAlgorithm;
 use certdesk_pki::profile::ProfileId;
 use certdesk_store::Store;
 use time::macros::datetime;
@@ -31,11 +31,8 @@ async fn issue_revoke_crl_at_a_fixed_time() {
     let dir = tempfile::tempdir().unwrap();
     let authority = authority(dir.path()).await;
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
-    let issued = authority
-        .issue(&issuer, super::common::request(jane()), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let key = super::common::subscriber_key(KeyAlgorithm::P256);
+    let issued = authority.issue(&issuer, super::common::request(jane()), key, "test").await.unwrap();
     assert_eq!(issued.record.not_before, datetime!(2026-11-25 12:00 UTC).unix_timestamp());
     assert_eq!(issued.record.not_after - issued.record.not_before, 730 * 86_400 - 1);
 
@@ -62,21 +59,15 @@ async fn the_current_crl_is_current_until_next_update_or_a_revocation() {
     let authority = Authority::open(data, clock.clone()).await.unwrap();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     assert_eq!(authority.current_crl().await.unwrap(), None, "no CRL yet");
-    let key = PrivateKey::generate(KeyAlgorithm::P256).unwrap();
-    let issued = authority
-        .issue(&issuer, super::common::request(jane()), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let key = super::common::subscriber_key(KeyAlgorithm::P256);
+    let issued = authority.issue(&issuer, super::common::request(jane()), key.clone(), "test").await.unwrap();
     // A revocation in the same second as the CRL that lists it: current.
     authority.revoke(&issued.record.serial, RevocationReason::KeyCompromise, "test").await.unwrap();
     let first = authority.issue_crl(&issuer, "test").await.unwrap();
     assert_eq!(authority.current_crl().await.unwrap(), Some(first.clone()));
     // A later revocation it does not list: out of date.
     clock.advance(time::Duration::hours(1));
-    let other = authority
-        .issue(&issuer, super::common::request(jane()), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let other = authority.issue(&issuer, super::common::request(jane()), key, "test").await.unwrap();
     assert_eq!(authority.current_crl().await.unwrap(), Some(first), "an issuance changes no CRL");
     authority.revoke(&other.record.serial, RevocationReason::Superseded, "test").await.unwrap();
     assert_eq!(authority.current_crl().await.unwrap(), None);
@@ -129,14 +120,8 @@ async fn a_batch_is_issued_with_one_commit_and_one_audit_record_each() {
     let dir = tempfile::tempdir().unwrap();
     let authority = authority(dir.path()).await;
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let requests: Vec<_> = (0..3)
-        .map(|_| {
-            (
-                super::common::request(jane()),
-                PrivateKey::generate(KeyAlgorithm::P256).unwrap().accepted_public_key().unwrap(),
-            )
-        })
-        .collect();
+    let requests: Vec<_> =
+        (0..3).map(|_| (super::common::request(jane()), super::common::subscriber_key(KeyAlgorithm::P256))).collect();
     let issued = authority.issue_batch(&issuer, requests, "test").await.unwrap();
     let serials: std::collections::HashSet<_> = issued.iter().map(|i| i.record.serial.clone()).collect();
     assert_eq!(serials.len(), 3);
@@ -146,4 +131,60 @@ async fn a_batch_is_issued_with_one_commit_and_one_audit_record_each() {
     let log = authority.store().audit_log().await.unwrap();
     assert_eq!(log.iter().filter(|r| r.action == "certificate.issue").count(), 3);
     assert_eq!(authority.verify_audit().await.unwrap().records, 4);
+}
+
+#[tokio::test]
+async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
+    use der::{Decode, Encode};
+    let dir = tempfile::tempdir().unwrap();
+    let authority = authority(dir.path()).await;
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    let key = || super::common::subscriber_key(KeyAlgorithm::P256);
+    // A name whose common name would be longer than 64 characters: refused by the lint.
+    let long = || {
+        let mut input = jane();
+        input.person.given_name = certdesk_pki::subject::NameField::parse("given name", &"J".repeat(40)).unwrap();
+        input.person.surname = certdesk_pki::subject::NameField::parse("surname", &"D".repeat(40)).unwrap();
+        input
+    };
+    let batches: Vec<Vec<_>> = (0..5)
+        .map(|b| {
+            (0..4)
+                .map(|i| {
+                    let input = if b == 2 && i == 3 { long() } else { jane() };
+                    (super::common::request(input), key())
+                })
+                .collect()
+        })
+        .collect();
+    let results = authority.issue_batches(&issuer, batches, "test").await;
+    assert_eq!(results.len(), 5);
+    let refused = results[2].as_ref().unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Refused, "{refused}");
+    assert!(refused.to_string().starts_with("request 4: "), "{refused}");
+    let mut serials = std::collections::HashSet::new();
+    for (b, result) in results.iter().enumerate().filter(|(b, _)| *b != 2) {
+        let issued = result.as_ref().unwrap_or_else(|e| panic!("batch {b}: {e}"));
+        assert_eq!(issued.len(), 4);
+        for one in issued {
+            assert!(serials.insert(one.record.serial.clone()), "serial {} twice", one.record.serial);
+            assert_eq!(authority.store().certificate(&one.record.serial).await.unwrap().as_ref(), Some(&one.record));
+            // Signed by the issuing CA's key, over what was linted.
+            let cert = x509_cert::Certificate::from_der(&one.record.der).unwrap();
+            let ca = x509_cert::Certificate::from_der(&one.chain[0]).unwrap();
+            certdesk_pki::key::verify_signature(
+                ca.tbs_certificate().subject_public_key_info(),
+                cert.signature_algorithm(),
+                &cert.tbs_certificate().to_der().unwrap(),
+                cert.signature().raw_bytes(),
+            )
+            .unwrap();
+        }
+    }
+    // The refused batch left nothing: no certificate, no intent, no audit record.
+    assert_eq!(authority.store().certificates().await.unwrap().len(), 16);
+    assert!(authority.store().intents().await.unwrap().is_empty());
+    let log = authority.store().audit_log().await.unwrap();
+    assert_eq!(log.iter().filter(|r| r.action == "certificate.issue").count(), 16);
+    assert_eq!(authority.verify_audit().await.unwrap().records, 17);
 }

@@ -66,6 +66,13 @@ pub fn state(
     Arc::new(AppState::new(status, chain, clock, portal, root_crl).unwrap())
 }
 
+/// A fresh key of `algorithm` for a subscriber, as certdesk accepts it: the one fixture
+/// for the keys the in-process tests issue to (CSRs from outside come from
+/// `certdesk_test_support::csr`).
+pub fn subscriber_key(algorithm: certdesk_pki::key::KeyAlgorithm) -> certdesk_pki::key::AcceptedPublicKey {
+    certdesk_pki::key::PrivateKey::generate(algorithm).unwrap().accepted_public_key().unwrap()
+}
+
 /// A request for `input` with CAA not checked and no application.
 pub fn request(input: certdesk_core::ports::IssueInput) -> certdesk_core::ports::IssueRequest {
     certdesk_core::ports::IssueRequest { input, caa: "not checked ([ca] caa = off)".into(), application: None }

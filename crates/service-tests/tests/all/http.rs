@@ -99,11 +99,8 @@ async fn crl_and_ocsp_answers_can_be_revalidated_by_caches() {
     // A certificate of ours: its answer is signed ahead and served as it is.
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
-    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
-    let issued = authority
-        .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let key = super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P256);
+    let issued = authority.issue(&issuer, super::common::request(input.clone()), key, "test").await.unwrap();
     status.refresh().await.unwrap();
     let hashes = certdesk_pki::ocsp::IssuerHashes::new(&authority.chain().unwrap()[0]).unwrap();
     let id = hashes.cert_id(certdesk_pki::ocsp::CertIdHash::Sha1, &hex::decode(issued.record.serial.as_str()).unwrap());
@@ -210,11 +207,8 @@ async fn ready_says_what_is_not_ready() {
     // One certificate, so that there is an OCSP response to sign and to age.
     let unlocked = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
-    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
-    authority
-        .issue(&unlocked, super::common::request(input), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let key = super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P256);
+    authority.issue(&unlocked, super::common::request(input), key, "test").await.unwrap();
     status.refresh().await.unwrap();
     let (code, _, body) = send(&app, get("/ready")).await;
     let json = ready(&body);

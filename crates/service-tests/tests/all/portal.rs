@@ -11,6 +11,7 @@ use certdesk_ca::issuer::OcspResponder;
 use certdesk_ca::status::StatusService;
 use certdesk_core::clock::Clock;
 use certdesk_desk::portal::Role;
+use certdesk_test_support::csr::{openssl_csr, CsrOptions};
 use certdesk_web::router;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -489,26 +490,7 @@ async fn the_rest_api_covers_the_workflow() {
 
     // The applicant's own key: a CSR made by OpenSSL.
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=x",
-            "-keyout",
-        ])
-        .arg(dir.path().join("k.pem"))
-        .arg("-out")
-        .arg(dir.path().join("r.csr"))
-        .output()
-        .expect("openssl is needed");
-    assert!(out.status.success());
-    let csr = std::fs::read_to_string(dir.path().join("r.csr")).unwrap();
+    let csr = openssl_csr(dir.path(), "r", &CsrOptions::default()).pem();
     let r = call(
         &desk,
         "POST",
@@ -639,17 +621,14 @@ async fn the_directory_lists_certificates_one_can_encrypt_to() {
     let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
     let ed25519 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
     let keys = [
-        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap(),
-        certdesk_pki::key::PrivateKey::from_pkcs8_der(ed25519.as_ref()).unwrap(),
-        certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P384).unwrap(),
+        super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P256),
+        certdesk_pki::key::PrivateKey::from_pkcs8_der(ed25519.as_ref()).unwrap().accepted_public_key().unwrap(),
+        super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P384),
     ];
     let mut serials = Vec::new();
     for key in keys {
         desk.clock.advance(time::Duration::hours(1));
-        let issued = authority
-            .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
-            .await
-            .unwrap();
+        let issued = authority.issue(&issuer, super::common::request(input.clone()), key, "test").await.unwrap();
         serials.push(issued.record.serial);
     }
     let listed: Vec<String> = desk
@@ -675,12 +654,9 @@ async fn a_certificate_issued_by_the_cli_is_renewed_with_fresh_checks() {
     let desk = desk(None).await;
     let authority = desk.status.authority();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
-    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
+    let key = super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P256);
     let input = super::common::jane_input(certdesk_pki::profile::ProfileId::SponsorStrict);
-    let issued = authority
-        .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "cli:test")
-        .await
-        .unwrap();
+    let issued = authority.issue(&issuer, super::common::request(input.clone()), key, "cli:test").await.unwrap();
     let mut jane = sign_in(&desk, "jane.doe@example.org").await;
     let renewal = jane.submit(&desk, &format!("/certificates/{}/renew", issued.record.serial), &[]).await;
     assert_eq!(renewal.status, StatusCode::SEE_OTHER, "{}", renewal.text());
@@ -723,11 +699,8 @@ async fn failed_reminders_are_retried_and_renewed_certificates_get_none() {
     let authority = desk.status.authority();
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let input = super::common::jane_input(first.profile);
-    let key = certdesk_pki::key::PrivateKey::generate(certdesk_pki::key::KeyAlgorithm::P256).unwrap();
-    authority
-        .issue(&issuer, super::common::request(input.clone()), key.accepted_public_key().unwrap(), "test")
-        .await
-        .unwrap();
+    let key = super::common::subscriber_key(certdesk_pki::key::KeyAlgorithm::P256);
+    authority.issue(&issuer, super::common::request(input.clone()), key, "test").await.unwrap();
     assert_eq!(store.certificates_of("jane.doe@example.org").await.unwrap().len(), 2);
     desk.clock.advance(time::Duration::seconds(first.not_after - 29 * 86_400 - desk.clock.now().unix_timestamp()));
     assert_eq!(desk.portal.send_reminders().await.unwrap(), 0);
@@ -926,16 +899,7 @@ async fn a_csr_file_is_uploaded_as_the_page_sends_it() {
     assert!(page.contains(r#"enctype="multipart/form-data""#) && page.contains(r#"name="csr_file" type="file""#));
     let csrf = hidden(&page, "csrf");
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=jane"])
-        .args(["-outform", "DER", "-keyout"])
-        .arg(dir.path().join("k.pem"))
-        .arg("-out")
-        .arg(dir.path().join("r.der"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let der = std::fs::read(dir.path().join("r.der")).unwrap();
+    let der = openssl_csr(dir.path(), "r", &CsrOptions { der: true, ..CsrOptions::default() }).bytes();
 
     let multipart = |file: &[u8], pasted: &str, close: bool| {
         let mut body = Vec::new();
@@ -989,16 +953,7 @@ async fn a_csr_with_explanatory_text_and_a_byte_order_mark_is_issued() {
     let (mut jane, id) = approved_application(&desk).await;
     let csrf = hidden(&jane.get(&desk, &format!("/applications/{id}")).await.text(), "csrf");
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-new", "-text", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
-        .args(["-subj", "/CN=jane", "-keyout"])
-        .arg(dir.path().join("k.pem"))
-        .arg("-out")
-        .arg(dir.path().join("r.csr"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let csr = std::fs::read(dir.path().join("r.csr")).unwrap();
+    let csr = openssl_csr(dir.path(), "r", &CsrOptions { text: true, ..CsrOptions::default() }).bytes();
     assert!(csr.starts_with(b"Certificate Request:"));
     let mut body = Vec::new();
     body.extend_from_slice(
