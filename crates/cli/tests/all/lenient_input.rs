@@ -247,7 +247,7 @@ fn issue_reads_csrs_with_text_and_a_byte_order_mark() {
     std::fs::write(ca.path("jane-text.pem"), &dump.stdout).unwrap();
     std::fs::write(ca.path("msg.txt"), "Subject: x\n\nThe plan.\n").unwrap();
     ca.run(&["smime", "encrypt", "--to", "jane-text.pem", "--in", "msg.txt", "--out", "e.eml"]).ok();
-    let run = ca.tool("openssl", &["cms", "-decrypt", "-in", "e.eml", "-inkey", "t.key", "-recip", "text.pem"]);
+    let run = ca.tool("openssl", &["cms", "-decrypt", "-in", "e.eml", "-inkey", "text.key", "-recip", "text.pem"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(String::from_utf8_lossy(&run.stdout).contains("The plan."));
 
