@@ -236,9 +236,9 @@ impl Issuer {
     }
 
     /// Signs linted certificates, in their order, on a signing thread of this issuer
-    /// (see [`SigningLanes`]). The batch is queued for the thread at once, at the call,
-    /// so a caller can queue the next batch before awaiting this one; awaiting does not
-    /// hold up the async runtime.
+    /// (`SigningLanes`: one fewer than the machine has cores, at least one). The batch
+    /// is queued for the thread at once, at the call, so a caller can queue the next
+    /// batch before awaiting this one; awaiting does not hold up the async runtime.
     pub fn sign_certificates(
         &self,
         tokens: Vec<IssuanceToken>,
