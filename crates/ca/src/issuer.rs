@@ -112,9 +112,13 @@ pub struct Issuer {
     key: std::sync::Arc<CaKey>,
     info: IssuerInfo,
     chain_der: Vec<Vec<u8>>,
-    /// Started at the first [`Issuer::sign_certificates`]; its threads end when the
-    /// issuer is dropped.
-    lanes: std::sync::OnceLock<Result<SigningLanes, String>>,
+    /// Started at the first [`Issuer::sign_certificates`] (again after a failed start
+    /// or if its threads are gone); its threads end when the issuer is dropped.
+    lanes: std::sync::Mutex<Option<SigningLanes>>,
+}
+
+fn lanes_stopped() -> DomainError {
+    DomainError::new(ErrorCode::Internal, "the CA's signing threads have stopped")
 }
 
 /// A batch of linted certificates for a signing thread, with where the signatures go.
@@ -130,7 +134,7 @@ struct SigningLanes {
 }
 
 impl SigningLanes {
-    fn start(key: &std::sync::Arc<CaKey>) -> Result<Self, String> {
+    fn start(key: &std::sync::Arc<CaKey>) -> Result<Self, DomainError> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         let (jobs, queue) = std::sync::mpsc::channel::<SigningJob>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
@@ -145,16 +149,23 @@ impl SigningLanes {
                         Err(_) => return,
                     };
                     let Ok((tokens, answer)) = job else { return };
-                    let signed = tokens
-                        .into_iter()
-                        .map(|token| {
-                            issue(token, key.as_ref()).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
-                        })
-                        .collect();
+                    // A panic fails this batch only; the thread goes on with the next.
+                    let signed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        tokens
+                            .into_iter()
+                            .map(|token| {
+                                issue(token, key.as_ref())
+                                    .map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
+                            })
+                            .collect()
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(DomainError::new(ErrorCode::Internal, "signing failed: the signing thread panicked"))
+                    });
                     // The caller may have gone (its task was cancelled): nothing to tell.
                     let _ = answer.send(signed);
                 })
-                .map_err(|e| format!("cannot start a signing thread: {e}"))?;
+                .map_err(|e| DomainError::new(ErrorCode::Internal, format!("cannot start a signing thread: {e}")))?;
         }
         Ok(Self { jobs })
     }
@@ -216,7 +227,7 @@ impl Issuer {
             key: std::sync::Arc::new(key),
             info,
             chain_der: vec![issuing, root],
-            lanes: std::sync::OnceLock::new(),
+            lanes: std::sync::Mutex::new(None),
         })
     }
 
@@ -230,11 +241,6 @@ impl Issuer {
         &self.chain_der
     }
 
-    /// Signs a linted certificate.
-    pub fn sign_certificate(&self, token: IssuanceToken) -> Result<IssuedCertificate, DomainError> {
-        issue(token, self.key.as_ref()).map_err(|e| DomainError::new(ErrorCode::Internal, e.to_string()))
-    }
-
     /// Signs linted certificates, in their order, on a signing thread of this issuer
     /// (`SigningLanes`: one fewer than the machine has cores, at least one). The batch
     /// is queued for the thread at once, at the call, so a caller can queue the next
@@ -243,15 +249,29 @@ impl Issuer {
         &self,
         tokens: Vec<IssuanceToken>,
     ) -> impl std::future::Future<Output = Result<Vec<IssuedCertificate>, DomainError>> + Send + 'static {
-        let stopped = || DomainError::new(ErrorCode::Internal, "the CA's signing threads have stopped");
-        let queued = match self.lanes.get_or_init(|| SigningLanes::start(&self.key)) {
-            Ok(lanes) => {
-                let (answer, signed) = tokio::sync::oneshot::channel();
-                lanes.jobs.send((tokens, answer)).map(|()| signed).map_err(|_| stopped())
-            }
-            Err(e) => Err(DomainError::new(ErrorCode::Internal, e.clone())),
+        let queued = self.queue(tokens);
+        async move { queued?.await.map_err(|_| lanes_stopped())? }
+    }
+
+    /// Queues a batch for the signing threads, starting them if they are not running.
+    fn queue(
+        &self,
+        tokens: Vec<IssuanceToken>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<IssuedCertificate>, DomainError>>, DomainError> {
+        let mut lanes = self.lanes.lock().map_err(|_| lanes_stopped())?;
+        let running = match lanes.take() {
+            Some(running) => running,
+            None => SigningLanes::start(&self.key)?,
         };
-        async move { queued?.await.map_err(|_| stopped())? }
+        let (answer, signed) = tokio::sync::oneshot::channel();
+        match running.jobs.send((tokens, answer)) {
+            Ok(()) => {
+                *lanes = Some(running);
+                Ok(signed)
+            }
+            // Every thread is gone: the next call starts new ones.
+            Err(_) => Err(lanes_stopped()),
+        }
     }
 
     /// Builds and signs a CRL.

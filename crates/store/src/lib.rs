@@ -296,25 +296,32 @@ impl Store {
                 return Err(DomainError::new(ErrorCode::Internal, "an escrowed key without its certificate"));
             }
         }
+        // The intents deleted: those without an application counted (a row back from
+        // SQLite is a hand-over between threads: issue 11), the few with one returned.
+        // Deletes first, so the transaction's first statement is a write: SQLite does not
+        // wait for the write lock when a transaction that has only read upgrades, it
+        // fails at once if another connection wrote meanwhile.
         let mut tx = self.pool.begin().await?;
         let mut applications = Vec::new();
         for chunk in certificates.chunks(ROWS_PER_INSERT) {
-            // Counted, not returned: each row back from SQLite is a hand-over between
-            // threads (issue 11). The application, if any, is read first.
             let list = placeholders(self.backend, 1, chunk.len());
             let bind_serials = |sql| chunk.iter().fold(sqlx::query(sql), |q, cert| q.bind(cert.serial.as_str()));
+            let sql = format!("DELETE FROM issuance_intents WHERE serial IN {list} AND application_id IS NULL");
+            let mut deleted = bind_serials(&sql).execute(&mut *tx).await?.rows_affected();
             let sql = format!(
-                "SELECT serial, application_id FROM issuance_intents \
-                 WHERE serial IN {list} AND application_id IS NOT NULL"
+                "DELETE FROM issuance_intents WHERE serial IN {list} AND application_id IS NOT NULL \
+                 RETURNING serial, application_id"
             );
             for row in bind_serials(&sql).fetch_all(&mut *tx).await? {
                 applications.push((row.try_get::<String, _>("application_id")?, row.try_get::<String, _>("serial")?));
+                deleted += 1;
             }
-            let sql = format!("DELETE FROM issuance_intents WHERE serial IN {list}");
-            let deleted = bind_serials(&sql).execute(&mut *tx).await?.rows_affected();
             if deleted != chunk.len() as u64 {
+                // Name one that has no intent: asked after the rollback, since the
+                // deletes have removed the others within this transaction.
+                tx.rollback().await?;
                 let sql = format!("SELECT serial FROM issuance_intents WHERE serial IN {list}");
-                let left = bind_serials(&sql).fetch_all(&mut *tx).await?;
+                let left = bind_serials(&sql).fetch_all(&self.pool).await?;
                 let left: std::collections::HashSet<String> =
                     left.iter().map(|row| row.try_get::<String, _>("serial")).collect::<Result<_, _>>()?;
                 let gone = chunk.iter().find(|c| !left.contains(c.serial.as_str())).map_or("?", |c| c.serial.as_str());

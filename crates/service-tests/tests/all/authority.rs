@@ -147,23 +147,46 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
         input.person.surname = certdesk_pki::subject::NameField::parse("surname", &"D".repeat(40)).unwrap();
         input
     };
-    let batches: Vec<Vec<_>> = (0..5)
+    // A mailbox whose certificate the database refuses to record: the batch fails after
+    // its intents were recorded and it was signed.
+    let fail = || {
+        let mut input = jane();
+        input.person.email = certdesk_pki::subject::EmailAddress::parse("fail@example.org").unwrap();
+        input
+    };
+    let url = format!("sqlite://{}", dir.path().join("data/certdesk.db").display());
+    Store::open(&url)
+        .await
+        .unwrap()
+        .danger_execute(
+            "CREATE TRIGGER refuse_fail BEFORE INSERT ON certificates WHEN NEW.email = 'fail@example.org' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .await
+        .unwrap();
+    let batches: Vec<Vec<_>> = (0..6)
         .map(|b| {
             (0..4)
                 .map(|i| {
-                    let input = if b == 2 && i == 3 { long() } else { jane() };
+                    let input = match (b, i) {
+                        (2, 3) => long(),
+                        (3, 1) => fail(),
+                        _ => jane(),
+                    };
                     (super::common::request(input), key())
                 })
                 .collect()
         })
         .collect();
     let results = authority.issue_batches(&issuer, batches, "test").await;
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
     let refused = results[2].as_ref().unwrap_err();
     assert_eq!(refused.code(), ErrorCode::Refused, "{refused}");
     assert!(refused.to_string().starts_with("request 4: "), "{refused}");
+    let failed = results[3].as_ref().unwrap_err();
+    assert!(failed.to_string().contains("refused by the test"), "{failed}");
     let mut serials = std::collections::HashSet::new();
-    for (b, result) in results.iter().enumerate().filter(|(b, _)| *b != 2) {
+    for (b, result) in results.iter().enumerate().filter(|(b, _)| *b != 2 && *b != 3) {
         let issued = result.as_ref().unwrap_or_else(|e| panic!("batch {b}: {e}"));
         assert_eq!(issued.len(), 4);
         for one in issued {
@@ -181,10 +204,12 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
             .unwrap();
         }
     }
-    // The refused batch left nothing: no certificate, no intent, no audit record.
+    // The refused batch left nothing; the failed one no certificate and no intent, its
+    // four serials abandoned with an audit record each.
     assert_eq!(authority.store().certificates().await.unwrap().len(), 16);
     assert!(authority.store().intents().await.unwrap().is_empty());
     let log = authority.store().audit_log().await.unwrap();
     assert_eq!(log.iter().filter(|r| r.action == "certificate.issue").count(), 16);
-    assert_eq!(authority.verify_audit().await.unwrap().records, 17);
+    assert_eq!(log.iter().filter(|r| r.action == "certificate.abandoned").count(), 4);
+    assert_eq!(authority.verify_audit().await.unwrap().records, 21);
 }

@@ -164,7 +164,7 @@ async fn sqlite_store_conforms() {
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
-    assert_eq!(again.audit_log().await.unwrap().len(), 34);
+    assert_eq!(again.audit_log().await.unwrap().len(), 35);
     publications_conform(&again).await;
     escrow_conforms(&again).await;
 }
@@ -387,6 +387,20 @@ async fn intents_and_deliveries_conform(store: &Store) {
     let late = record("1a", 5_000);
     assert!(store.record_issued(&[&late], &[event("certificate.issue", "1a")], 14, None, None).await.is_err());
     assert_eq!(store.audit_log().await.unwrap().len(), before + 1);
+
+    // In a batch, the certificate without an intent is named, nothing is recorded, and
+    // the other keeps its intent.
+    store.record_intents(&[intent("1e")], None, 15).await.unwrap();
+    let (kept, orphan) = (record("1e", 5_000), record("1f", 5_000));
+    let events = [event("certificate.issue", "1e"), event("certificate.issue", "1f")];
+    let err = store.record_issued(&[&kept, &orphan], &events, 15, None, None).await.unwrap_err();
+    assert_eq!(err.code(), certdesk_core::error::ErrorCode::Conflict);
+    assert!(err.to_string().contains("the issuance of 1f was abandoned"), "{err}");
+    assert!(store.certificate("1e").await.unwrap().is_none());
+    let left = store.intents().await.unwrap();
+    assert_eq!(left.iter().map(|i| i.serial.as_str()).collect::<Vec<_>>(), ["1e"], "an intent was lost");
+    let ev = event("certificate.abandoned", "1e");
+    assert!(store.abandon_intent(&left[0], 16, &|seq, prev| seal(&ev, 16, seq, prev)).await.unwrap());
 
     // A .p12 stored with its certificate, found by application, deleted once delivered.
     store.record_intents(&[intent("1b")], None, 20).await.unwrap();
