@@ -611,7 +611,7 @@ impl Authority {
         requests: Vec<(IssueRequest, AcceptedPublicKey)>,
         actor: &str,
     ) -> Result<Vec<Issued>, DomainError> {
-        let requests = requests.into_iter().map(|(r, k)| (r, k, KeyUse::default())).collect();
+        let requests = with_default_use(requests);
         self.issue_batch_with(issuer, requests, actor, |_| Ok(KeptWith::default())).await.map(|(issued, _)| issued)
     }
 
@@ -634,7 +634,7 @@ impl Authority {
         // Stage 1: prepare, lint and record the intents; queue the signatures at once.
         let begin = async move {
             for batch in batches {
-                let requests = batch.into_iter().map(|(r, k)| (r, k, KeyUse::default())).collect();
+                let requests = with_default_use(batch);
                 let begun = self
                     .begin_batch(issuer, requests)
                     .await
@@ -1192,6 +1192,13 @@ impl Authority {
         certdesk_core::audit::verify_with_checkpoint(&rows, checkpoint)
             .map_err(|e| DomainError::new(ErrorCode::AuditBroken, e.to_string()))
     }
+}
+
+/// Requests whose keys both sign and encrypt (the default [`KeyUse`]).
+fn with_default_use(
+    requests: Vec<(IssueRequest, AcceptedPublicKey)>,
+) -> Vec<(IssueRequest, AcceptedPublicKey, KeyUse)> {
+    requests.into_iter().map(|(r, k)| (r, k, KeyUse::default())).collect()
 }
 
 /// A prepared request waiting for its signature.

@@ -121,8 +121,11 @@ fn lanes_stopped() -> DomainError {
     DomainError::new(ErrorCode::Internal, "the CA's signing threads have stopped")
 }
 
+/// What a signing thread answers for a batch: its certificates, in order.
+type Signed = Result<Vec<IssuedCertificate>, DomainError>;
+
 /// A batch of linted certificates for a signing thread, with where the signatures go.
-type SigningJob = (Vec<IssuanceToken>, tokio::sync::oneshot::Sender<Result<Vec<IssuedCertificate>, DomainError>>);
+type SigningJob = (Vec<IssuanceToken>, tokio::sync::oneshot::Sender<Signed>);
 
 /// Threads that sign certificates with the issuing key, one batch at a time each (issue
 /// 11): while they sign a batch, the async tasks prepare, lint and commit the next and
@@ -248,16 +251,13 @@ impl Issuer {
     pub fn sign_certificates(
         &self,
         tokens: Vec<IssuanceToken>,
-    ) -> impl std::future::Future<Output = Result<Vec<IssuedCertificate>, DomainError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Signed> + Send + 'static {
         let queued = self.queue(tokens);
         async move { queued?.await.map_err(|_| lanes_stopped())? }
     }
 
     /// Queues a batch for the signing threads, starting them if they are not running.
-    fn queue(
-        &self,
-        tokens: Vec<IssuanceToken>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<IssuedCertificate>, DomainError>>, DomainError> {
+    fn queue(&self, tokens: Vec<IssuanceToken>) -> Result<tokio::sync::oneshot::Receiver<Signed>, DomainError> {
         let mut lanes = self.lanes.lock().map_err(|_| lanes_stopped())?;
         let running = match lanes.take() {
             Some(running) => running,
