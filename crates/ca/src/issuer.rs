@@ -133,7 +133,21 @@ type SigningJob = (Vec<IssuanceToken>, tokio::sync::oneshot::Sender<Signed>);
 /// core stays free for that work; on two cores the key signs on one, as the raw rate of
 /// `scripts/bench` does.
 struct SigningLanes {
-    jobs: std::sync::mpsc::Sender<SigningJob>,
+    /// `None` only while dropping.
+    jobs: Option<std::sync::mpsc::Sender<SigningJob>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SigningLanes {
+    /// Ends the threads and waits for them, so the key's last reference is dropped here:
+    /// a token's PKCS#11 library must not be finalised by a thread racing the process's
+    /// exit (SoftHSM2 then aborts with "double free").
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SigningLanes {
@@ -141,9 +155,10 @@ impl SigningLanes {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         let (jobs, queue) = std::sync::mpsc::channel::<SigningJob>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        let mut lanes = Self { jobs: Some(jobs), threads: Vec::with_capacity(threads) };
         for i in 0..threads {
             let (key, queue) = (key.clone(), queue.clone());
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("ca-sign-{i}"))
                 .spawn(move || loop {
                     // The lock is held while waiting for a job only, not while signing.
@@ -169,8 +184,9 @@ impl SigningLanes {
                     let _ = answer.send(signed);
                 })
                 .map_err(|e| DomainError::new(ErrorCode::Internal, format!("cannot start a signing thread: {e}")))?;
+            lanes.threads.push(thread);
         }
-        Ok(Self { jobs })
+        Ok(lanes)
     }
 }
 
@@ -264,13 +280,13 @@ impl Issuer {
             None => SigningLanes::start(&self.key)?,
         };
         let (answer, signed) = tokio::sync::oneshot::channel();
-        match running.jobs.send((tokens, answer)) {
-            Ok(()) => {
-                *lanes = Some(running);
-                Ok(signed)
-            }
+        let sent = running.jobs.as_ref().is_some_and(|jobs| jobs.send((tokens, answer)).is_ok());
+        if sent {
+            *lanes = Some(running);
+            Ok(signed)
+        } else {
             // Every thread is gone: the next call starts new ones.
-            Err(_) => Err(lanes_stopped()),
+            Err(lanes_stopped())
         }
     }
 
