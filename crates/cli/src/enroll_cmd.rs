@@ -68,7 +68,8 @@ pub struct EnrollArgs {
     #[arg(long = "client", value_enum)]
     clients: Vec<crate::values::ClientArg>,
     /// Book this appointment at the service desk (the run before lists the free ones).
-    #[arg(long)]
+    /// An id may start with `-` (slots opened before certdesk stopped making such ids).
+    #[arg(long, allow_hyphen_values = true)]
     book: Option<String>,
     /// Renew this certificate of yours (serial in hex): a new application that reuses
     /// the identity and mailbox checks while they are recent enough.

@@ -12,7 +12,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{internal, lang_of, not_found, random_token, refused, Actor, Portal};
+use super::{internal, lang_of, not_found, random_id, refused, Actor, Portal};
 use crate::mail;
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};
@@ -158,7 +158,7 @@ impl Portal {
             return Err(refused("the slot must be in the future"));
         }
         let slot = SlotRecord {
-            id: random_token(9)?,
+            id: random_id(9)?,
             starts_at: starts_at.unix_timestamp(),
             place: place.to_string(),
             created_by: actor.email().to_string(),

@@ -18,7 +18,7 @@
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::{forbidden, lang_of, not_found, random_token, refused, Actor, Portal, Role};
+use super::{forbidden, lang_of, not_found, random_id, refused, Actor, Portal, Role};
 use crate::mail;
 use certdesk_core::audit::{seal, AuditEvent};
 use certdesk_core::error::{DomainError, ErrorCode};
@@ -195,7 +195,7 @@ impl Portal {
         let now = self.now();
         let open = state == RecoveryState::Open;
         let recovery = KeyRecoveryRecord {
-            id: random_token(12)?,
+            id: random_id(12)?,
             key_id,
             holder: holder.to_string(),
             recipient: recipient.to_string(),
