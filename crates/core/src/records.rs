@@ -187,6 +187,11 @@ pub fn normalize_serial(input: &str) -> Result<String, crate::error::DomainError
     if cleaned.is_empty() || cleaned.len() > 42 || !cleaned.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(DomainError::new(ErrorCode::BadInput, format!("{input:?} is not a serial number in hex")));
     }
+    // Tools that print a serial as a number drop its leading zero (`1a2b...` for the
+    // bytes 01 a2 b...): the serial is whole bytes, so an odd count of digits gets it back.
+    if cleaned.len() % 2 == 1 {
+        return Ok(format!("0{cleaned}"));
+    }
     Ok(cleaned)
 }
 
@@ -389,4 +394,22 @@ pub struct RecoveryApproval {
     pub agent: String,
     /// Unix seconds.
     pub approved_at: i64,
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_normalised_to_whole_bytes_of_lower_case_hex() {
+        assert_eq!(normalize_serial("01:A2:b3").unwrap(), "01a2b3");
+        assert_eq!(normalize_serial("0x01A2B3").unwrap(), "01a2b3");
+        // As a tool that prints the serial as a number shows it: the leading zero back.
+        assert_eq!(normalize_serial("1A2B3").unwrap(), "01a2b3");
+        assert_eq!(Serial::parse("1a2b3").unwrap().as_str(), "01a2b3");
+        for bad in ["", "0x", "12g4", "not hex"] {
+            assert!(normalize_serial(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
