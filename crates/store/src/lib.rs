@@ -826,6 +826,13 @@ impl Store {
         Ok(sqlx::query("PRAGMA synchronous").fetch_one(&self.pool).await?.try_get(0)?)
     }
 
+    /// The integer a raw query answers in its first row and column (tests that look at
+    /// the schema).
+    #[doc(hidden)]
+    pub async fn danger_count(&self, sql: &str) -> Result<i64, DomainError> {
+        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
     /// Runs a raw statement (tests that tamper with the database on purpose).
     #[doc(hidden)]
     pub async fn danger_execute(&self, sql: &str) -> Result<(), DomainError> {

@@ -36,6 +36,7 @@ const SQLITE: Files = &[
     (10, "directory publications", include_str!("../migrations/sqlite/0010_directory_publications.sql")),
     (11, "key escrow", include_str!("../migrations/sqlite/0011_key_escrow.sql")),
     (12, "escrow at issuance", include_str!("../migrations/sqlite/0012_escrow_at_issuance.sql")),
+    (13, "audit hash not indexed", include_str!("../migrations/sqlite/0013_audit_hash_not_indexed.sql")),
 ];
 const POSTGRES: Files = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -50,6 +51,7 @@ const POSTGRES: Files = &[
     (10, "directory publications", include_str!("../migrations/postgres/0010_directory_publications.sql")),
     (11, "key escrow", include_str!("../migrations/postgres/0011_key_escrow.sql")),
     (12, "escrow at issuance", include_str!("../migrations/postgres/0012_escrow_at_issuance.sql")),
+    (13, "audit hash not indexed", include_str!("../migrations/postgres/0013_audit_hash_not_indexed.sql")),
 ];
 
 /// The embedded files as a source for sqlx's migrator.

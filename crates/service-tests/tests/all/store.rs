@@ -144,6 +144,15 @@ async fn conformance(store: &Store) {
     assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").await.is_err());
     assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 6").await.is_err());
     assert_eq!(store.audit_log().await.unwrap(), log);
+    // Its only index is the sequence number's (migration 13 dropped the hash's).
+    let indexes = match store.backend() {
+        certdesk_store::Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log'"
+        }
+        certdesk_store::Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'audit_log'",
+    };
+    let primary_key_index = i64::from(store.backend() == certdesk_store::Backend::Postgres);
+    assert_eq!(store.danger_count(indexes).await.unwrap(), primary_key_index);
 }
 
 #[tokio::test]
@@ -499,6 +508,17 @@ async fn a_database_of_the_earlier_migration_runner_is_adopted() {
     let store = Store::open(&url).await.unwrap();
     assert!(store.intents().await.unwrap().is_empty(), "migration 8 was not applied");
     assert_eq!(store.audit_log().await.unwrap().len(), 1, "the old records are gone");
+    // Migration 13 rebuilt the audit log: the record kept, the chain goes on, and the
+    // log is still append-only.
+    let next = event("test.after", "new");
+    store.append_audit(&|seq, prev| seal(&next, 2, seq, prev)).await.unwrap();
+    let rows = store.audit_log().await.unwrap();
+    let old = seal(&event("ca.init", "old"), 1, 1, certdesk_core::audit::GENESIS);
+    assert_eq!((rows.len(), rows[0].hash.as_str()), (2, old.hash.as_str()));
+    verify(&rows).unwrap();
+    assert!(store.danger_execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1").await.is_err());
+    assert!(store.danger_execute("DELETE FROM audit_log WHERE seq = 1").await.is_err());
+    assert_eq!(store.audit_log().await.unwrap(), rows);
     store.close().await;
     // Opening again changes nothing.
     let store = Store::open(&url).await.unwrap();
