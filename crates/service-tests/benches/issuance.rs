@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use aws_lc_rs::rand::SystemRandom;
 use certdesk_ca::authority::{init, Authority, InitOptions, IssueInput, IssueRequest};
-use certdesk_pki::key::{KeyAlgorithm, PrivateKey, Signer};
+use certdesk_ca::issuer::Issuer;
+use certdesk_pki::key::{AcceptedPublicKey, KeyAlgorithm, PrivateKey, Signer};
 use certdesk_pki::pkcs12;
 use certdesk_pki::profile::ProfileId;
 use certdesk_pki::subject::{EmailAddress, NameField, Person};
@@ -97,12 +98,14 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
         .map(|_| PrivateKey::generate(KeyAlgorithm::P256).unwrap().accepted_public_key().unwrap())
         .collect();
     let tbs_like = vec![0x5au8; 900];
-
-    let start = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(raw_key.sign(&tbs_like).unwrap());
-    }
-    let raw_rate = n as f64 / start.elapsed().as_secs_f64();
+    let sign_rate = || {
+        let start = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(raw_key.sign(&tbs_like).unwrap());
+        }
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    let raw_rate = sign_rate();
 
     // Phase 1 alone: build + lint (no signature, no database).
     let start = Instant::now();
@@ -133,11 +136,12 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
 
     // Group commit: batches of 100 per transaction (bulk enrolment, concurrent requests),
     // one after the other, then `issue_batches` (several batches under way at once).
-    let batches = || -> Vec<Vec<_>> {
-        (0..n)
+    // Batches of 100 for people `first..first + count`.
+    let batches_of = |first: usize, count: usize| -> Batches {
+        (first..first + count)
             .step_by(100)
-            .map(|first| {
-                (first..(first + 100).min(n))
+            .map(|from| {
+                (from..(from + 100).min(first + count))
                     .map(|i| {
                         let input = IssueInput { person: person(i), profile: ProfileId::SponsorStrict };
                         (request(input), keys[i % keys.len()].clone())
@@ -146,6 +150,7 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
             })
             .collect()
     };
+    let batches = || batches_of(0, n);
     let all = batches();
     let start = Instant::now();
     for batch in all {
@@ -176,41 +181,13 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
         // The machine's speed drifts during a run (a VM: the raw rate differs by up to a
         // third between its start and end): pipelined runs each between two raw
         // measurements, compared with their mean; the median of 3 rounds.
-        let sign_rate = || {
-            let start = Instant::now();
-            for _ in 0..n {
-                std::hint::black_box(raw_key.sign(&tbs_like).unwrap());
-            }
-            n as f64 / start.elapsed().as_secs_f64()
-        };
-        let mut paired = Vec::new();
-        for _ in 0..3 {
-            let before = sign_rate();
-            let start = Instant::now();
-            for result in authority.issue_batches(&issuer, batches(), "bench").await {
-                result.unwrap();
-            }
-            let rate = n as f64 / start.elapsed().as_secs_f64();
-            paired.push((100.0 * rate / ((before + sign_rate()) / 2.0), rate));
-        }
         let held = n / 4 + 2 * n;
-        print_paired(ca_key, held, &mut paired);
+        print_paired(ca_key, held, &mut paired_rounds(&authority, &issuer, &sign_rate, &batches).await);
         // The same into a store that already holds `grown` more certificates, as a CA
         // does after some years: its indexes are much larger than a batch.
-        let fill: Vec<Vec<_>> = (0..grown)
-            .step_by(100)
-            .map(|first| {
-                (first..(first + 100).min(grown))
-                    .map(|i| {
-                        let input = IssueInput { person: person(n + i), profile: ProfileId::SponsorStrict };
-                        (request(input), keys[i % keys.len()].clone())
-                    })
-                    .collect()
-            })
-            .collect();
         let before = sign_rate();
         let start = Instant::now();
-        for result in authority.issue_batches(&issuer, fill, "bench").await {
+        for result in authority.issue_batches(&issuer, batches_of(n, grown), "bench").await {
             result.unwrap();
         }
         let rate = grown as f64 / start.elapsed().as_secs_f64();
@@ -224,21 +201,39 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
             certdesk_ca::authority::BATCHES_IN_FLIGHT,
             100.0 * rate / raw_around
         );
-        let mut paired = Vec::new();
-        for _ in 0..3 {
-            let before = sign_rate();
-            let start = Instant::now();
-            for result in authority.issue_batches(&issuer, batches(), "bench").await {
-                result.unwrap();
-            }
-            let rate = n as f64 / start.elapsed().as_secs_f64();
-            paired.push((100.0 * rate / ((before + sign_rate()) / 2.0), rate));
-        }
-        print_paired(ca_key, held + 3 * n + grown, &mut paired);
+        let held = held + 3 * n + grown;
+        print_paired(ca_key, held, &mut paired_rounds(&authority, &issuer, &sign_rate, &batches).await);
     }
 }
 
-/// Prints the pipelined rounds (percentage of the raw rate around each, rate), median.
+/// What `issue_batches` takes.
+type Batches = Vec<Vec<(IssueRequest, AcceptedPublicKey)>>;
+
+/// Three runs of `issue_batches` on `batches()`, each between two raw signing runs:
+/// (its rate as a percentage of their mean, its rate).
+async fn paired_rounds(
+    authority: &Authority,
+    issuer: &Issuer,
+    sign_rate: &dyn Fn() -> f64,
+    batches: &dyn Fn() -> Batches,
+) -> Vec<(f64, f64)> {
+    let mut paired = Vec::new();
+    for _ in 0..3 {
+        let all = batches();
+        let n = all.iter().map(Vec::len).sum::<usize>();
+        let before = sign_rate();
+        let start = Instant::now();
+        for result in authority.issue_batches(issuer, all, "bench").await {
+            result.unwrap();
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        paired.push((100.0 * rate / ((before + sign_rate()) / 2.0), rate));
+    }
+    paired
+}
+
+/// Prints the pipelined rounds (percentage of the raw rate around each, rate) and their
+/// median; `held`: certificates in the store before the first round.
 fn print_paired(ca_key: KeyAlgorithm, held: usize, paired: &mut [(f64, f64)]) {
     paired.sort_by(|a, b| a.0.total_cmp(&b.0));
     let rounds: Vec<String> = paired.iter().map(|(pct, rate)| format!("{rate:.0}/s {pct:.1}%")).collect();

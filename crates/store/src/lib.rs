@@ -819,15 +819,8 @@ impl Store {
         (self.pool.size(), idle, self.pool.options().get_max_connections())
     }
 
-    /// SQLite's `PRAGMA synchronous` of the pool's connection (2 = FULL): tests that
-    /// every commit but an intent's is synced.
-    #[doc(hidden)]
-    pub async fn danger_synchronous_level(&self) -> Result<i64, DomainError> {
-        Ok(sqlx::query("PRAGMA synchronous").fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
     /// The integer a raw query answers in its first row and column (tests that look at
-    /// the schema).
+    /// the schema, or at `PRAGMA synchronous`: 2 = FULL).
     #[doc(hidden)]
     pub async fn danger_count(&self, sql: &str) -> Result<i64, DomainError> {
         Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)

@@ -165,11 +165,11 @@ async fn sqlite_store_conforms() {
     intents_and_deliveries_conform(&store).await;
     // Intents commit unsynced (made durable by the record's sync); nothing else does,
     // whether the intent was recorded or refused.
-    assert_eq!(store.danger_synchronous_level().await.unwrap(), 2, "FULL");
+    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL");
     store.record_intents(&[intent("2a")], None, 40).await.unwrap();
-    assert_eq!(store.danger_synchronous_level().await.unwrap(), 2, "FULL after an intent");
+    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL after an intent");
     assert!(store.record_intents(&[intent("2a")], None, 41).await.is_err());
-    assert_eq!(store.danger_synchronous_level().await.unwrap(), 2, "FULL after a refused intent");
+    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL after a refused intent");
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
