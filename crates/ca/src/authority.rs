@@ -630,35 +630,35 @@ impl Authority {
         batches: Vec<Vec<(IssueRequest, AcceptedPublicKey)>>,
         actor: &str,
     ) -> Vec<Result<Vec<Issued>, DomainError>> {
-        let (begun_tx, mut begun_rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT.saturating_sub(2).max(1));
-        // Stage 1: prepare, lint and record the intents; queue the signatures at once.
-        let begin = async move {
-            for batch in batches {
-                let requests = with_default_use(batch);
+        // One task does the work around the signatures, one step at a time: on two
+        // cores, preparing one batch while committing another put three threads (this
+        // task's, the database's, the signing thread) on two cores, and the signing
+        // thread waited for a core (issue 11). Keeping the signing thread fed needs no
+        // more: recording a batch and beginning the next take less time than signing one.
+        let mut batches = batches.into_iter();
+        let mut under_way = std::collections::VecDeque::with_capacity(BATCHES_IN_FLIGHT);
+        let mut results = Vec::with_capacity(batches.len());
+        loop {
+            // Stage 1: prepare, lint and record the intents; queue the signatures at once.
+            while under_way.len() < BATCHES_IN_FLIGHT {
+                let Some(batch) = batches.next() else { break };
                 let begun = self
-                    .begin_batch(issuer, requests)
+                    .begin_batch(issuer, with_default_use(batch))
                     .await
                     .map(|(begun, tokens)| (begun, issuer.sign_certificates(tokens)));
-                if begun_tx.send(begun).await.is_err() {
-                    return;
-                }
+                under_way.push_back(begun);
             }
-        };
-        // Stages 2 and 3: await the signatures, record the certificates, in order.
-        let finish = async {
-            let mut results = Vec::new();
-            while let Some(begun) = begun_rx.recv().await {
-                results.push(match begun {
-                    Ok((begun, signing)) => self
-                        .finish_batch(issuer, begun, signing, actor, |_| Ok(KeptWith::default()))
-                        .await
-                        .map(|(issued, _)| issued),
-                    Err(refused) => Err(refused),
-                });
-            }
-            results
-        };
-        tokio::join!(begin, finish).1
+            // Stages 2 and 3: await the oldest batch's signatures, record its certificates.
+            let Some(oldest) = under_way.pop_front() else { break };
+            results.push(match oldest {
+                Ok((begun, signing)) => self
+                    .finish_batch(issuer, begun, signing, actor, |_| Ok(KeptWith::default()))
+                    .await
+                    .map(|(issued, _)| issued),
+                Err(refused) => Err(refused),
+            });
+        }
+        results
     }
 
     /// The protocol of [`Authority::issue_batch`], each key with its use; `deliver`

@@ -115,6 +115,27 @@ pub struct Issuer {
     /// Started at the first [`Issuer::sign_certificates`] (again after a failed start
     /// or if its threads are gone); its threads end when the issuer is dropped.
     lanes: std::sync::Mutex<Option<SigningLanes>>,
+    /// What the signing threads have done so far.
+    signed: std::sync::Arc<SigningCounters>,
+}
+
+/// Counted by the signing threads, per batch (two atomic additions per batch).
+#[derive(Default)]
+struct SigningCounters {
+    certificates: std::sync::atomic::AtomicU64,
+    nanoseconds: std::sync::atomic::AtomicU64,
+}
+
+/// How much the signing threads of an [`Issuer`] have signed, and for how long (wall
+/// time from a batch's first signature to its last, summed over the batches): with the
+/// time a run of issuances took, it tells whether the CA key waited for the work around
+/// it (`scripts/bench`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigningTime {
+    /// Certificates signed (of batches signed whole).
+    pub certificates: u64,
+    /// Time spent signing (every batch, also one that failed).
+    pub busy: std::time::Duration,
 }
 
 fn lanes_stopped() -> DomainError {
@@ -151,13 +172,13 @@ impl Drop for SigningLanes {
 }
 
 impl SigningLanes {
-    fn start(key: &std::sync::Arc<CaKey>) -> Result<Self, DomainError> {
+    fn start(key: &std::sync::Arc<CaKey>, counters: &std::sync::Arc<SigningCounters>) -> Result<Self, DomainError> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
         let (jobs, queue) = std::sync::mpsc::channel::<SigningJob>();
         let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
         let mut lanes = Self { jobs: Some(jobs), threads: Vec::with_capacity(threads) };
         for i in 0..threads {
-            let (key, queue) = (key.clone(), queue.clone());
+            let (key, queue, counters) = (key.clone(), queue.clone(), counters.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("ca-sign-{i}"))
                 .spawn(move || loop {
@@ -167,6 +188,7 @@ impl SigningLanes {
                         Err(_) => return,
                     };
                     let Ok((tokens, answer)) = job else { return };
+                    let (started, count) = (std::time::Instant::now(), tokens.len() as u64);
                     // A panic fails this batch only; the thread goes on with the next.
                     let signed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         tokens
@@ -180,6 +202,11 @@ impl SigningLanes {
                     .unwrap_or_else(|_| {
                         Err(DomainError::new(ErrorCode::Internal, "signing failed: the signing thread panicked"))
                     });
+                    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    if signed.is_ok() {
+                        counters.certificates.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    counters.nanoseconds.fetch_add(took, std::sync::atomic::Ordering::Relaxed);
                     // The caller may have gone (its task was cancelled): nothing to tell.
                     let _ = answer.send(signed);
                 })
@@ -247,6 +274,7 @@ impl Issuer {
             info,
             chain_der: vec![issuing, root],
             lanes: std::sync::Mutex::new(None),
+            signed: std::sync::Arc::default(),
         })
     }
 
@@ -272,12 +300,20 @@ impl Issuer {
         async move { queued?.await.map_err(|_| lanes_stopped())? }
     }
 
+    /// How much this issuer's signing threads have signed so far, and for how long.
+    pub fn signing_time(&self) -> SigningTime {
+        SigningTime {
+            certificates: self.signed.certificates.load(std::sync::atomic::Ordering::Relaxed),
+            busy: std::time::Duration::from_nanos(self.signed.nanoseconds.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+
     /// Queues a batch for the signing threads, starting them if they are not running.
     fn queue(&self, tokens: Vec<IssuanceToken>) -> Result<tokio::sync::oneshot::Receiver<Signed>, DomainError> {
         let mut lanes = self.lanes.lock().map_err(|_| lanes_stopped())?;
         let running = match lanes.take() {
             Some(running) => running,
-            None => SigningLanes::start(&self.key)?,
+            None => SigningLanes::start(&self.key, &self.signed)?,
         };
         let (answer, signed) = tokio::sync::oneshot::channel();
         let sent = running.jobs.as_ref().is_some_and(|jobs| jobs.send((tokens, answer)).is_ok());

@@ -185,21 +185,18 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
         print_paired(ca_key, held, &mut paired_rounds(&authority, &issuer, &sign_rate, &batches).await);
         // The same into a store that already holds `grown` more certificates, as a CA
         // does after some years: its indexes are much larger than a batch.
-        let before = sign_rate();
-        let start = Instant::now();
-        for result in authority.issue_batches(&issuer, batches_of(n, grown), "bench").await {
-            result.unwrap();
-        }
-        let rate = grown as f64 / start.elapsed().as_secs_f64();
-        let raw_around = (before + sign_rate()) / 2.0;
+        let long = round(&authority, &issuer, &sign_rate, batches_of(n, grown)).await;
         // A long run: filling and draining the pipeline count for little, SQLite's
         // checkpoints (the log copied into the database file every 1,000 pages, within
         // a commit) for their share.
         println!(
-            "CA {:<8} file    {grown} at once, 100 per commit, {} under way: {rate:.0}/s ({:.1}% of the raw rate around it, {raw_around:.0}/s)",
+            "CA {:<8} file    {grown} at once, 100 per commit, {} under way: {:.0}/s ({:.1}% of the raw rate around it; key busy {:.1}%, signing at {:.1}%)",
             ca_key.name(),
             certdesk_ca::authority::BATCHES_IN_FLIGHT,
-            100.0 * rate / raw_around
+            long.rate,
+            long.pct,
+            long.key_busy,
+            long.signing_speed
         );
         let held = held + 3 * n + grown;
         print_paired(ca_key, held, &mut paired_rounds(&authority, &issuer, &sign_rate, &batches).await);
@@ -209,40 +206,65 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
 /// What `issue_batches` takes.
 type Batches = Vec<Vec<(IssueRequest, AcceptedPublicKey)>>;
 
-/// Three runs of `issue_batches` on `batches()`, each between two raw signing runs:
-/// (its rate as a percentage of their mean, its rate).
+/// One pipelined run: its rate as a percentage of the raw rate around it, its rate, the
+/// share of its time the signing thread was signing, and how fast that thread signed
+/// (percentage of the raw rate). The first percentage is about the product of the others:
+/// below 100% either because the key waited for the work around it, or because it signed
+/// slower beside that work than alone.
+#[derive(Clone, Copy)]
+struct Round {
+    pct: f64,
+    rate: f64,
+    key_busy: f64,
+    signing_speed: f64,
+}
+
+/// `issue_batches` on `all`, between two raw signing runs.
+async fn round(authority: &Authority, issuer: &Issuer, sign_rate: &dyn Fn() -> f64, all: Batches) -> Round {
+    let n = all.iter().map(Vec::len).sum::<usize>();
+    let before = sign_rate();
+    let signed = issuer.signing_time();
+    let start = Instant::now();
+    for result in authority.issue_batches(issuer, all, "bench").await {
+        result.unwrap();
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let busy = (issuer.signing_time().busy - signed.busy).as_secs_f64();
+    let raw = (before + sign_rate()) / 2.0;
+    let rate = n as f64 / wall;
+    Round { pct: 100.0 * rate / raw, rate, key_busy: 100.0 * busy / wall, signing_speed: 100.0 * n as f64 / busy / raw }
+}
+
+/// Three runs of `issue_batches` on `batches()`, each between two raw signing runs.
 async fn paired_rounds(
     authority: &Authority,
     issuer: &Issuer,
     sign_rate: &dyn Fn() -> f64,
     batches: &dyn Fn() -> Batches,
-) -> Vec<(f64, f64)> {
-    let mut paired = Vec::new();
+) -> Vec<Round> {
+    let mut rounds = Vec::new();
     for _ in 0..3 {
-        let all = batches();
-        let n = all.iter().map(Vec::len).sum::<usize>();
-        let before = sign_rate();
-        let start = Instant::now();
-        for result in authority.issue_batches(issuer, all, "bench").await {
-            result.unwrap();
-        }
-        let rate = n as f64 / start.elapsed().as_secs_f64();
-        paired.push((100.0 * rate / ((before + sign_rate()) / 2.0), rate));
+        rounds.push(round(authority, issuer, sign_rate, batches()).await);
     }
-    paired
+    rounds
 }
 
-/// Prints the pipelined rounds (percentage of the raw rate around each, rate) and their
-/// median; `held`: certificates in the store before the first round.
-fn print_paired(ca_key: KeyAlgorithm, held: usize, paired: &mut [(f64, f64)]) {
-    paired.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let rounds: Vec<String> = paired.iter().map(|(pct, rate)| format!("{rate:.0}/s {pct:.1}%")).collect();
-    let median = paired.get(paired.len() / 2).map_or(0.0, |p| p.0);
+/// Prints the pipelined rounds and their median; `held`: certificates in the store
+/// before the first round.
+fn print_paired(ca_key: KeyAlgorithm, held: usize, rounds: &mut [Round]) {
+    rounds.sort_by(|a, b| a.pct.total_cmp(&b.pct));
+    let text: Vec<String> = rounds
+        .iter()
+        .map(|r| {
+            format!("{:.0}/s {:.1}% (key busy {:.1}%, signing at {:.1}%)", r.rate, r.pct, r.key_busy, r.signing_speed)
+        })
+        .collect();
+    let median = rounds.get(rounds.len() / 2).map_or(0.0, |r| r.pct);
     println!(
         "CA {:<8} file    store holding {held:>6}: 100 per commit, {} under way, each run between two raw runs: {} | median {median:.1}% of the raw rate",
         ca_key.name(),
         certdesk_ca::authority::BATCHES_IN_FLIGHT,
-        rounds.join(", ")
+        text.join(", ")
     );
 }
 

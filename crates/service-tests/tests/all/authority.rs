@@ -178,8 +178,14 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
                 .collect()
         })
         .collect();
+    let signed = issuer.signing_time();
     let results = authority.issue_batches(&issuer, batches, "test").await;
     assert_eq!(results.len(), 6);
+    // Five batches signed (the refused one was not; the failed one was, before its
+    // record failed), and the signing threads say so.
+    let now_signed = issuer.signing_time();
+    assert_eq!(now_signed.certificates - signed.certificates, 20);
+    assert!(now_signed.busy > signed.busy);
     let refused = results[2].as_ref().unwrap_err();
     assert_eq!(refused.code(), ErrorCode::Refused, "{refused}");
     assert!(refused.to_string().starts_with("request 4: "), "{refused}");
