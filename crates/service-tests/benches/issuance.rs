@@ -5,6 +5,11 @@
 //! Run with `scripts/bench` (or `cargo bench -p certdesk-service-tests --bench issuance -- N`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
 
+/// The allocator of the `certdesk` binary (crates/cli), so the figures are those of what
+/// ships: issuance hands memory between threads (to and from the signing thread).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::sync::Arc;
 use std::time::Instant;
 
