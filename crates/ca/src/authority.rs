@@ -36,6 +36,10 @@ use certdesk_store::{EscrowKeyRecord, EscrowMode, EscrowedKeyRecord, IssuanceInt
 /// being committed.
 pub const BATCHES_IN_FLIGHT: usize = 3;
 
+/// From how many requests a batch begun while the signing thread is idle is prepared on
+/// two threads (below that, starting a thread costs about what it saves).
+const SPREAD_FROM: usize = 16;
+
 /// What is stored with the certificate of a single issuance, in its commit.
 #[derive(Default)]
 struct KeptWith {
@@ -643,7 +647,7 @@ impl Authority {
             while under_way.len() < BATCHES_IN_FLIGHT {
                 let Some(batch) = batches.next() else { break };
                 let begun = self
-                    .begin_batch(issuer, with_default_use(batch))
+                    .begin_batch(issuer, with_default_use(batch), under_way.is_empty())
                     .await
                     .map(|(begun, tokens)| (begun, issuer.sign_certificates(tokens)));
                 under_way.push_back(begun);
@@ -672,7 +676,7 @@ impl Authority {
         actor: &str,
         deliver: impl FnOnce(&[Issued]) -> Result<KeptWith, DomainError> + Send + 'static,
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
-        let (begun, tokens) = self.begin_batch(issuer, requests).await?;
+        let (begun, tokens) = self.begin_batch(issuer, requests, true).await?;
         let signing = issuer.sign_certificates(tokens);
         self.finish_batch(issuer, begun, signing, actor, deliver).await
     }
@@ -680,11 +684,13 @@ impl Authority {
     /// Steps 0 and 1 of an issuance: every request prepared and linted (if any is
     /// refused, nothing is recorded), then the serials reserved and the intents
     /// recorded in one commit. Returns what [`Authority::finish_batch`] needs and what
-    /// is to be signed.
+    /// is to be signed. `spread`: the signing thread is idle, so a large batch is
+    /// prepared on two threads.
     async fn begin_batch(
         &self,
         issuer: &Issuer,
         requests: Vec<(IssueRequest, AcceptedPublicKey, KeyUse)>,
+        spread: bool,
     ) -> Result<(Begun, Vec<IssuanceToken>), DomainError> {
         // An application gets its certificate in an issuance of its own (with, for a
         // profile that escrows separately, the signing certificate beside it).
@@ -694,17 +700,15 @@ impl Authority {
         }
         let now = self.clock.now();
         let at = now.unix_timestamp();
-        let rng = SystemRandom::new();
         let several = requests.len() > 1;
         let overrides = self.store.profile_validity().await?;
-        let mut pending = Vec::with_capacity(requests.len());
-        let mut tokens = Vec::with_capacity(requests.len());
-        for (index, (request, public_key, key_use)) in requests.into_iter().enumerate() {
+        // One request prepared and linted (`index` for the message when several are).
+        let prepare_one = |index: usize, (request, public_key, key_use): (IssueRequest, AcceptedPublicKey, KeyUse)| {
+            let prefix = || if several { format!("request {}: ", index + 1) } else { String::new() };
             if let Some(why) = self.config.profile_unavailable(request.input.profile) {
-                let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
                 return Err(DomainError::new(
                     ErrorCode::Config,
-                    format!("{prefix}this CA cannot issue {} certificates: {why}", request.input.profile),
+                    format!("{}this CA cannot issue {} certificates: {why}", prefix(), request.input.profile),
                 ));
             }
             let profile = self.config.profile_with(request.input.profile, &overrides)?;
@@ -715,18 +719,48 @@ impl Authority {
                 public_key,
                 key_use,
             };
-            let (prepared, token) = prepare(&profile, issuer.info(), &subscriber, now, &rng).map_err(|e| {
-                let code = match e {
-                    certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => ErrorCode::Config,
-                    _ => ErrorCode::Refused,
-                };
-                // A lint finding or a name too long: refused, nothing signed or recorded.
-                let prefix = if several { format!("request {}: ", index + 1) } else { String::new() };
-                DomainError::new(code, format!("{prefix}{e}"))
-            })?;
-            pending.push(Pending { request, key_kind, prepared });
-            tokens.push(token);
-        }
+            let (prepared, token) =
+                prepare(&profile, issuer.info(), &subscriber, now, &SystemRandom::new()).map_err(|e| {
+                    let code = match e {
+                        certdesk_pki::issuance::IssueError::MissingSubjectData { .. } => ErrorCode::Config,
+                        _ => ErrorCode::Refused,
+                    };
+                    // A lint finding or a name too long: refused, nothing signed or recorded.
+                    DomainError::new(code, format!("{}{e}", prefix()))
+                })?;
+            Ok((Pending { request, key_kind, prepared }, token))
+        };
+        let prepare_from = |offset: usize, requests: Vec<(IssueRequest, AcceptedPublicKey, KeyUse)>| {
+            requests.into_iter().enumerate().map(|(i, r)| prepare_one(offset + i, r)).collect::<Result<Vec<_>, _>>()
+        };
+        let prepared = if spread && requests.len() >= SPREAD_FROM {
+            // The signing thread has nothing to sign yet: its core prepares the second half
+            // of the batch (about 20 us a certificate), so the key starts signing sooner.
+            let mut first = requests;
+            let offset = first.len() / 2;
+            let mut second = Some(first.split_off(offset));
+            let (first, second_done) = std::thread::scope(|scope| {
+                let slot = &mut second;
+                let other = std::thread::Builder::new()
+                    .name("ca-prepare".into())
+                    .spawn_scoped(scope, || slot.take().map(|second| prepare_from(offset, second)));
+                let first = prepare_from(0, first);
+                (first, other.ok().and_then(|thread| thread.join().ok().flatten()))
+            });
+            let second = match (second_done, second) {
+                (Some(done), _) => done,
+                // No thread could be started: prepared here.
+                (None, Some(second)) => prepare_from(offset, second),
+                (None, None) => Err(internal("preparing a batch failed: its thread panicked")),
+            };
+            // The first refusal in the order of the requests.
+            let mut all = first?;
+            all.extend(second?);
+            all
+        } else {
+            prepare_from(0, requests)?
+        };
+        let (pending, tokens): (Vec<Pending>, Vec<IssuanceToken>) = prepared.into_iter().unzip();
         let claim = pending.iter().find_map(|p| p.request.application.clone());
         let intents: Vec<IssuanceIntent> = pending
             .iter()
@@ -779,29 +813,7 @@ impl Authority {
     ) -> Result<(Vec<Issued>, KeptWith), DomainError> {
         let Begun { pending, intents, at } = begun;
         let at = *at;
-        // Step 2: the signatures, made on the issuer's signing thread (this task's
-        // runtime prepares and commits other batches meanwhile).
-        let signatures = signing.await?;
-        if signatures.len() != pending.len() {
-            return Err(internal("the signing thread returned a different number of certificates"));
-        }
-        let mut records = Vec::with_capacity(pending.len());
-        for (p, signed) in pending.iter().zip(signatures) {
-            records.push(CertificateRecord {
-                serial: Serial::from_der_bytes(&p.prepared.serial),
-                email: p.request.input.person.email.as_str().to_string(),
-                subject: p.prepared.subject.clone(),
-                profile: p.request.input.profile,
-                key_kind: p.key_kind.clone(),
-                not_before: p.prepared.not_before.unix_timestamp(),
-                not_after: p.prepared.not_after.unix_timestamp(),
-                der: signed.der,
-                issued_at: at,
-                revoked_at: None,
-                revocation_reason: None,
-            });
-        }
-        crate::recovery::fault_point("signed");
+        // The audit records say nothing the signatures decide: made while they are made.
         let mut events: Vec<AuditEvent> = pending
             .iter()
             .zip(intents)
@@ -826,6 +838,29 @@ impl Authority {
                 }
             })
             .collect();
+        // Step 2: the signatures, made on the issuer's signing thread (which goes on with
+        // the batches queued behind this one while this task records it).
+        let signatures = signing.await?;
+        if signatures.len() != pending.len() {
+            return Err(internal("the signing thread returned a different number of certificates"));
+        }
+        let mut records = Vec::with_capacity(pending.len());
+        for (p, signed) in pending.iter().zip(signatures) {
+            records.push(CertificateRecord {
+                serial: Serial::from_der_bytes(&p.prepared.serial),
+                email: p.request.input.person.email.as_str().to_string(),
+                subject: p.prepared.subject.clone(),
+                profile: p.request.input.profile,
+                key_kind: p.key_kind.clone(),
+                not_before: p.prepared.not_before.unix_timestamp(),
+                not_after: p.prepared.not_after.unix_timestamp(),
+                der: signed.der,
+                issued_at: at,
+                revoked_at: None,
+                revocation_reason: None,
+            });
+        }
+        crate::recovery::fault_point("signed");
         let chain = issuer.chain().to_vec();
         let issued: Vec<Issued> = records.into_iter().map(|record| Issued { record, chain: chain.clone() }).collect();
         let kept = if issued.len() <= 2 {

@@ -133,6 +133,45 @@ async fn a_batch_is_issued_with_one_commit_and_one_audit_record_each() {
     assert_eq!(authority.verify_audit().await.unwrap().records, 4);
 }
 
+/// A name whose common name would be longer than 64 characters: refused by the lint.
+fn long_name() -> IssueInput {
+    let mut input = jane();
+    input.person.given_name = certdesk_pki::subject::NameField::parse("given name", &"J".repeat(40)).unwrap();
+    input.person.surname = certdesk_pki::subject::NameField::parse("surname", &"D".repeat(40)).unwrap();
+    input
+}
+
+#[tokio::test]
+async fn a_large_batch_is_prepared_on_two_threads_and_refused_at_its_first_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let authority = authority(dir.path()).await;
+    let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
+    // 20 requests: prepared in two halves of 10 (the signing thread is idle); refused
+    // requests in the second half only, then in both.
+    let batch = |refused: &[usize]| -> Vec<_> {
+        (0..20)
+            .map(|i| {
+                let input = if refused.contains(&i) { long_name() } else { jane() };
+                (super::common::request(input), super::common::subscriber_key(KeyAlgorithm::P256))
+            })
+            .collect()
+    };
+    for (refused, named) in [(&[14usize][..], "request 15: "), (&[4, 14][..], "request 5: ")] {
+        let error = authority.issue_batch(&issuer, batch(refused), "test").await.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Refused, "{error}");
+        assert!(error.to_string().starts_with(named), "{error}");
+        assert!(authority.store().certificates().await.unwrap().is_empty());
+        assert!(authority.store().intents().await.unwrap().is_empty());
+    }
+    let issued = authority.issue_batch(&issuer, batch(&[]), "test").await.unwrap();
+    let serials: std::collections::HashSet<_> = issued.iter().map(|i| i.record.serial.clone()).collect();
+    assert_eq!(serials.len(), 20);
+    for one in &issued {
+        assert_eq!(authority.store().certificate(&one.record.serial).await.unwrap().as_ref(), Some(&one.record));
+    }
+    assert_eq!(authority.verify_audit().await.unwrap().records, 21);
+}
+
 #[tokio::test]
 async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
     use der::{Decode, Encode};
@@ -140,13 +179,7 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
     let authority = authority(dir.path()).await;
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let key = || super::common::subscriber_key(KeyAlgorithm::P256);
-    // A name whose common name would be longer than 64 characters: refused by the lint.
-    let long = || {
-        let mut input = jane();
-        input.person.given_name = certdesk_pki::subject::NameField::parse("given name", &"J".repeat(40)).unwrap();
-        input.person.surname = certdesk_pki::subject::NameField::parse("surname", &"D".repeat(40)).unwrap();
-        input
-    };
+    let long = long_name;
     // A mailbox whose certificate the database refuses to record: the batch fails after
     // its intents were recorded and it was signed.
     let fail = || {
