@@ -627,7 +627,10 @@ impl Authority {
     /// not yet recorded. The results come in the order of the batches; a refused or
     /// failed batch leaves nothing behind (its intents are resolved as by
     /// `issue_batch`) and does not stop the others. A crash leaves at most
-    /// [`BATCHES_IN_FLIGHT`] batches' intents for [`Authority::recover`].
+    /// [`BATCHES_IN_FLIGHT`] batches' intents for [`Authority::recover`]. Not
+    /// cancel-safe: the future dropped, the batches begun keep their intents (and the
+    /// signing thread signs them) until `recover` runs in a later process, as after a
+    /// crash; a caller that can be cancelled (an HTTP handler) must not use it as is.
     pub async fn issue_batches(
         &self,
         issuer: &Issuer,
@@ -684,8 +687,10 @@ impl Authority {
     /// Steps 0 and 1 of an issuance: every request prepared and linted (if any is
     /// refused, nothing is recorded), then the serials reserved and the intents
     /// recorded in one commit. Returns what [`Authority::finish_batch`] needs and what
-    /// is to be signed. `spread`: the signing thread is idle, so a large batch is
-    /// prepared on two threads.
+    /// is to be signed. `spread`: the caller has nothing of its own queued for the
+    /// signing thread (assumed idle: another caller's batch may be signing), so a large
+    /// batch is prepared on two threads. This async task waits for the second thread,
+    /// as it waited for the whole batch before (about 20 us a certificate).
     async fn begin_batch(
         &self,
         issuer: &Issuer,
@@ -734,8 +739,8 @@ impl Authority {
             requests.into_iter().enumerate().map(|(i, r)| prepare_one(offset + i, r)).collect::<Result<Vec<_>, _>>()
         };
         let prepared = if spread && requests.len() >= SPREAD_FROM {
-            // The signing thread has nothing to sign yet: its core prepares the second half
-            // of the batch (about 20 us a certificate), so the key starts signing sooner.
+            // The signing thread has nothing of ours to sign yet: its core prepares the
+            // second half of the batch, so the key starts signing sooner.
             let mut first = requests;
             let offset = first.len() / 2;
             let mut second = Some(first.split_off(offset));

@@ -119,19 +119,22 @@ pub struct Issuer {
     signed: std::sync::Arc<SigningCounters>,
 }
 
-/// Counted by the signing threads, per batch (two atomic additions per batch).
+/// Counted by the signing threads, per batch (an atomic addition or two per batch).
 #[derive(Default)]
 struct SigningCounters {
     certificates: std::sync::atomic::AtomicU64,
     nanoseconds: std::sync::atomic::AtomicU64,
 }
 
-/// How much the signing threads of an [`Issuer`] have signed, and for how long (wall
-/// time from a batch's first signature to its last, summed over the batches): with the
-/// time a run of issuances took, it tells whether the CA key waited for the work around
-/// it (`scripts/bench`).
+/// How much the signing threads of an [`Issuer`] have signed, and for how long: the wall
+/// time from taking a batch to handing it back, summed over batches and threads. It
+/// counts the building of each certificate around its signature and any time a thread
+/// waited for a core. With one signing thread (two cores) and the time a run of
+/// issuances took, it tells whether the key waited for the work around it
+/// (`scripts/bench`). The two figures are read one after the other: exact once the
+/// batches counted have been answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigningTime {
+pub struct SigningStats {
     /// Certificates signed (of batches signed whole).
     pub certificates: u64,
     /// Time spent signing (every batch, also one that failed).
@@ -301,8 +304,8 @@ impl Issuer {
     }
 
     /// How much this issuer's signing threads have signed so far, and for how long.
-    pub fn signing_time(&self) -> SigningTime {
-        SigningTime {
+    pub fn signing_stats(&self) -> SigningStats {
+        SigningStats {
             certificates: self.signed.certificates.load(std::sync::atomic::Ordering::Relaxed),
             busy: std::time::Duration::from_nanos(self.signed.nanoseconds.load(std::sync::atomic::Ordering::Relaxed)),
         }

@@ -212,10 +212,11 @@ async fn run(ca_key: KeyAlgorithm, n: usize, on_token: bool, grown: usize) {
 type Batches = Vec<Vec<(IssueRequest, AcceptedPublicKey)>>;
 
 /// One pipelined run: its rate as a percentage of the raw rate around it, its rate, the
-/// share of its time the signing thread was signing, and how fast that thread signed
-/// (percentage of the raw rate). The first percentage is about the product of the others:
-/// below 100% either because the key waited for the work around it, or because it signed
-/// slower beside that work than alone.
+/// share of its time the signing thread held a batch ("key busy"), and how fast that
+/// thread got through its batches (percentage of the raw rate, "signing at"). The first
+/// percentage is the product of the last two by definition: below 100% because the key
+/// waited for the work around it, or because the thread signed slower beside that work
+/// than alone (waits for a core included).
 #[derive(Clone, Copy)]
 struct Round {
     pct: f64,
@@ -228,13 +229,13 @@ struct Round {
 async fn round(authority: &Authority, issuer: &Issuer, sign_rate: &dyn Fn() -> f64, all: Batches) -> Round {
     let n = all.iter().map(Vec::len).sum::<usize>();
     let before = sign_rate();
-    let signed = issuer.signing_time();
+    let signed = issuer.signing_stats();
     let start = Instant::now();
     for result in authority.issue_batches(issuer, all, "bench").await {
         result.unwrap();
     }
     let wall = start.elapsed().as_secs_f64();
-    let busy = (issuer.signing_time().busy - signed.busy).as_secs_f64();
+    let busy = (issuer.signing_stats().busy - signed.busy).as_secs_f64();
     let raw = (before + sign_rate()) / 2.0;
     let rate = n as f64 / wall;
     Round { pct: 100.0 * rate / raw, rate, key_busy: 100.0 * busy / wall, signing_speed: 100.0 * n as f64 / busy / raw }
