@@ -822,7 +822,7 @@ impl Store {
     /// The integer a raw query answers in its first row and column (tests that look at
     /// the schema, or at `PRAGMA synchronous`: 2 = FULL).
     #[doc(hidden)]
-    pub async fn danger_count(&self, sql: &str) -> Result<i64, DomainError> {
+    pub async fn danger_integer(&self, sql: &str) -> Result<i64, DomainError> {
         Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
     }
 

@@ -181,7 +181,6 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
     let authority = authority(dir.path()).await;
     let issuer = authority.unlock(Zeroizing::new(PASS.into())).await.unwrap();
     let key = || super::common::subscriber_key(KeyAlgorithm::P256);
-    let long = long_name;
     // A mailbox whose certificate the database refuses to record: the batch fails after
     // its intents were recorded and it was signed.
     let fail = || {
@@ -204,7 +203,7 @@ async fn batches_under_way_at_once_are_each_issued_whole_or_not_at_all() {
             (0..4)
                 .map(|i| {
                     let input = match (b, i) {
-                        (2, 3) => long(),
+                        (2, 3) => long_name(),
                         (3, 1) => fail(),
                         _ => jane(),
                     };

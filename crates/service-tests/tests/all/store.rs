@@ -152,7 +152,7 @@ async fn conformance(store: &Store) {
         certdesk_store::Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'audit_log'",
     };
     let primary_key_index = i64::from(store.backend() == certdesk_store::Backend::Postgres);
-    assert_eq!(store.danger_count(indexes).await.unwrap(), primary_key_index);
+    assert_eq!(store.danger_integer(indexes).await.unwrap(), primary_key_index);
 }
 
 #[tokio::test]
@@ -165,11 +165,11 @@ async fn sqlite_store_conforms() {
     intents_and_deliveries_conform(&store).await;
     // Intents commit unsynced (made durable by the record's sync); nothing else does,
     // whether the intent was recorded or refused.
-    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL");
+    assert_eq!(store.danger_integer("PRAGMA synchronous").await.unwrap(), 2, "FULL");
     store.record_intents(&[intent("2a")], None, 40).await.unwrap();
-    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL after an intent");
+    assert_eq!(store.danger_integer("PRAGMA synchronous").await.unwrap(), 2, "FULL after an intent");
     assert!(store.record_intents(&[intent("2a")], None, 41).await.is_err());
-    assert_eq!(store.danger_count("PRAGMA synchronous").await.unwrap(), 2, "FULL after a refused intent");
+    assert_eq!(store.danger_integer("PRAGMA synchronous").await.unwrap(), 2, "FULL after a refused intent");
     // Reopening applies no migration twice.
     store.close().await;
     let again = Store::open(&url).await.unwrap();
